@@ -1,0 +1,20 @@
+//! Ferry's domain: the rules of accounts, roles, projects, API tokens and the audit log,
+//! the ports the outside world implements, and the use-cases that tie them together.
+//!
+//! Nothing here performs I/O or reads the clock: time, randomness, password hashing and
+//! storage arrive through the traits in [`ports`], so every rule is testable and the
+//! crate builds for `wasm32-unknown-unknown` (the browser shares these types).
+
+pub mod accounts;
+pub mod api_tokens;
+pub mod audit;
+pub mod error;
+pub mod ids;
+pub mod pagination;
+pub mod ports;
+pub mod projects;
+pub mod roles;
+pub mod service;
+pub mod throttle;
+
+pub use error::{DomainError, Result};

@@ -1,0 +1,227 @@
+//! Ports: what the domain needs from the outside world. The server implements them
+//! (SQLite and PostgreSQL stores, argon2id, the system clock, the OS random source).
+//!
+//! Every store method that changes state takes the [`NewAuditEntry`] describing the
+//! change and writes both in one transaction, so no change escapes the audit log.
+
+use crate::{
+    Result,
+    accounts::{Account, AccountStatus, NewAccount},
+    api_tokens::{ApiToken, NewApiToken},
+    audit::{AuditPage, AuditQuery, NewAuditEntry},
+    ids::{AccountId, ApiTokenId, ProjectId},
+    pagination::{Page, PageRequest},
+    projects::{Project, ProjectDraft, ProjectFilter},
+    roles::Role,
+    throttle::{FailureStats, ThrottleScope},
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+/// A stored session: the account it belongs to and when it ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub account_id: AccountId,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An API token found by its hash, with its creator's current standing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenGrant {
+    pub token: ApiToken,
+    pub creator_role: Role,
+    pub creator_status: AccountStatus,
+}
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    async fn count_accounts(&self) -> Result<u64>;
+    /// Creates the first owner; fails with `Conflict` when any account already exists,
+    /// atomically, so two racing setups cannot both succeed.
+    async fn create_first_owner(&self, account: &NewAccount, audit: &NewAuditEntry)
+    -> Result<Account>;
+    /// Fails with `Conflict` when the e-mail address is taken.
+    async fn insert_account(&self, account: &NewAccount, audit: &NewAuditEntry) -> Result<Account>;
+    async fn account(&self, id: AccountId) -> Result<Option<Account>>;
+    /// The account with this (normalized) e-mail and its password hash, if set.
+    async fn account_with_hash(&self, email: &str) -> Result<Option<(Account, Option<String>)>>;
+    async fn password_hash(&self, id: AccountId) -> Result<Option<String>>;
+    /// Sets the hash and makes an invited account active.
+    async fn set_password(&self, id: AccountId, hash: &str, audit: &NewAuditEntry) -> Result<()>;
+    async fn set_role(&self, id: AccountId, role: Role, audit: &NewAuditEntry) -> Result<()>;
+    /// Disabling also ends every session of the account.
+    async fn set_status(
+        &self,
+        id: AccountId,
+        status: AccountStatus,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+    async fn list_accounts(&self, page: PageRequest) -> Result<Page<Account>>;
+    async fn count_active_owners(&self) -> Result<u64>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a session by the hash of its token and records the sign-in.
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        account: AccountId,
+        created_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+    async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>>;
+    async fn delete_session(&self, token_hash: &str, audit: Option<&NewAuditEntry>) -> Result<()>;
+    /// Ends every other session of an account (after a password change).
+    async fn delete_other_sessions(&self, account: AccountId, keep_hash: &str) -> Result<()>;
+    async fn purge_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64>;
+}
+
+#[async_trait]
+pub trait SetupStore: Send + Sync {
+    async fn add_setup_token(&self, token_hash: &str, created_at: DateTime<Utc>) -> Result<()>;
+    async fn setup_token_exists(&self, token_hash: &str) -> Result<bool>;
+    async fn clear_setup_tokens(&self) -> Result<()>;
+}
+
+#[async_trait]
+pub trait InviteStore: Send + Sync {
+    /// Replaces any earlier invite of the account: only the newest link works.
+    async fn put_invite(
+        &self,
+        token_hash: &str,
+        account: AccountId,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// The invited account, if the link exists and has not expired.
+    async fn invite(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<AccountId>>;
+    async fn delete_invites(&self, account: AccountId) -> Result<()>;
+}
+
+#[async_trait]
+pub trait ThrottleStore: Send + Sync {
+    async fn record_failure(&self, scope: ThrottleScope, key: &str, at: DateTime<Utc>)
+    -> Result<()>;
+    async fn failures_since(
+        &self,
+        scope: ThrottleScope,
+        key: &str,
+        since: DateTime<Utc>,
+    ) -> Result<FailureStats>;
+    async fn clear_failures(&self, scope: ThrottleScope, key: &str) -> Result<()>;
+    async fn purge_failures_before(&self, before: DateTime<Utc>) -> Result<u64>;
+}
+
+#[async_trait]
+pub trait ProjectStore: Send + Sync {
+    async fn insert_project(&self, project: &Project, audit: &NewAuditEntry) -> Result<()>;
+    async fn project(&self, id: ProjectId) -> Result<Option<Project>>;
+    /// Projects newest first; `visible_to` limits the list to a support member's assignments.
+    async fn list_projects(
+        &self,
+        filter: ProjectFilter,
+        visible_to: Option<AccountId>,
+        page: PageRequest,
+    ) -> Result<Page<Project>>;
+    async fn update_project(
+        &self,
+        id: ProjectId,
+        draft: &ProjectDraft,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+    async fn set_archived(
+        &self,
+        id: ProjectId,
+        archived: bool,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+    async fn assign_support(
+        &self,
+        project: ProjectId,
+        account: AccountId,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+    async fn unassign_support(
+        &self,
+        project: ProjectId,
+        account: AccountId,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+    async fn project_support(&self, project: ProjectId) -> Result<Vec<Account>>;
+    async fn is_assigned(&self, project: ProjectId, account: AccountId) -> Result<bool>;
+}
+
+#[async_trait]
+pub trait ApiTokenStore: Send + Sync {
+    async fn insert_api_token(&self, token: &NewApiToken, audit: &NewAuditEntry) -> Result<()>;
+    async fn api_token_grant(&self, secret_hash: &str) -> Result<Option<TokenGrant>>;
+    async fn touch_api_token(&self, id: ApiTokenId, at: DateTime<Utc>) -> Result<()>;
+    async fn list_api_tokens(&self, page: PageRequest) -> Result<Page<ApiToken>>;
+    async fn api_token(&self, id: ApiTokenId) -> Result<Option<ApiToken>>;
+    async fn revoke_api_token(
+        &self,
+        id: ApiTokenId,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// For actions that change nothing else (a failed sign-in).
+    async fn append_audit(&self, entry: &NewAuditEntry) -> Result<()>;
+    async fn audit_page(&self, query: AuditQuery) -> Result<AuditPage>;
+}
+
+/// Everything Ferry stores. One implementation per database, chosen at start.
+pub trait Store:
+    AccountStore
+    + SessionStore
+    + SetupStore
+    + InviteStore
+    + ThrottleStore
+    + ProjectStore
+    + ApiTokenStore
+    + AuditStore
+{
+}
+
+impl<T> Store for T where
+    T: AccountStore
+        + SessionStore
+        + SetupStore
+        + InviteStore
+        + ThrottleStore
+        + ProjectStore
+        + ApiTokenStore
+        + AuditStore
+{
+}
+
+/// Time is a parameter: tests pass a fixed clock.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// Randomness and one-way hashing of high-entropy secrets (session, setup, invite and
+/// API tokens). Such tokens carry 256 random bits, so a fast hash is enough: it keeps a
+/// stolen database from yielding working tokens.
+pub trait Secrets: Send + Sync {
+    /// A fresh random token, URL-safe.
+    fn new_token(&self) -> String;
+    fn new_uuid(&self) -> uuid::Uuid;
+    fn hash_token(&self, token: &str) -> String;
+}
+
+/// Slow password hashing (argon2id), run off the async executor by the implementation.
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    async fn hash(&self, password: &str) -> Result<String>;
+    async fn verify(&self, password: &str, hash: &str) -> Result<bool>;
+    /// Spends the same time as a real verification, so a missing account cannot be told
+    /// apart from a wrong password by timing.
+    async fn verify_dummy(&self, password: &str);
+}
