@@ -1,0 +1,16 @@
+//! Pieces shared by the pages: the signed-in layout, form feedback, paging, time.
+
+pub mod forms;
+pub mod layout;
+pub mod pager;
+
+use chrono::{DateTime, Utc};
+
+/// One format for every timestamp, identical on server and client so hydration matches.
+pub fn format_time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+pub fn format_optional_time(at: Option<DateTime<Utc>>) -> String {
+    at.map(format_time).unwrap_or_else(|| "never".into())
+}

@@ -1,0 +1,12 @@
+//! One module per screen, named after what the user sees.
+
+pub mod account;
+pub mod audit;
+pub mod invite;
+pub mod login;
+pub mod members;
+pub mod not_found;
+pub mod project;
+pub mod projects;
+pub mod setup;
+pub mod tokens;

@@ -1,0 +1,131 @@
+//! Ferry's configuration: flags and environment variables, read once in `main`.
+
+use clap::{Parser, ValueEnum};
+use std::{fmt, net::SocketAddr, path::PathBuf};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Flags win over environment variables, which win over defaults.
+#[derive(Clone, Parser)]
+#[command(name = "ferry", version, about = "Move user accounts from a legacy identity provider into a SCIM 2.0 identity provider.")]
+pub struct Config {
+    /// Database URL: sqlite://PATH or postgres://USER:PASSWORD@HOST/DB.
+    /// Default: a SQLite file in the data folder.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Address and port to listen on.
+    #[arg(long, env = "FERRY_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+
+    /// Folder for the SQLite database, the secret key and uploaded exports.
+    #[arg(long, env = "FERRY_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// File holding the 32-byte secret key; created with mode 0600 on first start.
+    /// Default: secret.key in the data folder.
+    #[arg(long, env = "FERRY_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
+
+    /// Log filter, as in RUST_LOG: `info`, `ferry=debug,sqlx=warn`, …
+    #[arg(long, env = "FERRY_LOG", default_value = "info,sqlx=warn")]
+    pub log: String,
+
+    /// Log lines as text or JSON.
+    #[arg(long, env = "FERRY_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// The URL people use to reach Ferry (for example behind a reverse proxy). Requests
+    /// that change state must come from this origin. Default: http://LISTEN.
+    #[arg(long, env = "FERRY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Folder with the compiled site (wasm, JS, CSS), as built by cargo-leptos.
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+}
+
+impl Config {
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.data_dir.join("ferry.db").display())
+        })
+    }
+
+    pub fn secret_key_file(&self) -> PathBuf {
+        self.secret_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secret.key"))
+    }
+
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// Cookies get the `Secure` attribute when Ferry is reached over HTTPS.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url().starts_with("https://")
+    }
+}
+
+/// Hides the password of a database URL: `postgres://ferry:***@db/ferry`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url()))
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("secret_key_file", &self.secret_key_file())
+            .field("log", &self.log)
+            .field("log_format", &self.log_format)
+            .field("public_url", &self.public_url())
+            .field("site_root", &self.site_root)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_database_password() {
+        let config = Config::parse_from([
+            "ferry",
+            "--database-url",
+            "postgres://ferry:hunter2-secret@db.internal:5432/ferry",
+        ]);
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2-secret"), "{shown}");
+        assert!(shown.contains("postgres://ferry:***@db.internal:5432/ferry"));
+    }
+
+    #[test]
+    fn defaults_use_the_data_folder() {
+        let config = Config::parse_from(["ferry", "--data-dir", "/srv/ferry"]);
+        assert_eq!(config.database_url(), "sqlite:///srv/ferry/ferry.db");
+        assert_eq!(config.secret_key_file(), PathBuf::from("/srv/ferry/secret.key"));
+        assert!(!config.secure_cookies());
+    }
+}

@@ -1,0 +1,899 @@
+//! The store, written once in SQL that both SQLite and PostgreSQL accept (`$N`
+//! parameters, `RETURNING`, `ON CONFLICT`) and expanded by `sql_store!` into two typed
+//! implementations, one per driver. Dialect differences live in the migrations.
+
+use super::rows::{
+    AccountHashRow, AccountRow, ApiTokenRow, AuditRow, GrantRow, ProjectRow, db_error, internal,
+    millis,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::{
+    DomainError, Result,
+    accounts::{Account, AccountStatus, NewAccount},
+    api_tokens::{ApiToken, NewApiToken},
+    audit::{AuditEntry, AuditPage, AuditQuery, NewAuditEntry},
+    ids::{AccountId, ApiTokenId, ProjectId},
+    pagination::{Page, PageRequest},
+    ports::{
+        AccountStore, ApiTokenStore, AuditStore, InviteStore, ProjectStore, SessionRecord,
+        SessionStore, SetupStore, ThrottleStore, TokenGrant,
+    },
+    projects::{Project, ProjectDraft, ProjectFilter},
+    roles::Role,
+    throttle::{FailureStats, ThrottleScope},
+};
+
+const ACCOUNT_COLUMNS: &str =
+    "id, email, display_name, role, status, created_at, last_sign_in_at";
+const PROJECT_COLUMNS: &str =
+    "id, name, source_kind, description, archived, created_at, updated_at";
+const TOKEN_SELECT: &str = "SELECT t.id, t.name, t.hint, t.role, t.created_by, \
+     a.email AS created_by_email, t.created_at, t.last_used_at, t.revoked_at, \
+     a.role AS creator_role, a.status AS creator_status \
+     FROM api_tokens t LEFT JOIN accounts a ON a.id = t.created_by";
+const INSERT_AUDIT: &str = "INSERT INTO audit_log \
+     (at, actor_id, channel, action, object_kind, object_id, project_id, address, detail) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+fn limit(page: PageRequest) -> i64 {
+    i64::from(page.limit)
+}
+
+fn offset(page: PageRequest) -> i64 {
+    i64::try_from(page.offset).unwrap_or(i64::MAX)
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn not_found_unless_one(rows: u64, what: &str) -> Result<()> {
+    if rows == 0 {
+        Err(DomainError::NotFound(what.to_string()))
+    } else {
+        Ok(())
+    }
+}
+
+macro_rules! sql_store {
+    ($(#[$doc:meta])* $name:ident, $db:ty, $conn:ty) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name {
+            pool: sqlx::Pool<$db>,
+        }
+
+        impl $name {
+            pub fn new(pool: sqlx::Pool<$db>) -> Self {
+                Self { pool }
+            }
+
+            async fn audit(conn: &mut $conn, entry: &NewAuditEntry) -> Result<()> {
+                sqlx::query(INSERT_AUDIT)
+                    .bind(millis(entry.at))
+                    .bind(entry.actor.map(|a| a.0))
+                    .bind(&entry.channel)
+                    .bind(entry.action.code())
+                    .bind(entry.object_kind.as_str())
+                    .bind(&entry.object_id)
+                    .bind(entry.project_id.map(|p| p.0))
+                    .bind(&entry.address)
+                    .bind(&entry.detail)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(internal)?;
+                Ok(())
+            }
+
+            async fn insert_account_in(conn: &mut $conn, account: &NewAccount) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO accounts (id, email, display_name, role, status, password_hash, \
+                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                )
+                .bind(account.id.0)
+                .bind(&account.email)
+                .bind(&account.display_name)
+                .bind(account.role.as_str())
+                .bind(account.status.as_str())
+                .bind(&account.password_hash)
+                .bind(millis(account.created_at))
+                .execute(&mut *conn)
+                .await
+                .map_err(db_error("a member with this e-mail address already exists"))
+                .map_err(|e| match e {
+                    DomainError::Conflict(m) => DomainError::invalid("email", m),
+                    other => other,
+                })?;
+                Ok(())
+            }
+
+            async fn load_account(&self, id: AccountId) -> Result<Account> {
+                self.account(id)
+                    .await?
+                    .ok_or_else(|| DomainError::NotFound("member".into()))
+            }
+        }
+
+        #[async_trait]
+        impl AccountStore for $name {
+            async fn count_accounts(&self) -> Result<u64> {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                Ok(count(n))
+            }
+
+            async fn create_first_owner(
+                &self,
+                account: &NewAccount,
+                audit: &NewAuditEntry,
+            ) -> Result<Account> {
+                let mut tx = self.pool.begin().await.map_err(internal)?;
+                // The conditional insert makes "only while no account exists" atomic.
+                let inserted = sqlx::query(
+                    "INSERT INTO accounts (id, email, display_name, role, status, password_hash, \
+                     created_at, updated_at) SELECT $1, $2, $3, $4, $5, $6, $7, $7 \
+                     WHERE NOT EXISTS (SELECT 1 FROM accounts)",
+                )
+                .bind(account.id.0)
+                .bind(&account.email)
+                .bind(&account.display_name)
+                .bind(account.role.as_str())
+                .bind(account.status.as_str())
+                .bind(&account.password_hash)
+                .bind(millis(account.created_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?
+                .rows_affected();
+                if inserted == 0 {
+                    return Err(DomainError::Conflict(
+                        "Ferry is already set up; sign in instead".into(),
+                    ));
+                }
+                Self::audit(&mut tx, audit).await?;
+                tx.commit().await.map_err(internal)?;
+                self.load_account(account.id).await
+            }
+
+            async fn insert_account(
+                &self,
+                account: &NewAccount,
+                audit: &NewAuditEntry,
+            ) -> Result<Account> {
+                let mut tx = self.pool.begin().await.map_err(internal)?;
+                Self::insert_account_in(&mut tx, account).await?;
+                Self::audit(&mut tx, audit).await?;
+                tx.commit().await.map_err(internal)?;
+                self.load_account(account.id).await
+            }
+
+            async fn account(&self, id: AccountId) -> Result<Option<Account>> {
+                let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
+                sqlx::query_as::<_, AccountRow>(&sql)
+                    .bind(id.0)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(internal)?
+                    .map(Account::try_from)
+                    .transpose()
+            }
+
+            async fn account_with_hash(
+                &self,
+                email: &str,
+            ) -> Result<Option<(Account, Option<String>)>> {
+                let sql = format!(
+                    "SELECT {ACCOUNT_COLUMNS}, password_hash FROM accounts WHERE email = $1"
+                );
+                let row = sqlx::query_as::<_, AccountHashRow>(&sql)
+                    .bind(email)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                row.map(|r| Ok((Account::try_from(r.account)?, r.password_hash)))
+                    .transpose()
+            }
+
+            async fn password_hash(&self, id: AccountId) -> Result<Option<String>> {
+                let hash: Option<Option<String>> =
+                    sqlx::query_scalar("SELECT password_hash FROM accounts WHERE id = $1")
+                        .bind(id.0)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                Ok(hash.flatten())
+            }
+
+            async fn set_password(
+                &self,
+                id: AccountId,
+                hash: &str,
+                audit: &NewAuditEntry,
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(internal)?;
+                let rows = sqlx::query(
+                    "UPDATE accounts SET password_hash = $2, updated_at = $3, \
+                     status = CASE WHEN status = 'invited' THEN 'active' ELSE status END \
+                     WHERE id = $1",
+                )
+                .bind(id.0)
+                .bind(hash)
+                .bind(millis(audit.at))
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?
+                .rows_affected();
+                not_found_unless_one(rows, "member")?;
+                Self::audit(&mut tx, audit).await?;
+                tx.commit().await.map_err(internal)
+            }
+
+            async fn set_role(&self, id: AccountId, role: Role, audit: &NewAuditEntry) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(internal)?;
+                let rows = sqlx::query("UPDATE accounts SET role = $2, updated_at = $3 WHERE id = $1")
+                    .bind(id.0)
+                    .bind(role.as_str())
+                    .bind(millis(audit.at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?
+                    .rows_affected();
+                not_found_unless_one(rows, "member")?;
+                if role != Role::Support {
+                    // Assignments only mean something for support staff.
+                    sqlx::query("DELETE FROM project_support WHERE account_id = $1")
+                        .bind(id.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                }
+                Self::audit(&mut tx, audit).await?;
+                tx.commit().await.map_err(internal)
+            }
+
+            async fn set_status(
+                &self,
+                id: AccountId,
+                status: AccountStatus,
+                audit: &NewAuditEntry,
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(internal)?;
+                let rows =
+                    sqlx::query("UPDATE accounts SET status = $2, updated_at = $3 WHERE id = $1")
+                        .bind(id.0)
+                        .bind(status.as_str())
+                        .bind(millis(audit.at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?
+                        .rows_affected();
+                not_found_unless_one(rows, "member")?;
+                if status == AccountStatus::Disabled {
+                    for sql in [
+                        "DELETE FROM sessions WHERE account_id = $1",
+                        "DELETE FROM invites WHERE account_id = $1",
+                    ] {
+                        sqlx::query(sql)
+                            .bind(id.0)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(internal)?;
+                    }
+                }
+                Self::audit(&mut tx, audit).await?;
+                tx.commit().await.map_err(internal)
+            }
+
+            async fn list_accounts(&self, page: PageRequest) -> Result<Page<Account>> {
+                let sql = format!(
+                    "SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY created_at, id LIMIT $1 OFFSET $2"
+                );
+                let items = sqlx::query_as::<_, AccountRow>(&sql)
+                    .bind(limit(page))
+                    .bind(offset(page))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?
+                    .into_iter()
+                    .map(Account::try_from)
+                    .collect::<Result<Vec<_>>>()?;
+                let total = self.count_accounts().await?;
+                Ok(Page { items, total, offset: page.offset, limit: page.limit })
+            }
+
+            async fn count_active_owners(&self) -> Result<u64> {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM accounts WHERE role = 'owner' AND status = 'active'",
+                )
+                .fetch_one(&self.pool)
+                .await
+                .map_err(internal)?;
+                Ok(count(n))
+            }
+        }
+
+        #[async_trait]
+        impl SessionStore for $name {
+            async fn create_session(
+                &self,
+                token_hash: &str,
+                account: AccountId,
+                created_at: DateTime<Utc>,
+                expires_at: DateTime<Utc>,
+                audit: &NewAuditEntry,
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(internal)?;
+                sqlx::query(
+                    "INSERT INTO sessions (token_hash, account_id, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(token_hash)
+                .bind(account.0)
+                .bind(millis(created_at))
+                .bind(millis(expires_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
+                sqlx::query("UPDATE accounts SET last_sign_in_at = $2 WHERE id = $1")
+                    .bind(account.0)
+                    .bind(millis(created_at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                Self::audit(&mut tx, audit).await?;
+                tx.commit().await.map_err(internal)
+            }
+
+            async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>> {
+                let row: Option<(uuid::Uuid, i64)> = sqlx::query_as(
+                    "SELECT account_id, expires_at FROM sessions WHERE token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(internal)?;
+                Ok(row.map(|(account, expires)| SessionRecord {
+                    account_id: AccountId(account),
+                    expires_at: super::rows::time(expires),
+                }))
+            }
+
+            async fn delete_session(
+                &self,
+                token_hash: &str,
+                audit: Option<&NewAuditEntry>,
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(internal)?;
+                sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                if let Some(audit) = audit {
+                    Self::audit(&mut tx, audit).await?;
+                }
+                tx.commit().await.map_err(internal)
+            }
+
+            async fn delete_other_sessions(&self, account: AccountId, keep_hash: &str) -> Result<()> {
+                sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND token_hash <> $2")
+                    .bind(account.0)
+                    .bind(keep_hash)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                Ok(())
+            }
+
+            async fn purge_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
+                Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                    .bind(millis(now))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(internal)?
+                    .rows_affected())
+            }
+        }
+
+        #[async_trait]
+        impl SetupStore for $name {
+            async fn add_setup_token(&self, token_hash: &str, created_at: DateTime<Utc>) -> Result<()> {
+                sqlx::query("INSERT INTO setup_tokens (token_hash, created_at) VALUES ($1, $2)")
+                    .bind(token_hash)
+                    .bind(millis(created_at))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                Ok(())
+            }
+
+            async fn setup_token_exists(&self, token_hash: &str) -> Result<bool> {
+                let n: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM setup_tokens WHERE token_hash = $1")
+                        .bind(token_hash)
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                Ok(n > 0)
+            }
+
+            async fn clear_setup_tokens(&self) -> Result<()> {
+                sqlx::query("DELETE FROM setup_tokens")
+                    .execute(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl InviteStore for $name {
+            async fn put_invite(
+                &self,
+                token_hash: &str,
+                account: AccountId,
+                expires_at: DateTime<Utc>,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO invites (token_hash, account_id, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (account_id) DO UPDATE SET token_hash = excluded.token_hash, \
+                     expires_at = excluded.expires_at",
+                )
+                .bind(token_hash)
+                .bind(account.0)
+                .bind(millis(expires_at))
+                .execute(&self.pool)
+                .await
+                .map_err(internal)?;
+                Ok(())
+            }
+
+            async fn invite(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<AccountId>> {
+                let id: Option<uuid::Uuid> = sqlx::query_scalar(
+                    "SELECT account_id FROM invites WHERE token_hash = $1 AND expires_at > $2",
+                )
+                .bind(token_hash)
+                .bind(millis(now))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(internal)?;
+                Ok(id.map(AccountId))
+            }
+
+            async fn delete_invites(&self, account: AccountId) -> Result<()> {
+                sqlx::query("DELETE FROM invites WHERE account_id = $1")
+                    .bind(account.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl ThrottleStore for $name {
+            async fn record_failure(
+                &self,
+                scope: ThrottleScope,
+                key: &str,
+                at: DateTime<Utc>,
+            ) -> Result<()> {
+                sqlx::query("INSERT INTO sign_in_failures (scope, key, at) VALUES ($1, $2, $3)")
+                    .bind(scope.as_str())
+                    .bind(key)
+                    .bind(millis(at))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                Ok(())
+            }
+
+            async fn failures_since(
+                &self,
+                scope: ThrottleScope,
+                key: &str,
+                since: DateTime<Utc>,
+            ) -> Result<FailureStats> {
+                let (n, oldest): (i64, Option<i64>) = sqlx::query_as(
+                    "SELECT COUNT(*), MIN(at) FROM sign_in_failures \
+                     WHERE scope = $1 AND key = $2 AND at >= $3",
+                )
+                .bind(scope.as_str())
+                .bind(key)
+                .bind(millis(since))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(internal)?;
+                Ok(FailureStats {
+                    count: u32::try_from(n).unwrap_or(u32::MAX),
+                    oldest: oldest.map(super::rows::time),
+                })
+            }
+
+            async fn clear_failures(&self, scope: ThrottleScope, key: &str) -> Result<()> {
+                sqlx::query("DELETE FROM sign_in_failures WHERE scope = $1 AND key = $2")
+                    .bind(scope.as_str())
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                Ok(())
+            }
+
+            async fn purge_failures_before(&self, before: DateTime<Utc>) -> Result<u64> {
+                Ok(sqlx::query("DELETE FROM sign_in_failures WHERE at < $1")
+                    .bind(millis(before))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(internal)?
+                    .rows_affected())
+            }
+        }
+
+        #[async_trait]
+        impl ProjectStore for $name {
+            async fn insert_project(&self, project: &Project, audit: &NewAuditEntry) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(internal)?;
+                sqlx::query(
+                    "INSERT INTO projects (id, name, source_kind, description, archived, \
+                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(project.id.0)
+                .bind(&project.name)
+                .bind(project.source_kind.as_str())
+                .bind(&project.description)
+                .bind(project.archived)
+                .bind(millis(project.created_at))
+                .bind(millis(project.updated_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
+                Self::audit(&mut tx, audit).await?;
+                tx.commit().await.map_err(internal)
+            }
+
+            async fn project(&self, id: ProjectId) -> Result<Option<Project>> {
+                let sql = format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE id = $1");
+                sqlx::query_as::<_, ProjectRow>(&sql)
+                    .bind(id.0)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(internal)?
+                    .map(Project::try_from)
+                    .transpose()
+            }
+
+            async fn list_projects(
+                &self,
+                filter: ProjectFilter,
+                visible_to: Option<AccountId>,
+                page: PageRequest,
+            ) -> Result<Page<Project>> {
+                let mut conditions = vec!["TRUE"];
+                if !filter.include_archived {
+                    conditions.push("archived = FALSE");
+                }
+                if visible_to.is_some() {
+                    conditions
+                        .push("id IN (SELECT project_id FROM project_support WHERE account_id = $1)");
+                }
+                let where_clause = conditions.join(" AND ");
+                let first_page_param = if visible_to.is_some() { 2 } else { 1 };
+                let sql = format!(
+                    "SELECT {PROJECT_COLUMNS} FROM projects WHERE {where_clause} \
+                     ORDER BY created_at DESC, id LIMIT ${first_page_param} OFFSET ${}",
+                    first_page_param + 1
+                );
+                let mut query = sqlx::query_as::<_, ProjectRow>(&sql);
+                let count_sql = format!("SELECT COUNT(*) FROM projects WHERE {where_clause}");
+                let mut count_query = sqlx::query_scalar::<_, i64>(&count_sql);
+                if let Some(account) = visible_to {
+                    query = query.bind(account.0);
+                    count_query = count_query.bind(account.0);
+                }
+                let items = query
+                    .bind(limit(page))
+                    .bind(offset(page))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?
+                    .into_iter()
+                    .map(Project::try_from)
+                    .collect::<Result<Vec<_>>>()?;
+                let total = count_query.fetch_one(&self.pool).await.map_err(internal)?;
+                Ok(Page { items, total: count(total), offset: page.offset, limit: page.limit })
+            }
+
+            async fn update_project(
+                &self,
+                id: ProjectId,
+                draft: &ProjectDraft,
+                at: DateTime<Utc>,
+                audit: &NewAuditEntry,
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(internal)?;
+                let rows = sqlx::query(
+                    "UPDATE projects SET name = $2, source_kind = $3, description = $4, \
+                     updated_at = $5 WHERE id = $1",
+                )
+                .bind(id.0)
+                .bind(&draft.name)
+                .bind(draft.source_kind.as_str())
+                .bind(&draft.description)
+                .bind(millis(at))
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?
+                .rows_affected();
+                not_found_unless_one(rows, "project")?;
+                Self::audit(&mut tx, audit).await?;
+                tx.commit().await.map_err(internal)
+            }
+
+            async fn set_archived(
+                &self,
+                id: ProjectId,
+                archived: bool,
+                at: DateTime<Utc>,
+                audit: &NewAuditEntry,
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(internal)?;
+                let rows =
+                    sqlx::query("UPDATE projects SET archived = $2, updated_at = $3 WHERE id = $1")
+                        .bind(id.0)
+                        .bind(archived)
+                        .bind(millis(at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?
+                        .rows_affected();
+                not_found_unless_one(rows, "project")?;
+                Self::audit(&mut tx, audit).await?;
+                tx.commit().await.map_err(internal)
+            }
+
+            async fn assign_support(
+                &self,
+                project: ProjectId,
+                account: AccountId,
+                audit: &NewAuditEntry,
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(internal)?;
+                let rows = sqlx::query(
+                    "INSERT INTO project_support (project_id, account_id) VALUES ($1, $2) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(project.0)
+                .bind(account.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?
+                .rows_affected();
+                if rows > 0 {
+                    Self::audit(&mut tx, audit).await?;
+                }
+                tx.commit().await.map_err(internal)
+            }
+
+            async fn unassign_support(
+                &self,
+                project: ProjectId,
+                account: AccountId,
+                audit: &NewAuditEntry,
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(internal)?;
+                let rows = sqlx::query(
+                    "DELETE FROM project_support WHERE project_id = $1 AND account_id = $2",
+                )
+                .bind(project.0)
+                .bind(account.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?
+                .rows_affected();
+                if rows > 0 {
+                    Self::audit(&mut tx, audit).await?;
+                }
+                tx.commit().await.map_err(internal)
+            }
+
+            async fn project_support(&self, project: ProjectId) -> Result<Vec<Account>> {
+                let sql = format!(
+                    "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id IN \
+                     (SELECT account_id FROM project_support WHERE project_id = $1) \
+                     ORDER BY display_name, id"
+                );
+                sqlx::query_as::<_, AccountRow>(&sql)
+                    .bind(project.0)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?
+                    .into_iter()
+                    .map(Account::try_from)
+                    .collect()
+            }
+
+            async fn is_assigned(&self, project: ProjectId, account: AccountId) -> Result<bool> {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM project_support WHERE project_id = $1 AND account_id = $2",
+                )
+                .bind(project.0)
+                .bind(account.0)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(internal)?;
+                Ok(n > 0)
+            }
+        }
+
+        #[async_trait]
+        impl ApiTokenStore for $name {
+            async fn insert_api_token(&self, token: &NewApiToken, audit: &NewAuditEntry) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(internal)?;
+                sqlx::query(
+                    "INSERT INTO api_tokens (id, name, hint, secret_hash, role, created_by, \
+                     created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(token.id.0)
+                .bind(&token.name)
+                .bind(&token.hint)
+                .bind(&token.secret_hash)
+                .bind(token.role.as_str())
+                .bind(token.created_by.0)
+                .bind(millis(token.created_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
+                Self::audit(&mut tx, audit).await?;
+                tx.commit().await.map_err(internal)
+            }
+
+            async fn api_token_grant(&self, secret_hash: &str) -> Result<Option<TokenGrant>> {
+                let sql = format!("{TOKEN_SELECT} WHERE t.secret_hash = $1");
+                sqlx::query_as::<_, GrantRow>(&sql)
+                    .bind(secret_hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(internal)?
+                    .map(GrantRow::into_grant)
+                    .transpose()
+            }
+
+            async fn touch_api_token(&self, id: ApiTokenId, at: DateTime<Utc>) -> Result<()> {
+                sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
+                    .bind(id.0)
+                    .bind(millis(at))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                Ok(())
+            }
+
+            async fn list_api_tokens(&self, page: PageRequest) -> Result<Page<ApiToken>> {
+                let sql = format!(
+                    "{TOKEN_SELECT} ORDER BY t.revoked_at IS NOT NULL, t.created_at DESC, t.id \
+                     LIMIT $1 OFFSET $2"
+                );
+                let items = sqlx::query_as::<_, GrantRow>(&sql)
+                    .bind(limit(page))
+                    .bind(offset(page))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?
+                    .into_iter()
+                    .map(|row| ApiToken::try_from(row.token))
+                    .collect::<Result<Vec<_>>>()?;
+                let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                Ok(Page { items, total: count(total), offset: page.offset, limit: page.limit })
+            }
+
+            async fn api_token(&self, id: ApiTokenId) -> Result<Option<ApiToken>> {
+                let sql = format!("{TOKEN_SELECT} WHERE t.id = $1");
+                sqlx::query_as::<_, GrantRow>(&sql)
+                    .bind(id.0)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(internal)?
+                    .map(|row| ApiToken::try_from(row.token))
+                    .transpose()
+            }
+
+            async fn revoke_api_token(
+                &self,
+                id: ApiTokenId,
+                at: DateTime<Utc>,
+                audit: &NewAuditEntry,
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(internal)?;
+                let rows = sqlx::query(
+                    "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                )
+                .bind(id.0)
+                .bind(millis(at))
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?
+                .rows_affected();
+                if rows > 0 {
+                    Self::audit(&mut tx, audit).await?;
+                }
+                tx.commit().await.map_err(internal)
+            }
+        }
+
+        #[async_trait]
+        impl AuditStore for $name {
+            async fn append_audit(&self, entry: &NewAuditEntry) -> Result<()> {
+                let mut conn = self.pool.acquire().await.map_err(internal)?;
+                Self::audit(&mut conn, entry).await
+            }
+
+            async fn audit_page(&self, query: AuditQuery) -> Result<AuditPage> {
+                // Placeholders are numbered in bind order; only present filters are bound,
+                // so each variant of the query can use the (project_id, seq) index.
+                let mut conditions = Vec::new();
+                let mut n = 0;
+                if query.before.is_some() {
+                    n += 1;
+                    conditions.push(format!("l.seq < ${n}"));
+                }
+                if query.project.is_some() {
+                    n += 1;
+                    conditions.push(format!("l.project_id = ${n}"));
+                }
+                let where_clause = if conditions.is_empty() {
+                    String::new()
+                } else {
+                    format!("WHERE {}", conditions.join(" AND "))
+                };
+                let sql = format!(
+                    "SELECT l.seq, l.at, l.actor_id, a.email AS actor_email, l.channel, l.action, \
+                     l.object_kind, l.object_id, l.project_id, l.address, l.detail \
+                     FROM audit_log l LEFT JOIN accounts a ON a.id = l.actor_id \
+                     {where_clause} ORDER BY l.seq DESC LIMIT ${}",
+                    n + 1
+                );
+                let mut q = sqlx::query_as::<_, AuditRow>(&sql);
+                if let Some(before) = query.before {
+                    q = q.bind(before);
+                }
+                if let Some(project) = query.project {
+                    q = q.bind(project.0);
+                }
+                // One extra row tells whether an older page exists.
+                let rows = q
+                    .bind(i64::from(query.limit) + 1)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                let has_more = rows.len() > query.limit as usize;
+                let entries = rows
+                    .into_iter()
+                    .take(query.limit as usize)
+                    .map(AuditEntry::try_from)
+                    .collect::<Result<Vec<_>>>()?;
+                let next_before = if has_more { entries.last().map(|e| e.seq) } else { None };
+                Ok(AuditPage { entries, next_before })
+            }
+        }
+    };
+}
+
+sql_store!(
+    /// The embedded default: one SQLite file in the data folder, one Ferry instance.
+    SqliteStore,
+    sqlx::Sqlite,
+    sqlx::SqliteConnection
+);
+sql_store!(
+    /// PostgreSQL: for large migrations and several Ferry instances sharing one database.
+    PostgresStore,
+    sqlx::Postgres,
+    sqlx::PgConnection
+);
