@@ -42,18 +42,24 @@ pub fn actor() -> Result<(Ferry, Actor), AppError> {
     }
 }
 
-/// Converts a domain error for the browser: sets the HTTP status (unless the request is
-/// a plain form post, which must stay a redirect back to its page), logs internal
-/// errors, and strips their details.
+/// Converts a domain error for the browser: sets the HTTP status of a server-function
+/// call (not of a plain form post, which must stay a redirect back to its page, nor of
+/// a streamed page, whose status is decided before rendering), logs internal errors,
+/// and strips their details.
 pub fn fail(err: DomainError) -> AppError {
     if let DomainError::Internal(detail) = &err {
         tracing::error!(error = %detail, "server function failed");
     }
-    let plain_form_post = use_context::<http::request::Parts>()
-        .and_then(|p| p.headers.get(header::ACCEPT).cloned())
-        .and_then(|v| v.to_str().ok().map(|s| s.contains("text/html")))
-        .unwrap_or(false);
-    if !plain_form_post {
+    let parts = use_context::<http::request::Parts>();
+    let is_server_fn_call = parts.as_ref().is_some_and(|p| {
+        let html = p
+            .headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|s| s.contains("text/html"));
+        p.uri.path().starts_with("/sfn/") && !html
+    });
+    if is_server_fn_call {
         if let Some(response) = use_context::<ResponseOptions>() {
             response.set_status(
                 StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),

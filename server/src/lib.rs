@@ -1,1 +1,135 @@
-//! placeholder
+//! Ferry's server: configuration, the stores, the security adapters, the HTTP surface,
+//! and the start-up and shutdown of the whole process.
+
+pub mod config;
+pub mod security;
+pub mod store;
+pub mod web;
+
+use config::Config;
+use domain::service::{Ferry, Policy};
+use leptos::prelude::LeptosOptions;
+use security::{Argon2Hasher, OsSecrets, SecretKey, SystemClock};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use web::AppState;
+
+/// Opens the data folder, the key and the database, and assembles the service.
+pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        anyhow::anyhow!("cannot create the data folder {}: {e}", config.data_dir.display())
+    })?;
+    // Loaded now so a broken key stops start-up; later stages encrypt with it.
+    let _key = SecretKey::load_or_create(&config.secret_key_file())?;
+    let store = store::connect(&config.database_url()).await?;
+    let ferry = Ferry::new(
+        store,
+        Arc::new(SystemClock),
+        Arc::new(OsSecrets),
+        Arc::new(Argon2Hasher::new()?),
+        Policy::default(),
+    );
+    let leptos = LeptosOptions::builder()
+        .output_name("ferry")
+        .site_root(config.site_root.display().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(config.listen)
+        .build();
+    Ok(AppState::new(
+        ferry,
+        leptos,
+        config.public_url(),
+        config.secure_cookies(),
+    ))
+}
+
+/// On a fresh database, prints the one-time setup token the owner needs.
+pub async fn announce_setup(state: &AppState) -> anyhow::Result<()> {
+    if let Some(token) = state.ferry.issue_setup_token().await? {
+        tracing::warn!(
+            "Ferry has no owner yet. Open {}/setup and enter this one-time setup token: {token}",
+            state.public_url
+        );
+    }
+    Ok(())
+}
+
+/// A named background task with a shutdown path.
+struct Task {
+    name: &'static str,
+    handle: JoinHandle<()>,
+}
+
+fn spawn_housekeeping(ferry: Ferry, mut shutdown: watch::Receiver<bool>) -> Task {
+    let handle = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => match ferry.housekeeping().await {
+                    Ok(removed) => tracing::debug!(removed, "housekeeping done"),
+                    Err(err) => tracing::warn!(error = %err, "housekeeping failed"),
+                },
+                _ = shutdown.changed() => break,
+            }
+        }
+    });
+    Task {
+        name: "housekeeping",
+        handle,
+    }
+}
+
+/// Serves Ferry on `listener` until `shutdown` completes, then drains requests and
+/// stops the background tasks.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let tasks = vec![spawn_housekeeping(state.ferry.clone(), stop_rx)];
+    let app = web::router(state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    let _ = stop_tx.send(true);
+    for task in tasks {
+        if let Err(err) = task.handle.await {
+            tracing::warn!(task = task.name, error = %err, "task ended abnormally");
+        }
+    }
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down; finishing requests in flight");
+}

@@ -1,12 +1,17 @@
 //! The store, written once in SQL that both SQLite and PostgreSQL accept (`$N`
 //! parameters, `RETURNING`, `ON CONFLICT`) and expanded by `sql_store!` into two typed
 //! implementations, one per driver. Dialect differences live in the migrations.
+//!
+//! Some statements are assembled with `format!` (column lists, optional filters). They
+//! are built only from the constant fragments in this file; every value is bound as a
+//! parameter, which is why wrapping them in `AssertSqlSafe` is sound.
 
 use super::rows::{
-    AccountHashRow, AccountRow, ApiTokenRow, AuditRow, GrantRow, ProjectRow, db_error, internal,
+    AccountHashRow, AccountRow, AuditRow, GrantRow, ProjectRow, db_error, internal,
     millis,
 };
 use async_trait::async_trait;
+use sqlx::AssertSqlSafe;
 use chrono::{DateTime, Utc};
 use domain::{
     DomainError, Result,
@@ -172,7 +177,7 @@ macro_rules! sql_store {
 
             async fn account(&self, id: AccountId) -> Result<Option<Account>> {
                 let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
-                sqlx::query_as::<_, AccountRow>(&sql)
+                sqlx::query_as::<_, AccountRow>(AssertSqlSafe(sql))
                     .bind(id.0)
                     .fetch_optional(&self.pool)
                     .await
@@ -188,7 +193,7 @@ macro_rules! sql_store {
                 let sql = format!(
                     "SELECT {ACCOUNT_COLUMNS}, password_hash FROM accounts WHERE email = $1"
                 );
-                let row = sqlx::query_as::<_, AccountHashRow>(&sql)
+                let row = sqlx::query_as::<_, AccountHashRow>(AssertSqlSafe(sql))
                     .bind(email)
                     .fetch_optional(&self.pool)
                     .await
@@ -291,7 +296,7 @@ macro_rules! sql_store {
                 let sql = format!(
                     "SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY created_at, id LIMIT $1 OFFSET $2"
                 );
-                let items = sqlx::query_as::<_, AccountRow>(&sql)
+                let items = sqlx::query_as::<_, AccountRow>(AssertSqlSafe(sql))
                     .bind(limit(page))
                     .bind(offset(page))
                     .fetch_all(&self.pool)
@@ -557,7 +562,7 @@ macro_rules! sql_store {
 
             async fn project(&self, id: ProjectId) -> Result<Option<Project>> {
                 let sql = format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE id = $1");
-                sqlx::query_as::<_, ProjectRow>(&sql)
+                sqlx::query_as::<_, ProjectRow>(AssertSqlSafe(sql))
                     .bind(id.0)
                     .fetch_optional(&self.pool)
                     .await
@@ -587,9 +592,9 @@ macro_rules! sql_store {
                      ORDER BY created_at DESC, id LIMIT ${first_page_param} OFFSET ${}",
                     first_page_param + 1
                 );
-                let mut query = sqlx::query_as::<_, ProjectRow>(&sql);
+                let mut query = sqlx::query_as::<_, ProjectRow>(AssertSqlSafe(sql));
                 let count_sql = format!("SELECT COUNT(*) FROM projects WHERE {where_clause}");
-                let mut count_query = sqlx::query_scalar::<_, i64>(&count_sql);
+                let mut count_query = sqlx::query_scalar::<_, i64>(AssertSqlSafe(count_sql));
                 if let Some(account) = visible_to {
                     query = query.bind(account.0);
                     count_query = count_query.bind(account.0);
@@ -706,7 +711,7 @@ macro_rules! sql_store {
                      (SELECT account_id FROM project_support WHERE project_id = $1) \
                      ORDER BY display_name, id"
                 );
-                sqlx::query_as::<_, AccountRow>(&sql)
+                sqlx::query_as::<_, AccountRow>(AssertSqlSafe(sql))
                     .bind(project.0)
                     .fetch_all(&self.pool)
                     .await
@@ -753,7 +758,7 @@ macro_rules! sql_store {
 
             async fn api_token_grant(&self, secret_hash: &str) -> Result<Option<TokenGrant>> {
                 let sql = format!("{TOKEN_SELECT} WHERE t.secret_hash = $1");
-                sqlx::query_as::<_, GrantRow>(&sql)
+                sqlx::query_as::<_, GrantRow>(AssertSqlSafe(sql))
                     .bind(secret_hash)
                     .fetch_optional(&self.pool)
                     .await
@@ -777,7 +782,7 @@ macro_rules! sql_store {
                     "{TOKEN_SELECT} ORDER BY t.revoked_at IS NOT NULL, t.created_at DESC, t.id \
                      LIMIT $1 OFFSET $2"
                 );
-                let items = sqlx::query_as::<_, GrantRow>(&sql)
+                let items = sqlx::query_as::<_, GrantRow>(AssertSqlSafe(sql))
                     .bind(limit(page))
                     .bind(offset(page))
                     .fetch_all(&self.pool)
@@ -795,7 +800,7 @@ macro_rules! sql_store {
 
             async fn api_token(&self, id: ApiTokenId) -> Result<Option<ApiToken>> {
                 let sql = format!("{TOKEN_SELECT} WHERE t.id = $1");
-                sqlx::query_as::<_, GrantRow>(&sql)
+                sqlx::query_as::<_, GrantRow>(AssertSqlSafe(sql))
                     .bind(id.0)
                     .fetch_optional(&self.pool)
                     .await
@@ -859,7 +864,7 @@ macro_rules! sql_store {
                      {where_clause} ORDER BY l.seq DESC LIMIT ${}",
                     n + 1
                 );
-                let mut q = sqlx::query_as::<_, AuditRow>(&sql);
+                let mut q = sqlx::query_as::<_, AuditRow>(AssertSqlSafe(sql));
                 if let Some(before) = query.before {
                     q = q.bind(before);
                 }

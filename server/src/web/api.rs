@@ -1,0 +1,308 @@
+//! REST API v1 for automation: JSON under `/api/v1`, bearer API tokens, the same
+//! use-cases (and so the same role checks) as the UI, and an OpenAPI document generated
+//! from these handlers at `/api/v1/openapi.json`.
+
+use super::{AppState, auth::Resolved};
+use axum::{
+    Json, Router,
+    extract::{FromRequest, FromRequestParts, Path, Query, Request, State, rejection::JsonRejection},
+    http::{HeaderValue, StatusCode, header, request::Parts},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use domain::{
+    DomainError,
+    accounts::{Account, Actor},
+    audit::{AuditPage, AuditQuery},
+    ids::ProjectId,
+    pagination::{Page, PageRequest},
+    projects::{Project, ProjectDraft, ProjectFilter, SourceKind},
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{
+    IntoParams, Modify, OpenApi, ToSchema,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/me", get(me))
+        .route("/projects", get(list_projects).post(create_project))
+        .route("/projects/{id}", get(get_project).patch(update_project))
+        .route("/projects/{id}/archive", post(archive_project))
+        .route("/projects/{id}/restore", post(restore_project))
+        .route("/audit", get(audit))
+        .fallback(|| async { ApiError(DomainError::NotFound("API endpoint".into())) })
+}
+
+/// Every API error: `{"error": {"code", "message", "field"}}` with the matching status.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// `invalid`, `not_found`, `conflict`, `unauthenticated`, `forbidden`, `throttled`, `internal`.
+    code: String,
+    message: String,
+    /// The request field the error is about, when there is one.
+    field: Option<String>,
+}
+
+pub struct ApiError(DomainError);
+
+impl From<DomainError> for ApiError {
+    fn from(err: DomainError) -> Self {
+        Self(err)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let DomainError::Internal(detail) = &self.0 {
+            tracing::error!(error = %detail, "API request failed");
+        }
+        let err = self.0.public();
+        let status =
+            StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: err.code().to_string(),
+                message: err.to_string(),
+                field: err.field().map(str::to_string),
+            },
+        };
+        let mut response = (status, Json(body)).into_response();
+        match &err {
+            DomainError::Unauthenticated(_) => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"ferry\""),
+                );
+            }
+            DomainError::Throttled { retry_after_secs } => {
+                if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// The caller, authenticated by its API token.
+pub struct ApiActor(Actor);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiActor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Resolved>()
+            .and_then(|r| r.actor.clone())
+            .map(ApiActor)
+            .ok_or_else(|| {
+                ApiError(DomainError::Unauthenticated(
+                    "send a valid API token as `Authorization: Bearer ferry_…`".into(),
+                ))
+            })
+    }
+}
+
+/// A JSON body whose problems are reported in the API's error format.
+pub struct ApiJson<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Json::<T>::from_request(req, state)
+            .await
+            .map(|Json(v)| ApiJson(v))
+            .map_err(|rejection: JsonRejection| {
+                ApiError(DomainError::invalid("body", rejection.body_text()))
+            })
+    }
+}
+
+fn project_id(id: &str) -> ApiResult<ProjectId> {
+    Ok(id.parse()?)
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// The account the token acts for.
+#[utoipa::path(get, path = "/api/v1/me", tag = "account",
+    responses((status = 200, body = Account), (status = 401, body = ErrorBody)))]
+async fn me(State(state): State<AppState>, ApiActor(actor): ApiActor) -> ApiResult<Json<Account>> {
+    Ok(Json(state.ferry.whoami(&actor).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ListProjectsQuery {
+    /// Skip this many projects.
+    offset: Option<u64>,
+    /// Page size, 1–200 (default 50).
+    limit: Option<u32>,
+    /// Include archived projects.
+    #[serde(default)]
+    include_archived: bool,
+}
+
+/// Projects, newest first. Support tokens see only assigned projects.
+#[utoipa::path(get, path = "/api/v1/projects", tag = "projects", params(ListProjectsQuery),
+    responses((status = 200, body = Page<Project>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list_projects(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Query(q): Query<ListProjectsQuery>,
+) -> ApiResult<Json<Page<Project>>> {
+    let filter = ProjectFilter {
+        include_archived: q.include_archived,
+    };
+    let page = PageRequest::new(q.offset, q.limit);
+    Ok(Json(state.ferry.list_projects(&actor, filter, page).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewProject {
+    name: String,
+    source_kind: SourceKind,
+    #[serde(default)]
+    description: String,
+}
+
+/// Creates a project.
+#[utoipa::path(post, path = "/api/v1/projects", tag = "projects", request_body = NewProject,
+    responses((status = 201, body = Project), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_project(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiJson(body): ApiJson<NewProject>,
+) -> ApiResult<(StatusCode, Json<Project>)> {
+    let draft = ProjectDraft::new(&body.name, body.source_kind.as_str(), &body.description)?;
+    let project = state.ferry.create_project(&actor, draft).await?;
+    Ok((StatusCode::CREATED, Json(project)))
+}
+
+#[utoipa::path(get, path = "/api/v1/projects/{id}", tag = "projects",
+    params(("id" = String, Path, description = "Project id")),
+    responses((status = 200, body = Project), (status = 404, body = ErrorBody)))]
+async fn get_project(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Project>> {
+    Ok(Json(state.ferry.project(&actor, project_id(&id)?).await?))
+}
+
+/// Fields to change; those left out keep their value.
+#[derive(Deserialize, ToSchema)]
+pub struct ProjectChanges {
+    name: Option<String>,
+    source_kind: Option<SourceKind>,
+    description: Option<String>,
+}
+
+/// Renames a project or changes its source or description.
+#[utoipa::path(patch, path = "/api/v1/projects/{id}", tag = "projects", request_body = ProjectChanges,
+    params(("id" = String, Path, description = "Project id")),
+    responses((status = 200, body = Project), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_project(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+    ApiJson(changes): ApiJson<ProjectChanges>,
+) -> ApiResult<Json<Project>> {
+    let id = project_id(&id)?;
+    let current = state.ferry.project(&actor, id).await?;
+    let draft = ProjectDraft::new(
+        changes.name.as_deref().unwrap_or(&current.name),
+        changes.source_kind.unwrap_or(current.source_kind).as_str(),
+        changes.description.as_deref().unwrap_or(&current.description),
+    )?;
+    Ok(Json(state.ferry.update_project(&actor, id, draft).await?))
+}
+
+/// Archives a project: hidden from the default list, read-only.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/archive", tag = "projects",
+    params(("id" = String, Path, description = "Project id")),
+    responses((status = 200, body = Project), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn archive_project(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Project>> {
+    Ok(Json(state.ferry.set_project_archived(&actor, project_id(&id)?, true).await?))
+}
+
+/// Restores an archived project.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/restore", tag = "projects",
+    params(("id" = String, Path, description = "Project id")),
+    responses((status = 200, body = Project), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn restore_project(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Project>> {
+    Ok(Json(state.ferry.set_project_archived(&actor, project_id(&id)?, false).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct AuditParams {
+    /// Return entries older than this sequence number (from `next_before`).
+    before: Option<i64>,
+    /// Only entries of this project.
+    project: Option<String>,
+    /// Page size, 1–200 (default 50).
+    limit: Option<u32>,
+}
+
+/// The audit log, newest first.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditParams),
+    responses((status = 200, body = AuditPage), (status = 403, body = ErrorBody)))]
+async fn audit(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Query(q): Query<AuditParams>,
+) -> ApiResult<Json<AuditPage>> {
+    let project = q.project.as_deref().map(project_id).transpose()?;
+    let query = AuditQuery::new(q.before, project, q.limit);
+    Ok(Json(state.ferry.audit_page(&actor, query).await?))
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("ferry_…")
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Ferry API", version = "1", description = "Automation API of Ferry. Authenticate with an API token created on the API tokens page: `Authorization: Bearer ferry_…`."),
+    paths(me, list_projects, create_project, get_project, update_project, archive_project, restore_project, audit),
+    modifiers(&BearerAuth),
+    security(("api_token" = [])),
+    tags((name = "account"), (name = "projects"), (name = "audit"))
+)]
+pub struct ApiDoc;
