@@ -1,0 +1,234 @@
+//! Test harness: a fixed clock, fresh databases (a SQLite file, or a new database on
+//! the PostgreSQL server the test command starts), and the real server on port 0.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use clap::Parser;
+use domain::{
+    ports::{Clock, Store},
+    service::{Ferry, Policy},
+};
+use server::{
+    config::Config,
+    security::{Argon2Hasher, OsSecrets},
+    web::AppState,
+};
+use std::sync::{Arc, Mutex};
+use tempfile::TempDir;
+
+/// A clock that moves only when told to.
+pub struct TestClock(Mutex<DateTime<Utc>>);
+
+impl TestClock {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self(Mutex::new(
+            Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap(),
+        )))
+    }
+
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// A database for one test, and whatever keeps it alive.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<TempDir>,
+}
+
+pub fn sqlite_db() -> TestDb {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("ferry.db").display());
+    TestDb {
+        url,
+        _dir: Some(dir),
+    }
+}
+
+/// A new, empty database on the PostgreSQL server named by `FERRY_TEST_POSTGRES_URL`.
+/// Without it the test is skipped, unless `FERRY_REQUIRE_POSTGRES=1` (the test command
+/// sets both), in which case it fails.
+pub async fn postgres_db() -> Option<TestDb> {
+    let Ok(admin_url) = std::env::var("FERRY_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("FERRY_REQUIRE_POSTGRES").is_err(),
+            "FERRY_REQUIRE_POSTGRES is set but FERRY_TEST_POSTGRES_URL is not"
+        );
+        eprintln!("skipped: set FERRY_TEST_POSTGRES_URL to run the PostgreSQL store tests");
+        return None;
+    };
+    let name = format!("ferry_test_{}", uuid::Uuid::now_v7().simple());
+    let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    Some(TestDb {
+        url: format!("{base}/{name}"),
+        _dir: None,
+    })
+}
+
+pub async fn store(db: &TestDb) -> Arc<dyn Store> {
+    server::store::connect(&db.url).await.unwrap()
+}
+
+pub fn service(store: Arc<dyn Store>, clock: Arc<TestClock>) -> Ferry {
+    Ferry::new(
+        store,
+        clock,
+        Arc::new(OsSecrets),
+        Arc::new(Argon2Hasher::new().unwrap()),
+        Policy::default(),
+    )
+}
+
+/// The real router serving on 127.0.0.1 with a port the OS picks.
+pub struct TestServer {
+    pub base: String,
+    pub state: AppState,
+    pub db: TestDb,
+    data: TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start(db: TestDb) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = Config::parse_from([
+            "ferry",
+            "--data-dir",
+            data.path().to_str().unwrap(),
+            "--database-url",
+            &db.url,
+            "--listen",
+            &addr.to_string(),
+        ]);
+        let state = server::build_state(&config).await.unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serve_state = state.clone();
+        let handle = tokio::spawn(async move {
+            server::serve(serve_state, listener, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self {
+            base: format!("http://{addr}"),
+            state,
+            db,
+            data,
+            stop: Some(stop),
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops serving and hands back the database, as after a shutdown.
+    pub async fn stop(mut self) -> TestDb {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await.unwrap();
+        }
+        self.db
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A browser-like client: keeps cookies, does not follow redirects.
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// Calls a server function the way the hydrated app does.
+    pub async fn call(
+        &self,
+        client: &reqwest::Client,
+        endpoint: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        client
+            .post(self.url(&format!("/sfn/{endpoint}")))
+            .header("Origin", &self.base)
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates the owner through the setup page's server function; returns its client.
+    pub async fn setup_owner(&self, email: &str, password: &str) -> reqwest::Client {
+        let token = self.state.ferry.issue_setup_token().await.unwrap().unwrap();
+        let owner = self.browser();
+        let response = self
+            .call(
+                &owner,
+                "auth/setup",
+                &[
+                    ("setup_token", &token),
+                    ("display_name", "Olive Owner"),
+                    ("email", email),
+                    ("password", password),
+                    ("confirm_password", password),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+        owner
+    }
+
+    /// Invites a member as the owner and signs them in through their link.
+    pub async fn member(
+        &self,
+        owner: &reqwest::Client,
+        email: &str,
+        role: &str,
+        password: &str,
+    ) -> reqwest::Client {
+        let response = self
+            .call(
+                owner,
+                "members/invite",
+                &[("email", email), ("display_name", email), ("role", role)],
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        let invite: serde_json::Value = response.json().await.unwrap();
+        let link = invite["link"].as_str().unwrap();
+        let token = link.rsplit('/').next().unwrap();
+        let client = self.browser();
+        let response = self
+            .call(
+                &client,
+                "auth/accept_invite",
+                &[
+                    ("token", token),
+                    ("password", password),
+                    ("confirm_password", password),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+        client
+    }
+}
