@@ -111,6 +111,27 @@ impl ProjectDraft {
     }
 }
 
+/// A partial edit: fields left `None` keep their current value.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectChanges {
+    pub name: Option<String>,
+    pub source_kind: Option<String>,
+    pub description: Option<String>,
+}
+
+impl ProjectChanges {
+    /// The project as it would be after the edit, validated.
+    pub fn apply_to(&self, project: &Project) -> Result<ProjectDraft> {
+        ProjectDraft::new(
+            self.name.as_deref().unwrap_or(&project.name),
+            self.source_kind
+                .as_deref()
+                .unwrap_or(project.source_kind.as_str()),
+            self.description.as_deref().unwrap_or(&project.description),
+        )
+    }
+}
+
 pub fn normalize_name(raw: &str) -> Result<String> {
     let name = raw.trim();
     if name.is_empty() {

@@ -15,7 +15,7 @@ use crate::{
     ids::{AccountId, ApiTokenId, ProjectId},
     pagination::{Page, PageRequest},
     ports::{Clock, PasswordHasher, Secrets, Store},
-    projects::{Project, ProjectDraft, ProjectFilter},
+    projects::{Project, ProjectChanges, ProjectDraft, ProjectFilter},
     roles::{Permission, Role},
     throttle::{ThrottlePolicy, ThrottleScope},
 };
@@ -634,11 +634,12 @@ impl Ferry {
         Ok(project)
     }
 
+    /// Edits a project; fields not given keep their value.
     pub async fn update_project(
         &self,
         actor: &Actor,
         id: ProjectId,
-        draft: ProjectDraft,
+        changes: ProjectChanges,
     ) -> Result<Project> {
         actor.require(Permission::ManageProjects)?;
         let before = self.project(actor, id).await?;
@@ -647,6 +648,7 @@ impl Ferry {
                 "the project is archived; restore it before editing".into(),
             ));
         }
+        let draft = changes.apply_to(&before)?;
         let now = self.now();
         let detail = if before.name == draft.name {
             draft.name.clone()

@@ -11,7 +11,7 @@ use domain::{
     accounts::{AccountStatus, RequestOrigin},
     audit::{AuditAction, AuditQuery},
     pagination::PageRequest,
-    projects::{ProjectDraft, ProjectFilter},
+    projects::{ProjectChanges, ProjectDraft, ProjectFilter},
     roles::Role,
 };
 use std::collections::HashSet;
@@ -205,12 +205,20 @@ async fn story(db: TestDb) {
         .unwrap();
     assert_eq!(all.total, 5);
     assert!(matches!(
-        ferry.update_project(&owner, beta.id, draft("Beta 2")).await,
+        ferry.update_project(&owner, beta.id, ProjectChanges::default()).await,
         Err(DomainError::Conflict(_))
     ));
     ferry.set_project_archived(&owner, beta.id, false).await.unwrap();
     let renamed = ferry
-        .update_project(&admin, beta.id, ProjectDraft::new("Beta 2", "okta", "moved").unwrap())
+        .update_project(
+            &admin,
+            beta.id,
+            ProjectChanges {
+                name: Some("Beta 2".into()),
+                description: Some("moved".into()),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!((renamed.name.as_str(), renamed.description.as_str()), ("Beta 2", "moved"));

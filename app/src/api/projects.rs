@@ -55,9 +55,13 @@ pub async fn update_project(
     description: String,
 ) -> Result<Project, AppError> {
     let (ferry, actor) = actor()?;
-    let draft = ProjectDraft::new(&name, &source_kind, &description).map_err(fail)?;
+    let changes = domain::projects::ProjectChanges {
+        name: Some(name),
+        source_kind: Some(source_kind),
+        description: Some(description),
+    };
     ferry
-        .update_project(&actor, project_id(&id)?, draft)
+        .update_project(&actor, project_id(&id)?, changes)
         .await
         .map_err(fail)
 }

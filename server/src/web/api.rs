@@ -223,14 +223,12 @@ async fn update_project(
     Path(id): Path<String>,
     ApiJson(changes): ApiJson<ProjectChanges>,
 ) -> ApiResult<Json<Project>> {
-    let id = project_id(&id)?;
-    let current = state.ferry.project(&actor, id).await?;
-    let draft = ProjectDraft::new(
-        changes.name.as_deref().unwrap_or(&current.name),
-        changes.source_kind.unwrap_or(current.source_kind).as_str(),
-        changes.description.as_deref().unwrap_or(&current.description),
-    )?;
-    Ok(Json(state.ferry.update_project(&actor, id, draft).await?))
+    let changes = domain::projects::ProjectChanges {
+        name: changes.name,
+        source_kind: changes.source_kind.map(|k| k.as_str().to_string()),
+        description: changes.description,
+    };
+    Ok(Json(state.ferry.update_project(&actor, project_id(&id)?, changes).await?))
 }
 
 /// Archives a project: hidden from the default list, read-only.

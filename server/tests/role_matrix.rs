@@ -1,0 +1,259 @@
+//! Walks every page, every server function and every API route as each role (and as
+//! nobody) against the real router, and checks who is let in. A server function that
+//! is registered but missing from the matrix fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::TestServer;
+use domain::roles::Role;
+use reqwest::{Client, Method, StatusCode};
+use std::collections::BTreeSet;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Who {
+    Nobody,
+    Support,
+    Admin,
+    Owner,
+}
+
+const EVERYONE: [Who; 4] = [Who::Nobody, Who::Support, Who::Admin, Who::Owner];
+
+impl Who {
+    fn role(self) -> Option<Role> {
+        match self {
+            Who::Nobody => None,
+            Who::Support => Some(Role::Support),
+            Who::Admin => Some(Role::Admin),
+            Who::Owner => Some(Role::Owner),
+        }
+    }
+}
+
+/// The least role that may use a route; `None` means anyone signed in... or public.
+#[derive(Clone, Copy, Debug)]
+enum Rule {
+    Public,
+    AtLeast(Role),
+}
+
+impl Rule {
+    fn admits(self, who: Who) -> bool {
+        match self {
+            Rule::Public => true,
+            Rule::AtLeast(min) => who.role().is_some_and(|r| r >= min),
+        }
+    }
+}
+
+struct Fixture {
+    server: TestServer,
+    browsers: Vec<(Who, Client)>,
+    tokens: Vec<(Who, Option<String>)>,
+    project: String,
+    spare_support: String,
+}
+
+async fn fixture() -> Fixture {
+    let server = TestServer::start(common::sqlite_db()).await;
+    let owner = server.setup_owner("olive@example.com", "owner passphrase one").await;
+    let admin = server.member(&owner, "ada@example.com", "admin", "admin passphrase").await;
+    let support = server.member(&owner, "sam@example.com", "support", "support passphrase").await;
+    let spare = server.member(&owner, "sue@example.com", "support", "spare passphrase").await;
+    let project: serde_json::Value = server
+        .call(&owner, "projects/create", &[("name", "Alpha"), ("source_kind", "okta"), ("description", "")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let project = project["id"].as_str().unwrap().to_string();
+    let sam_id = member_id(&server, &owner, "sam@example.com").await;
+    let spare_support = member_id(&server, &owner, "sue@example.com").await;
+    let response = server
+        .call(&owner, "projects/assign_support", &[("id", &project), ("account", &sam_id)])
+        .await;
+    assert_eq!(response.status(), 200);
+    drop(spare);
+    let mut tokens = vec![(Who::Nobody, None)];
+    for (who, role) in [(Who::Support, "support"), (Who::Admin, "admin"), (Who::Owner, "owner")] {
+        let issued: serde_json::Value = server
+            .call(&owner, "tokens/create", &[("name", role), ("role", role)])
+            .await
+            .json()
+            .await
+            .unwrap();
+        tokens.push((who, Some(issued["secret"].as_str().unwrap().to_string())));
+    }
+    // Support staff cannot create tokens, so the support token is the owner's, limited
+    // to the support role: it sees only projects assigned to the owner, which is none.
+    Fixture {
+        browsers: vec![
+            (Who::Nobody, server.browser()),
+            (Who::Support, support),
+            (Who::Admin, admin),
+            (Who::Owner, owner),
+        ],
+        tokens,
+        project,
+        spare_support,
+        server,
+    }
+}
+
+async fn member_id(server: &TestServer, owner: &Client, email: &str) -> String {
+    let members: serde_json::Value = server.call(owner, "members/list", &[]).await.json().await.unwrap();
+    members["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == email)
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_route_admits_exactly_the_roles_it_should() {
+    let f = fixture().await;
+    let p = f.project.clone();
+    let mut failures = Vec::new();
+
+    // Pages: allowed → 200; signed out → redirect to sign-in; wrong role → 403.
+    let pages: Vec<(String, Rule)> = vec![
+        ("/".into(), Rule::AtLeast(Role::Support)),
+        ("/account".into(), Rule::AtLeast(Role::Support)),
+        (format!("/projects/{p}"), Rule::AtLeast(Role::Support)),
+        ("/projects/new".into(), Rule::AtLeast(Role::Admin)),
+        (format!("/projects/{p}/activity"), Rule::AtLeast(Role::Admin)),
+        ("/audit".into(), Rule::AtLeast(Role::Admin)),
+        ("/settings/tokens".into(), Rule::AtLeast(Role::Admin)),
+        ("/members".into(), Rule::AtLeast(Role::Owner)),
+        ("/login".into(), Rule::Public),
+    ];
+    for (path, rule) in &pages {
+        for (who, client) in &f.browsers {
+            let status = client.get(f.server.url(path)).send().await.unwrap().status();
+            let expected = match (rule, who) {
+                (Rule::Public, Who::Nobody) => StatusCode::OK,
+                (Rule::Public, _) => StatusCode::SEE_OTHER,
+                (_, Who::Nobody) => StatusCode::SEE_OTHER,
+                (rule, who) if rule.admits(*who) => StatusCode::OK,
+                _ => StatusCode::FORBIDDEN,
+            };
+            if status != expected {
+                failures.push(format!("GET {path} as {who:?}: {status}, expected {expected}"));
+            }
+        }
+    }
+
+    // Server functions: allowed → not 401/403; signed out → 401; wrong role → 403.
+    let spare = f.spare_support.clone();
+    let server_fns: Vec<(&str, Rule, Box<dyn Fn(Who) -> Vec<(String, String)>>)> = vec![
+        ("auth/whoami", Rule::AtLeast(Role::Support), Box::new(|_| vec![])),
+        ("auth/change_password", Rule::AtLeast(Role::Support), Box::new(|_| {
+            // A wrong current password: allowed callers get 422, and nobody's password changes.
+            vec![kv("current_password", "not it"), kv("password", "whatever passphrase"), kv("confirm_password", "whatever passphrase")]
+        })),
+        ("projects/list", Rule::AtLeast(Role::Support), Box::new(|_| vec![kv("include_archived", "false")])),
+        ("projects/get", Rule::AtLeast(Role::Support), Box::new({ let p = p.clone(); move |_| vec![kv("id", &p)] })),
+        ("projects/support", Rule::AtLeast(Role::Support), Box::new({ let p = p.clone(); move |_| vec![kv("id", &p)] })),
+        ("projects/create", Rule::AtLeast(Role::Admin), Box::new(|who| {
+            vec![kv("name", &format!("made by {who:?}")), kv("source_kind", "csv"), kv("description", "")]
+        })),
+        ("projects/update", Rule::AtLeast(Role::Admin), Box::new({ let p = p.clone(); move |_| {
+            vec![kv("id", &p), kv("name", "Alpha"), kv("source_kind", "okta"), kv("description", "edited")]
+        }})),
+        ("projects/archive", Rule::AtLeast(Role::Admin), Box::new({ let p = p.clone(); move |_| vec![kv("id", &p), kv("archived", "false")] })),
+        ("projects/assign_support", Rule::AtLeast(Role::Admin), Box::new({ let p = p.clone(); let s = spare.clone(); move |_| vec![kv("id", &p), kv("account", &s)] })),
+        ("projects/unassign_support", Rule::AtLeast(Role::Admin), Box::new({ let p = p.clone(); let s = spare.clone(); move |_| vec![kv("id", &p), kv("account", &s)] })),
+        ("audit/page", Rule::AtLeast(Role::Admin), Box::new(|_| vec![])),
+        ("tokens/list", Rule::AtLeast(Role::Admin), Box::new(|_| vec![])),
+        ("tokens/create", Rule::AtLeast(Role::Admin), Box::new(|who| vec![kv("name", &format!("{who:?}")), kv("role", "support")])),
+        ("tokens/revoke", Rule::AtLeast(Role::Admin), Box::new(|_| vec![kv("id", "00000000-0000-0000-0000-000000000000")])),
+        ("members/list", Rule::AtLeast(Role::Owner), Box::new(|_| vec![])),
+        ("members/invite", Rule::AtLeast(Role::Owner), Box::new(|who| {
+            vec![kv("email", &format!("new-{who:?}@example.com")), kv("display_name", "New"), kv("role", "support")]
+        })),
+        ("members/reissue_invite", Rule::AtLeast(Role::Owner), Box::new({ let s = spare.clone(); move |_| vec![kv("id", &s)] })),
+        ("members/change_role", Rule::AtLeast(Role::Owner), Box::new({ let s = spare.clone(); move |_| vec![kv("id", &s), kv("role", "support")] })),
+        ("members/set_enabled", Rule::AtLeast(Role::Owner), Box::new({ let s = spare.clone(); move |_| vec![kv("id", &s), kv("enabled", "true")] })),
+    ];
+    let public_fns = ["auth/setup", "auth/sign_in", "auth/sign_out", "auth/invite_info", "auth/accept_invite"];
+    let registered: BTreeSet<String> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, _)| path.trim_start_matches("/sfn/").to_string())
+        .collect();
+    let covered: BTreeSet<String> = server_fns
+        .iter()
+        .map(|(e, ..)| e.to_string())
+        .chain(public_fns.iter().map(|e| e.to_string()))
+        .collect();
+    let unlisted: Vec<_> = registered.difference(&covered).collect();
+    assert!(unlisted.is_empty(), "server functions missing from the role matrix: {unlisted:?}");
+
+    for (endpoint, rule, form) in &server_fns {
+        for (who, client) in &f.browsers {
+            let body = form(*who);
+            let pairs: Vec<(&str, &str)> = body.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let status = f.server.call(client, endpoint, &pairs).await.status();
+            let ok = match (rule.admits(*who), who) {
+                (true, _) => status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN && status.as_u16() < 500,
+                (false, Who::Nobody) => status == StatusCode::UNAUTHORIZED,
+                (false, _) => status == StatusCode::FORBIDDEN,
+            };
+            if !ok {
+                failures.push(format!("POST /sfn/{endpoint} as {who:?}: {status}"));
+            }
+        }
+    }
+
+    // REST API with bearer tokens of each role.
+    let api: Vec<(Method, String, Option<serde_json::Value>, Rule)> = vec![
+        (Method::GET, "/api/v1/openapi.json".into(), None, Rule::Public),
+        (Method::GET, "/api/v1/me".into(), None, Rule::AtLeast(Role::Support)),
+        (Method::GET, "/api/v1/projects".into(), None, Rule::AtLeast(Role::Support)),
+        (Method::GET, format!("/api/v1/projects/{p}"), None, Rule::AtLeast(Role::Support)),
+        (Method::POST, "/api/v1/projects".into(), Some(serde_json::json!({"name": "API", "source_kind": "ldap"})), Rule::AtLeast(Role::Admin)),
+        (Method::PATCH, format!("/api/v1/projects/{p}"), Some(serde_json::json!({"description": "via API"})), Rule::AtLeast(Role::Admin)),
+        (Method::POST, format!("/api/v1/projects/{p}/restore"), None, Rule::AtLeast(Role::Admin)),
+        (Method::POST, format!("/api/v1/projects/{p}/archive"), None, Rule::AtLeast(Role::Admin)),
+        (Method::GET, "/api/v1/audit".into(), None, Rule::AtLeast(Role::Admin)),
+    ];
+    let client = Client::new();
+    for (method, path, body, rule) in &api {
+        for (who, token) in &f.tokens {
+            let mut request = client.request(method.clone(), f.server.url(path));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let status = request.send().await.unwrap().status();
+            let hidden_from_support = *who == Who::Support
+                && *method == Method::GET
+                && path.starts_with("/api/v1/projects/");
+            let ok = match (rule.admits(*who), who) {
+                // Not assigned to the token's account: the project does not exist for it.
+                (true, _) if hidden_from_support => status == StatusCode::NOT_FOUND,
+                (true, _) => status.is_success(),
+                (false, Who::Nobody) => status == StatusCode::UNAUTHORIZED,
+                (false, _) => status == StatusCode::FORBIDDEN,
+            };
+            if !ok {
+                failures.push(format!("{method} {path} as {who:?} token: {status}"));
+            }
+        }
+    }
+
+    assert!(failures.is_empty(), "role matrix violations:\n{}", failures.join("\n"));
+}
+
+fn kv(k: &str, v: &str) -> (String, String) {
+    (k.to_string(), v.to_string())
+}
+
+#[test]
+fn every_role_is_in_the_matrix() {
+    let roles: BTreeSet<_> = EVERYONE.iter().filter_map(|w| w.role()).collect();
+    assert_eq!(roles.len(), Role::ALL.len());
+}
