@@ -62,7 +62,8 @@ pub fn fail(err: DomainError) -> AppError {
     if is_server_fn_call {
         if let Some(response) = use_context::<ResponseOptions>() {
             response.set_status(
-                StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                StatusCode::from_u16(err.http_status())
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             );
         }
     }
@@ -79,9 +80,10 @@ pub fn set_session_cookie(token: Option<&str>, max_age_secs: i64) {
         ),
         None => format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"),
     };
-    if let (Some(response), Ok(value)) =
-        (use_context::<ResponseOptions>(), HeaderValue::from_str(&cookie))
-    {
+    if let (Some(response), Ok(value)) = (
+        use_context::<ResponseOptions>(),
+        HeaderValue::from_str(&cookie),
+    ) {
         response.append_header(header::SET_COOKIE, value);
     }
 }

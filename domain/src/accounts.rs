@@ -38,7 +38,9 @@ impl AccountStatus {
             "invited" => Ok(Self::Invited),
             "active" => Ok(Self::Active),
             "disabled" => Ok(Self::Disabled),
-            other => Err(DomainError::Internal(format!("unknown account status {other:?}"))),
+            other => Err(DomainError::Internal(format!(
+                "unknown account status {other:?}"
+            ))),
         }
     }
 }
@@ -190,7 +192,15 @@ mod tests {
 
     #[test]
     fn bad_emails_name_the_field_and_the_problem() {
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "a@@b.com"] {
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "a@@b.com",
+        ] {
             let err = normalize_email(bad).unwrap_err();
             assert_eq!(err.field(), Some("email"), "{bad:?}");
         }

@@ -1,6 +1,10 @@
 //! API tokens for automation: named, role-limited, shown once, stored only as a hash.
 
-use crate::{DomainError, Result, ids::{AccountId, ApiTokenId}, roles::Role};
+use crate::{
+    DomainError, Result,
+    ids::{AccountId, ApiTokenId},
+    roles::Role,
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -46,10 +50,16 @@ pub struct IssuedApiToken {
 pub fn normalize_token_name(raw: &str) -> Result<String> {
     let name = raw.trim();
     if name.is_empty() {
-        return Err(DomainError::invalid("name", "name the token after what uses it"));
+        return Err(DomainError::invalid(
+            "name",
+            "name the token after what uses it",
+        ));
     }
     if name.chars().count() > 80 {
-        return Err(DomainError::invalid("name", "must be at most 80 characters"));
+        return Err(DomainError::invalid(
+            "name",
+            "must be at most 80 characters",
+        ));
     }
     Ok(name.to_string())
 }

@@ -84,7 +84,9 @@ impl ObjectKind {
             "account" => Ok(Self::Account),
             "project" => Ok(Self::Project),
             "api_token" => Ok(Self::ApiToken),
-            other => Err(DomainError::Internal(format!("unknown object kind {other:?}"))),
+            other => Err(DomainError::Internal(format!(
+                "unknown object kind {other:?}"
+            ))),
         }
     }
 }

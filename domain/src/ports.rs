@@ -38,8 +38,11 @@ pub trait AccountStore: Send + Sync {
     async fn count_accounts(&self) -> Result<u64>;
     /// Creates the first owner; fails with `Conflict` when any account already exists,
     /// atomically, so two racing setups cannot both succeed.
-    async fn create_first_owner(&self, account: &NewAccount, audit: &NewAuditEntry)
-    -> Result<Account>;
+    async fn create_first_owner(
+        &self,
+        account: &NewAccount,
+        audit: &NewAuditEntry,
+    ) -> Result<Account>;
     /// Fails with `Conflict` when the e-mail address is taken.
     async fn insert_account(&self, account: &NewAccount, audit: &NewAuditEntry) -> Result<Account>;
     async fn account(&self, id: AccountId) -> Result<Option<Account>>;
@@ -101,8 +104,12 @@ pub trait InviteStore: Send + Sync {
 
 #[async_trait]
 pub trait ThrottleStore: Send + Sync {
-    async fn record_failure(&self, scope: ThrottleScope, key: &str, at: DateTime<Utc>)
-    -> Result<()>;
+    async fn record_failure(
+        &self,
+        scope: ThrottleScope,
+        key: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
     async fn failures_since(
         &self,
         scope: ThrottleScope,

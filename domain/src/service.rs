@@ -365,7 +365,11 @@ impl Ferry {
         new: &str,
     ) -> Result<()> {
         let account = self.whoami(actor).await?;
-        let hash = self.store.password_hash(account.id).await?.unwrap_or_default();
+        let hash = self
+            .store
+            .password_hash(account.id)
+            .await?
+            .unwrap_or_default();
         if !self.hasher.verify(current, &hash).await? {
             return Err(DomainError::invalid(
                 "current_password",
@@ -381,7 +385,9 @@ impl Ferry {
             ObjectKind::Account,
             account.id,
         );
-        self.store.set_password(account.id, &new_hash, &audit).await?;
+        self.store
+            .set_password(account.id, &new_hash, &audit)
+            .await?;
         self.store
             .delete_other_sessions(account.id, &self.secrets.hash_token(session_token))
             .await
@@ -397,7 +403,10 @@ impl Ferry {
     /// Support members, for assigning them to projects.
     pub async fn support_members(&self, actor: &Actor) -> Result<Vec<Account>> {
         actor.require(Permission::ManageProjects)?;
-        let page = self.store.list_accounts(PageRequest::new(None, Some(200))).await?;
+        let page = self
+            .store
+            .list_accounts(PageRequest::new(None, Some(200)))
+            .await?;
         Ok(page
             .items
             .into_iter()
@@ -541,7 +550,9 @@ impl Ferry {
         actor.require(Permission::ManageMembers)?;
         let account = self.member(id).await?;
         if !enabled && id == actor.account_id {
-            return Err(DomainError::Conflict("you cannot disable your own account".into()));
+            return Err(DomainError::Conflict(
+                "you cannot disable your own account".into(),
+            ));
         }
         let (status, action) = match (enabled, &account) {
             (false, _) => (AccountStatus::Disabled, AuditAction::MemberDisabled),
@@ -751,7 +762,11 @@ impl Ferry {
 
     // ---- API tokens --------------------------------------------------------------
 
-    pub async fn list_api_tokens(&self, actor: &Actor, page: PageRequest) -> Result<Page<ApiToken>> {
+    pub async fn list_api_tokens(
+        &self,
+        actor: &Actor,
+        page: PageRequest,
+    ) -> Result<Page<ApiToken>> {
         actor.require(Permission::ManageApiTokens)?;
         self.store.list_api_tokens(page).await
     }

@@ -79,10 +79,19 @@ mod tests {
         let policy = ThrottlePolicy::default();
         let now = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
         let oldest = now - Duration::minutes(10);
-        let four = FailureStats { count: 4, oldest: Some(oldest) };
-        let five = FailureStats { count: 5, oldest: Some(oldest) };
+        let four = FailureStats {
+            count: 4,
+            oldest: Some(oldest),
+        };
+        let five = FailureStats {
+            count: 5,
+            oldest: Some(oldest),
+        };
         assert_eq!(policy.retry_after(ThrottleScope::Account, four, now), None);
-        assert_eq!(policy.retry_after(ThrottleScope::Account, five, now), Some(300));
+        assert_eq!(
+            policy.retry_after(ThrottleScope::Account, five, now),
+            Some(300)
+        );
         assert_eq!(policy.retry_after(ThrottleScope::Address, five, now), None);
     }
 }

@@ -11,7 +11,11 @@ pub enum LogFormat {
 
 /// Flags win over environment variables, which win over defaults.
 #[derive(Clone, Parser)]
-#[command(name = "ferry", version, about = "Move user accounts from a legacy identity provider into a SCIM 2.0 identity provider.")]
+#[command(
+    name = "ferry",
+    version,
+    about = "Move user accounts from a legacy identity provider into a SCIM 2.0 identity provider."
+)]
 pub struct Config {
     /// Database URL: sqlite://PATH or postgres://USER:PASSWORD@HOST/DB.
     /// Default: a SQLite file in the data folder.
@@ -51,9 +55,9 @@ pub struct Config {
 
 impl Config {
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir.join("ferry.db").display())
-        })
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("ferry.db").display()))
     }
 
     pub fn secret_key_file(&self) -> PathBuf {
@@ -125,7 +129,10 @@ mod tests {
     fn defaults_use_the_data_folder() {
         let config = Config::parse_from(["ferry", "--data-dir", "/srv/ferry"]);
         assert_eq!(config.database_url(), "sqlite:///srv/ferry/ferry.db");
-        assert_eq!(config.secret_key_file(), PathBuf::from("/srv/ferry/secret.key"));
+        assert_eq!(
+            config.secret_key_file(),
+            PathBuf::from("/srv/ferry/secret.key")
+        );
         assert!(!config.secure_cookies());
     }
 }

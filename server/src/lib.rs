@@ -17,7 +17,10 @@ use web::AppState;
 /// Opens the data folder, the key and the database, and assembles the service.
 pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-        anyhow::anyhow!("cannot create the data folder {}: {e}", config.data_dir.display())
+        anyhow::anyhow!(
+            "cannot create the data folder {}: {e}",
+            config.data_dir.display()
+        )
     })?;
     // Loaded now so a broken key stops start-up; later stages encrypt with it.
     let _key = SecretKey::load_or_create(&config.secret_key_file())?;

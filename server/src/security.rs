@@ -114,9 +114,9 @@ impl SecretKey {
             let bytes = URL_SAFE_NO_PAD
                 .decode(text.trim())
                 .map_err(|e| anyhow::anyhow!("{}: not a base64 key: {e}", path.display()))?;
-            let key: [u8; 32] = bytes.try_into().map_err(|_| {
-                anyhow::anyhow!("{}: the key must be 32 bytes", path.display())
-            })?;
+            let key: [u8; 32] = bytes
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("{}: the key must be 32 bytes", path.display()))?;
             check_permissions(path)?;
             return Ok(Self(key));
         }

@@ -57,12 +57,28 @@ struct Fixture {
 
 async fn fixture() -> Fixture {
     let server = TestServer::start(common::sqlite_db()).await;
-    let owner = server.setup_owner("olive@example.com", "owner passphrase one").await;
-    let admin = server.member(&owner, "ada@example.com", "admin", "admin passphrase").await;
-    let support = server.member(&owner, "sam@example.com", "support", "support passphrase").await;
-    let spare = server.member(&owner, "sue@example.com", "support", "spare passphrase").await;
+    let owner = server
+        .setup_owner("olive@example.com", "owner passphrase one")
+        .await;
+    let admin = server
+        .member(&owner, "ada@example.com", "admin", "admin passphrase")
+        .await;
+    let support = server
+        .member(&owner, "sam@example.com", "support", "support passphrase")
+        .await;
+    let spare = server
+        .member(&owner, "sue@example.com", "support", "spare passphrase")
+        .await;
     let project: serde_json::Value = server
-        .call(&owner, "projects/create", &[("name", "Alpha"), ("source_kind", "okta"), ("description", "")])
+        .call(
+            &owner,
+            "projects/create",
+            &[
+                ("name", "Alpha"),
+                ("source_kind", "okta"),
+                ("description", ""),
+            ],
+        )
         .await
         .json()
         .await
@@ -71,12 +87,20 @@ async fn fixture() -> Fixture {
     let sam_id = member_id(&server, &owner, "sam@example.com").await;
     let spare_support = member_id(&server, &owner, "sue@example.com").await;
     let response = server
-        .call(&owner, "projects/assign_support", &[("id", &project), ("account", &sam_id)])
+        .call(
+            &owner,
+            "projects/assign_support",
+            &[("id", &project), ("account", &sam_id)],
+        )
         .await;
     assert_eq!(response.status(), 200);
     drop(spare);
     let mut tokens = vec![(Who::Nobody, None)];
-    for (who, role) in [(Who::Support, "support"), (Who::Admin, "admin"), (Who::Owner, "owner")] {
+    for (who, role) in [
+        (Who::Support, "support"),
+        (Who::Admin, "admin"),
+        (Who::Owner, "owner"),
+    ] {
         let issued: serde_json::Value = server
             .call(&owner, "tokens/create", &[("name", role), ("role", role)])
             .await
@@ -102,7 +126,12 @@ async fn fixture() -> Fixture {
 }
 
 async fn member_id(server: &TestServer, owner: &Client, email: &str) -> String {
-    let members: serde_json::Value = server.call(owner, "members/list", &[]).await.json().await.unwrap();
+    let members: serde_json::Value = server
+        .call(owner, "members/list", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
     members["items"]
         .as_array()
         .unwrap()
@@ -124,7 +153,10 @@ async fn every_route_admits_exactly_the_roles_it_should() {
         ("/account".into(), Rule::AtLeast(Role::Support)),
         (format!("/projects/{p}"), Rule::AtLeast(Role::Support)),
         ("/projects/new".into(), Rule::AtLeast(Role::Admin)),
-        (format!("/projects/{p}/activity"), Rule::AtLeast(Role::Admin)),
+        (
+            format!("/projects/{p}/activity"),
+            Rule::AtLeast(Role::Admin),
+        ),
         ("/audit".into(), Rule::AtLeast(Role::Admin)),
         ("/settings/tokens".into(), Rule::AtLeast(Role::Admin)),
         ("/members".into(), Rule::AtLeast(Role::Owner)),
@@ -132,7 +164,12 @@ async fn every_route_admits_exactly_the_roles_it_should() {
     ];
     for (path, rule) in &pages {
         for (who, client) in &f.browsers {
-            let status = client.get(f.server.url(path)).send().await.unwrap().status();
+            let status = client
+                .get(f.server.url(path))
+                .send()
+                .await
+                .unwrap()
+                .status();
             let expected = match (rule, who) {
                 (Rule::Public, Who::Nobody) => StatusCode::OK,
                 (Rule::Public, _) => StatusCode::SEE_OTHER,
@@ -141,7 +178,9 @@ async fn every_route_admits_exactly_the_roles_it_should() {
                 _ => StatusCode::FORBIDDEN,
             };
             if status != expected {
-                failures.push(format!("GET {path} as {who:?}: {status}, expected {expected}"));
+                failures.push(format!(
+                    "GET {path} as {who:?}: {status}, expected {expected}"
+                ));
             }
         }
     }
@@ -149,36 +188,164 @@ async fn every_route_admits_exactly_the_roles_it_should() {
     // Server functions: allowed → not 401/403; signed out → 401; wrong role → 403.
     let spare = f.spare_support.clone();
     let server_fns: Vec<(&str, Rule, Box<dyn Fn(Who) -> Vec<(String, String)>>)> = vec![
-        ("auth/whoami", Rule::AtLeast(Role::Support), Box::new(|_| vec![])),
-        ("auth/change_password", Rule::AtLeast(Role::Support), Box::new(|_| {
-            // A wrong current password: allowed callers get 422, and nobody's password changes.
-            vec![kv("current_password", "not it"), kv("password", "whatever passphrase"), kv("confirm_password", "whatever passphrase")]
-        })),
-        ("projects/list", Rule::AtLeast(Role::Support), Box::new(|_| vec![kv("include_archived", "false")])),
-        ("projects/get", Rule::AtLeast(Role::Support), Box::new({ let p = p.clone(); move |_| vec![kv("id", &p)] })),
-        ("projects/support", Rule::AtLeast(Role::Support), Box::new({ let p = p.clone(); move |_| vec![kv("id", &p)] })),
-        ("projects/create", Rule::AtLeast(Role::Admin), Box::new(|who| {
-            vec![kv("name", &format!("made by {who:?}")), kv("source_kind", "csv"), kv("description", "")]
-        })),
-        ("projects/update", Rule::AtLeast(Role::Admin), Box::new({ let p = p.clone(); move |_| {
-            vec![kv("id", &p), kv("name", "Alpha"), kv("source_kind", "okta"), kv("description", "edited")]
-        }})),
-        ("projects/archive", Rule::AtLeast(Role::Admin), Box::new({ let p = p.clone(); move |_| vec![kv("id", &p), kv("archived", "false")] })),
-        ("projects/assign_support", Rule::AtLeast(Role::Admin), Box::new({ let p = p.clone(); let s = spare.clone(); move |_| vec![kv("id", &p), kv("account", &s)] })),
-        ("projects/unassign_support", Rule::AtLeast(Role::Admin), Box::new({ let p = p.clone(); let s = spare.clone(); move |_| vec![kv("id", &p), kv("account", &s)] })),
-        ("audit/page", Rule::AtLeast(Role::Admin), Box::new(|_| vec![])),
-        ("tokens/list", Rule::AtLeast(Role::Admin), Box::new(|_| vec![])),
-        ("tokens/create", Rule::AtLeast(Role::Admin), Box::new(|who| vec![kv("name", &format!("{who:?}")), kv("role", "support")])),
-        ("tokens/revoke", Rule::AtLeast(Role::Admin), Box::new(|_| vec![kv("id", "00000000-0000-0000-0000-000000000000")])),
-        ("members/list", Rule::AtLeast(Role::Owner), Box::new(|_| vec![])),
-        ("members/invite", Rule::AtLeast(Role::Owner), Box::new(|who| {
-            vec![kv("email", &format!("new-{who:?}@example.com")), kv("display_name", "New"), kv("role", "support")]
-        })),
-        ("members/reissue_invite", Rule::AtLeast(Role::Owner), Box::new({ let s = spare.clone(); move |_| vec![kv("id", &s)] })),
-        ("members/change_role", Rule::AtLeast(Role::Owner), Box::new({ let s = spare.clone(); move |_| vec![kv("id", &s), kv("role", "support")] })),
-        ("members/set_enabled", Rule::AtLeast(Role::Owner), Box::new({ let s = spare.clone(); move |_| vec![kv("id", &s), kv("enabled", "true")] })),
+        (
+            "auth/whoami",
+            Rule::AtLeast(Role::Support),
+            Box::new(|_| vec![]),
+        ),
+        (
+            "auth/change_password",
+            Rule::AtLeast(Role::Support),
+            Box::new(|_| {
+                // A wrong current password: allowed callers get 422, and nobody's password changes.
+                vec![
+                    kv("current_password", "not it"),
+                    kv("password", "whatever passphrase"),
+                    kv("confirm_password", "whatever passphrase"),
+                ]
+            }),
+        ),
+        (
+            "projects/list",
+            Rule::AtLeast(Role::Support),
+            Box::new(|_| vec![kv("include_archived", "false")]),
+        ),
+        (
+            "projects/get",
+            Rule::AtLeast(Role::Support),
+            Box::new({
+                let p = p.clone();
+                move |_| vec![kv("id", &p)]
+            }),
+        ),
+        (
+            "projects/support",
+            Rule::AtLeast(Role::Support),
+            Box::new({
+                let p = p.clone();
+                move |_| vec![kv("id", &p)]
+            }),
+        ),
+        (
+            "projects/create",
+            Rule::AtLeast(Role::Admin),
+            Box::new(|who| {
+                vec![
+                    kv("name", &format!("made by {who:?}")),
+                    kv("source_kind", "csv"),
+                    kv("description", ""),
+                ]
+            }),
+        ),
+        (
+            "projects/update",
+            Rule::AtLeast(Role::Admin),
+            Box::new({
+                let p = p.clone();
+                move |_| {
+                    vec![
+                        kv("id", &p),
+                        kv("name", "Alpha"),
+                        kv("source_kind", "okta"),
+                        kv("description", "edited"),
+                    ]
+                }
+            }),
+        ),
+        (
+            "projects/archive",
+            Rule::AtLeast(Role::Admin),
+            Box::new({
+                let p = p.clone();
+                move |_| vec![kv("id", &p), kv("archived", "false")]
+            }),
+        ),
+        (
+            "projects/assign_support",
+            Rule::AtLeast(Role::Admin),
+            Box::new({
+                let p = p.clone();
+                let s = spare.clone();
+                move |_| vec![kv("id", &p), kv("account", &s)]
+            }),
+        ),
+        (
+            "projects/unassign_support",
+            Rule::AtLeast(Role::Admin),
+            Box::new({
+                let p = p.clone();
+                let s = spare.clone();
+                move |_| vec![kv("id", &p), kv("account", &s)]
+            }),
+        ),
+        (
+            "audit/page",
+            Rule::AtLeast(Role::Admin),
+            Box::new(|_| vec![]),
+        ),
+        (
+            "tokens/list",
+            Rule::AtLeast(Role::Admin),
+            Box::new(|_| vec![]),
+        ),
+        (
+            "tokens/create",
+            Rule::AtLeast(Role::Admin),
+            Box::new(|who| vec![kv("name", &format!("{who:?}")), kv("role", "support")]),
+        ),
+        (
+            "tokens/revoke",
+            Rule::AtLeast(Role::Admin),
+            Box::new(|_| vec![kv("id", "00000000-0000-0000-0000-000000000000")]),
+        ),
+        (
+            "members/list",
+            Rule::AtLeast(Role::Owner),
+            Box::new(|_| vec![]),
+        ),
+        (
+            "members/invite",
+            Rule::AtLeast(Role::Owner),
+            Box::new(|who| {
+                vec![
+                    kv("email", &format!("new-{who:?}@example.com")),
+                    kv("display_name", "New"),
+                    kv("role", "support"),
+                ]
+            }),
+        ),
+        (
+            "members/reissue_invite",
+            Rule::AtLeast(Role::Owner),
+            Box::new({
+                let s = spare.clone();
+                move |_| vec![kv("id", &s)]
+            }),
+        ),
+        (
+            "members/change_role",
+            Rule::AtLeast(Role::Owner),
+            Box::new({
+                let s = spare.clone();
+                move |_| vec![kv("id", &s), kv("role", "support")]
+            }),
+        ),
+        (
+            "members/set_enabled",
+            Rule::AtLeast(Role::Owner),
+            Box::new({
+                let s = spare.clone();
+                move |_| vec![kv("id", &s), kv("enabled", "true")]
+            }),
+        ),
     ];
-    let public_fns = ["auth/setup", "auth/sign_in", "auth/sign_out", "auth/invite_info", "auth/accept_invite"];
+    let public_fns = [
+        "auth/setup",
+        "auth/sign_in",
+        "auth/sign_out",
+        "auth/invite_info",
+        "auth/accept_invite",
+    ];
     let registered: BTreeSet<String> = leptos::server_fn::axum::server_fn_paths()
         .map(|(path, _)| path.trim_start_matches("/sfn/").to_string())
         .collect();
@@ -188,15 +355,23 @@ async fn every_route_admits_exactly_the_roles_it_should() {
         .chain(public_fns.iter().map(|e| e.to_string()))
         .collect();
     let unlisted: Vec<_> = registered.difference(&covered).collect();
-    assert!(unlisted.is_empty(), "server functions missing from the role matrix: {unlisted:?}");
+    assert!(
+        unlisted.is_empty(),
+        "server functions missing from the role matrix: {unlisted:?}"
+    );
 
     for (endpoint, rule, form) in &server_fns {
         for (who, client) in &f.browsers {
             let body = form(*who);
-            let pairs: Vec<(&str, &str)> = body.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let pairs: Vec<(&str, &str)> =
+                body.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             let status = f.server.call(client, endpoint, &pairs).await.status();
             let ok = match (rule.admits(*who), who) {
-                (true, _) => status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN && status.as_u16() < 500,
+                (true, _) => {
+                    status != StatusCode::UNAUTHORIZED
+                        && status != StatusCode::FORBIDDEN
+                        && status.as_u16() < 500
+                }
                 (false, Who::Nobody) => status == StatusCode::UNAUTHORIZED,
                 (false, _) => status == StatusCode::FORBIDDEN,
             };
@@ -208,15 +383,60 @@ async fn every_route_admits_exactly_the_roles_it_should() {
 
     // REST API with bearer tokens of each role.
     let api: Vec<(Method, String, Option<serde_json::Value>, Rule)> = vec![
-        (Method::GET, "/api/v1/openapi.json".into(), None, Rule::Public),
-        (Method::GET, "/api/v1/me".into(), None, Rule::AtLeast(Role::Support)),
-        (Method::GET, "/api/v1/projects".into(), None, Rule::AtLeast(Role::Support)),
-        (Method::GET, format!("/api/v1/projects/{p}"), None, Rule::AtLeast(Role::Support)),
-        (Method::POST, "/api/v1/projects".into(), Some(serde_json::json!({"name": "API", "source_kind": "ldap"})), Rule::AtLeast(Role::Admin)),
-        (Method::PATCH, format!("/api/v1/projects/{p}"), Some(serde_json::json!({"description": "via API"})), Rule::AtLeast(Role::Admin)),
-        (Method::POST, format!("/api/v1/projects/{p}/restore"), None, Rule::AtLeast(Role::Admin)),
-        (Method::POST, format!("/api/v1/projects/{p}/archive"), None, Rule::AtLeast(Role::Admin)),
-        (Method::GET, "/api/v1/audit".into(), None, Rule::AtLeast(Role::Admin)),
+        (
+            Method::GET,
+            "/api/v1/openapi.json".into(),
+            None,
+            Rule::Public,
+        ),
+        (
+            Method::GET,
+            "/api/v1/me".into(),
+            None,
+            Rule::AtLeast(Role::Support),
+        ),
+        (
+            Method::GET,
+            "/api/v1/projects".into(),
+            None,
+            Rule::AtLeast(Role::Support),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}"),
+            None,
+            Rule::AtLeast(Role::Support),
+        ),
+        (
+            Method::POST,
+            "/api/v1/projects".into(),
+            Some(serde_json::json!({"name": "API", "source_kind": "ldap"})),
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/projects/{p}"),
+            Some(serde_json::json!({"description": "via API"})),
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/projects/{p}/restore"),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/projects/{p}/archive"),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::GET,
+            "/api/v1/audit".into(),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
     ];
     let client = Client::new();
     for (method, path, body, rule) in &api {
@@ -245,7 +465,11 @@ async fn every_route_admits_exactly_the_roles_it_should() {
         }
     }
 
-    assert!(failures.is_empty(), "role matrix violations:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "role matrix violations:\n{}",
+        failures.join("\n")
+    );
 }
 
 fn kv(k: &str, v: &str) -> (String, String) {

@@ -42,7 +42,13 @@ async fn story(db: TestDb) {
         .unwrap_err();
     assert_eq!(wrong.field(), Some("setup_token"));
     let owner_session = ferry
-        .complete_setup(&here, &token, " Olive@Example.com ", "Olive", OWNER_PASSWORD)
+        .complete_setup(
+            &here,
+            &token,
+            " Olive@Example.com ",
+            "Olive",
+            OWNER_PASSWORD,
+        )
         .await
         .unwrap();
     assert_eq!(owner_session.account.email, "olive@example.com");
@@ -85,7 +91,10 @@ async fn story(db: TestDb) {
         .sign_in(&here, "olive@example.com", OWNER_PASSWORD)
         .await
         .unwrap_err();
-    assert!(matches!(locked, DomainError::Throttled { .. }), "{locked:?}");
+    assert!(
+        matches!(locked, DomainError::Throttled { .. }),
+        "{locked:?}"
+    );
     clock.advance(Duration::minutes(16));
     let owner_session = ferry
         .sign_in(&origin("10.0.0.2"), "OLIVE@example.com", OWNER_PASSWORD)
@@ -126,7 +135,10 @@ async fn story(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(sam_session.account.status, AccountStatus::Active);
-    assert!(ferry.invite_account(&sam_invite.token).await.is_err(), "links work once");
+    assert!(
+        ferry.invite_account(&sam_invite.token).await.is_err(),
+        "links work once"
+    );
     let admin_session = ferry
         .accept_invite(&here, &admin_invite.token, "admin passphrase")
         .await
@@ -146,7 +158,10 @@ async fn story(db: TestDb) {
         ferry.list_members(&admin, PageRequest::default()).await,
         Err(DomainError::Forbidden(_))
     ));
-    let members = ferry.list_members(&owner, PageRequest::default()).await.unwrap();
+    let members = ferry
+        .list_members(&owner, PageRequest::default())
+        .await
+        .unwrap();
     assert_eq!(members.total, 3);
 
     // Projects: support staff see only their assignments.
@@ -161,15 +176,34 @@ async fn story(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(none.total, 0);
-    ferry.assign_support(&admin, alpha.id, sam.account_id).await.unwrap();
-    ferry.assign_support(&admin, alpha.id, sam.account_id).await.unwrap();
+    ferry
+        .assign_support(&admin, alpha.id, sam.account_id)
+        .await
+        .unwrap();
+    ferry
+        .assign_support(&admin, alpha.id, sam.account_id)
+        .await
+        .unwrap();
     let assigned = ferry
         .list_projects(&sam, ProjectFilter::default(), PageRequest::default())
         .await
         .unwrap();
-    assert_eq!(assigned.items.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["Alpha"]);
-    assert!(matches!(ferry.project(&sam, beta.id).await, Err(DomainError::NotFound(_))));
-    assert_eq!(ferry.project_support(&sam, alpha.id).await.unwrap().len(), 1);
+    assert_eq!(
+        assigned
+            .items
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["Alpha"]
+    );
+    assert!(matches!(
+        ferry.project(&sam, beta.id).await,
+        Err(DomainError::NotFound(_))
+    ));
+    assert_eq!(
+        ferry.project_support(&sam, alpha.id).await.unwrap().len(),
+        1
+    );
     let not_support = ferry
         .assign_support(&owner, alpha.id, admin.account_id)
         .await
@@ -179,20 +213,34 @@ async fn story(db: TestDb) {
     // Paging and archiving.
     for n in 0..3 {
         clock.advance(Duration::seconds(1));
-        ferry.create_project(&owner, draft(&format!("Gamma {n}"))).await.unwrap();
+        ferry
+            .create_project(&owner, draft(&format!("Gamma {n}")))
+            .await
+            .unwrap();
     }
     let page = ferry
-        .list_projects(&owner, ProjectFilter::default(), PageRequest::new(Some(0), Some(2)))
+        .list_projects(
+            &owner,
+            ProjectFilter::default(),
+            PageRequest::new(Some(0), Some(2)),
+        )
         .await
         .unwrap();
     assert_eq!((page.total, page.items.len()), (5, 2));
     assert_eq!(page.items[0].name, "Gamma 2", "newest first");
     let last = ferry
-        .list_projects(&owner, ProjectFilter::default(), PageRequest::new(Some(4), Some(2)))
+        .list_projects(
+            &owner,
+            ProjectFilter::default(),
+            PageRequest::new(Some(4), Some(2)),
+        )
         .await
         .unwrap();
     assert_eq!(last.items.len(), 1);
-    let archived = ferry.set_project_archived(&owner, beta.id, true).await.unwrap();
+    let archived = ferry
+        .set_project_archived(&owner, beta.id, true)
+        .await
+        .unwrap();
     assert!(archived.archived);
     let active = ferry
         .list_projects(&owner, ProjectFilter::default(), PageRequest::default())
@@ -200,15 +248,26 @@ async fn story(db: TestDb) {
         .unwrap();
     assert_eq!(active.total, 4);
     let all = ferry
-        .list_projects(&owner, ProjectFilter { include_archived: true }, PageRequest::default())
+        .list_projects(
+            &owner,
+            ProjectFilter {
+                include_archived: true,
+            },
+            PageRequest::default(),
+        )
         .await
         .unwrap();
     assert_eq!(all.total, 5);
     assert!(matches!(
-        ferry.update_project(&owner, beta.id, ProjectChanges::default()).await,
+        ferry
+            .update_project(&owner, beta.id, ProjectChanges::default())
+            .await,
         Err(DomainError::Conflict(_))
     ));
-    ferry.set_project_archived(&owner, beta.id, false).await.unwrap();
+    ferry
+        .set_project_archived(&owner, beta.id, false)
+        .await
+        .unwrap();
     let renamed = ferry
         .update_project(
             &admin,
@@ -221,7 +280,10 @@ async fn story(db: TestDb) {
         )
         .await
         .unwrap();
-    assert_eq!((renamed.name.as_str(), renamed.description.as_str()), ("Beta 2", "moved"));
+    assert_eq!(
+        (renamed.name.as_str(), renamed.description.as_str()),
+        ("Beta 2", "moved")
+    );
 
     // Owners cannot lock themselves out.
     assert!(matches!(
@@ -229,7 +291,9 @@ async fn story(db: TestDb) {
         Err(DomainError::Conflict(_))
     ));
     assert!(matches!(
-        ferry.set_member_enabled(&owner, owner.account_id, false).await,
+        ferry
+            .set_member_enabled(&owner, owner.account_id, false)
+            .await,
         Err(DomainError::Conflict(_))
     ));
 
@@ -241,21 +305,60 @@ async fn story(db: TestDb) {
     assert_eq!(too_strong.field(), Some("role"));
     let issued = ferry.create_api_token(&admin, "ci", "admin").await.unwrap();
     assert!(issued.secret.starts_with("ferry_"));
-    let via_api = ferry.api_actor(&issued.secret, None).await.unwrap().unwrap();
+    let via_api = ferry
+        .api_actor(&issued.secret, None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(via_api.role, Role::Admin);
     assert_eq!(via_api.account_id, admin.account_id);
-    let listed = ferry.list_api_tokens(&owner, PageRequest::default()).await.unwrap();
+    let listed = ferry
+        .list_api_tokens(&owner, PageRequest::default())
+        .await
+        .unwrap();
     assert!(listed.items[0].last_used_at.is_some());
-    assert!(ferry.api_actor("ferry_forged", None).await.unwrap().is_none());
-    ferry.change_role(&owner, admin.account_id, "support").await.unwrap();
-    let demoted = ferry.api_actor(&issued.secret, None).await.unwrap().unwrap();
-    assert_eq!(demoted.role, Role::Support, "demoting a person demotes their tokens");
-    ferry.change_role(&owner, admin.account_id, "admin").await.unwrap();
-    ferry.revoke_api_token(&owner, issued.token.id).await.unwrap();
-    assert!(ferry.api_actor(&issued.secret, None).await.unwrap().is_none());
+    assert!(
+        ferry
+            .api_actor("ferry_forged", None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    ferry
+        .change_role(&owner, admin.account_id, "support")
+        .await
+        .unwrap();
+    let demoted = ferry
+        .api_actor(&issued.secret, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        demoted.role,
+        Role::Support,
+        "demoting a person demotes their tokens"
+    );
+    ferry
+        .change_role(&owner, admin.account_id, "admin")
+        .await
+        .unwrap();
+    ferry
+        .revoke_api_token(&owner, issued.token.id)
+        .await
+        .unwrap();
+    assert!(
+        ferry
+            .api_actor(&issued.secret, None)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // Disabling ends sessions and sign-ins; re-enabling restores sign-in.
-    ferry.set_member_enabled(&owner, sam.account_id, false).await.unwrap();
+    ferry
+        .set_member_enabled(&owner, sam.account_id, false)
+        .await
+        .unwrap();
     assert!(
         ferry
             .session_actor(&sam_session.session_token, None)
@@ -263,8 +366,16 @@ async fn story(db: TestDb) {
             .unwrap()
             .is_none()
     );
-    assert!(ferry.sign_in(&here, "sam@example.com", "support passphrase").await.is_err());
-    ferry.set_member_enabled(&owner, sam.account_id, true).await.unwrap();
+    assert!(
+        ferry
+            .sign_in(&here, "sam@example.com", "support passphrase")
+            .await
+            .is_err()
+    );
+    ferry
+        .set_member_enabled(&owner, sam.account_id, true)
+        .await
+        .unwrap();
     ferry
         .sign_in(&origin("10.0.0.3"), "sam@example.com", "support passphrase")
         .await
@@ -276,10 +387,21 @@ async fn story(db: TestDb) {
         .await
         .unwrap();
     ferry
-        .change_password(&owner, &owner_session.session_token, OWNER_PASSWORD, "a brand new passphrase")
+        .change_password(
+            &owner,
+            &owner_session.session_token,
+            OWNER_PASSWORD,
+            "a brand new passphrase",
+        )
         .await
         .unwrap();
-    assert!(ferry.session_actor(&second.session_token, None).await.unwrap().is_none());
+    assert!(
+        ferry
+            .session_actor(&second.session_token, None)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(
         ferry
             .session_actor(&owner_session.session_token, None)
@@ -307,7 +429,10 @@ async fn story(db: TestDb) {
             None => break,
         }
     }
-    assert!(seen.windows(2).all(|w| w[0].seq > w[1].seq), "newest first, no repeats");
+    assert!(
+        seen.windows(2).all(|w| w[0].seq > w[1].seq),
+        "newest first, no repeats"
+    );
     let actions: HashSet<AuditAction> = seen.iter().map(|e| e.action).collect();
     for expected in [
         AuditAction::SetupCompleted,
@@ -334,14 +459,22 @@ async fn story(db: TestDb) {
         .filter(|e| e.action == AuditAction::SupportAssigned)
         .count();
     assert_eq!(assigned_twice, 1, "a no-op assignment is not an action");
-    let failed = seen.iter().find(|e| e.action == AuditAction::SignInFailed).unwrap();
+    let failed = seen
+        .iter()
+        .find(|e| e.action == AuditAction::SignInFailed)
+        .unwrap();
     assert_eq!(failed.address.as_deref(), Some("10.0.0.1"));
     let alpha_log = ferry
         .audit_page(&owner, AuditQuery::new(None, Some(alpha.id), None))
         .await
         .unwrap();
     assert!(!alpha_log.entries.is_empty());
-    assert!(alpha_log.entries.iter().all(|e| e.project_id == Some(alpha.id)));
+    assert!(
+        alpha_log
+            .entries
+            .iter()
+            .all(|e| e.project_id == Some(alpha.id))
+    );
     let creation = alpha_log.entries.last().unwrap();
     assert_eq!(creation.action, AuditAction::ProjectCreated);
     assert_eq!(creation.actor_email.as_deref(), Some("ada@example.com"));

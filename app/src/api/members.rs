@@ -35,7 +35,10 @@ pub async fn invite_member(
         .invite_member(&actor, &email, &display_name, &role)
         .await
         .map_err(fail)?;
-    Ok(InviteLink::from_invitation(&context()?.public_url, invitation))
+    Ok(InviteLink::from_invitation(
+        &context()?.public_url,
+        invitation,
+    ))
 }
 
 #[server(prefix = "/sfn", endpoint = "members/reissue_invite")]
@@ -45,7 +48,10 @@ pub async fn reissue_invite(id: String) -> Result<InviteLink, AppError> {
         .reissue_invite(&actor, account_id(&id)?)
         .await
         .map_err(fail)?;
-    Ok(InviteLink::from_invitation(&context()?.public_url, invitation))
+    Ok(InviteLink::from_invitation(
+        &context()?.public_url,
+        invitation,
+    ))
 }
 
 #[server(prefix = "/sfn", endpoint = "members/change_role")]

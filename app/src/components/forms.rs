@@ -6,7 +6,10 @@ use leptos::prelude::*;
 
 /// The message of `error` for `field`, shown under the field and linked by id.
 #[component]
-pub fn FieldError(#[prop(into)] error: Signal<Option<AppError>>, field: &'static str) -> impl IntoView {
+pub fn FieldError(
+    #[prop(into)] error: Signal<Option<AppError>>,
+    field: &'static str,
+) -> impl IntoView {
     move || {
         error.get().and_then(|e| e.for_field(field)).map(|message| {
             view! {
@@ -33,9 +36,7 @@ pub fn FormError(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoView
 }
 
 /// The error of a server action, as a signal for the two components above.
-pub fn action_error<I, O>(
-    action: ServerAction<I>,
-) -> Signal<Option<AppError>>
+pub fn action_error<I, O>(action: ServerAction<I>) -> Signal<Option<AppError>>
 where
     I: leptos::server_fn::ServerFn<Output = O, Error = AppError> + Clone + Send + Sync + 'static,
     O: Clone + Send + Sync + 'static,
@@ -47,7 +48,10 @@ where
 #[component]
 pub fn LoadError(error: AppError) -> impl IntoView {
     let signed_out = error.is_unauthenticated();
-    let message = error.general().or_else(|| Some(error.to_string())).unwrap_or_default();
+    let message = error
+        .general()
+        .or_else(|| Some(error.to_string()))
+        .unwrap_or_default();
     view! {
         <div class="alert error" role="alert">
             <p>{message}</p>

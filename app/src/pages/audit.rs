@@ -12,7 +12,12 @@ use leptos_router::hooks::use_query_map;
 #[component]
 pub fn AuditLogPage() -> impl IntoView {
     let query = use_query_map();
-    let before = move || query.read().get("before").and_then(|b| b.parse::<i64>().ok());
+    let before = move || {
+        query
+            .read()
+            .get("before")
+            .and_then(|b| b.parse::<i64>().ok())
+    };
     let entries = Resource::new(before, |before| load_audit(before, None));
     view! {
         <Title text="Audit log" />

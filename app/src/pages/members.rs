@@ -46,7 +46,12 @@ fn LinkNotice(link: Signal<Option<Result<InviteLink, AppError>>>) -> impl IntoVi
 #[component]
 pub fn MembersPage() -> impl IntoView {
     let query = use_query_map();
-    let offset = move || query.read().get("offset").and_then(|o| o.parse::<u64>().ok());
+    let offset = move || {
+        query
+            .read()
+            .get("offset")
+            .and_then(|o| o.parse::<u64>().ok())
+    };
     let invite = ServerAction::<InviteMember>::new();
     let reissue = ServerAction::<ReissueInvite>::new();
     let role = ServerAction::<ChangeRole>::new();
@@ -161,7 +166,11 @@ fn MemberRow(
         AccountStatus::Disabled => view! { <span class="badge muted">"Disabled"</span> }.into_any(),
     };
     let disabled = member.status == AccountStatus::Disabled;
-    let link_label = if member.status == AccountStatus::Invited { "New invite link" } else { "Password reset link" };
+    let link_label = if member.status == AccountStatus::Invited {
+        "New invite link"
+    } else {
+        "Password reset link"
+    };
     let select_id: &'static str = "role";
     view! {
         <tr>

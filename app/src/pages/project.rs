@@ -261,7 +261,12 @@ pub fn ProjectActivity() -> impl IntoView {
         return ().into_any();
     };
     let query = use_query_map();
-    let before = move || query.read().get("before").and_then(|b| b.parse::<i64>().ok());
+    let before = move || {
+        query
+            .read()
+            .get("before")
+            .and_then(|b| b.parse::<i64>().ok())
+    };
     let entries = Resource::new(
         move || (before(), current.id.get()),
         |(before, id)| load_audit(before, Some(id)),

@@ -25,7 +25,12 @@ fn projects_href(offset: u64, archived: &str) -> String {
 #[component]
 pub fn ProjectsPage() -> impl IntoView {
     let query = use_query_map();
-    let offset = move || query.read().get("offset").and_then(|o| o.parse::<u64>().ok());
+    let offset = move || {
+        query
+            .read()
+            .get("offset")
+            .and_then(|o| o.parse::<u64>().ok())
+    };
     let archived = move || query.read().get("archived").is_some_and(|a| a == "1");
     let projects = Resource::new(
         move || (offset(), archived()),

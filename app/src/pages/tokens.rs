@@ -21,7 +21,12 @@ fn tokens_href(offset: u64, _: &str) -> String {
 #[component]
 pub fn TokensPage() -> impl IntoView {
     let query = use_query_map();
-    let offset = move || query.read().get("offset").and_then(|o| o.parse::<u64>().ok());
+    let offset = move || {
+        query
+            .read()
+            .get("offset")
+            .and_then(|o| o.parse::<u64>().ok())
+    };
     let create = ServerAction::<CreateApiToken>::new();
     let revoke = ServerAction::<RevokeApiToken>::new();
     let tokens = Resource::new(

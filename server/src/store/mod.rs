@@ -85,9 +85,15 @@ mod tests {
 
     #[test]
     fn backend_follows_the_scheme() {
-        assert_eq!(Backend::of("sqlite://data/ferry.db").unwrap(), Backend::Sqlite);
+        assert_eq!(
+            Backend::of("sqlite://data/ferry.db").unwrap(),
+            Backend::Sqlite
+        );
         assert_eq!(Backend::of("postgres://u@h/db").unwrap(), Backend::Postgres);
-        assert_eq!(Backend::of("postgresql://u@h/db").unwrap(), Backend::Postgres);
+        assert_eq!(
+            Backend::of("postgresql://u@h/db").unwrap(),
+            Backend::Postgres
+        );
         assert!(Backend::of("mysql://x").is_err());
     }
 }

@@ -77,7 +77,10 @@ impl TryFrom<ProjectRow> for Project {
             id: ProjectId(row.id),
             name: row.name,
             source_kind: SourceKind::parse(&row.source_kind).map_err(|_| {
-                DomainError::Internal(format!("stored source kind {:?} is unknown", row.source_kind))
+                DomainError::Internal(format!(
+                    "stored source kind {:?} is unknown",
+                    row.source_kind
+                ))
             })?,
             description: row.description,
             archived: row.archived,

@@ -7,11 +7,9 @@
 //! parameter, which is why wrapping them in `AssertSqlSafe` is sound.
 
 use super::rows::{
-    AccountHashRow, AccountRow, AuditRow, GrantRow, ProjectRow, db_error, internal,
-    millis,
+    AccountHashRow, AccountRow, AuditRow, GrantRow, ProjectRow, db_error, internal, millis,
 };
 use async_trait::async_trait;
-use sqlx::AssertSqlSafe;
 use chrono::{DateTime, Utc};
 use domain::{
     DomainError, Result,
@@ -28,9 +26,9 @@ use domain::{
     roles::Role,
     throttle::{FailureStats, ThrottleScope},
 };
+use sqlx::AssertSqlSafe;
 
-const ACCOUNT_COLUMNS: &str =
-    "id, email, display_name, role, status, created_at, last_sign_in_at";
+const ACCOUNT_COLUMNS: &str = "id, email, display_name, role, status, created_at, last_sign_in_at";
 const PROJECT_COLUMNS: &str =
     "id, name, source_kind, description, archived, created_at, updated_at";
 const TOKEN_SELECT: &str = "SELECT t.id, t.name, t.hint, t.role, t.created_by, \

@@ -5,7 +5,9 @@
 use super::{AppState, auth::Resolved};
 use axum::{
     Json, Router,
-    extract::{FromRequest, FromRequestParts, Path, Query, Request, State, rejection::JsonRejection},
+    extract::{
+        FromRequest, FromRequestParts, Path, Query, Request, State, rejection::JsonRejection,
+    },
     http::{HeaderValue, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -228,7 +230,12 @@ async fn update_project(
         source_kind: changes.source_kind.map(|k| k.as_str().to_string()),
         description: changes.description,
     };
-    Ok(Json(state.ferry.update_project(&actor, project_id(&id)?, changes).await?))
+    Ok(Json(
+        state
+            .ferry
+            .update_project(&actor, project_id(&id)?, changes)
+            .await?,
+    ))
 }
 
 /// Archives a project: hidden from the default list, read-only.
@@ -240,7 +247,12 @@ async fn archive_project(
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Project>> {
-    Ok(Json(state.ferry.set_project_archived(&actor, project_id(&id)?, true).await?))
+    Ok(Json(
+        state
+            .ferry
+            .set_project_archived(&actor, project_id(&id)?, true)
+            .await?,
+    ))
 }
 
 /// Restores an archived project.
@@ -252,7 +264,12 @@ async fn restore_project(
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Project>> {
-    Ok(Json(state.ferry.set_project_archived(&actor, project_id(&id)?, false).await?))
+    Ok(Json(
+        state
+            .ferry
+            .set_project_archived(&actor, project_id(&id)?, false)
+            .await?,
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]

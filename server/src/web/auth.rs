@@ -49,7 +49,11 @@ fn session_cookie(req: &Request<Body>) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-pub async fn resolve(State(state): State<AppState>, mut req: Request<Body>, next: Next) -> Response {
+pub async fn resolve(
+    State(state): State<AppState>,
+    mut req: Request<Body>,
+    next: Next,
+) -> Response {
     let path = req.uri().path().to_string();
     if is_static(&path) {
         return next.run(req).await;
@@ -93,7 +97,10 @@ pub async fn resolve(State(state): State<AppState>, mut req: Request<Body>, next
         }
         Err(err) => {
             tracing::error!(error = %err, "cannot resolve the request's identity");
-            (StatusCode::SERVICE_UNAVAILABLE, "Ferry cannot reach its database; try again shortly.")
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Ferry cannot reach its database; try again shortly.",
+            )
                 .into_response()
         }
     }

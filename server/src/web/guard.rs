@@ -129,8 +129,14 @@ mod tests {
         assert_eq!(page_access("/invite/abc"), Access::Public);
         assert_eq!(page_access("/"), Access::SignedIn);
         assert_eq!(page_access("/projects/x"), Access::SignedIn);
-        assert_eq!(page_access("/projects/x/activity"), Access::Needs(Permission::ViewAudit));
-        assert_eq!(page_access("/members"), Access::Needs(Permission::ManageMembers));
+        assert_eq!(
+            page_access("/projects/x/activity"),
+            Access::Needs(Permission::ViewAudit)
+        );
+        assert_eq!(
+            page_access("/members"),
+            Access::Needs(Permission::ManageMembers)
+        );
     }
 
     #[test]

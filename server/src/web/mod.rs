@@ -49,7 +49,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(ferry: Ferry, leptos: LeptosOptions, public_url: String, secure_cookies: bool) -> Self {
+    pub fn new(
+        ferry: Ferry,
+        leptos: LeptosOptions,
+        public_url: String,
+        secure_cookies: bool,
+    ) -> Self {
         Self {
             ferry,
             leptos,
@@ -116,7 +121,11 @@ pub fn router(state: AppState) -> Router {
 }
 
 fn request_context(state: &AppState, req: &Request<Body>) -> RequestContext {
-    let resolved = req.extensions().get::<auth::Resolved>().cloned().unwrap_or_default();
+    let resolved = req
+        .extensions()
+        .get::<auth::Resolved>()
+        .cloned()
+        .unwrap_or_default();
     RequestContext {
         ferry: state.ferry.clone(),
         actor: resolved.actor,

@@ -1,0 +1,152 @@
+// The main journeys of the foundation, in a real browser against a fresh instance:
+// claim it with the setup token, sign in, create and list a project, sign out; invite a
+// support member who cannot create projects; and proof that the wasm hydrates.
+import { expect, test, type Page } from "@playwright/test";
+import { readFileSync } from "node:fs";
+
+const url = () => process.env.FERRY_URL!;
+const owner = { name: "Olive Owner", email: "olive@example.com", password: "an owner passphrase 42" };
+const support = { email: "sam@example.com", password: "a support passphrase 7" };
+
+test.describe.configure({ mode: "serial" });
+
+async function hydrated(page: Page) {
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+}
+
+async function signIn(page: Page, email: string, password: string) {
+  await page.goto(`${url()}/login`);
+  await hydrated(page);
+  await page.getByLabel("E-mail address").fill(email);
+  await page.locator("#password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("heading", { name: "Projects" })).toBeVisible();
+}
+
+async function signOut(page: Page) {
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page).toHaveURL(/\/login$/);
+}
+
+test("a fresh instance is claimed with the setup token, then a project is created, listed, and the owner signs out", async ({ page }) => {
+  await page.goto(url());
+  await expect(page).toHaveURL(/\/setup$/);
+  await hydrated(page);
+  await page.getByLabel("Setup token").fill("not-the-token");
+  await page.getByLabel("Your name").fill(owner.name);
+  await page.getByLabel("E-mail address").fill(owner.email);
+  await page.locator("#password").fill(owner.password);
+  await page.locator("#confirm_password").fill(owner.password);
+  await page.getByRole("button", { name: "Create owner account" }).click();
+  await expect(page.locator("#setup_token-error")).toContainText("not the setup token");
+
+  await page.getByLabel("Setup token").fill(process.env.FERRY_SETUP_TOKEN!);
+  await page.getByRole("button", { name: "Create owner account" }).click();
+  await expect(page.getByRole("heading", { name: "Projects" })).toBeVisible();
+  await expect(page.getByText("No projects yet")).toBeVisible();
+
+  await signOut(page);
+  await signIn(page, owner.email, owner.password);
+
+  await page.getByRole("link", { name: "New project" }).click();
+  await expect(page.getByRole("heading", { name: "New project" })).toBeVisible();
+  await page.getByRole("button", { name: "Create project" }).click();
+  // The browser's own check stops an empty name; a blank one reaches the server.
+  await page.getByLabel("Name").fill("   ");
+  await page.getByRole("button", { name: "Create project" }).click();
+  await expect(page.locator("#name-error")).toContainText("enter a project name");
+  await page.getByLabel("Name").fill("Acme staff to Asgardeo");
+  await page.getByLabel("Source identity provider").selectOption("keycloak");
+  await page.getByLabel("Description").fill("All 40,000 staff accounts.");
+  await page.getByRole("button", { name: "Create project" }).click();
+  await expect(page.getByRole("heading", { name: "Acme staff to Asgardeo" })).toBeVisible();
+  await expect(page.getByRole("navigation", { name: "Migration stages" }).getByRole("link", { name: "Activity" })).toBeVisible();
+
+  await page.getByRole("link", { name: "Projects", exact: true }).first().click();
+  const row = page.locator("#projects tbody tr", { hasText: "Acme staff to Asgardeo" });
+  await expect(row).toContainText("Keycloak");
+  await expect(row).toContainText("Active");
+
+  await page.goto(`${url()}/audit`);
+  await expect(page.locator("#audit")).toContainText("created a project");
+  await signOut(page);
+  await page.goto(url());
+  await expect(page).toHaveURL(/\/login$/);
+});
+
+test("hydration: the Show button reveals the typed password only once the wasm runs", async ({ page }) => {
+  await page.goto(`${url()}/login`);
+  await hydrated(page);
+  const password = page.locator("#password");
+  await password.fill("secret words");
+  await expect(password).toHaveAttribute("type", "password");
+  await page.getByRole("button", { name: "Show" }).click();
+  await expect(password).toHaveAttribute("type", "text");
+  await page.getByRole("button", { name: "Hide" }).click();
+  await expect(password).toHaveAttribute("type", "password");
+});
+
+test("a support member, invited by the owner, cannot create projects", async ({ page, browser }) => {
+  await signIn(page, owner.email, owner.password);
+  await page.getByRole("link", { name: "Members" }).click();
+  await page.getByLabel("Name").fill("Sam Support");
+  await page.getByLabel("E-mail address").fill(support.email);
+  await page.getByLabel("Role").selectOption("support");
+  await page.getByRole("button", { name: "Create invite link" }).click();
+  const link = (await page.locator("#invite-link code").textContent())!.trim();
+  expect(link).toContain("/invite/");
+  await expect(page.locator("#members")).toContainText(support.email);
+
+  // The owner assigns Sam to the project.
+  await page.getByRole("link", { name: "Projects", exact: true }).first().click();
+  await page.getByRole("link", { name: "Acme staff to Asgardeo" }).click();
+  await page.getByLabel("Support member").selectOption({ label: `Sam Support (${support.email})` });
+  await page.getByRole("button", { name: "Assign" }).click();
+  await expect(page.locator("#support-staff")).toContainText("Sam Support");
+
+  const samContext = await browser.newContext();
+  const sam = await samContext.newPage();
+  await sam.goto(link);
+  await expect(sam.getByRole("heading", { name: "Welcome, Sam Support" })).toBeVisible();
+  await hydrated(sam);
+  await sam.locator("#password").fill(support.password);
+  await sam.locator("#confirm_password").fill(support.password);
+  await sam.getByRole("button", { name: "Set password and sign in" }).click();
+  await expect(sam.getByRole("heading", { name: "Projects" })).toBeVisible();
+  await expect(sam.locator("#projects")).toContainText("Acme staff to Asgardeo");
+  await expect(sam.getByRole("link", { name: "New project" })).toHaveCount(0);
+  await expect(sam.getByRole("link", { name: "Members" })).toHaveCount(0);
+
+  const page403 = await sam.goto(`${url()}/projects/new`);
+  expect(page403?.status()).toBe(403);
+  await expect(sam.getByRole("heading", { name: "Not allowed" })).toBeVisible();
+
+  const direct = await sam.request.post(`${url()}/sfn/projects/create`, {
+    form: { name: "Sneaky", source_kind: "csv", description: "" },
+    headers: { Origin: url() },
+  });
+  expect(direct.status()).toBe(403);
+  await samContext.close();
+});
+
+test("on a 390 px phone the menu button opens the navigation and nothing overflows", async ({ browser }) => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const page = await context.newPage();
+  await signIn(page, owner.email, owner.password);
+  const nav = page.locator("#main-nav");
+  await expect(nav).toBeHidden();
+  await page.getByRole("button", { name: "Menu" }).click();
+  await expect(nav).toBeVisible();
+  await expect(nav.getByRole("link", { name: "Audit log" })).toBeVisible();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  expect(overflow).toBeLessThanOrEqual(0);
+  await context.close();
+});
+
+test("the server log holds no passwords and no e-mail addresses", async () => {
+  const log = readFileSync(process.env.FERRY_LOG_FILE!, "utf8");
+  expect(log).toContain("listening");
+  for (const secret of [owner.password, support.password, owner.email, support.email]) {
+    expect(log).not.toContain(secret);
+  }
+});

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Sets everything up and runs every test: formatting, lints (server and browser
+# builds), the Rust tests with the store suite on SQLite and on a PostgreSQL server
+# started here, the domain's wasm build, and the Playwright tests in Chromium against
+# a release build.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+scripts/setup.sh --test
+export PATH="$ROOT/tools/node_modules/.bin:$PATH"
+
+step() { printf '\n==> %s\n' "$*"; }
+WORK=$(mktemp -d /tmp/ferry-test.XXXXXX)
+chmod 755 "$WORK"
+cleanup() {
+  scripts/postgres.sh stop "$WORK/pg" || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (server build)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo clippy (browser build)"
+cargo clippy -p app --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
+
+step "domain builds for wasm32-unknown-unknown"
+cargo build -p domain --target wasm32-unknown-unknown
+
+step "starting PostgreSQL for the store tests"
+FERRY_TEST_POSTGRES_URL=$(scripts/postgres.sh start "$WORK/pg")
+export FERRY_TEST_POSTGRES_URL FERRY_REQUIRE_POSTGRES=1
+echo "PostgreSQL at $FERRY_TEST_POSTGRES_URL"
+
+step "cargo test (SQLite and PostgreSQL)"
+cargo test --workspace
+
+step "release build for the browser tests"
+cargo leptos build --release
+
+step "Playwright in Chromium"
+(cd end2end && FERRY_BINARY="$ROOT/target/release/ferry" FERRY_SITE_ROOT="$ROOT/target/site" npx playwright test)
+
+echo
+echo "all tests passed"
