@@ -20,7 +20,7 @@ async function signIn(page: Page, email: string, password: string) {
   await page.getByLabel("E-mail address").fill(email);
   await page.locator("#password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByRole("heading", { name: "Projects" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Projects", exact: true })).toBeVisible();
 }
 
 async function signOut(page: Page) {
@@ -42,7 +42,7 @@ test("a fresh instance is claimed with the setup token, then a project is create
 
   await page.getByLabel("Setup token").fill(process.env.FERRY_SETUP_TOKEN!);
   await page.getByRole("button", { name: "Create owner account" }).click();
-  await expect(page.getByRole("heading", { name: "Projects" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Projects", exact: true })).toBeVisible();
   await expect(page.getByText("No projects yet")).toBeVisible();
 
   await signOut(page);
@@ -89,9 +89,9 @@ test("hydration: the Show button reveals the typed password only once the wasm r
 test("a support member, invited by the owner, cannot create projects", async ({ page, browser }) => {
   await signIn(page, owner.email, owner.password);
   await page.getByRole("link", { name: "Members" }).click();
-  await page.getByLabel("Name").fill("Sam Support");
-  await page.getByLabel("E-mail address").fill(support.email);
-  await page.getByLabel("Role").selectOption("support");
+  await page.getByLabel("Name", { exact: true }).fill("Sam Support");
+  await page.getByLabel("E-mail address", { exact: true }).fill(support.email);
+  await page.getByLabel("Role", { exact: true }).selectOption("support");
   await page.getByRole("button", { name: "Create invite link" }).click();
   const link = (await page.locator("#invite-link code").textContent())!.trim();
   expect(link).toContain("/invite/");
@@ -112,7 +112,7 @@ test("a support member, invited by the owner, cannot create projects", async ({ 
   await sam.locator("#password").fill(support.password);
   await sam.locator("#confirm_password").fill(support.password);
   await sam.getByRole("button", { name: "Set password and sign in" }).click();
-  await expect(sam.getByRole("heading", { name: "Projects" })).toBeVisible();
+  await expect(sam.getByRole("heading", { name: "Projects", exact: true })).toBeVisible();
   await expect(sam.locator("#projects")).toContainText("Acme staff to Asgardeo");
   await expect(sam.getByRole("link", { name: "New project" })).toHaveCount(0);
   await expect(sam.getByRole("link", { name: "Members" })).toHaveCount(0);
