@@ -59,13 +59,10 @@ pub fn fail(err: DomainError) -> AppError {
             .is_some_and(|s| s.contains("text/html"));
         p.uri.path().starts_with("/sfn/") && !html
     });
-    if is_server_fn_call {
-        if let Some(response) = use_context::<ResponseOptions>() {
-            response.set_status(
-                StatusCode::from_u16(err.http_status())
-                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            );
-        }
+    if is_server_fn_call && let Some(response) = use_context::<ResponseOptions>() {
+        response.set_status(
+            StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        );
     }
     AppError::Domain(err.public())
 }

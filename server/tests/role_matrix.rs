@@ -187,7 +187,7 @@ async fn every_route_admits_exactly_the_roles_it_should() {
 
     // Server functions: allowed → not 401/403; signed out → 401; wrong role → 403.
     let spare = f.spare_support.clone();
-    let server_fns: Vec<(&str, Rule, Box<dyn Fn(Who) -> Vec<(String, String)>>)> = vec![
+    let server_fns: Vec<(&str, Rule, FormFor)> = vec![
         (
             "auth/whoami",
             Rule::AtLeast(Role::Support),
@@ -471,6 +471,9 @@ async fn every_route_admits_exactly_the_roles_it_should() {
         failures.join("\n")
     );
 }
+
+/// The form a caller sends to a server function.
+type FormFor = Box<dyn Fn(Who) -> Vec<(String, String)>>;
 
 fn kv(k: &str, v: &str) -> (String, String) {
     (k.to_string(), v.to_string())

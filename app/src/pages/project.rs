@@ -129,10 +129,10 @@ pub fn ProjectOverview() -> impl IntoView {
 fn bump_on_success<T: Clone + Send + Sync + 'static>(value: Signal<Option<Result<T, AppError>>>) {
     let updated = use_context::<RwSignal<u32>>();
     Effect::new(move |_| {
-        if matches!(value.get(), Some(Ok(_))) {
-            if let Some(updated) = updated {
-                updated.update(|v| *v += 1);
-            }
+        if matches!(value.get(), Some(Ok(_)))
+            && let Some(updated) = updated
+        {
+            updated.update(|v| *v += 1);
         }
     });
 }
