@@ -129,6 +129,32 @@ test("a support member, invited by the owner, cannot create projects", async ({ 
   await samContext.close();
 });
 
+test("an API token is created in the UI, shown once, works against the API, and stops working when revoked", async ({ page, request }) => {
+  await signIn(page, owner.email, owner.password);
+  await page.getByRole("link", { name: "API tokens" }).click();
+  await page.getByLabel("Name", { exact: true }).fill("nightly report");
+  await page.getByLabel("Role", { exact: true }).selectOption("admin");
+  await page.getByRole("button", { name: "Create token" }).click();
+  const secret = (await page.locator("#new-token code").textContent())!.trim();
+  expect(secret).toMatch(/^ferry_[A-Za-z0-9_-]{43}$/);
+  const row = page.locator("#tokens tbody tr", { hasText: "nightly report" });
+  await expect(row).toContainText("Administrator");
+  await expect(row).not.toContainText(secret);
+
+  const me = await request.get(`${url()}/api/v1/me`, { headers: { Authorization: `Bearer ${secret}` } });
+  expect(me.status()).toBe(200);
+  expect((await me.json()).email).toBe(owner.email);
+  const projects = await request.get(`${url()}/api/v1/projects`, { headers: { Authorization: `Bearer ${secret}` } });
+  expect((await projects.json()).items[0].name).toBe("Acme staff to Asgardeo");
+
+  await page.reload();
+  await expect(page.locator("#new-token")).toHaveCount(0);
+  await row.getByRole("button", { name: "Revoke" }).click();
+  await expect(row).toContainText("Revoked");
+  const after = await request.get(`${url()}/api/v1/me`, { headers: { Authorization: `Bearer ${secret}` } });
+  expect(after.status()).toBe(401);
+});
+
 test("on a 390 px phone the menu button opens the navigation and nothing overflows", async ({ browser }) => {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await context.newPage();
