@@ -85,9 +85,12 @@ pub fn set_session_cookie(token: Option<&str>, max_age_secs: i64) {
     }
 }
 
-/// Starts the session in the browser after sign-in, setup or an accepted invite.
-pub fn start_browser_session(signed_in: &domain::service::SignedIn) {
-    let Ok(ctx) = context() else { return };
+/// Starts the session in the browser after sign-in, setup or an accepted invite, and
+/// sends the person to their projects.
+pub fn enter(signed_in: &domain::service::SignedIn) -> Result<(), AppError> {
+    let ctx = context()?;
     let max_age = ctx.ferry.policy().session_ttl.num_seconds();
     set_session_cookie(Some(&signed_in.session_token), max_age);
+    leptos_axum::redirect("/");
+    Ok(())
 }

@@ -91,8 +91,8 @@ impl ObjectKind {
     }
 }
 
-/// An entry about to be written. Details carry ids and names of Ferry's own objects,
-/// never personal data from exports.
+/// An entry about to be written. Details name Ferry's own objects (project names,
+/// members' e-mail addresses, token names), never personal data from exports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewAuditEntry {
     pub at: DateTime<Utc>,

@@ -439,7 +439,7 @@ impl Ferry {
             ObjectKind::Account,
             account.id,
         )
-        .detail(format!("role {}", account.role));
+        .detail(format!("{} as {}", account.email, account.role));
         let account = self.store.insert_account(&account, &audit).await?;
         self.new_invite(account).await
     }
@@ -459,7 +459,8 @@ impl Ferry {
             AuditAction::InviteReissued,
             ObjectKind::Account,
             account.id,
-        );
+        )
+        .detail(account.email.clone());
         self.store.append_audit(&audit).await?;
         self.new_invite(account).await
     }
@@ -536,7 +537,7 @@ impl Ferry {
             ObjectKind::Account,
             id,
         )
-        .detail(format!("{} → {role}", account.role));
+        .detail(format!("{}: {} → {role}", account.email, account.role));
         self.store.set_role(id, role, &audit).await?;
         self.member(id).await
     }
@@ -573,7 +574,8 @@ impl Ferry {
         if !enabled && account.role == Role::Owner {
             self.keep_an_owner(&account).await?;
         }
-        let audit = NewAuditEntry::by(actor, self.now(), action, ObjectKind::Account, id);
+        let audit = NewAuditEntry::by(actor, self.now(), action, ObjectKind::Account, id)
+            .detail(account.email.clone());
         self.store.set_status(id, status, &audit).await?;
         self.member(id).await
     }
@@ -730,7 +732,8 @@ impl Ferry {
             ObjectKind::Account,
             account,
         )
-        .in_project(project);
+        .in_project(project)
+        .detail(member.email);
         self.store.assign_support(project, account, &audit).await
     }
 
@@ -742,6 +745,7 @@ impl Ferry {
     ) -> Result<()> {
         actor.require(Permission::ManageProjects)?;
         self.project(actor, project).await?;
+        let member = self.member(account).await?;
         let audit = NewAuditEntry::by(
             actor,
             self.now(),
@@ -749,7 +753,8 @@ impl Ferry {
             ObjectKind::Account,
             account,
         )
-        .in_project(project);
+        .in_project(project)
+        .detail(member.email);
         self.store.unassign_support(project, account, &audit).await
     }
 

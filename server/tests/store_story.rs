@@ -494,3 +494,53 @@ async fn story_on_postgres() {
         story(db).await;
     }
 }
+
+/// Twenty failures from one address lock that address for every account, so spraying
+/// one password over many accounts is slowed as well.
+async fn address_throttle(db: TestDb) {
+    let clock = TestClock::new();
+    let ferry = service(store(&db).await, clock.clone());
+    let token = ferry.issue_setup_token().await.unwrap().unwrap();
+    let here = origin("192.0.2.7");
+    ferry
+        .complete_setup(&here, &token, "olive@example.com", "Olive", OWNER_PASSWORD)
+        .await
+        .unwrap();
+    let sprayer = origin("203.0.113.9");
+    for n in 0..20 {
+        let err = ferry
+            .sign_in(&sprayer, &format!("user{n}@example.com"), "Summer2026!")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DomainError::Unauthenticated(_)), "{err:?}");
+    }
+    let blocked = ferry
+        .sign_in(&sprayer, "olive@example.com", OWNER_PASSWORD)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(blocked, DomainError::Throttled { .. }),
+        "{blocked:?}"
+    );
+    ferry
+        .sign_in(&here, "olive@example.com", OWNER_PASSWORD)
+        .await
+        .expect("other addresses are not affected");
+    clock.advance(Duration::minutes(16));
+    ferry
+        .sign_in(&sprayer, "olive@example.com", OWNER_PASSWORD)
+        .await
+        .expect("the lock ends with the window");
+}
+
+#[tokio::test]
+async fn address_throttle_on_sqlite() {
+    address_throttle(common::sqlite_db()).await;
+}
+
+#[tokio::test]
+async fn address_throttle_on_postgres() {
+    if let Some(db) = common::postgres_db().await {
+        address_throttle(db).await;
+    }
+}

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
-use crate::ssr::{actor, context, fail, set_session_cookie, start_browser_session};
+use crate::ssr::{actor, context, enter, fail, set_session_cookie};
 
 /// Checks that a password was typed the same way twice.
 #[cfg(feature = "ssr")]
@@ -36,9 +36,7 @@ pub async fn complete_setup(
         .complete_setup(&ctx.origin, &setup_token, &email, &display_name, &password)
         .await
         .map_err(fail)?;
-    start_browser_session(&signed_in);
-    leptos_axum::redirect("/");
-    Ok(())
+    enter(&signed_in)
 }
 
 #[server(prefix = "/sfn", endpoint = "auth/sign_in")]
@@ -49,9 +47,7 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
         .sign_in(&ctx.origin, &email, &password)
         .await
         .map_err(fail)?;
-    start_browser_session(&signed_in);
-    leptos_axum::redirect("/");
-    Ok(())
+    enter(&signed_in)
 }
 
 #[server(prefix = "/sfn", endpoint = "auth/sign_out")]
@@ -119,7 +115,5 @@ pub async fn accept_invite(
         .accept_invite(&ctx.origin, &token, &password)
         .await
         .map_err(fail)?;
-    start_browser_session(&signed_in);
-    leptos_axum::redirect("/");
-    Ok(())
+    enter(&signed_in)
 }

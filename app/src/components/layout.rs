@@ -31,7 +31,7 @@ pub fn Layout() -> impl IntoView {
         <div class="app">
             <header class="topbar">
                 <a class="brand" href="/">
-                    <span class="brand-mark" aria-hidden="true">"⛴"</span>
+                    <img class="brand-mark" src="/favicon.svg" alt="" width="22" height="22" />
                     "Ferry"
                 </a>
                 <button

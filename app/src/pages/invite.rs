@@ -21,7 +21,7 @@ pub fn InvitePage() -> impl IntoView {
         <Title text="Set your password" />
         <main class="auth">
             <section class="card auth-card">
-                <p class="brand">"⛴ Ferry"</p>
+                <p class="brand"><img class="brand-mark" src="/favicon.svg" alt="" width="22" height="22" />"Ferry"</p>
                 <Suspense fallback=|| view! { <p class="muted">"Checking the link…"</p> }>
                     {move || Suspend::new(async move {
                         match info.await {

@@ -48,7 +48,7 @@ pub fn LoginPage() -> impl IntoView {
         <Title text="Sign in" />
         <main class="auth">
             <section class="card auth-card">
-                <p class="brand">"⛴ Ferry"</p>
+                <p class="brand"><img class="brand-mark" src="/favicon.svg" alt="" width="22" height="22" />"Ferry"</p>
                 <h1>"Sign in"</h1>
                 <ActionForm action=sign_in>
                     <label for="email">"E-mail address"</label>

@@ -189,7 +189,8 @@ fn MemberRow(
             </td>
             <td>{status}</td>
             <td class="nowrap">{format_optional_time(member.last_sign_in_at)}</td>
-            <td class="row-actions">
+            <td>
+                <div class="row-actions">
                 <ActionForm action=enabled attr:class="inline-form">
                     <input type="hidden" name="id" value=id_enabled />
                     <input type="hidden" name="enabled" value=if disabled { "true" } else { "false" } />
@@ -201,6 +202,7 @@ fn MemberRow(
                         <button type="submit" class="link-button">{link_label}</button>
                     </ActionForm>
                 })}
+                </div>
             </td>
         </tr>
     }

@@ -17,7 +17,7 @@ pub fn SetupPage() -> impl IntoView {
         <Title text="Set up" />
         <main class="auth">
             <section class="card auth-card">
-                <p class="brand">"⛴ Ferry"</p>
+                <p class="brand"><img class="brand-mark" src="/favicon.svg" alt="" width="22" height="22" />"Ferry"</p>
                 <h1>"Set up Ferry"</h1>
                 <p>
                     "Create the owner account. The owner manages members and can do everything. "

@@ -72,6 +72,32 @@ macro_rules! sql_store {
                 Self { pool }
             }
 
+            async fn begin(&self) -> Result<sqlx::Transaction<'static, $db>> {
+                self.pool.begin().await.map_err(internal)
+            }
+
+            /// Runs one statement and returns how many rows it touched.
+            async fn exec<'q>(
+                conn: &mut $conn,
+                statement: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+            ) -> Result<u64> {
+                Ok(statement.execute(&mut *conn).await.map_err(internal)?.rows_affected())
+            }
+
+            /// Runs one statement outside a transaction; returns how many rows it touched.
+            async fn run<'q>(
+                &self,
+                statement: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+            ) -> Result<u64> {
+                Ok(statement.execute(&self.pool).await.map_err(internal)?.rows_affected())
+            }
+
+            /// The last step of every change: its audit entry, then the commit.
+            async fn commit(mut tx: sqlx::Transaction<'static, $db>, audit: &NewAuditEntry) -> Result<()> {
+                Self::audit(&mut tx, audit).await?;
+                tx.commit().await.map_err(internal)
+            }
+
             async fn audit(conn: &mut $conn, entry: &NewAuditEntry) -> Result<()> {
                 sqlx::query(INSERT_AUDIT)
                     .bind(millis(entry.at))
@@ -133,31 +159,24 @@ macro_rules! sql_store {
                 account: &NewAccount,
                 audit: &NewAuditEntry,
             ) -> Result<Account> {
-                let mut tx = self.pool.begin().await.map_err(internal)?;
+                let mut tx = self.begin().await?;
                 // The conditional insert makes "only while no account exists" atomic.
-                let inserted = sqlx::query(
-                    "INSERT INTO accounts (id, email, display_name, role, status, password_hash, \
+                let inserted = Self::exec(&mut tx, sqlx::query("INSERT INTO accounts (id, email, display_name, role, status, password_hash, \
                      created_at, updated_at) SELECT $1, $2, $3, $4, $5, $6, $7, $7 \
-                     WHERE NOT EXISTS (SELECT 1 FROM accounts)",
-                )
+                     WHERE NOT EXISTS (SELECT 1 FROM accounts)")
                 .bind(account.id.0)
                 .bind(&account.email)
                 .bind(&account.display_name)
                 .bind(account.role.as_str())
                 .bind(account.status.as_str())
                 .bind(&account.password_hash)
-                .bind(millis(account.created_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(internal)?
-                .rows_affected();
+                .bind(millis(account.created_at))).await?;
                 if inserted == 0 {
                     return Err(DomainError::Conflict(
                         "Ferry is already set up; sign in instead".into(),
                     ));
                 }
-                Self::audit(&mut tx, audit).await?;
-                tx.commit().await.map_err(internal)?;
+                Self::commit(tx, audit).await?;
                 self.load_account(account.id).await
             }
 
@@ -166,10 +185,9 @@ macro_rules! sql_store {
                 account: &NewAccount,
                 audit: &NewAuditEntry,
             ) -> Result<Account> {
-                let mut tx = self.pool.begin().await.map_err(internal)?;
+                let mut tx = self.begin().await?;
                 Self::insert_account_in(&mut tx, account).await?;
-                Self::audit(&mut tx, audit).await?;
-                tx.commit().await.map_err(internal)?;
+                Self::commit(tx, audit).await?;
                 self.load_account(account.id).await
             }
 
@@ -216,45 +234,30 @@ macro_rules! sql_store {
                 hash: &str,
                 audit: &NewAuditEntry,
             ) -> Result<()> {
-                let mut tx = self.pool.begin().await.map_err(internal)?;
-                let rows = sqlx::query(
-                    "UPDATE accounts SET password_hash = $2, updated_at = $3, \
+                let mut tx = self.begin().await?;
+                let rows = Self::exec(&mut tx, sqlx::query("UPDATE accounts SET password_hash = $2, updated_at = $3, \
                      status = CASE WHEN status = 'invited' THEN 'active' ELSE status END \
-                     WHERE id = $1",
-                )
+                     WHERE id = $1")
                 .bind(id.0)
                 .bind(hash)
-                .bind(millis(audit.at))
-                .execute(&mut *tx)
-                .await
-                .map_err(internal)?
-                .rows_affected();
+                .bind(millis(audit.at))).await?;
                 not_found_unless_one(rows, "member")?;
-                Self::audit(&mut tx, audit).await?;
-                tx.commit().await.map_err(internal)
+                Self::commit(tx, audit).await
             }
 
             async fn set_role(&self, id: AccountId, role: Role, audit: &NewAuditEntry) -> Result<()> {
-                let mut tx = self.pool.begin().await.map_err(internal)?;
-                let rows = sqlx::query("UPDATE accounts SET role = $2, updated_at = $3 WHERE id = $1")
+                let mut tx = self.begin().await?;
+                let rows = Self::exec(&mut tx, sqlx::query("UPDATE accounts SET role = $2, updated_at = $3 WHERE id = $1")
                     .bind(id.0)
                     .bind(role.as_str())
-                    .bind(millis(audit.at))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(internal)?
-                    .rows_affected();
+                    .bind(millis(audit.at))).await?;
                 not_found_unless_one(rows, "member")?;
                 if role != Role::Support {
                     // Assignments only mean something for support staff.
-                    sqlx::query("DELETE FROM project_support WHERE account_id = $1")
-                        .bind(id.0)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(internal)?;
+                    Self::exec(&mut tx, sqlx::query("DELETE FROM project_support WHERE account_id = $1")
+                        .bind(id.0)).await?;
                 }
-                Self::audit(&mut tx, audit).await?;
-                tx.commit().await.map_err(internal)
+                Self::commit(tx, audit).await
             }
 
             async fn set_status(
@@ -263,31 +266,22 @@ macro_rules! sql_store {
                 status: AccountStatus,
                 audit: &NewAuditEntry,
             ) -> Result<()> {
-                let mut tx = self.pool.begin().await.map_err(internal)?;
+                let mut tx = self.begin().await?;
                 let rows =
-                    sqlx::query("UPDATE accounts SET status = $2, updated_at = $3 WHERE id = $1")
+                    Self::exec(&mut tx, sqlx::query("UPDATE accounts SET status = $2, updated_at = $3 WHERE id = $1")
                         .bind(id.0)
                         .bind(status.as_str())
-                        .bind(millis(audit.at))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(internal)?
-                        .rows_affected();
+                        .bind(millis(audit.at))).await?;
                 not_found_unless_one(rows, "member")?;
                 if status == AccountStatus::Disabled {
                     for sql in [
                         "DELETE FROM sessions WHERE account_id = $1",
                         "DELETE FROM invites WHERE account_id = $1",
                     ] {
-                        sqlx::query(sql)
-                            .bind(id.0)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(internal)?;
+                        Self::exec(&mut tx, sqlx::query(sql).bind(id.0)).await?;
                     }
                 }
-                Self::audit(&mut tx, audit).await?;
-                tx.commit().await.map_err(internal)
+                Self::commit(tx, audit).await
             }
 
             async fn list_accounts(&self, page: PageRequest) -> Result<Page<Account>> {
@@ -328,26 +322,17 @@ macro_rules! sql_store {
                 expires_at: DateTime<Utc>,
                 audit: &NewAuditEntry,
             ) -> Result<()> {
-                let mut tx = self.pool.begin().await.map_err(internal)?;
-                sqlx::query(
-                    "INSERT INTO sessions (token_hash, account_id, created_at, expires_at) \
-                     VALUES ($1, $2, $3, $4)",
-                )
+                let mut tx = self.begin().await?;
+                Self::exec(&mut tx, sqlx::query("INSERT INTO sessions (token_hash, account_id, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4)")
                 .bind(token_hash)
                 .bind(account.0)
                 .bind(millis(created_at))
-                .bind(millis(expires_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(internal)?;
-                sqlx::query("UPDATE accounts SET last_sign_in_at = $2 WHERE id = $1")
+                .bind(millis(expires_at))).await?;
+                Self::exec(&mut tx, sqlx::query("UPDATE accounts SET last_sign_in_at = $2 WHERE id = $1")
                     .bind(account.0)
-                    .bind(millis(created_at))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(internal)?;
-                Self::audit(&mut tx, audit).await?;
-                tx.commit().await.map_err(internal)
+                    .bind(millis(created_at))).await?;
+                Self::commit(tx, audit).await
             }
 
             async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>> {
@@ -369,12 +354,9 @@ macro_rules! sql_store {
                 token_hash: &str,
                 audit: Option<&NewAuditEntry>,
             ) -> Result<()> {
-                let mut tx = self.pool.begin().await.map_err(internal)?;
-                sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-                    .bind(token_hash)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(internal)?;
+                let mut tx = self.begin().await?;
+                Self::exec(&mut tx, sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+                    .bind(token_hash)).await?;
                 if let Some(audit) = audit {
                     Self::audit(&mut tx, audit).await?;
                 }
@@ -382,34 +364,24 @@ macro_rules! sql_store {
             }
 
             async fn delete_other_sessions(&self, account: AccountId, keep_hash: &str) -> Result<()> {
-                sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND token_hash <> $2")
+                self.run(sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND token_hash <> $2")
                     .bind(account.0)
-                    .bind(keep_hash)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(internal)?;
+                    .bind(keep_hash)).await?;
                 Ok(())
             }
 
             async fn purge_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
-                Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
-                    .bind(millis(now))
-                    .execute(&self.pool)
-                    .await
-                    .map_err(internal)?
-                    .rows_affected())
+                self.run(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                    .bind(millis(now))).await
             }
         }
 
         #[async_trait]
         impl SetupStore for $name {
             async fn add_setup_token(&self, token_hash: &str, created_at: DateTime<Utc>) -> Result<()> {
-                sqlx::query("INSERT INTO setup_tokens (token_hash, created_at) VALUES ($1, $2)")
+                self.run(sqlx::query("INSERT INTO setup_tokens (token_hash, created_at) VALUES ($1, $2)")
                     .bind(token_hash)
-                    .bind(millis(created_at))
-                    .execute(&self.pool)
-                    .await
-                    .map_err(internal)?;
+                    .bind(millis(created_at))).await?;
                 Ok(())
             }
 
@@ -424,10 +396,7 @@ macro_rules! sql_store {
             }
 
             async fn clear_setup_tokens(&self) -> Result<()> {
-                sqlx::query("DELETE FROM setup_tokens")
-                    .execute(&self.pool)
-                    .await
-                    .map_err(internal)?;
+                self.run(sqlx::query("DELETE FROM setup_tokens")).await?;
                 Ok(())
             }
         }
@@ -440,17 +409,12 @@ macro_rules! sql_store {
                 account: AccountId,
                 expires_at: DateTime<Utc>,
             ) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO invites (token_hash, account_id, expires_at) VALUES ($1, $2, $3) \
+                self.run(sqlx::query("INSERT INTO invites (token_hash, account_id, expires_at) VALUES ($1, $2, $3) \
                      ON CONFLICT (account_id) DO UPDATE SET token_hash = excluded.token_hash, \
-                     expires_at = excluded.expires_at",
-                )
+                     expires_at = excluded.expires_at")
                 .bind(token_hash)
                 .bind(account.0)
-                .bind(millis(expires_at))
-                .execute(&self.pool)
-                .await
-                .map_err(internal)?;
+                .bind(millis(expires_at))).await?;
                 Ok(())
             }
 
@@ -467,11 +431,8 @@ macro_rules! sql_store {
             }
 
             async fn delete_invites(&self, account: AccountId) -> Result<()> {
-                sqlx::query("DELETE FROM invites WHERE account_id = $1")
-                    .bind(account.0)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(internal)?;
+                self.run(sqlx::query("DELETE FROM invites WHERE account_id = $1")
+                    .bind(account.0)).await?;
                 Ok(())
             }
         }
@@ -484,13 +445,10 @@ macro_rules! sql_store {
                 key: &str,
                 at: DateTime<Utc>,
             ) -> Result<()> {
-                sqlx::query("INSERT INTO sign_in_failures (scope, key, at) VALUES ($1, $2, $3)")
+                self.run(sqlx::query("INSERT INTO sign_in_failures (scope, key, at) VALUES ($1, $2, $3)")
                     .bind(scope.as_str())
                     .bind(key)
-                    .bind(millis(at))
-                    .execute(&self.pool)
-                    .await
-                    .map_err(internal)?;
+                    .bind(millis(at))).await?;
                 Ok(())
             }
 
@@ -517,45 +475,32 @@ macro_rules! sql_store {
             }
 
             async fn clear_failures(&self, scope: ThrottleScope, key: &str) -> Result<()> {
-                sqlx::query("DELETE FROM sign_in_failures WHERE scope = $1 AND key = $2")
+                self.run(sqlx::query("DELETE FROM sign_in_failures WHERE scope = $1 AND key = $2")
                     .bind(scope.as_str())
-                    .bind(key)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(internal)?;
+                    .bind(key)).await?;
                 Ok(())
             }
 
             async fn purge_failures_before(&self, before: DateTime<Utc>) -> Result<u64> {
-                Ok(sqlx::query("DELETE FROM sign_in_failures WHERE at < $1")
-                    .bind(millis(before))
-                    .execute(&self.pool)
-                    .await
-                    .map_err(internal)?
-                    .rows_affected())
+                self.run(sqlx::query("DELETE FROM sign_in_failures WHERE at < $1")
+                    .bind(millis(before))).await
             }
         }
 
         #[async_trait]
         impl ProjectStore for $name {
             async fn insert_project(&self, project: &Project, audit: &NewAuditEntry) -> Result<()> {
-                let mut tx = self.pool.begin().await.map_err(internal)?;
-                sqlx::query(
-                    "INSERT INTO projects (id, name, source_kind, description, archived, \
-                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
+                let mut tx = self.begin().await?;
+                Self::exec(&mut tx, sqlx::query("INSERT INTO projects (id, name, source_kind, description, archived, \
+                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(project.id.0)
                 .bind(&project.name)
                 .bind(project.source_kind.as_str())
                 .bind(&project.description)
                 .bind(project.archived)
                 .bind(millis(project.created_at))
-                .bind(millis(project.updated_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(internal)?;
-                Self::audit(&mut tx, audit).await?;
-                tx.commit().await.map_err(internal)
+                .bind(millis(project.updated_at))).await?;
+                Self::commit(tx, audit).await
             }
 
             async fn project(&self, id: ProjectId) -> Result<Option<Project>> {
@@ -617,23 +562,16 @@ macro_rules! sql_store {
                 at: DateTime<Utc>,
                 audit: &NewAuditEntry,
             ) -> Result<()> {
-                let mut tx = self.pool.begin().await.map_err(internal)?;
-                let rows = sqlx::query(
-                    "UPDATE projects SET name = $2, source_kind = $3, description = $4, \
-                     updated_at = $5 WHERE id = $1",
-                )
+                let mut tx = self.begin().await?;
+                let rows = Self::exec(&mut tx, sqlx::query("UPDATE projects SET name = $2, source_kind = $3, description = $4, \
+                     updated_at = $5 WHERE id = $1")
                 .bind(id.0)
                 .bind(&draft.name)
                 .bind(draft.source_kind.as_str())
                 .bind(&draft.description)
-                .bind(millis(at))
-                .execute(&mut *tx)
-                .await
-                .map_err(internal)?
-                .rows_affected();
+                .bind(millis(at))).await?;
                 not_found_unless_one(rows, "project")?;
-                Self::audit(&mut tx, audit).await?;
-                tx.commit().await.map_err(internal)
+                Self::commit(tx, audit).await
             }
 
             async fn set_archived(
@@ -643,19 +581,14 @@ macro_rules! sql_store {
                 at: DateTime<Utc>,
                 audit: &NewAuditEntry,
             ) -> Result<()> {
-                let mut tx = self.pool.begin().await.map_err(internal)?;
+                let mut tx = self.begin().await?;
                 let rows =
-                    sqlx::query("UPDATE projects SET archived = $2, updated_at = $3 WHERE id = $1")
+                    Self::exec(&mut tx, sqlx::query("UPDATE projects SET archived = $2, updated_at = $3 WHERE id = $1")
                         .bind(id.0)
                         .bind(archived)
-                        .bind(millis(at))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(internal)?
-                        .rows_affected();
+                        .bind(millis(at))).await?;
                 not_found_unless_one(rows, "project")?;
-                Self::audit(&mut tx, audit).await?;
-                tx.commit().await.map_err(internal)
+                Self::commit(tx, audit).await
             }
 
             async fn assign_support(
@@ -664,17 +597,11 @@ macro_rules! sql_store {
                 account: AccountId,
                 audit: &NewAuditEntry,
             ) -> Result<()> {
-                let mut tx = self.pool.begin().await.map_err(internal)?;
-                let rows = sqlx::query(
-                    "INSERT INTO project_support (project_id, account_id) VALUES ($1, $2) \
-                     ON CONFLICT DO NOTHING",
-                )
+                let mut tx = self.begin().await?;
+                let rows = Self::exec(&mut tx, sqlx::query("INSERT INTO project_support (project_id, account_id) VALUES ($1, $2) \
+                     ON CONFLICT DO NOTHING")
                 .bind(project.0)
-                .bind(account.0)
-                .execute(&mut *tx)
-                .await
-                .map_err(internal)?
-                .rows_affected();
+                .bind(account.0)).await?;
                 if rows > 0 {
                     Self::audit(&mut tx, audit).await?;
                 }
@@ -687,16 +614,10 @@ macro_rules! sql_store {
                 account: AccountId,
                 audit: &NewAuditEntry,
             ) -> Result<()> {
-                let mut tx = self.pool.begin().await.map_err(internal)?;
-                let rows = sqlx::query(
-                    "DELETE FROM project_support WHERE project_id = $1 AND account_id = $2",
-                )
+                let mut tx = self.begin().await?;
+                let rows = Self::exec(&mut tx, sqlx::query("DELETE FROM project_support WHERE project_id = $1 AND account_id = $2")
                 .bind(project.0)
-                .bind(account.0)
-                .execute(&mut *tx)
-                .await
-                .map_err(internal)?
-                .rows_affected();
+                .bind(account.0)).await?;
                 if rows > 0 {
                     Self::audit(&mut tx, audit).await?;
                 }
@@ -735,23 +656,17 @@ macro_rules! sql_store {
         #[async_trait]
         impl ApiTokenStore for $name {
             async fn insert_api_token(&self, token: &NewApiToken, audit: &NewAuditEntry) -> Result<()> {
-                let mut tx = self.pool.begin().await.map_err(internal)?;
-                sqlx::query(
-                    "INSERT INTO api_tokens (id, name, hint, secret_hash, role, created_by, \
-                     created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
+                let mut tx = self.begin().await?;
+                Self::exec(&mut tx, sqlx::query("INSERT INTO api_tokens (id, name, hint, secret_hash, role, created_by, \
+                     created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(token.id.0)
                 .bind(&token.name)
                 .bind(&token.hint)
                 .bind(&token.secret_hash)
                 .bind(token.role.as_str())
                 .bind(token.created_by.0)
-                .bind(millis(token.created_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(internal)?;
-                Self::audit(&mut tx, audit).await?;
-                tx.commit().await.map_err(internal)
+                .bind(millis(token.created_at))).await?;
+                Self::commit(tx, audit).await
             }
 
             async fn api_token_grant(&self, secret_hash: &str) -> Result<Option<TokenGrant>> {
@@ -766,12 +681,9 @@ macro_rules! sql_store {
             }
 
             async fn touch_api_token(&self, id: ApiTokenId, at: DateTime<Utc>) -> Result<()> {
-                sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
+                self.run(sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
                     .bind(id.0)
-                    .bind(millis(at))
-                    .execute(&self.pool)
-                    .await
-                    .map_err(internal)?;
+                    .bind(millis(at))).await?;
                 Ok(())
             }
 
@@ -813,16 +725,10 @@ macro_rules! sql_store {
                 at: DateTime<Utc>,
                 audit: &NewAuditEntry,
             ) -> Result<()> {
-                let mut tx = self.pool.begin().await.map_err(internal)?;
-                let rows = sqlx::query(
-                    "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
-                )
+                let mut tx = self.begin().await?;
+                let rows = Self::exec(&mut tx, sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                 .bind(id.0)
-                .bind(millis(at))
-                .execute(&mut *tx)
-                .await
-                .map_err(internal)?
-                .rows_affected();
+                .bind(millis(at))).await?;
                 if rows > 0 {
                     Self::audit(&mut tx, audit).await?;
                 }
