@@ -11,6 +11,7 @@ pub mod audit;
 pub mod error;
 pub mod ids;
 pub mod pagination;
+pub mod passwords;
 pub mod ports;
 pub mod projects;
 pub mod roles;

@@ -1,0 +1,77 @@
+//! Bad stored values: each is refused with a reason that never quotes the hash.
+
+use super::*;
+
+fn refused(stored: &str) -> String {
+    let err = parse(stored).expect_err(stored).to_string();
+    let secret_part = stored.rsplit('$').next().unwrap_or_default();
+    if secret_part.len() > 8 {
+        assert!(!err.contains(secret_part), "{err} quotes the hash");
+    }
+    err
+}
+
+#[test]
+fn unknown_schemes_name_only_their_prefix() {
+    assert_eq!(
+        refused("$99$abc$defghijklmnop"),
+        "unrecognized password hash format (starts with \"$99$\")"
+    );
+    assert!(refused("plaintext-password").starts_with("unrecognized"));
+    assert!(refused("{CLEARTEXT}secret").contains("{CLEARTEXT}"));
+    assert!(refused("").starts_with("unrecognized"));
+}
+
+#[test]
+fn truncated_and_out_of_bounds_values_are_refused() {
+    assert!(refused("$2b$10$tooshort").starts_with("bcrypt hash"));
+    assert!(refused("$argon2id$v=19$abc").starts_with("argon2 hash"));
+    assert!(refused("$pbkdf2-sha256$lots$c2FsdA$aGFzaA").contains("not a number"));
+    assert!(refused("$pbkdf2-sha256$0$c2FsdA$aGFzaA").contains("iterations"));
+    assert!(refused("$pbkdf2-sha256$99999999999$c2FsdA$aGFzaA").contains("not a number"));
+    assert!(refused("$pbkdf2-sha256$1000$c2FsdA$!!!").contains("base64"));
+    assert!(refused("$scrypt$ln=40,r=8,p=1$c2FsdA$aGFzaA").contains("out of bounds"));
+    assert!(refused("$scrypt$r=8,p=1$c2FsdA$aGFzaA").contains("ln"));
+    assert!(refused("{SSHA}AAAA").contains("20-byte digest"));
+    assert!(refused("{SHA}not base64!").contains("base64"));
+    assert!(refused("$6$salt$").starts_with("sha512-crypt"));
+}
+
+#[test]
+fn keycloak_and_digest_inputs_are_checked() {
+    let secret = r#"{"value":"aGFzaA==","salt":"c2FsdA=="}"#;
+    assert!(
+        keycloak("not json", "{}")
+            .unwrap_err()
+            .to_string()
+            .contains("secretData")
+    );
+    assert!(
+        keycloak(secret, r#"{"algorithm":"md4","hashIterations":1}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("md4")
+    );
+    assert!(
+        keycloak(secret, r#"{"algorithm":"pbkdf2-sha256"}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("hashIterations")
+    );
+    let err = salted_digest("sha256", vec![0; 20], vec![], SaltPosition::Prefix).unwrap_err();
+    assert!(err.to_string().contains("32 bytes"), "{err}");
+    assert!(salted_digest("whirlpool", vec![0; 64], vec![], SaltPosition::Prefix).is_err());
+    assert!(Encoding::Hex.decode("salt", "abc").is_err());
+    assert_eq!(Encoding::Utf8.decode("salt", "pepper").unwrap(), b"pepper");
+}
+
+#[test]
+fn parameters_describe_cost_without_secrets() {
+    let bcrypt = parse("$2b$12$ZQhSU5AM.Xe6VtnE/.vYK.44jpSEGJGr8LigQwcVZRM9tHg.LrD6y").unwrap();
+    assert_eq!(
+        (bcrypt.algorithm().as_str(), bcrypt.parameters().as_str()),
+        ("bcrypt", "cost 12")
+    );
+    let sha = parse("$6$rounds=6000$MLRetztF20AK7FrR$x5PidI").unwrap();
+    assert_eq!(sha.parameters(), "6000 rounds");
+}
