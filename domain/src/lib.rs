@@ -10,6 +10,7 @@ pub mod api_tokens;
 pub mod audit;
 pub mod error;
 pub mod ids;
+pub mod import;
 pub mod pagination;
 pub mod passwords;
 pub mod ports;

@@ -17,7 +17,7 @@ const MAX_SCRYPT_P: u32 = 16;
 /// part that is wrong, never the stored value itself.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CredentialError {
-    #[error("unrecognized password hash format (starts with {prefix:?})")]
+    #[error("unrecognized password hash format{}", if prefix.is_empty() { String::new() } else { format!(" (starts with {prefix:?})") })]
     Unrecognized { prefix: String },
     #[error("{algorithm} hash: {reason}")]
     Malformed {
@@ -65,11 +65,11 @@ pub fn parse(stored: &str) -> Result<Credential, CredentialError> {
 }
 
 fn unrecognized(stored: &str) -> CredentialError {
-    // The scheme identifier (`$id$`) or the first characters: enough to recognize the
-    // format, too little to leak a hash.
+    // Only a scheme identifier (`$id$`) is named: a value without one may be a
+    // plain-text password, and none of it may reach an error list.
     let prefix = match stored.strip_prefix('$').and_then(|rest| rest.find('$')) {
         Some(end) if end <= 16 => stored[..end + 2].to_string(),
-        _ => stored.chars().take(4).collect(),
+        _ => String::new(),
     };
     CredentialError::Unrecognized { prefix }
 }
