@@ -1,124 +1,11 @@
 //! CSV exports: generic CSV with a header row, and the user CSVs of Okta, AWS Cognito
-//! and Microsoft Entra ID, which differ only in their column names. Columns are matched
-//! by their normalized header (lower case, letters and digits only), so `First name`,
-//! `first_name` and `firstName` are the same column.
+//! and Microsoft Entra ID, which differ only in their column names (see `fields`).
 
-use super::record::{Email, Location, NormalizedUser, Phone, RecordError, UserStatus, parse_time};
-use crate::passwords;
+use super::{
+    fields::{Field, apply, assign, finish},
+    record::{Location, NormalizedUser, RecordError},
+};
 use std::io::Read;
-
-/// Which normalized field a column feeds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Field {
-    Id,
-    Username,
-    Email,
-    SecondaryEmail,
-    EmailVerified,
-    Phone,
-    Mobile,
-    GivenName,
-    FamilyName,
-    DisplayName,
-    Status,
-    Enabled,
-    Created,
-    LastLogin,
-    Groups,
-    Roles,
-    PasswordHash,
-}
-
-/// Header aliases, most specific first. Earlier entries win when a file has several.
-const ALIASES: &[(Field, &[&str])] = &[
-    (
-        Field::Id,
-        &[
-            "id",
-            "userid",
-            "objectid",
-            "sub",
-            "uid",
-            "externalid",
-            "sourceid",
-        ],
-    ),
-    (
-        Field::Username,
-        &[
-            "username",
-            "cognitousername",
-            "userprincipalname",
-            "login",
-            "preferredusername",
-            "upn",
-        ],
-    ),
-    (
-        Field::Email,
-        &["email", "primaryemail", "mail", "emailaddress"],
-    ),
-    (
-        Field::SecondaryEmail,
-        &["secondaryemail", "alternateemailaddress", "othermails"],
-    ),
-    (Field::EmailVerified, &["emailverified", "isemailverified"]),
-    (
-        Field::Phone,
-        &[
-            "phonenumber",
-            "phone",
-            "primaryphone",
-            "telephonenumber",
-            "telephone",
-        ],
-    ),
-    (Field::Mobile, &["mobilephone", "mobile"]),
-    (Field::GivenName, &["givenname", "firstname"]),
-    (
-        Field::FamilyName,
-        &["familyname", "lastname", "surname", "sn"],
-    ),
-    (Field::DisplayName, &["displayname", "name", "fullname"]),
-    (Field::Status, &["status", "userstatus", "accountstatus"]),
-    (Field::Enabled, &["enabled", "accountenabled", "active"]),
-    (
-        Field::Created,
-        &[
-            "created",
-            "createdat",
-            "createddate",
-            "createddatetime",
-            "usercreatedate",
-            "creationdate",
-        ],
-    ),
-    (
-        Field::LastLogin,
-        &[
-            "lastlogin",
-            "lastloginat",
-            "lastsignin",
-            "lastsignindatetime",
-            "lastlogindate",
-        ],
-    ),
-    (Field::Groups, &["groups", "group", "memberof"]),
-    (Field::Roles, &["roles", "role"]),
-    (
-        Field::PasswordHash,
-        &["passwordhash", "userpassword", "hash"],
-    ),
-];
-
-fn normalize_header(header: &str) -> String {
-    header
-        .trim_start_matches('\u{feff}')
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .flat_map(char::to_lowercase)
-        .collect()
-}
 
 /// Guesses the delimiter from the first lines: the candidate that splits them into the
 /// same, largest number of fields.
@@ -183,17 +70,7 @@ impl<R: Read> CsvUsers<R> {
         if headers.iter().all(|h| h.is_empty()) {
             return Err(header_error("the file has no header row".into()));
         }
-        let normalized: Vec<String> = headers.iter().map(|h| normalize_header(h)).collect();
-        let mut columns = vec![None; headers.len()];
-        for (field, aliases) in ALIASES {
-            // The first alias present in the file wins; other columns stay attributes.
-            let found = aliases.iter().find_map(|alias| {
-                (0..normalized.len()).find(|&i| normalized[i] == *alias && columns[i].is_none())
-            });
-            if let Some(index) = found {
-                columns[index] = Some(*field);
-            }
-        }
+        let columns = assign(&headers);
         let identifies = columns
             .iter()
             .any(|c| matches!(c, Some(Field::Id | Field::Username | Field::Email)));
@@ -230,7 +107,6 @@ impl<R: Read> CsvUsers<R> {
             ));
         }
         let mut user = NormalizedUser::default();
-        let mut enabled = None;
         for ((raw, header), column) in self.record.iter().zip(&self.headers).zip(&self.columns) {
             let value = std::str::from_utf8(raw)
                 .map_err(|_| {
@@ -245,101 +121,11 @@ impl<R: Read> CsvUsers<R> {
             }
             user.attributes
                 .insert(header.clone(), serde_json::Value::String(value.to_string()));
-            let Some(column) = column else { continue };
-            let text = Some(value.to_string());
-            match column {
-                Field::Id => user.source_id = value.to_string(),
-                Field::Username => user.username = text,
-                Field::Email => user.emails.insert(
-                    0,
-                    Email {
-                        value: value.to_string(),
-                        primary: true,
-                        verified: None,
-                    },
-                ),
-                Field::SecondaryEmail => {
-                    for extra in split_list(value) {
-                        user.emails.push(Email {
-                            value: extra,
-                            primary: false,
-                            verified: None,
-                        });
-                    }
-                }
-                Field::EmailVerified => {
-                    let verified = parse_bool(value)
-                        .ok_or_else(|| error(header, format!("{value:?} is not true or false")))?;
-                    for email in user.emails.iter_mut().filter(|e| e.primary) {
-                        email.verified = Some(verified);
-                    }
-                    user.attributes
-                        .insert("__email_verified".into(), serde_json::Value::Bool(verified));
-                }
-                Field::Phone => user.phones.push(Phone {
-                    value: value.to_string(),
-                    kind: None,
-                    primary: user.phones.is_empty(),
-                }),
-                Field::Mobile => user.phones.push(Phone {
-                    value: value.to_string(),
-                    kind: Some("mobile".into()),
-                    primary: user.phones.is_empty(),
-                }),
-                Field::GivenName => user.given_name = text,
-                Field::FamilyName => user.family_name = text,
-                Field::DisplayName => user.display_name = text,
-                Field::Status => user.status = parse_status(value),
-                Field::Enabled => {
-                    enabled =
-                        Some(parse_bool(value).ok_or_else(|| {
-                            error(header, format!("{value:?} is not true or false"))
-                        })?);
-                }
-                Field::Created => {
-                    user.created_at = Some(parse_time(value).ok_or_else(|| {
-                        error(header, format!("{value:?} is not a date and time"))
-                    })?);
-                }
-                Field::LastLogin => {
-                    user.last_login_at = Some(parse_time(value).ok_or_else(|| {
-                        error(header, format!("{value:?} is not a date and time"))
-                    })?);
-                }
-                Field::Groups => user.groups = split_list(value),
-                Field::Roles => user.roles = split_list(value),
-                Field::PasswordHash => {
-                    user.attributes.remove(header);
-                    user.credential =
-                        Some(passwords::parse(value).map_err(|e| error(header, e.to_string()))?);
-                }
+            if let Some(column) = column {
+                apply(&mut user, *column, header, value).map_err(|reason| error(header, reason))?;
             }
         }
-        // The verified flag may come before the e-mail column; apply it now.
-        if let Some(serde_json::Value::Bool(verified)) = user.attributes.remove("__email_verified")
-        {
-            for email in user.emails.iter_mut().filter(|e| e.primary) {
-                email.verified = Some(verified);
-            }
-        }
-        match (enabled, user.status) {
-            (Some(false), _) => user.status = UserStatus::Disabled,
-            (Some(true), UserStatus::Unknown) => user.status = UserStatus::Active,
-            _ => {}
-        }
-        if user.source_id.is_empty() {
-            user.source_id = match (&user.username, user.primary_email()) {
-                (Some(username), _) => username.clone(),
-                (None, Some(email)) => email.to_string(),
-                (None, None) => {
-                    return Err(RecordError::new(
-                        at,
-                        None,
-                        "no id, username or e-mail address",
-                    ));
-                }
-            };
-        }
+        finish(&mut user).map_err(|reason| RecordError::new(at, None, reason))?;
         Ok(user)
     }
 }
@@ -366,40 +152,6 @@ impl<R: Read> Iterator for CsvUsers<R> {
                 )))
             }
         }
-    }
-}
-
-fn split_list(value: &str) -> Vec<String> {
-    value
-        .split([';', '|', ','])
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-fn parse_bool(value: &str) -> Option<bool> {
-    match value.to_ascii_lowercase().as_str() {
-        "true" | "yes" | "1" | "y" => Some(true),
-        "false" | "no" | "0" | "n" => Some(false),
-        _ => None,
-    }
-}
-
-fn parse_status(value: &str) -> UserStatus {
-    match value.to_ascii_uppercase().replace([' ', '-'], "_").as_str() {
-        "ACTIVE" | "ENABLED" | "CONFIRMED" | "TRUE" => UserStatus::Active,
-        "DEPROVISIONED" | "SUSPENDED" | "DISABLED" | "LOCKED_OUT" | "LOCKED" | "FALSE"
-        | "INACTIVE" => UserStatus::Disabled,
-        "STAGED"
-        | "PROVISIONED"
-        | "RECOVERY"
-        | "PASSWORD_EXPIRED"
-        | "FORCE_CHANGE_PASSWORD"
-        | "RESET_REQUIRED"
-        | "UNCONFIRMED"
-        | "PENDING_ACCEPTANCE" => UserStatus::Pending,
-        _ => UserStatus::Unknown,
     }
 }
 

@@ -3,6 +3,8 @@
 //! record they cannot use with its location, keeping the good ones.
 
 pub mod csv_reader;
+pub mod fields;
+pub mod json_stream;
 pub mod record;
 
 pub use record::{Email, Location, NormalizedUser, Phone, RecordError, UserStatus};

@@ -1,6 +1,7 @@
 //! The CSV flavours read into whole expected records, and every kind of bad row.
 
 use super::*;
+use crate::import::record::{Email, Phone, UserStatus};
 use crate::passwords::parse;
 use chrono::{TimeZone, Utc};
 use serde_json::json;
