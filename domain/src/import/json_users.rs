@@ -1,0 +1,329 @@
+//! JSON exports into normalized users: generic JSON objects (flat keys matched like CSV
+//! columns), Auth0 (the user-export NDJSON and the bulk-import JSON with
+//! `password_hash` / `custom_password_hash`), Keycloak realm exports (`users` with
+//! `credentials`), and Firebase `auth:export` (with the project's scrypt parameters).
+
+use super::{
+    fields::{Field, apply, assign, finish},
+    json_stream::{self, JsonLayout},
+    record::{Email, Location, NormalizedUser, Phone, RecordError, UserStatus, parse_time},
+};
+use crate::passwords::{self, Encoding, FirebaseParams, SaltPosition};
+use serde_json::{Map, Value};
+use std::io::BufRead;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JsonProfile {
+    Generic,
+    Auth0,
+    Keycloak,
+    /// Reading password hashes needs the project's parameters.
+    Firebase(FirebaseParams),
+}
+
+impl JsonProfile {
+    /// Keys that hold secrets: read into the credential, never kept as attributes.
+    fn secret_keys(&self) -> &'static [&'static str] {
+        match self {
+            JsonProfile::Generic => &["password_hash", "passwordHash", "password"],
+            JsonProfile::Auth0 => &["password_hash", "custom_password_hash", "password"],
+            JsonProfile::Keycloak => &["credentials"],
+            JsonProfile::Firebase(_) => &["passwordHash", "salt"],
+        }
+    }
+}
+
+/// Reads every user of a JSON export, calling `each` with the user or the reason it
+/// could not be read. Returns `Err` only when the document itself cannot be read on.
+pub fn read<R: BufRead>(
+    input: R,
+    layout: JsonLayout,
+    profile: &JsonProfile,
+    each: &mut dyn FnMut(Result<NormalizedUser, RecordError>),
+) -> Result<(), RecordError> {
+    json_stream::for_each(input, layout, &mut |item| {
+        each(item.and_then(|(value, at)| user(value, at, profile)));
+    })
+}
+
+type FieldResult = Result<(), (String, String)>;
+
+fn fail(field: &str, reason: impl Into<String>) -> (String, String) {
+    (field.to_string(), reason.into())
+}
+
+fn user(value: Value, at: Location, profile: &JsonProfile) -> Result<NormalizedUser, RecordError> {
+    let Value::Object(object) = value else {
+        return Err(RecordError::new(at, None, "not a JSON object"));
+    };
+    let mut user = NormalizedUser::default();
+    let secrets = profile.secret_keys();
+    user.attributes = object
+        .iter()
+        .filter(|(k, v)| !secrets.contains(&k.as_str()) && !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mapped = match profile {
+        JsonProfile::Generic => generic(&mut user, &object),
+        JsonProfile::Auth0 => auth0(&mut user, &object),
+        JsonProfile::Keycloak => keycloak(&mut user, &object),
+        JsonProfile::Firebase(params) => firebase(&mut user, &object, params),
+    };
+    mapped.map_err(|(field, reason)| RecordError::new(at.clone(), Some(&field), reason))?;
+    finish(&mut user).map_err(|reason| RecordError::new(at, None, reason))?;
+    Ok(user)
+}
+
+fn text(object: &Map<String, Value>, key: &str) -> Option<String> {
+    match object.get(key)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn flag(object: &Map<String, Value>, key: &str) -> Result<Option<bool>, (String, String)> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(other) => Err(fail(key, format!("{other} is not true or false"))),
+    }
+}
+
+fn time(
+    object: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, (String, String)> {
+    match text(object, key) {
+        None => Ok(None),
+        Some(value) => parse_time(&value)
+            .map(Some)
+            .ok_or_else(|| fail(key, format!("{value:?} is not a date and time"))),
+    }
+}
+
+fn strings(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn primary_email(user: &mut NormalizedUser, value: Option<String>, verified: Option<bool>) {
+    if let Some(value) = value {
+        user.emails.insert(
+            0,
+            Email {
+                value,
+                primary: true,
+                verified,
+            },
+        );
+    }
+}
+
+fn generic(user: &mut NormalizedUser, object: &Map<String, Value>) -> FieldResult {
+    let keys: Vec<String> = object.keys().cloned().collect();
+    for (key, field) in keys.iter().zip(assign(&keys)) {
+        let Some(field) = field else { continue };
+        match (&object[key], field) {
+            (Value::Null, _) => {}
+            (Value::Array(_), Field::Groups) => user.groups = strings(object.get(key)),
+            (Value::Array(_), Field::Roles) => user.roles = strings(object.get(key)),
+            (Value::String(s), _) if s.trim().is_empty() => {}
+            (Value::String(s), _) => apply(user, field, key, s.trim()).map_err(|r| fail(key, r))?,
+            (Value::Number(n), _) => {
+                apply(user, field, key, &n.to_string()).map_err(|r| fail(key, r))?
+            }
+            (Value::Bool(b), _) => {
+                apply(user, field, key, &b.to_string()).map_err(|r| fail(key, r))?
+            }
+            (other, _) => return Err(fail(key, format!("expected text, found {}", kind(other)))),
+        }
+    }
+    Ok(())
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "true/false",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn auth0(user: &mut NormalizedUser, object: &Map<String, Value>) -> FieldResult {
+    user.source_id = text(object, "user_id").ok_or_else(|| fail("user_id", "is missing"))?;
+    primary_email(user, text(object, "email"), flag(object, "email_verified")?);
+    user.username = text(object, "username");
+    user.given_name = text(object, "given_name");
+    user.family_name = text(object, "family_name");
+    user.display_name = text(object, "name");
+    if let Some(phone) = text(object, "phone_number") {
+        user.phones.push(Phone {
+            value: phone,
+            kind: None,
+            primary: true,
+        });
+    }
+    user.created_at = time(object, "created_at")?;
+    user.last_login_at = time(object, "last_login")?;
+    user.status = if flag(object, "blocked")? == Some(true) {
+        UserStatus::Disabled
+    } else {
+        UserStatus::Active
+    };
+    if let Some(meta) = object.get("app_metadata").and_then(Value::as_object) {
+        let authorization = meta.get("authorization").and_then(Value::as_object);
+        user.roles = strings(meta.get("roles"));
+        user.roles
+            .extend(strings(authorization.and_then(|a| a.get("roles"))));
+        user.groups = strings(meta.get("groups"));
+        user.groups
+            .extend(strings(authorization.and_then(|a| a.get("groups"))));
+    }
+    if let Some(hash) = text(object, "password_hash") {
+        user.credential =
+            Some(passwords::parse(&hash).map_err(|e| fail("password_hash", e.to_string()))?);
+    }
+    if let Some(custom) = object.get("custom_password_hash") {
+        user.credential =
+            Some(auth0_custom_hash(custom).map_err(|r| fail("custom_password_hash", r))?);
+    }
+    Ok(())
+}
+
+/// Auth0's `custom_password_hash`: `{algorithm, hash: {value, encoding, salt: {value,
+/// encoding, position}}}`.
+fn auth0_custom_hash(custom: &Value) -> Result<passwords::Credential, String> {
+    let algorithm = custom["algorithm"].as_str().ok_or("algorithm is missing")?;
+    let hash = &custom["hash"];
+    let value = hash["value"].as_str().ok_or("hash.value is missing")?;
+    let encoding = |v: &Value, default: Encoding| match v.as_str() {
+        None => Ok(default),
+        Some(name) => Encoding::parse(name).ok_or(format!("unknown encoding {name:?}")),
+    };
+    match algorithm {
+        "bcrypt" | "argon2" | "pbkdf2" | "ldap" => {
+            passwords::parse(value).map_err(|e| e.to_string())
+        }
+        "md5" | "sha1" | "sha256" | "sha512" => {
+            let hash_bytes = encoding(&hash["encoding"], Encoding::Hex)?
+                .decode("hash", value)
+                .map_err(|e| e.to_string())?;
+            let salt = &hash["salt"];
+            let salt_bytes = match salt["value"].as_str() {
+                None => Vec::new(),
+                Some(text) => encoding(&salt["encoding"], Encoding::Utf8)?
+                    .decode("salt", text)
+                    .map_err(|e| e.to_string())?,
+            };
+            let position = match salt["position"].as_str() {
+                Some("suffix") => SaltPosition::Suffix,
+                _ => SaltPosition::Prefix,
+            };
+            passwords::salted_digest(algorithm, hash_bytes, salt_bytes, position)
+                .map_err(|e| e.to_string())
+        }
+        other => Err(format!("algorithm {other:?} is not supported")),
+    }
+}
+
+fn keycloak(user: &mut NormalizedUser, object: &Map<String, Value>) -> FieldResult {
+    user.source_id = text(object, "id").ok_or_else(|| fail("id", "is missing"))?;
+    user.username = text(object, "username");
+    primary_email(user, text(object, "email"), flag(object, "emailVerified")?);
+    user.given_name = text(object, "firstName");
+    user.family_name = text(object, "lastName");
+    user.status = match flag(object, "enabled")? {
+        Some(true) => UserStatus::Active,
+        Some(false) => UserStatus::Disabled,
+        None => UserStatus::Unknown,
+    };
+    user.created_at = time(object, "createdTimestamp")?;
+    let attributes = object.get("attributes").and_then(Value::as_object);
+    for key in ["phoneNumber", "phone", "mobile"] {
+        if let Some(phone) = strings(attributes.and_then(|a| a.get(key)))
+            .into_iter()
+            .next()
+        {
+            user.phones.push(Phone {
+                value: phone,
+                kind: None,
+                primary: user.phones.is_empty(),
+            });
+        }
+    }
+    user.groups = strings(object.get("groups"));
+    user.roles = strings(object.get("realmRoles"));
+    if let Some(clients) = object.get("clientRoles").and_then(Value::as_object) {
+        for (client, roles) in clients {
+            user.roles.extend(
+                strings(Some(roles))
+                    .into_iter()
+                    .map(|r| format!("{client}:{r}")),
+            );
+        }
+    }
+    let password = object
+        .get("credentials")
+        .and_then(Value::as_array)
+        .and_then(|list| list.iter().find(|c| c["type"] == "password"));
+    if let Some(credential) = password {
+        let secret = credential["secretData"]
+            .as_str()
+            .ok_or_else(|| fail("credentials", "secretData is missing"))?;
+        let data = credential["credentialData"]
+            .as_str()
+            .ok_or_else(|| fail("credentials", "credentialData is missing"))?;
+        user.credential = Some(
+            passwords::keycloak(secret, data).map_err(|e| fail("credentials", e.to_string()))?,
+        );
+    }
+    Ok(())
+}
+
+fn firebase(
+    user: &mut NormalizedUser,
+    object: &Map<String, Value>,
+    params: &FirebaseParams,
+) -> FieldResult {
+    user.source_id = text(object, "localId").ok_or_else(|| fail("localId", "is missing"))?;
+    primary_email(user, text(object, "email"), flag(object, "emailVerified")?);
+    user.display_name = text(object, "displayName");
+    if let Some(phone) = text(object, "phoneNumber") {
+        user.phones.push(Phone {
+            value: phone,
+            kind: None,
+            primary: true,
+        });
+    }
+    user.status = if flag(object, "disabled")? == Some(true) {
+        UserStatus::Disabled
+    } else {
+        UserStatus::Active
+    };
+    user.created_at = time(object, "createdAt")?;
+    user.last_login_at = time(object, "lastSignedInAt")?;
+    if let Some(hash) = text(object, "passwordHash") {
+        let salt =
+            text(object, "salt").ok_or_else(|| fail("salt", "is missing beside passwordHash"))?;
+        user.credential = Some(
+            passwords::firebase(&hash, &salt, params.clone())
+                .map_err(|e| fail("passwordHash", e.to_string()))?,
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
