@@ -6,6 +6,7 @@ pub mod csv_reader;
 pub mod fields;
 pub mod json_stream;
 pub mod json_users;
+pub mod ldif;
 pub mod record;
 
 pub use record::{Email, Location, NormalizedUser, Phone, RecordError, UserStatus};

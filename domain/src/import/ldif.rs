@@ -1,0 +1,402 @@
+//! LDIF (RFC 2849) exports of OpenLDAP and Active Directory: comments, continuation
+//! lines, `::` base64 values, multi-valued attributes and `userPassword`. Person
+//! entries become users; group entries (`member`, `uniqueMember`, `memberUid`) become
+//! memberships, delivered as their own items because a group may come after its
+//! members in the file.
+
+use super::record::{Email, Location, NormalizedUser, Phone, RecordError, UserStatus, parse_time};
+use crate::passwords;
+use base64::{Engine, engine::general_purpose::STANDARD};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::Value;
+use std::{collections::BTreeMap, io::BufRead};
+
+/// What one LDIF entry yields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LdifItem {
+    User(Box<NormalizedUser>),
+    /// A group and the members it lists, as DNs or (for `memberUid`) user names.
+    Group {
+        name: String,
+        dn: String,
+        members: Vec<String>,
+    },
+    /// An entry that is neither (an organizational unit, the base entry, …).
+    Other,
+}
+
+/// An entry as read: its DN, first line, and attributes with all their values.
+struct Entry {
+    line: u64,
+    dn: String,
+    attributes: Vec<(String, Vec<u8>)>,
+}
+
+pub struct LdifReader<R: BufRead> {
+    input: R,
+    line: u64,
+    entry: u64,
+    peeked: Option<(u64, String)>,
+    done: bool,
+}
+
+impl<R: BufRead> LdifReader<R> {
+    pub fn new(input: R) -> Self {
+        Self {
+            input,
+            line: 0,
+            entry: 0,
+            peeked: None,
+            done: false,
+        }
+    }
+
+    fn next_line(&mut self) -> Result<Option<(u64, String)>, RecordError> {
+        if let Some(line) = self.peeked.take() {
+            return Ok(Some(line));
+        }
+        let mut bytes = Vec::new();
+        let read = self.input.read_until(b'\n', &mut bytes).map_err(|e| {
+            RecordError::new(
+                Location::Line {
+                    line: self.line + 1,
+                },
+                None,
+                format!("cannot read the file: {e}"),
+            )
+        })?;
+        if read == 0 {
+            return Ok(None);
+        }
+        self.line += 1;
+        while matches!(bytes.last(), Some(b'\n' | b'\r')) {
+            bytes.pop();
+        }
+        let text = String::from_utf8(bytes).map_err(|_| {
+            RecordError::new(
+                Location::Line { line: self.line },
+                None,
+                "not valid UTF-8; LDIF carries other bytes as :: base64",
+            )
+        })?;
+        Ok(Some((self.line, text)))
+    }
+
+    /// One logical line: a physical line plus its continuation lines (leading space).
+    fn logical_line(&mut self) -> Result<Option<(u64, String)>, RecordError> {
+        let Some((number, mut text)) = self.next_line()? else {
+            return Ok(None);
+        };
+        loop {
+            match self.next_line()? {
+                Some((_, more)) if more.starts_with(' ') => text.push_str(&more[1..]),
+                Some(other) => {
+                    self.peeked = Some(other);
+                    break;
+                }
+                None => break,
+            }
+        }
+        Ok(Some((number, text)))
+    }
+
+    fn read_entry(&mut self) -> Result<Option<Entry>, RecordError> {
+        let mut entry: Option<Entry> = None;
+        while let Some((number, text)) = self.logical_line()? {
+            if text.starts_with('#') {
+                continue;
+            }
+            if text.trim().is_empty() {
+                if entry.is_some() {
+                    break;
+                }
+                continue;
+            }
+            let at = || Location::LdifEntry {
+                entry: self.entry + 1,
+                line: number,
+            };
+            let Some((name, rest)) = text.split_once(':') else {
+                return Err(RecordError::new(
+                    at(),
+                    None,
+                    "expected \"attribute: value\"",
+                ));
+            };
+            let name = name.trim().to_string();
+            let value = if let Some(encoded) = rest.strip_prefix(':') {
+                STANDARD.decode(encoded.trim()).map_err(|_| {
+                    RecordError::new(at(), Some(&name), "the :: value is not valid base64")
+                })?
+            } else if rest.starts_with('<') {
+                return Err(RecordError::new(
+                    at(),
+                    Some(&name),
+                    "values by URL (:<) are not read; inline the value",
+                ));
+            } else {
+                rest.trim_start().as_bytes().to_vec()
+            };
+            if name.eq_ignore_ascii_case("version") && entry.is_none() {
+                continue;
+            }
+            match &mut entry {
+                None if name.eq_ignore_ascii_case("dn") => {
+                    entry = Some(Entry {
+                        line: number,
+                        dn: String::from_utf8_lossy(&value).into_owned(),
+                        attributes: Vec::new(),
+                    });
+                }
+                None => {
+                    return Err(RecordError::new(
+                        at(),
+                        Some(&name),
+                        "an entry must start with dn:",
+                    ));
+                }
+                Some(entry) => entry.attributes.push((name, value)),
+            }
+        }
+        if entry.is_some() {
+            self.entry += 1;
+        }
+        Ok(entry)
+    }
+
+    /// Skips the rest of a broken entry so reading can go on with the next one.
+    fn skip_entry(&mut self) {
+        while let Ok(Some((_, text))) = self.logical_line() {
+            if text.trim().is_empty() {
+                break;
+            }
+        }
+        self.entry += 1;
+    }
+}
+
+impl<R: BufRead> Iterator for LdifReader<R> {
+    type Item = Result<LdifItem, RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.read_entry() {
+            Ok(Some(entry)) => Some(item(entry, self.entry)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(err) => {
+                if matches!(err.location, Location::LdifEntry { .. }) {
+                    self.skip_entry();
+                } else {
+                    self.done = true;
+                }
+                Some(Err(err))
+            }
+        }
+    }
+}
+
+fn values<'a>(entry: &'a Entry, name: &str) -> impl Iterator<Item = &'a [u8]> + 'a {
+    let name = name.to_ascii_lowercase();
+    entry
+        .attributes
+        .iter()
+        .filter(move |(n, _)| n.to_ascii_lowercase() == name)
+        .map(|(_, v)| v.as_slice())
+}
+
+fn first(entry: &Entry, names: &[&str]) -> Option<String> {
+    names.iter().find_map(|name| {
+        values(entry, name)
+            .next()
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    })
+}
+
+fn all(entry: &Entry, name: &str) -> Vec<String> {
+    values(entry, name)
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .map(|s| s.trim().to_string())
+        .collect()
+}
+
+/// `20240102030405Z`, `20240102030405.0Z` (LDAP generalized time).
+fn generalized_time(text: &str) -> Option<DateTime<Utc>> {
+    let digits = text.trim().trim_end_matches('Z');
+    let digits = digits.split(['.', ',']).next()?;
+    NaiveDateTime::parse_from_str(digits, "%Y%m%d%H%M%S")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+/// Active Directory's FILETIME: 100-nanosecond ticks since 1601-01-01; 0 means never.
+fn filetime(text: &str) -> Option<DateTime<Utc>> {
+    const TICKS_TO_UNIX: i64 = 116_444_736_000_000_000;
+    let ticks: i64 = text.trim().parse().ok()?;
+    if ticks <= 0 {
+        return None;
+    }
+    DateTime::from_timestamp_millis((ticks - TICKS_TO_UNIX) / 10_000)
+}
+
+fn is_class(entry: &Entry, classes: &[&str]) -> bool {
+    all(entry, "objectClass")
+        .iter()
+        .any(|c| classes.iter().any(|k| c.eq_ignore_ascii_case(k)))
+}
+
+fn item(entry: Entry, number: u64) -> Result<LdifItem, RecordError> {
+    let at = Location::LdifEntry {
+        entry: number,
+        line: entry.line,
+    };
+    if is_class(
+        &entry,
+        &["groupOfNames", "groupOfUniqueNames", "group", "posixGroup"],
+    ) {
+        let mut members = all(&entry, "member");
+        members.extend(all(&entry, "uniqueMember"));
+        members.extend(all(&entry, "memberUid"));
+        let name = first(&entry, &["cn"]).unwrap_or_else(|| entry.dn.clone());
+        return Ok(LdifItem::Group {
+            name,
+            dn: entry.dn,
+            members,
+        });
+    }
+    if !is_class(
+        &entry,
+        &[
+            "person",
+            "inetOrgPerson",
+            "organizationalPerson",
+            "user",
+            "posixAccount",
+        ],
+    ) {
+        return Ok(LdifItem::Other);
+    }
+    let error = |field: &str, reason: String| RecordError::new(at.clone(), Some(field), reason);
+    let mut user = NormalizedUser {
+        source_id: first(&entry, &["entryUUID", "nsUniqueId"])
+            .or_else(|| values(&entry, "objectGUID").next().map(guid))
+            .unwrap_or_else(|| entry.dn.clone()),
+        username: first(&entry, &["uid", "sAMAccountName", "userPrincipalName"]),
+        given_name: first(&entry, &["givenName"]),
+        family_name: first(&entry, &["sn"]),
+        display_name: first(&entry, &["displayName", "cn"]),
+        groups: all(&entry, "memberOf"),
+        status: UserStatus::Active,
+        ..Default::default()
+    };
+    for (index, mail) in all(&entry, "mail").into_iter().enumerate() {
+        user.emails.push(Email {
+            value: mail,
+            primary: index == 0,
+            verified: None,
+        });
+    }
+    for (name, kind) in [("telephoneNumber", None), ("mobile", Some("mobile"))] {
+        for value in all(&entry, name) {
+            let primary = user.phones.is_empty();
+            user.phones.push(Phone {
+                value,
+                kind: kind.map(str::to_string),
+                primary,
+            });
+        }
+    }
+    if let Some(control) = first(&entry, &["userAccountControl"]) {
+        let flags: u32 = control
+            .parse()
+            .map_err(|_| error("userAccountControl", format!("{control:?} is not a number")))?;
+        if flags & 0x2 != 0 {
+            user.status = UserStatus::Disabled;
+        }
+    }
+    if first(&entry, &["nsAccountLock"]).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        || first(&entry, &["pwdAccountLockedTime"]).is_some()
+    {
+        user.status = UserStatus::Disabled;
+    }
+    for (name, target) in [
+        ("createTimestamp", 0),
+        ("whenCreated", 0),
+        ("authTimestamp", 1),
+        ("lastLogonTimestamp", 1),
+    ] {
+        let Some(text) = first(&entry, &[name]) else {
+            continue;
+        };
+        let parsed = if name == "lastLogonTimestamp" {
+            filetime(&text)
+        } else {
+            generalized_time(&text).or_else(|| parse_time(&text))
+        };
+        let Some(at) = parsed else {
+            if name == "lastLogonTimestamp" && text.trim() == "0" {
+                continue;
+            }
+            return Err(error(name, format!("{text:?} is not an LDAP time")));
+        };
+        if target == 0 {
+            user.created_at.get_or_insert(at);
+        } else {
+            user.last_login_at.get_or_insert(at);
+        }
+    }
+    if let Some(raw) = values(&entry, "userPassword").next() {
+        let text =
+            std::str::from_utf8(raw).map_err(|_| error("userPassword", "is not text".into()))?;
+        user.credential =
+            Some(passwords::parse(text).map_err(|e| error("userPassword", e.to_string()))?);
+    }
+    user.attributes = attributes(&entry);
+    user.attributes.insert("dn".into(), Value::String(entry.dn));
+    Ok(LdifItem::User(Box::new(user)))
+}
+
+/// Every attribute but the password: one value as text, several as a list; values that
+/// are not text are kept as base64.
+fn attributes(entry: &Entry) -> BTreeMap<String, Value> {
+    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for (name, value) in &entry.attributes {
+        if name.eq_ignore_ascii_case("userPassword") {
+            continue;
+        }
+        let value = match std::str::from_utf8(value) {
+            Ok(text) => Value::String(text.to_string()),
+            Err(_) => Value::String(format!("base64:{}", STANDARD.encode(value))),
+        };
+        out.entry(name.clone()).or_default().push(value);
+    }
+    out.into_iter()
+        .map(|(k, mut v)| {
+            (
+                k,
+                if v.len() == 1 {
+                    v.remove(0)
+                } else {
+                    Value::Array(v)
+                },
+            )
+        })
+        .collect()
+}
+
+/// Active Directory's `objectGUID`: 16 bytes, the first three fields little-endian.
+fn guid(bytes: &[u8]) -> String {
+    match <[u8; 16]>::try_from(bytes) {
+        Ok(b) => uuid::Uuid::from_bytes_le(b).to_string(),
+        Err(_) => STANDARD.encode(bytes),
+    }
+}
+
+#[cfg(test)]
+mod tests;
