@@ -3,6 +3,7 @@
 //! record they cannot use with its location, keeping the good ones.
 
 pub mod csv_reader;
+pub mod detect;
 pub mod fields;
 pub mod json_stream;
 pub mod json_users;
