@@ -4,6 +4,7 @@
 pub mod config;
 pub mod security;
 pub mod store;
+pub mod vault;
 pub mod web;
 
 use config::Config;

@@ -1,0 +1,326 @@
+//! Encryption at rest under the server's key. Small values (imported credentials,
+//! records, target secrets) are sealed with AES-256-GCM and a random nonce, bound to a
+//! context string. Files (uploaded exports) are sealed in 64 KiB chunks with the STREAM
+//! construction, so memory stays flat whatever their size and a truncated, reordered or
+//! altered file fails to open instead of reading short.
+
+use crate::security::random_bytes;
+use aes_gcm::{
+    Aes256Gcm, KeyInit, Nonce,
+    aead::{
+        Aead, Payload,
+        stream::{DecryptorBE32, EncryptorBE32},
+    },
+};
+use std::io::{self, Read, Write};
+
+const MAGIC: &[u8; 8] = b"FERRYv1\0";
+/// Plaintext bytes per sealed chunk.
+pub const CHUNK: usize = 64 * 1024;
+const TAG: usize = 16;
+/// STREAM's nonce: 12 bytes less its 4-byte counter and 1-byte last-chunk flag.
+const STREAM_NONCE: usize = 7;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("the data was altered, truncated, or sealed under another key")]
+    Tampered,
+    #[error("not a sealed Ferry file")]
+    NotSealed,
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+impl From<VaultError> for io::Error {
+    fn from(err: VaultError) -> Self {
+        match err {
+            VaultError::Io(e) => e,
+            other => io::Error::new(io::ErrorKind::InvalidData, other),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Vault {
+    cipher: Aes256Gcm,
+}
+
+impl Vault {
+    pub fn new(key: &[u8; 32]) -> Self {
+        Self {
+            cipher: Aes256Gcm::new(key.into()),
+        }
+    }
+
+    /// `nonce || ciphertext`, authenticated together with `context` (for example the
+    /// table and id the value belongs to, so it cannot be moved to another row).
+    pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Vec<u8> {
+        let nonce = random_bytes::<12>();
+        let payload = Payload {
+            msg: plaintext,
+            aad: context,
+        };
+        let mut out = nonce.to_vec();
+        // Encryption fails only for inputs over 64 GiB.
+        #[allow(clippy::expect_used)]
+        out.extend(
+            self.cipher
+                .encrypt(Nonce::from_slice(&nonce), payload)
+                .expect("AES-GCM input within limits"),
+        );
+        out
+    }
+
+    pub fn open(&self, sealed: &[u8], context: &[u8]) -> Result<Vec<u8>, VaultError> {
+        if sealed.len() < 12 + TAG {
+            return Err(VaultError::Tampered);
+        }
+        let (nonce, body) = sealed.split_at(12);
+        self.cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: body,
+                    aad: context,
+                },
+            )
+            .map_err(|_| VaultError::Tampered)
+    }
+
+    /// Seals everything written to it into `out`; call [`SealedWriter::finish`] at the end.
+    pub fn writer<W: Write>(&self, mut out: W) -> io::Result<SealedWriter<W>> {
+        let nonce = random_bytes::<STREAM_NONCE>();
+        out.write_all(MAGIC)?;
+        out.write_all(&nonce)?;
+        Ok(SealedWriter {
+            out,
+            encryptor: Some(EncryptorBE32::from_aead(
+                self.cipher.clone(),
+                nonce.as_slice().into(),
+            )),
+            buffer: Vec::with_capacity(CHUNK * 2),
+        })
+    }
+
+    /// Opens a file sealed by [`Vault::writer`] for reading.
+    pub fn reader<R: Read>(&self, mut input: R) -> Result<SealedReader<R>, VaultError> {
+        let mut header = [0u8; 8 + STREAM_NONCE];
+        input
+            .read_exact(&mut header)
+            .map_err(|_| VaultError::NotSealed)?;
+        if &header[..8] != MAGIC {
+            return Err(VaultError::NotSealed);
+        }
+        Ok(SealedReader {
+            input,
+            decryptor: Some(DecryptorBE32::from_aead(
+                self.cipher.clone(),
+                header[8..].into(),
+            )),
+            sealed: Vec::with_capacity(CHUNK + TAG + 1),
+            plain: Vec::new(),
+            position: 0,
+        })
+    }
+}
+
+pub struct SealedWriter<W: Write> {
+    out: W,
+    encryptor: Option<EncryptorBE32<Aes256Gcm>>,
+    buffer: Vec<u8>,
+}
+
+impl<W: Write> SealedWriter<W> {
+    fn seal_full_chunks(&mut self) -> io::Result<()> {
+        // A chunk is sealed only once more data follows it: the last one is sealed
+        // differently, and only `finish` knows which one that is.
+        while self.buffer.len() > CHUNK {
+            let encryptor = self.encryptor.as_mut().ok_or_else(finished)?;
+            let sealed = encryptor
+                .encrypt_next(&self.buffer[..CHUNK])
+                .map_err(|_| io::Error::other("chunk encryption failed"))?;
+            self.out.write_all(&sealed)?;
+            self.buffer.drain(..CHUNK);
+        }
+        Ok(())
+    }
+
+    /// Seals the last chunk and returns the underlying writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.seal_full_chunks()?;
+        let encryptor = self.encryptor.take().ok_or_else(finished)?;
+        let sealed = encryptor
+            .encrypt_last(self.buffer.as_slice())
+            .map_err(|_| io::Error::other("chunk encryption failed"))?;
+        self.out.write_all(&sealed)?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+fn finished() -> io::Error {
+    io::Error::other("the sealed file is already finished")
+}
+
+impl<W: Write> Write for SealedWriter<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buffer.extend_from_slice(data);
+        self.seal_full_chunks()?;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+pub struct SealedReader<R: Read> {
+    input: R,
+    decryptor: Option<DecryptorBE32<Aes256Gcm>>,
+    sealed: Vec<u8>,
+    plain: Vec<u8>,
+    position: usize,
+}
+
+impl<R: Read> SealedReader<R> {
+    /// Reads and opens the next chunk; `false` once the last one was read.
+    fn next_chunk(&mut self) -> Result<bool, VaultError> {
+        if self.decryptor.is_none() {
+            return Ok(false);
+        }
+        // Fill up to one full sealed chunk plus one byte: the extra byte tells whether
+        // this chunk is the last.
+        let want = CHUNK + TAG + 1;
+        while self.sealed.len() < want {
+            let mut buf = vec![0u8; want - self.sealed.len()];
+            let n = self.input.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            self.sealed.extend_from_slice(&buf[..n]);
+        }
+        self.position = 0;
+        if self.sealed.len() == want {
+            let rest = self.sealed.split_off(CHUNK + TAG);
+            let decryptor = self.decryptor.as_mut().ok_or(VaultError::Tampered)?;
+            self.plain = decryptor
+                .decrypt_next(self.sealed.as_slice())
+                .map_err(|_| VaultError::Tampered)?;
+            self.sealed = rest;
+        } else {
+            let decryptor = self.decryptor.take().ok_or(VaultError::Tampered)?;
+            self.plain = decryptor
+                .decrypt_last(self.sealed.as_slice())
+                .map_err(|_| VaultError::Tampered)?;
+            self.sealed.clear();
+        }
+        Ok(true)
+    }
+}
+
+impl<R: Read> Read for SealedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.position == self.plain.len() {
+            if !self.next_chunk()? {
+                return Ok(0);
+            }
+        }
+        let n = buf.len().min(self.plain.len() - self.position);
+        buf[..n].copy_from_slice(&self.plain[self.position..self.position + n]);
+        self.position += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vault() -> Vault {
+        Vault::new(&[7u8; 32])
+    }
+
+    fn seal_file(data: &[u8]) -> Vec<u8> {
+        let mut writer = vault().writer(Vec::new()).unwrap();
+        // Odd write sizes cross chunk boundaries.
+        for piece in data.chunks(7_777) {
+            writer.write_all(piece).unwrap();
+        }
+        writer.finish().unwrap()
+    }
+
+    fn open_file(sealed: &[u8]) -> Result<Vec<u8>, io::Error> {
+        let mut out = Vec::new();
+        vault()
+            .reader(sealed)
+            .map_err(io::Error::from)?
+            .read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn files_of_every_size_round_trip() {
+        for size in [
+            0,
+            1,
+            CHUNK - 1,
+            CHUNK,
+            CHUNK + 1,
+            3 * CHUNK,
+            3 * CHUNK + 123,
+        ] {
+            let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            let sealed = seal_file(&data);
+            assert!(
+                !sealed
+                    .windows(64)
+                    .any(|w| data.len() >= 64 && w == &data[..64]),
+                "plaintext visible"
+            );
+            assert_eq!(open_file(&sealed).unwrap(), data, "size {size}");
+        }
+    }
+
+    #[test]
+    fn truncated_altered_or_foreign_files_fail_to_open() {
+        let data = vec![42u8; 2 * CHUNK + 10];
+        let sealed = seal_file(&data);
+        let cut_at_chunk = &sealed[..8 + STREAM_NONCE + CHUNK + TAG];
+        assert!(
+            open_file(cut_at_chunk).is_err(),
+            "a file cut at a chunk boundary is not whole"
+        );
+        assert!(open_file(&sealed[..sealed.len() - 1]).is_err());
+        let mut altered = sealed.clone();
+        altered[100] ^= 1;
+        assert!(open_file(&altered).is_err());
+        let other = Vault::new(&[8u8; 32]);
+        let mut out = Vec::new();
+        assert!(
+            other
+                .reader(&sealed[..])
+                .unwrap()
+                .read_to_end(&mut out)
+                .is_err()
+        );
+        assert!(matches!(
+            vault().reader(&b"plain text file"[..]),
+            Err(VaultError::NotSealed)
+        ));
+    }
+
+    #[test]
+    fn values_are_bound_to_their_context() {
+        let sealed = vault().seal(b"$2b$10$secret", b"credential:u1");
+        assert_eq!(
+            vault().open(&sealed, b"credential:u1").unwrap(),
+            b"$2b$10$secret"
+        );
+        assert!(vault().open(&sealed, b"credential:u2").is_err());
+        assert_ne!(
+            vault().seal(b"x", b"c"),
+            vault().seal(b"x", b"c"),
+            "fresh nonce each time"
+        );
+    }
+}
