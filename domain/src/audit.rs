@@ -58,6 +58,7 @@ audit_actions! {
     SupportUnassigned => "project.support_unassigned", "removed support staff";
     ApiTokenCreated => "api_token.created", "created an API token";
     ApiTokenRevoked => "api_token.revoked", "revoked an API token";
+    UploadStored => "upload.stored", "uploaded an export";
 }
 
 /// The kind of object an action touched.
@@ -68,6 +69,7 @@ pub enum ObjectKind {
     Account,
     Project,
     ApiToken,
+    Upload,
 }
 
 impl ObjectKind {
@@ -76,6 +78,7 @@ impl ObjectKind {
             Self::Account => "account",
             Self::Project => "project",
             Self::ApiToken => "api_token",
+            Self::Upload => "upload",
         }
     }
 
@@ -84,6 +87,7 @@ impl ObjectKind {
             "account" => Ok(Self::Account),
             "project" => Ok(Self::Project),
             "api_token" => Ok(Self::ApiToken),
+            "upload" => Ok(Self::Upload),
             other => Err(DomainError::Internal(format!(
                 "unknown object kind {other:?}"
             ))),

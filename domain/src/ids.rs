@@ -41,6 +41,10 @@ id_type!(
     /// An API token used by automation.
     ApiTokenId, "API token"
 );
+id_type!(
+    /// An uploaded export.
+    UploadId, "upload"
+);
 
 #[cfg(test)]
 mod tests {

@@ -18,5 +18,6 @@ pub mod projects;
 pub mod roles;
 pub mod service;
 pub mod throttle;
+pub mod uploads;
 
 pub use error::{DomainError, Result};

@@ -9,11 +9,12 @@ use crate::{
     accounts::{Account, AccountStatus, NewAccount},
     api_tokens::{ApiToken, NewApiToken},
     audit::{AuditPage, AuditQuery, NewAuditEntry},
-    ids::{AccountId, ApiTokenId, ProjectId},
+    ids::{AccountId, ApiTokenId, ProjectId, UploadId},
     pagination::{Page, PageRequest},
     projects::{Project, ProjectDraft, ProjectFilter},
     roles::Role,
     throttle::{FailureStats, ThrottleScope},
+    uploads::{NewUpload, ParseProgress, SealedRecord, StoredError, Upload, UploadStatus},
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -183,6 +184,52 @@ pub trait AuditStore: Send + Sync {
     async fn audit_page(&self, query: AuditQuery) -> Result<AuditPage>;
 }
 
+#[async_trait]
+pub trait UploadStore: Send + Sync {
+    async fn insert_upload(&self, upload: &NewUpload, audit: &NewAuditEntry) -> Result<Upload>;
+    async fn upload(&self, id: UploadId) -> Result<Option<Upload>>;
+    async fn list_uploads(&self, project: ProjectId, page: PageRequest) -> Result<Page<Upload>>;
+    /// An earlier upload of the same file (same SHA-256) to the project.
+    async fn upload_by_sha(&self, project: ProjectId, sha256: &str) -> Result<Option<Upload>>;
+    async fn uploads_with_status(&self, status: UploadStatus) -> Result<Vec<Upload>>;
+    /// Marks the upload as being read and forgets the errors of any earlier reading,
+    /// so reading again after a crash starts clean. Records are upserted by source id,
+    /// so reading them again is harmless.
+    async fn start_parse(
+        &self,
+        id: UploadId,
+        format: &str,
+        source: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Stores one batch of records and errors with the progress so far, atomically.
+    async fn save_batch(
+        &self,
+        upload: &Upload,
+        records: &[SealedRecord],
+        errors: &[StoredError],
+        progress: ParseProgress,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Settles the upload and counts new, changed, unchanged and missing records.
+    async fn finish_parse(
+        &self,
+        id: UploadId,
+        status: UploadStatus,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<Upload>;
+    async fn record_errors(&self, upload: UploadId, page: PageRequest)
+    -> Result<Page<StoredError>>;
+    /// Sealed records of a project in source-id order, after `after`.
+    async fn project_records(
+        &self,
+        project: ProjectId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(String, Vec<u8>)>>;
+}
+
 /// Everything Ferry stores. One implementation per database, chosen at start.
 pub trait Store:
     AccountStore
@@ -193,6 +240,7 @@ pub trait Store:
     + ProjectStore
     + ApiTokenStore
     + AuditStore
+    + UploadStore
 {
 }
 
@@ -205,6 +253,7 @@ impl<T> Store for T where
         + ProjectStore
         + ApiTokenStore
         + AuditStore
+        + UploadStore
 {
 }
 

@@ -2,6 +2,7 @@
 //! and the start-up and shutdown of the whole process.
 
 pub mod config;
+pub mod ingest;
 pub mod security;
 pub mod store;
 pub mod vault;

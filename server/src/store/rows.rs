@@ -6,9 +6,10 @@ use domain::{
     accounts::{Account, AccountStatus},
     api_tokens::ApiToken,
     audit::{AuditAction, AuditEntry, ObjectKind},
-    ids::{AccountId, ApiTokenId, ProjectId},
+    ids::{AccountId, ApiTokenId, ProjectId, UploadId},
     projects::{Project, SourceKind},
     roles::Role,
+    uploads::{StoredError, Upload, UploadStatus},
 };
 use uuid::Uuid;
 
@@ -169,6 +170,81 @@ impl TryFrom<AuditRow> for AuditEntry {
             address: row.address,
             detail: row.detail,
         })
+    }
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+#[derive(sqlx::FromRow)]
+pub struct UploadRow {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub file_name: String,
+    pub size_bytes: i64,
+    pub sha256: String,
+    pub status: String,
+    pub format: Option<String>,
+    pub source: Option<String>,
+    pub bytes_read: i64,
+    pub rows_ok: i64,
+    pub rows_failed: i64,
+    pub records_new: i64,
+    pub records_changed: i64,
+    pub records_unchanged: i64,
+    pub records_missing: i64,
+    pub error: Option<String>,
+    pub created_by: Option<Uuid>,
+    pub created_at: i64,
+    pub parse_started_at: Option<i64>,
+    pub parse_finished_at: Option<i64>,
+}
+
+impl TryFrom<UploadRow> for Upload {
+    type Error = DomainError;
+    fn try_from(row: UploadRow) -> Result<Self> {
+        Ok(Upload {
+            id: UploadId(row.id),
+            project_id: ProjectId(row.project_id),
+            file_name: row.file_name,
+            size_bytes: count(row.size_bytes),
+            sha256: row.sha256,
+            status: UploadStatus::parse(&row.status)?,
+            format: row.format,
+            source: row.source,
+            bytes_read: count(row.bytes_read),
+            rows_ok: count(row.rows_ok),
+            rows_failed: count(row.rows_failed),
+            records_new: count(row.records_new),
+            records_changed: count(row.records_changed),
+            records_unchanged: count(row.records_unchanged),
+            records_missing: count(row.records_missing),
+            error: row.error,
+            created_by: row.created_by.map(AccountId),
+            created_at: time(row.created_at),
+            parse_started_at: row.parse_started_at.map(time),
+            parse_finished_at: row.parse_finished_at.map(time),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ErrorRow {
+    pub seq: i64,
+    pub location: String,
+    pub field: Option<String>,
+    pub reason: String,
+}
+
+impl From<ErrorRow> for StoredError {
+    fn from(row: ErrorRow) -> Self {
+        StoredError {
+            seq: count(row.seq),
+            location: row.location,
+            field: row.field,
+            reason: row.reason,
+        }
     }
 }
 

@@ -7,7 +7,8 @@
 //! parameter, which is why wrapping them in `AssertSqlSafe` is sound.
 
 use super::rows::{
-    AccountHashRow, AccountRow, AuditRow, GrantRow, ProjectRow, db_error, internal, millis,
+    AccountHashRow, AccountRow, AuditRow, ErrorRow, GrantRow, ProjectRow, UploadRow, db_error,
+    internal, millis,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -16,15 +17,16 @@ use domain::{
     accounts::{Account, AccountStatus, NewAccount},
     api_tokens::{ApiToken, NewApiToken},
     audit::{AuditEntry, AuditPage, AuditQuery, NewAuditEntry},
-    ids::{AccountId, ApiTokenId, ProjectId},
+    ids::{AccountId, ApiTokenId, ProjectId, UploadId},
     pagination::{Page, PageRequest},
     ports::{
         AccountStore, ApiTokenStore, AuditStore, InviteStore, ProjectStore, SessionRecord,
-        SessionStore, SetupStore, ThrottleStore, TokenGrant,
+        SessionStore, SetupStore, ThrottleStore, TokenGrant, UploadStore,
     },
     projects::{Project, ProjectDraft, ProjectFilter},
     roles::Role,
     throttle::{FailureStats, ThrottleScope},
+    uploads::{NewUpload, ParseProgress, SealedRecord, StoredError, Upload, UploadStatus},
 };
 use sqlx::AssertSqlSafe;
 
@@ -35,6 +37,9 @@ const TOKEN_SELECT: &str = "SELECT t.id, t.name, t.hint, t.role, t.created_by, \
      a.email AS created_by_email, t.created_at, t.last_used_at, t.revoked_at, \
      a.role AS creator_role, a.status AS creator_status \
      FROM api_tokens t LEFT JOIN accounts a ON a.id = t.created_by";
+const UPLOAD_COLUMNS: &str = "id, project_id, file_name, size_bytes, sha256, status, format, \
+     source, bytes_read, rows_ok, rows_failed, records_new, records_changed, records_unchanged, \
+     records_missing, error, created_by, created_at, parse_started_at, parse_finished_at";
 const INSERT_AUDIT: &str = "INSERT INTO audit_log \
      (at, actor_id, channel, action, object_kind, object_id, project_id, address, detail) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
@@ -789,6 +794,269 @@ macro_rules! sql_store {
                     .collect::<Result<Vec<_>>>()?;
                 let next_before = if has_more { entries.last().map(|e| e.seq) } else { None };
                 Ok(AuditPage { entries, next_before })
+            }
+        }
+
+        #[async_trait]
+        impl UploadStore for $name {
+            async fn insert_upload(&self, upload: &NewUpload, audit: &NewAuditEntry) -> Result<Upload> {
+                let mut tx = self.begin().await?;
+                Self::exec(
+                    &mut tx,
+                    sqlx::query(
+                        "INSERT INTO uploads (id, project_id, file_name, size_bytes, sha256, status, \
+                         created_by, created_at) VALUES ($1, $2, $3, $4, $5, 'stored', $6, $7)",
+                    )
+                    .bind(upload.id.0)
+                    .bind(upload.project_id.0)
+                    .bind(&upload.file_name)
+                    .bind(i64::try_from(upload.size_bytes).unwrap_or(i64::MAX))
+                    .bind(&upload.sha256)
+                    .bind(upload.created_by.0)
+                    .bind(millis(upload.created_at)),
+                )
+                .await?;
+                Self::commit(tx, audit).await?;
+                self.upload(upload.id)
+                    .await?
+                    .ok_or_else(|| DomainError::Internal("upload vanished after insert".into()))
+            }
+
+            async fn upload(&self, id: UploadId) -> Result<Option<Upload>> {
+                let sql = format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = $1");
+                sqlx::query_as::<_, UploadRow>(AssertSqlSafe(sql))
+                    .bind(id.0)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(internal)?
+                    .map(Upload::try_from)
+                    .transpose()
+            }
+
+            async fn list_uploads(&self, project: ProjectId, page: PageRequest) -> Result<Page<Upload>> {
+                let sql = format!(
+                    "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE project_id = $1 \
+                     ORDER BY created_at DESC, id LIMIT $2 OFFSET $3"
+                );
+                let items = sqlx::query_as::<_, UploadRow>(AssertSqlSafe(sql))
+                    .bind(project.0)
+                    .bind(limit(page))
+                    .bind(offset(page))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?
+                    .into_iter()
+                    .map(Upload::try_from)
+                    .collect::<Result<Vec<_>>>()?;
+                let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM uploads WHERE project_id = $1")
+                    .bind(project.0)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                Ok(Page { items, total: count(total), offset: page.offset, limit: page.limit })
+            }
+
+            async fn upload_by_sha(&self, project: ProjectId, sha256: &str) -> Result<Option<Upload>> {
+                let sql = format!(
+                    "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE project_id = $1 AND sha256 = $2 \
+                     ORDER BY created_at LIMIT 1"
+                );
+                sqlx::query_as::<_, UploadRow>(AssertSqlSafe(sql))
+                    .bind(project.0)
+                    .bind(sha256)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(internal)?
+                    .map(Upload::try_from)
+                    .transpose()
+            }
+
+            async fn uploads_with_status(&self, status: UploadStatus) -> Result<Vec<Upload>> {
+                let sql = format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE status = $1 ORDER BY created_at");
+                sqlx::query_as::<_, UploadRow>(AssertSqlSafe(sql))
+                    .bind(status.as_str())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?
+                    .into_iter()
+                    .map(Upload::try_from)
+                    .collect()
+            }
+
+            async fn start_parse(
+                &self,
+                id: UploadId,
+                format: &str,
+                source: &str,
+                at: DateTime<Utc>,
+            ) -> Result<()> {
+                let mut tx = self.begin().await?;
+                let rows = Self::exec(
+                    &mut tx,
+                    sqlx::query(
+                        "UPDATE uploads SET status = 'parsing', format = $2, source = $3, \
+                         bytes_read = 0, rows_ok = 0, rows_failed = 0, records_new = 0, \
+                         records_changed = 0, records_unchanged = 0, records_missing = 0, \
+                         error = NULL, parse_started_at = $4, parse_finished_at = NULL \
+                         WHERE id = $1",
+                    )
+                    .bind(id.0)
+                    .bind(format)
+                    .bind(source)
+                    .bind(millis(at)),
+                )
+                .await?;
+                not_found_unless_one(rows, "upload")?;
+                Self::exec(&mut tx, sqlx::query("DELETE FROM record_errors WHERE upload_id = $1").bind(id.0))
+                    .await?;
+                tx.commit().await.map_err(internal)
+            }
+
+            async fn save_batch(
+                &self,
+                upload: &Upload,
+                records: &[SealedRecord],
+                errors: &[StoredError],
+                progress: ParseProgress,
+                at: DateTime<Utc>,
+            ) -> Result<()> {
+                let mut tx = self.begin().await?;
+                for record in records {
+                    // New users get this upload as first, last and changed; known users
+                    // get it as last, and as changed only when their content differs.
+                    Self::exec(
+                        &mut tx,
+                        sqlx::query(
+                            "INSERT INTO records (project_id, source_id, digest, data, first_upload_id, \
+                             last_upload_id, changed_upload_id, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $5, $5, $6) \
+                             ON CONFLICT (project_id, source_id) DO UPDATE SET \
+                             last_upload_id = excluded.last_upload_id, \
+                             changed_upload_id = CASE WHEN records.digest = excluded.digest \
+                                 THEN records.changed_upload_id ELSE excluded.changed_upload_id END, \
+                             data = excluded.data, digest = excluded.digest, updated_at = excluded.updated_at",
+                        )
+                        .bind(upload.project_id.0)
+                        .bind(&record.source_id)
+                        .bind(&record.digest)
+                        .bind(&record.data)
+                        .bind(upload.id.0)
+                        .bind(millis(at)),
+                    )
+                    .await?;
+                }
+                for error in errors {
+                    Self::exec(
+                        &mut tx,
+                        sqlx::query(
+                            "INSERT INTO record_errors (upload_id, seq, location, field, reason) \
+                             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (upload_id, seq) DO NOTHING",
+                        )
+                        .bind(upload.id.0)
+                        .bind(i64::try_from(error.seq).unwrap_or(i64::MAX))
+                        .bind(&error.location)
+                        .bind(&error.field)
+                        .bind(&error.reason),
+                    )
+                    .await?;
+                }
+                let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                Self::exec(
+                    &mut tx,
+                    sqlx::query("UPDATE uploads SET bytes_read = $2, rows_ok = $3, rows_failed = $4 WHERE id = $1")
+                        .bind(upload.id.0)
+                        .bind(as_i64(progress.bytes_read))
+                        .bind(as_i64(progress.rows_ok))
+                        .bind(as_i64(progress.rows_failed)),
+                )
+                .await?;
+                tx.commit().await.map_err(internal)
+            }
+
+            async fn finish_parse(
+                &self,
+                id: UploadId,
+                status: UploadStatus,
+                error: Option<&str>,
+                at: DateTime<Utc>,
+            ) -> Result<Upload> {
+                let upload = self
+                    .upload(id)
+                    .await?
+                    .ok_or_else(|| DomainError::NotFound("upload".into()))?;
+                upload.status.advance(status)?;
+                let counts: (i64, i64, i64, i64) = sqlx::query_as(
+                    "SELECT \
+                     COALESCE(SUM(CASE WHEN first_upload_id = $2 THEN 1 ELSE 0 END), 0), \
+                     COALESCE(SUM(CASE WHEN changed_upload_id = $2 AND first_upload_id <> $2 THEN 1 ELSE 0 END), 0), \
+                     COALESCE(SUM(CASE WHEN last_upload_id = $2 AND changed_upload_id <> $2 THEN 1 ELSE 0 END), 0), \
+                     COALESCE(SUM(CASE WHEN last_upload_id <> $2 THEN 1 ELSE 0 END), 0) \
+                     FROM records WHERE project_id = $1",
+                )
+                .bind(upload.project_id.0)
+                .bind(id.0)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(internal)?;
+                self.run(
+                    sqlx::query(
+                        "UPDATE uploads SET status = $2, error = $3, parse_finished_at = $4, \
+                         records_new = $5, records_changed = $6, records_unchanged = $7, \
+                         records_missing = $8 WHERE id = $1",
+                    )
+                    .bind(id.0)
+                    .bind(status.as_str())
+                    .bind(error)
+                    .bind(millis(at))
+                    .bind(counts.0)
+                    .bind(counts.1)
+                    .bind(counts.2)
+                    .bind(counts.3),
+                )
+                .await?;
+                self.upload(id)
+                    .await?
+                    .ok_or_else(|| DomainError::NotFound("upload".into()))
+            }
+
+            async fn record_errors(&self, upload: UploadId, page: PageRequest) -> Result<Page<StoredError>> {
+                let items = sqlx::query_as::<_, ErrorRow>(
+                    "SELECT seq, location, field, reason FROM record_errors WHERE upload_id = $1 \
+                     ORDER BY seq LIMIT $2 OFFSET $3",
+                )
+                .bind(upload.0)
+                .bind(limit(page))
+                .bind(offset(page))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)?
+                .into_iter()
+                .map(StoredError::from)
+                .collect();
+                let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM record_errors WHERE upload_id = $1")
+                    .bind(upload.0)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                Ok(Page { items, total: count(total), offset: page.offset, limit: page.limit })
+            }
+
+            async fn project_records(
+                &self,
+                project: ProjectId,
+                after: Option<&str>,
+                limit: u32,
+            ) -> Result<Vec<(String, Vec<u8>)>> {
+                sqlx::query_as::<_, (String, Vec<u8>)>(
+                    "SELECT source_id, data FROM records WHERE project_id = $1 AND source_id > $2 \
+                     ORDER BY source_id LIMIT $3",
+                )
+                .bind(project.0)
+                .bind(after.unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)
             }
         }
     };

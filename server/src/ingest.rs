@@ -1,0 +1,445 @@
+//! Reading a stored upload into records: unsealing the file, unpacking gzip or zip
+//! (guarded against decompression bombs), detecting the format, transcoding non-UTF-8
+//! text, reading record by record, sealing each record, and saving batches with
+//! progress. Runs on the blocking pool; the async store is reached through the
+//! runtime handle. Reading again after a crash is safe: records are upserted by source
+//! id and the upload's errors are cleared when reading starts.
+
+use crate::vault::Vault;
+use chrono::Utc;
+use domain::{
+    DomainError,
+    ids::UploadId,
+    import::{
+        NormalizedUser, RecordError,
+        csv_reader::CsvUsers,
+        detect::{self, Compression, Detection, Format, SAMPLE_BYTES, Source, TextEncoding},
+        json_stream::JsonLayout,
+        json_users::{self, JsonProfile},
+        ldif::{LdifItem, LdifReader},
+    },
+    passwords::FirebaseParams,
+    ports::Store,
+    uploads::{ParseProgress, SealedRecord, StoredError, Upload, UploadStatus},
+};
+use sha2::{Digest, Sha256};
+use std::{
+    fs::File,
+    io::{self, BufRead, BufReader, Read},
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+/// Records saved per transaction.
+pub const BATCH: usize = 1000;
+/// An archive may expand to at most this many times its stored size (and at least
+/// 64 MiB), which real exports never approach and bombs always pass.
+pub const MAX_EXPANSION: u64 = 200;
+
+/// Reads uploads. Cheap to clone.
+#[derive(Clone)]
+pub struct Ingest {
+    store: Arc<dyn Store>,
+    vault: Vault,
+    dir: PathBuf,
+}
+
+/// What the person uploading chose, overriding detection.
+#[derive(Clone, Debug, Default)]
+pub struct ReadOptions {
+    pub format: Option<Detection>,
+    pub firebase: Option<FirebaseParams>,
+}
+
+impl Ingest {
+    pub fn new(store: Arc<dyn Store>, vault: Vault, dir: PathBuf) -> Self {
+        Self { store, vault, dir }
+    }
+
+    pub fn path(&self, id: UploadId) -> PathBuf {
+        self.dir.join(format!("{id}.sealed"))
+    }
+
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// Reads the upload into records and settles it as parsed or failed.
+    pub async fn parse(&self, id: UploadId, options: ReadOptions) -> domain::Result<Upload> {
+        let upload = self
+            .store
+            .upload(id)
+            .await?
+            .ok_or_else(|| DomainError::NotFound("upload".into()))?;
+        upload.status.advance(UploadStatus::Parsing)?;
+        let this = self.clone();
+        let handle = tokio::runtime::Handle::current();
+        let outcome =
+            tokio::task::spawn_blocking(move || this.read_blocking(&handle, upload, options))
+                .await
+                .map_err(|e| DomainError::Internal(format!("reading task: {e}")))?;
+        let (status, error) = match outcome {
+            Ok(()) => (UploadStatus::Parsed, None),
+            Err(Failure::Unreadable(reason)) => (UploadStatus::Failed, Some(reason)),
+            Err(Failure::Store(err)) => return Err(err),
+        };
+        tracing::info!(upload = %id, status = status.as_str(), "upload read");
+        self.store
+            .finish_parse(id, status, error.as_deref(), Utc::now())
+            .await
+    }
+
+    fn read_blocking(
+        &self,
+        handle: &tokio::runtime::Handle,
+        upload: Upload,
+        options: ReadOptions,
+    ) -> Result<(), Failure> {
+        let bytes_read = Arc::new(AtomicU64::new(0));
+        let file = File::open(self.path(upload.id))
+            .map_err(|e| Failure::Unreadable(format!("the stored file is missing: {e}")))?;
+        let counted = Counting {
+            inner: file,
+            count: bytes_read.clone(),
+        };
+        let plain = self
+            .vault
+            .reader(BufReader::new(counted))
+            .map_err(|e| Failure::Unreadable(e.to_string()))?;
+        let limit = upload
+            .size_bytes
+            .saturating_mul(MAX_EXPANSION)
+            .max(64 << 20);
+        let mut input = BufReader::with_capacity(SAMPLE_BYTES, plain);
+        let head = input.fill_buf().map_err(unreadable)?.to_vec();
+        let mut sink = Sink::new(
+            self.store.clone(),
+            self.vault.clone(),
+            handle.clone(),
+            upload.clone(),
+            bytes_read,
+        );
+        match detect::compression(&head) {
+            Some(Compression::Gzip) => {
+                let unpacked = Limited::new(flate2::read::MultiGzDecoder::new(input), limit);
+                self.read_export(&mut sink, &upload, BufReader::new(unpacked), &options)?;
+            }
+            Some(Compression::Zip) => {
+                let mut archive = input;
+                let mut files = 0;
+                loop {
+                    let entry = zip::read::read_zipfile_from_stream(&mut archive).map_err(|e| {
+                        Failure::Unreadable(format!("the zip archive is damaged: {e}"))
+                    })?;
+                    let Some(entry) = entry else { break };
+                    if entry.is_dir() {
+                        continue;
+                    }
+                    files += 1;
+                    let limited = Limited::new(entry, limit);
+                    self.read_export(&mut sink, &upload, BufReader::new(limited), &options)?;
+                }
+                if files == 0 {
+                    return Err(Failure::Unreadable("the zip archive holds no files".into()));
+                }
+            }
+            None => self.read_export(&mut sink, &upload, input, &options)?,
+        }
+        sink.flush()
+    }
+
+    fn read_export<R: BufRead>(
+        &self,
+        sink: &mut Sink,
+        upload: &Upload,
+        input: R,
+        options: &ReadOptions,
+    ) -> Result<(), Failure> {
+        // Readers report what they cannot read as bad records; a failure of the file
+        // itself (an archive past its limit, a damaged seal) must fail the upload, so
+        // it is caught here on its way up.
+        let broken = Arc::new(std::sync::Mutex::new(None));
+        let mut input = BufReader::new(Watched {
+            inner: input,
+            broken: broken.clone(),
+        });
+        let result = self.read_records(sink, upload, &mut input, options);
+        let broken = broken.lock().ok().and_then(|mut b| b.take());
+        match (broken, result) {
+            (Some(reason), _) => Err(Failure::Unreadable(reason)),
+            (None, result) => result,
+        }
+    }
+
+    fn read_records<R: BufRead>(
+        &self,
+        sink: &mut Sink,
+        upload: &Upload,
+        mut input: R,
+        options: &ReadOptions,
+    ) -> Result<(), Failure> {
+        let sample = input.fill_buf().map_err(unreadable)?;
+        let detection = match options.format {
+            Some(chosen) => chosen,
+            None => detect::detect(sample).map_err(Failure::Unreadable)?,
+        };
+        if sink.started.is_none() {
+            let (format, source) = describe(&detection);
+            sink.handle
+                .block_on(
+                    self.store
+                        .start_parse(upload.id, format, source, Utc::now()),
+                )
+                .map_err(Failure::Store)?;
+            sink.started = Some(detection);
+        }
+        let input: Box<dyn BufRead> = match detection.encoding {
+            TextEncoding::Utf8 => Box::new(input),
+            other => {
+                let encoding = match other {
+                    TextEncoding::Utf16Le => encoding_rs::UTF_16LE,
+                    TextEncoding::Utf16Be => encoding_rs::UTF_16BE,
+                    _ => encoding_rs::WINDOWS_1252,
+                };
+                Box::new(BufReader::new(
+                    encoding_rs_io::DecodeReaderBytesBuilder::new()
+                        .encoding(Some(encoding))
+                        .build(input),
+                ))
+            }
+        };
+        match detection.format {
+            Format::Csv { delimiter } => {
+                let users = CsvUsers::new(input, delimiter)
+                    .map_err(|e| Failure::Unreadable(e.to_string()))?;
+                for item in users {
+                    sink.take(item)?;
+                }
+            }
+            Format::Json(layout) => {
+                let profile = match detection.source {
+                    Source::Auth0 => JsonProfile::Auth0,
+                    Source::Keycloak => JsonProfile::Keycloak,
+                    Source::Firebase => JsonProfile::Firebase(options.firebase.clone().ok_or_else(|| {
+                        Failure::Unreadable(
+                            "a Firebase export needs the project's password hash parameters (signer key, salt separator, rounds, memory cost)".into(),
+                        )
+                    })?),
+                    _ => JsonProfile::Generic,
+                };
+                let mut failure = None;
+                let result = json_users::read(input, layout, &profile, &mut |item| {
+                    if failure.is_none()
+                        && let Err(err) = sink.take(item)
+                    {
+                        failure = Some(err);
+                    }
+                });
+                if let Some(failure) = failure {
+                    return Err(failure);
+                }
+                if let Err(err) = result {
+                    // The document stops being readable here: keep what came before,
+                    // and report the rest as one error.
+                    sink.take(Err(err))?;
+                }
+            }
+            Format::Ldif => {
+                for item in LdifReader::new(input) {
+                    match item {
+                        Ok(LdifItem::User(user)) => sink.take(Ok(*user))?,
+                        Ok(LdifItem::Group { .. } | LdifItem::Other) => {}
+                        Err(err) => sink.take(Err(err))?,
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn describe(detection: &Detection) -> (&'static str, &'static str) {
+    let format = match detection.format {
+        Format::Csv { .. } => "csv",
+        Format::Json(JsonLayout::Ndjson) => "ndjson",
+        Format::Json(_) => "json",
+        Format::Ldif => "ldif",
+    };
+    let source = match detection.source {
+        Source::Generic => "generic",
+        Source::Okta => "okta",
+        Source::Cognito => "cognito",
+        Source::EntraId => "entra_id",
+        Source::Auth0 => "auth0",
+        Source::Keycloak => "keycloak",
+        Source::Firebase => "firebase",
+        Source::Ldap => "ldap",
+    };
+    (format, source)
+}
+
+enum Failure {
+    /// The file cannot be read (on): the upload fails with this sentence.
+    Unreadable(String),
+    /// The store failed: reading stops, the upload stays to be read again.
+    Store(DomainError),
+}
+
+fn unreadable(err: io::Error) -> Failure {
+    Failure::Unreadable(format!("cannot read the file: {err}"))
+}
+
+/// Collects records and errors and saves them in batches.
+struct Sink {
+    store: Arc<dyn Store>,
+    vault: Vault,
+    handle: tokio::runtime::Handle,
+    upload: Upload,
+    bytes_read: Arc<AtomicU64>,
+    records: Vec<SealedRecord>,
+    errors: Vec<StoredError>,
+    progress: ParseProgress,
+    started: Option<Detection>,
+    vault_context: String,
+}
+
+impl Sink {
+    fn new(
+        store: Arc<dyn Store>,
+        vault: Vault,
+        handle: tokio::runtime::Handle,
+        upload: Upload,
+        bytes_read: Arc<AtomicU64>,
+    ) -> Self {
+        let vault_context = format!("record:{}", upload.project_id);
+        Self {
+            store,
+            vault,
+            handle,
+            upload,
+            bytes_read,
+            records: Vec::with_capacity(BATCH),
+            errors: Vec::new(),
+            progress: ParseProgress::default(),
+            started: None,
+            vault_context,
+        }
+    }
+
+    fn take(&mut self, item: Result<NormalizedUser, RecordError>) -> Result<(), Failure> {
+        match item {
+            Ok(user) => {
+                let json = serde_json::to_vec(&user).map_err(|e| {
+                    Failure::Store(DomainError::Internal(format!("record encoding: {e}")))
+                })?;
+                let digest = Sha256::digest(&json)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                let context = format!("{}:{}", self.vault_context, user.source_id);
+                self.records.push(SealedRecord {
+                    data: self.vault.seal(&json, context.as_bytes()),
+                    source_id: user.source_id,
+                    digest,
+                });
+                self.progress.rows_ok += 1;
+            }
+            Err(err) => {
+                self.progress.rows_failed += 1;
+                self.errors.push(StoredError {
+                    seq: self.progress.rows_failed,
+                    location: err.location.to_string(),
+                    field: err.field,
+                    reason: err.reason,
+                });
+            }
+        }
+        if self.records.len() + self.errors.len() >= BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), Failure> {
+        self.progress.bytes_read = self.bytes_read.load(Ordering::Relaxed);
+        self.handle
+            .block_on(self.store.save_batch(
+                &self.upload,
+                &self.records,
+                &self.errors,
+                self.progress,
+                Utc::now(),
+            ))
+            .map_err(Failure::Store)?;
+        self.records.clear();
+        self.errors.clear();
+        Ok(())
+    }
+}
+
+/// Counts the bytes read from the stored file, for progress.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Remembers the first I/O error of the stream it wraps.
+struct Watched<R> {
+    inner: R,
+    broken: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl<R: Read> Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).inspect_err(|err| {
+            if let Ok(mut broken) = self.broken.lock() {
+                broken.get_or_insert_with(|| format!("cannot read the file: {err}"));
+            }
+        })
+    }
+}
+
+/// Stops an unpacked stream that grows past its limit.
+struct Limited<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R> Limited<R> {
+    fn new(inner: R, limit: u64) -> Self {
+        Self {
+            inner,
+            left: limit,
+            limit,
+        }
+    }
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
+            io::Error::other(format!(
+                "the archive expands past {} MiB, {MAX_EXPANSION} times its size: refused as a possible decompression bomb",
+                self.limit >> 20
+            ))
+        })?;
+        Ok(n)
+    }
+}
+
+pub fn uploads_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("uploads")
+}

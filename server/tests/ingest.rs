@@ -1,0 +1,324 @@
+//! Reading stored uploads end to end, on SQLite and PostgreSQL: sealed files, gzip and
+//! zip, every record accounted for, deltas against earlier exports, bombs refused, and
+//! reading again after a crash leaving the same result.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use chrono::Utc;
+use common::{TestDb, store};
+use domain::{
+    audit::{AuditAction, NewAuditEntry, ObjectKind},
+    ids::{AccountId, ProjectId, UploadId},
+    import::NormalizedUser,
+    ports::Store,
+    projects::{Project, SourceKind},
+    uploads::{NewUpload, Upload, UploadStatus},
+};
+use server::{
+    ingest::{Ingest, ReadOptions},
+    vault::Vault,
+};
+use std::{io::Write, sync::Arc};
+
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../domain/tests/fixtures/import/"
+);
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{FIXTURES}{name}")).unwrap()
+}
+
+struct Bench {
+    store: Arc<dyn Store>,
+    ingest: Ingest,
+    project: ProjectId,
+    owner: AccountId,
+    _dir: tempfile::TempDir,
+    _db: TestDb,
+}
+
+async fn bench(db: TestDb) -> Bench {
+    let store = store(&db).await;
+    let ferry = common::service(store.clone(), common::TestClock::new());
+    let token = ferry.issue_setup_token().await.unwrap().unwrap();
+    let owner = ferry
+        .complete_setup(
+            &Default::default(),
+            &token,
+            "olive@example.com",
+            "Olive",
+            "owner passphrase one",
+        )
+        .await
+        .unwrap()
+        .account
+        .id;
+    let project = ProjectId(uuid::Uuid::now_v7());
+    let now = Utc::now();
+    let audit = NewAuditEntry::anonymous(
+        None,
+        now,
+        AuditAction::ProjectCreated,
+        ObjectKind::Project,
+        project,
+    );
+    store
+        .insert_project(
+            &Project {
+                id: project,
+                name: "Imports".into(),
+                source_kind: SourceKind::Csv,
+                description: String::new(),
+                archived: false,
+                created_at: now,
+                updated_at: now,
+            },
+            &audit,
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ingest = Ingest::new(
+        store.clone(),
+        Vault::new(&[9u8; 32]),
+        dir.path().to_path_buf(),
+    );
+    Bench {
+        store,
+        ingest,
+        project,
+        owner,
+        _dir: dir,
+        _db: db,
+    }
+}
+
+impl Bench {
+    async fn upload(&self, name: &str, bytes: &[u8]) -> Upload {
+        let id = UploadId(uuid::Uuid::now_v7());
+        let file = std::fs::File::create(self.ingest.path(id)).unwrap();
+        let mut writer = self.ingest.vault().writer(file).unwrap();
+        writer.write_all(bytes).unwrap();
+        writer.finish().unwrap();
+        let new = NewUpload {
+            id,
+            project_id: self.project,
+            file_name: name.into(),
+            size_bytes: bytes.len() as u64,
+            sha256: format!("{:x}", md5ish(bytes)),
+            created_by: self.owner,
+            created_at: Utc::now(),
+        };
+        let audit = NewAuditEntry::anonymous(
+            None,
+            Utc::now(),
+            AuditAction::UploadStored,
+            ObjectKind::Upload,
+            id,
+        );
+        self.store.insert_upload(&new, &audit).await.unwrap();
+        self.ingest.parse(id, ReadOptions::default()).await.unwrap()
+    }
+
+    async fn records(&self) -> Vec<NormalizedUser> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .project_records(self.project, after.as_deref(), 2)
+                .await
+                .unwrap();
+            if page.is_empty() {
+                return out;
+            }
+            for (source_id, sealed) in &page {
+                let context = format!("record:{}:{source_id}", self.project);
+                let json = self
+                    .ingest
+                    .vault()
+                    .open(sealed, context.as_bytes())
+                    .unwrap();
+                out.push(serde_json::from_slice(&json).unwrap());
+            }
+            after = page.last().map(|(id, _)| id.clone());
+        }
+    }
+}
+
+/// Any stable text digest works for the test's file identity.
+fn md5ish(bytes: &[u8]) -> u128 {
+    bytes.iter().fold(0u128, |h, b| {
+        h.wrapping_mul(31).wrapping_add(u128::from(*b))
+    })
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+async fn story(db: TestDb) {
+    let b = bench(db).await;
+
+    // A CSV with good and bad rows: every row is accounted for.
+    let bad = b.upload("bad.csv", &fixture("bad.csv")).await;
+    assert_eq!(bad.status, UploadStatus::Parsed);
+    assert_eq!(
+        (bad.format.as_deref(), bad.source.as_deref()),
+        (Some("csv"), Some("generic"))
+    );
+    assert_eq!((bad.rows_ok, bad.rows_failed), (2, 4));
+    assert_eq!(
+        (
+            bad.records_new,
+            bad.records_changed,
+            bad.records_unchanged,
+            bad.records_missing
+        ),
+        (2, 0, 0, 0)
+    );
+    assert_eq!(
+        bad.bytes_read,
+        std::fs::metadata(b.ingest.path(bad.id)).unwrap().len()
+    );
+    let errors = b
+        .store
+        .record_errors(bad.id, Default::default())
+        .await
+        .unwrap();
+    assert_eq!(errors.total, 4);
+    assert_eq!(errors.items[0].location, "line 3");
+    assert_eq!(errors.items[1].field.as_deref(), Some("created_at"));
+
+    // Reading again, as after a crash: the same result, no duplicate errors.
+    let again = b
+        .ingest
+        .parse(bad.id, ReadOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.rows_ok, again.rows_failed, again.records_new),
+        (2, 4, 2)
+    );
+    assert_eq!(
+        b.store
+            .record_errors(bad.id, Default::default())
+            .await
+            .unwrap()
+            .total,
+        4
+    );
+
+    // A newer export, gzipped: one user changed, one gone, one new.
+    let newer = "id,email,created_at\na1,ok1@example.com,2020-01-01\na6,changed@example.com,2020-01-02\na7,new@example.com,\n";
+    let delta = b.upload("users.csv.gz", &gzip(newer.as_bytes())).await;
+    assert_eq!(delta.status, UploadStatus::Parsed, "{:?}", delta.error);
+    assert_eq!(
+        (
+            delta.records_new,
+            delta.records_changed,
+            delta.records_unchanged,
+            delta.records_missing
+        ),
+        (1, 1, 1, 0)
+    );
+    let records = b.records().await;
+    let ids: Vec<&str> = records.iter().map(|r| r.source_id.as_str()).collect();
+    assert_eq!(ids, ["a1", "a6", "a7"]);
+    assert_eq!(records[1].primary_email(), Some("changed@example.com"));
+
+    // A zip holding two exports.
+    let mut zipped = std::io::Cursor::new(Vec::new());
+    {
+        let mut archive = zip::ZipWriter::new(&mut zipped);
+        let options = zip::write::SimpleFileOptions::default();
+        archive.start_file("acme-users-0.json", options).unwrap();
+        archive.write_all(&fixture("keycloak_realm.json")).unwrap();
+        archive.start_file("okta.csv", options).unwrap();
+        archive.write_all(&fixture("cognito.csv")).unwrap();
+        archive.finish().unwrap();
+    }
+    let zip_upload = b.upload("export.zip", zipped.get_ref()).await;
+    assert_eq!(
+        zip_upload.status,
+        UploadStatus::Parsed,
+        "{:?}",
+        zip_upload.error
+    );
+    assert_eq!((zip_upload.rows_ok, zip_upload.rows_failed), (4, 1));
+    assert_eq!(
+        zip_upload.records_missing, 3,
+        "the CSV users are not in this export"
+    );
+    let keycloak_user = b
+        .records()
+        .await
+        .into_iter()
+        .find(|r| r.username.as_deref() == Some("ada") && r.credential.is_some())
+        .unwrap();
+    assert_eq!(
+        keycloak_user.credential.unwrap().algorithm(),
+        "pbkdf2-sha256"
+    );
+
+    // A decompression bomb and files that are not exports fail in one sentence.
+    let mut bomb = b"id,email\n".to_vec();
+    for i in 0..1000 {
+        bomb.extend(format!("b{i},b{i}@example.com\n").bytes());
+    }
+    bomb.resize(bomb.len() + (80 << 20), b'\n');
+    let bomb = b.upload("bomb.csv.gz", &gzip(&bomb)).await;
+    assert_eq!(bomb.status, UploadStatus::Failed);
+    assert!(
+        bomb.error
+            .as_deref()
+            .unwrap()
+            .contains("decompression bomb"),
+        "{:?}",
+        bomb.error
+    );
+    let junk = b
+        .upload(
+            "photo.jpg",
+            &[0u8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 250, 251, 252],
+        )
+        .await;
+    assert_eq!(junk.status, UploadStatus::Failed);
+    assert!(
+        junk.error.as_deref().unwrap().contains("binary"),
+        "{:?}",
+        junk.error
+    );
+    let truncated = b.upload("truncated.json", &fixture("truncated.json")).await;
+    assert_eq!(truncated.status, UploadStatus::Parsed);
+    assert_eq!(
+        (truncated.rows_ok, truncated.rows_failed),
+        (1, 1),
+        "what came before the cut is kept"
+    );
+    let errors = b
+        .store
+        .record_errors(truncated.id, Default::default())
+        .await
+        .unwrap();
+    assert!(errors.items[0].reason.contains("truncated"));
+    let firebase = b.upload("firebase.json", &fixture("firebase.json")).await;
+    assert_eq!(firebase.status, UploadStatus::Failed);
+    assert!(firebase.error.as_deref().unwrap().contains("Firebase"));
+}
+
+#[tokio::test]
+async fn uploads_are_read_into_records_on_sqlite() {
+    story(common::sqlite_db()).await;
+}
+
+#[tokio::test]
+async fn uploads_are_read_into_records_on_postgres() {
+    if let Some(db) = common::postgres_db().await {
+        story(db).await;
+    }
+}
