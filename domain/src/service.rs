@@ -12,12 +12,13 @@ use crate::{
         ApiToken, IssuedApiToken, NewApiToken, TOKEN_PREFIX, effective_role, normalize_token_name,
     },
     audit::{AuditAction, AuditPage, AuditQuery, NewAuditEntry, ObjectKind},
-    ids::{AccountId, ApiTokenId, ProjectId},
+    ids::{AccountId, ApiTokenId, ProjectId, UploadId},
     pagination::{Page, PageRequest},
     ports::{Clock, PasswordHasher, Secrets, Store},
     projects::{Project, ProjectChanges, ProjectDraft, ProjectFilter},
     roles::{Permission, Role},
     throttle::{ThrottlePolicy, ThrottleScope},
+    uploads::{NewUpload, StoredError, Upload},
 };
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -843,6 +844,79 @@ impl Ferry {
             .api_token(id)
             .await?
             .ok_or_else(|| DomainError::NotFound("API token".into()))
+    }
+
+    // ---- uploads -----------------------------------------------------------------
+
+    /// Checks, before any byte is stored, that the actor may upload to the project.
+    pub async fn may_upload(&self, actor: &Actor, project: ProjectId) -> Result<Project> {
+        actor.require(Permission::ManageProjects)?;
+        let project = self.project(actor, project).await?;
+        if project.archived {
+            return Err(DomainError::Conflict(
+                "the project is archived; restore it before uploading".into(),
+            ));
+        }
+        Ok(project)
+    }
+
+    /// Records a stored upload, refusing a file the project already has.
+    pub async fn record_upload(&self, actor: &Actor, upload: NewUpload) -> Result<Upload> {
+        self.may_upload(actor, upload.project_id).await?;
+        if let Some(earlier) = self
+            .store
+            .upload_by_sha(upload.project_id, &upload.sha256)
+            .await?
+        {
+            return Err(DomainError::Conflict(format!(
+                "this file was already uploaded as {:?} on {}",
+                earlier.file_name,
+                earlier.created_at.format("%Y-%m-%d %H:%M UTC")
+            )));
+        }
+        let audit = NewAuditEntry::by(
+            actor,
+            upload.created_at,
+            AuditAction::UploadStored,
+            ObjectKind::Upload,
+            upload.id,
+        )
+        .in_project(upload.project_id)
+        .detail(format!(
+            "{} ({} bytes)",
+            upload.file_name, upload.size_bytes
+        ));
+        self.store.insert_upload(&upload, &audit).await
+    }
+
+    pub async fn list_uploads(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        page: PageRequest,
+    ) -> Result<Page<Upload>> {
+        self.project(actor, project).await?;
+        self.store.list_uploads(project, page).await
+    }
+
+    pub async fn upload(&self, actor: &Actor, id: UploadId) -> Result<Upload> {
+        let upload = self
+            .store
+            .upload(id)
+            .await?
+            .ok_or_else(|| DomainError::NotFound("upload".into()))?;
+        self.project(actor, upload.project_id).await?;
+        Ok(upload)
+    }
+
+    pub async fn upload_errors(
+        &self,
+        actor: &Actor,
+        id: UploadId,
+        page: PageRequest,
+    ) -> Result<Page<StoredError>> {
+        self.upload(actor, id).await?;
+        self.store.record_errors(id, page).await
     }
 
     // ---- housekeeping ------------------------------------------------------------

@@ -48,6 +48,10 @@ pub struct Config {
     #[arg(long, env = "FERRY_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// The largest export Ferry accepts, in bytes (default 2 GiB).
+    #[arg(long, env = "FERRY_MAX_UPLOAD_BYTES", default_value_t = 2 * 1024 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+
     /// Folder with the compiled site (wasm, JS, CSS), as built by cargo-leptos.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
@@ -104,6 +108,7 @@ impl fmt::Debug for Config {
             .field("log", &self.log)
             .field("log_format", &self.log_format)
             .field("public_url", &self.public_url())
+            .field("max_upload_bytes", &self.max_upload_bytes)
             .field("site_root", &self.site_root)
             .finish()
     }

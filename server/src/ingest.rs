@@ -67,6 +67,10 @@ impl Ingest {
         &self.vault
     }
 
+    pub async fn uploads_with_status(&self, status: UploadStatus) -> domain::Result<Vec<Upload>> {
+        self.store.uploads_with_status(status).await
+    }
+
     /// Reads the upload into records and settles it as parsed or failed.
     pub async fn parse(&self, id: UploadId, options: ReadOptions) -> domain::Result<Upload> {
         let upload = self

@@ -24,9 +24,12 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
             config.data_dir.display()
         )
     })?;
-    // Loaded now so a broken key stops start-up; later stages encrypt with it.
-    let _key = SecretKey::load_or_create(&config.secret_key_file())?;
+    let key = SecretKey::load_or_create(&config.secret_key_file())?;
     let store = store::connect(&config.database_url()).await?;
+    let uploads = ingest::uploads_dir(&config.data_dir);
+    std::fs::create_dir_all(&uploads)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", uploads.display()))?;
+    let ingest = ingest::Ingest::new(store.clone(), vault::Vault::new(key.bytes()), uploads);
     let ferry = Ferry::new(
         store,
         Arc::new(SystemClock),
@@ -40,12 +43,15 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         .site_pkg_dir("pkg")
         .site_addr(config.listen)
         .build();
-    Ok(AppState::new(
+    let mut state = AppState::new(
         ferry,
+        ingest,
         leptos,
         config.public_url(),
         config.secure_cookies(),
-    ))
+    );
+    state.max_upload_bytes = config.max_upload_bytes;
+    Ok(state)
 }
 
 /// On a fresh database, prints the one-time setup token the owner needs.
@@ -55,6 +61,19 @@ pub async fn announce_setup(state: &AppState) -> anyhow::Result<()> {
             "Ferry has no owner yet. Open {}/setup and enter this one-time setup token: {token}",
             state.public_url
         );
+    }
+    Ok(())
+}
+
+/// Reads again the uploads a stopped server left half read (or stored but unread):
+/// records are upserted, so nothing is counted twice.
+pub async fn resume_uploads(state: &AppState) -> anyhow::Result<()> {
+    use domain::uploads::UploadStatus;
+    for status in [UploadStatus::Parsing, UploadStatus::Stored] {
+        for upload in state.ingest.uploads_with_status(status).await? {
+            tracing::info!(upload = %upload.id, "reading an interrupted upload again");
+            web::uploads::read_in_background(state.ingest.clone(), upload.id);
+        }
     }
     Ok(())
 }

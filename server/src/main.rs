@@ -20,6 +20,7 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(config = ?config, "starting Ferry {}", env!("CARGO_PKG_VERSION"));
     let state = server::build_state(&config).await?;
     server::announce_setup(&state).await?;
+    server::resume_uploads(&state).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;

@@ -16,9 +16,10 @@ use domain::{
     DomainError,
     accounts::{Account, Actor},
     audit::{AuditPage, AuditQuery},
-    ids::ProjectId,
+    ids::{ProjectId, UploadId},
     pagination::{Page, PageRequest},
     projects::{Project, ProjectDraft, ProjectFilter, SourceKind},
+    uploads::{StoredError, Upload},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{
@@ -35,6 +36,10 @@ pub fn router() -> Router<AppState> {
         .route("/projects/{id}/archive", post(archive_project))
         .route("/projects/{id}/restore", post(restore_project))
         .route("/audit", get(audit))
+        .route("/projects/{id}/uploads", get(list_uploads))
+        .route("/uploads/{id}", get(get_upload))
+        .route("/uploads/{id}/errors", get(upload_errors))
+        .route("/uploads/{id}/errors.csv", get(upload_errors_csv))
         .fallback(|| async { ApiError(DomainError::NotFound("API endpoint".into())) })
 }
 
@@ -295,6 +300,122 @@ async fn audit(
     Ok(Json(state.ferry.audit_page(&actor, query).await?))
 }
 
+#[derive(Deserialize, IntoParams)]
+pub struct PageParams {
+    /// Skip this many items.
+    offset: Option<u64>,
+    /// Page size, 1–200 (default 50).
+    limit: Option<u32>,
+}
+
+fn upload_id(id: &str) -> ApiResult<UploadId> {
+    Ok(id.parse()?)
+}
+
+/// A project's uploads, newest first, with their reading progress and counts.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/uploads", tag = "uploads",
+    params(("id" = String, Path, description = "Project id"), PageParams),
+    responses((status = 200, body = Page<Upload>), (status = 404, body = ErrorBody)))]
+async fn list_uploads(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+    Query(q): Query<PageParams>,
+) -> ApiResult<Json<Page<Upload>>> {
+    let page = PageRequest::new(q.offset, q.limit);
+    Ok(Json(
+        state
+            .ferry
+            .list_uploads(&actor, project_id(&id)?, page)
+            .await?,
+    ))
+}
+
+/// One upload: status, bytes read, rows read and failed, new/changed/missing records.
+#[utoipa::path(get, path = "/api/v1/uploads/{id}", tag = "uploads",
+    params(("id" = String, Path, description = "Upload id")),
+    responses((status = 200, body = Upload), (status = 404, body = ErrorBody)))]
+async fn get_upload(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Upload>> {
+    Ok(Json(state.ferry.upload(&actor, upload_id(&id)?).await?))
+}
+
+/// The rows or entries of an upload that could not be read, with where and why.
+#[utoipa::path(get, path = "/api/v1/uploads/{id}/errors", tag = "uploads",
+    params(("id" = String, Path, description = "Upload id"), PageParams),
+    responses((status = 200, body = Page<StoredError>), (status = 404, body = ErrorBody)))]
+async fn upload_errors(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+    Query(q): Query<PageParams>,
+) -> ApiResult<Json<Page<StoredError>>> {
+    let page = PageRequest::new(q.offset, q.limit);
+    Ok(Json(
+        state
+            .ferry
+            .upload_errors(&actor, upload_id(&id)?, page)
+            .await?,
+    ))
+}
+
+/// All errors of an upload as CSV (`location,field,reason`), streamed page by page.
+#[utoipa::path(get, path = "/api/v1/uploads/{id}/errors.csv", tag = "uploads",
+    params(("id" = String, Path, description = "Upload id")),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = ErrorBody)))]
+async fn upload_errors_csv(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = upload_id(&id)?;
+    let upload = state.ferry.upload(&actor, id).await?;
+    let pages = futures_util::stream::unfold(Some(0u64), move |offset| {
+        let (state, actor) = (state.clone(), actor.clone());
+        async move {
+            let offset = offset?;
+            let page = state
+                .ferry
+                .upload_errors(&actor, id, PageRequest::new(Some(offset), Some(200)))
+                .await;
+            let (chunk, next) = match page {
+                Ok(page) => {
+                    let mut out = csv::Writer::from_writer(Vec::new());
+                    if offset == 0 {
+                        let _ = out.write_record(["location", "field", "reason"]);
+                    }
+                    for e in &page.items {
+                        let _ = out.write_record([
+                            e.location.as_str(),
+                            e.field.as_deref().unwrap_or(""),
+                            e.reason.as_str(),
+                        ]);
+                    }
+                    let next = page.has_next().then(|| page.next_offset());
+                    (out.into_inner().unwrap_or_default(), next)
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "error export failed");
+                    (Vec::new(), None)
+                }
+            };
+            Some((Ok::<_, std::io::Error>(chunk), next))
+        }
+    });
+    let disposition = format!("attachment; filename=\"{}-errors.csv\"", upload.id);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        axum::body::Body::from_stream(pages),
+    )
+        .into_response())
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -315,9 +436,10 @@ impl Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Ferry API", version = "1", description = "Automation API of Ferry. Authenticate with an API token created on the API tokens page: `Authorization: Bearer ferry_…`."),
-    paths(me, list_projects, create_project, get_project, update_project, archive_project, restore_project, audit),
+    paths(me, list_projects, create_project, get_project, update_project, archive_project, restore_project, audit,
+        list_uploads, super::uploads::receive, get_upload, upload_errors, upload_errors_csv),
     modifiers(&BearerAuth),
     security(("api_token" = [])),
-    tags((name = "account"), (name = "projects"), (name = "audit"))
+    tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "audit"))
 )]
 pub struct ApiDoc;

@@ -84,7 +84,9 @@ pub async fn guard(State(state): State<AppState>, req: Request<Body>, next: Next
         )
             .into_response();
     }
-    if path.starts_with("/sfn/") {
+    // Server functions and uploads answer for themselves (401, 403); only pages
+    // are redirected to sign-in or setup.
+    if path.starts_with("/sfn/") || !matches!(method, Method::GET | Method::HEAD) {
         return next.run(req).await;
     }
     let needs_setup = match state.needs_setup().await {

@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod guard;
 pub mod headers;
+pub mod uploads;
 
 use app::ssr::RequestContext;
 use axum::{
@@ -41,6 +42,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct AppState {
     pub ferry: Ferry,
+    pub ingest: crate::ingest::Ingest,
+    pub max_upload_bytes: u64,
     pub leptos: LeptosOptions,
     pub public_url: String,
     pub secure_cookies: bool,
@@ -51,12 +54,15 @@ pub struct AppState {
 impl AppState {
     pub fn new(
         ferry: Ferry,
+        ingest: crate::ingest::Ingest,
         leptos: LeptosOptions,
         public_url: String,
         secure_cookies: bool,
     ) -> Self {
         Self {
             ferry,
+            ingest,
+            max_upload_bytes: 2 * 1024 * 1024 * 1024,
             leptos,
             public_url,
             secure_cookies,
@@ -88,6 +94,17 @@ pub fn router(state: AppState) -> Router {
     let site_root = std::path::PathBuf::from(state.leptos.site_root.as_ref());
     let pkg = ServeDir::new(site_root.join(state.leptos.site_pkg_dir.as_ref()));
     let favicon = ServeFile::new(site_root.join("favicon.svg"));
+    // Uploads stream large bodies for a long time: they get their own size limit and
+    // no request timeout, and skip the 1 MiB limit of everything else.
+    let uploads = Router::new()
+        .route(
+            "/api/v1/projects/{id}/uploads",
+            axum::routing::post(uploads::receive),
+        )
+        .route("/uploads/{id}", axum::routing::post(uploads::receive))
+        .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::resolve))
+        .layer(middleware::from_fn(headers::security_headers));
     Router::new()
         .route("/healthz", get(healthz))
         .nest("/api/v1", api::router())
@@ -105,6 +122,7 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
+        .merge(uploads)
         .layer(
             // Spans name the route template, never the concrete path: paths can carry
             // invite tokens and ids that do not belong in logs.

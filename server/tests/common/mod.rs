@@ -104,18 +104,26 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(db: TestDb) -> Self {
+        Self::start_with(db, &[]).await
+    }
+
+    /// Starts with extra command-line flags.
+    pub async fn start_with(db: TestDb, flags: &[&str]) -> Self {
         let data = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let config = Config::parse_from([
+        let listen = addr.to_string();
+        let mut args = vec![
             "ferry",
             "--data-dir",
             data.path().to_str().unwrap(),
             "--database-url",
             &db.url,
             "--listen",
-            &addr.to_string(),
-        ]);
+            &listen,
+        ];
+        args.extend_from_slice(flags);
+        let config = Config::parse_from(args);
         let state = server::build_state(&config).await.unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let serve_state = state.clone();

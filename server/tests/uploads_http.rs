@@ -1,0 +1,297 @@
+//! Uploading exports over HTTP: streamed, sealed, read in the background, errors listed
+//! and downloadable, duplicates and oversized files refused, roles checked.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::TestServer;
+use reqwest::{Client, StatusCode};
+use serde_json::Value;
+use std::time::Duration;
+
+const BAD_CSV: &[u8] = include_bytes!("../../domain/tests/fixtures/import/bad.csv");
+
+async fn owner_with_token(server: &TestServer, role: &str) -> (Client, String, String) {
+    let owner = server
+        .setup_owner("olive@example.com", "owner passphrase one")
+        .await;
+    let project: Value = server
+        .call(
+            &owner,
+            "projects/create",
+            &[
+                ("name", "Imports"),
+                ("source_kind", "csv"),
+                ("description", ""),
+            ],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token: Value = server
+        .call(&owner, "tokens/create", &[("name", "ci"), ("role", role)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    (
+        owner,
+        project["id"].as_str().unwrap().into(),
+        token["secret"].as_str().unwrap().into(),
+    )
+}
+
+/// Waits for the background read to settle (bounded: a stuck read fails the test).
+async fn settled(server: &TestServer, token: &str, id: &str) -> Value {
+    for _ in 0..200 {
+        let upload: Value = Client::new()
+            .get(server.url(&format!("/api/v1/uploads/{id}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if upload["status"] == "parsed" || upload["status"] == "failed" {
+            return upload;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("upload {id} never finished reading");
+}
+
+#[tokio::test]
+async fn an_export_is_uploaded_read_and_its_errors_listed() {
+    let server = TestServer::start(common::sqlite_db()).await;
+    let (_, project, token) = owner_with_token(&server, "admin").await;
+    let api = Client::new();
+    let url = server.url(&format!(
+        "/api/v1/projects/{project}/uploads?file_name=../exports/bad.csv"
+    ));
+    let created = api
+        .post(&url)
+        .bearer_auth(&token)
+        .body(BAD_CSV)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let upload: Value = created.json().await.unwrap();
+    assert_eq!(upload["file_name"], "bad.csv", "a name, never a path");
+    assert_eq!(upload["size_bytes"], BAD_CSV.len());
+    let id = upload["id"].as_str().unwrap().to_string();
+
+    let done = settled(&server, &token, &id).await;
+    assert_eq!(done["status"], "parsed");
+    assert_eq!(
+        (done["rows_ok"].as_u64(), done["rows_failed"].as_u64()),
+        (Some(2), Some(4))
+    );
+    assert_eq!(done["records_new"], 2);
+
+    let errors: Value = api
+        .get(server.url(&format!("/api/v1/uploads/{id}/errors?limit=2")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(errors["total"], 4);
+    assert_eq!(errors["items"].as_array().unwrap().len(), 2);
+    let csv = api
+        .get(server.url(&format!("/api/v1/uploads/{id}/errors.csv")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        csv.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("errors.csv")
+    );
+    let csv = csv.text().await.unwrap();
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    assert!(csv.starts_with("location,field,reason\nline 3,,"));
+    assert!(!csv.contains("plaintext-secret"));
+
+    let listed: Value = api
+        .get(server.url(&format!("/api/v1/projects/{project}/uploads")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["total"], 1);
+
+    let again = api
+        .post(&url)
+        .bearer_auth(&token)
+        .body(BAD_CSV)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    let body: Value = again.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already uploaded as \"bad.csv\"")
+    );
+
+    let empty = api
+        .post(&url)
+        .bearer_auth(&token)
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let stored = std::fs::read_dir(
+        server
+            .state
+            .ingest
+            .path(id.parse().unwrap())
+            .parent()
+            .unwrap(),
+    )
+    .unwrap()
+    .count();
+    assert_eq!(stored, 1, "refused uploads leave no file behind");
+    let sealed = std::fs::read(server.state.ingest.path(id.parse().unwrap())).unwrap();
+    assert!(
+        !sealed.windows(15).any(|w| w == b"ok1@example.com"),
+        "exports are stored encrypted"
+    );
+}
+
+#[tokio::test]
+async fn uploads_past_the_limit_are_refused_with_413() {
+    let server = TestServer::start_with(common::sqlite_db(), &["--max-upload-bytes", "100"]).await;
+    let (_, project, token) = owner_with_token(&server, "admin").await;
+    let url = server.url(&format!("/api/v1/projects/{project}/uploads"));
+    let response = Client::new()
+        .post(&url)
+        .bearer_auth(&token)
+        .body(vec![b'x'; 101])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("FERRY_MAX_UPLOAD_BYTES")
+    );
+    // Without a length up front, the stream is cut when it passes the limit.
+    let chunks =
+        futures_util::stream::iter((0..20).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 10])));
+    let streamed = Client::new()
+        .post(&url)
+        .bearer_auth(&token)
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(streamed.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn browser_uploads_need_a_session_and_this_origin_and_roles_are_checked() {
+    let server = TestServer::start(common::sqlite_db()).await;
+    let (owner, project, support_token) = owner_with_token(&server, "support").await;
+    let url = server.url(&format!("/uploads/{project}?file_name=bad.csv"));
+    let forged = owner
+        .post(&url)
+        .header("Origin", "https://evil.example")
+        .body(BAD_CSV)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let ok = owner
+        .post(&url)
+        .header("Origin", &server.base)
+        .body(BAD_CSV)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::CREATED);
+    let anonymous = server
+        .browser()
+        .post(&url)
+        .header("Origin", &server.base)
+        .body(BAD_CSV)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let support = Client::new()
+        .post(server.url(&format!("/api/v1/projects/{project}/uploads")))
+        .bearer_auth(&support_token)
+        .body(BAD_CSV)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(support.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn uploads_left_unread_by_a_stopped_server_are_read_at_start() {
+    use domain::{
+        audit::{AuditAction, NewAuditEntry, ObjectKind},
+        ids::{AccountId, ProjectId, UploadId},
+        uploads::NewUpload,
+    };
+    use std::io::Write;
+    let server = TestServer::start(common::sqlite_db()).await;
+    let (owner, project, token) = owner_with_token(&server, "admin").await;
+    let me: Value = server
+        .call(&owner, "auth/whoami", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    // As a crash would leave it: the file stored and recorded, reading never started.
+    let id = UploadId(uuid::Uuid::now_v7());
+    let file = std::fs::File::create(server.state.ingest.path(id)).unwrap();
+    let mut writer = server.state.ingest.vault().writer(file).unwrap();
+    writer.write_all(BAD_CSV).unwrap();
+    writer.finish().unwrap();
+    let store = server::store::connect(&server.db.url).await.unwrap();
+    let new = NewUpload {
+        id,
+        project_id: project.parse::<ProjectId>().unwrap(),
+        file_name: "left.csv".into(),
+        size_bytes: BAD_CSV.len() as u64,
+        sha256: "left".into(),
+        created_by: me["id"].as_str().unwrap().parse::<AccountId>().unwrap(),
+        created_at: chrono::Utc::now(),
+    };
+    let audit = NewAuditEntry::anonymous(
+        None,
+        chrono::Utc::now(),
+        AuditAction::UploadStored,
+        ObjectKind::Upload,
+        id,
+    );
+    store.insert_upload(&new, &audit).await.unwrap();
+
+    server::resume_uploads(&server.state).await.unwrap();
+    let done = settled(&server, &token, &id.to_string()).await;
+    assert_eq!(done["status"], "parsed");
+    assert_eq!(
+        (done["rows_ok"].as_u64(), done["rows_failed"].as_u64()),
+        (Some(2), Some(4))
+    );
+}
