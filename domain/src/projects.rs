@@ -175,16 +175,19 @@ pub struct ProjectFilter {
 pub enum Stage {
     /// The project itself: name, source, description, support staff.
     Project,
+    /// The exports uploaded to the project and what reading them found.
+    Uploads,
     /// What happened in this project, from the audit log.
     Activity,
 }
 
 impl Stage {
-    pub const AVAILABLE: [Stage; 2] = [Stage::Project, Stage::Activity];
+    pub const AVAILABLE: [Stage; 3] = [Stage::Project, Stage::Uploads, Stage::Activity];
 
     pub fn label(self) -> &'static str {
         match self {
             Stage::Project => "Project",
+            Stage::Uploads => "Uploads",
             Stage::Activity => "Activity",
         }
     }
@@ -193,6 +196,7 @@ impl Stage {
     pub fn path_segment(self) -> &'static str {
         match self {
             Stage::Project => "",
+            Stage::Uploads => "/uploads",
             Stage::Activity => "/activity",
         }
     }

@@ -155,6 +155,33 @@ test("an API token is created in the UI, shown once, works against the API, and 
   expect(after.status()).toBe(401);
 });
 
+test("an export is uploaded in the browser, read, and its bad rows shown", async ({ page }) => {
+  await signIn(page, owner.email, owner.password);
+  await page.getByRole("link", { name: "Acme staff to Asgardeo" }).click();
+  await page.getByRole("navigation", { name: "Migration stages" }).getByRole("link", { name: "Uploads" }).click();
+  await hydrated(page);
+  await page.locator("#upload-files").setInputFiles({
+    name: "staff.csv",
+    mimeType: "text/csv",
+    buffer: Buffer.from(
+      "id,email,created_at\n" +
+        "s1,one@example.com,2020-01-01\n" +
+        "s2,two@example.com\n" +
+        "s3,three@example.com,not a date\n" +
+        "s4,four@example.com,2021-02-03\n",
+    ),
+  });
+  await expect(page.locator("#sending")).toContainText("Stored");
+  const row = page.locator("#uploads tbody tr", { hasText: "staff.csv" });
+  await expect(row).toContainText("Read");
+  await expect(row.locator("td.records")).toHaveText("2");
+  await expect(row).toContainText("CSV · generic");
+  await row.getByRole("button", { name: "2 — show" }).click();
+  const errors = page.locator("#upload-errors");
+  await expect(errors).toContainText("line 3");
+  await expect(errors).toContainText("\"not a date\" is not a date and time");
+});
+
 test("on a 390 px phone the menu button opens the navigation and nothing overflows", async ({ browser }) => {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await context.newPage();

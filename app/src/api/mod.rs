@@ -7,6 +7,7 @@ pub mod auth;
 pub mod members;
 pub mod projects;
 pub mod tokens;
+pub mod uploads;
 
 use serde::{Deserialize, Serialize};
 

@@ -10,3 +10,4 @@ pub mod project;
 pub mod projects;
 pub mod setup;
 pub mod tokens;
+pub mod uploads;

@@ -366,7 +366,7 @@ async fn upload_errors(
 #[utoipa::path(get, path = "/api/v1/uploads/{id}/errors.csv", tag = "uploads",
     params(("id" = String, Path, description = "Upload id")),
     responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = ErrorBody)))]
-async fn upload_errors_csv(
+pub async fn upload_errors_csv(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,

@@ -109,6 +109,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .nest("/api/v1", api::router())
         .route("/sfn/{*name}", get(server_fn).post(server_fn))
+        .route("/uploads/{id}/errors.csv", get(api::upload_errors_csv))
         .leptos_routes_with_handler(routes, get(page))
         .nest_service("/pkg", pkg)
         .route_service("/favicon.svg", favicon)

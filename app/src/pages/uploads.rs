@@ -1,0 +1,324 @@
+//! The Uploads stage: send exports (file picker or drag and drop, several at once, each
+//! with a progress bar), follow their reading, and see what could not be read.
+
+use crate::{
+    api::uploads::{list_uploads, upload_errors},
+    components::{format_time, forms::LoadError, layout::current_account},
+};
+use domain::{
+    roles::Permission,
+    uploads::{Upload, UploadStatus},
+};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+use std::time::Duration;
+
+/// A file on its way up.
+#[derive(Clone, Debug, PartialEq)]
+struct Sending {
+    name: String,
+    /// Share sent, 0 to 1.
+    sent: f64,
+    outcome: Option<Result<(), String>>,
+}
+
+fn size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / f64::from(1u32 << 30)),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / f64::from(1u32 << 20)),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} bytes"),
+    }
+}
+
+#[component]
+pub fn UploadsPage() -> impl IntoView {
+    let params = use_params_map();
+    let project = Signal::derive(move || params.read().get("id").unwrap_or_default());
+    let refresh = RwSignal::new(0u32);
+    let uploads = Resource::new(
+        move || (project.get(), refresh.get()),
+        |(p, _)| list_uploads(p, None),
+    );
+    let sending = RwSignal::new(Vec::<Sending>::new());
+    let selected = RwSignal::new(None::<String>);
+    let me = current_account();
+
+    // While an upload is being read, look again shortly; settled lists stay still.
+    Effect::new(move |_| {
+        let busy = uploads.get().and_then(Result::ok).is_some_and(|page| {
+            page.items
+                .iter()
+                .any(|u| matches!(u.status, UploadStatus::Stored | UploadStatus::Parsing))
+        });
+        if busy {
+            set_timeout(
+                move || refresh.update(|n| *n += 1),
+                Duration::from_millis(1500),
+            );
+        }
+    });
+
+    let take_files = move |files: web_sys::FileList| {
+        #[cfg(feature = "hydrate")]
+        {
+            let project = project.get_untracked();
+            let first = sending.with_untracked(Vec::len);
+            let files: Vec<web_sys::File> =
+                (0..files.length()).filter_map(|i| files.get(i)).collect();
+            sending.update(|list| {
+                list.extend(files.iter().map(|f| Sending {
+                    name: f.name(),
+                    sent: 0.0,
+                    outcome: None,
+                }));
+            });
+            for (offset, file) in files.into_iter().enumerate() {
+                send(&project, file, first + offset, sending, refresh);
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (files, sending, refresh);
+    };
+
+    view! {
+        <Title text="Uploads" />
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let may_upload = me.await.is_ok_and(|a| a.role.allows(Permission::ManageProjects));
+                may_upload.then(|| view! {
+                    <section class="card">
+                        <h2>"Upload exports"</h2>
+                        <p class="muted">
+                            "CSV, JSON, NDJSON or LDIF from Auth0, Okta, Cognito, Keycloak, Firebase, LDAP or Entra ID, "
+                            "plain or as .gz or .zip. Ferry recognizes the format from the content and stores the file encrypted."
+                        </p>
+                        <label
+                            class="dropzone"
+                            on:dragover=move |ev: web_sys::DragEvent| ev.prevent_default()
+                            on:drop=move |ev: web_sys::DragEvent| {
+                                ev.prevent_default();
+                                if let Some(files) = ev.data_transfer().and_then(|d| d.files()) {
+                                    take_files(files);
+                                }
+                            }
+                        >
+                            <span>"Drop files here, or choose them"</span>
+                            <input
+                                id="upload-files"
+                                type="file"
+                                multiple
+                                on:change=move |ev| {
+                                    let input: web_sys::HtmlInputElement = event_target(&ev);
+                                    if let Some(files) = input.files() {
+                                        take_files(files);
+                                    }
+                                    input.set_value("");
+                                }
+                            />
+                        </label>
+                        <ul class="plain-list" id="sending">
+                            {move || sending.get().into_iter().map(|s| view! {
+                                <li>
+                                    <span>{s.name.clone()}</span>
+                                    {match s.outcome.clone() {
+                                        None => view! { <progress max="1" value=s.sent></progress> }.into_any(),
+                                        Some(Ok(())) => view! { <span class="badge ok">"Stored"</span> }.into_any(),
+                                        Some(Err(message)) => view! { <span class="field-error">{message}</span> }.into_any(),
+                                    }}
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    </section>
+                })
+            })}
+        </Transition>
+        <Transition fallback=|| view! { <p class="muted">"Loading uploads…"</p> }>
+            {move || Suspend::new(async move {
+                match uploads.await {
+                    Err(error) => view! { <LoadError error /> }.into_any(),
+                    Ok(page) if page.items.is_empty() => view! { <p class="muted">"No exports uploaded yet."</p> }.into_any(),
+                    Ok(page) => view! {
+                        <div class="table-wrap">
+                            <table class="data" id="uploads">
+                                <thead>
+                                    <tr>
+                                        <th scope="col">"File"</th>
+                                        <th scope="col">"Format"</th>
+                                        <th scope="col">"Status"</th>
+                                        <th scope="col">"Records"</th>
+                                        <th scope="col">"New · changed · missing"</th>
+                                        <th scope="col">"Not read"</th>
+                                        <th scope="col">"Uploaded"</th>
+                                    </tr>
+                                </thead>
+                                <tbody>
+                                    {page.items.into_iter().map(|u| view! { <UploadRow upload=u selected /> }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                    }.into_any(),
+                }
+            })}
+        </Transition>
+        {move || selected.get().map(|id| view! { <ErrorsPanel upload=id /> })}
+    }
+}
+
+#[component]
+fn UploadRow(upload: Upload, selected: RwSignal<Option<String>>) -> impl IntoView {
+    let id = upload.id.to_string();
+    let status = match upload.status {
+        UploadStatus::Stored => view! { <span class="badge">"Waiting"</span> }.into_any(),
+        UploadStatus::Parsing => view! {
+            <progress max=upload.size_bytes.max(1) value=upload.bytes_read.min(upload.size_bytes)></progress>
+            <span class="muted small">{format!(" {} read", size(upload.bytes_read))}</span>
+        }
+        .into_any(),
+        UploadStatus::Parsed => view! { <span class="badge ok">"Read"</span> }.into_any(),
+        UploadStatus::Failed => view! {
+            <span class="badge error">"Not readable"</span>
+            <p class="field-error">{upload.error.clone().unwrap_or_default()}</p>
+        }
+        .into_any(),
+    };
+    let format = match (&upload.format, &upload.source) {
+        (Some(f), Some(s)) => format!("{} · {}", f.to_uppercase(), s.replace('_', " ")),
+        _ => "—".into(),
+    };
+    let failed = upload.rows_failed;
+    view! {
+        <tr>
+            <td>{upload.file_name.clone()}<br /><span class="muted small">{size(upload.size_bytes)}</span></td>
+            <td>{format}</td>
+            <td>{status}</td>
+            <td class="records">{upload.rows_ok}</td>
+            <td>{format!("{} · {} · {}", upload.records_new, upload.records_changed, upload.records_missing)}</td>
+            <td>
+                {if failed == 0 {
+                    view! { <span>"0"</span> }.into_any()
+                } else {
+                    view! {
+                        <button type="button" class="link-button" on:click=move |_| selected.set(Some(id.clone()))>
+                            {format!("{failed} — show")}
+                        </button>
+                    }
+                    .into_any()
+                }}
+            </td>
+            <td class="nowrap">{format_time(upload.created_at)}</td>
+        </tr>
+    }
+}
+
+#[component]
+fn ErrorsPanel(upload: String) -> impl IntoView {
+    let offset = RwSignal::new(0u64);
+    let id = upload.clone();
+    let errors = Resource::new(
+        move || (id.clone(), offset.get()),
+        |(id, o)| upload_errors(id, Some(o)),
+    );
+    let download = format!("/uploads/{upload}/errors.csv");
+    view! {
+        <section class="card" id="upload-errors">
+            <div class="page-head">
+                <h2>"Records that could not be read"</h2>
+                <a class="button" href=download download="">"Download CSV"</a>
+            </div>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match errors.await {
+                        Err(error) => view! { <LoadError error /> }.into_any(),
+                        Ok(page) => {
+                            let (shown, total, at, limit) = (page.items.len() as u64, page.total, page.offset, u64::from(page.limit));
+                            view! {
+                                <div class="table-wrap">
+                                    <table class="data">
+                                        <thead><tr><th scope="col">"Where"</th><th scope="col">"Field"</th><th scope="col">"Why"</th></tr></thead>
+                                        <tbody>
+                                            {page.items.into_iter().map(|e| view! {
+                                                <tr><td class="nowrap">{e.location}</td><td>{e.field.unwrap_or_default()}</td><td>{e.reason}</td></tr>
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                </div>
+                                <nav class="pager">
+                                    <span class="muted">{format!("{}–{} of {total}", at + 1, at + shown)}</span>
+                                    {(at > 0).then(|| view! { <button type="button" class="link-button" on:click=move |_| offset.set(at.saturating_sub(limit))>"← Previous"</button> })}
+                                    {(at + shown < total).then(|| view! { <button type="button" class="link-button" on:click=move |_| offset.set(at + limit)>"Next →"</button> })}
+                                </nav>
+                            }.into_any()
+                        }
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+/// Sends one file with XMLHttpRequest, whose upload events give the progress bar.
+#[cfg(feature = "hydrate")]
+fn send(
+    project: &str,
+    file: web_sys::File,
+    index: usize,
+    sending: RwSignal<Vec<Sending>>,
+    refresh: RwSignal<u32>,
+) {
+    use wasm_bindgen::{JsCast, closure::Closure};
+    let Ok(xhr) = web_sys::XmlHttpRequest::new() else {
+        return;
+    };
+    let name: String = js_sys::encode_uri_component(&file.name()).into();
+    if xhr
+        .open_with_async(
+            "POST",
+            &format!("/uploads/{project}?file_name={name}"),
+            true,
+        )
+        .is_err()
+    {
+        return;
+    }
+    let set = move |f: &dyn Fn(&mut Sending)| {
+        sending.update(|list| {
+            if let Some(item) = list.get_mut(index) {
+                f(item);
+            }
+        });
+    };
+    if let Ok(upload) = xhr.upload() {
+        let progress =
+            Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |e: web_sys::ProgressEvent| {
+                if e.length_computable() && e.total() > 0.0 {
+                    set(&|s| s.sent = e.loaded() / e.total());
+                }
+            });
+        upload.set_onprogress(Some(progress.as_ref().unchecked_ref()));
+        progress.forget();
+    }
+    let done_xhr = xhr.clone();
+    let done = Closure::<dyn FnMut()>::new(move || {
+        let status = done_xhr.status().unwrap_or(0);
+        let outcome = if status == 201 {
+            Ok(())
+        } else {
+            let body = done_xhr.response_text().ok().flatten().unwrap_or_default();
+            let message = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+                .unwrap_or_else(|| format!("the upload failed (HTTP {status})"));
+            Err(message)
+        };
+        set(&|s| {
+            s.sent = 1.0;
+            s.outcome = Some(outcome.clone());
+        });
+        refresh.update(|n| *n += 1);
+    });
+    xhr.set_onloadend(Some(done.as_ref().unchecked_ref()));
+    done.forget();
+    let _ = xhr.send_with_opt_blob(Some(&file));
+}
