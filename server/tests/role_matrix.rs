@@ -152,6 +152,10 @@ async fn every_route_admits_exactly_the_roles_it_should() {
         ("/".into(), Rule::AtLeast(Role::Support)),
         ("/account".into(), Rule::AtLeast(Role::Support)),
         (format!("/projects/{p}"), Rule::AtLeast(Role::Support)),
+        (
+            format!("/projects/{p}/uploads"),
+            Rule::AtLeast(Role::Support),
+        ),
         ("/projects/new".into(), Rule::AtLeast(Role::Admin)),
         (
             format!("/projects/{p}/activity"),
@@ -277,6 +281,20 @@ async fn every_route_admits_exactly_the_roles_it_should() {
                 let s = spare.clone();
                 move |_| vec![kv("id", &p), kv("account", &s)]
             }),
+        ),
+        (
+            "uploads/list",
+            Rule::AtLeast(Role::Support),
+            Box::new({
+                let p = p.clone();
+                move |_| vec![kv("project", &p)]
+            }),
+        ),
+        (
+            // An unknown upload: allowed callers get 404, neither 401 nor 403.
+            "uploads/errors",
+            Rule::AtLeast(Role::Support),
+            Box::new(|_| vec![kv("upload", "00000000-0000-0000-0000-000000000000")]),
         ),
         (
             "audit/page",
