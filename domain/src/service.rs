@@ -909,6 +909,19 @@ impl Ferry {
         Ok(upload)
     }
 
+    /// Checks that an upload may be read again (with another format chosen, or the
+    /// parameters a format needs): not while it is being read.
+    pub async fn may_read_again(&self, actor: &Actor, id: UploadId) -> Result<Upload> {
+        let upload = self.upload(actor, id).await?;
+        self.may_upload(actor, upload.project_id).await?;
+        if upload.status == crate::uploads::UploadStatus::Parsing {
+            return Err(DomainError::Conflict(
+                "the upload is being read; wait until it finishes".into(),
+            ));
+        }
+        Ok(upload)
+    }
+
     pub async fn upload_errors(
         &self,
         actor: &Actor,

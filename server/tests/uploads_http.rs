@@ -295,3 +295,83 @@ async fn uploads_left_unread_by_a_stopped_server_are_read_at_start() {
         (Some(2), Some(4))
     );
 }
+
+#[tokio::test]
+async fn an_upload_is_read_again_with_the_firebase_parameters_or_a_chosen_format() {
+    let server = TestServer::start(common::sqlite_db()).await;
+    let (_, project, token) = owner_with_token(&server, "admin").await;
+    let api = Client::new();
+    let firebase = include_bytes!("../../domain/tests/fixtures/import/firebase.json");
+    let created: Value = api
+        .post(server.url(&format!(
+            "/api/v1/projects/{project}/uploads?file_name=firebase.json"
+        )))
+        .bearer_auth(&token)
+        .body(&firebase[..])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    let first = settled(&server, &token, &id).await;
+    assert_eq!(first["status"], "failed");
+    assert!(
+        first["error"]
+            .as_str()
+            .unwrap()
+            .contains("password hash parameters")
+    );
+
+    let read = |body: Value| {
+        api.post(server.url(&format!("/api/v1/uploads/{id}/read")))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let wrong = read(serde_json::json!({"format": "xml"})).await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        wrong.json::<Value>().await.unwrap()["error"]["field"],
+        "format"
+    );
+    let bad_key = read(serde_json::json!({"firebase": {"signer_key": "%%", "salt_separator": "Bw==", "rounds": 8, "mem_cost": 12}}))
+        .await
+        .unwrap();
+    assert_eq!(
+        bad_key.json::<Value>().await.unwrap()["error"]["field"],
+        "firebase.signer_key"
+    );
+
+    let params: Value = serde_json::from_str(include_str!(
+        "../../domain/tests/fixtures/import/passwords.json"
+    ))
+    .unwrap();
+    let accepted = read(serde_json::json!({"firebase": params["firebase"]}))
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+    // The upload becomes `parsing` soon after; wait for that, then for the end.
+    for _ in 0..100 {
+        let now: Value = api
+            .get(server.url(&format!("/api/v1/uploads/{id}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if now["status"] != "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let done = settled(&server, &token, &id).await;
+    assert_eq!(done["status"], "parsed", "{done}");
+    assert_eq!(
+        (done["rows_ok"].as_u64(), done["source"].as_str()),
+        (Some(2), Some("firebase"))
+    );
+}

@@ -187,6 +187,66 @@ pub fn detect(sample: &[u8]) -> Result<Detection, String> {
     found(Format::Csv { delimiter }, source)
 }
 
+/// A format the person chose instead of detection. Names as the API takes them;
+/// `Err` says which value is wrong.
+pub fn choose(
+    format: &str,
+    source: Option<&str>,
+    delimiter: Option<&str>,
+    encoding: Option<&str>,
+) -> Result<Detection, (&'static str, String)> {
+    let source = match source.unwrap_or("generic").to_ascii_lowercase().as_str() {
+        "generic" => Source::Generic,
+        "okta" => Source::Okta,
+        "cognito" => Source::Cognito,
+        "entra_id" | "entra" => Source::EntraId,
+        "auth0" => Source::Auth0,
+        "keycloak" => Source::Keycloak,
+        "firebase" => Source::Firebase,
+        "ldap" => Source::Ldap,
+        other => return Err(("source", format!("unknown source {other:?}"))),
+    };
+    let format = match format.to_ascii_lowercase().as_str() {
+        "csv" => {
+            let delimiter = match delimiter.unwrap_or(",") {
+                "\\t" | "tab" | "\t" => b'\t',
+                d if d.len() == 1 && d.is_ascii() => d.as_bytes()[0],
+                other => return Err(("delimiter", format!("{other:?} is not one character"))),
+            };
+            Format::Csv { delimiter }
+        }
+        "json" if matches!(source, Source::Keycloak | Source::Firebase) => {
+            Format::Json(JsonLayout::Nested("users"))
+        }
+        "json" => Format::Json(JsonLayout::Array),
+        "ndjson" => Format::Json(JsonLayout::Ndjson),
+        "ldif" => Format::Ldif,
+        other => {
+            return Err((
+                "format",
+                format!("unknown format {other:?}; expected csv, json, ndjson or ldif"),
+            ));
+        }
+    };
+    let encoding = match encoding
+        .unwrap_or("utf-8")
+        .to_ascii_lowercase()
+        .replace('_', "-")
+        .as_str()
+    {
+        "utf-8" | "utf8" => TextEncoding::Utf8,
+        "utf-16" | "utf-16le" => TextEncoding::Utf16Le,
+        "utf-16be" => TextEncoding::Utf16Be,
+        "latin1" | "latin-1" | "iso-8859-1" | "windows-1252" => TextEncoding::Latin1,
+        other => return Err(("encoding", format!("unknown encoding {other:?}"))),
+    };
+    Ok(Detection {
+        format,
+        source,
+        encoding,
+    })
+}
+
 fn json_source(text: &str) -> Source {
     if text.contains("\"user_id\"") || text.contains("\"custom_password_hash\"") {
         Source::Auth0
@@ -273,6 +333,31 @@ mod tests {
         );
         assert_eq!(compression(&[0x1f, 0x8b, 8, 0]), Some(Compression::Gzip));
         assert_eq!(compression(b"PK\x03\x04rest"), Some(Compression::Zip));
+    }
+
+    #[test]
+    fn chosen_formats_are_checked() {
+        let okta = choose("csv", Some("okta"), Some(";"), Some("latin1")).unwrap();
+        assert_eq!(okta.format, Format::Csv { delimiter: b';' });
+        assert_eq!(
+            (okta.source, okta.encoding),
+            (Source::Okta, TextEncoding::Latin1)
+        );
+        let keycloak = choose("json", Some("keycloak"), None, None).unwrap();
+        assert_eq!(keycloak.format, Format::Json(JsonLayout::Nested("users")));
+        assert_eq!(choose("xml", None, None, None).unwrap_err().0, "format");
+        assert_eq!(
+            choose("csv", None, Some(";;"), None).unwrap_err().0,
+            "delimiter"
+        );
+        assert_eq!(
+            choose("csv", Some("ping"), None, None).unwrap_err().0,
+            "source"
+        );
+        assert_eq!(
+            choose("csv", None, None, Some("ebcdic")).unwrap_err().0,
+            "encoding"
+        );
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/projects/{id}/uploads", get(list_uploads))
         .route("/uploads/{id}", get(get_upload))
         .route("/uploads/{id}/errors", get(upload_errors))
+        .route("/uploads/{id}/read", post(read_again))
         .route("/uploads/{id}/errors.csv", get(upload_errors_csv))
         .fallback(|| async { ApiError(DomainError::NotFound("API endpoint".into())) })
 }
@@ -416,6 +417,79 @@ pub async fn upload_errors_csv(
         .into_response())
 }
 
+/// A Firebase project's password hash parameters, as the Firebase console shows them.
+#[derive(Deserialize, ToSchema)]
+pub struct FirebaseHashParams {
+    /// base64
+    signer_key: String,
+    /// base64
+    salt_separator: String,
+    rounds: u32,
+    mem_cost: u32,
+}
+
+/// How to read an upload again. Everything is optional: without `format` the content
+/// is detected again.
+#[derive(Deserialize, ToSchema, Default)]
+pub struct ReadRequest {
+    /// `csv`, `json`, `ndjson` or `ldif`.
+    format: Option<String>,
+    /// `generic`, `okta`, `cognito`, `entra_id`, `auth0`, `keycloak`, `firebase`, `ldap`.
+    source: Option<String>,
+    /// For CSV: one character, or `tab`.
+    delimiter: Option<String>,
+    /// `utf-8`, `utf-16le`, `utf-16be` or `latin1`.
+    encoding: Option<String>,
+    /// Needed to read Firebase password hashes.
+    firebase: Option<FirebaseHashParams>,
+}
+
+/// Reads an upload again, with a chosen format or the parameters a format needs.
+#[utoipa::path(post, path = "/api/v1/uploads/{id}/read", tag = "uploads", request_body = ReadRequest,
+    params(("id" = String, Path, description = "Upload id")),
+    responses((status = 202, body = Upload), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn read_again(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<ReadRequest>,
+) -> ApiResult<(StatusCode, Json<Upload>)> {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    let id = upload_id(&id)?;
+    let upload = state.ferry.may_read_again(&actor, id).await?;
+    let format = match &request.format {
+        None => None,
+        Some(format) => Some(
+            domain::import::detect::choose(
+                format,
+                request.source.as_deref(),
+                request.delimiter.as_deref(),
+                request.encoding.as_deref(),
+            )
+            .map_err(|(field, reason)| DomainError::invalid(field, reason))?,
+        ),
+    };
+    let firebase = match request.firebase {
+        None => None,
+        Some(p) => {
+            let bytes = |field: &'static str, text: &str| {
+                STANDARD
+                    .decode(text.trim())
+                    .map_err(|_| DomainError::invalid(field, "is not base64"))
+            };
+            Some(domain::passwords::FirebaseParams {
+                signer_key: bytes("firebase.signer_key", &p.signer_key)?,
+                salt_separator: bytes("firebase.salt_separator", &p.salt_separator)?,
+                rounds: p.rounds,
+                mem_cost: p.mem_cost,
+            })
+        }
+    };
+    let options = crate::ingest::ReadOptions { format, firebase };
+    super::uploads::read_in_background_with(state.ingest.clone(), id, options);
+    Ok((StatusCode::ACCEPTED, Json(upload)))
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -437,7 +511,7 @@ impl Modify for BearerAuth {
 #[openapi(
     info(title = "Ferry API", version = "1", description = "Automation API of Ferry. Authenticate with an API token created on the API tokens page: `Authorization: Bearer ferry_…`."),
     paths(me, list_projects, create_project, get_project, update_project, archive_project, restore_project, audit,
-        list_uploads, super::uploads::receive, get_upload, upload_errors, upload_errors_csv),
+        list_uploads, super::uploads::receive, get_upload, upload_errors, upload_errors_csv, read_again),
     modifiers(&BearerAuth),
     security(("api_token" = [])),
     tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "audit"))

@@ -45,8 +45,17 @@ enum Stop {
 /// Starts reading an upload without waiting for it; failures are logged and the
 /// upload is read again at the next start.
 pub fn read_in_background(ingest: crate::ingest::Ingest, id: UploadId) {
+    read_in_background_with(ingest, id, Default::default());
+}
+
+/// The same, with the format chosen or the parameters a format needs.
+pub fn read_in_background_with(
+    ingest: crate::ingest::Ingest,
+    id: UploadId,
+    options: crate::ingest::ReadOptions,
+) {
     tokio::spawn(async move {
-        if let Err(err) = ingest.parse(id, Default::default()).await {
+        if let Err(err) = ingest.parse(id, options).await {
             tracing::error!(upload = %id, error = %err, "reading the upload failed");
         }
     });
