@@ -178,6 +178,7 @@ test("an export is uploaded in the browser, read, and its bad rows shown", async
   await expect(row).toContainText("CSV · generic");
   await row.getByRole("button", { name: "2 — show" }).click();
   const errors = page.locator("#upload-errors");
+  await expect(errors.getByRole("heading")).toHaveText("What could not be read in staff.csv");
   await expect(errors).toContainText("line 3");
   await expect(errors).toContainText("\"not a date\" is not a date and time");
 });

@@ -42,7 +42,8 @@ pub fn UploadsPage() -> impl IntoView {
         |(p, _)| list_uploads(p, None),
     );
     let sending = RwSignal::new(Vec::<Sending>::new());
-    let selected = RwSignal::new(None::<String>);
+    // The upload whose errors are shown: its id and file name.
+    let selected = RwSignal::new(None::<(String, String)>);
     let me = current_account();
 
     // While an upload is being read, look again shortly; settled lists stay still.
@@ -162,13 +163,14 @@ pub fn UploadsPage() -> impl IntoView {
                 }
             })}
         </Transition>
-        {move || selected.get().map(|id| view! { <ErrorsPanel upload=id /> })}
+        {move || selected.get().map(|(id, name)| view! { <ErrorsPanel upload=id file_name=name /> })}
     }
 }
 
 #[component]
-fn UploadRow(upload: Upload, selected: RwSignal<Option<String>>) -> impl IntoView {
+fn UploadRow(upload: Upload, selected: RwSignal<Option<(String, String)>>) -> impl IntoView {
     let id = upload.id.to_string();
+    let name = upload.file_name.clone();
     let status = match upload.status {
         UploadStatus::Stored => view! { <span class="badge">"Waiting"</span> }.into_any(),
         UploadStatus::Parsing => view! {
@@ -200,7 +202,7 @@ fn UploadRow(upload: Upload, selected: RwSignal<Option<String>>) -> impl IntoVie
                     view! { <span>"0"</span> }.into_any()
                 } else {
                     view! {
-                        <button type="button" class="link-button" on:click=move |_| selected.set(Some(id.clone()))>
+                        <button type="button" class="link-button" on:click=move |_| selected.set(Some((id.clone(), name.clone())))>
                             {format!("{failed} — show")}
                         </button>
                     }
@@ -213,7 +215,7 @@ fn UploadRow(upload: Upload, selected: RwSignal<Option<String>>) -> impl IntoVie
 }
 
 #[component]
-fn ErrorsPanel(upload: String) -> impl IntoView {
+fn ErrorsPanel(upload: String, file_name: String) -> impl IntoView {
     let offset = RwSignal::new(0u64);
     let id = upload.clone();
     let errors = Resource::new(
@@ -224,7 +226,7 @@ fn ErrorsPanel(upload: String) -> impl IntoView {
     view! {
         <section class="card" id="upload-errors">
             <div class="page-head">
-                <h2>"Records that could not be read"</h2>
+                <h2>{format!("What could not be read in {file_name}")}</h2>
                 <a class="button" href=download download="">"Download CSV"</a>
             </div>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
