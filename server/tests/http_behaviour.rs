@@ -274,15 +274,7 @@ async fn the_api_explains_its_errors_and_documents_itself() {
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     assert!(anonymous.headers().contains_key(header::WWW_AUTHENTICATE));
 
-    let me: serde_json::Value = api
-        .get(server.url("/api/v1/me"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: serde_json::Value = server.api_get("/api/v1/me", token).await;
     assert_eq!(me["email"], OWNER.0);
     assert!(me.get("password_hash").is_none());
 

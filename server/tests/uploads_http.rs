@@ -45,15 +45,9 @@ async fn owner_with_token(server: &TestServer, role: &str) -> (Client, String, S
 /// Waits for the background read to settle (bounded: a stuck read fails the test).
 async fn settled(server: &TestServer, token: &str, id: &str) -> Value {
     for _ in 0..200 {
-        let upload: Value = Client::new()
-            .get(server.url(&format!("/api/v1/uploads/{id}")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let upload: Value = server
+            .api_get(&format!("/api/v1/uploads/{id}"), token)
+            .await;
         if upload["status"] == "parsed" || upload["status"] == "failed" {
             return upload;
         }
@@ -91,15 +85,9 @@ async fn an_export_is_uploaded_read_and_its_errors_listed() {
     );
     assert_eq!(done["records_new"], 2);
 
-    let errors: Value = api
-        .get(server.url(&format!("/api/v1/uploads/{id}/errors?limit=2")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let errors: Value = server
+        .api_get(&format!("/api/v1/uploads/{id}/errors?limit=2"), &token)
+        .await;
     assert_eq!(errors["total"], 4);
     assert_eq!(errors["items"].as_array().unwrap().len(), 2);
     let csv = api
@@ -119,15 +107,9 @@ async fn an_export_is_uploaded_read_and_its_errors_listed() {
     assert!(csv.starts_with("location,field,reason\nline 3,,"));
     assert!(!csv.contains("plaintext-secret"));
 
-    let listed: Value = api
-        .get(server.url(&format!("/api/v1/projects/{project}/uploads")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = server
+        .api_get(&format!("/api/v1/projects/{project}/uploads"), &token)
+        .await;
     assert_eq!(listed["total"], 1);
 
     let again = api
@@ -354,15 +336,9 @@ async fn an_upload_is_read_again_with_the_firebase_parameters_or_a_chosen_format
     assert_eq!(accepted.status(), StatusCode::ACCEPTED);
     // The upload becomes `parsing` soon after; wait for that, then for the end.
     for _ in 0..100 {
-        let now: Value = api
-            .get(server.url(&format!("/api/v1/uploads/{id}")))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let now: Value = server
+            .api_get(&format!("/api/v1/uploads/{id}"), &token)
+            .await;
         if now["status"] != "failed" {
             break;
         }

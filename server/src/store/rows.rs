@@ -129,6 +129,13 @@ pub struct GrantRow {
     pub creator_status: String,
 }
 
+impl TryFrom<GrantRow> for ApiToken {
+    type Error = DomainError;
+    fn try_from(row: GrantRow) -> Result<Self> {
+        row.token.try_into()
+    }
+}
+
 impl GrantRow {
     pub fn into_grant(self) -> Result<domain::ports::TokenGrant> {
         Ok(domain::ports::TokenGrant {

@@ -77,6 +77,21 @@ macro_rules! sql_store {
                 Self { pool }
             }
 
+            /// One row by its id, converted to its domain type.
+            async fn by_id<R, T>(&self, sql: String, id: uuid::Uuid) -> Result<Option<T>>
+            where
+                R: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
+                T: TryFrom<R, Error = DomainError>,
+            {
+                sqlx::query_as::<_, R>(AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(internal)?
+                    .map(T::try_from)
+                    .transpose()
+            }
+
             async fn begin(&self) -> Result<sqlx::Transaction<'static, $db>> {
                 self.pool.begin().await.map_err(internal)
             }
@@ -198,13 +213,7 @@ macro_rules! sql_store {
 
             async fn account(&self, id: AccountId) -> Result<Option<Account>> {
                 let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
-                sqlx::query_as::<_, AccountRow>(AssertSqlSafe(sql))
-                    .bind(id.0)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(internal)?
-                    .map(Account::try_from)
-                    .transpose()
+                self.by_id::<AccountRow, Account>(sql, id.0).await
             }
 
             async fn account_with_hash(
@@ -510,13 +519,7 @@ macro_rules! sql_store {
 
             async fn project(&self, id: ProjectId) -> Result<Option<Project>> {
                 let sql = format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE id = $1");
-                sqlx::query_as::<_, ProjectRow>(AssertSqlSafe(sql))
-                    .bind(id.0)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(internal)?
-                    .map(Project::try_from)
-                    .transpose()
+                self.by_id::<ProjectRow, Project>(sql, id.0).await
             }
 
             async fn list_projects(
@@ -704,7 +707,7 @@ macro_rules! sql_store {
                     .await
                     .map_err(internal)?
                     .into_iter()
-                    .map(|row| ApiToken::try_from(row.token))
+                    .map(ApiToken::try_from)
                     .collect::<Result<Vec<_>>>()?;
                 let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens")
                     .fetch_one(&self.pool)
@@ -715,13 +718,7 @@ macro_rules! sql_store {
 
             async fn api_token(&self, id: ApiTokenId) -> Result<Option<ApiToken>> {
                 let sql = format!("{TOKEN_SELECT} WHERE t.id = $1");
-                sqlx::query_as::<_, GrantRow>(AssertSqlSafe(sql))
-                    .bind(id.0)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(internal)?
-                    .map(|row| ApiToken::try_from(row.token))
-                    .transpose()
+                self.by_id::<GrantRow, ApiToken>(sql, id.0).await
             }
 
             async fn revoke_api_token(
@@ -824,13 +821,7 @@ macro_rules! sql_store {
 
             async fn upload(&self, id: UploadId) -> Result<Option<Upload>> {
                 let sql = format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = $1");
-                sqlx::query_as::<_, UploadRow>(AssertSqlSafe(sql))
-                    .bind(id.0)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(internal)?
-                    .map(Upload::try_from)
-                    .transpose()
+                self.by_id::<UploadRow, Upload>(sql, id.0).await
             }
 
             async fn list_uploads(&self, project: ProjectId, page: PageRequest) -> Result<Page<Upload>> {

@@ -159,6 +159,19 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
+    /// `GET path` with an API token, read as JSON.
+    pub async fn api_get(&self, path: &str, token: &str) -> serde_json::Value {
+        reqwest::Client::new()
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// A browser-like client: keeps cookies, does not follow redirects.
     pub fn browser(&self) -> reqwest::Client {
         reqwest::Client::builder()
