@@ -1,6 +1,7 @@
 //! Ferry's configuration: flags and environment variables, read once in `main`.
 
-use clap::{Parser, ValueEnum};
+use crate::gen_export::ExportFormat;
+use clap::{Parser, Subcommand, ValueEnum};
 use std::{fmt, net::SocketAddr, path::PathBuf};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -55,6 +56,39 @@ pub struct Config {
     /// Folder with the compiled site (wasm, JS, CSS), as built by cargo-leptos.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
+
+    /// What to do; serving is the default.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Clone, Debug, Subcommand)]
+pub enum Command {
+    /// Serve the dashboard and the API (the default).
+    Serve,
+    /// Write a synthetic export (for benchmarks and demos). Password hashes stand for
+    /// the passwords `ferry-demo-0` … `ferry-demo-15`.
+    GenExport {
+        /// The export format to write.
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// How many users.
+        #[arg(long, default_value_t = 1000)]
+        users: u64,
+        /// The same seed writes the same people.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output file; standard output when absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Measure reading exports: each file is stored sealed and read into a fresh
+    /// SQLite database in a temporary folder, then records/s and peak memory are printed.
+    BenchIngest {
+        /// The export files to read, one after the other.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 impl Config {
@@ -110,6 +144,7 @@ impl fmt::Debug for Config {
             .field("public_url", &self.public_url())
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("site_root", &self.site_root)
+            .field("command", &self.command)
             .finish()
     }
 }

@@ -5,26 +5,27 @@
 //! runtime handle. Reading again after a crash is safe: records are upserted by source
 //! id and the upload's errors are cleared when reading starts.
 
-use crate::vault::Vault;
+use crate::{records, vault::Vault};
 use chrono::Utc;
 use domain::{
     DomainError,
     ids::UploadId,
     import::{
-        NormalizedUser, RecordError,
+        Location, NormalizedUser, RecordError,
         csv_reader::CsvUsers,
         detect::{self, Compression, Detection, Format, SAMPLE_BYTES, Source, TextEncoding},
         json_stream::JsonLayout,
         json_users::{self, JsonProfile},
-        ldif::{LdifItem, LdifReader},
+        ldif::{LdifItem, LdifReader, Memberships},
     },
     passwords::FirebaseParams,
     ports::Store,
     uploads::{ParseProgress, SealedRecord, StoredError, Upload, UploadStatus},
 };
-use sha2::{Digest, Sha256};
 use std::{
+    collections::HashSet,
     fs::File,
+    hash::{BuildHasher, RandomState},
     io::{self, BufRead, BufReader, Read},
     path::{Path, PathBuf},
     sync::{
@@ -33,8 +34,9 @@ use std::{
     },
 };
 
-/// Records saved per transaction.
-pub const BATCH: usize = 1000;
+/// Records saved per transaction: large enough that the index pages a batch touches
+/// are written once for many records, small enough to keep two batches in memory.
+pub const BATCH: usize = 50_000;
 /// An archive may expand to at most this many times its stored size (and at least
 /// 64 MiB), which real exports never approach and bombs always pass.
 pub const MAX_EXPANSION: u64 = 200;
@@ -103,11 +105,41 @@ impl Ingest {
         options: ReadOptions,
     ) -> Result<(), Failure> {
         let bytes_read = Arc::new(AtomicU64::new(0));
+        let mut sink = Sink::new(
+            self.store.clone(),
+            self.vault.clone(),
+            handle.clone(),
+            upload.clone(),
+            bytes_read.clone(),
+        );
+        let read = self.each_file(&upload, Some(bytes_read), None, &mut |index, input| {
+            self.read_export(&mut sink, &upload, index, input, &options)
+        });
+        match read {
+            Ok(()) => sink.flush(),
+            Err(failure) => {
+                // The batch in flight lands before the upload is settled as failed.
+                sink.wait()?;
+                Err(failure)
+            }
+        }
+    }
+
+    /// Unseals the upload and hands each file in it to `f`, unpacked: the file itself,
+    /// the content of a gzip file, or each file of a zip archive (numbered from 0).
+    /// With `only`, stops after that file. `counter` counts the stored bytes read.
+    fn each_file(
+        &self,
+        upload: &Upload,
+        counter: Option<Arc<AtomicU64>>,
+        only: Option<usize>,
+        f: &mut dyn FnMut(usize, &mut dyn BufRead) -> Result<(), Failure>,
+    ) -> Result<(), Failure> {
         let file = File::open(self.path(upload.id))
             .map_err(|e| Failure::Unreadable(format!("the stored file is missing: {e}")))?;
         let counted = Counting {
             inner: file,
-            count: bytes_read.clone(),
+            count: counter.unwrap_or_default(),
         };
         let plain = self
             .vault
@@ -119,17 +151,10 @@ impl Ingest {
             .max(64 << 20);
         let mut input = BufReader::with_capacity(SAMPLE_BYTES, plain);
         let head = input.fill_buf().map_err(unreadable)?.to_vec();
-        let mut sink = Sink::new(
-            self.store.clone(),
-            self.vault.clone(),
-            handle.clone(),
-            upload.clone(),
-            bytes_read,
-        );
         match detect::compression(&head) {
             Some(Compression::Gzip) => {
                 let unpacked = Limited::new(flate2::read::MultiGzDecoder::new(input), limit);
-                self.read_export(&mut sink, &upload, BufReader::new(unpacked), &options)?;
+                f(0, &mut BufReader::new(unpacked))
             }
             Some(Compression::Zip) => {
                 let mut archive = input;
@@ -142,24 +167,53 @@ impl Ingest {
                     if entry.is_dir() {
                         continue;
                     }
+                    let index = files;
                     files += 1;
-                    let limited = Limited::new(entry, limit);
-                    self.read_export(&mut sink, &upload, BufReader::new(limited), &options)?;
+                    if only.is_some_and(|only| index < only) {
+                        continue;
+                    }
+                    f(index, &mut BufReader::new(Limited::new(entry, limit)))?;
+                    if only.is_some() {
+                        break;
+                    }
                 }
                 if files == 0 {
                     return Err(Failure::Unreadable("the zip archive holds no files".into()));
                 }
+                Ok(())
             }
-            None => self.read_export(&mut sink, &upload, input, &options)?,
+            None => f(0, &mut input),
         }
-        sink.flush()
     }
 
-    fn read_export<R: BufRead>(
+    /// The first of two passes over an LDIF file: the memberships its group entries
+    /// list, which may come before or after the users they name.
+    fn ldif_memberships(
+        &self,
+        upload: &Upload,
+        index: usize,
+        encoding: TextEncoding,
+    ) -> Result<Memberships, Failure> {
+        let mut memberships = Memberships::default();
+        self.each_file(upload, None, Some(index), &mut |_, input| {
+            // Broken entries are reported by the second pass, which reads everything.
+            for item in LdifReader::groups_only(decoded(input, encoding)) {
+                if let Ok(LdifItem::Group { dn, members, .. }) = item {
+                    memberships.add_group(&dn, &members);
+                }
+            }
+            Ok(())
+        })?;
+        memberships.seal();
+        Ok(memberships)
+    }
+
+    fn read_export(
         &self,
         sink: &mut Sink,
         upload: &Upload,
-        input: R,
+        index: usize,
+        input: &mut dyn BufRead,
         options: &ReadOptions,
     ) -> Result<(), Failure> {
         // Readers report what they cannot read as bad records; a failure of the file
@@ -170,7 +224,7 @@ impl Ingest {
             inner: input,
             broken: broken.clone(),
         });
-        let result = self.read_records(sink, upload, &mut input, options);
+        let result = self.read_records(sink, upload, index, &mut input, options);
         let broken = broken.lock().ok().and_then(|mut b| b.take());
         match (broken, result) {
             (Some(reason), _) => Err(Failure::Unreadable(reason)),
@@ -182,6 +236,7 @@ impl Ingest {
         &self,
         sink: &mut Sink,
         upload: &Upload,
+        index: usize,
         mut input: R,
         options: &ReadOptions,
     ) -> Result<(), Failure> {
@@ -200,27 +255,14 @@ impl Ingest {
                 .map_err(Failure::Store)?;
             sink.started = Some(detection);
         }
-        let input: Box<dyn BufRead> = match detection.encoding {
-            TextEncoding::Utf8 => Box::new(input),
-            other => {
-                let encoding = match other {
-                    TextEncoding::Utf16Le => encoding_rs::UTF_16LE,
-                    TextEncoding::Utf16Be => encoding_rs::UTF_16BE,
-                    _ => encoding_rs::WINDOWS_1252,
-                };
-                Box::new(BufReader::new(
-                    encoding_rs_io::DecodeReaderBytesBuilder::new()
-                        .encoding(Some(encoding))
-                        .build(input),
-                ))
-            }
-        };
+        let input = decoded(input, detection.encoding);
         match detection.format {
             Format::Csv { delimiter } => {
-                let users = CsvUsers::new(input, delimiter)
+                let mut users = CsvUsers::new(input, delimiter)
                     .map_err(|e| Failure::Unreadable(e.to_string()))?;
-                for item in users {
-                    sink.take(item)?;
+                while let Some(item) = users.next() {
+                    let line = users.line();
+                    sink.take(item, || Location::Line { line })?;
                 }
             }
             Format::Json(layout) => {
@@ -235,9 +277,10 @@ impl Ingest {
                     _ => JsonProfile::Generic,
                 };
                 let mut failure = None;
-                let result = json_users::read(input, layout, &profile, &mut |item| {
+                let result = json_users::read_located(input, layout, &profile, &mut |item, at| {
+                    let at = || at.cloned().unwrap_or(Location::Line { line: 0 });
                     if failure.is_none()
-                        && let Err(err) = sink.take(item)
+                        && let Err(err) = sink.take(item, at)
                     {
                         failure = Some(err);
                     }
@@ -248,21 +291,42 @@ impl Ingest {
                 if let Err(err) = result {
                     // The document stops being readable here: keep what came before,
                     // and report the rest as one error.
-                    sink.take(Err(err))?;
+                    sink.take_error(err)?;
                 }
             }
             Format::Ldif => {
-                for item in LdifReader::new(input) {
+                let memberships = self.ldif_memberships(upload, index, detection.encoding)?;
+                let mut entries = LdifReader::new(input);
+                while let Some(item) = entries.next() {
                     match item {
-                        Ok(LdifItem::User(user)) => sink.take(Ok(*user))?,
+                        Ok(LdifItem::User(mut user)) => {
+                            memberships.apply(&mut user);
+                            let at = entries.location();
+                            sink.take(Ok(*user), || at)?
+                        }
                         Ok(LdifItem::Group { .. } | LdifItem::Other) => {}
-                        Err(err) => sink.take(Err(err))?,
+                        Err(err) => sink.take_error(err)?,
                     }
                 }
             }
         }
         Ok(())
     }
+}
+
+/// Text in UTF-8, whatever the file's encoding.
+fn decoded<'a, R: BufRead + 'a>(input: R, encoding: TextEncoding) -> Box<dyn BufRead + 'a> {
+    let encoding = match encoding {
+        TextEncoding::Utf8 => return Box::new(input),
+        TextEncoding::Utf16Le => encoding_rs::UTF_16LE,
+        TextEncoding::Utf16Be => encoding_rs::UTF_16BE,
+        _ => encoding_rs::WINDOWS_1252,
+    };
+    Box::new(BufReader::new(
+        encoding_rs_io::DecodeReaderBytesBuilder::new()
+            .encoding(Some(encoding))
+            .build(input),
+    ))
 }
 
 fn describe(detection: &Detection) -> (&'static str, &'static str) {
@@ -296,7 +360,8 @@ fn unreadable(err: io::Error) -> Failure {
     Failure::Unreadable(format!("cannot read the file: {err}"))
 }
 
-/// Collects records and errors and saves them in batches.
+/// Collects records and errors and saves them in batches. While one batch is being
+/// saved the next is read: reading and the database each keep a core busy.
 struct Sink {
     store: Arc<dyn Store>,
     vault: Vault,
@@ -307,7 +372,12 @@ struct Sink {
     errors: Vec<StoredError>,
     progress: ParseProgress,
     started: Option<Detection>,
-    vault_context: String,
+    /// Hashes of the source ids read so far: a user found twice in one upload is
+    /// reported, not saved twice (8 bytes a user).
+    seen: HashSet<u64>,
+    hasher: RandomState,
+    /// The batch being saved.
+    saving: Option<tokio::task::JoinHandle<domain::Result<()>>>,
 }
 
 impl Sink {
@@ -318,7 +388,6 @@ impl Sink {
         upload: Upload,
         bytes_read: Arc<AtomicU64>,
     ) -> Self {
-        let vault_context = format!("record:{}", upload.project_id);
         Self {
             store,
             vault,
@@ -329,58 +398,93 @@ impl Sink {
             errors: Vec::new(),
             progress: ParseProgress::default(),
             started: None,
-            vault_context,
+            seen: HashSet::new(),
+            hasher: RandomState::new(),
+            saving: None,
         }
     }
 
-    fn take(&mut self, item: Result<NormalizedUser, RecordError>) -> Result<(), Failure> {
-        match item {
-            Ok(user) => {
-                let json = serde_json::to_vec(&user).map_err(|e| {
-                    Failure::Store(DomainError::Internal(format!("record encoding: {e}")))
-                })?;
-                let digest = Sha256::digest(&json)
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect();
-                let context = format!("{}:{}", self.vault_context, user.source_id);
-                self.records.push(SealedRecord {
-                    data: self.vault.seal(&json, context.as_bytes()),
-                    source_id: user.source_id,
-                    digest,
-                });
-                self.progress.rows_ok += 1;
-            }
-            Err(err) => {
-                self.progress.rows_failed += 1;
-                self.errors.push(StoredError {
-                    seq: self.progress.rows_failed,
-                    location: err.location.to_string(),
-                    field: err.field,
-                    reason: err.reason,
-                });
-            }
+    /// Takes one item a reader yielded; `at` says where a record was found, should it
+    /// need reporting.
+    fn take(
+        &mut self,
+        item: Result<NormalizedUser, RecordError>,
+        at: impl FnOnce() -> Location,
+    ) -> Result<(), Failure> {
+        let user = match item {
+            Ok(user) => user,
+            Err(err) => return self.take_error(err),
+        };
+        if !self.seen.insert(self.hasher.hash_one(&user.source_id)) {
+            return self.take_error(RecordError::new(
+                at(),
+                Some("source id"),
+                format!(
+                    "the source id {:?} was read before in this upload; the first one is kept",
+                    user.source_id
+                ),
+            ));
         }
+        let sealed =
+            records::seal(&self.vault, self.upload.project_id, &user).map_err(Failure::Store)?;
+        self.records.push(SealedRecord {
+            data: sealed.data,
+            source_id: user.source_id,
+            digest: sealed.digest,
+        });
+        self.progress.rows_ok += 1;
+        self.flush_when_full()
+    }
+
+    fn take_error(&mut self, err: RecordError) -> Result<(), Failure> {
+        self.progress.rows_failed += 1;
+        self.errors.push(StoredError {
+            seq: self.progress.rows_failed,
+            location: err.location.to_string(),
+            field: err.field,
+            reason: err.reason,
+        });
+        self.flush_when_full()
+    }
+
+    fn flush_when_full(&mut self) -> Result<(), Failure> {
         if self.records.len() + self.errors.len() >= BATCH {
-            self.flush()?;
+            self.send()?;
         }
         Ok(())
     }
 
-    fn flush(&mut self) -> Result<(), Failure> {
-        self.progress.bytes_read = self.bytes_read.load(Ordering::Relaxed);
-        self.handle
-            .block_on(self.store.save_batch(
-                &self.upload,
-                &self.records,
-                &self.errors,
-                self.progress,
-                Utc::now(),
-            ))
-            .map_err(Failure::Store)?;
-        self.records.clear();
-        self.errors.clear();
+    /// Waits for the batch being saved, if any.
+    fn wait(&mut self) -> Result<(), Failure> {
+        if let Some(saving) = self.saving.take() {
+            self.handle
+                .block_on(saving)
+                .map_err(|e| Failure::Store(DomainError::Internal(format!("saving task: {e}"))))?
+                .map_err(Failure::Store)?;
+        }
         Ok(())
+    }
+
+    /// Hands the collected batch to the database once the previous one is saved, so
+    /// batches land in order and at most two are in memory.
+    fn send(&mut self) -> Result<(), Failure> {
+        self.wait()?;
+        self.progress.bytes_read = self.bytes_read.load(Ordering::Relaxed);
+        let records = std::mem::replace(&mut self.records, Vec::with_capacity(BATCH));
+        let errors = std::mem::take(&mut self.errors);
+        let (store, upload, progress) = (self.store.clone(), self.upload.clone(), self.progress);
+        self.saving = Some(self.handle.spawn(async move {
+            store
+                .save_batch(&upload, &records, &errors, progress, Utc::now())
+                .await
+        }));
+        Ok(())
+    }
+
+    /// Saves what is left and waits until everything is saved.
+    fn flush(&mut self) -> Result<(), Failure> {
+        self.send()?;
+        self.wait()
     }
 }
 

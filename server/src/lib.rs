@@ -1,8 +1,11 @@
 //! Ferry's server: configuration, the stores, the security adapters, the HTTP surface,
 //! and the start-up and shutdown of the whole process.
 
+pub mod bench;
 pub mod config;
+pub mod gen_export;
 pub mod ingest;
+pub mod records;
 pub mod security;
 pub mod store;
 pub mod vault;

@@ -1,8 +1,13 @@
-//! The `ferry` binary: reads the configuration, sets up logging, and serves.
+//! The `ferry` binary: reads the configuration, sets up logging, and serves (or runs
+//! one of the tool commands: `gen-export`, `bench-ingest`).
 
 use clap::Parser;
-use server::config::{Config, LogFormat};
+use server::config::{Command, Config, LogFormat};
+use std::io::Write;
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn init_tracing(config: &Config) {
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
@@ -16,6 +21,33 @@ fn init_tracing(config: &Config) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
+    match &config.command {
+        None | Some(Command::Serve) => {}
+        Some(Command::GenExport {
+            format,
+            users,
+            seed,
+            out,
+        }) => {
+            let mut sink: Box<dyn Write> = match out {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path)
+                        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            return server::gen_export::write(*format, *users, *seed, &mut sink);
+        }
+        Some(Command::BenchIngest { files }) => {
+            // Progress lines would drown the figures: only warnings are logged.
+            tracing_subscriber::fmt()
+                .with_env_filter(EnvFilter::new("warn"))
+                .with_writer(std::io::stderr)
+                .init();
+            server::bench::run(files).await?;
+            return Ok(());
+        }
+    }
     init_tracing(&config);
     tracing::info!(config = ?config, "starting Ferry {}", env!("CARGO_PKG_VERSION"));
     let state = server::build_state(&config).await?;

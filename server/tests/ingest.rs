@@ -135,13 +135,10 @@ impl Bench {
                 return out;
             }
             for (source_id, sealed) in &page {
-                let context = format!("record:{}:{source_id}", self.project);
-                let json = self
-                    .ingest
-                    .vault()
-                    .open(sealed, context.as_bytes())
-                    .unwrap();
-                out.push(serde_json::from_slice(&json).unwrap());
+                out.push(
+                    server::records::open(self.ingest.vault(), self.project, source_id, sealed)
+                        .unwrap(),
+                );
             }
             after = page.last().map(|(id, _)| id.clone());
         }
@@ -309,6 +306,71 @@ async fn story(db: TestDb) {
     let firebase = b.upload("firebase.json", &fixture("firebase.json")).await;
     assert_eq!(firebase.status, UploadStatus::Failed);
     assert!(firebase.error.as_deref().unwrap().contains("Firebase"));
+
+    // LDIF groups listed before their members, in the second file of a zip: users get
+    // the groups that name them by DN or by uid, once.
+    let ldif = "version: 1\n\n\
+        dn: cn=ops,ou=groups,dc=example,dc=org\nobjectClass: groupOfNames\ncn: ops\n\
+        member: UID=lin, ou=people,dc=example,dc=org\n\n\
+        dn: cn=posix,ou=groups,dc=example,dc=org\nobjectClass: posixGroup\ncn: posix\n\
+        memberUid: lin\nmemberUid: nobody\n\n\
+        dn: uid=lin,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: lin\n\
+        entryUUID: l-1\nmail: lin@example.org\nmemberOf: cn=ops,ou=groups,dc=example,dc=org\n\n\
+        dn: uid=kai,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: kai\n\
+        entryUUID: l-2\n";
+    let mut zipped = std::io::Cursor::new(Vec::new());
+    {
+        let mut archive = zip::ZipWriter::new(&mut zipped);
+        let options = zip::write::SimpleFileOptions::default();
+        archive.start_file("people.csv", options).unwrap();
+        archive.write_all(b"id,email\nc1,c1@example.com\n").unwrap();
+        archive.start_file("directory.ldif", options).unwrap();
+        archive.write_all(ldif.as_bytes()).unwrap();
+        archive.finish().unwrap();
+    }
+    let directory = b.upload("directory.zip", zipped.get_ref()).await;
+    assert_eq!(
+        (directory.status, directory.rows_ok, directory.rows_failed),
+        (UploadStatus::Parsed, 3, 0),
+        "{:?}",
+        directory.error
+    );
+    let records = b.records().await;
+    let groups_of = |id: &str| {
+        records
+            .iter()
+            .find(|r| r.source_id == id)
+            .map(|r| r.groups.clone())
+            .unwrap()
+    };
+    assert_eq!(
+        groups_of("l-1"),
+        [
+            "cn=ops,ou=groups,dc=example,dc=org",
+            "cn=posix,ou=groups,dc=example,dc=org"
+        ]
+    );
+    assert!(groups_of("l-2").is_empty());
+
+    // A user found twice in one export is reported where it repeats; the first stays.
+    let dupes = b
+        .upload(
+            "dupes.csv",
+            b"id,email\nd1,first@example.com\nd2,b@example.com\nd1,second@example.com\n",
+        )
+        .await;
+    assert_eq!((dupes.rows_ok, dupes.rows_failed), (2, 1));
+    let errors = b
+        .store
+        .record_errors(dupes.id, Default::default())
+        .await
+        .unwrap();
+    assert_eq!(errors.items[0].location, "line 4");
+    assert_eq!(errors.items[0].field.as_deref(), Some("source id"));
+    assert!(errors.items[0].reason.contains("read before"));
+    let records = b.records().await;
+    let d1 = records.iter().find(|r| r.source_id == "d1").unwrap();
+    assert_eq!(d1.primary_email(), Some("first@example.com"));
 }
 
 #[tokio::test]
@@ -321,4 +383,54 @@ async fn uploads_are_read_into_records_on_postgres() {
     if let Some(db) = common::postgres_db().await {
         story(db).await;
     }
+}
+
+/// Every format `ferry gen-export` writes reads back whole: each user a record, and
+/// LDIF users with the groups their group entries list.
+#[tokio::test]
+async fn generated_exports_read_back_whole() {
+    use server::gen_export::{self, ExportFormat};
+    let b = bench(common::sqlite_db()).await;
+    for (seed, format) in [
+        ExportFormat::Csv,
+        ExportFormat::Json,
+        ExportFormat::Okta,
+        ExportFormat::Cognito,
+        ExportFormat::EntraId,
+        ExportFormat::Auth0,
+        ExportFormat::Keycloak,
+        ExportFormat::Ldif,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // A seed per format: the same people would share source ids.
+        let mut bytes = Vec::new();
+        gen_export::write(format, 300, seed as u64, &mut bytes).unwrap();
+        let upload = b.upload(&format!("{format:?}"), &bytes).await;
+        assert_eq!(upload.status, UploadStatus::Parsed, "{format:?}");
+        let errors = b
+            .store
+            .record_errors(upload.id, Default::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            (upload.rows_ok, upload.rows_failed),
+            (300, 0),
+            "{format:?}: {:?}",
+            errors.items.first()
+        );
+    }
+    let records = b.records().await;
+    let in_ldif_groups = records
+        .iter()
+        .filter(|r| {
+            r.groups
+                .iter()
+                .any(|g| g.ends_with(",ou=groups,dc=example,dc=org"))
+        })
+        .count();
+    assert!(in_ldif_groups > 200, "{in_ldif_groups}");
+    let with_passwords = records.iter().filter(|r| r.credential.is_some()).count();
+    assert!(with_passwords > 900, "{with_passwords}");
 }

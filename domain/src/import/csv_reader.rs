@@ -46,6 +46,11 @@ pub struct CsvUsers<R: Read> {
 }
 
 impl<R: Read> CsvUsers<R> {
+    /// The line the record last returned starts on.
+    pub fn line(&self) -> u64 {
+        self.record.position().map_or(0, csv::Position::line)
+    }
+
     /// Reads the header row. Fails when there is none or it names no identifying column.
     pub fn new(input: R, delimiter: u8) -> Result<Self, RecordError> {
         let mut reader = csv::ReaderBuilder::new()

@@ -41,8 +41,25 @@ pub fn read<R: BufRead>(
     profile: &JsonProfile,
     each: &mut dyn FnMut(Result<NormalizedUser, RecordError>),
 ) -> Result<(), RecordError> {
-    json_stream::for_each(input, layout, &mut |item| {
-        each(item.and_then(|(value, at)| user(value, at, profile)));
+    read_located(input, layout, profile, &mut |item, _| each(item))
+}
+
+/// What a reader yields for one element: a user or why not.
+pub type UserResult = Result<NormalizedUser, RecordError>;
+
+/// As [`read`], with where each user was found (errors carry their own location).
+pub fn read_located<R: BufRead>(
+    input: R,
+    layout: JsonLayout,
+    profile: &JsonProfile,
+    each: &mut dyn FnMut(UserResult, Option<&Location>),
+) -> Result<(), RecordError> {
+    json_stream::for_each(input, layout, &mut |item| match item {
+        Ok((value, at)) => {
+            let result = user(value, at.clone(), profile);
+            each(result, Some(&at));
+        }
+        Err(err) => each(Err(err), None),
     })
 }
 

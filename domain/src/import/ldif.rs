@@ -38,6 +38,9 @@ pub struct LdifReader<R: BufRead> {
     entry: u64,
     peeked: Option<(u64, String)>,
     done: bool,
+    groups_only: bool,
+    /// Where the last entry read starts.
+    last: Location,
 }
 
 impl<R: BufRead> LdifReader<R> {
@@ -48,6 +51,22 @@ impl<R: BufRead> LdifReader<R> {
             entry: 0,
             peeked: None,
             done: false,
+            groups_only: false,
+            last: Location::LdifEntry { entry: 0, line: 0 },
+        }
+    }
+
+    /// Where the entry last returned starts.
+    pub fn location(&self) -> Location {
+        self.last.clone()
+    }
+
+    /// A reader that yields only group entries (everything else as `Other`, unread):
+    /// the first of the two passes that give users the groups listed after them.
+    pub fn groups_only(input: R) -> Self {
+        Self {
+            groups_only: true,
+            ..Self::new(input)
         }
     }
 
@@ -182,7 +201,17 @@ impl<R: BufRead> Iterator for LdifReader<R> {
         if self.done {
             return None;
         }
-        match self.read_entry() {
+        let read = self.read_entry();
+        if let Ok(Some(entry)) = &read {
+            self.last = Location::LdifEntry {
+                entry: self.entry,
+                line: entry.line,
+            };
+        }
+        match read {
+            Ok(Some(entry)) if self.groups_only && !is_class(&entry, GROUP_CLASSES) => {
+                Some(Ok(LdifItem::Other))
+            }
             Ok(Some(entry)) => Some(item(entry, self.entry)),
             Ok(None) => {
                 self.done = true;
@@ -245,6 +274,8 @@ fn filetime(text: &str) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_millis((ticks - TICKS_TO_UNIX) / 10_000)
 }
 
+const GROUP_CLASSES: &[&str] = &["groupOfNames", "groupOfUniqueNames", "group", "posixGroup"];
+
 fn is_class(entry: &Entry, classes: &[&str]) -> bool {
     all(entry, "objectClass")
         .iter()
@@ -256,10 +287,7 @@ fn item(entry: Entry, number: u64) -> Result<LdifItem, RecordError> {
         entry: number,
         line: entry.line,
     };
-    if is_class(
-        &entry,
-        &["groupOfNames", "groupOfUniqueNames", "group", "posixGroup"],
-    ) {
+    if is_class(&entry, GROUP_CLASSES) {
         let mut members = all(&entry, "member");
         members.extend(all(&entry, "uniqueMember"));
         members.extend(all(&entry, "memberUid"));
@@ -400,3 +428,103 @@ fn guid(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// Group memberships gathered from group entries, to be given to users read later or
+/// earlier in the same file. A member is a DN (`member`, `uniqueMember`) or a user name
+/// (`memberUid`); both are kept as 64-bit hashes of their normalized form, so a million
+/// memberships take about 16 MB and no personal value stays in memory.
+#[derive(Debug, Default)]
+pub struct Memberships {
+    groups: Vec<String>,
+    links: Vec<(u64, u32)>,
+    sorted: bool,
+}
+
+impl Memberships {
+    pub fn is_empty(&self) -> bool {
+        self.links.is_empty()
+    }
+
+    /// How many (member, group) pairs were gathered.
+    pub fn len(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Adds a group entry's members.
+    pub fn add_group(&mut self, dn: &str, members: &[String]) {
+        let index = match self.groups.iter().position(|g| g.eq_ignore_ascii_case(dn)) {
+            Some(i) => i,
+            None => {
+                self.groups.push(dn.to_string());
+                self.groups.len() - 1
+            }
+        };
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        self.links
+            .extend(members.iter().map(|member| (member_key(member), index)));
+        self.sorted = false;
+    }
+
+    /// Sorts the pairs for lookups; call once all groups are added.
+    pub fn seal(&mut self) {
+        self.links.sort_unstable();
+        self.links.dedup();
+        self.sorted = true;
+    }
+
+    /// Adds to `user.groups` the DN of every group that lists the user by DN (the
+    /// `dn` attribute) or by user name, unless the user lists it already (`memberOf`).
+    pub fn apply(&self, user: &mut NormalizedUser) {
+        if self.links.is_empty() {
+            return;
+        }
+        let dn = user.attributes.get("dn").and_then(Value::as_str);
+        let keys = [dn, user.username.as_deref()];
+        for key in keys.into_iter().flatten().map(member_key) {
+            let start = if self.sorted {
+                self.links.partition_point(|(k, _)| *k < key)
+            } else {
+                0
+            };
+            for &(k, group) in &self.links[start..] {
+                if k != key {
+                    if self.sorted {
+                        break;
+                    }
+                    continue;
+                }
+                let Some(name) = self.groups.get(group as usize) else {
+                    continue;
+                };
+                if !user.groups.iter().any(|g| g.eq_ignore_ascii_case(name)) {
+                    user.groups.push(name.clone());
+                }
+            }
+        }
+    }
+}
+
+/// DNs compare without case and without spaces around separators (RFC 4514 allows
+/// `uid=ada, ou=people` and `UID=ada,ou=People` for the same entry).
+fn member_key(value: &str) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    let mut last_separator = true;
+    let mut pending_space = false;
+    for c in value.trim().chars() {
+        if c == ' ' {
+            pending_space = !last_separator;
+            continue;
+        }
+        let separator = matches!(c, ',' | '=' | '+');
+        if pending_space && !separator {
+            ' '.hash(&mut hasher);
+        }
+        pending_space = false;
+        for lower in c.to_lowercase() {
+            lower.hash(&mut hasher);
+        }
+        last_separator = separator;
+    }
+    hasher.finish()
+}

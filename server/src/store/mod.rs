@@ -51,17 +51,30 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10));
+                .busy_timeout(Duration::from_secs(10))
+                // Records are keyed by source ids in no particular order, so saving a
+                // large export touches index pages all over the file: a 64 MiB page
+                // cache (the default is 2 MiB) keeps them in memory.
+                // 8 KiB pages (new databases only): a batch rewrites the index pages it
+                // touches, and fewer, larger writes cost the kernel less; measured
+                // with `ferry bench-ingest`.
+                .page_size(8192)
+                .pragma("cache_size", "-65536");
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await
                 .map_err(StoreError::Connect)?;
             sqlx::migrate!("../migrations/sqlite")
                 .run(&pool)
                 .await
                 .map_err(StoreError::Migrate)?;
-            Ok(Arc::new(SqliteStore::new(pool)))
+            let bulk = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await
+                .map_err(StoreError::Connect)?;
+            Ok(Arc::new(SqliteStore::with_bulk_pool(pool, bulk)))
         }
         Backend::Postgres => {
             let pool = PgPoolOptions::new()

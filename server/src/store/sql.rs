@@ -44,6 +44,10 @@ const INSERT_AUDIT: &str = "INSERT INTO audit_log \
      (at, actor_id, channel, action, object_kind, object_id, project_id, address, detail) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
+/// Rows per multi-row `INSERT`: 8 parameters each stays well under SQLite's 32,766
+/// and PostgreSQL's 65,535 parameters per statement.
+const ROWS_PER_STATEMENT: usize = 250;
+
 fn limit(page: PageRequest) -> i64 {
     i64::from(page.limit)
 }
@@ -70,11 +74,19 @@ macro_rules! sql_store {
         #[derive(Clone)]
         pub struct $name {
             pool: sqlx::Pool<$db>,
+            /// Where batches of records are written. On SQLite, one connection: the
+            /// pool hands out connections in turn, and each would find its page cache
+            /// stale after the others' writes and read the pages again.
+            bulk: sqlx::Pool<$db>,
         }
 
         impl $name {
             pub fn new(pool: sqlx::Pool<$db>) -> Self {
-                Self { pool }
+                Self { bulk: pool.clone(), pool }
+            }
+
+            pub fn with_bulk_pool(pool: sqlx::Pool<$db>, bulk: sqlx::Pool<$db>) -> Self {
+                Self { pool, bulk }
             }
 
             /// One row by its id, converted to its domain type.
@@ -911,45 +923,48 @@ macro_rules! sql_store {
                 progress: ParseProgress,
                 at: DateTime<Utc>,
             ) -> Result<()> {
-                let mut tx = self.begin().await?;
-                for record in records {
+                let mut tx = self.bulk.begin().await.map_err(internal)?;
+                // Many rows per statement: one statement per record costs a round trip
+                // to the database each, which dominated reading a large export.
+                for chunk in records.chunks(ROWS_PER_STATEMENT) {
                     // New users get this upload as first, last and changed; known users
                     // get it as last, and as changed only when their content differs.
-                    Self::exec(
-                        &mut tx,
-                        sqlx::query(
-                            "INSERT INTO records (project_id, source_id, digest, data, first_upload_id, \
-                             last_upload_id, changed_upload_id, updated_at) \
-                             VALUES ($1, $2, $3, $4, $5, $5, $5, $6) \
-                             ON CONFLICT (project_id, source_id) DO UPDATE SET \
-                             last_upload_id = excluded.last_upload_id, \
-                             changed_upload_id = CASE WHEN records.digest = excluded.digest \
-                                 THEN records.changed_upload_id ELSE excluded.changed_upload_id END, \
-                             data = excluded.data, digest = excluded.digest, updated_at = excluded.updated_at",
-                        )
-                        .bind(upload.project_id.0)
-                        .bind(&record.source_id)
-                        .bind(&record.digest)
-                        .bind(&record.data)
-                        .bind(upload.id.0)
-                        .bind(millis(at)),
-                    )
-                    .await?;
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO records (project_id, source_id, digest, data, first_upload_id, \
+                         last_upload_id, changed_upload_id, updated_at) ",
+                    );
+                    insert.push_values(chunk, |mut row, record| {
+                        row.push_bind(upload.project_id.0)
+                            .push_bind(record.source_id.clone())
+                            .push_bind(record.digest.clone())
+                            .push_bind(record.data.clone())
+                            .push_bind(upload.id.0)
+                            .push_bind(upload.id.0)
+                            .push_bind(upload.id.0)
+                            .push_bind(millis(at));
+                    });
+                    insert.push(
+                        " ON CONFLICT (project_id, source_id) DO UPDATE SET \
+                         last_upload_id = excluded.last_upload_id, \
+                         changed_upload_id = CASE WHEN records.digest = excluded.digest \
+                             THEN records.changed_upload_id ELSE excluded.changed_upload_id END, \
+                         data = excluded.data, digest = excluded.digest, updated_at = excluded.updated_at",
+                    );
+                    Self::exec(&mut tx, insert.build()).await?;
                 }
-                for error in errors {
-                    Self::exec(
-                        &mut tx,
-                        sqlx::query(
-                            "INSERT INTO record_errors (upload_id, seq, location, field, reason) \
-                             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (upload_id, seq) DO NOTHING",
-                        )
-                        .bind(upload.id.0)
-                        .bind(i64::try_from(error.seq).unwrap_or(i64::MAX))
-                        .bind(&error.location)
-                        .bind(&error.field)
-                        .bind(&error.reason),
-                    )
-                    .await?;
+                for chunk in errors.chunks(ROWS_PER_STATEMENT) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO record_errors (upload_id, seq, location, field, reason) ",
+                    );
+                    insert.push_values(chunk, |mut row, error| {
+                        row.push_bind(upload.id.0)
+                            .push_bind(i64::try_from(error.seq).unwrap_or(i64::MAX))
+                            .push_bind(error.location.clone())
+                            .push_bind(error.field.clone())
+                            .push_bind(error.reason.clone());
+                    });
+                    insert.push(" ON CONFLICT (upload_id, seq) DO NOTHING");
+                    Self::exec(&mut tx, insert.build()).await?;
                 }
                 let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
                 Self::exec(

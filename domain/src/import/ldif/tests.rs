@@ -165,3 +165,79 @@ fn non_utf8_lines_and_entries_without_dn_are_refused() {
             .contains("not valid UTF-8")
     );
 }
+
+#[test]
+fn group_entries_give_their_members_groups_in_either_order() {
+    let mut memberships = Memberships::default();
+    for item in LdifReader::groups_only(LDIF.as_bytes()) {
+        if let Ok(LdifItem::Group { dn, members, .. }) = item {
+            memberships.add_group(&dn, &members);
+        }
+    }
+    memberships.add_group(
+        "cn=ops,ou=groups,dc=example,dc=org",
+        &[
+            "UID=Ada, OU=People,dc=example,dc=org".into(),
+            "ghopper".into(),
+        ],
+    );
+    memberships.add_group(
+        "CN=Navy,OU=Groups,DC=corp,DC=example,DC=com",
+        &["ghopper".into()],
+    );
+    memberships.seal();
+    assert_eq!(memberships.len(), 5);
+    let items = items();
+    let mut ada = user(&items[1]).clone();
+    memberships.apply(&mut ada);
+    assert_eq!(
+        ada.groups,
+        [
+            "cn=engineering,ou=groups,dc=example,dc=org",
+            "cn=ops,ou=groups,dc=example,dc=org"
+        ]
+    );
+    let mut juergen = user(&items[2]).clone();
+    memberships.apply(&mut juergen);
+    assert_eq!(
+        juergen.groups,
+        ["cn=engineering,ou=groups,dc=example,dc=org"]
+    );
+    // Grace names Navy herself (memberOf): it is not listed twice.
+    let grace = items
+        .iter()
+        .find_map(|i| match i {
+            Ok(LdifItem::User(u)) if u.username.as_deref() == Some("ghopper") => Some(u),
+            _ => None,
+        })
+        .unwrap();
+    let mut grace = (**grace).clone();
+    memberships.apply(&mut grace);
+    assert_eq!(
+        grace.groups,
+        [
+            "CN=Navy,OU=Groups,DC=corp,DC=example,DC=com",
+            "cn=ops,ou=groups,dc=example,dc=org"
+        ]
+    );
+}
+
+#[test]
+fn the_groups_pass_reads_only_groups() {
+    let groups: Vec<_> = LdifReader::groups_only(LDIF.as_bytes())
+        .filter(|i| !matches!(i, Ok(LdifItem::Other)))
+        .collect();
+    assert!(
+        groups
+            .iter()
+            .all(|i| matches!(i, Ok(LdifItem::Group { .. }) | Err(_))),
+        "{groups:?}"
+    );
+    assert_eq!(
+        groups
+            .iter()
+            .filter(|i| matches!(i, Ok(LdifItem::Group { .. })))
+            .count(),
+        1
+    );
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Ferry's benchmarks. Builds the release binary, writes synthetic 1,000,000-user exports
+# (generic CSV and a Keycloak realm) with `ferry gen-export` unless they exist, and
+# reads each into a fresh SQLite database with `ferry bench-ingest`, one process per
+# file so each peak memory figure is its own. Usage: scripts/bench.sh [USERS]
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+USERS=${1:-1000000}
+OUT="$ROOT/target/bench"
+mkdir -p "$OUT"
+
+printf '==> building ferry (release)\n'
+cargo build --release -p server --bin ferry
+FERRY="$ROOT/target/release/ferry"
+
+for format in csv keycloak; do
+    case $format in
+        csv) file="$OUT/users-$USERS.csv" ;;
+        keycloak) file="$OUT/realm-$USERS.json" ;;
+    esac
+    if [ ! -s "$file" ]; then
+        printf '==> writing %s users as %s\n' "$USERS" "$format"
+        "$FERRY" gen-export --format "$format" --users "$USERS" --seed 1 --out "$file.part"
+        mv "$file.part" "$file"
+    fi
+done
+
+printf '\n==> reading (%s, %s cores)\n' "$(uname -m)" "$(nproc)"
+"$FERRY" bench-ingest "$OUT/users-$USERS.csv"
+"$FERRY" bench-ingest "$OUT/realm-$USERS.json"

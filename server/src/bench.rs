@@ -1,0 +1,206 @@
+//! `ferry bench-ingest`: the reading benchmark. Each export goes the way an upload
+//! goes — sealed into the data folder, then unsealed, detected, read, normalized,
+//! sealed record by record and saved in batches — into a fresh SQLite database in a
+//! temporary folder. Prints records/s and the process's peak resident memory.
+
+use crate::{
+    ingest::{Ingest, ReadOptions},
+    security::{Argon2Hasher, OsSecrets, SystemClock, random_bytes},
+    store,
+    vault::Vault,
+};
+use chrono::Utc;
+use domain::{
+    audit::{AuditAction, NewAuditEntry, ObjectKind},
+    ids::{ProjectId, UploadId},
+    projects::{Project, SourceKind},
+    service::{Ferry, Policy},
+    uploads::NewUpload,
+};
+use sha2::{Digest, Sha256};
+use std::{
+    io::{self, Read, Write},
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Instant,
+};
+
+/// What one file's reading measured.
+#[derive(Debug)]
+pub struct Measure {
+    pub file: PathBuf,
+    pub bytes: u64,
+    pub records: u64,
+    pub errors: u64,
+    pub seal_seconds: f64,
+    pub read_seconds: f64,
+}
+
+impl Measure {
+    pub fn records_per_second(&self) -> f64 {
+        (self.records + self.errors) as f64 / self.read_seconds.max(1e-9)
+    }
+}
+
+/// The peak resident set size of this process so far, in bytes (Linux), if known.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Runs the benchmark over `files` and prints one line per file and the peak memory.
+pub async fn run(files: &[PathBuf]) -> anyhow::Result<Vec<Measure>> {
+    let dir = tempfile::Builder::new().prefix("ferry-bench-").tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let store = store::connect(&url).await?;
+    let ferry = Ferry::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        Arc::new(OsSecrets),
+        Arc::new(Argon2Hasher::new()?),
+        Policy::default(),
+    );
+    let token = ferry
+        .issue_setup_token()
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the new database already has an owner"))?;
+    let owner = ferry
+        .complete_setup(
+            &Default::default(),
+            &token,
+            "bench@example.com",
+            "Benchmark",
+            "benchmark passphrase",
+        )
+        .await?
+        .account
+        .id;
+    let key: [u8; 32] = random_bytes();
+    let uploads = dir.path().join("uploads");
+    std::fs::create_dir_all(&uploads)?;
+    let ingest = Ingest::new(store.clone(), Vault::new(&key), uploads);
+    let mut measures = Vec::new();
+    println!(
+        "{:<32} {:>10} {:>10} {:>8} {:>9} {:>12} {:>14}",
+        "file", "MiB", "records", "errors", "seal s", "read s", "records/s"
+    );
+    for file in files {
+        // Each file gets its own project, as a separate migration would.
+        let project = ProjectId(uuid::Uuid::now_v7());
+        let now = Utc::now();
+        store
+            .insert_project(
+                &Project {
+                    id: project,
+                    name: format!("Benchmark {}", measures.len() + 1),
+                    source_kind: SourceKind::Csv,
+                    description: String::new(),
+                    archived: false,
+                    created_at: now,
+                    updated_at: now,
+                },
+                &NewAuditEntry::anonymous(
+                    None,
+                    now,
+                    AuditAction::ProjectCreated,
+                    ObjectKind::Project,
+                    project,
+                ),
+            )
+            .await?;
+        let id = UploadId(uuid::Uuid::now_v7());
+        let started = Instant::now();
+        let (bytes, sha256) = seal(&ingest, id, file)?;
+        let seal_seconds = started.elapsed().as_secs_f64();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let new = NewUpload {
+            id,
+            project_id: project,
+            file_name: name.clone(),
+            size_bytes: bytes,
+            sha256,
+            created_by: owner,
+            created_at: Utc::now(),
+        };
+        let audit = NewAuditEntry::anonymous(
+            None,
+            Utc::now(),
+            AuditAction::UploadStored,
+            ObjectKind::Upload,
+            id,
+        );
+        store.insert_upload(&new, &audit).await?;
+        let started = Instant::now();
+        let upload = ingest.parse(id, ReadOptions::default()).await?;
+        let read_seconds = started.elapsed().as_secs_f64();
+        if let Some(error) = &upload.error {
+            anyhow::bail!("{name} could not be read: {error}");
+        }
+        let measure = Measure {
+            file: file.clone(),
+            bytes,
+            records: upload.rows_ok,
+            errors: upload.rows_failed,
+            seal_seconds,
+            read_seconds,
+        };
+        println!(
+            "{:<32} {:>10.1} {:>10} {:>8} {:>9.2} {:>12.2} {:>14.0}",
+            name,
+            bytes as f64 / (1024.0 * 1024.0),
+            measure.records,
+            measure.errors,
+            measure.seal_seconds,
+            measure.read_seconds,
+            measure.records_per_second()
+        );
+        measures.push(measure);
+    }
+    let size = |name: &str| {
+        std::fs::metadata(dir.path().join(name))
+            .map(|m| m.len() as f64 / (1024.0 * 1024.0))
+            .unwrap_or(0.0)
+    };
+    println!(
+        "database: {:.0} MiB (write-ahead log {:.0} MiB)",
+        size("bench.db"),
+        size("bench.db-wal")
+    );
+    match peak_rss_bytes() {
+        Some(peak) => println!("peak RSS: {:.0} MiB", peak as f64 / (1024.0 * 1024.0)),
+        None => println!("peak RSS: unknown on this system"),
+    }
+    Ok(measures)
+}
+
+/// Stores `file` sealed as upload `id`, the way the upload handler streams a body.
+fn seal(ingest: &Ingest, id: UploadId, file: &Path) -> anyhow::Result<(u64, String)> {
+    let mut input = std::fs::File::open(file)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", file.display()))?;
+    let output = std::fs::File::create(ingest.path(id))?;
+    let mut writer = ingest.vault().writer(io::BufWriter::new(output))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = input.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        writer.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+    writer.finish()?.flush()?;
+    let sha = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok((total, sha))
+}
