@@ -146,6 +146,39 @@ pub struct ParseProgress {
     pub rows_failed: u64,
 }
 
+/// How far the reading of an upload has come, as it happens: sent to the page as
+/// server-sent events from memory, without asking the database.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LiveProgress {
+    pub upload_id: UploadId,
+    /// Bytes of the stored (sealed, maybe compressed) file read so far.
+    pub bytes_read: u64,
+    pub size_bytes: u64,
+    pub rows_ok: u64,
+    pub rows_failed: u64,
+    /// Seconds since reading started.
+    pub seconds: f64,
+}
+
+impl LiveProgress {
+    /// Records (read or not) per second since reading started.
+    pub fn records_per_second(&self) -> f64 {
+        if self.seconds <= 0.0 {
+            return 0.0;
+        }
+        (self.rows_ok + self.rows_failed) as f64 / self.seconds
+    }
+
+    /// The share of the file read, 0 to 1.
+    pub fn fraction(&self) -> f64 {
+        if self.size_bytes == 0 {
+            return 0.0;
+        }
+        (self.bytes_read as f64 / self.size_bytes as f64).min(1.0)
+    }
+}
+
 pub fn normalize_file_name(raw: &str) -> String {
     // Keep the name for people to recognize, never as a path.
     let name = raw.rsplit(['/', '\\']).next().unwrap_or_default().trim();

@@ -9,7 +9,7 @@ use crate::{records, vault::Vault};
 use chrono::Utc;
 use domain::{
     DomainError,
-    ids::UploadId,
+    ids::{ProjectId, UploadId},
     import::{
         Location, NormalizedUser, RecordError,
         csv_reader::CsvUsers,
@@ -20,19 +20,21 @@ use domain::{
     },
     passwords::FirebaseParams,
     ports::Store,
-    uploads::{ParseProgress, SealedRecord, StoredError, Upload, UploadStatus},
+    uploads::{LiveProgress, ParseProgress, SealedRecord, StoredError, Upload, UploadStatus},
 };
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     fs::File,
     hash::{BuildHasher, RandomState},
     io::{self, BufRead, BufReader, Read},
     path::{Path, PathBuf},
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
+    time::Instant,
 };
+use tokio::sync::broadcast;
 
 /// Records saved per transaction: large enough that the index pages a batch touches
 /// are written once for many records, small enough to keep two batches in memory.
@@ -47,6 +49,43 @@ pub struct Ingest {
     store: Arc<dyn Store>,
     vault: Vault,
     dir: PathBuf,
+    /// The uploads being read now, with their counters.
+    live: Arc<Mutex<HashMap<UploadId, Live>>>,
+    /// Announces each upload whose reading ended (project, upload).
+    settled: broadcast::Sender<(ProjectId, UploadId)>,
+}
+
+/// Counters a read updates as it goes and the progress stream reads.
+#[derive(Default)]
+struct Counters {
+    bytes_read: Arc<AtomicU64>,
+    rows_ok: AtomicU64,
+    rows_failed: AtomicU64,
+}
+
+struct Live {
+    project: ProjectId,
+    size_bytes: u64,
+    started: Instant,
+    counters: Arc<Counters>,
+}
+
+/// Removes an upload from the live list when its reading ends, however it ends, and
+/// says so to whoever listens.
+struct Tracked {
+    ingest: Ingest,
+    project: ProjectId,
+    id: UploadId,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        if let Ok(mut live) = self.ingest.live.lock() {
+            live.remove(&self.id);
+        }
+        // Nobody listening is fine.
+        let _ = self.ingest.settled.send((self.project, self.id));
+    }
 }
 
 /// What the person uploading chose, overriding detection.
@@ -58,7 +97,60 @@ pub struct ReadOptions {
 
 impl Ingest {
     pub fn new(store: Arc<dyn Store>, vault: Vault, dir: PathBuf) -> Self {
-        Self { store, vault, dir }
+        Self {
+            store,
+            vault,
+            dir,
+            live: Arc::default(),
+            settled: broadcast::channel(64).0,
+        }
+    }
+
+    /// The progress of every upload of `project` being read now.
+    pub fn live(&self, project: ProjectId) -> Vec<LiveProgress> {
+        let Ok(live) = self.live.lock() else {
+            return Vec::new();
+        };
+        let mut out: Vec<LiveProgress> = live
+            .iter()
+            .filter(|(_, l)| l.project == project)
+            .map(|(id, l)| LiveProgress {
+                upload_id: *id,
+                bytes_read: l.counters.bytes_read.load(Ordering::Relaxed),
+                size_bytes: l.size_bytes,
+                rows_ok: l.counters.rows_ok.load(Ordering::Relaxed),
+                rows_failed: l.counters.rows_failed.load(Ordering::Relaxed),
+                seconds: l.started.elapsed().as_secs_f64(),
+            })
+            .collect();
+        out.sort_by_key(|p| p.upload_id.0);
+        out
+    }
+
+    /// Announcements of uploads whose reading ended: (project, upload).
+    pub fn settled(&self) -> broadcast::Receiver<(ProjectId, UploadId)> {
+        self.settled.subscribe()
+    }
+
+    fn track(&self, upload: &Upload) -> (Tracked, Arc<Counters>) {
+        let counters = Arc::new(Counters::default());
+        if let Ok(mut live) = self.live.lock() {
+            live.insert(
+                upload.id,
+                Live {
+                    project: upload.project_id,
+                    size_bytes: upload.size_bytes,
+                    started: Instant::now(),
+                    counters: counters.clone(),
+                },
+            );
+        }
+        let tracked = Tracked {
+            ingest: self.clone(),
+            project: upload.project_id,
+            id: upload.id,
+        };
+        (tracked, counters)
     }
 
     pub fn path(&self, id: UploadId) -> PathBuf {
@@ -81,12 +173,15 @@ impl Ingest {
             .await?
             .ok_or_else(|| DomainError::NotFound("upload".into()))?;
         upload.status.advance(UploadStatus::Parsing)?;
+        // Dropped at the end of this function, after the outcome is saved.
+        let (_tracked, counters) = self.track(&upload);
         let this = self.clone();
         let handle = tokio::runtime::Handle::current();
-        let outcome =
-            tokio::task::spawn_blocking(move || this.read_blocking(&handle, upload, options))
-                .await
-                .map_err(|e| DomainError::Internal(format!("reading task: {e}")))?;
+        let outcome = tokio::task::spawn_blocking(move || {
+            this.read_blocking(&handle, upload, options, counters)
+        })
+        .await
+        .map_err(|e| DomainError::Internal(format!("reading task: {e}")))?;
         let (status, error) = match outcome {
             Ok(()) => (UploadStatus::Parsed, None),
             Err(Failure::Unreadable(reason)) => (UploadStatus::Failed, Some(reason)),
@@ -103,14 +198,15 @@ impl Ingest {
         handle: &tokio::runtime::Handle,
         upload: Upload,
         options: ReadOptions,
+        counters: Arc<Counters>,
     ) -> Result<(), Failure> {
-        let bytes_read = Arc::new(AtomicU64::new(0));
+        let bytes_read = counters.bytes_read.clone();
         let mut sink = Sink::new(
             self.store.clone(),
             self.vault.clone(),
             handle.clone(),
             upload.clone(),
-            bytes_read.clone(),
+            counters,
         );
         let read = self.each_file(&upload, Some(bytes_read), None, &mut |index, input| {
             self.read_export(&mut sink, &upload, index, input, &options)
@@ -367,7 +463,7 @@ struct Sink {
     vault: Vault,
     handle: tokio::runtime::Handle,
     upload: Upload,
-    bytes_read: Arc<AtomicU64>,
+    counters: Arc<Counters>,
     records: Vec<SealedRecord>,
     errors: Vec<StoredError>,
     progress: ParseProgress,
@@ -386,14 +482,14 @@ impl Sink {
         vault: Vault,
         handle: tokio::runtime::Handle,
         upload: Upload,
-        bytes_read: Arc<AtomicU64>,
+        counters: Arc<Counters>,
     ) -> Self {
         Self {
             store,
             vault,
             handle,
             upload,
-            bytes_read,
+            counters,
             records: Vec::with_capacity(BATCH),
             errors: Vec::new(),
             progress: ParseProgress::default(),
@@ -433,11 +529,17 @@ impl Sink {
             digest: sealed.digest,
         });
         self.progress.rows_ok += 1;
+        self.counters
+            .rows_ok
+            .store(self.progress.rows_ok, Ordering::Relaxed);
         self.flush_when_full()
     }
 
     fn take_error(&mut self, err: RecordError) -> Result<(), Failure> {
         self.progress.rows_failed += 1;
+        self.counters
+            .rows_failed
+            .store(self.progress.rows_failed, Ordering::Relaxed);
         self.errors.push(StoredError {
             seq: self.progress.rows_failed,
             location: err.location.to_string(),
@@ -469,7 +571,7 @@ impl Sink {
     /// batches land in order and at most two are in memory.
     fn send(&mut self) -> Result<(), Failure> {
         self.wait()?;
-        self.progress.bytes_read = self.bytes_read.load(Ordering::Relaxed);
+        self.progress.bytes_read = self.counters.bytes_read.load(Ordering::Relaxed);
         let records = std::mem::replace(&mut self.records, Vec::with_capacity(BATCH));
         let errors = std::mem::take(&mut self.errors);
         let (store, upload, progress) = (self.store.clone(), self.upload.clone(), self.progress);

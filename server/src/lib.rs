@@ -116,6 +116,11 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let tasks = vec![spawn_housekeeping(state.ferry.clone(), stop_rx)];
+    let streams = state.shutdown.clone();
+    let shutdown = async move {
+        shutdown.await;
+        streams.cancel();
+    };
     let app = web::router(state);
     axum::serve(
         listener,

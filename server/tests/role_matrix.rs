@@ -455,6 +455,12 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             None,
             Rule::AtLeast(Role::Admin),
         ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/uploads/events"),
+            None,
+            Rule::AtLeast(Role::Support),
+        ),
     ];
     let client = Client::new();
     for (method, path, body, rule) in &api {

@@ -351,3 +351,105 @@ async fn an_upload_is_read_again_with_the_firebase_parameters_or_a_chosen_format
         (Some(2), Some("firebase"))
     );
 }
+
+/// Reads server-sent events until `settled` names `id`; returns the progress lists seen.
+async fn follow_until_settled(events: reqwest::Response, id: &str) -> Vec<Vec<Value>> {
+    use futures_util::StreamExt;
+    let mut body = events.bytes_stream();
+    let mut text = String::new();
+    let mut progress = Vec::new();
+    while let Some(chunk) = body.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        // Events end with a blank line.
+        while let Some(end) = text.find("\n\n") {
+            let event: String = text.drain(..end + 2).collect();
+            let field = |name: &str| {
+                event
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name).map(str::trim))
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            match field("event:").as_str() {
+                "progress" => progress.push(serde_json::from_str(&field("data:")).unwrap()),
+                "settled" if field("data:") == id => return progress,
+                _ => {}
+            }
+        }
+    }
+    panic!("the event stream ended before upload {id} settled");
+}
+
+#[tokio::test]
+async fn reading_progress_streams_as_server_sent_events() {
+    let server = TestServer::start(common::sqlite_db()).await;
+    let (owner, project, follower_token) = owner_with_token(&server, "admin").await;
+    let api = Client::new();
+    let events = api
+        .get(server.url(&format!("/api/v1/projects/{project}/uploads/events")))
+        .bearer_auth(&follower_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), StatusCode::OK);
+    assert!(
+        events.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    // Large enough that reading takes several ticks of the stream.
+    let mut export = Vec::new();
+    server::gen_export::write(
+        server::gen_export::ExportFormat::Okta,
+        60_000,
+        5,
+        &mut export,
+    )
+    .unwrap();
+    let token: Value = server
+        .call(
+            &owner,
+            "tokens/create",
+            &[("name", "uploader"), ("role", "admin")],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let admin_token = token["secret"].as_str().unwrap().to_string();
+    let created: Value = api
+        .post(server.url(&format!(
+            "/api/v1/projects/{project}/uploads?file_name=okta.csv"
+        )))
+        .bearer_auth(&admin_token)
+        .body(export)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    let progress =
+        tokio::time::timeout(Duration::from_secs(120), follow_until_settled(events, &id))
+            .await
+            .expect("no settled event within two minutes");
+    let mine: Vec<&Value> = progress
+        .iter()
+        .flatten()
+        .filter(|p| p["upload_id"] == id.as_str())
+        .collect();
+    assert!(!mine.is_empty(), "no progress was streamed: {progress:?}");
+    let rows = |p: &Value| p["rows_ok"].as_u64().unwrap() + p["rows_failed"].as_u64().unwrap();
+    assert!(
+        mine.windows(2).all(|w| rows(w[0]) <= rows(w[1])),
+        "counts only grow"
+    );
+    assert!(
+        mine.iter()
+            .all(|p| p["size_bytes"] == created["size_bytes"])
+    );
+    let done = settled(&server, &admin_token, &id).await;
+    assert_eq!(done["rows_ok"], 60_000);
+}

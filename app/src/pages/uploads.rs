@@ -7,12 +7,11 @@ use crate::{
 };
 use domain::{
     roles::Permission,
-    uploads::{Upload, UploadStatus},
+    uploads::{LiveProgress, Upload, UploadStatus},
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
-use std::time::Duration;
 
 /// A file on its way up.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,19 +45,15 @@ pub fn UploadsPage() -> impl IntoView {
     let selected = RwSignal::new(None::<(String, String)>);
     let me = current_account();
 
-    // While an upload is being read, look again shortly; settled lists stay still.
+    // Reading progress arrives as server-sent events; the list is loaded again only
+    // when an upload settles (or the stream reconnects and may have missed one).
+    let live = RwSignal::new(Vec::<LiveProgress>::new());
     Effect::new(move |_| {
-        let busy = uploads.get().and_then(Result::ok).is_some_and(|page| {
-            page.items
-                .iter()
-                .any(|u| matches!(u.status, UploadStatus::Stored | UploadStatus::Parsing))
-        });
-        if busy {
-            set_timeout(
-                move || refresh.update(|n| *n += 1),
-                Duration::from_millis(1500),
-            );
-        }
+        let project = project.get();
+        #[cfg(feature = "hydrate")]
+        follow(&project, live, refresh);
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (project, live);
     });
 
     let take_files = move |files: web_sys::FileList| {
@@ -155,7 +150,7 @@ pub fn UploadsPage() -> impl IntoView {
                                     </tr>
                                 </thead>
                                 <tbody>
-                                    {page.items.into_iter().map(|u| view! { <UploadRow upload=u selected /> }).collect_view()}
+                                    {page.items.into_iter().map(|u| view! { <UploadRow upload=u selected live /> }).collect_view()}
                                 </tbody>
                             </table>
                         </div>
@@ -167,17 +162,64 @@ pub fn UploadsPage() -> impl IntoView {
     }
 }
 
+/// "12,345" for people to read.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[component]
-fn UploadRow(upload: Upload, selected: RwSignal<Option<(String, String)>>) -> impl IntoView {
+fn UploadRow(
+    upload: Upload,
+    selected: RwSignal<Option<(String, String)>>,
+    live: RwSignal<Vec<LiveProgress>>,
+) -> impl IntoView {
     let id = upload.id.to_string();
     let name = upload.file_name.clone();
+    let upload_id = upload.id;
+    let (saved_bytes, saved_rows, size_bytes) =
+        (upload.bytes_read, upload.rows_ok, upload.size_bytes);
+    // While it is read, the row follows the live counters rather than the saved ones.
+    let now = move || live.with(|l| l.iter().find(|p| p.upload_id == upload_id).cloned());
+    let reading = move || {
+        let (fraction, bytes, rows, rate) = match now() {
+            Some(p) => (
+                p.fraction(),
+                p.bytes_read,
+                p.rows_ok + p.rows_failed,
+                Some(p.records_per_second()),
+            ),
+            None => (
+                saved_bytes as f64 / size_bytes.max(1) as f64,
+                saved_bytes,
+                saved_rows,
+                None,
+            ),
+        };
+        view! {
+            <progress max="1" value=fraction.min(1.0)></progress>
+            <span class="muted small live-progress">
+                {format!(" {} read · {} records", size(bytes), grouped(rows))}
+                {rate.map(|r| format!(" · {} records/s", grouped(r.round() as u64)))}
+            </span>
+        }
+    };
     let status = match upload.status {
-        UploadStatus::Stored => view! { <span class="badge">"Waiting"</span> }.into_any(),
-        UploadStatus::Parsing => view! {
-            <progress max=upload.size_bytes.max(1) value=upload.bytes_read.min(upload.size_bytes)></progress>
-            <span class="muted small">{format!(" {} read", size(upload.bytes_read))}</span>
+        UploadStatus::Stored => view! {
+            {move || match now() {
+                Some(_) => reading().into_any(),
+                None => view! { <span class="badge">"Waiting"</span> }.into_any(),
+            }}
         }
         .into_any(),
+        UploadStatus::Parsing => reading.into_any(),
         UploadStatus::Parsed => view! { <span class="badge ok">"Read"</span> }.into_any(),
         UploadStatus::Failed => view! {
             <span class="badge error">"Not readable"</span>
@@ -258,6 +300,43 @@ fn ErrorsPanel(upload: String, file_name: String) -> impl IntoView {
             </Transition>
         </section>
     }
+}
+
+/// Follows the project's reading progress over server-sent events until the page or
+/// project changes.
+#[cfg(feature = "hydrate")]
+fn follow(project: &str, live: RwSignal<Vec<LiveProgress>>, refresh: RwSignal<u32>) {
+    use wasm_bindgen::{JsCast, closure::Closure};
+    if project.is_empty() {
+        return;
+    }
+    let Ok(source) = web_sys::EventSource::new(&format!("/projects/{project}/uploads/events"))
+    else {
+        return;
+    };
+    let progress =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+            if let Some(text) = e.data().as_string()
+                && let Ok(list) = serde_json::from_str::<Vec<LiveProgress>>(&text)
+            {
+                live.set(list);
+            }
+        });
+    let settled = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
+        refresh.update(|n| *n += 1);
+    });
+    // After a reconnect an upload may have settled unseen: load the list again.
+    let opened = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+        refresh.update(|n| *n += 1);
+    });
+    let _ = source.add_event_listener_with_callback("progress", progress.as_ref().unchecked_ref());
+    let _ = source.add_event_listener_with_callback("settled", settled.as_ref().unchecked_ref());
+    source.set_onopen(Some(opened.as_ref().unchecked_ref()));
+    let held = send_wrapper::SendWrapper::new((source, progress, settled, opened));
+    on_cleanup(move || {
+        let (source, ..) = &*held;
+        source.close();
+    });
 }
 
 /// Sends one file with XMLHttpRequest, whose upload events give the progress bar.

@@ -41,6 +41,10 @@ pub fn router() -> Router<AppState> {
         .route("/uploads/{id}/errors", get(upload_errors))
         .route("/uploads/{id}/read", post(read_again))
         .route("/uploads/{id}/errors.csv", get(upload_errors_csv))
+        .route(
+            "/projects/{id}/uploads/events",
+            get(super::events::upload_events),
+        )
         .fallback(|| async { ApiError(DomainError::NotFound("API endpoint".into())) })
 }
 
@@ -101,10 +105,10 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(super) type ApiResult<T> = Result<T, ApiError>;
 
 /// The caller, authenticated by its API token.
-pub struct ApiActor(Actor);
+pub struct ApiActor(pub Actor);
 
 impl<S: Send + Sync> FromRequestParts<S> for ApiActor {
     type Rejection = ApiError;
@@ -139,7 +143,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
     }
 }
 
-fn project_id(id: &str) -> ApiResult<ProjectId> {
+pub(super) fn project_id(id: &str) -> ApiResult<ProjectId> {
     Ok(id.parse()?)
 }
 
@@ -511,7 +515,8 @@ impl Modify for BearerAuth {
 #[openapi(
     info(title = "Ferry API", version = "1", description = "Automation API of Ferry. Authenticate with an API token created on the API tokens page: `Authorization: Bearer ferry_…`."),
     paths(me, list_projects, create_project, get_project, update_project, archive_project, restore_project, audit,
-        list_uploads, super::uploads::receive, get_upload, upload_errors, upload_errors_csv, read_again),
+        list_uploads, super::uploads::receive, get_upload, upload_errors, upload_errors_csv, read_again,
+        super::events::upload_events),
     modifiers(&BearerAuth),
     security(("api_token" = [])),
     tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "audit"))

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod events;
 pub mod guard;
 pub mod headers;
 pub mod uploads;
@@ -47,6 +48,9 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     pub public_url: String,
     pub secure_cookies: bool,
+    /// Cancelled when the server begins to stop, so endless responses (event streams)
+    /// end and the graceful shutdown does not wait for them.
+    pub shutdown: tokio_util::sync::CancellationToken,
     /// Once an owner exists it always will; caching this saves a query per request.
     setup_done: Arc<AtomicBool>,
 }
@@ -66,6 +70,7 @@ impl AppState {
             leptos,
             public_url,
             secure_cookies,
+            shutdown: tokio_util::sync::CancellationToken::new(),
             setup_done: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -110,6 +115,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api::router())
         .route("/sfn/{*name}", get(server_fn).post(server_fn))
         .route("/uploads/{id}/errors.csv", get(api::upload_errors_csv))
+        .route("/projects/{id}/uploads/events", get(events::upload_events))
         .leptos_routes_with_handler(routes, get(page))
         .nest_service("/pkg", pkg)
         .route_service("/favicon.svg", favicon)
