@@ -173,7 +173,7 @@ test("an export is uploaded in the browser, read, and its bad rows shown", async
   });
   await expect(page.locator("#sending")).toContainText("Stored");
   const row = page.locator("#uploads tbody tr", { hasText: "staff.csv" });
-  await expect(row).toContainText("Read");
+  await expect(row.locator(".badge")).toHaveText("Read");
   await expect(row.locator("td.records")).toHaveText("2");
   await expect(row).toContainText("CSV · generic");
   await row.getByRole("button", { name: "2 — show" }).click();
@@ -181,6 +181,39 @@ test("an export is uploaded in the browser, read, and its bad rows shown", async
   await expect(errors.getByRole("heading")).toHaveText("What could not be read in staff.csv");
   await expect(errors).toContainText("line 3");
   await expect(errors).toContainText("\"not a date\" is not a date and time");
+});
+
+test("a Firebase export is refused without its hash parameters and read again with them", async ({ page }) => {
+  const fixtures = `${__dirname}/../../domain/tests/fixtures/import/`;
+  const params = JSON.parse(readFileSync(`${fixtures}passwords.json`, "utf8")).firebase;
+  await signIn(page, owner.email, owner.password);
+  await page.getByRole("link", { name: "Acme staff to Asgardeo" }).click();
+  await page.getByRole("navigation", { name: "Migration stages" }).getByRole("link", { name: "Uploads" }).click();
+  await hydrated(page);
+  await page.locator("#upload-files").setInputFiles({
+    name: "firebase.json",
+    mimeType: "application/json",
+    buffer: readFileSync(`${fixtures}firebase.json`),
+  });
+  const row = page.locator("#uploads tbody tr", { hasText: "firebase.json" });
+  await expect(row.locator(".badge")).toHaveText("Not readable");
+  await expect(row).toContainText("password hash parameters");
+  await row.getByRole("button", { name: "Read again…" }).click();
+  const panel = page.locator("#read-again");
+  await expect(panel.getByRole("heading")).toHaveText("Read firebase.json again");
+  await panel.locator("#read-source").selectOption("firebase");
+  await panel.locator("#firebase-signer-key").fill("not base64 %%");
+  await panel.locator("#firebase-salt-separator").fill(params.salt_separator);
+  await panel.locator("#firebase-rounds").fill(String(params.rounds));
+  await panel.locator("#firebase-mem-cost").fill(String(params.mem_cost));
+  await panel.getByRole("button", { name: "Read again" }).click();
+  await expect(panel.getByRole("alert")).toContainText("firebase.signer_key: is not base64");
+  await panel.locator("#firebase-signer-key").fill(params.signer_key);
+  await panel.getByRole("button", { name: "Read again" }).click();
+  await expect(panel).toBeHidden();
+  await expect(row.locator(".badge")).toHaveText("Read");
+  await expect(row.locator("td.records")).toHaveText("2");
+  await expect(row).toContainText("JSON · firebase");
 });
 
 test("on a 390 px phone the menu button opens the navigation and nothing overflows", async ({ browser }) => {

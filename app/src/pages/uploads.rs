@@ -43,6 +43,8 @@ pub fn UploadsPage() -> impl IntoView {
     let sending = RwSignal::new(Vec::<Sending>::new());
     // The upload whose errors are shown: its id and file name.
     let selected = RwSignal::new(None::<(String, String)>);
+    // The upload being read again with chosen settings.
+    let reading = RwSignal::new(None::<(String, String)>);
     let me = current_account();
 
     // Reading progress arrives as server-sent events; the list is loaded again only
@@ -132,6 +134,7 @@ pub fn UploadsPage() -> impl IntoView {
         </Transition>
         <Transition fallback=|| view! { <p class="muted">"Loading uploads…"</p> }>
             {move || Suspend::new(async move {
+                let may_manage = me.await.is_ok_and(|a| a.role.allows(Permission::ManageProjects));
                 match uploads.await {
                     Err(error) => view! { <LoadError error /> }.into_any(),
                     Ok(page) if page.items.is_empty() => view! { <p class="muted">"No exports uploaded yet."</p> }.into_any(),
@@ -147,10 +150,11 @@ pub fn UploadsPage() -> impl IntoView {
                                         <th scope="col">"New · changed · missing"</th>
                                         <th scope="col">"Not read"</th>
                                         <th scope="col">"Uploaded"</th>
+                                        {may_manage.then(|| view! { <th scope="col"><span class="sr-only">"Actions"</span></th> })}
                                     </tr>
                                 </thead>
                                 <tbody>
-                                    {page.items.into_iter().map(|u| view! { <UploadRow upload=u selected live /> }).collect_view()}
+                                    {page.items.into_iter().map(|u| view! { <UploadRow upload=u selected live reading may_manage /> }).collect_view()}
                                 </tbody>
                             </table>
                         </div>
@@ -158,7 +162,8 @@ pub fn UploadsPage() -> impl IntoView {
                 }
             })}
         </Transition>
-        {move || selected.get().map(|(id, name)| view! { <ErrorsPanel upload=id file_name=name /> })}
+        {move || reading.get().map(|(id, name)| view! { <ReadAgainPanel upload=id file_name=name reading refresh /> }.into_any())}
+        {move || selected.get().map(|(id, name)| view! { <ErrorsPanel upload=id file_name=name /> }.into_any())}
     }
 }
 
@@ -180,15 +185,19 @@ fn UploadRow(
     upload: Upload,
     selected: RwSignal<Option<(String, String)>>,
     live: RwSignal<Vec<LiveProgress>>,
+    reading: RwSignal<Option<(String, String)>>,
+    may_manage: bool,
 ) -> impl IntoView {
     let id = upload.id.to_string();
     let name = upload.file_name.clone();
+    let settled = matches!(upload.status, UploadStatus::Parsed | UploadStatus::Failed);
+    let again = (id.clone(), name.clone());
     let upload_id = upload.id;
     let (saved_bytes, saved_rows, size_bytes) =
         (upload.bytes_read, upload.rows_ok, upload.size_bytes);
     // While it is read, the row follows the live counters rather than the saved ones.
     let now = move || live.with(|l| l.iter().find(|p| p.upload_id == upload_id).cloned());
-    let reading = move || {
+    let progress_view = move || {
         let (fraction, bytes, rows, rate) = match now() {
             Some(p) => (
                 p.fraction(),
@@ -214,12 +223,12 @@ fn UploadRow(
     let status = match upload.status {
         UploadStatus::Stored => view! {
             {move || match now() {
-                Some(_) => reading().into_any(),
+                Some(_) => progress_view().into_any(),
                 None => view! { <span class="badge">"Waiting"</span> }.into_any(),
             }}
         }
         .into_any(),
-        UploadStatus::Parsing => reading.into_any(),
+        UploadStatus::Parsing => progress_view.into_any(),
         UploadStatus::Parsed => view! { <span class="badge ok">"Read"</span> }.into_any(),
         UploadStatus::Failed => view! {
             <span class="badge error">"Not readable"</span>
@@ -252,6 +261,15 @@ fn UploadRow(
                 }}
             </td>
             <td class="nowrap">{format_time(upload.created_at)}</td>
+            {may_manage.then(|| view! {
+                <td>
+                    {settled.then(|| view! {
+                        <button type="button" class="link-button" on:click=move |_| reading.set(Some(again.clone()))>
+                            "Read again…"
+                        </button>
+                    })}
+                </td>
+            })}
         </tr>
     }
 }
@@ -300,6 +318,192 @@ fn ErrorsPanel(upload: String, file_name: String) -> impl IntoView {
             </Transition>
         </section>
     }
+}
+
+/// Reading an upload again with a chosen format, or with the password hash parameters
+/// a Firebase export needs (from the Firebase console: Authentication → Users → ⋮ →
+/// Password hash parameters). Sent to `POST /uploads/{id}/read`.
+#[component]
+fn ReadAgainPanel(
+    upload: String,
+    file_name: String,
+    reading: RwSignal<Option<(String, String)>>,
+    refresh: RwSignal<u32>,
+) -> impl IntoView {
+    let format = RwSignal::new(String::new());
+    let source = RwSignal::new("generic".to_string());
+    let delimiter = RwSignal::new(",".to_string());
+    let encoding = RwSignal::new("utf-8".to_string());
+    let signer_key = RwSignal::new(String::new());
+    let salt_separator = RwSignal::new(String::new());
+    let rounds = RwSignal::new("8".to_string());
+    let mem_cost = RwSignal::new("14".to_string());
+    let message = RwSignal::new(None::<String>);
+    let firebase = move || source.get() == "firebase";
+    let target = upload.clone();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let mut body = serde_json::Map::new();
+        if !format.get_untracked().is_empty() {
+            body.insert("format".into(), format.get_untracked().into());
+            body.insert("source".into(), source.get_untracked().into());
+            body.insert("delimiter".into(), delimiter.get_untracked().into());
+            body.insert("encoding".into(), encoding.get_untracked().into());
+        }
+        if source.get_untracked() == "firebase" || !signer_key.get_untracked().is_empty() {
+            let number = |s: RwSignal<String>| s.get_untracked().trim().parse::<u32>().ok();
+            let (Some(r), Some(m)) = (number(rounds), number(mem_cost)) else {
+                message.set(Some("Rounds and memory cost are whole numbers.".into()));
+                return;
+            };
+            body.insert(
+                "firebase".into(),
+                serde_json::json!({
+                    "signer_key": signer_key.get_untracked(),
+                    "salt_separator": salt_separator.get_untracked(),
+                    "rounds": r,
+                    "mem_cost": m,
+                }),
+            );
+        }
+        #[cfg(feature = "hydrate")]
+        read_again(
+            &target,
+            serde_json::Value::Object(body),
+            message,
+            reading,
+            refresh,
+        );
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (body, &target, reading, refresh);
+    };
+    view! {
+        <section class="card" id="read-again">
+            <div class="page-head">
+                <h2>{format!("Read {file_name} again")}</h2>
+                <button type="button" class="link-button" on:click=move |_| reading.set(None)>"Close"</button>
+            </div>
+            <p class="muted">
+                "Ferry recognizes formats from the content. Choose one here when it guessed wrong; "
+                "records already read are updated by their source id, nothing is counted twice."
+            </p>
+            <form on:submit=submit>
+                <label>"Format"
+                    <select id="read-format" on:change=move |ev| format.set(event_target_value(&ev))>
+                        <option value="" selected>"Recognize from the content"</option>
+                        <option value="csv">"CSV"</option>
+                        <option value="json">"JSON"</option>
+                        <option value="ndjson">"NDJSON (one object per line)"</option>
+                        <option value="ldif">"LDIF"</option>
+                    </select>
+                </label>
+                <label>"Source"
+                    <select id="read-source" on:change=move |ev| source.set(event_target_value(&ev))>
+                        <option value="generic" selected>"Generic"</option>
+                        <option value="auth0">"Auth0"</option>
+                        <option value="okta">"Okta"</option>
+                        <option value="cognito">"AWS Cognito"</option>
+                        <option value="keycloak">"Keycloak"</option>
+                        <option value="firebase">"Firebase"</option>
+                        <option value="ldap">"LDAP"</option>
+                        <option value="entra_id">"Microsoft Entra ID"</option>
+                    </select>
+                </label>
+                <Show when=move || format.get() == "csv">
+                    <label>"Delimiter"
+                        <select id="read-delimiter" on:change=move |ev| delimiter.set(event_target_value(&ev))>
+                            <option value="," selected>"Comma"</option>
+                            <option value=";">"Semicolon"</option>
+                            <option value="tab">"Tab"</option>
+                            <option value="|">"Pipe"</option>
+                        </select>
+                    </label>
+                </Show>
+                <Show when=move || !format.get().is_empty()>
+                    <label>"Text encoding"
+                        <select id="read-encoding" on:change=move |ev| encoding.set(event_target_value(&ev))>
+                            <option value="utf-8" selected>"UTF-8"</option>
+                            <option value="utf-16le">"UTF-16 LE"</option>
+                            <option value="utf-16be">"UTF-16 BE"</option>
+                            <option value="latin1">"Latin-1 (Windows-1252)"</option>
+                        </select>
+                    </label>
+                </Show>
+                <Show when=firebase>
+                    <fieldset>
+                        <legend>"Firebase password hash parameters"</legend>
+                        <p class="muted small">"From the Firebase console: Authentication → Users → ⋮ → Password hash parameters. They are used for this read and not stored."</p>
+                        <label>"Signer key (base64)"
+                            <input id="firebase-signer-key" type="password" autocomplete="off" required
+                                on:input=move |ev| signer_key.set(event_target_value(&ev)) />
+                        </label>
+                        <label>"Salt separator (base64)"
+                            <input id="firebase-salt-separator" type="text" autocomplete="off" required
+                                on:input=move |ev| salt_separator.set(event_target_value(&ev)) />
+                        </label>
+                        <label>"Rounds"
+                            <input id="firebase-rounds" type="text" inputmode="numeric" prop:value=move || rounds.get()
+                                on:input=move |ev| rounds.set(event_target_value(&ev)) />
+                        </label>
+                        <label>"Memory cost"
+                            <input id="firebase-mem-cost" type="text" inputmode="numeric" prop:value=move || mem_cost.get()
+                                on:input=move |ev| mem_cost.set(event_target_value(&ev)) />
+                        </label>
+                    </fieldset>
+                </Show>
+                {move || message.get().map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
+                <button type="submit" class="primary">"Read again"</button>
+            </form>
+        </section>
+    }
+    .into_any()
+}
+
+/// Posts the read request; on success closes the panel and reloads the list.
+#[cfg(feature = "hydrate")]
+fn read_again(
+    upload: &str,
+    body: serde_json::Value,
+    message: RwSignal<Option<String>>,
+    reading: RwSignal<Option<(String, String)>>,
+    refresh: RwSignal<u32>,
+) {
+    use wasm_bindgen::{JsCast, closure::Closure};
+    let Ok(xhr) = web_sys::XmlHttpRequest::new() else {
+        return;
+    };
+    if xhr
+        .open_with_async("POST", &format!("/uploads/{upload}/read"), true)
+        .is_err()
+    {
+        return;
+    }
+    let _ = xhr.set_request_header("content-type", "application/json");
+    let done_xhr = xhr.clone();
+    let done = Closure::<dyn FnMut()>::new(move || {
+        let status = done_xhr.status().unwrap_or(0);
+        if status == 202 {
+            reading.set(None);
+            refresh.update(|n| *n += 1);
+            return;
+        }
+        let text = done_xhr.response_text().ok().flatten().unwrap_or_default();
+        let error = serde_json::from_str::<serde_json::Value>(&text).ok();
+        let text = error
+            .as_ref()
+            .and_then(|v| {
+                let message = v["error"]["message"].as_str()?;
+                Some(match v["error"]["field"].as_str() {
+                    Some(field) => format!("{field}: {message}"),
+                    None => message.to_string(),
+                })
+            })
+            .unwrap_or_else(|| format!("reading again failed (HTTP {status})"));
+        message.set(Some(text));
+    });
+    xhr.set_onloadend(Some(done.as_ref().unchecked_ref()));
+    done.forget();
+    let _ = xhr.send_with_opt_str(Some(&body.to_string()));
 }
 
 /// Follows the project's reading progress over server-sent events until the page or

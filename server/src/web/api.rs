@@ -452,7 +452,7 @@ pub struct ReadRequest {
 #[utoipa::path(post, path = "/api/v1/uploads/{id}/read", tag = "uploads", request_body = ReadRequest,
     params(("id" = String, Path, description = "Upload id")),
     responses((status = 202, body = Upload), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn read_again(
+pub async fn read_again(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,

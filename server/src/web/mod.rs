@@ -116,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sfn/{*name}", get(server_fn).post(server_fn))
         .route("/uploads/{id}/errors.csv", get(api::upload_errors_csv))
         .route("/projects/{id}/uploads/events", get(events::upload_events))
+        .route("/uploads/{id}/read", axum::routing::post(api::read_again))
         .leptos_routes_with_handler(routes, get(page))
         .nest_service("/pkg", pkg)
         .route_service("/favicon.svg", favicon)
