@@ -4,14 +4,8 @@
 //! location: its JSON path and the line it starts on.
 
 use super::record::{Location, RecordError};
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
-use std::{
-    cell::Cell,
-    fmt,
-    io::{BufRead, Read},
-    rc::Rc,
-};
+use std::io::BufRead;
 
 /// Where the user objects sit in the document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,57 +18,296 @@ pub enum JsonLayout {
     Nested(&'static str),
 }
 
-/// Counts the lines a reader has handed out, so elements can name where they start.
-struct LineCounter<R> {
-    inner: R,
-    lines: Rc<Cell<u64>>,
-}
-
-impl<R: Read> Read for LineCounter<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let newlines = buf[..n].iter().filter(|b| **b == b'\n').count() as u64;
-        self.lines.set(self.lines.get() + newlines);
-        Ok(n)
-    }
-}
-
-/// Calls `each` for every element. A syntax error ends the reading (the rest of the
-/// document cannot be trusted) and is returned with its line and column; problems of
-/// single elements are the caller's to report through `each`.
+/// Calls `each` for every element. A break in the document's structure ends the
+/// reading (what follows cannot be trusted) and is returned with its line and column; an
+/// element that is balanced but not valid JSON, or not a user, is one bad record.
+///
+/// The document is cut into elements by a small scanner that only tracks nesting and
+/// strings, and each element is parsed from memory: much faster than parsing the whole
+/// document from a reader byte by byte, and the line of each element comes for free.
 pub fn for_each<R: BufRead>(
     input: R,
     layout: JsonLayout,
     each: &mut dyn FnMut(Result<(Value, Location), RecordError>),
 ) -> Result<(), RecordError> {
+    let mut scanner = Scanner {
+        input,
+        line: 1,
+        column: 1,
+    };
     match layout {
-        JsonLayout::Ndjson => ndjson(input, each),
-        JsonLayout::Array | JsonLayout::Nested(_) => {
-            let lines = Rc::new(Cell::new(1));
-            let reader = LineCounter {
-                inner: input,
-                lines: lines.clone(),
+        JsonLayout::Ndjson => ndjson(scanner.input, each),
+        JsonLayout::Array => {
+            scanner.skip_bom()?;
+            match scanner.next_token()? {
+                Some(b'[') => scanner.bump(),
+                Some(b'{') => {
+                    return Err(
+                        scanner.error("invalid type: an object, expected an array of user objects")
+                    );
+                }
+                _ => return Err(scanner.syntax("expected `[`")),
+            }
+            scanner.elements("$", each)?;
+            scanner.end()
+        }
+        JsonLayout::Nested(key) => {
+            scanner.skip_bom()?;
+            match scanner.next_token()? {
+                Some(b'{') => scanner.bump(),
+                _ => return Err(scanner.syntax("expected `{`")),
+            }
+            let mut found = false;
+            let mut name = Vec::new();
+            loop {
+                match scanner.next_token()? {
+                    Some(b'}') => {
+                        scanner.bump();
+                        break;
+                    }
+                    Some(b'"') => {}
+                    Some(_) => return Err(scanner.syntax("expected a key or `}`")),
+                    None => return Err(scanner.truncated()),
+                }
+                name.clear();
+                scanner.value(Some(&mut name))?;
+                let name: String = serde_json::from_slice(&name).map_err(|e| {
+                    scanner.error(&format!("invalid JSON: {}", without_position(&e)))
+                })?;
+                match scanner.next_token()? {
+                    Some(b':') => scanner.bump(),
+                    _ => return Err(scanner.syntax("expected `:`")),
+                }
+                if name == key && !found && scanner.next_token()? == Some(b'[') {
+                    found = true;
+                    scanner.bump();
+                    scanner.elements(&format!("$.{key}"), each)?;
+                } else {
+                    scanner.value(None)?;
+                }
+                match scanner.next_token()? {
+                    Some(b',') => scanner.bump(),
+                    Some(b'}') => {
+                        scanner.bump();
+                        break;
+                    }
+                    Some(_) => return Err(scanner.syntax("expected `,` or `}`")),
+                    None => return Err(scanner.truncated()),
+                }
+            }
+            if !found {
+                return Err(scanner.error(&format!("expected a \"{key}\" array")));
+            }
+            scanner.end()
+        }
+    }
+}
+
+/// The reader's next bytes; an I/O error names the line it happened on.
+fn fill<R: BufRead>(input: &mut R, line: u64) -> Result<&[u8], RecordError> {
+    input.fill_buf().map_err(|e| {
+        RecordError::new(
+            Location::Line { line },
+            None,
+            format!("cannot read the file: {e}"),
+        )
+    })
+}
+
+/// A user object larger than this is not a user object.
+const MAX_ELEMENT: usize = 16 << 20;
+
+/// Walks a JSON document, tracking where it is.
+struct Scanner<R> {
+    input: R,
+    line: u64,
+    column: u64,
+}
+
+impl<R: BufRead> Scanner<R> {
+    fn error(&self, reason: &str) -> RecordError {
+        RecordError::new(Location::Line { line: self.line }, None, reason)
+    }
+
+    fn syntax(&self, expected: &str) -> RecordError {
+        self.error(&format!(
+            "invalid JSON at column {}: {expected}",
+            self.column
+        ))
+    }
+
+    fn truncated(&self) -> RecordError {
+        self.error("the JSON ends early: the file is truncated")
+    }
+
+    fn skip_bom(&mut self) -> Result<(), RecordError> {
+        if fill(&mut self.input, self.line)?.starts_with(b"\xEF\xBB\xBF") {
+            self.input.consume(3);
+        }
+        Ok(())
+    }
+
+    /// The next byte that is not white space, left unread; `None` at the end.
+    fn next_token(&mut self) -> Result<Option<u8>, RecordError> {
+        loop {
+            let (mut line, mut column) = (self.line, self.column);
+            let buf = fill(&mut self.input, line)?;
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            let mut skipped = 0;
+            let mut found = None;
+            for &b in buf {
+                match b {
+                    b'\n' => {
+                        line += 1;
+                        column = 1;
+                    }
+                    b' ' | b'\t' | b'\r' => column += 1,
+                    other => {
+                        found = Some(other);
+                        break;
+                    }
+                }
+                skipped += 1;
+            }
+            self.input.consume(skipped);
+            (self.line, self.column) = (line, column);
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// Consumes the byte `next_token` returned.
+    fn bump(&mut self) {
+        self.input.consume(1);
+        self.column += 1;
+    }
+
+    /// Reads one value (object, array, string or scalar), copying its bytes to `out`.
+    fn value(&mut self, mut out: Option<&mut Vec<u8>>) -> Result<(), RecordError> {
+        let first = self.next_token()?.ok_or_else(|| self.truncated())?;
+        let scalar = !matches!(first, b'{' | b'[' | b'"');
+        let (mut depth, mut in_string, mut escaped) = (0u32, false, false);
+        let mut started = false;
+        let mut copied = 0usize;
+        loop {
+            let (mut line, mut column) = (self.line, self.column);
+            let buf = fill(&mut self.input, line)?;
+            if buf.is_empty() {
+                if scalar && started {
+                    return Ok(());
+                }
+                return Err(self.truncated());
+            }
+            let mut end = None;
+            for (i, &b) in buf.iter().enumerate() {
+                if scalar {
+                    if matches!(b, b',' | b']' | b'}' | b' ' | b'\t' | b'\r' | b'\n') {
+                        end = Some(i);
+                        break;
+                    }
+                } else if in_string {
+                    if escaped {
+                        escaped = false;
+                    } else if b == b'\\' {
+                        escaped = true;
+                    } else if b == b'"' {
+                        in_string = false;
+                        if depth == 0 {
+                            end = Some(i + 1);
+                        }
+                    }
+                } else {
+                    match b {
+                        b'"' => in_string = true,
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth = depth.saturating_sub(1);
+                            if depth == 0 {
+                                end = Some(i + 1);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                started = true;
+                if b == b'\n' {
+                    line += 1;
+                    column = 1;
+                } else {
+                    column += 1;
+                }
+                if end.is_some() {
+                    break;
+                }
+            }
+            // A scalar's delimiter stays unread (and was not counted).
+            let taken = end.unwrap_or(buf.len());
+            if let Some(out) = out.as_deref_mut() {
+                out.extend_from_slice(&buf[..taken]);
+            }
+            copied += taken;
+            self.input.consume(taken);
+            (self.line, self.column) = (line, column);
+            if end.is_some() {
+                return Ok(());
+            }
+            if copied > MAX_ELEMENT {
+                return Err(self.error("a value is larger than 16 MiB: this is not a user export"));
+            }
+        }
+    }
+
+    /// The elements of an array whose `[` was just read, up to its `]`.
+    fn elements(
+        &mut self,
+        path: &str,
+        each: &mut dyn FnMut(Result<(Value, Location), RecordError>),
+    ) -> Result<(), RecordError> {
+        if self.next_token()? == Some(b']') {
+            self.bump();
+            return Ok(());
+        }
+        let mut bytes = Vec::new();
+        let mut index = 0u64;
+        loop {
+            if self.next_token()?.is_none() {
+                return Err(self.truncated());
+            }
+            let at = Location::JsonPath {
+                path: format!("{path}[{index}]"),
+                line: self.line,
             };
-            let mut de = serde_json::Deserializer::from_reader(reader);
-            let result = match layout {
-                JsonLayout::Nested(key) => de::Deserializer::deserialize_map(
-                    &mut de,
-                    Nested {
-                        key,
-                        each,
-                        lines: &lines,
-                    },
-                ),
-                _ => de::Deserializer::deserialize_seq(
-                    &mut de,
-                    Elements {
-                        path: "$".into(),
-                        each,
-                        lines: &lines,
-                    },
-                ),
-            };
-            result.and_then(|()| de.end()).map_err(|e| syntax_error(&e))
+            bytes.clear();
+            self.value(Some(&mut bytes))?;
+            each(match serde_json::from_slice::<Value>(&bytes) {
+                Ok(value) => Ok((value, at)),
+                Err(err) => Err(RecordError::new(
+                    at,
+                    None,
+                    format!("invalid JSON: {}", without_position(&err)),
+                )),
+            });
+            index += 1;
+            match self.next_token()? {
+                Some(b',') => self.bump(),
+                Some(b']') => {
+                    self.bump();
+                    return Ok(());
+                }
+                Some(_) => return Err(self.syntax("expected `,` or `]`")),
+                None => return Err(self.truncated()),
+            }
+        }
+    }
+
+    /// Only white space may follow the document.
+    fn end(&mut self) -> Result<(), RecordError> {
+        match self.next_token()? {
+            None => Ok(()),
+            Some(_) => Err(self.syntax("trailing characters after the document")),
         }
     }
 }
@@ -82,28 +315,6 @@ pub fn for_each<R: BufRead>(
 fn without_position(err: &serde_json::Error) -> String {
     let text = err.to_string();
     text.split(" at line").next().unwrap_or(&text).to_string()
-}
-
-/// One sentence for a document that cannot be read past this point.
-fn syntax_error(err: &serde_json::Error) -> RecordError {
-    use serde_json::error::Category;
-    let reason = match err.classify() {
-        Category::Eof => "the JSON ends early: the file is truncated".to_string(),
-        Category::Io => format!("cannot read the file: {}", without_position(err)),
-        Category::Syntax => format!(
-            "invalid JSON at column {}: {}",
-            err.column(),
-            without_position(err)
-        ),
-        Category::Data => without_position(err),
-    };
-    RecordError::new(
-        Location::Line {
-            line: err.line() as u64,
-        },
-        None,
-        reason,
-    )
 }
 
 fn ndjson<R: BufRead>(
@@ -138,75 +349,82 @@ fn ndjson<R: BufRead>(
     Ok(())
 }
 
-struct Elements<'a> {
-    path: String,
-    each: &'a mut dyn FnMut(Result<(Value, Location), RecordError>),
-    lines: &'a Rc<Cell<u64>>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl<'de> Visitor<'de> for Elements<'_> {
-    type Value = ();
+    type Item = Result<(Value, Location), RecordError>;
 
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of user objects")
+    fn read(text: &str, layout: JsonLayout) -> (Vec<Item>, Result<(), RecordError>) {
+        let mut items = Vec::new();
+        let end = for_each(text.as_bytes(), layout, &mut |item| items.push(item));
+        (items, end)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut index = 0u64;
-        loop {
-            let line = self.lines.get();
-            let Some(value) = seq.next_element::<Value>()? else {
-                return Ok(());
-            };
-            let path = format!("{}[{index}]", self.path);
-            (self.each)(Ok((value, Location::JsonPath { path, line })));
-            index += 1;
+    fn at(path: &str, line: u64) -> Location {
+        Location::JsonPath {
+            path: path.into(),
+            line,
         }
     }
-}
 
-impl<'de> DeserializeSeed<'de> for Elements<'_> {
-    type Value = ();
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-struct Nested<'a> {
-    key: &'static str,
-    each: &'a mut dyn FnMut(Result<(Value, Location), RecordError>),
-    lines: &'a Rc<Cell<u64>>,
-}
-
-impl<'de> Visitor<'de> for Nested<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "an object with \"{}\"", self.key)
+    #[test]
+    fn elements_come_with_their_path_and_line_whatever_their_strings_hold() {
+        let text = "\u{feff}[\n  {\"id\": \"a\", \"note\": \"braces } ] { and \\\"quotes\\\"\"},\n\n  {\"id\": \"b\",\n   \"tags\": [1, [2]]}\n]\n";
+        let (items, end) = read(text, JsonLayout::Array);
+        end.unwrap();
+        let items: Vec<_> = items.into_iter().map(Result::unwrap).collect();
+        assert_eq!(items[0].0["note"], "braces } ] { and \"quotes\"");
+        assert_eq!(items[0].1, at("$[0]", 2));
+        assert_eq!(items[1].0["tags"], serde_json::json!([1, [2]]));
+        assert_eq!(items[1].1, at("$[1]", 4));
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut found = false;
-        while let Some(key) = map.next_key::<String>()? {
-            if key == self.key && !found {
-                found = true;
-                map.next_value_seed(Elements {
-                    path: format!("$.{key}"),
-                    each: &mut *self.each,
-                    lines: self.lines,
-                })?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        if found {
-            Ok(())
-        } else {
-            Err(de::Error::custom(format!(
-                "expected a \"{}\" array",
-                self.key
-            )))
-        }
+    #[test]
+    fn a_broken_element_is_one_bad_record_and_reading_goes_on() {
+        let (items, end) = read(
+            "[{\"id\": 1}, {\"id\": tru}, 7, {\"id\": 3}]",
+            JsonLayout::Array,
+        );
+        end.unwrap();
+        assert_eq!(items.len(), 4);
+        let err = items[1].as_ref().unwrap_err();
+        assert_eq!(err.location, at("$[1]", 1));
+        assert!(err.reason.starts_with("invalid JSON"), "{}", err.reason);
+        assert_eq!(
+            items[2].as_ref().unwrap().0,
+            7,
+            "not a user: the profile says so"
+        );
+        assert_eq!(items[3].as_ref().unwrap().0["id"], 3);
+    }
+
+    #[test]
+    fn the_nested_array_is_found_among_other_keys() {
+        let text = "{\"realm\": \"acme\", \"groups\": [{\"name\": \"users\"}], \"users\": [{\"id\": 1}], \"clients\": {\"users\": 2}}";
+        let (items, end) = read(text, JsonLayout::Nested("users"));
+        end.unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].as_ref().unwrap().1, at("$.users[0]", 1));
+    }
+
+    #[test]
+    fn structure_errors_stop_reading_with_where_and_why() {
+        let (items, end) = read("[{\"id\": 1} {\"id\": 2}]", JsonLayout::Array);
+        assert_eq!(items.len(), 1);
+        assert_eq!(
+            end.unwrap_err().to_string(),
+            "line 1: invalid JSON at column 12: expected `,` or `]`"
+        );
+        let (_, end) = read("[{\"id\": 1}]\n]", JsonLayout::Array);
+        assert!(
+            end.unwrap_err()
+                .to_string()
+                .contains("line 2: invalid JSON at column 1: trailing")
+        );
+        let (_, end) = read("[{\"id\": \"unterminated}]", JsonLayout::Array);
+        assert!(end.unwrap_err().to_string().contains("truncated"));
+        let (items, end) = read("[]", JsonLayout::Array);
+        assert!(items.is_empty() && end.is_ok());
     }
 }
