@@ -59,6 +59,7 @@ audit_actions! {
     ApiTokenCreated => "api_token.created", "created an API token";
     ApiTokenRevoked => "api_token.revoked", "revoked an API token";
     UploadStored => "upload.stored", "uploaded an export";
+    ProjectSecretSet => "project.secret_set", "saved a project secret";
 }
 
 /// The kind of object an action touched.

@@ -221,6 +221,18 @@ pub trait UploadStore: Send + Sync {
     ) -> Result<Upload>;
     async fn record_errors(&self, upload: UploadId, page: PageRequest)
     -> Result<Page<StoredError>>;
+    /// Saves a sealed secret of a project, replacing the one of that kind, with its
+    /// audit entry.
+    async fn put_project_secret(
+        &self,
+        project: ProjectId,
+        kind: &str,
+        sealed: &[u8],
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+    /// A sealed secret of a project, if one of that kind was saved.
+    async fn project_secret(&self, project: ProjectId, kind: &str) -> Result<Option<Vec<u8>>>;
     /// Sealed records of a project in source-id order, after `after`.
     async fn project_records(
         &self,

@@ -889,6 +889,31 @@ impl Ferry {
         self.store.insert_upload(&upload, &audit).await
     }
 
+    /// Keeps a secret the project needs (sealed by the caller), for whoever may
+    /// upload to it; the audit entry names its kind, never its value.
+    pub async fn save_project_secret(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        kind: &str,
+        sealed: &[u8],
+    ) -> Result<()> {
+        self.may_upload(actor, project).await?;
+        let now = self.now();
+        let audit = NewAuditEntry::by(
+            actor,
+            now,
+            AuditAction::ProjectSecretSet,
+            ObjectKind::Project,
+            project,
+        )
+        .in_project(project)
+        .detail(kind.to_string());
+        self.store
+            .put_project_secret(project, kind, sealed, now, &audit)
+            .await
+    }
+
     pub async fn list_uploads(
         &self,
         actor: &Actor,

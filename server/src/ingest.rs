@@ -36,6 +36,13 @@ use std::{
 };
 use tokio::sync::broadcast;
 
+/// The kind under which a project's Firebase hash parameters are kept.
+pub const FIREBASE: &str = "firebase";
+
+fn secret_context(project: ProjectId, kind: &str) -> String {
+    format!("secret:{project}:{kind}")
+}
+
 /// Records saved per transaction: large enough that the index pages a batch touches
 /// are written once for many records, small enough to keep two batches in memory.
 pub const BATCH: usize = 50_000;
@@ -165,13 +172,46 @@ impl Ingest {
         self.store.uploads_with_status(status).await
     }
 
-    /// Reads the upload into records and settles it as parsed or failed.
-    pub async fn parse(&self, id: UploadId, options: ReadOptions) -> domain::Result<Upload> {
+    /// Seals a Firebase project's hash parameters for keeping with the project.
+    pub fn seal_firebase(
+        &self,
+        project: ProjectId,
+        params: &FirebaseParams,
+    ) -> domain::Result<Vec<u8>> {
+        let json = serde_json::to_vec(params)
+            .map_err(|e| DomainError::Internal(format!("parameters encoding: {e}")))?;
+        Ok(self
+            .vault
+            .seal(&json, secret_context(project, FIREBASE).as_bytes()))
+    }
+
+    /// The Firebase parameters kept for the project, if any.
+    async fn stored_firebase(&self, project: ProjectId) -> domain::Result<Option<FirebaseParams>> {
+        let Some(sealed) = self.store.project_secret(project, FIREBASE).await? else {
+            return Ok(None);
+        };
+        let json = self
+            .vault
+            .open(&sealed, secret_context(project, FIREBASE).as_bytes())
+            .map_err(|e| {
+                DomainError::Internal(format!("the project's Firebase parameters: {e}"))
+            })?;
+        serde_json::from_slice(&json)
+            .map(Some)
+            .map_err(|e| DomainError::Internal(format!("the project's Firebase parameters: {e}")))
+    }
+
+    /// Reads the upload into records and settles it as parsed or failed. Without
+    /// Firebase parameters in `options`, the ones kept for the project are used.
+    pub async fn parse(&self, id: UploadId, mut options: ReadOptions) -> domain::Result<Upload> {
         let upload = self
             .store
             .upload(id)
             .await?
             .ok_or_else(|| DomainError::NotFound("upload".into()))?;
+        if options.firebase.is_none() {
+            options.firebase = self.stored_firebase(upload.project_id).await?;
+        }
         upload.status.advance(UploadStatus::Parsing)?;
         // Dropped at the end of this function, after the outcome is saved.
         let (_tracked, counters) = self.track(&upload);

@@ -350,6 +350,30 @@ async fn an_upload_is_read_again_with_the_firebase_parameters_or_a_chosen_format
         (done["rows_ok"].as_u64(), done["source"].as_str()),
         (Some(2), Some("firebase"))
     );
+
+    // The parameters are kept with the project: its next Firebase export reads at once.
+    let mut newer = firebase.to_vec();
+    newer.extend_from_slice(b"\n");
+    let created: Value = api
+        .post(server.url(&format!(
+            "/api/v1/projects/{project}/uploads?file_name=firebase-later.json"
+        )))
+        .bearer_auth(&token)
+        .body(newer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let later = settled(&server, &token, created["id"].as_str().unwrap()).await;
+    assert_eq!(later["status"], "parsed", "{later}");
+    assert_eq!(later["rows_ok"], 2);
+    // The audit log names the kind of secret kept, never its value.
+    let audit = server.api_get("/api/v1/audit", &token).await.to_string();
+    assert!(audit.contains("ProjectSecretSet"), "{audit}");
+    let key = params["firebase"]["signer_key"].as_str().unwrap();
+    assert!(!audit.contains(key));
 }
 
 /// Reads server-sent events until `settled` names `id`; returns the progress lists seen.

@@ -432,7 +432,7 @@ fn ReadAgainPanel(
                 <Show when=firebase>
                     <fieldset>
                         <legend>"Firebase password hash parameters"</legend>
-                        <p class="muted small">"From the Firebase console: Authentication → Users → ⋮ → Password hash parameters. They are used for this read and not stored."</p>
+                        <p class="muted small">"From the Firebase console: Authentication → Users → ⋮ → Password hash parameters. Ferry keeps them encrypted with this project, for its later Firebase uploads."</p>
                         <label>"Signer key (base64)"
                             <input id="firebase-signer-key" type="password" autocomplete="off" required
                                 on:input=move |ev| signer_key.set(event_target_value(&ev)) />

@@ -1047,6 +1047,42 @@ macro_rules! sql_store {
                 Ok(Page { items, total: count(total), offset: page.offset, limit: page.limit })
             }
 
+            async fn put_project_secret(
+                &self,
+                project: ProjectId,
+                kind: &str,
+                sealed: &[u8],
+                at: DateTime<Utc>,
+                audit: &NewAuditEntry,
+            ) -> Result<()> {
+                let mut tx = self.begin().await?;
+                Self::exec(
+                    &mut tx,
+                    sqlx::query(
+                        "INSERT INTO project_secrets (project_id, kind, sealed, updated_at) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (project_id, kind) DO UPDATE SET \
+                         sealed = excluded.sealed, updated_at = excluded.updated_at",
+                    )
+                    .bind(project.0)
+                    .bind(kind)
+                    .bind(sealed)
+                    .bind(millis(at)),
+                )
+                .await?;
+                Self::commit(tx, audit).await
+            }
+
+            async fn project_secret(&self, project: ProjectId, kind: &str) -> Result<Option<Vec<u8>>> {
+                sqlx::query_scalar::<_, Vec<u8>>(
+                    "SELECT sealed FROM project_secrets WHERE project_id = $1 AND kind = $2",
+                )
+                .bind(project.0)
+                .bind(kind)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(internal)
+            }
+
             async fn project_records(
                 &self,
                 project: ProjectId,

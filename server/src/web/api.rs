@@ -489,6 +489,15 @@ pub async fn read_again(
             })
         }
     };
+    if let Some(params) = &firebase {
+        // Kept (sealed) for the project: later uploads, and reading again after a
+        // restart, need them too.
+        let sealed = state.ingest.seal_firebase(upload.project_id, params)?;
+        state
+            .ferry
+            .save_project_secret(&actor, upload.project_id, crate::ingest::FIREBASE, &sealed)
+            .await?;
+    }
     let options = crate::ingest::ReadOptions { format, firebase };
     super::uploads::read_in_background_with(state.ingest.clone(), id, options);
     Ok((StatusCode::ACCEPTED, Json(upload)))
