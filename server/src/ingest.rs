@@ -248,9 +248,15 @@ impl Ingest {
             upload.clone(),
             counters,
         );
-        let read = self.each_file(&upload, Some(bytes_read), None, &mut |index, input| {
-            self.read_export(&mut sink, &upload, index, input, &options)
-        });
+        let read = self.each_file(
+            &upload,
+            Some(bytes_read),
+            None,
+            &mut |index, member, input| {
+                sink.member = member.map(str::to_string);
+                self.read_export(&mut sink, &upload, index, input, &options)
+            },
+        );
         match read {
             Ok(()) => sink.flush(),
             Err(failure) => {
@@ -269,7 +275,7 @@ impl Ingest {
         upload: &Upload,
         counter: Option<Arc<AtomicU64>>,
         only: Option<usize>,
-        f: &mut dyn FnMut(usize, &mut dyn BufRead) -> Result<(), Failure>,
+        f: &mut EachFile<'_>,
     ) -> Result<(), Failure> {
         let file = File::open(self.path(upload.id))
             .map_err(|e| Failure::Unreadable(format!("the stored file is missing: {e}")))?;
@@ -290,7 +296,7 @@ impl Ingest {
         match detect::compression(&head) {
             Some(Compression::Gzip) => {
                 let unpacked = Limited::new(flate2::read::MultiGzDecoder::new(input), limit);
-                f(0, &mut BufReader::new(unpacked))
+                f(0, None, &mut BufReader::new(unpacked))
             }
             Some(Compression::Zip) => {
                 let mut archive = input;
@@ -308,7 +314,12 @@ impl Ingest {
                     if only.is_some_and(|only| index < only) {
                         continue;
                     }
-                    f(index, &mut BufReader::new(Limited::new(entry, limit)))?;
+                    let name = entry.name().to_string();
+                    f(
+                        index,
+                        Some(&name),
+                        &mut BufReader::new(Limited::new(entry, limit)),
+                    )?;
                     if only.is_some() {
                         break;
                     }
@@ -318,7 +329,7 @@ impl Ingest {
                 }
                 Ok(())
             }
-            None => f(0, &mut input),
+            None => f(0, None, &mut input),
         }
     }
 
@@ -331,7 +342,7 @@ impl Ingest {
         encoding: TextEncoding,
     ) -> Result<Memberships, Failure> {
         let mut memberships = Memberships::default();
-        self.each_file(upload, None, Some(index), &mut |_, input| {
+        self.each_file(upload, None, Some(index), &mut |_, _, input| {
             // Broken entries are reported by the second pass, which reads everything.
             for item in LdifReader::groups_only(decoded(input, encoding)) {
                 if let Ok(LdifItem::Group { dn, members, .. }) = item {
@@ -450,6 +461,9 @@ impl Ingest {
     }
 }
 
+/// What `each_file` hands each file to: its number, its name inside a zip, its content.
+type EachFile<'a> = dyn FnMut(usize, Option<&str>, &mut dyn BufRead) -> Result<(), Failure> + 'a;
+
 /// Text in UTF-8, whatever the file's encoding.
 fn decoded<'a, R: BufRead + 'a>(input: R, encoding: TextEncoding) -> Box<dyn BufRead + 'a> {
     let encoding = match encoding {
@@ -514,6 +528,8 @@ struct Sink {
     hasher: RandomState,
     /// The batch being saved.
     saving: Option<tokio::task::JoinHandle<domain::Result<()>>>,
+    /// The file of a zip archive being read: error locations name it.
+    member: Option<String>,
 }
 
 impl Sink {
@@ -537,6 +553,7 @@ impl Sink {
             seen: HashSet::new(),
             hasher: RandomState::new(),
             saving: None,
+            member: None,
         }
     }
 
@@ -580,9 +597,13 @@ impl Sink {
         self.counters
             .rows_failed
             .store(self.progress.rows_failed, Ordering::Relaxed);
+        let location = match &self.member {
+            Some(member) => format!("{member}: {}", err.location),
+            None => err.location.to_string(),
+        };
         self.errors.push(StoredError {
             seq: self.progress.rows_failed,
-            location: err.location.to_string(),
+            location,
             field: err.field,
             reason: err.reason,
         });

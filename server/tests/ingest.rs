@@ -247,6 +247,16 @@ async fn story(db: TestDb) {
         zip_upload.error
     );
     assert_eq!((zip_upload.rows_ok, zip_upload.rows_failed), (4, 1));
+    let errors = b
+        .store
+        .record_errors(zip_upload.id, Default::default())
+        .await
+        .unwrap();
+    assert!(
+        errors.items[0].location == "acme-users-0.json: $.users[2] (line 76)",
+        "an error in an archive names its file: {}",
+        errors.items[0].location
+    );
     assert_eq!(
         zip_upload.records_missing, 3,
         "the CSV users are not in this export"
