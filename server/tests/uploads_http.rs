@@ -42,6 +42,28 @@ async fn owner_with_token(server: &TestServer, role: &str) -> (Client, String, S
     )
 }
 
+/// Sends `body` as an upload of `project` named `name`; the created upload.
+async fn upload(
+    server: &TestServer,
+    project: &str,
+    token: &str,
+    name: &str,
+    body: Vec<u8>,
+) -> Value {
+    Client::new()
+        .post(server.url(&format!(
+            "/api/v1/projects/{project}/uploads?file_name={name}"
+        )))
+        .bearer_auth(token)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Waits for the background read to settle (bounded: a stuck read fails the test).
 async fn settled(server: &TestServer, token: &str, id: &str) -> Value {
     for _ in 0..200 {
@@ -284,18 +306,14 @@ async fn an_upload_is_read_again_with_the_firebase_parameters_or_a_chosen_format
     let (_, project, token) = owner_with_token(&server, "admin").await;
     let api = Client::new();
     let firebase = include_bytes!("../../domain/tests/fixtures/import/firebase.json");
-    let created: Value = api
-        .post(server.url(&format!(
-            "/api/v1/projects/{project}/uploads?file_name=firebase.json"
-        )))
-        .bearer_auth(&token)
-        .body(&firebase[..])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = upload(
+        &server,
+        &project,
+        &token,
+        "firebase.json",
+        firebase.to_vec(),
+    )
+    .await;
     let id = created["id"].as_str().unwrap().to_string();
     let first = settled(&server, &token, &id).await;
     assert_eq!(first["status"], "failed");
@@ -354,18 +372,7 @@ async fn an_upload_is_read_again_with_the_firebase_parameters_or_a_chosen_format
     // The parameters are kept with the project: its next Firebase export reads at once.
     let mut newer = firebase.to_vec();
     newer.extend_from_slice(b"\n");
-    let created: Value = api
-        .post(server.url(&format!(
-            "/api/v1/projects/{project}/uploads?file_name=firebase-later.json"
-        )))
-        .bearer_auth(&token)
-        .body(newer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = upload(&server, &project, &token, "firebase-later.json", newer).await;
     let later = settled(&server, &token, created["id"].as_str().unwrap()).await;
     assert_eq!(later["status"], "parsed", "{later}");
     assert_eq!(later["rows_ok"], 2);
@@ -407,11 +414,11 @@ async fn follow_until_settled(events: reqwest::Response, id: &str) -> Vec<Vec<Va
 #[tokio::test]
 async fn reading_progress_streams_as_server_sent_events() {
     let server = TestServer::start(common::sqlite_db()).await;
-    let (owner, project, follower_token) = owner_with_token(&server, "admin").await;
+    let (_, project, token) = owner_with_token(&server, "admin").await;
     let api = Client::new();
     let events = api
         .get(server.url(&format!("/api/v1/projects/{project}/uploads/events")))
-        .bearer_auth(&follower_token)
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap();
@@ -431,29 +438,7 @@ async fn reading_progress_streams_as_server_sent_events() {
         &mut export,
     )
     .unwrap();
-    let token: Value = server
-        .call(
-            &owner,
-            "tokens/create",
-            &[("name", "uploader"), ("role", "admin")],
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let admin_token = token["secret"].as_str().unwrap().to_string();
-    let created: Value = api
-        .post(server.url(&format!(
-            "/api/v1/projects/{project}/uploads?file_name=okta.csv"
-        )))
-        .bearer_auth(&admin_token)
-        .body(export)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = upload(&server, &project, &token, "okta.csv", export).await;
     let id = created["id"].as_str().unwrap().to_string();
     let progress =
         tokio::time::timeout(Duration::from_secs(120), follow_until_settled(events, &id))
@@ -474,6 +459,6 @@ async fn reading_progress_streams_as_server_sent_events() {
         mine.iter()
             .all(|p| p["size_bytes"] == created["size_bytes"])
     );
-    let done = settled(&server, &admin_token, &id).await;
+    let done = settled(&server, &token, &id).await;
     assert_eq!(done["rows_ok"], 60_000);
 }

@@ -246,7 +246,7 @@ fn UploadRow(
             <td>{upload.file_name.clone()}<br /><span class="muted small">{size(upload.size_bytes)}</span></td>
             <td>{format}</td>
             <td>{status}</td>
-            <td class="records">{upload.rows_ok}</td>
+            <td class="records">{move || now().map_or(saved_rows, |p| p.rows_ok)}</td>
             <td>{format!("{} · {} · {}", upload.records_new, upload.records_changed, upload.records_missing)}</td>
             <td>
                 {if failed == 0 {
@@ -459,6 +459,23 @@ fn ReadAgainPanel(
     .into_any()
 }
 
+/// Why the server refused a request: its `{"error": {"message", "field"}}`, or what
+/// failed and the HTTP status when the answer says nothing.
+#[cfg(feature = "hydrate")]
+fn refusal(xhr: &web_sys::XmlHttpRequest, what: &str) -> String {
+    let body = xhr.response_text().ok().flatten().unwrap_or_default();
+    serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| {
+            let message = v["error"]["message"].as_str()?;
+            Some(match v["error"]["field"].as_str() {
+                Some(field) if field != "body" => format!("{field}: {message}"),
+                _ => message.to_string(),
+            })
+        })
+        .unwrap_or_else(|| format!("{what} (HTTP {})", xhr.status().unwrap_or(0)))
+}
+
 /// Posts the read request; on success closes the panel and reloads the list.
 #[cfg(feature = "hydrate")]
 fn read_again(
@@ -487,19 +504,7 @@ fn read_again(
             refresh.update(|n| *n += 1);
             return;
         }
-        let text = done_xhr.response_text().ok().flatten().unwrap_or_default();
-        let error = serde_json::from_str::<serde_json::Value>(&text).ok();
-        let text = error
-            .as_ref()
-            .and_then(|v| {
-                let message = v["error"]["message"].as_str()?;
-                Some(match v["error"]["field"].as_str() {
-                    Some(field) => format!("{field}: {message}"),
-                    None => message.to_string(),
-                })
-            })
-            .unwrap_or_else(|| format!("reading again failed (HTTP {status})"));
-        message.set(Some(text));
+        message.set(Some(refusal(&done_xhr, "reading again failed")));
     });
     xhr.set_onloadend(Some(done.as_ref().unchecked_ref()));
     done.forget();
@@ -590,12 +595,7 @@ fn send(
         let outcome = if status == 201 {
             Ok(())
         } else {
-            let body = done_xhr.response_text().ok().flatten().unwrap_or_default();
-            let message = serde_json::from_str::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
-                .unwrap_or_else(|| format!("the upload failed (HTTP {status})"));
-            Err(message)
+            Err(refusal(&done_xhr, "the upload failed"))
         };
         set(&|s| {
             s.sent = 1.0;
