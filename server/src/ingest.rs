@@ -247,7 +247,7 @@ impl Ingest {
             handle.clone(),
             upload.clone(),
             counters,
-        );
+        )?;
         let read = self.each_file(
             &upload,
             Some(bytes_read),
@@ -257,14 +257,8 @@ impl Ingest {
                 self.read_export(&mut sink, &upload, index, input, &options)
             },
         );
-        match read {
-            Ok(()) => sink.flush(),
-            Err(failure) => {
-                // The batch in flight lands before the upload is settled as failed.
-                sink.wait()?;
-                Err(failure)
-            }
-        }
+        // On failure the batch in flight lands before the upload is settled as failed.
+        sink.finish(read.err())
     }
 
     /// Unseals the upload and hands each file in it to `f`, unpacked: the file itself,
@@ -510,26 +504,35 @@ fn unreadable(err: io::Error) -> Failure {
     Failure::Unreadable(format!("cannot read the file: {err}"))
 }
 
-/// Collects records and errors and saves them in batches. While one batch is being
-/// saved the next is read: reading and the database each keep a core busy.
+/// What the reading thread hands to the sealing thread, in the order it was read.
+enum Item {
+    User(Box<NormalizedUser>),
+    Error(StoredError),
+    /// Reading failed: what is not saved yet is dropped, the batch in flight lands.
+    Abandon,
+}
+
+/// Room between the reading and the sealing thread: enough to even out their pace,
+/// small enough to hold a few megabytes.
+const QUEUE: usize = 1024;
+
+/// Takes what a reader yields on the reading thread (duplicate ids, counts, error
+/// locations) and passes it on to a sealing thread that seals records and saves them
+/// in batches. Reading, sealing and the database each keep part of a core busy.
 struct Sink {
-    store: Arc<dyn Store>,
-    vault: Vault,
     handle: tokio::runtime::Handle,
-    upload: Upload,
     counters: Arc<Counters>,
-    records: Vec<SealedRecord>,
-    errors: Vec<StoredError>,
-    progress: ParseProgress,
+    rows_ok: u64,
+    rows_failed: u64,
     started: Option<Detection>,
     /// Hashes of the source ids read so far: a user found twice in one upload is
     /// reported, not saved twice (8 bytes a user).
     seen: HashSet<u64>,
     hasher: RandomState,
-    /// The batch being saved.
-    saving: Option<tokio::task::JoinHandle<domain::Result<()>>>,
     /// The file of a zip archive being read: error locations name it.
     member: Option<String>,
+    queue: Option<std::sync::mpsc::SyncSender<Item>>,
+    sealing: Option<std::thread::JoinHandle<Result<(), Failure>>>,
 }
 
 impl Sink {
@@ -539,22 +542,35 @@ impl Sink {
         handle: tokio::runtime::Handle,
         upload: Upload,
         counters: Arc<Counters>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, Failure> {
+        let (queue, items) = std::sync::mpsc::sync_channel(QUEUE);
+        let mut batches = Batches {
             store,
             vault,
-            handle,
+            handle: handle.clone(),
             upload,
-            counters,
+            counters: counters.clone(),
             records: Vec::with_capacity(BATCH),
             errors: Vec::new(),
             progress: ParseProgress::default(),
+            saving: None,
+        };
+        let sealing = std::thread::Builder::new()
+            .name("ferry-seal".into())
+            .spawn(move || batches.run(items))
+            .map_err(|e| Failure::Store(DomainError::Internal(format!("sealing thread: {e}"))))?;
+        Ok(Self {
+            handle,
+            counters,
+            rows_ok: 0,
+            rows_failed: 0,
             started: None,
             seen: HashSet::new(),
             hasher: RandomState::new(),
-            saving: None,
             member: None,
-        }
+            queue: Some(queue),
+            sealing: Some(sealing),
+        })
     }
 
     /// Takes one item a reader yielded; `at` says where a record was found, should it
@@ -578,43 +594,105 @@ impl Sink {
                 ),
             ));
         }
-        let sealed =
-            records::seal(&self.vault, self.upload.project_id, &user).map_err(Failure::Store)?;
-        self.records.push(SealedRecord {
-            data: sealed.data,
-            source_id: user.source_id,
-            digest: sealed.digest,
-        });
-        self.progress.rows_ok += 1;
-        self.counters
-            .rows_ok
-            .store(self.progress.rows_ok, Ordering::Relaxed);
-        self.flush_when_full()
+        self.rows_ok += 1;
+        self.counters.rows_ok.store(self.rows_ok, Ordering::Relaxed);
+        self.pass(Item::User(Box::new(user)))
     }
 
     fn take_error(&mut self, err: RecordError) -> Result<(), Failure> {
-        self.progress.rows_failed += 1;
+        self.rows_failed += 1;
         self.counters
             .rows_failed
-            .store(self.progress.rows_failed, Ordering::Relaxed);
+            .store(self.rows_failed, Ordering::Relaxed);
         let location = match &self.member {
             Some(member) => format!("{member}: {}", err.location),
             None => err.location.to_string(),
         };
-        self.errors.push(StoredError {
-            seq: self.progress.rows_failed,
+        self.pass(Item::Error(StoredError {
+            seq: self.rows_failed,
             location,
             field: err.field,
             reason: err.reason,
-        });
-        self.flush_when_full()
+        }))
     }
 
-    fn flush_when_full(&mut self) -> Result<(), Failure> {
-        if self.records.len() + self.errors.len() >= BATCH {
-            self.send()?;
+    fn pass(&mut self, item: Item) -> Result<(), Failure> {
+        let sent = self.queue.as_ref().is_some_and(|q| q.send(item).is_ok());
+        if sent {
+            return Ok(());
         }
-        Ok(())
+        // The sealing thread stopped early: its reason is the failure.
+        self.finish(None)?;
+        Err(Failure::Store(DomainError::Internal(
+            "the sealing thread stopped".into(),
+        )))
+    }
+
+    /// Ends the sealing thread and returns its outcome: with `None` everything read is
+    /// saved; with a failure, what is not saved yet is dropped and the failure returned
+    /// once the batch in flight has landed.
+    fn finish(&mut self, failure: Option<Failure>) -> Result<(), Failure> {
+        if let Some(queue) = self.queue.take()
+            && failure.is_some()
+        {
+            // The thread may be gone already; its own outcome is taken below.
+            let _ = queue.send(Item::Abandon);
+        }
+        let sealed = match self.sealing.take() {
+            Some(thread) => thread.join().unwrap_or_else(|_| {
+                Err(Failure::Store(DomainError::Internal(
+                    "the sealing thread panicked".into(),
+                )))
+            }),
+            None => Ok(()),
+        };
+        sealed?;
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+/// The sealing thread: seals each record under its context and saves batches in
+/// order, one in flight while the next is filled.
+struct Batches {
+    store: Arc<dyn Store>,
+    vault: Vault,
+    handle: tokio::runtime::Handle,
+    upload: Upload,
+    counters: Arc<Counters>,
+    records: Vec<SealedRecord>,
+    errors: Vec<StoredError>,
+    /// What the saved batches hold, saved with them.
+    progress: ParseProgress,
+    /// The batch being saved.
+    saving: Option<tokio::task::JoinHandle<domain::Result<()>>>,
+}
+
+impl Batches {
+    fn run(&mut self, items: std::sync::mpsc::Receiver<Item>) -> Result<(), Failure> {
+        for item in items {
+            match item {
+                Item::User(user) => {
+                    let sealed = records::seal(&self.vault, self.upload.project_id, &user)
+                        .map_err(Failure::Store)?;
+                    self.records.push(SealedRecord {
+                        data: sealed.data,
+                        source_id: user.source_id,
+                        digest: sealed.digest,
+                    });
+                    self.progress.rows_ok += 1;
+                }
+                Item::Error(error) => {
+                    self.errors.push(error);
+                    self.progress.rows_failed += 1;
+                }
+                Item::Abandon => return self.wait(),
+            }
+            if self.records.len() + self.errors.len() >= BATCH {
+                self.send()?;
+            }
+        }
+        self.send()?;
+        self.wait()
     }
 
     /// Waits for the batch being saved, if any.
@@ -642,12 +720,6 @@ impl Sink {
                 .await
         }));
         Ok(())
-    }
-
-    /// Saves what is left and waits until everything is saved.
-    fn flush(&mut self) -> Result<(), Failure> {
-        self.send()?;
-        self.wait()
     }
 }
 

@@ -74,19 +74,26 @@ fn user(value: Value, at: Location, profile: &JsonProfile) -> Result<NormalizedU
         return Err(RecordError::new(at, None, "not a JSON object"));
     };
     let mut user = NormalizedUser::default();
-    let secrets = profile.secret_keys();
-    user.attributes = object
-        .iter()
-        .filter(|(k, v)| !secrets.contains(&k.as_str()) && !v.is_null())
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    // A generic export may name its hash column freely; the mapping says which it was.
+    let mut hash_key = None;
     let mapped = match profile {
-        JsonProfile::Generic => generic(&mut user, &object),
+        JsonProfile::Generic => generic(&mut user, &object).map(|key| hash_key = key),
         JsonProfile::Auth0 => auth0(&mut user, &object),
         JsonProfile::Keycloak => keycloak(&mut user, &object),
         JsonProfile::Firebase(params) => firebase(&mut user, &object, params),
     };
     mapped.map_err(|(field, reason)| RecordError::new(at.clone(), Some(&field), reason))?;
+    // The source's fields are kept as attributes, moved rather than copied, less the
+    // secrets read into the credential; the flags the mapping left for `finish` stay.
+    let secrets = profile.secret_keys();
+    let flags = std::mem::take(&mut user.attributes);
+    user.attributes = object
+        .into_iter()
+        .filter(|(k, v)| {
+            !secrets.contains(&k.as_str()) && hash_key.as_deref() != Some(k) && !v.is_null()
+        })
+        .collect();
+    user.attributes.extend(flags);
     finish(&mut user).map_err(|reason| RecordError::new(at, None, reason))?;
     Ok(user)
 }
@@ -145,10 +152,19 @@ fn primary_email(user: &mut NormalizedUser, value: Option<String>, verified: Opt
     }
 }
 
-fn generic(user: &mut NormalizedUser, object: &Map<String, Value>) -> FieldResult {
+/// Maps a generic user object by its keys' names; returns the key the password hash
+/// was read from, if any.
+fn generic(
+    user: &mut NormalizedUser,
+    object: &Map<String, Value>,
+) -> Result<Option<String>, (String, String)> {
     let keys: Vec<String> = object.keys().cloned().collect();
+    let mut hash_key = None;
     for (key, field) in keys.iter().zip(assign(&keys)) {
         let Some(field) = field else { continue };
+        if field == Field::PasswordHash {
+            hash_key = Some(key.clone());
+        }
         match (&object[key], field) {
             (Value::Null, _) => {}
             (Value::Array(_), Field::Groups) => user.groups = strings(object.get(key)),
@@ -164,7 +180,7 @@ fn generic(user: &mut NormalizedUser, object: &Map<String, Value>) -> FieldResul
             (other, _) => return Err(fail(key, format!("expected text, found {}", kind(other)))),
         }
     }
-    Ok(())
+    Ok(hash_key)
 }
 
 fn kind(value: &Value) -> &'static str {

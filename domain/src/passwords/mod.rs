@@ -6,6 +6,7 @@
 //! A credential is a secret: its `Debug` shows the algorithm only, and errors never
 //! quote the stored value.
 
+mod bytes;
 mod parse;
 #[cfg(feature = "verify")]
 mod verify;
@@ -86,7 +87,9 @@ pub enum CryptVariant {
 /// (entered once per project; Firebase shows them under Authentication → Users).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FirebaseParams {
+    #[serde(with = "bytes")]
     pub signer_key: Vec<u8>,
+    #[serde(with = "bytes")]
     pub salt_separator: Vec<u8>,
     pub rounds: u32,
     pub mem_cost: u32,
@@ -113,20 +116,26 @@ pub enum Credential {
     Pbkdf2 {
         digest: Digest,
         iterations: u32,
+        #[serde(with = "bytes")]
         salt: Vec<u8>,
+        #[serde(with = "bytes")]
         hash: Vec<u8>,
     },
     Scrypt {
         log_n: u8,
         r: u32,
         p: u32,
+        #[serde(with = "bytes")]
         salt: Vec<u8>,
+        #[serde(with = "bytes")]
         hash: Vec<u8>,
     },
     /// Firebase's modified scrypt: the hash is the project's signer key encrypted with
     /// AES-256-CTR under a key derived by scrypt from the password and salt.
     FirebaseScrypt {
+        #[serde(with = "bytes")]
         salt: Vec<u8>,
+        #[serde(with = "bytes")]
         hash: Vec<u8>,
         params: FirebaseParams,
     },
@@ -134,8 +143,10 @@ pub enum Credential {
     /// salted SHA/MD5 hashes of custom databases). An empty salt means unsalted.
     Digest {
         digest: Digest,
+        #[serde(with = "bytes")]
         salt: Vec<u8>,
         position: SaltPosition,
+        #[serde(with = "bytes")]
         hash: Vec<u8>,
     },
     /// crypt(3): `$1$`, `$5$`, `$6$` (the whole modular string).
