@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod api_tokens;
+pub mod assess;
 pub mod audit;
 pub mod error;
 pub mod ids;
