@@ -18,6 +18,8 @@ pub const SESSION_COOKIE: &str = "ferry_session";
 #[derive(Clone)]
 pub struct RequestContext {
     pub ferry: Ferry,
+    /// Computes assessments and opens their sealed reports.
+    pub assessments: std::sync::Arc<dyn domain::ports::AssessmentRunner>,
     pub actor: Option<Actor>,
     pub session_token: Option<String>,
     pub origin: RequestOrigin,

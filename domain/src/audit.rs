@@ -60,6 +60,9 @@ audit_actions! {
     ApiTokenRevoked => "api_token.revoked", "revoked an API token";
     UploadStored => "upload.stored", "uploaded an export";
     ProjectSecretSet => "project.secret_set", "saved a project secret";
+    AssessmentStarted => "assessment.started", "started the assessment";
+    AttributeClassSet => "assessment.class_set", "changed an attribute's class";
+    AssessmentValueRevealed => "assessment.value_revealed", "revealed an example value";
 }
 
 /// The kind of object an action touched.

@@ -8,6 +8,7 @@ use crate::{
     Result,
     accounts::{Account, AccountStatus, NewAccount},
     api_tokens::{ApiToken, NewApiToken},
+    assess::{AssessOptions, AssessmentStatus, Check, Finding, Report, classify::DataClass},
     audit::{AuditPage, AuditQuery, NewAuditEntry},
     ids::{AccountId, ApiTokenId, ProjectId, UploadId},
     pagination::{Page, PageRequest},
@@ -233,13 +234,83 @@ pub trait UploadStore: Send + Sync {
     ) -> Result<()>;
     /// A sealed secret of a project, if one of that kind was saved.
     async fn project_secret(&self, project: ProjectId, kind: &str) -> Result<Option<Vec<u8>>>;
-    /// Sealed records of a project in source-id order, after `after`.
-    async fn project_records(
+}
+
+/// Where an assessment stands, with its sealed report once ready.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssessmentRow {
+    pub status: AssessmentStatus,
+    pub records_total: u64,
+    pub records_done: u64,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+    pub sealed_report: Option<Vec<u8>>,
+}
+
+#[async_trait]
+pub trait AssessmentStore: Send + Sync {
+    /// Marks the project's assessment as running and drops the findings of the last.
+    /// Fails with `Conflict` when one is running already.
+    async fn start_assessment(
+        &self,
+        project: ProjectId,
+        records_total: u64,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+    /// Saves findings and how many records are done.
+    async fn save_assessment_progress(
+        &self,
+        project: ProjectId,
+        records_done: u64,
+        findings: &[(u64, Finding)],
+    ) -> Result<()>;
+    /// Settles the assessment: ready with its sealed report, or failed with the reason.
+    async fn finish_assessment(
+        &self,
+        project: ProjectId,
+        outcome: std::result::Result<&[u8], &str>,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    async fn assessment(&self, project: ProjectId) -> Result<Option<AssessmentRow>>;
+    /// Assessments left running by a stopped server.
+    async fn running_assessments(&self) -> Result<Vec<ProjectId>>;
+    async fn findings(
+        &self,
+        project: ProjectId,
+        check: Check,
+        page: PageRequest,
+    ) -> Result<Page<Finding>>;
+    /// Sets (or with `None` clears) an administrator's class for an attribute.
+    async fn set_attribute_class(
+        &self,
+        project: ProjectId,
+        path: &str,
+        class: Option<DataClass>,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+    async fn attribute_classes(&self, project: ProjectId) -> Result<Vec<(String, DataClass)>>;
+    async fn count_records(&self, project: ProjectId) -> Result<u64>;
+    /// Records of a project in source-id order after `after`: id, the upload that last
+    /// delivered it, and the sealed record.
+    async fn records_with_upload(
         &self,
         project: ProjectId,
         after: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<(String, Vec<u8>)>>;
+    ) -> Result<Vec<(String, UploadId, Vec<u8>)>>;
+}
+
+/// Computes assessments in the background and opens their sealed reports (the server
+/// holds the key and the workers).
+pub trait AssessmentRunner: Send + Sync {
+    /// Starts computing; the store already says the assessment is running.
+    fn spawn(&self, project: ProjectId, options: AssessOptions);
+    /// Records done so far by a running assessment, from memory.
+    fn progress(&self, project: ProjectId) -> Option<u64>;
+    fn open_report(&self, project: ProjectId, sealed: &[u8]) -> Result<Report>;
 }
 
 /// Everything Ferry stores. One implementation per database, chosen at start.
@@ -253,6 +324,7 @@ pub trait Store:
     + ApiTokenStore
     + AuditStore
     + UploadStore
+    + AssessmentStore
 {
 }
 
@@ -266,6 +338,7 @@ impl<T> Store for T where
         + ApiTokenStore
         + AuditStore
         + UploadStore
+        + AssessmentStore
 {
 }
 

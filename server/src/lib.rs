@@ -1,6 +1,7 @@
 //! Ferry's server: configuration, the stores, the security adapters, the HTTP surface,
 //! and the start-up and shutdown of the whole process.
 
+pub mod assessment;
 pub mod bench;
 pub mod config;
 pub mod gen_export;
@@ -32,7 +33,9 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     let uploads = ingest::uploads_dir(&config.data_dir);
     std::fs::create_dir_all(&uploads)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", uploads.display()))?;
-    let ingest = ingest::Ingest::new(store.clone(), vault::Vault::new(key.bytes()), uploads);
+    let vault = vault::Vault::new(key.bytes());
+    let ingest = ingest::Ingest::new(store.clone(), vault.clone(), uploads);
+    let assessments = assessment::Assessments::new(store.clone(), vault);
     let ferry = Ferry::new(
         store,
         Arc::new(SystemClock),
@@ -49,6 +52,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     let mut state = AppState::new(
         ferry,
         ingest,
+        assessments,
         leptos,
         config.public_url(),
         config.secure_cookies(),
@@ -70,7 +74,10 @@ pub async fn announce_setup(state: &AppState) -> anyhow::Result<()> {
 
 /// Reads again the uploads a stopped server left half read (or stored but unread):
 /// records are upserted, so nothing is counted twice.
+/// Uploads a stopped server was reading are read again; assessments it was computing
+/// are marked interrupted.
 pub async fn resume_uploads(state: &AppState) -> anyhow::Result<()> {
+    state.assessments.settle_interrupted().await?;
     use domain::uploads::UploadStatus;
     for status in [UploadStatus::Parsing, UploadStatus::Stored] {
         for upload in state.ingest.uploads_with_status(status).await? {

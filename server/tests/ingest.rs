@@ -128,19 +128,19 @@ impl Bench {
         loop {
             let page = self
                 .store
-                .project_records(self.project, after.as_deref(), 2)
+                .records_with_upload(self.project, after.as_deref(), 2)
                 .await
                 .unwrap();
             if page.is_empty() {
                 return out;
             }
-            for (source_id, sealed) in &page {
+            for (source_id, _, sealed) in &page {
                 out.push(
                     server::records::open(self.ingest.vault(), self.project, source_id, sealed)
                         .unwrap(),
                 );
             }
-            after = page.last().map(|(id, _)| id.clone());
+            after = page.last().map(|(id, _, _)| id.clone());
         }
     }
 }

@@ -4,79 +4,12 @@
 
 mod common;
 
-use common::TestServer;
+use common::{TestServer, owner_with_token, settled, upload};
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 use std::time::Duration;
 
 const BAD_CSV: &[u8] = include_bytes!("../../domain/tests/fixtures/import/bad.csv");
-
-async fn owner_with_token(server: &TestServer, role: &str) -> (Client, String, String) {
-    let owner = server
-        .setup_owner("olive@example.com", "owner passphrase one")
-        .await;
-    let project: Value = server
-        .call(
-            &owner,
-            "projects/create",
-            &[
-                ("name", "Imports"),
-                ("source_kind", "csv"),
-                ("description", ""),
-            ],
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let token: Value = server
-        .call(&owner, "tokens/create", &[("name", "ci"), ("role", role)])
-        .await
-        .json()
-        .await
-        .unwrap();
-    (
-        owner,
-        project["id"].as_str().unwrap().into(),
-        token["secret"].as_str().unwrap().into(),
-    )
-}
-
-/// Sends `body` as an upload of `project` named `name`; the created upload.
-async fn upload(
-    server: &TestServer,
-    project: &str,
-    token: &str,
-    name: &str,
-    body: Vec<u8>,
-) -> Value {
-    Client::new()
-        .post(server.url(&format!(
-            "/api/v1/projects/{project}/uploads?file_name={name}"
-        )))
-        .bearer_auth(token)
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-/// Waits for the background read to settle (bounded: a stuck read fails the test).
-async fn settled(server: &TestServer, token: &str, id: &str) -> Value {
-    for _ in 0..200 {
-        let upload: Value = server
-            .api_get(&format!("/api/v1/uploads/{id}"), token)
-            .await;
-        if upload["status"] == "parsed" || upload["status"] == "failed" {
-            return upload;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("upload {id} never finished reading");
-}
 
 #[tokio::test]
 async fn an_export_is_uploaded_read_and_its_errors_listed() {

@@ -203,7 +203,9 @@ pub fn secret_like(value: &str) -> bool {
     }
     if v.starts_with('{') && v.find('}').is_some_and(|end| end > 1 && end < 12) {
         let scheme = &v[1..v.find('}').unwrap_or(1)];
-        return scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        return scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
             && scheme.chars().any(|c| c.is_ascii_uppercase());
     }
     false

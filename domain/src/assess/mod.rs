@@ -145,6 +145,9 @@ pub struct AttributeReport {
     pub examples: Vec<String>,
     pub class: DataClass,
     pub class_reason: String,
+    /// The class was set by an administrator, not inferred.
+    #[serde(default)]
+    pub overridden: bool,
 }
 
 /// The checks of data quality; each finding names one record.
@@ -199,7 +202,9 @@ impl Check {
         match self {
             Check::InvalidEmail => "Invalid e-mail addresses",
             Check::DuplicateEmail => "E-mail addresses shared by several users",
-            Check::UsernameCollision => "User names equal but for case (SCIM userName is case-insensitive)",
+            Check::UsernameCollision => {
+                "User names equal but for case (SCIM userName is case-insensitive)"
+            }
             Check::PhoneNotE164 => "Phone numbers not convertible to E.164",
             Check::FutureDate => "Dates in the future",
             Check::UnparseableDate => "Dates that cannot be read",
@@ -227,6 +232,35 @@ pub struct CheckCount {
     pub check: Check,
     pub label: String,
     pub count: u64,
+}
+
+/// Where a project's assessment stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AssessmentStatus {
+    Running,
+    Ready,
+    Failed,
+}
+
+impl AssessmentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssessmentStatus::Running => "running",
+            AssessmentStatus::Ready => "ready",
+            AssessmentStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "running" => Some(AssessmentStatus::Running),
+            "ready" => Some(AssessmentStatus::Ready),
+            "failed" => Some(AssessmentStatus::Failed),
+            _ => None,
+        }
+    }
 }
 
 /// Last-login recency, as of when the report was computed.
@@ -397,6 +431,7 @@ impl AttributeStats {
             examples,
             class,
             class_reason,
+            overridden: false,
         }
     }
 }
@@ -405,7 +440,11 @@ impl AttributeStats {
 /// `lastLoginTime`, `birthdate`, `pwdChangedTime`), so values that do not read as one
 /// are reported.
 fn dated(path: &str) -> bool {
-    let last = path.rsplit('.').next().unwrap_or(path).trim_end_matches("[]");
+    let last = path
+        .rsplit('.')
+        .next()
+        .unwrap_or(path)
+        .trim_end_matches("[]");
     let lower = last.to_ascii_lowercase();
     (lower.contains("date") || lower.contains("time") || lower.contains("birth"))
         && !lower.contains("zone")
@@ -515,12 +554,7 @@ impl Assessor {
 
     /// Adds one record, last delivered by `upload`; `found` receives what the checks
     /// find in it (and, for a duplicate, in the record it duplicates).
-    pub fn add(
-        &mut self,
-        upload: UploadId,
-        user: &NormalizedUser,
-        found: &mut dyn FnMut(Finding),
-    ) {
+    pub fn add(&mut self, upload: UploadId, user: &NormalizedUser, found: &mut dyn FnMut(Finding)) {
         let record = self.records;
         self.records += 1;
         let ordinal = self.ids.push(&user.source_id);
@@ -574,7 +608,11 @@ impl Assessor {
                     Value::String(text) => text.trim().to_string(),
                     other => other.to_string(),
                 };
-                let last = path.rsplit('.').next().unwrap_or(&path).to_ascii_lowercase();
+                let last = path
+                    .rsplit('.')
+                    .next()
+                    .unwrap_or(&path)
+                    .to_ascii_lowercase();
                 if ["permissions", "permissions[]", "scopes[]", "entitlements[]"]
                     .contains(&last.as_str())
                 {
@@ -632,7 +670,14 @@ impl Assessor {
         });
     }
 
-    fn find_other(&mut self, found: &mut dyn FnMut(Finding), check: Check, ordinal: u32, note: String, field: &str) {
+    fn find_other(
+        &mut self,
+        found: &mut dyn FnMut(Finding),
+        check: Check,
+        ordinal: u32,
+        note: String,
+        field: &str,
+    ) {
         *self.quality.entry(check).or_default() += 1;
         found(Finding {
             check,
@@ -680,7 +725,11 @@ impl Assessor {
             }
             seen_here.push(key);
         }
-        if let Some(username) = user.username.as_deref().map(str::trim).filter(|u| !u.is_empty())
+        if let Some(username) = user
+            .username
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
             && let Some((first, first_repeat)) =
                 self.usernames.see(&username.to_lowercase(), ordinal)
         {
@@ -710,7 +759,13 @@ impl Assessor {
                 } else {
                     "is not a valid phone number"
                 };
-                self.find(found, Check::PhoneNotE164, user, Some("phones"), note.into());
+                self.find(
+                    found,
+                    Check::PhoneNotE164,
+                    user,
+                    Some("phones"),
+                    note.into(),
+                );
             }
         }
         for (field, at) in [
@@ -727,7 +782,10 @@ impl Assessor {
                 );
             }
         }
-        let has_username = user.username.as_deref().is_some_and(|u| !u.trim().is_empty());
+        let has_username = user
+            .username
+            .as_deref()
+            .is_some_and(|u| !u.trim().is_empty());
         if !has_username && user.emails.is_empty() {
             self.find(
                 found,
@@ -772,7 +830,10 @@ impl Assessor {
         };
         self.recency[bucket] += 1;
         if let Some(at) = user.last_login_at {
-            *self.logins.entry(at.timestamp().div_euclid(900)).or_default() += 1;
+            *self
+                .logins
+                .entry(at.timestamp().div_euclid(900))
+                .or_default() += 1;
         }
     }
 
@@ -852,14 +913,78 @@ impl Assessor {
     }
 }
 
+/// What a viewer is sent of an assessment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AssessmentView {
+    pub status: AssessmentStatus,
+    pub records_total: u64,
+    pub records_done: u64,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+    /// The last report, examples masked (it stays while a new one is computed).
+    pub report: Option<Report>,
+    /// The time zone of the heatmap.
+    pub zone: String,
+    /// Last logins by weekday (Monday first) and hour in `zone`.
+    pub heatmap: Vec<Vec<u64>>,
+    /// Whether the viewer may reveal an example, one at a time.
+    pub can_reveal: bool,
+}
+
+impl Report {
+    /// Applies administrators' classes: the class wins, and a confidential attribute
+    /// loses its values.
+    pub fn with_classes(mut self, classes: &[(String, DataClass)]) -> Report {
+        for attribute in &mut self.attributes {
+            if let Some((_, class)) = classes.iter().find(|(path, _)| *path == attribute.path) {
+                attribute.class = *class;
+                attribute.class_reason = "set by an administrator".into();
+                attribute.overridden = true;
+            }
+            if attribute.class == DataClass::Confidential {
+                attribute.examples.clear();
+                attribute.top.clear();
+            }
+        }
+        self
+    }
+
+    /// The report as a viewer sees it: every example masked, the top values of personal
+    /// attributes masked too, and the login histogram folded into the heatmap.
+    pub fn masked(mut self) -> Report {
+        for attribute in &mut self.attributes {
+            for example in &mut attribute.examples {
+                *example = mask(example);
+            }
+            if attribute.class == DataClass::Pii {
+                for top in &mut attribute.top {
+                    top.name = mask(&top.name);
+                }
+            }
+        }
+        self.logins.clear();
+        self
+    }
+
+    /// One example value, unmasked, unless the attribute is confidential.
+    pub fn example(&self, path: &str, index: usize) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|a| a.path == path && a.class != DataClass::Confidential)
+            .and_then(|a| a.examples.get(index))
+            .map(String::as_str)
+    }
+}
+
 /// Last logins by weekday (Monday first) and hour in `zone`.
 pub fn heatmap(logins: &[(i64, u64)], zone: chrono_tz::Tz) -> [[u64; 24]; 7] {
     let mut grid = [[0u64; 24]; 7];
     for (quarter, count) in logins {
         if let Some(at) = DateTime::from_timestamp(quarter * 900, 0) {
             let local = at.with_timezone(&zone);
-            grid[local.weekday().num_days_from_monday() as usize][local.hour() as usize] +=
-                count;
+            grid[local.weekday().num_days_from_monday() as usize][local.hour() as usize] += count;
         }
     }
     grid

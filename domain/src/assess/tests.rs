@@ -291,7 +291,14 @@ fn quality_checks_find_each_crafted_flaw() {
         [("u3", Some("birthdate")), ("u4", Some("created_at"))]
     );
     assert_eq!(of(Check::UnparseableDate), [("u2", Some("birthdate"))]);
-    assert_eq!(of(Check::MissingName), [("u3", Some("name")), ("u4", Some("name")), ("u5", Some("name"))]);
+    assert_eq!(
+        of(Check::MissingName),
+        [
+            ("u3", Some("name")),
+            ("u4", Some("name")),
+            ("u5", Some("name"))
+        ]
+    );
     let duplicate = findings
         .iter()
         .find(|f| f.check == Check::DuplicateEmail && f.source_id == "u1")
@@ -299,7 +306,10 @@ fn quality_checks_find_each_crafted_flaw() {
     assert_eq!(duplicate.note, "shares its e-mail address with u2");
     // Findings name records and fields, never the values.
     assert!(findings.iter().all(|f| !f.note.contains("example")));
-    assert_eq!(findings.len() as u64, counts.iter().map(|(_, n)| n).sum::<u64>());
+    assert_eq!(
+        findings.len() as u64,
+        counts.iter().map(|(_, n)| n).sum::<u64>()
+    );
 }
 
 #[test]
@@ -320,7 +330,9 @@ fn phones_with_a_project_region_convert() {
         ..Default::default()
     };
     let mut findings = Vec::new();
-    assessor.add(UploadId(uuid::Uuid::nil()), &user, &mut |f| findings.push(f));
+    assessor.add(UploadId(uuid::Uuid::nil()), &user, &mut |f| {
+        findings.push(f)
+    });
     assert!(!findings.iter().any(|f| f.check == Check::PhoneNotE164));
 }
 
@@ -344,7 +356,10 @@ fn activity_has_recency_buckets_and_a_heatmap_in_any_zone() {
     let kolkata = heatmap(&report.logins, chrono_tz::Asia::Kolkata);
     assert_eq!(kolkata[2][17], 1, "12:00 UTC is 17:30 in Kolkata");
     let auckland = heatmap(&report.logins, chrono_tz::Pacific::Auckland);
-    assert_eq!(auckland[3][1], 1, "and 01:00 on Thursday in Auckland (NZDT)");
+    assert_eq!(
+        auckland[3][1], 1,
+        "and 01:00 on Thursday in Auckland (NZDT)"
+    );
 }
 
 #[test]
@@ -361,7 +376,11 @@ fn distinct_counts_past_the_exact_bound_are_estimated() {
     let report = assessor.finish();
     let code = attribute(&report, "code");
     assert!(!code.distinct_exact);
-    assert!((4_900..=5_100).contains(&code.distinct), "{}", code.distinct);
+    assert!(
+        (4_900..=5_100).contains(&code.distinct),
+        "{}",
+        code.distinct
+    );
     assert_eq!(code.uniqueness, Uniqueness::LikelyUnique);
     let kind = attribute(&report, "kind");
     assert_eq!((kind.distinct, kind.distinct_exact), (2, true));

@@ -106,7 +106,9 @@ pub fn looks_like_phone(value: &str) -> bool {
         && value
             .bytes()
             .all(|b| b.is_ascii_digit() || b" +-().".contains(&b))
-        && value.trim_start().starts_with(|c: char| c == '+' || c == '(' || c.is_ascii_digit())
+        && value
+            .trim_start()
+            .starts_with(|c: char| c == '+' || c == '(' || c.is_ascii_digit())
 }
 
 /// An address a SCIM target accepts: one `@`, a local part, and a domain with a dot,
@@ -132,7 +134,11 @@ pub fn is_email(value: &str) -> bool {
 /// The number in E.164 form, if it is a valid number: numbers without a country code
 /// need the project's default region (`US`, `DE`, …).
 pub fn to_e164(value: &str, region: Option<&str>) -> Option<String> {
-    let country = region.and_then(|r| r.to_ascii_uppercase().parse::<phonenumber::country::Id>().ok());
+    let country = region.and_then(|r| {
+        r.to_ascii_uppercase()
+            .parse::<phonenumber::country::Id>()
+            .ok()
+    });
     let number = phonenumber::parse(country, value).ok()?;
     phonenumber::is_valid(&number)
         .then(|| number.format().mode(phonenumber::Mode::E164).to_string())
@@ -168,7 +174,11 @@ mod tests {
 
     #[test]
     fn emails_are_checked_as_targets_accept_them() {
-        for good in ["a@b.co", "ada.lovelace+x@mail.example.org", "zoë@exämple.de"] {
+        for good in [
+            "a@b.co",
+            "ada.lovelace+x@mail.example.org",
+            "zoë@exämple.de",
+        ] {
             assert!(is_email(good), "{good}");
         }
         for bad in [

@@ -68,6 +68,8 @@ fn not_found_unless_one(rows: u64, what: &str) -> Result<()> {
     }
 }
 
+mod assessments;
+
 macro_rules! sql_store {
     ($(#[$doc:meta])* $name:ident, $db:ty, $conn:ty) => {
         $(#[$doc])*
@@ -1079,24 +1081,6 @@ macro_rules! sql_store {
                 .bind(project.0)
                 .bind(kind)
                 .fetch_optional(&self.pool)
-                .await
-                .map_err(internal)
-            }
-
-            async fn project_records(
-                &self,
-                project: ProjectId,
-                after: Option<&str>,
-                limit: u32,
-            ) -> Result<Vec<(String, Vec<u8>)>> {
-                sqlx::query_as::<_, (String, Vec<u8>)>(
-                    "SELECT source_id, data FROM records WHERE project_id = $1 AND source_id > $2 \
-                     ORDER BY source_id LIMIT $3",
-                )
-                .bind(project.0)
-                .bind(after.unwrap_or(""))
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
                 .await
                 .map_err(internal)
             }

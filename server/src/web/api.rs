@@ -27,6 +27,8 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
+mod assessment;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/openapi.json", get(openapi))
@@ -45,6 +47,19 @@ pub fn router() -> Router<AppState> {
             "/projects/{id}/uploads/events",
             get(super::events::upload_events),
         )
+        .route(
+            "/projects/{id}/assessment",
+            get(assessment::get).post(assessment::start),
+        )
+        .route(
+            "/projects/{id}/assessment/findings",
+            get(assessment::findings),
+        )
+        .route(
+            "/projects/{id}/assessment/classes",
+            axum::routing::put(assessment::set_class),
+        )
+        .route("/projects/{id}/assessment/reveal", post(assessment::reveal))
         .fallback(|| async { ApiError(DomainError::NotFound("API endpoint".into())) })
 }
 
@@ -525,9 +540,10 @@ impl Modify for BearerAuth {
     info(title = "Ferry API", version = "1", description = "Automation API of Ferry. Authenticate with an API token created on the API tokens page: `Authorization: Bearer ferry_…`."),
     paths(me, list_projects, create_project, get_project, update_project, archive_project, restore_project, audit,
         list_uploads, super::uploads::receive, get_upload, upload_errors, upload_errors_csv, read_again,
-        super::events::upload_events),
+        super::events::upload_events, assessment::start, assessment::get, assessment::findings,
+        assessment::set_class, assessment::reveal),
     modifiers(&BearerAuth),
     security(("api_token" = [])),
-    tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "audit"))
+    tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "assessment"), (name = "audit"))
 )]
 pub struct ApiDoc;

@@ -44,6 +44,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct AppState {
     pub ferry: Ferry,
     pub ingest: crate::ingest::Ingest,
+    pub assessments: crate::assessment::Assessments,
     pub max_upload_bytes: u64,
     pub leptos: LeptosOptions,
     pub public_url: String,
@@ -59,6 +60,7 @@ impl AppState {
     pub fn new(
         ferry: Ferry,
         ingest: crate::ingest::Ingest,
+        assessments: crate::assessment::Assessments,
         leptos: LeptosOptions,
         public_url: String,
         secure_cookies: bool,
@@ -66,6 +68,7 @@ impl AppState {
         Self {
             ferry,
             ingest,
+            assessments,
             max_upload_bytes: 2 * 1024 * 1024 * 1024,
             leptos,
             public_url,
@@ -161,6 +164,7 @@ fn request_context(state: &AppState, req: &Request<Body>) -> RequestContext {
         },
         public_url: state.public_url.clone(),
         secure_cookies: state.secure_cookies,
+        assessments: std::sync::Arc::new(state.assessments.clone()),
     }
 }
 

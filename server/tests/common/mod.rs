@@ -253,3 +253,73 @@ impl TestServer {
         client
     }
 }
+
+pub async fn owner_with_token(
+    server: &TestServer,
+    role: &str,
+) -> (reqwest::Client, String, String) {
+    let owner = server
+        .setup_owner("olive@example.com", "owner passphrase one")
+        .await;
+    let project: serde_json::Value = server
+        .call(
+            &owner,
+            "projects/create",
+            &[
+                ("name", "Imports"),
+                ("source_kind", "csv"),
+                ("description", ""),
+            ],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token: serde_json::Value = server
+        .call(&owner, "tokens/create", &[("name", "ci"), ("role", role)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    (
+        owner,
+        project["id"].as_str().unwrap().into(),
+        token["secret"].as_str().unwrap().into(),
+    )
+}
+
+/// Sends `body` as an upload of `project` named `name`; the created upload.
+pub async fn upload(
+    server: &TestServer,
+    project: &str,
+    token: &str,
+    name: &str,
+    body: Vec<u8>,
+) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(server.url(&format!(
+            "/api/v1/projects/{project}/uploads?file_name={name}"
+        )))
+        .bearer_auth(token)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Waits for the background read to settle (bounded: a stuck read fails the test).
+pub async fn settled(server: &TestServer, token: &str, id: &str) -> serde_json::Value {
+    for _ in 0..200 {
+        let upload: serde_json::Value = server
+            .api_get(&format!("/api/v1/uploads/{id}"), token)
+            .await;
+        if upload["status"] == "parsed" || upload["status"] == "failed" {
+            return upload;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("upload {id} never finished reading");
+}

@@ -1,0 +1,233 @@
+//! Computing a project's assessment report in the background: reading its records
+//! page by page (opened on every core), feeding them to the domain's `Assessor`,
+//! saving findings and progress as it goes, and keeping the report sealed.
+
+use crate::{records, vault::Vault};
+use chrono::Utc;
+use domain::{
+    DomainError,
+    assess::{AssessOptions, Assessor, Finding, Report},
+    ids::{ProjectId, UploadId},
+    import::NormalizedUser,
+    ports::{AssessmentRunner, Store},
+};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+/// Records read per page.
+const PAGE: u32 = 5_000;
+/// Findings saved per transaction.
+const FINDINGS_BATCH: usize = 5_000;
+
+fn context(project: ProjectId) -> String {
+    format!("assessment:{project}")
+}
+
+/// Runs assessments. Cheap to clone.
+#[derive(Clone)]
+pub struct Assessments {
+    store: Arc<dyn Store>,
+    vault: Vault,
+    /// Records done of the assessments running now.
+    live: Arc<Mutex<HashMap<ProjectId, Arc<AtomicU64>>>>,
+}
+
+impl Assessments {
+    pub fn new(store: Arc<dyn Store>, vault: Vault) -> Self {
+        Self {
+            store,
+            vault,
+            live: Arc::default(),
+        }
+    }
+
+    /// Records done so far by the assessment running for `project`, from memory.
+    pub fn progress(&self, project: ProjectId) -> Option<u64> {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.get(&project).map(|done| done.load(Ordering::Relaxed))
+    }
+
+    /// Computes the report in the background; the store already says it is running.
+    pub fn spawn(&self, project: ProjectId, options: AssessOptions) {
+        let this = self.clone();
+        let done = Arc::new(AtomicU64::new(0));
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(project, done.clone());
+        tokio::spawn(async move {
+            let outcome = this.compute(project, options, done).await;
+            let settled = match outcome {
+                Ok(sealed) => {
+                    this.store
+                        .finish_assessment(project, Ok(&sealed), Utc::now())
+                        .await
+                }
+                Err(err) => {
+                    tracing::warn!(project = %project, error = %err, "assessment failed");
+                    this.store
+                        .finish_assessment(project, Err(&err.to_string()), Utc::now())
+                        .await
+                }
+            };
+            if let Err(err) = settled {
+                tracing::error!(project = %project, error = %err, "cannot settle the assessment");
+            }
+            this.live
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&project);
+        });
+    }
+
+    /// Runs the whole assessment; returns the sealed report.
+    pub async fn compute(
+        &self,
+        project: ProjectId,
+        options: AssessOptions,
+        done: Arc<AtomicU64>,
+    ) -> domain::Result<Vec<u8>> {
+        let started = std::time::Instant::now();
+        let mut assessor = Assessor::new(options, Utc::now());
+        let mut after: Option<String> = None;
+        let mut findings: Vec<(u64, Finding)> = Vec::new();
+        let mut seq = 0u64;
+        loop {
+            let page = self
+                .store
+                .records_with_upload(project, after.as_deref(), PAGE)
+                .await?;
+            let Some((last, _, _)) = page.last() else {
+                break;
+            };
+            after = Some(last.clone());
+            let vault = self.vault.clone();
+            let count = page.len() as u64;
+            // Opening (decrypting, unpacking, parsing) is the costly part: spread it
+            // over the cores; the assessor then takes the records in order.
+            let (opened, back, page_findings) = tokio::task::spawn_blocking(move || {
+                let opened = open_all(&vault, project, page);
+                let mut found = Vec::new();
+                if let Ok(users) = &opened {
+                    for (upload, user) in users {
+                        assessor.add(*upload, user, &mut |f| found.push(f));
+                    }
+                }
+                (opened.map(|_| ()), assessor, found)
+            })
+            .await
+            .map_err(|e| DomainError::Internal(format!("assessment task: {e}")))?;
+            assessor = back;
+            opened?;
+            for finding in page_findings {
+                seq += 1;
+                findings.push((seq, finding));
+            }
+            let records_done = done.fetch_add(count, Ordering::Relaxed) + count;
+            if findings.len() >= FINDINGS_BATCH {
+                self.store
+                    .save_assessment_progress(project, records_done, &findings)
+                    .await?;
+                findings.clear();
+            }
+        }
+        let records_done = done.load(Ordering::Relaxed);
+        self.store
+            .save_assessment_progress(project, records_done, &findings)
+            .await?;
+        let report = tokio::task::spawn_blocking(move || assessor.finish())
+            .await
+            .map_err(|e| DomainError::Internal(format!("assessment task: {e}")))?;
+        tracing::info!(
+            project = %project,
+            records = records_done,
+            seconds = started.elapsed().as_secs_f64(),
+            "assessment computed"
+        );
+        self.seal(project, &report)
+    }
+
+    pub fn seal(&self, project: ProjectId, report: &Report) -> domain::Result<Vec<u8>> {
+        let json = serde_json::to_vec(report)
+            .map_err(|e| DomainError::Internal(format!("report encoding: {e}")))?;
+        Ok(self.vault.seal(&json, context(project).as_bytes()))
+    }
+
+    pub fn open(&self, project: ProjectId, sealed: &[u8]) -> domain::Result<Report> {
+        let json = self
+            .vault
+            .open(sealed, context(project).as_bytes())
+            .map_err(|e| DomainError::Internal(format!("assessment report: {e}")))?;
+        serde_json::from_slice(&json)
+            .map_err(|e| DomainError::Internal(format!("assessment report: {e}")))
+    }
+
+    /// Assessments a stopped server left running are marked failed, to be started again.
+    pub async fn settle_interrupted(&self) -> domain::Result<()> {
+        for project in self.store.running_assessments().await? {
+            tracing::info!(project = %project, "an assessment was interrupted");
+            self.store
+                .finish_assessment(
+                    project,
+                    Err("the server stopped while the assessment ran; start it again"),
+                    Utc::now(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl AssessmentRunner for Assessments {
+    fn spawn(&self, project: ProjectId, options: AssessOptions) {
+        Assessments::spawn(self, project, options);
+    }
+
+    fn progress(&self, project: ProjectId) -> Option<u64> {
+        Assessments::progress(self, project)
+    }
+
+    fn open_report(&self, project: ProjectId, sealed: &[u8]) -> domain::Result<Report> {
+        self.open(project, sealed)
+    }
+}
+
+type Opened = Vec<(UploadId, NormalizedUser)>;
+
+/// Opens a page of sealed records on every core, keeping their order.
+fn open_all(
+    vault: &Vault,
+    project: ProjectId,
+    page: Vec<(String, UploadId, Vec<u8>)>,
+) -> domain::Result<Opened> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let size = page.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = page
+            .chunks(size)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|(id, upload, sealed)| {
+                            records::open(vault, project, id, sealed).map(|user| (*upload, user))
+                        })
+                        .collect::<domain::Result<Opened>>()
+                })
+            })
+            .collect();
+        let mut all = Vec::with_capacity(page.len());
+        for worker in workers {
+            let part = worker
+                .join()
+                .map_err(|_| DomainError::Internal("a record could not be opened".into()))??;
+            all.extend(part);
+        }
+        Ok(all)
+    })
+}
