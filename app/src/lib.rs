@@ -84,6 +84,8 @@ pub fn App() -> impl IntoView {
                     <ParentRoute path=path!("projects/:id") view=pages::project::ProjectLayout>
                         <Route path=path!("") view=pages::project::ProjectOverview />
                         <Route path=path!("uploads") view=pages::uploads::UploadsPage />
+                        <Route path=path!("assessment") view=pages::assessment::AssessmentPage />
+                        <Route path=path!("assessment/findings") view=pages::assessment::FindingsPage />
                         <Route path=path!("activity") view=pages::project::ProjectActivity />
                     </ParentRoute>
                     <Route path=path!("members") view=pages::members::MembersPage />

@@ -177,17 +177,25 @@ pub enum Stage {
     Project,
     /// The exports uploaded to the project and what reading them found.
     Uploads,
+    /// What the uploaded users look like: the assessment report.
+    Assessment,
     /// What happened in this project, from the audit log.
     Activity,
 }
 
 impl Stage {
-    pub const AVAILABLE: [Stage; 3] = [Stage::Project, Stage::Uploads, Stage::Activity];
+    pub const AVAILABLE: [Stage; 4] = [
+        Stage::Project,
+        Stage::Uploads,
+        Stage::Assessment,
+        Stage::Activity,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
             Stage::Project => "Project",
             Stage::Uploads => "Uploads",
+            Stage::Assessment => "Assessment",
             Stage::Activity => "Activity",
         }
     }
@@ -197,6 +205,7 @@ impl Stage {
         match self {
             Stage::Project => "",
             Stage::Uploads => "/uploads",
+            Stage::Assessment => "/assessment",
             Stage::Activity => "/activity",
         }
     }

@@ -156,6 +156,14 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             format!("/projects/{p}/uploads"),
             Rule::AtLeast(Role::Support),
         ),
+        (
+            format!("/projects/{p}/assessment"),
+            Rule::AtLeast(Role::Support),
+        ),
+        (
+            format!("/projects/{p}/assessment/findings?check=missing_email"),
+            Rule::AtLeast(Role::Support),
+        ),
         ("/projects/new".into(), Rule::AtLeast(Role::Admin)),
         (
             format!("/projects/{p}/activity"),
@@ -295,6 +303,48 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             "uploads/errors",
             Rule::AtLeast(Role::Support),
             Box::new(|_| vec![kv("upload", "00000000-0000-0000-0000-000000000000")]),
+        ),
+        (
+            "assessment/get",
+            Rule::AtLeast(Role::Support),
+            Box::new({
+                let p = p.clone();
+                move |_| vec![kv("project", &p)]
+            }),
+        ),
+        (
+            "assessment/findings",
+            Rule::AtLeast(Role::Support),
+            Box::new({
+                let p = p.clone();
+                move |_| vec![kv("project", &p), kv("check", "missing_email")]
+            }),
+        ),
+        (
+            // No records yet: allowed callers get 409, neither 401 nor 403.
+            "assessment/start",
+            Rule::AtLeast(Role::Admin),
+            Box::new({
+                let p = p.clone();
+                move |_| vec![kv("project", &p)]
+            }),
+        ),
+        (
+            "assessment/set_class",
+            Rule::AtLeast(Role::Admin),
+            Box::new({
+                let p = p.clone();
+                move |_| vec![kv("project", &p), kv("path", "department"), kv("class", "")]
+            }),
+        ),
+        (
+            // No report yet: allowed callers get 404.
+            "assessment/reveal",
+            Rule::AtLeast(Role::Admin),
+            Box::new({
+                let p = p.clone();
+                move |_| vec![kv("project", &p), kv("path", "email"), kv("index", "0")]
+            }),
         ),
         (
             "audit/page",
@@ -460,6 +510,24 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             format!("/api/v1/projects/{p}/uploads/events"),
             None,
             Rule::AtLeast(Role::Support),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/assessment/events"),
+            None,
+            Rule::AtLeast(Role::Support),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/assessment/findings?check=missing_email"),
+            None,
+            Rule::AtLeast(Role::Support),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/projects/{p}/assessment/classes"),
+            Some(serde_json::json!({"path": "department", "class": null})),
+            Rule::AtLeast(Role::Admin),
         ),
     ];
     let client = Client::new();

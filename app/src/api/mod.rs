@@ -2,6 +2,7 @@
 //! use-case and converts the error. Endpoints are fixed under `/sfn/` so that the
 //! server's role-matrix test can name every one of them.
 
+pub mod assessment;
 pub mod audit;
 pub mod auth;
 pub mod members;

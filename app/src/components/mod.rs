@@ -1,5 +1,6 @@
 //! Pieces shared by the pages: the signed-in layout, form feedback, paging, time.
 
+pub mod charts;
 pub mod forms;
 pub mod layout;
 pub mod pager;

@@ -1,6 +1,7 @@
 //! One module per screen, named after what the user sees.
 
 pub mod account;
+pub mod assessment;
 pub mod audit;
 pub mod invite;
 pub mod login;

@@ -36,7 +36,7 @@ struct CurrentProject {
 
 fn stage_permission(stage: Stage) -> Option<Permission> {
     match stage {
-        Stage::Project | Stage::Uploads => None,
+        Stage::Project | Stage::Uploads | Stage::Assessment => None,
         Stage::Activity => Some(Permission::ViewAudit),
     }
 }

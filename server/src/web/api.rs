@@ -27,7 +27,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-mod assessment;
+pub(super) mod assessment;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -60,6 +60,7 @@ pub fn router() -> Router<AppState> {
             axum::routing::put(assessment::set_class),
         )
         .route("/projects/{id}/assessment/reveal", post(assessment::reveal))
+        .route("/projects/{id}/assessment/events", get(assessment::events))
         .fallback(|| async { ApiError(DomainError::NotFound("API endpoint".into())) })
 }
 
@@ -541,7 +542,7 @@ impl Modify for BearerAuth {
     paths(me, list_projects, create_project, get_project, update_project, archive_project, restore_project, audit,
         list_uploads, super::uploads::receive, get_upload, upload_errors, upload_errors_csv, read_again,
         super::events::upload_events, assessment::start, assessment::get, assessment::findings,
-        assessment::set_class, assessment::reveal),
+        assessment::set_class, assessment::reveal, assessment::events),
     modifiers(&BearerAuth),
     security(("api_token" = [])),
     tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "assessment"), (name = "audit"))

@@ -120,6 +120,11 @@ pub fn router(state: AppState) -> Router {
         .route("/uploads/{id}/errors.csv", get(api::upload_errors_csv))
         .route("/projects/{id}/uploads/events", get(events::upload_events))
         .route("/uploads/{id}/read", axum::routing::post(api::read_again))
+        .route(
+            "/projects/{id}/assessment/events",
+            get(api::assessment::events),
+        )
+        .route("/projects/{id}/assessment.json", get(api::assessment::get))
         .leptos_routes_with_handler(routes, get(page))
         .nest_service("/pkg", pkg)
         .route_service("/favicon.svg", favicon)

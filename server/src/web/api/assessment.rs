@@ -186,3 +186,48 @@ pub async fn reveal(
         .await?;
     Ok(Json(Revealed { value }))
 }
+
+/// Progress of a running assessment as server-sent events, from memory: `progress`
+/// events carry the records done, twice a second; one `settled` event ends the stream
+/// when the assessment is over (the page then loads the report).
+#[utoipa::path(get, path = "/api/v1/projects/{id}/assessment/events", tag = "assessment",
+    params(("id" = String, Path, description = "Project id")),
+    responses((status = 200, content_type = "text/event-stream", body = u64,
+        description = "Server-sent events: `progress` (records done) and `settled`"),
+        (status = 404, body = ErrorBody)))]
+pub async fn events(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::{
+        IntoResponse,
+        sse::{Event, KeepAlive, Sse},
+    };
+    let project = project_id(&id)?;
+    // Whoever may see the project may follow its assessment.
+    state.ferry.project(&actor, project).await?;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stream = futures_util::stream::unfold(
+        (state, tick, false),
+        move |(state, mut tick, done)| async move {
+            if done {
+                return None;
+            }
+            tokio::select! {
+                () = state.shutdown.cancelled() => None,
+                _ = tick.tick() => {
+                    let event = match state.assessments.progress(project) {
+                        Some(records) => (Event::default().event("progress").data(records.to_string()), false),
+                        None => (Event::default().event("settled").data(""), true),
+                    };
+                    Some((Ok::<_, std::convert::Infallible>(event.0), (state, tick, event.1)))
+                }
+            }
+        },
+    );
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
