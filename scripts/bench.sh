@@ -2,7 +2,8 @@
 # Ferry's benchmarks. Builds the release binary, writes synthetic 1,000,000-user exports
 # (generic CSV and a Keycloak realm) with `ferry gen-export` unless they exist, and
 # reads each into a fresh SQLite database with `ferry bench-ingest`, one process per
-# file so each peak memory figure is its own. Usage: scripts/bench.sh [USERS]
+# file so each peak memory figure is its own, then computes each file's assessment
+# report (time, rate, its own peak memory). Usage: scripts/bench.sh [USERS]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,5 +29,5 @@ for format in csv keycloak; do
 done
 
 printf '\n==> reading (%s, %s cores)\n' "$(uname -m)" "$(nproc)"
-"$FERRY" bench-ingest "$OUT/users-$USERS.csv"
-"$FERRY" bench-ingest "$OUT/realm-$USERS.json"
+"$FERRY" bench-ingest --assess "$OUT/users-$USERS.csv"
+"$FERRY" bench-ingest --assess "$OUT/realm-$USERS.json"

@@ -216,6 +216,43 @@ test("a Firebase export is refused without its hash parameters and read again wi
   await expect(row).toContainText("JSON · firebase");
 });
 
+test("the assessment is computed, drawn as charts, an attribute's class overridden, a value revealed and a check drilled into", async ({ page }) => {
+  await signIn(page, owner.email, owner.password);
+  await page.getByRole("link", { name: "Acme staff to Asgardeo" }).click();
+  await page.getByRole("navigation", { name: "Migration stages" }).getByRole("link", { name: "Assessment" }).click();
+  await hydrated(page);
+  await expect(page.locator("#assessment-status")).toHaveText("No assessment yet.");
+  await page.getByLabel("Phone region").fill("us");
+  await page.locator("#start-assessment").click();
+  await expect(page.locator("#assessment-status")).toHaveText("Ready");
+  await expect(page.locator("#totals")).toContainText("Users4");
+
+  // The pictures: bars for fill rates and last sign-ins, a 7 × 24 heatmap.
+  await expect(page.locator("#fill-chart svg rect.chart-bar").first()).toBeVisible();
+  await expect(page.locator("#recency-chart svg rect.chart-bar")).toHaveCount(5);
+  await expect(page.locator("#login-heatmap svg rect.heat-cell")).toHaveCount(168);
+
+  // Examples arrive masked; an owner reveals one.
+  const email = page.locator('#attributes tr[data-path="email"]');
+  await expect(email.locator(".badge")).toHaveText("PII");
+  await expect(email.locator(".masked").first()).toContainText("••");
+  await email.getByRole("button", { name: "reveal" }).first().click();
+  await expect(email.locator(".revealed")).toContainText("@example.com");
+
+  // An administrator's class wins over the automatic one.
+  const created = page.locator('#attributes tr[data-path="created_at"]');
+  await expect(created.locator(".badge")).toHaveText("Not personal");
+  await created.getByLabel("Class of created_at").selectOption("pii");
+  await created.getByRole("button", { name: "Set" }).click();
+  await expect(created.locator(".badge")).toHaveText("PII");
+  await expect(created).toContainText("set by an administrator");
+
+  // The drill-down lists the records a check found.
+  await page.locator("#quality tr", { hasText: "No given, family or display name" }).getByRole("link", { name: "Show records" }).click();
+  await expect(page.getByRole("heading", { name: "No given, family or display name" })).toBeVisible();
+  await expect(page.locator("#findings tbody tr").first()).toContainText("has no given, family or display name");
+});
+
 test("on a 390 px phone the menu button opens the navigation and nothing overflows", async ({ browser }) => {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await context.newPage();

@@ -6,7 +6,8 @@ use crate::{records, vault::Vault};
 use chrono::Utc;
 use domain::{
     DomainError,
-    assess::{AssessOptions, Assessor, Finding, Report},
+    assess::{AssessOptions, AssessmentStatus, Assessor, Finding, Report},
+    audit::{AuditAction, NewAuditEntry, ObjectKind},
     ids::{ProjectId, UploadId},
     import::NormalizedUser,
     ports::{AssessmentRunner, Store},
@@ -18,6 +19,7 @@ use std::{
         atomic::{AtomicU64, Ordering},
     },
 };
+use tokio::sync::{broadcast, watch};
 
 /// Records read per page.
 const PAGE: u32 = 5_000;
@@ -165,6 +167,75 @@ impl Assessments {
             .map_err(|e| DomainError::Internal(format!("assessment report: {e}")))?;
         serde_json::from_slice(&json)
             .map_err(|e| DomainError::Internal(format!("assessment report: {e}")))
+    }
+
+    /// Keeps reports current: once an upload of a project that has a report is read,
+    /// the report is computed again (audited as Ferry's own doing), with the options
+    /// it was last computed with. Ends when `shutdown` changes.
+    pub fn keep_current(
+        &self,
+        mut settled: broadcast::Receiver<(ProjectId, UploadId)>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    message = settled.recv() => match message {
+                        Ok((project, _)) => {
+                            if let Err(err) = this.refresh(project).await {
+                                tracing::warn!(project = %project, error = %err, "cannot refresh the assessment");
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    },
+                    _ = shutdown.changed() => break,
+                }
+            }
+        })
+    }
+
+    /// Computes a project's report again if it has one that is not being computed.
+    pub async fn refresh(&self, project: ProjectId) -> domain::Result<()> {
+        let Some(row) = self.store.assessment(project).await? else {
+            return Ok(());
+        };
+        if row.status == AssessmentStatus::Running {
+            return Ok(());
+        }
+        let options = row
+            .sealed_report
+            .and_then(|sealed| self.open(project, &sealed).ok())
+            .map(|report| report.options)
+            .unwrap_or_default();
+        let total = self.store.count_records(project).await?;
+        if total == 0 {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let audit = NewAuditEntry::anonymous(
+            None,
+            now,
+            AuditAction::AssessmentStarted,
+            ObjectKind::Project,
+            project,
+        )
+        .in_project(project)
+        .detail(format!("{total} records, after an upload was read"));
+        match self
+            .store
+            .start_assessment(project, total, now, &audit)
+            .await
+        {
+            Ok(()) => {
+                self.spawn(project, options);
+                Ok(())
+            }
+            // Someone started it in the meantime: that one counts the new records.
+            Err(DomainError::Conflict(_)) => Ok(()),
+            Err(err) => Err(err),
+        }
     }
 
     /// Assessments a stopped server left running are marked failed, to be started again.

@@ -1,9 +1,11 @@
 //! `ferry bench-ingest`: the reading benchmark. Each export goes the way an upload
 //! goes — sealed into the data folder, then unsealed, detected, read, normalized,
 //! sealed record by record and saved in batches — into a fresh SQLite database in a
-//! temporary folder. Prints records/s and the process's peak resident memory.
+//! temporary folder. Prints records/s and the process's peak resident memory; with
+//! `--assess`, also the assessment report's time, rate and peak memory.
 
 use crate::{
+    assessment::Assessments,
     ingest::{Ingest, ReadOptions},
     security::{Argon2Hasher, OsSecrets, SystemClock, random_bytes},
     store,
@@ -11,6 +13,7 @@ use crate::{
 };
 use chrono::Utc;
 use domain::{
+    assess::AssessOptions,
     audit::{AuditAction, NewAuditEntry, ObjectKind},
     ids::{ProjectId, UploadId},
     projects::{Project, SourceKind},
@@ -21,7 +24,7 @@ use sha2::{Digest, Sha256};
 use std::{
     io::{self, Read, Write},
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{Arc, atomic::AtomicU64},
     time::Instant,
 };
 
@@ -50,8 +53,67 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// Runs the benchmark over `files` and prints one line per file and the peak memory.
-pub async fn run(files: &[PathBuf]) -> anyhow::Result<Vec<Measure>> {
+/// Starts measuring the peak resident set size afresh (Linux: writing 5 to
+/// `/proc/self/clear_refs` resets `VmHWM`), so one phase's peak is its own.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn mib(bytes: Option<u64>) -> String {
+    bytes.map_or("unknown".into(), |b| {
+        format!("{:.0} MiB", b as f64 / (1024.0 * 1024.0))
+    })
+}
+
+/// Computes the assessment of `project` the way the server does, and prints its time,
+/// rate and peak memory (measured from its start).
+async fn assess(
+    store: &Arc<dyn domain::ports::Store>,
+    vault: &Vault,
+    project: ProjectId,
+    records: u64,
+) -> anyhow::Result<()> {
+    reset_peak_rss();
+    let now = Utc::now();
+    let audit = NewAuditEntry::anonymous(
+        None,
+        now,
+        AuditAction::AssessmentStarted,
+        ObjectKind::Project,
+        project,
+    );
+    store
+        .start_assessment(project, records, now, &audit)
+        .await?;
+    let assessments = Assessments::new(store.clone(), vault.clone());
+    let started = Instant::now();
+    let options = AssessOptions {
+        phone_region: Some("US".into()),
+    };
+    let sealed = assessments
+        .compute(project, options, Arc::new(AtomicU64::new(0)))
+        .await?;
+    store
+        .finish_assessment(project, Ok(&sealed), Utc::now())
+        .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{:<32} {:>10} {:>10} {:>8} {:>9} {:>12.2} {:>14.0}   peak RSS {}",
+        "  assessment",
+        "",
+        records,
+        "",
+        "",
+        seconds,
+        records as f64 / seconds.max(1e-9),
+        mib(peak_rss_bytes())
+    );
+    Ok(())
+}
+
+/// Runs the benchmark over `files` and prints one line per file and the peak memory;
+/// with `assess`, also computes each project's assessment report.
+pub async fn run(files: &[PathBuf], with_assessment: bool) -> anyhow::Result<Vec<Measure>> {
     let dir = tempfile::Builder::new().prefix("ferry-bench-").tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let store = store::connect(&url).await?;
@@ -82,6 +144,7 @@ pub async fn run(files: &[PathBuf]) -> anyhow::Result<Vec<Measure>> {
     std::fs::create_dir_all(&uploads)?;
     let ingest = Ingest::new(store.clone(), Vault::new(&key), uploads);
     let mut measures = Vec::new();
+    let mut read_peaks = Vec::new();
     println!(
         "{:<32} {:>10} {:>10} {:>8} {:>9} {:>12} {:>14}",
         "file", "MiB", "records", "errors", "seal s", "read s", "records/s"
@@ -159,7 +222,14 @@ pub async fn run(files: &[PathBuf]) -> anyhow::Result<Vec<Measure>> {
             measure.read_seconds,
             measure.records_per_second()
         );
+        let records = measure.records;
         measures.push(measure);
+        if with_assessment {
+            // Its own peak: the reading's is printed at the end for all files.
+            let reading_peak = peak_rss_bytes();
+            assess(&store, ingest.vault(), project, records).await?;
+            read_peaks.push(reading_peak);
+        }
     }
     let size = |name: &str| {
         std::fs::metadata(dir.path().join(name))
@@ -171,9 +241,10 @@ pub async fn run(files: &[PathBuf]) -> anyhow::Result<Vec<Measure>> {
         size("bench.db"),
         size("bench.db-wal")
     );
-    match peak_rss_bytes() {
-        Some(peak) => println!("peak RSS: {:.0} MiB", peak as f64 / (1024.0 * 1024.0)),
-        None => println!("peak RSS: unknown on this system"),
+    match read_peaks.first() {
+        // With assessments the peaks were reset: the reading's is the one taken before.
+        Some(peak) => println!("peak RSS while reading: {}", mib(*peak)),
+        None => println!("peak RSS: {}", mib(peak_rss_bytes())),
     }
     Ok(measures)
 }

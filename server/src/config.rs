@@ -88,6 +88,9 @@ pub enum Command {
         /// The export files to read, one after the other.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Also compute each file's assessment report, and measure it.
+        #[arg(long)]
+        assess: bool,
     },
 }
 

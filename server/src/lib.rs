@@ -122,7 +122,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let tasks = vec![spawn_housekeeping(state.ferry.clone(), stop_rx)];
+    let tasks = vec![
+        Task {
+            name: "assessments",
+            handle: state
+                .assessments
+                .keep_current(state.ingest.settled(), stop_rx.clone()),
+        },
+        spawn_housekeeping(state.ferry.clone(), stop_rx),
+    ];
     let streams = state.shutdown.clone();
     let shutdown = async move {
         shutdown.await;

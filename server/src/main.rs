@@ -38,13 +38,13 @@ async fn main() -> anyhow::Result<()> {
             };
             return server::gen_export::write(*format, *users, *seed, &mut sink);
         }
-        Some(Command::BenchIngest { files }) => {
+        Some(Command::BenchIngest { files, assess }) => {
             // Progress lines would drown the figures: only warnings are logged.
             tracing_subscriber::fmt()
                 .with_env_filter(EnvFilter::new("warn"))
                 .with_writer(std::io::stderr)
                 .init();
-            server::bench::run(files).await?;
+            server::bench::run(files, *assess).await?;
             return Ok(());
         }
     }

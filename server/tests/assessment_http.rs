@@ -69,6 +69,18 @@ async fn the_report_is_computed_masked_drilled_into_and_overridden() {
     assert_eq!(started.status(), StatusCode::ACCEPTED);
     let view = ready(&server, &token, &project).await;
     assert_eq!(view["status"], "ready", "{view}");
+    // The page follows progress as server-sent events; once over, one `settled` ends it.
+    let events = owner
+        .get(server.url(&format!("/projects/{project}/assessment/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), StatusCode::OK);
+    let text = tokio::time::timeout(Duration::from_secs(10), events.text())
+        .await
+        .expect("the stream ends once the assessment is over")
+        .unwrap();
+    assert!(text.contains("event: settled\ndata: done"), "{text}");
     assert_eq!(view["records_total"], 3);
     assert_eq!(view["records_done"], 3);
 
@@ -225,4 +237,25 @@ async fn the_report_is_computed_masked_drilled_into_and_overridden() {
         .await
         .unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    // Another export keeps the report current: it is computed again by itself.
+    let more = upload(
+        &server,
+        &project,
+        &token,
+        "more.csv",
+        "id,username,email\n4,linus,linus@example.org\n".into(),
+    )
+    .await;
+    settled(&server, &token, more["id"].as_str().unwrap()).await;
+    let mut current = Value::Null;
+    for _ in 0..200 {
+        current = ready(&server, &token, &project).await;
+        if current["report"]["totals"]["users"] == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(current["report"]["totals"]["users"], 4, "{current}");
+    assert_eq!(current["records_total"], 4);
 }

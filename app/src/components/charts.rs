@@ -54,6 +54,7 @@ pub fn BarChart(
             </svg>
         </figure>
     }
+    .into_any()
 }
 
 fn shorten(text: &str, most: usize) -> String {
@@ -122,4 +123,5 @@ pub fn Heatmap(#[prop(into)] title: String, grid: Vec<Vec<u64>>) -> impl IntoVie
             </svg>
         </figure>
     }
+    .into_any()
 }

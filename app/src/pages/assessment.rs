@@ -83,6 +83,18 @@ pub fn AssessmentPage() -> impl IntoView {
     // Records done while an assessment runs, pushed by the server.
     let live = RwSignal::new(None::<u64>);
     let start_error = action_error(start);
+    // An effect owns the stream, so it lives until the report it follows is replaced.
+    Effect::new(move |_| {
+        let running = view_data
+            .get()
+            .and_then(Result::ok)
+            .flatten()
+            .is_some_and(|v| v.status == AssessmentStatus::Running);
+        if running {
+            #[cfg(feature = "hydrate")]
+            follow(&project.get_untracked(), live, refresh);
+        }
+    });
     view! {
         <Title text="Assessment" />
         <Transition fallback=|| view! { <p class="muted">"Loading the assessment…"</p> }>
@@ -91,10 +103,6 @@ pub fn AssessmentPage() -> impl IntoView {
                     Err(error) => view! { <LoadError error /> }.into_any(),
                     Ok(found) => {
                         let running = found.as_ref().is_some_and(|v| v.status == AssessmentStatus::Running);
-                        if running {
-                            #[cfg(feature = "hydrate")]
-                            follow(&project.get_untracked(), live, refresh);
-                        }
                         let can_manage = found.as_ref().is_none_or(|v| v.can_reveal);
                         view! {
                             <StatusCard found=found.clone() live project=project.get_untracked() />
@@ -227,8 +235,11 @@ fn ReportView(
     let without_group = report.users_by_group_count.first().map_or(0, |g| g.count);
     let zone = view.zone.clone();
     let can_reveal = view.can_reveal;
-    view! {
+    (
+        view! {
         <TotalsCard totals=report.totals.clone() />
+        }.into_any(),
+        view! {
         {(report.uploads.len() > 1).then(|| view! {
             <section class="card">
                 <h2>"Per upload"</h2>
@@ -250,6 +261,8 @@ fn ReportView(
                 <p class="hint">"Users are counted under the upload that last delivered them."</p>
             </section>
         })}
+        }.into_any(),
+        view! {
         <section class="card">
             <h2>"Passwords"</h2>
             {if report.credentials.is_empty() {
@@ -267,6 +280,8 @@ fn ReportView(
                 }.into_any()
             }}
         </section>
+        }.into_any(),
+        view! {
         <section class="card">
             <h2>"Data quality"</h2>
             <table id="quality">
@@ -285,6 +300,8 @@ fn ReportView(
                 </tbody>
             </table>
         </section>
+        }.into_any(),
+        view! {
         <section class="card">
             <h2>"Attributes"</h2>
             <BarChart title="Fill rate by attribute" bars=fill_bars max=users as f64 id="fill-chart" />
@@ -293,6 +310,8 @@ fn ReportView(
             })}
             <AttributeTable attributes=report.attributes.clone() users project=project.clone() can_reveal class_set />
         </section>
+        }.into_any(),
+        view! {
         <section class="card">
             <h2>"Groups and roles"</h2>
             <p>{format!("{} groups · {} roles · {} users without any group ({})",
@@ -303,6 +322,8 @@ fn ReportView(
             <NamedList title="Roles" items=report.roles.iter().map(|r| (r.name.clone(), r.count)).collect() />
             <NamedList title="Permissions" items=report.permissions.iter().map(|r| (r.name.clone(), r.count)).collect() />
         </section>
+        }.into_any(),
+        view! {
         <section class="card">
             <h2>"Sign-in activity"</h2>
             <BarChart title="Last sign-in" bars=recency_bars max=users as f64 id="recency-chart" />
@@ -317,7 +338,9 @@ fn ReportView(
             <Heatmap title=format!("Last sign-ins by weekday and hour ({})", view.zone) grid=view.heatmap.clone() />
             <p class="hint">"The quiet hours are candidates for the downtime window."</p>
         </section>
-    }
+
+        }.into_any(),
+    )
 }
 
 #[component]
@@ -349,6 +372,7 @@ fn TotalsCard(totals: Totals) -> impl IntoView {
             </dl>
         </section>
     }
+    .into_any()
 }
 
 #[component]
@@ -453,6 +477,7 @@ fn AttributeTable(
             </table>
         </div>
     }
+    .into_any()
 }
 
 /// Masked examples; owners and admins reveal one at a time (each reveal is audited).

@@ -33,7 +33,7 @@ const LOW_CARDINALITY: u64 = 20;
 const MAX_PATHS: usize = 400;
 const EXAMPLES: usize = 3;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AssessOptions {
     /// Numbers without a country code are read as numbers of this region (`US`, …).

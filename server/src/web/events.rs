@@ -25,7 +25,7 @@ const TICK: Duration = Duration::from_millis(500);
 
 /// The live progress of a project's uploads: `progress` events carry a JSON list of
 /// `LiveProgress` (an empty list once nothing is being read), `settled` events the id
-/// of an upload whose reading ended (empty when some were missed: reload them all).
+/// of an upload whose reading ended (`all` when some were missed: reload them all).
 #[utoipa::path(get, path = "/api/v1/projects/{id}/uploads/events", tag = "uploads",
     params(("id" = String, Path, description = "Project id")),
     responses((status = 200, content_type = "text/event-stream", body = Vec<domain::uploads::LiveProgress>,
@@ -80,7 +80,8 @@ impl Events {
                     }
                     Ok(_) => {}
                     Err(RecvError::Lagged(_)) => {
-                        return Some(Event::default().event("settled").data(""));
+                        // An event with empty data is never dispatched by browsers.
+                        return Some(Event::default().event("settled").data("all"));
                     }
                     Err(RecvError::Closed) => return None,
                 },

@@ -220,7 +220,8 @@ pub async fn events(
                 _ = tick.tick() => {
                     let event = match state.assessments.progress(project) {
                         Some(records) => (Event::default().event("progress").data(records.to_string()), false),
-                        None => (Event::default().event("settled").data(""), true),
+                        // Browsers drop events whose data is empty.
+                        None => (Event::default().event("settled").data("done"), true),
                     };
                     Some((Ok::<_, std::convert::Infallible>(event.0), (state, tick, event.1)))
                 }
