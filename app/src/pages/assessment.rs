@@ -441,14 +441,14 @@ fn AttributeTable(
                                 <td>
                                     {if a.class == DataClass::Confidential {
                                         view! { <span class="muted">"never shown"</span> }.into_any()
-                                    } else if !a.top.is_empty() {
-                                        view! {
-                                            <span class="top-values">
-                                                {a.top.iter().take(8).map(|t| format!("{} ({})", t.name, thousands(t.count))).collect::<Vec<_>>().join(", ")}
-                                            </span>
-                                        }.into_any()
                                     } else {
                                         view! {
+                                            {(!a.top.is_empty()).then(|| view! {
+                                                <span class="top-values">
+                                                    {a.top.iter().take(8).map(|t| format!("{} ({})", t.name, thousands(t.count))).collect::<Vec<_>>().join(", ")}
+                                                </span>
+                                                <br />
+                                            })}
                                             <Examples project=project.clone() path=path.clone() examples=a.examples.clone() can_reveal />
                                         }.into_any()
                                     }}
