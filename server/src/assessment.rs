@@ -87,7 +87,9 @@ impl Assessments {
         });
     }
 
-    /// Runs the whole assessment; returns the sealed report.
+    /// Runs the whole assessment; returns the sealed report. Three stages overlap:
+    /// the next page is fetched while the current one is opened (decrypted, unpacked,
+    /// parsed) on one thread and fed to the assessor on another.
     pub async fn compute(
         &self,
         project: ProjectId,
@@ -96,34 +98,35 @@ impl Assessments {
     ) -> domain::Result<Vec<u8>> {
         let started = std::time::Instant::now();
         let mut assessor = Assessor::new(options, Utc::now());
-        let mut after: Option<String> = None;
+        assessor.expect(self.store.count_records(project).await?);
         let mut findings: Vec<(u64, Finding)> = Vec::new();
         let mut seq = 0u64;
+        let fetch = |after: Option<String>| {
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                store
+                    .records_with_upload(project, after.as_deref(), PAGE)
+                    .await
+            })
+        };
+        let joined =
+            |e: tokio::task::JoinError| DomainError::Internal(format!("assessment task: {e}"));
+        let mut next = fetch(None);
         loop {
-            let page = self
-                .store
-                .records_with_upload(project, after.as_deref(), PAGE)
-                .await?;
+            let page = next.await.map_err(joined)??;
             let Some((last, _, _)) = page.last() else {
                 break;
             };
-            after = Some(last.clone());
+            next = fetch(Some(last.clone()));
             let vault = self.vault.clone();
             let count = page.len() as u64;
-            // Opening (decrypting, unpacking, parsing) is the costly part: spread it
-            // over the cores; the assessor then takes the records in order.
             let (opened, back, page_findings) = tokio::task::spawn_blocking(move || {
-                let opened = open_all(&vault, project, page);
                 let mut found = Vec::new();
-                if let Ok(users) = &opened {
-                    for (upload, user) in users {
-                        assessor.add(*upload, user, &mut |f| found.push(f));
-                    }
-                }
-                (opened.map(|_| ()), assessor, found)
+                let opened = assess_page(&vault, project, page, &mut assessor, &mut found);
+                (opened, assessor, found)
             })
             .await
-            .map_err(|e| DomainError::Internal(format!("assessment task: {e}")))?;
+            .map_err(joined)?;
             assessor = back;
             opened?;
             for finding in page_findings {
@@ -144,7 +147,7 @@ impl Assessments {
             .await?;
         let report = tokio::task::spawn_blocking(move || assessor.finish())
             .await
-            .map_err(|e| DomainError::Internal(format!("assessment task: {e}")))?;
+            .map_err(joined)?;
         tracing::info!(
             project = %project,
             records = records_done,
@@ -268,37 +271,40 @@ impl AssessmentRunner for Assessments {
     }
 }
 
-type Opened = Vec<(UploadId, NormalizedUser)>;
+/// Records opened per hand-over between the opening and the assessing thread.
+const SLICE: usize = 250;
 
-/// Opens a page of sealed records on every core, keeping their order.
-fn open_all(
+/// Opens a page of sealed records on one thread and feeds them, in order, to the
+/// assessor on this one.
+fn assess_page(
     vault: &Vault,
     project: ProjectId,
     page: Vec<(String, UploadId, Vec<u8>)>,
-) -> domain::Result<Opened> {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let size = page.len().div_ceil(threads).max(1);
+    assessor: &mut Assessor,
+    found: &mut Vec<Finding>,
+) -> domain::Result<()> {
     std::thread::scope(|scope| {
-        let workers: Vec<_> = page
-            .chunks(size)
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|(id, upload, sealed)| {
-                            records::open(vault, project, id, sealed).map(|user| (*upload, user))
-                        })
-                        .collect::<domain::Result<Opened>>()
-                })
-            })
-            .collect();
-        let mut all = Vec::with_capacity(page.len());
-        for worker in workers {
-            let part = worker
-                .join()
-                .map_err(|_| DomainError::Internal("a record could not be opened".into()))??;
-            all.extend(part);
+        let (slices, opened) =
+            std::sync::mpsc::sync_channel::<domain::Result<Vec<(UploadId, NormalizedUser)>>>(4);
+        let page = &page;
+        scope.spawn(move || {
+            for slice in page.chunks(SLICE) {
+                let users = slice
+                    .iter()
+                    .map(|(id, upload, sealed)| {
+                        records::open(vault, project, id, sealed).map(|user| (*upload, user))
+                    })
+                    .collect();
+                if slices.send(users).is_err() {
+                    return;
+                }
+            }
+        });
+        for users in opened {
+            for (upload, user) in users? {
+                assessor.add(upload, &user, &mut |f| found.push(f));
+            }
         }
-        Ok(all)
+        Ok(())
     })
 }

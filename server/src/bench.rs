@@ -47,8 +47,13 @@ impl Measure {
 
 /// The peak resident set size of this process so far, in bytes (Linux), if known.
 pub fn peak_rss_bytes() -> Option<u64> {
+    status_bytes("VmHWM:")
+}
+
+/// A size line of `/proc/self/status` (`VmHWM:`, `VmRSS:`), in bytes.
+fn status_bytes(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
@@ -74,6 +79,8 @@ async fn assess(
     records: u64,
 ) -> anyhow::Result<()> {
     reset_peak_rss();
+    // The reading's page cache and freed memory the allocator keeps are still held.
+    let before = status_bytes("VmRSS:");
     let now = Utc::now();
     let audit = NewAuditEntry::anonymous(
         None,
@@ -98,7 +105,7 @@ async fn assess(
         .await?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "{:<32} {:>10} {:>10} {:>8} {:>9} {:>12.2} {:>14.0}   peak RSS {}",
+        "{:<32} {:>10} {:>10} {:>8} {:>9} {:>12.2} {:>14.0}   peak RSS {} ({} held before it)",
         "  assessment",
         "",
         records,
@@ -106,7 +113,8 @@ async fn assess(
         "",
         seconds,
         records as f64 / seconds.max(1e-9),
-        mib(peak_rss_bytes())
+        mib(peak_rss_bytes()),
+        mib(before)
     );
     Ok(())
 }

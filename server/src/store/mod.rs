@@ -52,14 +52,10 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
-                // Records are keyed by source ids in no particular order, so saving a
-                // large export touches index pages all over the file: a 64 MiB page
-                // cache (the default is 2 MiB) keeps them in memory.
                 // 8 KiB pages (new databases only): a batch rewrites the index pages it
                 // touches, and fewer, larger writes cost the kernel less; measured
                 // with `ferry bench-ingest`.
-                .page_size(8192)
-                .pragma("cache_size", "-65536");
+                .page_size(8192);
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .connect_with(options.clone())
@@ -69,9 +65,14 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
                 .run(&pool)
                 .await
                 .map_err(StoreError::Migrate)?;
+            // Records are keyed by source ids in no particular order, so saving a
+            // large export touches index pages all over the file: a 64 MiB page cache
+            // (the default is 2 MiB) keeps them in memory. Only the one connection that
+            // saves batches gets it: each connection has its own cache, and eight
+            // would hold half a gigabyte.
             let bulk = SqlitePoolOptions::new()
                 .max_connections(1)
-                .connect_with(options)
+                .connect_with(options.pragma("cache_size", "-65536"))
                 .await
                 .map_err(StoreError::Connect)?;
             Ok(Arc::new(SqliteStore::with_bulk_pool(pool, bulk)))
