@@ -216,6 +216,18 @@ impl Assessments {
         if total == 0 {
             return Ok(());
         }
+        if self
+            .begin(project, total, "after an upload was read")
+            .await?
+        {
+            self.spawn(project, options);
+        }
+        Ok(())
+    }
+
+    /// Marks the assessment running as Ferry's own doing (audited without an actor);
+    /// false when one is running already, which then counts the records itself.
+    pub async fn begin(&self, project: ProjectId, total: u64, why: &str) -> domain::Result<bool> {
         let now = Utc::now();
         let audit = NewAuditEntry::anonymous(
             None,
@@ -225,18 +237,14 @@ impl Assessments {
             project,
         )
         .in_project(project)
-        .detail(format!("{total} records, after an upload was read"));
+        .detail(format!("{total} records, {why}"));
         match self
             .store
             .start_assessment(project, total, now, &audit)
             .await
         {
-            Ok(()) => {
-                self.spawn(project, options);
-                Ok(())
-            }
-            // Someone started it in the meantime: that one counts the new records.
-            Err(DomainError::Conflict(_)) => Ok(()),
+            Ok(()) => Ok(true),
+            Err(DomainError::Conflict(_)) => Ok(false),
             Err(err) => Err(err),
         }
     }

@@ -81,18 +81,8 @@ async fn assess(
     reset_peak_rss();
     // The reading's page cache and freed memory the allocator keeps are still held.
     let before = status_bytes("VmRSS:");
-    let now = Utc::now();
-    let audit = NewAuditEntry::anonymous(
-        None,
-        now,
-        AuditAction::AssessmentStarted,
-        ObjectKind::Project,
-        project,
-    );
-    store
-        .start_assessment(project, records, now, &audit)
-        .await?;
     let assessments = Assessments::new(store.clone(), vault.clone());
+    assessments.begin(project, records, "benchmark").await?;
     let started = Instant::now();
     let options = AssessOptions {
         phone_region: Some("US".into()),

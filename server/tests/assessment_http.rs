@@ -219,19 +219,10 @@ async fn the_report_is_computed_masked_drilled_into_and_overridden() {
     assert!(!audit.contains("Lovelace"));
 
     // Support staff may read reports but never reveal.
-    let support: Value = server
-        .call(
-            &owner,
-            "tokens/create",
-            &[("name", "helpdesk"), ("role", "support")],
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let support = server.token(&owner, "helpdesk", "support").await;
     let refused = api
         .post(format!("{url}/reveal"))
-        .bearer_auth(support["secret"].as_str().unwrap())
+        .bearer_auth(&support)
         .json(&json!({"path": "last_name", "index": 0}))
         .send()
         .await

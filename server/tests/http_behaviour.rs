@@ -257,17 +257,8 @@ async fn oversized_requests_are_refused() {
 async fn the_api_explains_its_errors_and_documents_itself() {
     let server = TestServer::start(common::sqlite_db()).await;
     let owner = server.setup_owner(OWNER.0, OWNER.1).await;
-    let issued: serde_json::Value = server
-        .call(
-            &owner,
-            "tokens/create",
-            &[("name", "ci"), ("role", "admin")],
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let token = issued["secret"].as_str().unwrap();
+    let token = server.token(&owner, "ci", "admin").await;
+    let token = token.as_str();
     let api = reqwest::Client::new();
 
     let anonymous = api.get(server.url("/api/v1/me")).send().await.unwrap();

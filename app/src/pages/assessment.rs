@@ -10,6 +10,7 @@ use crate::{
         charts::{Bar, BarChart, Heatmap},
         format_time,
         forms::{FormError, LoadError, action_error},
+        grouped,
         pager::Pager,
     },
 };
@@ -45,18 +46,6 @@ fn percent(part: u64, whole: u64) -> String {
     } else {
         format!("{:.1}%", part as f64 * 100.0 / whole as f64)
     }
-}
-
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[component]
@@ -171,13 +160,13 @@ fn StatusCard(
                     <progress max=total.max(1) value=move || live.get().unwrap_or(stored_done)></progress>
                     " "
                     <span class="live-progress">
-                        {move || format!("{} of {} records", thousands(live.get().unwrap_or(stored_done)), thousands(total))}
+                        {move || format!("{} of {} records", grouped(live.get().unwrap_or(stored_done)), grouped(total))}
                     </span>
                 </p>
             })}
             {v.error.clone().map(|e| view! { <p class="field-error">{e}</p> })}
             <p class="muted">
-                {format!("{} records · started {}", thousands(total), format_time(v.started_at))}
+                {format!("{} records · started {}", grouped(total), format_time(v.started_at))}
                 {v.finished_at.map(|at| format!(" · finished {}", format_time(at)))}
                 {v.report.as_ref().and_then(|r| r.options.phone_region.clone()).map(|r| format!(" · phone region {r}"))}
             </p>
@@ -211,7 +200,7 @@ fn ReportView(
         .map(|g| Bar {
             label: g.name.clone(),
             value: g.count as f64,
-            text: thousands(g.count),
+            text: grouped(g.count),
         })
         .collect();
     let per_user_bars: Vec<Bar> = report
@@ -220,7 +209,7 @@ fn ReportView(
         .map(|g| Bar {
             label: format!("{} groups", g.name),
             value: g.count as f64,
-            text: thousands(g.count),
+            text: grouped(g.count),
         })
         .collect();
     let recency_bars: Vec<Bar> = report
@@ -229,7 +218,7 @@ fn ReportView(
         .map(|r| Bar {
             label: r.name.clone(),
             value: r.count as f64,
-            text: format!("{} ({})", thousands(r.count), percent(r.count, users)),
+            text: format!("{} ({})", grouped(r.count), percent(r.count, users)),
         })
         .collect();
     let without_group = report.users_by_group_count.first().map_or(0, |g| g.count);
@@ -249,11 +238,11 @@ fn ReportView(
                         {report.uploads.iter().map(|u| view! {
                             <tr>
                                 <td><code>{u.upload_id.to_string()}</code></td>
-                                <td>{thousands(u.totals.users)}</td>
-                                <td>{thousands(u.totals.active)}</td>
-                                <td>{thousands(u.totals.disabled)}</td>
-                                <td>{thousands(u.totals.with_password)}</td>
-                                <td>{thousands(u.totals.email_verified)}</td>
+                                <td>{grouped(u.totals.users)}</td>
+                                <td>{grouped(u.totals.active)}</td>
+                                <td>{grouped(u.totals.disabled)}</td>
+                                <td>{grouped(u.totals.with_password)}</td>
+                                <td>{grouped(u.totals.email_verified)}</td>
                             </tr>
                         }).collect_view()}
                     </tbody>
@@ -273,7 +262,7 @@ fn ReportView(
                         <thead><tr><th>"Algorithm"</th><th>"Parameters"</th><th>"Users"</th><th>"Share"</th></tr></thead>
                         <tbody>
                             {report.credentials.iter().map(|c| view! {
-                                <tr><td>{c.algorithm.clone()}</td><td>{c.parameters.clone()}</td><td>{thousands(c.users)}</td><td>{percent(c.users, users)}</td></tr>
+                                <tr><td>{c.algorithm.clone()}</td><td>{c.parameters.clone()}</td><td>{grouped(c.users)}</td><td>{percent(c.users, users)}</td></tr>
                             }).collect_view()}
                         </tbody>
                     </table>
@@ -292,7 +281,7 @@ fn ReportView(
                         view! {
                             <tr>
                                 <td>{q.label.clone()}</td>
-                                <td>{thousands(q.count)}</td>
+                                <td>{grouped(q.count)}</td>
                                 <td>{(q.count > 0).then(|| view! { <a href=href>"Show records"</a> })}</td>
                             </tr>
                         }
@@ -315,8 +304,8 @@ fn ReportView(
         <section class="card">
             <h2>"Groups and roles"</h2>
             <p>{format!("{} groups · {} roles · {} users without any group ({})",
-                thousands(report.groups.len() as u64), thousands(report.roles.len() as u64),
-                thousands(without_group), percent(without_group, users))}</p>
+                grouped(report.groups.len() as u64), grouped(report.roles.len() as u64),
+                grouped(without_group), percent(without_group, users))}</p>
             {(!group_bars.is_empty()).then(|| view! { <BarChart title="Members per group" bars=group_bars id="group-chart" /> })}
             <BarChart title="Users by number of groups" bars=per_user_bars />
             <NamedList title="Roles" items=report.roles.iter().map(|r| (r.name.clone(), r.count)).collect() />
@@ -366,7 +355,7 @@ fn TotalsCard(totals: Totals) -> impl IntoView {
                 {facts.into_iter().map(|(label, n)| view! {
                     <div>
                         <dt>{label}</dt>
-                        <dd>{thousands(n)}<small>{(label != "Users").then(|| format!(" {}", percent(n, users)))}</small></dd>
+                        <dd>{grouped(n)}<small>{(label != "Users").then(|| format!(" {}", percent(n, users)))}</small></dd>
                     </div>
                 }).collect_view()}
             </dl>
@@ -382,7 +371,7 @@ fn NamedList(#[prop(into)] title: String, items: Vec<(String, u64)>) -> impl Int
             <h3>{title}</h3>
             <ul class="tags">
                 {items.into_iter().take(50).map(|(name, count)| view! {
-                    <li>{name}" "<span class="muted">{thousands(count)}</span></li>
+                    <li>{name}" "<span class="muted">{grouped(count)}</span></li>
                 }).collect_view()}
             </ul>
         }
@@ -426,7 +415,7 @@ fn AttributeTable(
                 </thead>
                 <tbody>
                     {attributes.into_iter().map(|a| {
-                        let distinct = if a.distinct_exact { thousands(a.distinct) } else { format!("≈{}", thousands(a.distinct)) };
+                        let distinct = if a.distinct_exact { grouped(a.distinct) } else { format!("≈{}", grouped(a.distinct)) };
                         let path = a.path.clone();
                         let form_path = a.path.clone();
                         let form_project = project.clone();
@@ -445,7 +434,7 @@ fn AttributeTable(
                                         view! {
                                             {(!a.top.is_empty()).then(|| view! {
                                                 <span class="top-values">
-                                                    {a.top.iter().take(8).map(|t| format!("{} ({})", t.name, thousands(t.count))).collect::<Vec<_>>().join(", ")}
+                                                    {a.top.iter().take(8).map(|t| format!("{} ({})", t.name, grouped(t.count))).collect::<Vec<_>>().join(", ")}
                                                 </span>
                                                 <br />
                                             })}

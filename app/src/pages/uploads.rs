@@ -3,7 +3,7 @@
 
 use crate::{
     api::uploads::{list_uploads, upload_errors},
-    components::{format_time, forms::LoadError, layout::current_account},
+    components::{format_time, forms::LoadError, grouped, layout::current_account},
 };
 use domain::{
     roles::Permission,
@@ -165,19 +165,6 @@ pub fn UploadsPage() -> impl IntoView {
         {move || reading.get().map(|(id, name)| view! { <ReadAgainPanel upload=id file_name=name reading refresh /> }.into_any())}
         {move || selected.get().map(|(id, name)| view! { <ErrorsPanel upload=id file_name=name /> }.into_any())}
     }
-}
-
-/// "12,345" for people to read.
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[component]

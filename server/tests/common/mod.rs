@@ -172,6 +172,17 @@ impl TestServer {
             .unwrap()
     }
 
+    /// A new API token's secret, created by `owner` with `role`.
+    pub async fn token(&self, owner: &reqwest::Client, name: &str, role: &str) -> String {
+        let issued: serde_json::Value = self
+            .call(owner, "tokens/create", &[("name", name), ("role", role)])
+            .await
+            .json()
+            .await
+            .unwrap();
+        issued["secret"].as_str().unwrap().to_string()
+    }
+
     /// A browser-like client: keeps cookies, does not follow redirects.
     pub fn browser(&self) -> reqwest::Client {
         reqwest::Client::builder()
@@ -275,17 +286,8 @@ pub async fn owner_with_token(
         .json()
         .await
         .unwrap();
-    let token: serde_json::Value = server
-        .call(&owner, "tokens/create", &[("name", "ci"), ("role", role)])
-        .await
-        .json()
-        .await
-        .unwrap();
-    (
-        owner,
-        project["id"].as_str().unwrap().into(),
-        token["secret"].as_str().unwrap().into(),
-    )
+    let token = server.token(&owner, "ci", role).await;
+    (owner, project["id"].as_str().unwrap().into(), token)
 }
 
 /// Sends `body` as an upload of `project` named `name`; the created upload.
