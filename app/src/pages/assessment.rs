@@ -15,7 +15,7 @@ use crate::{
     },
 };
 use domain::assess::{
-    AssessmentStatus, AssessmentView, AttributeReport, Report, Totals, Uniqueness,
+    AssessmentStatus, AssessmentView, AttributeReport, NamedCount, Report, Totals, Uniqueness,
     classify::DataClass,
 };
 use leptos::prelude::*;
@@ -193,34 +193,16 @@ fn ReportView(
             text: percent(a.filled, users),
         })
         .collect();
-    let group_bars: Vec<Bar> = report
-        .groups
-        .iter()
-        .take(20)
-        .map(|g| Bar {
-            label: g.name.clone(),
-            value: g.count as f64,
-            text: grouped(g.count),
-        })
-        .collect();
-    let per_user_bars: Vec<Bar> = report
-        .users_by_group_count
-        .iter()
-        .map(|g| Bar {
-            label: format!("{} groups", g.name),
-            value: g.count as f64,
-            text: grouped(g.count),
-        })
-        .collect();
-    let recency_bars: Vec<Bar> = report
-        .recency
-        .iter()
-        .map(|r| Bar {
-            label: r.name.clone(),
-            value: r.count as f64,
-            text: format!("{} ({})", grouped(r.count), percent(r.count, users)),
-        })
-        .collect();
+    let group_bars = counted(&report.groups[..report.groups.len().min(20)], |n| {
+        (n.name.clone(), grouped(n.count))
+    });
+    let per_user_bars = counted(&report.users_by_group_count, |n| {
+        (format!("{} groups", n.name), grouped(n.count))
+    });
+    let recency_bars = counted(&report.recency, |n| {
+        let text = format!("{} ({})", grouped(n.count), percent(n.count, users));
+        (n.name.clone(), text)
+    });
     let without_group = report.users_by_group_count.first().map_or(0, |g| g.count);
     let zone = view.zone.clone();
     let can_reveal = view.can_reveal;
@@ -330,6 +312,21 @@ fn ReportView(
 
         }.into_any(),
     )
+}
+
+/// Bars of counts, each labelled and described by `describe`.
+fn counted(items: &[NamedCount], describe: impl Fn(&NamedCount) -> (String, String)) -> Vec<Bar> {
+    items
+        .iter()
+        .map(|n| {
+            let (label, text) = describe(n);
+            Bar {
+                label,
+                value: n.count as f64,
+                text,
+            }
+        })
+        .collect()
 }
 
 #[component]
