@@ -312,6 +312,8 @@ struct AttributeStats {
     sketch: Option<HyperLogLogPlus<str, FixedState>>,
     examples: Vec<String>,
     dates_by_name: bool,
+    /// The path names permissions, scopes or entitlements.
+    grants: bool,
 }
 
 impl AttributeStats {
@@ -330,6 +332,11 @@ impl AttributeStats {
             sketch: None,
             examples: Vec::new(),
             dates_by_name: dated(path),
+            grants: {
+                let last = path.rsplit('.').next().unwrap_or(path).to_ascii_lowercase();
+                ["permissions", "permissions[]", "scopes[]", "entitlements[]"]
+                    .contains(&last.as_str())
+            },
         }
     }
 
@@ -510,7 +517,7 @@ pub struct Assessor {
     uploads: HashMap<UploadId, Totals>,
     credentials: HashMap<(String, String), u64>,
     attributes: HashMap<String, AttributeStats>,
-    more_paths: HashMap<u64, ()>,
+    more_paths: std::collections::HashSet<u64>,
     groups: HashMap<String, u64>,
     roles: HashMap<String, u64>,
     permissions: HashMap<String, u64>,
@@ -533,7 +540,7 @@ impl Assessor {
             uploads: HashMap::new(),
             credentials: HashMap::new(),
             attributes: HashMap::new(),
-            more_paths: HashMap::new(),
+            more_paths: Default::default(),
             groups: HashMap::new(),
             roles: HashMap::new(),
             permissions: HashMap::new(),
@@ -545,10 +552,6 @@ impl Assessor {
             emails: Repeats::default(),
             usernames: Repeats::default(),
         }
-    }
-
-    pub fn records(&self) -> u64 {
-        self.records
     }
 
     /// Sizes the id list and the duplicate checks for `records` up front: growing
@@ -619,19 +622,9 @@ impl Assessor {
                     Value::String(text) => text.trim().to_string(),
                     other => other.to_string(),
                 };
-                let last = path
-                    .rsplit('.')
-                    .next()
-                    .unwrap_or(&path)
-                    .to_ascii_lowercase();
-                if ["permissions", "permissions[]", "scopes[]", "entitlements[]"]
-                    .contains(&last.as_str())
-                {
-                    *self.permissions.entry(text.clone()).or_default() += 1;
-                }
                 if !self.attributes.contains_key(&path) {
                     if self.attributes.len() >= MAX_PATHS {
-                        self.more_paths.insert(hash_of(&path), ());
+                        self.more_paths.insert(hash_of(&path));
                         return;
                     }
                     self.attributes
@@ -640,20 +633,23 @@ impl Assessor {
                 let Some(stats) = self.attributes.get_mut(&path) else {
                     return;
                 };
+                if stats.grants {
+                    *self.permissions.entry(text.clone()).or_default() += 1;
+                }
                 stats.add(record, &text);
                 if stats.dates_by_name && !matches!(scalar, Value::Bool(_)) {
                     match crate::import::record::parse_time(&text) {
                         None => self.find(
                             found,
                             Check::UnparseableDate,
-                            user,
+                            &user.source_id,
                             Some(&path),
                             "is not a date and time Ferry can read".into(),
                         ),
                         Some(at) if at > self.now && !path.contains("xpir") => self.find(
                             found,
                             Check::FutureDate,
-                            user,
+                            &user.source_id,
                             Some(&path),
                             "is in the future".into(),
                         ),
@@ -664,36 +660,20 @@ impl Assessor {
         }
     }
 
+    /// Counts a finding of `check` in the record `source_id` and hands it on.
     fn find(
         &mut self,
         found: &mut dyn FnMut(Finding),
         check: Check,
-        user: &NormalizedUser,
+        source_id: &str,
         field: Option<&str>,
         note: String,
     ) {
         *self.quality.entry(check).or_default() += 1;
         found(Finding {
             check,
-            source_id: user.source_id.clone(),
+            source_id: source_id.to_string(),
             field: field.map(str::to_string),
-            note,
-        });
-    }
-
-    fn find_other(
-        &mut self,
-        found: &mut dyn FnMut(Finding),
-        check: Check,
-        ordinal: u32,
-        note: String,
-        field: &str,
-    ) {
-        *self.quality.entry(check).or_default() += 1;
-        found(Finding {
-            check,
-            source_id: self.ids.get(ordinal).to_string(),
-            field: Some(field.to_string()),
             note,
         });
     }
@@ -705,7 +685,7 @@ impl Assessor {
                 self.find(
                     found,
                     Check::InvalidEmail,
-                    user,
+                    &user.source_id,
                     Some("emails"),
                     "is not a valid e-mail address".into(),
                 );
@@ -718,18 +698,18 @@ impl Assessor {
             if let Some((first, first_repeat)) = self.emails.see(&key, ordinal) {
                 let first_id = self.ids.get(first).to_string();
                 if first_repeat {
-                    self.find_other(
+                    self.find(
                         found,
                         Check::DuplicateEmail,
-                        first,
+                        &first_id,
+                        Some("emails"),
                         format!("shares its e-mail address with {}", user.source_id),
-                        "emails",
                     );
                 }
                 self.find(
                     found,
                     Check::DuplicateEmail,
-                    user,
+                    &user.source_id,
                     Some("emails"),
                     format!("shares its e-mail address with {first_id}"),
                 );
@@ -746,18 +726,18 @@ impl Assessor {
         {
             let first_id = self.ids.get(first).to_string();
             if first_repeat {
-                self.find_other(
+                self.find(
                     found,
                     Check::UsernameCollision,
-                    first,
+                    &first_id,
+                    Some("username"),
                     format!("its user name collides with that of {}", user.source_id),
-                    "username",
                 );
             }
             self.find(
                 found,
                 Check::UsernameCollision,
-                user,
+                &user.source_id,
                 Some("username"),
                 format!("its user name collides with that of {first_id}"),
             );
@@ -773,7 +753,7 @@ impl Assessor {
                 self.find(
                     found,
                     Check::PhoneNotE164,
-                    user,
+                    &user.source_id,
                     Some("phones"),
                     note.into(),
                 );
@@ -787,7 +767,7 @@ impl Assessor {
                 self.find(
                     found,
                     Check::FutureDate,
-                    user,
+                    &user.source_id,
                     Some(field),
                     "is in the future".into(),
                 );
@@ -801,7 +781,7 @@ impl Assessor {
             self.find(
                 found,
                 Check::MissingUserName,
-                user,
+                &user.source_id,
                 Some("username"),
                 "has neither a user name nor an e-mail address".into(),
             );
@@ -810,7 +790,7 @@ impl Assessor {
             self.find(
                 found,
                 Check::MissingEmail,
-                user,
+                &user.source_id,
                 Some("emails"),
                 "has no e-mail address".into(),
             );
@@ -822,7 +802,7 @@ impl Assessor {
             self.find(
                 found,
                 Check::MissingName,
-                user,
+                &user.source_id,
                 Some("name"),
                 "has no given, family or display name".into(),
             );
@@ -969,8 +949,11 @@ impl Report {
             for example in &mut attribute.examples {
                 *example = mask(example);
             }
-            if attribute.class == DataClass::Pii {
-                for top in &mut attribute.top {
+            // An attribute of mixed values may be classed "other" and still hold an
+            // address or a number among its top values: those are masked too.
+            let pii = attribute.class == DataClass::Pii;
+            for top in &mut attribute.top {
+                if pii || matches!(infer(&top.name), ValueType::Email | ValueType::Phone) {
                     top.name = mask(&top.name);
                 }
             }

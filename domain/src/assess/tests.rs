@@ -388,6 +388,44 @@ fn distinct_counts_past_the_exact_bound_are_estimated() {
 }
 
 #[test]
+fn personal_top_values_are_masked_even_in_an_attribute_of_mixed_values() {
+    let mut assessor = Assessor::new(AssessOptions::default(), now());
+    for (id, raw) in [("a", "1029384756"), ("b", "ada@example.com")] {
+        let user = NormalizedUser {
+            source_id: id.into(),
+            attributes: attributes(json!({ "rawId": raw, "department": "Eng" })),
+            ..Default::default()
+        };
+        assessor.add(UploadId(uuid::Uuid::nil()), &user, &mut |_| {});
+    }
+    let report = assessor.finish().masked();
+    let raw = attribute(&report, "rawId");
+    assert_eq!(raw.class, DataClass::Other);
+    let shown: Vec<&str> = raw.top.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(shown, ["1029384756", "a••@e••••••.com"]);
+    assert_eq!(attribute(&report, "department").top[0].name, "Eng");
+}
+
+#[test]
+fn permissions_are_counted_where_the_export_names_them() {
+    let mut assessor = Assessor::new(AssessOptions::default(), now());
+    let user = NormalizedUser {
+        source_id: "p".into(),
+        attributes: attributes(json!({
+            "app_metadata": {"permissions": ["read:users", "write:users"]},
+            "scopes": ["openid"],
+        })),
+        ..Default::default()
+    };
+    assessor.add(UploadId(uuid::Uuid::nil()), &user, &mut |_| {});
+    let report = assessor.finish();
+    assert_eq!(
+        named(&report.permissions),
+        [("openid", 1), ("read:users", 1), ("write:users", 1)]
+    );
+}
+
+#[test]
 fn masks_keep_only_first_letters() {
     assert_eq!(mask("ada@example.com"), "a••@e••••••.com");
     assert_eq!(mask("Lovelace"), "L••••••");
