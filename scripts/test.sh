@@ -36,6 +36,8 @@ cargo build -p domain --target wasm32-unknown-unknown
 step "starting PostgreSQL for the store tests"
 FERRY_TEST_POSTGRES_URL=$(scripts/postgres.sh start "$WORK/pg")
 export FERRY_TEST_POSTGRES_URL FERRY_REQUIRE_POSTGRES=1
+# The SCIM client's tests push into the real peer the setup installed.
+export FERRY_REQUIRE_SCIM_PEER=1
 echo "PostgreSQL at $FERRY_TEST_POSTGRES_URL"
 
 step "cargo test (SQLite and PostgreSQL)"

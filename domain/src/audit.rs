@@ -63,6 +63,9 @@ audit_actions! {
     AssessmentStarted => "assessment.started", "started the assessment";
     AttributeClassSet => "assessment.class_set", "changed an attribute's class";
     AssessmentValueRevealed => "assessment.value_revealed", "revealed an example value";
+    TargetSaved => "target.saved", "saved a target connection";
+    TargetDeleted => "target.deleted", "removed a target connection";
+    TargetTested => "target.tested", "tested a target connection";
 }
 
 /// The kind of object an action touched.

@@ -17,6 +17,7 @@ pub mod passwords;
 pub mod ports;
 pub mod projects;
 pub mod roles;
+pub mod scim;
 pub mod service;
 pub mod throttle;
 pub mod uploads;

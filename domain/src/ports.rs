@@ -14,6 +14,10 @@ use crate::{
     pagination::{Page, PageRequest},
     projects::{Project, ProjectDraft, ProjectFilter},
     roles::Role,
+    scim::{
+        discovery::ConnectionReport,
+        target::{StoredTarget, TargetRole, TargetSecrets, TargetSettings},
+    },
     throttle::{FailureStats, ThrottleScope},
     uploads::{NewUpload, ParseProgress, SealedRecord, StoredError, Upload, UploadStatus},
 };
@@ -313,6 +317,63 @@ pub trait AssessmentRunner: Send + Sync {
     fn open_report(&self, project: ProjectId, sealed: &[u8]) -> Result<Report>;
 }
 
+/// The target connections of projects: visible settings, sealed secrets, last test.
+#[async_trait]
+pub trait TargetStore: Send + Sync {
+    /// Creates or replaces a target; its previous connection test no longer applies
+    /// and is cleared.
+    async fn put_target(
+        &self,
+        project: ProjectId,
+        role: TargetRole,
+        settings: &TargetSettings,
+        sealed_secrets: &[u8],
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+    async fn target(&self, project: ProjectId, role: TargetRole) -> Result<Option<StoredTarget>>;
+    async fn targets(&self, project: ProjectId) -> Result<Vec<StoredTarget>>;
+    /// Returns whether there was one.
+    async fn delete_target(
+        &self,
+        project: ProjectId,
+        role: TargetRole,
+        audit: &NewAuditEntry,
+    ) -> Result<bool>;
+    async fn save_connection_report(
+        &self,
+        project: ProjectId,
+        role: TargetRole,
+        report: &ConnectionReport,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+}
+
+/// Seals target secrets and talks to targets (the server holds the key and the HTTP
+/// client).
+#[async_trait]
+pub trait TargetConnector: Send + Sync {
+    fn seal_secrets(
+        &self,
+        project: ProjectId,
+        role: TargetRole,
+        secrets: &TargetSecrets,
+    ) -> Vec<u8>;
+    fn open_secrets(
+        &self,
+        project: ProjectId,
+        role: TargetRole,
+        sealed: &[u8],
+    ) -> Result<TargetSecrets>;
+    /// Runs the connection test step by step; failures are in the report, not errors.
+    async fn test_connection(
+        &self,
+        settings: &TargetSettings,
+        secrets: &TargetSecrets,
+        started_at: DateTime<Utc>,
+    ) -> ConnectionReport;
+}
+
 /// Everything Ferry stores. One implementation per database, chosen at start.
 pub trait Store:
     AccountStore
@@ -325,6 +386,7 @@ pub trait Store:
     + AuditStore
     + UploadStore
     + AssessmentStore
+    + TargetStore
 {
 }
 
@@ -339,6 +401,7 @@ impl<T> Store for T where
         + AuditStore
         + UploadStore
         + AssessmentStore
+        + TargetStore
 {
 }
 

@@ -24,6 +24,8 @@ use crate::{
     throttle::{ThrottlePolicy, ThrottleScope},
     uploads::{NewUpload, StoredError, Upload},
 };
+mod targets;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

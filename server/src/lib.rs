@@ -7,6 +7,7 @@ pub mod config;
 pub mod gen_export;
 pub mod ingest;
 pub mod records;
+pub mod scim;
 pub mod security;
 pub mod store;
 pub mod vault;

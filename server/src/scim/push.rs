@@ -1,0 +1,831 @@
+//! Pushing users (then groups) into a target and turning every answer into an outcome
+//! per user: bulk requests packed to the target's limits and matched by `bulkId`; a
+//! 409 resolved by a lookup into skip, update or fail by the project's policy; a 413
+//! split and sent again; 429/503 waited out (honouring `Retry-After`); 401/403 stop
+//! everything; and after a lost answer (network error, timeout, 5xx, an operation
+//! missing from the answer) each user is looked up before it is sent again, so nothing
+//! is created twice.
+
+use super::client::{CallFailure, Limits, ScimClient};
+use domain::scim::{
+    bulk::{BulkRequest, Member, OpResult, Operation, Packer, parse_response},
+    outcome::{ErrorClass, Outcome, ScimFailure},
+    target::ExistingPolicy,
+};
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+
+/// One user to create: its SCIM representation and the keys it is looked up by.
+#[derive(Clone, Debug)]
+pub struct UserPush {
+    /// The legacy id, sent as `externalId`.
+    pub external_id: String,
+    pub user_name: String,
+    pub data: Value,
+}
+
+/// One group to create after the users, with members as indices into the users.
+#[derive(Clone, Debug)]
+pub struct GroupPush {
+    pub display_name: String,
+    pub members: Vec<usize>,
+}
+
+/// What became of everything sent.
+#[derive(Clone, Debug, Default)]
+pub struct PushReport {
+    pub users: Vec<Outcome>,
+    pub groups: Vec<Outcome>,
+    /// Set when the target refused the credentials: the job must stop.
+    pub stopped: Option<ScimFailure>,
+    pub requests: u64,
+    pub retries: u64,
+}
+
+pub struct Pusher<'a> {
+    client: &'a ScimClient,
+    limits: Limits,
+    policy: ExistingPolicy,
+}
+
+/// Where a user stands while a push is under way.
+enum Pending {
+    /// Not sent yet, or to be sent again.
+    Ready,
+    Done(Outcome),
+}
+
+struct Run<'a> {
+    users: &'a [UserPush],
+    state: Vec<Pending>,
+    attempts: Vec<u32>,
+    stopped: Option<ScimFailure>,
+    requests: u64,
+    retries: u64,
+}
+
+impl Run<'_> {
+    fn done(&mut self, i: usize, outcome: Outcome) {
+        self.state[i] = Pending::Done(outcome);
+    }
+
+    fn is_done(&self, i: usize) -> bool {
+        matches!(self.state[i], Pending::Done(_))
+    }
+
+    fn scim_id(&self, i: usize) -> Option<&str> {
+        match &self.state[i] {
+            Pending::Done(outcome) => outcome.scim_id(),
+            Pending::Ready => None,
+        }
+    }
+}
+
+fn bulk_id(i: usize) -> String {
+    format!("u{i}")
+}
+
+fn index_of(bulk_id: &str) -> Option<usize> {
+    bulk_id.strip_prefix('u')?.parse().ok()
+}
+
+impl<'a> Pusher<'a> {
+    pub fn new(client: &'a ScimClient, limits: Limits, policy: ExistingPolicy) -> Self {
+        Self {
+            client,
+            limits,
+            policy,
+        }
+    }
+
+    /// Creates the users, then the groups; returns one outcome per user and group.
+    pub async fn push(&self, users: &[UserPush], groups: &[GroupPush]) -> PushReport {
+        let mut run = Run {
+            users,
+            state: users.iter().map(|_| Pending::Ready).collect(),
+            attempts: vec![0; users.len()],
+            stopped: None,
+            requests: 0,
+            retries: 0,
+        };
+        let group_outcomes = if self.limits.bulk {
+            self.push_bulk(&mut run, groups).await
+        } else {
+            self.push_single(&mut run).await;
+            self.groups_single(&run, groups).await
+        };
+        let stopped = run.stopped.clone();
+        let users = run
+            .state
+            .into_iter()
+            .map(|p| match p {
+                Pending::Done(outcome) => outcome,
+                Pending::Ready => Outcome::Failed(stopped.clone().unwrap_or_else(|| {
+                    ScimFailure::new(ErrorClass::Protocol, None, "the user was never sent")
+                })),
+            })
+            .collect();
+        PushReport {
+            users,
+            groups: group_outcomes,
+            stopped,
+            requests: run.requests,
+            retries: run.retries,
+        }
+    }
+
+    // ---- bulk --------------------------------------------------------------------
+
+    async fn push_bulk(&self, run: &mut Run<'_>, groups: &[GroupPush]) -> Vec<Outcome> {
+        let mut work: VecDeque<Vec<usize>> = VecDeque::from([(0..run.users.len()).collect()]);
+        let mut packer = self.packer();
+        // The users of the last request stay open so that groups can join it and
+        // name its users by `bulkId`.
+        while let Some(chunk) = work.pop_front() {
+            for i in chunk {
+                if run.stopped.is_some() {
+                    break;
+                }
+                let op = Operation::create_user(&bulk_id(i), &run.users[i].data);
+                match packer.push(op) {
+                    Ok(Some(request)) => self.send_users(run, request, &mut work).await,
+                    Ok(None) => {}
+                    Err(op) => run.done(i, self.too_large(op.json.len())),
+                }
+            }
+            if !work.is_empty()
+                && let Some(request) = packer.take()
+            {
+                self.send_users(run, request, &mut work).await;
+            }
+        }
+        if run.stopped.is_some() {
+            return self.stopped_groups(run, groups);
+        }
+        self.bulk_groups(run, groups, packer).await
+    }
+
+    fn packer(&self) -> Packer {
+        Packer::new(self.limits.max_operations, self.limits.max_payload_size)
+    }
+
+    fn too_large(&self, bytes: usize) -> Outcome {
+        Outcome::Failed(ScimFailure::new(
+            ErrorClass::PayloadTooLarge,
+            None,
+            format!(
+                "the user's SCIM representation is {bytes} bytes; the target accepts at most \
+                 {} bytes per request",
+                self.limits.max_payload_size
+            ),
+        ))
+    }
+
+    /// Sends a request of user creations and settles what it can; users to send again
+    /// go back on `work`.
+    async fn send_users(
+        &self,
+        run: &mut Run<'_>,
+        request: BulkRequest,
+        work: &mut VecDeque<Vec<usize>>,
+    ) {
+        let indices: Vec<usize> = request
+            .bulk_ids
+            .iter()
+            .filter_map(|b| index_of(b))
+            .collect();
+        run.requests += 1;
+        match self.client.bulk(request.body).await {
+            Ok(answer) => match parse_response(&answer.body) {
+                Ok(results) => self.settle_users(run, &indices, results, work).await,
+                Err(reason) => {
+                    let failure =
+                        ScimFailure::new(ErrorClass::Protocol, Some(answer.status), reason);
+                    self.recover(run, &indices, &failure, work).await;
+                }
+            },
+            Err(failure) => self.request_failed(run, indices, failure, work).await,
+        }
+    }
+
+    async fn request_failed(
+        &self,
+        run: &mut Run<'_>,
+        indices: Vec<usize>,
+        failure: CallFailure,
+        work: &mut VecDeque<Vec<usize>>,
+    ) {
+        match failure.class() {
+            ErrorClass::Unauthorized => run.stopped = Some(failure.failure),
+            // Too large as a whole (the target counts differently, or a proxy in front
+            // has a lower limit): halves, down to single operations.
+            ErrorClass::PayloadTooLarge | ErrorClass::InvalidData if indices.len() > 1 => {
+                let (a, b) = indices.split_at(indices.len() / 2);
+                work.push_front(b.to_vec());
+                work.push_front(a.to_vec());
+            }
+            ErrorClass::Throttled => {
+                // Not processed: the same users go again after the wait.
+                let attempt = indices.iter().map(|&i| run.attempts[i]).max().unwrap_or(0) + 1;
+                if attempt >= self.client.retry.attempts {
+                    for &i in &indices {
+                        run.done(i, Outcome::Failed(failure.failure.clone()));
+                    }
+                    return;
+                }
+                for &i in &indices {
+                    run.attempts[i] = attempt;
+                }
+                run.retries += 1;
+                tokio::time::sleep(self.client.retry.delay(attempt, failure.retry_after)).await;
+                work.push_front(indices);
+            }
+            ErrorClass::Network | ErrorClass::ServerError | ErrorClass::Protocol => {
+                self.recover(run, &indices, &failure.failure, work).await;
+            }
+            _ => {
+                for &i in &indices {
+                    run.done(i, Outcome::Failed(failure.failure.clone()));
+                }
+            }
+        }
+    }
+
+    async fn settle_users(
+        &self,
+        run: &mut Run<'_>,
+        indices: &[usize],
+        mut results: HashMap<String, OpResult>,
+        work: &mut VecDeque<Vec<usize>>,
+    ) {
+        let mut unsure = Vec::new();
+        let mut throttled: Option<ScimFailure> = None;
+        let mut again = Vec::new();
+        for &i in indices {
+            match results.remove(&bulk_id(i)) {
+                Some(OpResult::Done { id: Some(id), .. }) => run.done(i, Outcome::Created { id }),
+                // Created, but the answer named no id: find it.
+                Some(OpResult::Done { id: None, .. }) => unsure.push(i),
+                Some(OpResult::Failed(failure)) => match failure.class {
+                    ErrorClass::AlreadyExists => {
+                        let outcome = self.resolve_existing(run, i, failure).await;
+                        run.done(i, outcome);
+                    }
+                    ErrorClass::Unauthorized => run.stopped = Some(failure),
+                    ErrorClass::Throttled => {
+                        again.push(i);
+                        throttled = Some(failure);
+                    }
+                    ErrorClass::Network | ErrorClass::ServerError | ErrorClass::Protocol => {
+                        unsure.push(i)
+                    }
+                    _ => run.done(i, Outcome::Failed(failure)),
+                },
+                // The target did not say: it may or may not have created the user.
+                None => unsure.push(i),
+            }
+        }
+        if !unsure.is_empty() {
+            let failure = ScimFailure::new(
+                ErrorClass::Protocol,
+                None,
+                "the bulk answer did not report this operation",
+            );
+            self.recover(run, &unsure, &failure, work).await;
+        }
+        if let Some(failure) = throttled {
+            let call = CallFailure {
+                failure,
+                retry_after: None,
+            };
+            self.request_failed(run, again, call, work).await;
+        }
+    }
+
+    /// After a lost or unclear answer: users found by `externalId` were created (by the
+    /// request whose answer was lost); the others are sent again, a limited number of
+    /// times.
+    async fn recover(
+        &self,
+        run: &mut Run<'_>,
+        indices: &[usize],
+        cause: &ScimFailure,
+        work: &mut VecDeque<Vec<usize>>,
+    ) {
+        let mut again = Vec::new();
+        let mut attempt = 0;
+        for &i in indices {
+            if run.stopped.is_some() {
+                break;
+            }
+            match self.lookup(run, i).await {
+                Ok(Some(Found::Ours(id))) => run.done(i, Outcome::Created { id }),
+                Ok(Some(Found::Other(_))) => {
+                    let failure = ScimFailure::new(
+                        ErrorClass::AlreadyExists,
+                        None,
+                        "a user with this userName exists",
+                    );
+                    let outcome = self.resolve_existing(run, i, failure).await;
+                    run.done(i, outcome);
+                }
+                Ok(None) | Err(_) => {
+                    run.attempts[i] += 1;
+                    attempt = attempt.max(run.attempts[i]);
+                    if run.attempts[i] >= self.client.retry.attempts {
+                        run.done(i, Outcome::Failed(cause.clone()));
+                    } else {
+                        again.push(i);
+                    }
+                }
+            }
+        }
+        if !again.is_empty() {
+            run.retries += 1;
+            tokio::time::sleep(self.client.retry.delay(attempt, None)).await;
+            work.push_front(again);
+        }
+    }
+
+    /// Looks a user up by `externalId` (then `userName`).
+    async fn lookup(&self, run: &mut Run<'_>, i: usize) -> Result<Option<Found>, CallFailure> {
+        let user = &run.users[i];
+        let by_external = self
+            .client
+            .filter_eq("/Users", "externalId", &user.external_id)
+            .await;
+        let by_external = match by_external {
+            Ok(found) => found,
+            Err(failure) if failure.class() == ErrorClass::Unauthorized => {
+                run.stopped = Some(failure.failure.clone());
+                return Err(failure);
+            }
+            Err(failure) => return Err(failure),
+        };
+        if let Some(id) = by_external.first().and_then(resource_id) {
+            return Ok(Some(Found::Ours(id)));
+        }
+        let by_name = self
+            .client
+            .filter_eq("/Users", "userName", &user.user_name)
+            .await?;
+        Ok(by_name.first().and_then(resource_id).map(Found::Other))
+    }
+
+    /// 409: find the user that is in the way and apply the project's policy.
+    async fn resolve_existing(&self, run: &mut Run<'_>, i: usize, failure: ScimFailure) -> Outcome {
+        let found = match self.lookup(run, i).await {
+            Ok(found) => found,
+            Err(call) => return Outcome::Failed(call.failure),
+        };
+        let id = match found {
+            Some(Found::Ours(id) | Found::Other(id)) => id,
+            None => {
+                return Outcome::Failed(ScimFailure {
+                    detail: format!(
+                        "{} (no user with this userName or externalId was found: another \
+                         unique attribute collides)",
+                        failure.detail
+                    ),
+                    ..failure
+                });
+            }
+        };
+        match self.policy {
+            ExistingPolicy::Skip => Outcome::Skipped { id },
+            ExistingPolicy::Fail => Outcome::Failed(ScimFailure {
+                detail: format!("{} (existing user {id})", failure.detail),
+                ..failure
+            }),
+            ExistingPolicy::Update => {
+                let path = format!("/Users/{id}");
+                match self.client.replace(&path, &run.users[i].data).await {
+                    Ok(_) => Outcome::Updated { id },
+                    Err(call) => Outcome::Failed(call.failure),
+                }
+            }
+        }
+    }
+
+    // ---- groups ------------------------------------------------------------------
+
+    /// Groups join the last user request when they fit, naming its users by `bulkId`
+    /// (inside `members`, the one place WSO2 resolves them); users of earlier requests
+    /// are named by their SCIM ids.
+    async fn bulk_groups(
+        &self,
+        run: &mut Run<'_>,
+        groups: &[GroupPush],
+        mut packer: Packer,
+    ) -> Vec<Outcome> {
+        let mut tail = Tail {
+            outcomes: vec![None; groups.len()],
+            work: VecDeque::new(),
+            deferred: Vec::new(),
+        };
+        let mut open: Vec<usize> = Vec::new(); // group indices in the open request
+        let mut open_users: Vec<usize> = Vec::new(); // user indices in the open request
+        let mut existing = Vec::new();
+        // The users already packed but not sent.
+        let mut in_request: std::collections::HashSet<usize> = std::collections::HashSet::new();
+        for b in packer.bulk_ids() {
+            if let Some(i) = index_of(b) {
+                in_request.insert(i);
+                open_users.push(i);
+            }
+        }
+        for (g, group) in groups.iter().enumerate() {
+            // Group names need not be unique to every target (they are not to the
+            // RFC), so an existing group is looked for first: a repeat never makes a
+            // second one.
+            match self
+                .client
+                .filter_eq("/Groups", "displayName", &group.display_name)
+                .await
+            {
+                Ok(found) if !found.is_empty() => {
+                    // Settled once its new members have their ids.
+                    existing.push(g);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(call) if call.class() == ErrorClass::Unauthorized => {
+                    run.stopped = Some(call.failure);
+                    break;
+                }
+                Err(call) => {
+                    tail.outcomes[g] = Some(Outcome::Failed(call.failure));
+                    continue;
+                }
+            }
+            let mut op = self.group_op(run, g, group, &in_request);
+            if !packer.fits(op.json.len()) {
+                if let Some(request) = packer.take() {
+                    let open = (open_users.as_slice(), open.as_slice());
+                    self.send_mixed(run, request, open, groups, &mut tail).await;
+                }
+                in_request.clear();
+                open_users.clear();
+                open.clear();
+                op = self.group_op(run, g, group, &in_request);
+            }
+            match packer.push(op) {
+                Ok(_) => open.push(g),
+                Err(op) => tail.outcomes[g] = Some(self.too_large(op.json.len())),
+            }
+        }
+        if let Some(request) = packer.take() {
+            let open = (open_users.as_slice(), open.as_slice());
+            self.send_mixed(run, request, open, groups, &mut tail).await;
+        }
+        let Tail {
+            mut outcomes,
+            mut work,
+            deferred,
+        } = tail;
+        // Users of the last request that must go again go alone, as before.
+        while let Some(chunk) = work.pop_front() {
+            let mut packer = self.packer();
+            for i in chunk {
+                let op = Operation::create_user(&bulk_id(i), &run.users[i].data);
+                match packer.push(op) {
+                    Ok(Some(request)) => self.send_users(run, request, &mut work).await,
+                    Ok(None) => {}
+                    Err(op) => run.done(i, self.too_large(op.json.len())),
+                }
+            }
+            if let Some(request) = packer.take() {
+                self.send_users(run, request, &mut work).await;
+            }
+        }
+        for g in deferred {
+            if run.stopped.is_some() {
+                break;
+            }
+            outcomes[g] = Some(self.group_single(run, &groups[g]).await);
+        }
+        for g in existing {
+            if run.stopped.is_some() {
+                break;
+            }
+            let failure = ScimFailure::new(ErrorClass::AlreadyExists, None, "the group exists");
+            outcomes[g] = Some(self.resolve_group(run, &groups[g], failure).await);
+        }
+        let stopped = run.stopped.clone();
+        outcomes
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| {
+                    Outcome::Failed(stopped.clone().unwrap_or_else(|| {
+                        ScimFailure::new(ErrorClass::Protocol, None, "the group was never sent")
+                    }))
+                })
+            })
+            .collect()
+    }
+
+    fn group_op(
+        &self,
+        run: &Run<'_>,
+        g: usize,
+        group: &GroupPush,
+        in_request: &std::collections::HashSet<usize>,
+    ) -> Operation {
+        let members: Vec<Member> = group
+            .members
+            .iter()
+            .filter_map(|&i| {
+                if in_request.contains(&i) {
+                    Some(Member::BulkId(bulk_id(i)))
+                } else {
+                    run.scim_id(i).map(|id| Member::Id(id.to_string()))
+                }
+            })
+            .collect();
+        Operation::create_group(&format!("g{g}"), &group.display_name, &members)
+    }
+
+    /// Sends the last request (users and groups). Throttling is waited out for the
+    /// whole request; any other failure is settled in parts: the users as in
+    /// `request_failed`, the groups one by one once the users are settled (`deferred`).
+    async fn send_mixed(
+        &self,
+        run: &mut Run<'_>,
+        request: BulkRequest,
+        open: (&[usize], &[usize]),
+        groups: &[GroupPush],
+        tail: &mut Tail,
+    ) {
+        let (users, group_indices) = open;
+        let Tail {
+            outcomes,
+            work,
+            deferred,
+        } = tail;
+        let mut attempt = 0;
+        let answer = loop {
+            run.requests += 1;
+            match self.client.bulk(request.body.clone()).await {
+                Err(f)
+                    if f.class() == ErrorClass::Throttled
+                        && attempt + 1 < self.client.retry.attempts =>
+                {
+                    attempt += 1;
+                    run.retries += 1;
+                    tokio::time::sleep(self.client.retry.delay(attempt, f.retry_after)).await;
+                }
+                other => break other,
+            }
+        };
+        let mut results = match answer.map(|a| (a.status, parse_response(&a.body))) {
+            Ok((_, Ok(results))) => results,
+            Ok((status, Err(reason))) => {
+                let failure = ScimFailure::new(ErrorClass::Protocol, Some(status), reason);
+                self.recover(run, users, &failure, work).await;
+                deferred.extend_from_slice(group_indices);
+                return;
+            }
+            Err(failure) => {
+                if failure.class() == ErrorClass::Unauthorized {
+                    run.stopped = Some(failure.failure);
+                    return;
+                }
+                if !users.is_empty() {
+                    self.request_failed(run, users.to_vec(), failure.clone(), work)
+                        .await;
+                }
+                if failure.class().retryable()
+                    || matches!(
+                        failure.class(),
+                        ErrorClass::PayloadTooLarge | ErrorClass::Protocol
+                    )
+                    || group_indices.len() > 1
+                {
+                    deferred.extend_from_slice(group_indices);
+                } else {
+                    for &g in group_indices {
+                        outcomes[g] = Some(Outcome::Failed(failure.failure.clone()));
+                    }
+                }
+                return;
+            }
+        };
+        let user_results: HashMap<String, OpResult> = users
+            .iter()
+            .filter_map(|&i| results.remove_entry(&bulk_id(i)))
+            .collect();
+        self.settle_users(run, users, user_results, work).await;
+        for &g in group_indices {
+            match results.remove(&format!("g{g}")) {
+                Some(OpResult::Done { id: Some(id), .. }) => {
+                    outcomes[g] = Some(Outcome::Created { id })
+                }
+                Some(OpResult::Failed(f)) if f.class == ErrorClass::AlreadyExists => {
+                    outcomes[g] = Some(self.resolve_group(run, &groups[g], f).await)
+                }
+                Some(OpResult::Failed(f)) if !f.class.retryable() => {
+                    outcomes[g] = Some(Outcome::Failed(f))
+                }
+                // No id, no word, or a passing trouble: looked up (and created if
+                // absent) once the users are settled.
+                _ => deferred.push(g),
+            }
+        }
+    }
+
+    fn stopped_groups(&self, run: &Run<'_>, groups: &[GroupPush]) -> Vec<Outcome> {
+        let failure = run
+            .stopped
+            .clone()
+            .unwrap_or_else(|| ScimFailure::new(ErrorClass::Unauthorized, None, "the job stopped"));
+        groups
+            .iter()
+            .map(|_| Outcome::Failed(failure.clone()))
+            .collect()
+    }
+
+    async fn groups_single(&self, run: &Run<'_>, groups: &[GroupPush]) -> Vec<Outcome> {
+        if run.stopped.is_some() {
+            return self.stopped_groups(run, groups);
+        }
+        let mut outcomes = Vec::with_capacity(groups.len());
+        for group in groups {
+            outcomes.push(self.group_single(run, group).await);
+        }
+        outcomes
+    }
+
+    /// A group by itself: found by `displayName` first (so a repeat creates nothing),
+    /// else created with its members by SCIM id.
+    async fn group_single(&self, run: &Run<'_>, group: &GroupPush) -> Outcome {
+        match self
+            .client
+            .filter_eq("/Groups", "displayName", &group.display_name)
+            .await
+        {
+            Ok(found) if !found.is_empty() => {
+                let failure =
+                    ScimFailure::new(ErrorClass::AlreadyExists, Some(409), "the group exists");
+                return self.resolve_group(run, group, failure).await;
+            }
+            Ok(_) => {}
+            Err(call) => return Outcome::Failed(call.failure),
+        }
+        let members: Vec<Value> = group
+            .members
+            .iter()
+            .filter_map(|&i| run.scim_id(i))
+            .map(|id| serde_json::json!({ "value": id }))
+            .collect();
+        let resource = serde_json::json!({
+            "schemas": [domain::scim::urn::GROUP],
+            "displayName": group.display_name,
+            "members": members,
+        });
+        match self.client.create("/Groups", &resource).await {
+            Ok(created) => match resource_id(&created) {
+                Some(id) => Outcome::Created { id },
+                None => Outcome::Failed(ScimFailure::new(
+                    ErrorClass::Protocol,
+                    Some(201),
+                    "the created group came back without an id",
+                )),
+            },
+            Err(call) => Outcome::Failed(call.failure),
+        }
+    }
+
+    /// A group that exists: skip, fail, or (update) add the members it lacks.
+    async fn resolve_group(
+        &self,
+        run: &Run<'_>,
+        group: &GroupPush,
+        failure: ScimFailure,
+    ) -> Outcome {
+        let found = match self
+            .client
+            .filter_eq("/Groups", "displayName", &group.display_name)
+            .await
+        {
+            Ok(found) => found,
+            Err(call) => return Outcome::Failed(call.failure),
+        };
+        let Some(id) = found.first().and_then(resource_id) else {
+            return Outcome::Failed(failure);
+        };
+        match self.policy {
+            ExistingPolicy::Skip => Outcome::Skipped { id },
+            ExistingPolicy::Fail => Outcome::Failed(ScimFailure {
+                detail: format!("{} (existing group {id})", failure.detail),
+                ..failure
+            }),
+            ExistingPolicy::Update => {
+                let members: Vec<Value> = group
+                    .members
+                    .iter()
+                    .filter_map(|&i| run.scim_id(i))
+                    .map(|id| serde_json::json!({ "value": id }))
+                    .collect();
+                if members.is_empty() {
+                    return Outcome::Updated { id };
+                }
+                let op = serde_json::json!({ "op": "add", "path": "members", "value": members });
+                match self.client.patch(&format!("/Groups/{id}"), vec![op]).await {
+                    Ok(()) => Outcome::Updated { id },
+                    Err(call) => Outcome::Failed(call.failure),
+                }
+            }
+        }
+    }
+
+    // ---- without bulk ------------------------------------------------------------
+
+    /// One `POST /Users` per user, for targets without bulk support.
+    async fn push_single(&self, run: &mut Run<'_>) {
+        for i in 0..run.users.len() {
+            while !run.is_done(i) {
+                if let Some(failure) = &run.stopped {
+                    let failure = failure.clone();
+                    run.done(i, Outcome::Failed(failure));
+                    break;
+                }
+                run.requests += 1;
+                let result = self.client.create("/Users", &run.users[i].data).await;
+                match result {
+                    Ok(created) => match resource_id(&created) {
+                        Some(id) => run.done(i, Outcome::Created { id }),
+                        None => self.single_unsure(run, i).await,
+                    },
+                    Err(call) => match call.class() {
+                        ErrorClass::AlreadyExists => {
+                            let outcome = self.resolve_existing(run, i, call.failure).await;
+                            run.done(i, outcome);
+                        }
+                        ErrorClass::Unauthorized => run.stopped = Some(call.failure),
+                        ErrorClass::Throttled => {
+                            run.attempts[i] += 1;
+                            if run.attempts[i] >= self.client.retry.attempts {
+                                run.done(i, Outcome::Failed(call.failure));
+                            } else {
+                                run.retries += 1;
+                                let wait =
+                                    self.client.retry.delay(run.attempts[i], call.retry_after);
+                                tokio::time::sleep(wait).await;
+                            }
+                        }
+                        ErrorClass::Network | ErrorClass::ServerError | ErrorClass::Protocol => {
+                            match self.lookup(run, i).await {
+                                Ok(Some(Found::Ours(id))) => run.done(i, Outcome::Created { id }),
+                                _ => {
+                                    run.attempts[i] += 1;
+                                    if run.attempts[i] >= self.client.retry.attempts {
+                                        run.done(i, Outcome::Failed(call.failure));
+                                    } else {
+                                        run.retries += 1;
+                                        let wait = self.client.retry.delay(run.attempts[i], None);
+                                        tokio::time::sleep(wait).await;
+                                    }
+                                }
+                            }
+                        }
+                        _ => run.done(i, Outcome::Failed(call.failure)),
+                    },
+                }
+            }
+        }
+    }
+
+    async fn single_unsure(&self, run: &mut Run<'_>, i: usize) {
+        let outcome = match self.lookup(run, i).await {
+            Ok(Some(Found::Ours(id) | Found::Other(id))) => Outcome::Created { id },
+            _ => Outcome::Failed(ScimFailure::new(
+                ErrorClass::Protocol,
+                Some(201),
+                "the created user came back without an id and cannot be found",
+            )),
+        };
+        run.done(i, outcome);
+    }
+}
+
+/// The groups' side of the last request: their outcomes so far, users to send again,
+/// groups to settle one by one after the users.
+struct Tail {
+    outcomes: Vec<Option<Outcome>>,
+    work: VecDeque<Vec<usize>>,
+    deferred: Vec<usize>,
+}
+
+/// A user found by a lookup: by its `externalId` (Ferry's), or only by `userName`.
+enum Found {
+    Ours(String),
+    Other(String),
+}
+
+fn resource_id(resource: &Value) -> Option<String> {
+    resource
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+        .map(str::to_string)
+}

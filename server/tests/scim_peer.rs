@@ -1,0 +1,633 @@
+//! The SCIM client against a real SCIM 2.0 server (`scim2-server`), directly and
+//! through a fault-injecting proxy: discovery, single and bulk creates with mixed
+//! outcomes, the existing-user policies, 413 splitting, filters, groups with members
+//! by `bulkId`, patch and delete, throttling, resets, lost answers, slow answers and
+//! refused credentials. Nothing here mocks the client.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::scim::{Fault, FaultProxy, PEER_TOKEN, Peer};
+use domain::{
+    ports::TargetConnector,
+    scim::{
+        discovery::{DEFAULT_MAX_PAYLOAD_SIZE, StepStatus, TestStepKind},
+        outcome::{ErrorClass, Outcome},
+        target::{ExistingPolicy, Preset, TargetAuth, TargetInput, TargetSecrets, TargetSettings},
+    },
+};
+use serde_json::{Value, json};
+use server::{
+    scim::{
+        client::{Limits, RetryPolicy, ScimClient},
+        connector::Targets,
+        push::{GroupPush, Pusher, UserPush},
+    },
+    vault::Vault,
+};
+use std::time::Duration;
+
+fn settings(base_url: &str, token: &str) -> (TargetSettings, TargetSecrets) {
+    TargetInput {
+        preset: Preset::Generic,
+        base_url: base_url.into(),
+        auth: TargetAuth::Bearer,
+        secret: Some(token.into()),
+        headers: None,
+        ca_certificate: None,
+        connect_timeout_secs: Some(2),
+        request_timeout_secs: Some(5),
+        on_existing: ExistingPolicy::Skip,
+        max_operations: None,
+    }
+    .validate(None)
+    .unwrap()
+}
+
+fn client(base_url: &str) -> ScimClient {
+    let (settings, secrets) = settings(base_url, PEER_TOKEN);
+    let mut client = ScimClient::new(&settings, &secrets).unwrap();
+    // Short waits keep the suite quick; a Retry-After from the target still wins.
+    client.retry = RetryPolicy {
+        attempts: 5,
+        base: Duration::from_millis(20),
+        cap: Duration::from_millis(200),
+    };
+    client
+}
+
+const BULK: Limits = Limits {
+    bulk: true,
+    max_operations: 1000,
+    max_payload_size: DEFAULT_MAX_PAYLOAD_SIZE,
+};
+const SINGLE: Limits = Limits {
+    bulk: false,
+    max_operations: 1,
+    max_payload_size: DEFAULT_MAX_PAYLOAD_SIZE,
+};
+
+fn user(name: &str) -> UserPush {
+    UserPush {
+        external_id: format!("legacy-{name}"),
+        user_name: name.into(),
+        data: json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": name,
+            "externalId": format!("legacy-{name}"),
+            "name": {"givenName": "Test", "familyName": name},
+            "displayName": format!("Test {name}"),
+            "emails": [{"value": format!("{name}@example.com"), "primary": true}]
+        }),
+    }
+}
+
+fn users(prefix: &str, n: usize) -> Vec<UserPush> {
+    (0..n).map(|i| user(&format!("{prefix}{i}"))).collect()
+}
+
+fn created(outcome: &Outcome) -> &str {
+    match outcome {
+        Outcome::Created { id } => id,
+        other => panic!("expected created, got {other:?}"),
+    }
+}
+
+fn failed_class(outcome: &Outcome) -> ErrorClass {
+    match outcome {
+        Outcome::Failed(f) => f.class,
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_connection_test_discovers_limits_and_schemas() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let targets = Targets::new(Vault::new(&[5u8; 32]));
+    let (s, secrets) = settings(&peer.base_url, PEER_TOKEN);
+    let report = targets
+        .test_connection(&s, &secrets, chrono::Utc::now())
+        .await;
+    assert!(report.passed(), "{:#?}", report.steps);
+    let d = report.discovery.unwrap();
+    assert!(d.config.bulk_supported && d.config.filter_supported && d.config.patch_supported);
+    assert_eq!(d.config.max_operations, 1000);
+    assert_eq!(d.config.max_payload_size, 1_048_576);
+    assert!(d.user_schemas().contains(&"urn:scim:wso2:schema"));
+    assert!(
+        d.user_schemas()
+            .contains(&"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")
+    );
+    let wso2 = d.schema("urn:scim:wso2:schema").unwrap();
+    assert!(
+        wso2.attributes
+            .iter()
+            .any(|a| a.name == "askPassword" && a.kind == "boolean")
+    );
+    let core = d
+        .schema("urn:ietf:params:scim:schemas:core:2.0:User")
+        .unwrap();
+    let user_name = core
+        .attributes
+        .iter()
+        .find(|a| a.name == "userName")
+        .unwrap();
+    assert!(user_name.required);
+    let emails = core.attributes.iter().find(|a| a.name == "emails").unwrap();
+    assert!(emails.multi_valued && !emails.sub_attributes.is_empty());
+
+    // A wrong token fails at authentication and skips discovery.
+    let (s, secrets) = settings(&peer.base_url, "wrong-token");
+    let report = targets
+        .test_connection(&s, &secrets, chrono::Utc::now())
+        .await;
+    let auth = report
+        .steps
+        .iter()
+        .find(|s| s.kind == TestStepKind::Authenticate)
+        .unwrap();
+    assert_eq!(auth.status, StepStatus::Failed);
+    assert!(auth.detail.contains("401"), "{}", auth.detail);
+    assert!(
+        report
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Skipped)
+            .count()
+            == 3
+    );
+    assert!(report.discovery.is_none());
+
+    // Nothing listening: reachability fails and says why.
+    let (s, secrets) = settings("http://127.0.0.1:9/v2", PEER_TOKEN);
+    let report = targets
+        .test_connection(&s, &secrets, chrono::Utc::now())
+        .await;
+    assert_eq!(report.steps[0].kind, TestStepKind::Reach);
+    assert_eq!(report.steps[0].status, StepStatus::Failed);
+    assert!(
+        report.steps[0].detail.contains("connect"),
+        "{}",
+        report.steps[0].detail
+    );
+
+    // A base URL that is not the SCIM root.
+    let (s, secrets) = settings(
+        &format!("http://127.0.0.1:{}/nothing", peer.port),
+        PEER_TOKEN,
+    );
+    let report = targets
+        .test_connection(&s, &secrets, chrono::Utc::now())
+        .await;
+    assert!(!report.passed());
+
+    // Secrets are sealed to their project and role.
+    let project = domain::ids::ProjectId(uuid::Uuid::now_v7());
+    let role = domain::scim::target::TargetRole::Production;
+    let sealed = targets.seal_secrets(project, role, &secrets);
+    assert!(!String::from_utf8_lossy(&sealed).contains(PEER_TOKEN));
+    assert_eq!(
+        targets.open_secrets(project, role, &sealed).unwrap(),
+        secrets
+    );
+    let other = domain::scim::target::TargetRole::Test;
+    assert!(targets.open_secrets(project, other, &sealed).is_err());
+}
+
+#[tokio::test]
+async fn bulk_and_single_creates_report_every_outcome() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let client = client(&peer.base_url);
+    for (limits, prefix) in [(BULK, "bulk"), (SINGLE, "single")] {
+        let mut batch = users(prefix, 3);
+        // The same userName again, differing only in case: the peer's uniqueness is
+        // case-insensitive, as WSO2's is.
+        let mut twin = user(&format!("{prefix}0").to_uppercase());
+        twin.external_id = format!("legacy-twin-{prefix}");
+        batch.push(twin);
+        // No userName: 400 invalidValue.
+        let mut nameless = user(&format!("{prefix}-nameless"));
+        nameless.data.as_object_mut().unwrap().remove("userName");
+        batch.push(nameless);
+
+        let report = Pusher::new(&client, limits, ExistingPolicy::Skip)
+            .push(&batch, &[])
+            .await;
+        assert!(report.stopped.is_none());
+        assert_eq!(report.users.len(), 5);
+        let first = created(&report.users[0]).to_string();
+        created(&report.users[1]);
+        created(&report.users[2]);
+        assert_eq!(report.users[3], Outcome::Skipped { id: first.clone() });
+        match &report.users[4] {
+            Outcome::Failed(f) => {
+                assert_eq!(f.class, ErrorClass::InvalidData);
+                assert_eq!(f.status, Some(400));
+                assert_eq!(f.scim_type.as_deref(), Some("invalidValue"));
+                assert!(f.detail.contains("userName"), "{}", f.detail);
+            }
+            other => panic!("{other:?}"),
+        }
+        if limits.bulk {
+            assert_eq!(report.requests, 1);
+        }
+        // What the peer holds agrees.
+        let stored = peer.get(&format!("/Users/{first}")).await;
+        assert_eq!(stored["externalId"], format!("legacy-{prefix}0"));
+        assert_eq!(peer.count("userName", &format!("{prefix}0")).await, 1);
+    }
+}
+
+#[tokio::test]
+async fn an_existing_user_is_skipped_updated_or_failed_by_policy() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let client = client(&peer.base_url);
+    let first = Pusher::new(&client, BULK, ExistingPolicy::Skip)
+        .push(&[user("alice")], &[])
+        .await;
+    let id = created(&first.users[0]).to_string();
+
+    let mut again = user("alice");
+    again.data["displayName"] = json!("Alice Renamed");
+    let skip = Pusher::new(&client, BULK, ExistingPolicy::Skip)
+        .push(&[again.clone()], &[])
+        .await;
+    assert_eq!(skip.users[0], Outcome::Skipped { id: id.clone() });
+    assert_eq!(
+        peer.get(&format!("/Users/{id}")).await["displayName"],
+        "Test alice"
+    );
+
+    let fail = Pusher::new(&client, BULK, ExistingPolicy::Fail)
+        .push(&[again.clone()], &[])
+        .await;
+    match &fail.users[0] {
+        Outcome::Failed(f) => {
+            assert_eq!(f.class, ErrorClass::AlreadyExists);
+            assert_eq!(f.scim_type.as_deref(), Some("uniqueness"));
+            assert!(f.detail.contains(&id), "{}", f.detail);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let update = Pusher::new(&client, SINGLE, ExistingPolicy::Update)
+        .push(&[again], &[])
+        .await;
+    assert_eq!(update.users[0], Outcome::Updated { id: id.clone() });
+    assert_eq!(
+        peer.get(&format!("/Users/{id}")).await["displayName"],
+        "Alice Renamed"
+    );
+    assert_eq!(peer.count("userName", "alice").await, 1);
+}
+
+#[tokio::test]
+async fn requests_over_the_targets_real_limits_are_split_not_lost() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let client = client(&peer.base_url);
+    // Ferry is told more than the peer accepts (1000 operations, 1 MiB): the peer
+    // answers 413 and the requests are halved until they pass.
+    let generous = Limits {
+        bulk: true,
+        max_operations: 3000,
+        max_payload_size: 8 * 1024 * 1024,
+    };
+    let batch = users("split", 2500);
+    let report = Pusher::new(&client, generous, ExistingPolicy::Fail)
+        .push(&batch, &[])
+        .await;
+    assert!(
+        report
+            .users
+            .iter()
+            .all(|o| matches!(o, Outcome::Created { .. }))
+    );
+    assert!(report.requests > 3, "{}", report.requests);
+    let listed = peer.get("/Users?count=1").await;
+    assert_eq!(listed["totalResults"], 2500);
+
+    // A single user larger than any request is failed alone, without a request.
+    let small = Limits {
+        bulk: true,
+        max_operations: 10,
+        max_payload_size: 2000,
+    };
+    let mut big = user("big");
+    big.data["displayName"] = json!("x".repeat(5000));
+    let report = Pusher::new(&client, small, ExistingPolicy::Fail)
+        .push(&[big, user("small")], &[])
+        .await;
+    assert_eq!(failed_class(&report.users[0]), ErrorClass::PayloadTooLarge);
+    created(&report.users[1]);
+}
+
+#[tokio::test]
+async fn filters_patch_and_delete() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let client = client(&peer.base_url);
+    let report = Pusher::new(&client, BULK, ExistingPolicy::Fail)
+        .push(&[user("carol"), user("dave \"the quote\"")], &[])
+        .await;
+    let carol = created(&report.users[0]).to_string();
+    let dave = created(&report.users[1]).to_string();
+
+    let found = client
+        .filter_eq("/Users", "userName", "CAROL")
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["id"], carol.as_str());
+    let found = client
+        .filter_eq("/Users", "externalId", "legacy-carol")
+        .await
+        .unwrap();
+    assert_eq!(found[0]["id"], carol.as_str());
+    // A value with quotes is escaped inside the filter.
+    let found = client
+        .filter_eq("/Users", "userName", "dave \"the quote\"")
+        .await
+        .unwrap();
+    assert_eq!(found[0]["id"], dave.as_str());
+    assert!(
+        client
+            .filter_eq("/Users", "userName", "nobody")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let path = format!("/Users/{carol}");
+    client
+        .patch(
+            &path,
+            vec![json!({"op": "replace", "path": "displayName", "value": "Carol P."})],
+        )
+        .await
+        .unwrap();
+    assert_eq!(client.get(&path).await.unwrap()["displayName"], "Carol P.");
+
+    let mut replacement = user("carol").data;
+    replacement["displayName"] = json!("Carol R.");
+    let replaced = client.replace(&path, &replacement).await.unwrap();
+    assert_eq!(replaced["displayName"], "Carol R.");
+
+    client.delete(&path).await.unwrap();
+    let gone = client.get(&path).await.unwrap_err();
+    assert_eq!(gone.class(), ErrorClass::NotFound);
+    // Deleting what is gone is not an error.
+    client.delete(&path).await.unwrap();
+}
+
+#[tokio::test]
+async fn groups_follow_their_users_and_name_them_by_bulk_id_or_scim_id() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let client = client(&peer.base_url);
+    // Three operations per request: the first request holds users 0–2, the second
+    // user 3 and both groups, which name user 3 by `bulkId` and the others by id.
+    let limits = Limits {
+        bulk: true,
+        max_operations: 3,
+        max_payload_size: DEFAULT_MAX_PAYLOAD_SIZE,
+    };
+    let batch = users("member", 4);
+    let groups = [
+        GroupPush {
+            display_name: "engineering".into(),
+            members: vec![0, 1, 3],
+        },
+        GroupPush {
+            display_name: "sales".into(),
+            members: vec![2],
+        },
+    ];
+    let report = Pusher::new(&client, limits, ExistingPolicy::Skip)
+        .push(&batch, &groups)
+        .await;
+    let ids: Vec<String> = report
+        .users
+        .iter()
+        .map(|o| created(o).to_string())
+        .collect();
+    assert_eq!(
+        report.requests, 2,
+        "users 0-2, then user 3 with both groups"
+    );
+    let engineering = created(&report.groups[0]).to_string();
+    let group = peer.get(&format!("/Groups/{engineering}")).await;
+    let mut members: Vec<String> = group["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap().to_string())
+        .collect();
+    members.sort();
+    let mut expected = vec![ids[0].clone(), ids[1].clone(), ids[3].clone()];
+    expected.sort();
+    assert_eq!(members, expected);
+    let sales = created(&report.groups[1]).to_string();
+    assert_eq!(
+        peer.get(&format!("/Groups/{sales}")).await["members"][0]["value"],
+        ids[2].as_str()
+    );
+
+    // Pushing the same groups again finds them: skipped, or updated by adding members.
+    let more = users("late", 1);
+    let again = [GroupPush {
+        display_name: "engineering".into(),
+        members: vec![0],
+    }];
+    let report = Pusher::new(&client, limits, ExistingPolicy::Update)
+        .push(&more, &again)
+        .await;
+    let late = created(&report.users[0]).to_string();
+    assert_eq!(
+        report.groups[0],
+        Outcome::Updated {
+            id: engineering.clone()
+        }
+    );
+    let group = peer.get(&format!("/Groups/{engineering}")).await;
+    assert_eq!(group["members"].as_array().unwrap().len(), 4);
+    assert!(
+        group["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["value"] == late.as_str())
+    );
+}
+
+#[tokio::test]
+async fn throttling_is_waited_out_honouring_retry_after() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let proxy = FaultProxy::start(peer.port).await;
+    let client = client(&proxy.base_url);
+    proxy.inject(
+        "POST /v2/Bulk",
+        Fault::Status {
+            code: 429,
+            retry_after: Some("1".into()),
+        },
+    );
+    proxy.inject(
+        "POST /v2/Bulk",
+        Fault::Status {
+            code: 503,
+            retry_after: None,
+        },
+    );
+    let report = Pusher::new(&client, BULK, ExistingPolicy::Fail)
+        .push(&users("calm", 20), &[])
+        .await;
+    assert!(
+        report
+            .users
+            .iter()
+            .all(|o| matches!(o, Outcome::Created { .. }))
+    );
+    assert_eq!(report.retries, 2);
+    let bulks: Vec<_> = proxy
+        .seen()
+        .into_iter()
+        .filter(|(_, l)| l.starts_with("POST /v2/Bulk"))
+        .collect();
+    assert_eq!(bulks.len(), 3);
+    // The second attempt came no sooner than the target asked.
+    assert!(bulks[1].0 - bulks[0].0 >= Duration::from_millis(950));
+    assert_eq!(peer.count("userName", "calm7").await, 1);
+
+    // Throttled without end: the users fail as throttled, nothing is lost.
+    for _ in 0..10 {
+        proxy.inject(
+            "POST /v2/Users",
+            Fault::Status {
+                code: 429,
+                retry_after: Some("0".into()),
+            },
+        );
+    }
+    let report = Pusher::new(&client, SINGLE, ExistingPolicy::Fail)
+        .push(&users("stuck", 1), &[])
+        .await;
+    assert_eq!(failed_class(&report.users[0]), ErrorClass::Throttled);
+}
+
+#[tokio::test]
+async fn a_lost_answer_never_creates_a_user_twice() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let proxy = FaultProxy::start(peer.port).await;
+    let client = client(&proxy.base_url);
+
+    // The bulk request reaches the peer, which creates the users; the answer is lost.
+    // Each user is then found by its externalId and counted as created, once.
+    proxy.inject("POST /v2/Bulk", Fault::DropAnswer);
+    let batch = users("lost", 5);
+    let report = Pusher::new(&client, BULK, ExistingPolicy::Fail)
+        .push(&batch, &[])
+        .await;
+    for (i, outcome) in report.users.iter().enumerate() {
+        let id = created(outcome);
+        assert_eq!(
+            peer.get(&format!("/Users/{id}")).await["userName"],
+            format!("lost{i}")
+        );
+        assert_eq!(peer.count("userName", &format!("lost{i}")).await, 1);
+    }
+    assert_eq!(proxy.count("POST /v2/Bulk"), 1, "nothing was sent twice");
+
+    // The connection drops before the peer sees anything: looked up, not found, sent
+    // again.
+    proxy.inject("POST /v2/Bulk", Fault::Reset);
+    let report = Pusher::new(&client, BULK, ExistingPolicy::Fail)
+        .push(&users("reset", 3), &[])
+        .await;
+    assert!(
+        report
+            .users
+            .iter()
+            .all(|o| matches!(o, Outcome::Created { .. }))
+    );
+    assert_eq!(proxy.count("POST /v2/Bulk"), 3);
+    assert_eq!(peer.count("userName", "reset1").await, 1);
+
+    // Single creates: the answer is lost after the user was created.
+    proxy.inject("POST /v2/Users", Fault::DropAnswer);
+    let report = Pusher::new(&client, SINGLE, ExistingPolicy::Fail)
+        .push(&users("one", 2), &[])
+        .await;
+    created(&report.users[0]);
+    created(&report.users[1]);
+    assert_eq!(peer.count("userName", "one0").await, 1);
+    assert_eq!(proxy.count("POST /v2/Users"), 2);
+}
+
+#[tokio::test]
+async fn a_slow_answer_times_out_and_is_settled_by_a_lookup() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let proxy = FaultProxy::start(peer.port).await;
+    let (mut s, secrets) = settings(&proxy.base_url, PEER_TOKEN);
+    s.request_timeout_secs = 1;
+    let mut client = ScimClient::new(&s, &secrets).unwrap();
+    client.retry.base = Duration::from_millis(20);
+    proxy.inject("POST /v2/Bulk", Fault::Slow(Duration::from_secs(3)));
+    let report = Pusher::new(&client, BULK, ExistingPolicy::Fail)
+        .push(&users("slow", 3), &[])
+        .await;
+    for (i, outcome) in report.users.iter().enumerate() {
+        created(outcome);
+        assert_eq!(peer.count("userName", &format!("slow{i}")).await, 1);
+    }
+    assert_eq!(proxy.count("POST /v2/Bulk"), 1);
+}
+
+#[tokio::test]
+async fn refused_credentials_stop_the_push() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let (s, secrets) = settings(&peer.base_url, "not-the-token");
+    let client = ScimClient::new(&s, &secrets).unwrap();
+    for limits in [BULK, SINGLE] {
+        let report = Pusher::new(&client, limits, ExistingPolicy::Fail)
+            .push(
+                &users("denied", 3),
+                &[GroupPush {
+                    display_name: "g".into(),
+                    members: vec![0],
+                }],
+            )
+            .await;
+        let stopped = report.stopped.expect("stopped");
+        assert_eq!(stopped.class, ErrorClass::Unauthorized);
+        assert_eq!(stopped.status, Some(401));
+        assert!(
+            report
+                .users
+                .iter()
+                .all(|o| failed_class(o) == ErrorClass::Unauthorized)
+        );
+        assert_eq!(failed_class(&report.groups[0]), ErrorClass::Unauthorized);
+        assert!(report.requests <= 1, "one refusal is enough");
+    }
+    let listed: Value = peer.get("/Users?count=1").await;
+    assert_eq!(listed["totalResults"], 0);
+}
