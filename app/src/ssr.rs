@@ -20,6 +20,8 @@ pub struct RequestContext {
     pub ferry: Ferry,
     /// Computes assessments and opens their sealed reports.
     pub assessments: std::sync::Arc<dyn domain::ports::AssessmentRunner>,
+    /// Seals target secrets and tests target connections.
+    pub targets: std::sync::Arc<dyn domain::ports::TargetConnector>,
     pub actor: Option<Actor>,
     pub session_token: Option<String>,
     pub origin: RequestOrigin,

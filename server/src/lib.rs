@@ -36,7 +36,8 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", uploads.display()))?;
     let vault = vault::Vault::new(key.bytes());
     let ingest = ingest::Ingest::new(store.clone(), vault.clone(), uploads);
-    let assessments = assessment::Assessments::new(store.clone(), vault);
+    let assessments = assessment::Assessments::new(store.clone(), vault.clone());
+    let targets = scim::connector::Targets::new(vault);
     let ferry = Ferry::new(
         store,
         Arc::new(SystemClock),
@@ -54,6 +55,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         ferry,
         ingest,
         assessments,
+        targets,
         leptos,
         config.public_url(),
         config.secure_cookies(),

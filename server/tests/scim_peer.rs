@@ -631,3 +631,126 @@ async fn refused_credentials_stop_the_push() {
     let listed: Value = peer.get("/Users?count=1").await;
     assert_eq!(listed["totalResults"], 0);
 }
+
+/// A stand-in OAuth2 token endpoint (the peer accepts only static tokens): checks the
+/// client credentials sent by HTTP Basic and hands out the tokens queued in `issue`,
+/// the last one again once the queue is down to it.
+struct TokenEndpoint {
+    url: String,
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+async fn token_endpoint(issue: Vec<&'static str>) -> TokenEndpoint {
+    use axum::{Form, Router, http::HeaderMap, routing::post};
+    use std::sync::{Arc, Mutex, atomic::AtomicUsize};
+    let calls = Arc::new(AtomicUsize::new(0));
+    let queue = Arc::new(Mutex::new(issue));
+    let (c, q) = (calls.clone(), queue.clone());
+    let app = Router::new().route(
+        "/token",
+        post(move |headers: HeaderMap, Form(form): Form<Vec<(String, String)>>| {
+            let (c, q) = (c.clone(), q.clone());
+            async move {
+                c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                use base64::Engine;
+                let expected = format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode("ferry%2Fclient:s%26cret")
+                );
+                let grant = form.iter().any(|(k, v)| k == "grant_type" && v == "client_credentials");
+                let scope = form.iter().any(|(k, v)| k == "scope" && v == "internal_user_mgt_create internal_user_mgt_list");
+                if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str())
+                    || !grant
+                    || !scope
+                {
+                    return (
+                        axum::http::StatusCode::UNAUTHORIZED,
+                        axum::Json(json!({"error": "invalid_client", "error_description": "Client authentication failed"})),
+                    );
+                }
+                let mut queue = q.lock().unwrap();
+                let token = if queue.len() > 1 { queue.remove(0) } else { queue[0] };
+                (
+                    axum::http::StatusCode::OK,
+                    axum::Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600})),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/token", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    TokenEndpoint {
+        url,
+        calls,
+        _task: task,
+    }
+}
+
+fn oauth2(base_url: &str, token_url: &str, secret: &str) -> (TargetSettings, TargetSecrets) {
+    TargetInput {
+        preset: Preset::Wso2,
+        base_url: base_url.into(),
+        auth: TargetAuth::OAuth2 {
+            token_url: token_url.into(),
+            client_id: "ferry/client".into(),
+            scope: " internal_user_mgt_create   internal_user_mgt_list ".into(),
+        },
+        secret: Some(secret.into()),
+        headers: None,
+        ca_certificate: None,
+        connect_timeout_secs: Some(2),
+        request_timeout_secs: Some(5),
+        on_existing: ExistingPolicy::Skip,
+        max_operations: None,
+    }
+    .validate(None)
+    .unwrap()
+}
+
+#[tokio::test]
+async fn oauth2_client_credentials_are_fetched_once_renewed_on_401_and_refusals_stop() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    // The first token is already revoked: the peer refuses it, the client asks for a
+    // new one once and goes on with it.
+    let endpoint = token_endpoint(vec!["revoked-token", PEER_TOKEN]).await;
+    let (s, secrets) = oauth2(&peer.base_url, &endpoint.url, "s&cret");
+    let client = ScimClient::new(&s, &secrets).unwrap();
+    for round in 0..2 {
+        let report = Pusher::new(&client, BULK, ExistingPolicy::Fail)
+            .push(&users(&format!("oauth{round}-"), 3), &[])
+            .await;
+        assert!(report.stopped.is_none(), "{:?}", report.stopped);
+        assert!(
+            report
+                .users
+                .iter()
+                .all(|o| matches!(o, Outcome::Created { .. }))
+        );
+    }
+    assert_eq!(endpoint.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+    // The connection test reports a refused client at authentication.
+    let targets = Targets::new(Vault::new(&[5u8; 32]));
+    let (s, secrets) = oauth2(&peer.base_url, &endpoint.url, "wrong secret");
+    let report = targets
+        .test_connection(&s, &secrets, chrono::Utc::now())
+        .await;
+    let auth = &report.steps[1];
+    assert_eq!(auth.kind, TestStepKind::Authenticate);
+    assert_eq!(auth.status, StepStatus::Failed);
+    assert!(auth.detail.contains("invalid_client"), "{}", auth.detail);
+    assert!(!auth.detail.contains("wrong secret"));
+
+    // And a push with refused client credentials stops at once.
+    let client = ScimClient::new(&s, &secrets).unwrap();
+    let report = Pusher::new(&client, BULK, ExistingPolicy::Fail)
+        .push(&users("refused", 2), &[])
+        .await;
+    assert_eq!(report.stopped.unwrap().class, ErrorClass::Unauthorized);
+}

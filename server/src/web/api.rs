@@ -28,6 +28,7 @@ use utoipa::{
 };
 
 pub(super) mod assessment;
+pub(super) mod targets;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -61,6 +62,12 @@ pub fn router() -> Router<AppState> {
         )
         .route("/projects/{id}/assessment/reveal", post(assessment::reveal))
         .route("/projects/{id}/assessment/events", get(assessment::events))
+        .route("/projects/{id}/targets", get(targets::list))
+        .route(
+            "/projects/{id}/targets/{role}",
+            get(targets::get).put(targets::put).delete(targets::delete),
+        )
+        .route("/projects/{id}/targets/{role}/test", post(targets::test))
         .fallback(|| async { ApiError(DomainError::NotFound("API endpoint".into())) })
 }
 
@@ -542,9 +549,10 @@ impl Modify for BearerAuth {
     paths(me, list_projects, create_project, get_project, update_project, archive_project, restore_project, audit,
         list_uploads, super::uploads::receive, get_upload, upload_errors, upload_errors_csv, read_again,
         super::events::upload_events, assessment::start, assessment::get, assessment::findings,
-        assessment::set_class, assessment::reveal, assessment::events),
+        assessment::set_class, assessment::reveal, assessment::events,
+        targets::list, targets::get, targets::put, targets::delete, targets::test),
     modifiers(&BearerAuth),
     security(("api_token" = [])),
-    tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "assessment"), (name = "audit"))
+    tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "assessment"), (name = "targets"), (name = "audit"))
 )]
 pub struct ApiDoc;

@@ -45,6 +45,8 @@ pub struct AppState {
     pub ferry: Ferry,
     pub ingest: crate::ingest::Ingest,
     pub assessments: crate::assessment::Assessments,
+    /// Seals target secrets and runs connection tests.
+    pub targets: crate::scim::connector::Targets,
     pub max_upload_bytes: u64,
     pub leptos: LeptosOptions,
     pub public_url: String,
@@ -61,6 +63,7 @@ impl AppState {
         ferry: Ferry,
         ingest: crate::ingest::Ingest,
         assessments: crate::assessment::Assessments,
+        targets: crate::scim::connector::Targets,
         leptos: LeptosOptions,
         public_url: String,
         secure_cookies: bool,
@@ -69,6 +72,7 @@ impl AppState {
             ferry,
             ingest,
             assessments,
+            targets,
             max_upload_bytes: 2 * 1024 * 1024 * 1024,
             leptos,
             public_url,
@@ -170,6 +174,7 @@ fn request_context(state: &AppState, req: &Request<Body>) -> RequestContext {
         public_url: state.public_url.clone(),
         secure_cookies: state.secure_cookies,
         assessments: std::sync::Arc::new(state.assessments.clone()),
+        targets: std::sync::Arc::new(state.targets.clone()),
     }
 }
 
