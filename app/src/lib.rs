@@ -83,6 +83,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("projects/new") view=pages::projects::NewProjectPage />
                     <ParentRoute path=path!("projects/:id") view=pages::project::ProjectLayout>
                         <Route path=path!("") view=pages::project::ProjectOverview />
+                        <Route path=path!("target") view=pages::target::TargetPage />
                         <Route path=path!("uploads") view=pages::uploads::UploadsPage />
                         <Route path=path!("assessment") view=pages::assessment::AssessmentPage />
                         <Route path=path!("assessment/findings") view=pages::assessment::FindingsPage />

@@ -175,6 +175,8 @@ pub struct ProjectFilter {
 pub enum Stage {
     /// The project itself: name, source, description, support staff.
     Project,
+    /// The SCIM targets users move into: settings, connection test, discovery.
+    Target,
     /// The exports uploaded to the project and what reading them found.
     Uploads,
     /// What the uploaded users look like: the assessment report.
@@ -184,8 +186,9 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const AVAILABLE: [Stage; 4] = [
+    pub const AVAILABLE: [Stage; 5] = [
         Stage::Project,
+        Stage::Target,
         Stage::Uploads,
         Stage::Assessment,
         Stage::Activity,
@@ -194,6 +197,7 @@ impl Stage {
     pub fn label(self) -> &'static str {
         match self {
             Stage::Project => "Project",
+            Stage::Target => "Target",
             Stage::Uploads => "Uploads",
             Stage::Assessment => "Assessment",
             Stage::Activity => "Activity",
@@ -204,6 +208,7 @@ impl Stage {
     pub fn path_segment(self) -> &'static str {
         match self {
             Stage::Project => "",
+            Stage::Target => "/target",
             Stage::Uploads => "/uploads",
             Stage::Assessment => "/assessment",
             Stage::Activity => "/activity",

@@ -165,6 +165,7 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             Rule::AtLeast(Role::Support),
         ),
         ("/projects/new".into(), Rule::AtLeast(Role::Admin)),
+        (format!("/projects/{p}/target"), Rule::AtLeast(Role::Admin)),
         (
             format!("/projects/{p}/activity"),
             Rule::AtLeast(Role::Admin),
@@ -347,6 +348,49 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             }),
         ),
         (
+            "targets/list",
+            Rule::AtLeast(Role::Admin),
+            Box::new({
+                let p = p.clone();
+                move |_| vec![kv("project", &p)]
+            }),
+        ),
+        (
+            // Nothing listens there: the test reports the failed step, with 200.
+            "targets/save",
+            Rule::AtLeast(Role::Admin),
+            Box::new({
+                let p = p.clone();
+                move |_| {
+                    vec![
+                        kv("project", &p),
+                        kv("role", "test"),
+                        kv("preset", "generic"),
+                        kv("base_url", "http://127.0.0.1:9/v2"),
+                        kv("auth_type", "bearer"),
+                        kv("secret", "t"),
+                    ]
+                }
+            }),
+        ),
+        (
+            "targets/test",
+            Rule::AtLeast(Role::Admin),
+            Box::new({
+                let p = p.clone();
+                move |_| vec![kv("project", &p), kv("role", "test")]
+            }),
+        ),
+        (
+            // Allowed callers get 404 once the first of them removed it.
+            "targets/delete",
+            Rule::AtLeast(Role::Admin),
+            Box::new({
+                let p = p.clone();
+                move |_| vec![kv("project", &p), kv("role", "test")]
+            }),
+        ),
+        (
             "audit/page",
             Rule::AtLeast(Role::Admin),
             Box::new(|_| vec![]),
@@ -522,6 +566,32 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             format!("/api/v1/projects/{p}/assessment/findings?check=missing_email"),
             None,
             Rule::AtLeast(Role::Support),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/targets"),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/projects/{p}/targets/production"),
+            Some(
+                serde_json::json!({"base_url": "http://127.0.0.1:9/v2", "auth": {"type": "bearer"}, "secret": "t"}),
+            ),
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/projects/{p}/targets/production/test"),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/targets/production"),
+            None,
+            Rule::AtLeast(Role::Admin),
         ),
         (
             Method::PUT,

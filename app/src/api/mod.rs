@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod members;
 pub mod projects;
+pub mod targets;
 pub mod tokens;
 pub mod uploads;
 

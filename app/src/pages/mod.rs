@@ -10,5 +10,6 @@ pub mod not_found;
 pub mod project;
 pub mod projects;
 pub mod setup;
+pub mod target;
 pub mod tokens;
 pub mod uploads;

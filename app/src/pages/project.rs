@@ -37,6 +37,7 @@ struct CurrentProject {
 fn stage_permission(stage: Stage) -> Option<Permission> {
     match stage {
         Stage::Project | Stage::Uploads | Stage::Assessment => None,
+        Stage::Target => Some(Permission::ManageProjects),
         Stage::Activity => Some(Permission::ViewAudit),
     }
 }

@@ -35,6 +35,7 @@ pub fn page_access(path: &str) -> Access {
         ["settings", "tokens"] => Access::Needs(Permission::ManageApiTokens),
         ["projects", "new"] => Access::Needs(Permission::ManageProjects),
         ["projects", _, "activity"] => Access::Needs(Permission::ViewAudit),
+        ["projects", _, "target"] => Access::Needs(Permission::ManageProjects),
         _ => Access::SignedIn,
     }
 }
@@ -134,6 +135,10 @@ mod tests {
         assert_eq!(
             page_access("/projects/x/activity"),
             Access::Needs(Permission::ViewAudit)
+        );
+        assert_eq!(
+            page_access("/projects/x/target"),
+            Access::Needs(Permission::ManageProjects)
         );
         assert_eq!(
             page_access("/members"),
