@@ -1,5 +1,6 @@
-// Starts the `ferry` binary on a free port with an empty data folder, waits until it
-// answers, and hands the tests its URL and the setup token it printed.
+// Starts the `ferry` binary on a free port with an empty data folder, and the SCIM 2.0
+// peer (`scim2-server`, installed by the setup script) as the target users move into;
+// waits until both answer, and hands the tests their URLs and the setup token.
 import { spawn } from "node:child_process";
 import { createWriteStream, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -56,15 +57,29 @@ export default async function globalSetup() {
     if (code !== null && code !== 0) console.error(`ferry exited with ${code}:\n${log}`);
   });
 
+  const scimPort = await freePort();
+  const scimToken = "e2e-peer-token";
+  const peerBinary = process.env.FERRY_SCIM_PEER ?? join(root, "tools/scim-venv/bin/scim2-server");
+  const peer = spawn(peerBinary, ["--hostname", "127.0.0.1", "--port", String(scimPort), "--bearer-token", scimToken], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let peerLog = "";
+  peer.stderr.on("data", (chunk) => (peerLog += chunk.toString()));
+  peer.on("error", (e) => console.error(`the SCIM peer did not start (${peerBinary}): ${e}`));
+
   await waitFor(async () => (await fetch(`${url}/healthz`)).ok, "ferry to answer");
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${scimPort}/v2/ServiceProviderConfig`)).ok, `the SCIM peer to answer\n${peerLog}`, 30_000);
   await waitFor(async () => /setup token: [A-Za-z0-9_-]{43}/.test(log), "the setup token in the log", 10_000);
   const token = log.match(/setup token: ([A-Za-z0-9_-]{43})/)![1];
 
   process.env.FERRY_URL = url;
   process.env.FERRY_SETUP_TOKEN = token;
   process.env.FERRY_LOG_FILE = logFile;
+  process.env.FERRY_SCIM_URL = `http://127.0.0.1:${scimPort}/v2`;
+  process.env.FERRY_SCIM_TOKEN = scimToken;
 
   return async () => {
+    peer.kill("SIGTERM");
     child.kill("SIGTERM");
     await new Promise((r) => child.once("exit", r));
     logStream.end();

@@ -12,7 +12,6 @@ WITH_TESTS=false
 CARGO_LEPTOS_VERSION=0.3.10   # 0.3.11 needs a newer rustc than this machine's
 WASM_BINDGEN_VERSION=0.2.130  # must equal the wasm-bindgen crate pinned in Cargo.toml
 BINARYEN_VERSION=132.0.0      # Debian's binaryen 108 emits wasm that breaks hydration
-SCIM2_SERVER_VERSION=0.8.3    # the SCIM 2.0 peer the tests push users into
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -54,14 +53,8 @@ if $WITH_TESTS; then
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 
-  step "SCIM 2.0 test peer (PyPI scim2-server $SCIM2_SERVER_VERSION) in tools/scim-venv"
-  if ! command -v python3 >/dev/null; then apt_install python3 python3-venv; fi
-  if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then apt_install python3-venv; fi
-  if [ "$("$TOOLS/scim-venv/bin/pip" show scim2-server 2>/dev/null | awk '/^Version:/ {print $2}')" != "$SCIM2_SERVER_VERSION" ]; then
-    rm -rf "$TOOLS/scim-venv"
-    python3 -m venv "$TOOLS/scim-venv"
-    "$TOOLS/scim-venv/bin/pip" install --quiet --disable-pip-version-check "scim2-server==$SCIM2_SERVER_VERSION"
-  fi
+  step "SCIM 2.0 test peer (PyPI scim2-server) in tools/scim-venv"
+  "$ROOT/scripts/scim-peer.sh" >/dev/null
 
   step "Playwright (browser download disabled: Debian's Chromium is used)"
   if [ ! -d "$ROOT/end2end/node_modules/@playwright/test" ]; then

@@ -253,6 +253,43 @@ test("the assessment is computed, drawn as charts, an attribute's class overridd
   await expect(page.locator("#findings tbody tr").first()).toContainText("has no given, family or display name");
 });
 
+test("a target pointing at the SCIM peer is saved with its token hidden, tested, and shows what it discovered", async ({ page }) => {
+  await signIn(page, owner.email, owner.password);
+  await page.getByRole("link", { name: "Acme staff to Asgardeo" }).click();
+  await page.getByRole("navigation", { name: "Migration stages" }).getByRole("link", { name: "Target" }).click();
+  await hydrated(page);
+  const card = page.locator("#target-production");
+  await expect(card.locator(".card-head .badge")).toHaveText("Not set up");
+  await card.getByLabel("Kind of target").selectOption("generic");
+  await card.getByLabel("SCIM base URL").fill(process.env.FERRY_SCIM_URL!);
+  await card.getByLabel("Authentication").selectOption("basic");
+  await expect(card.getByLabel("User name")).toBeVisible();
+  await card.getByLabel("Authentication").selectOption("bearer");
+  await expect(card.getByLabel("User name")).toBeHidden();
+  await card.getByLabel("Bearer token").fill(process.env.FERRY_SCIM_TOKEN!);
+  await card.getByRole("button", { name: "Save target" }).click();
+  await expect(card.locator(".card-head .badge")).toHaveText("Not tested");
+  await expect(card.locator(".secret-state")).toHaveText("bearer token: set");
+  expect(await page.content()).not.toContain(process.env.FERRY_SCIM_TOKEN!);
+
+  await card.getByRole("button", { name: "Test connection" }).click();
+  await expect(card.locator(".card-head .badge")).toHaveText("Connection passed");
+  await expect(card.locator(".test-steps tbody tr")).toHaveCount(5);
+  await expect(card.locator(".test-steps .badge", { hasText: "Passed" })).toHaveCount(5);
+  await expect(card.locator("#max-operations")).toHaveText("1,000");
+  await expect(card.locator("#max-payload")).toHaveText("1,048,576 bytes");
+  await expect(card.locator("details.schema summary", { hasText: "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User" })).toBeVisible();
+
+  // A wrong token on the test target fails at authentication and says why.
+  const test = page.locator("#target-test");
+  await test.getByLabel("SCIM base URL").fill(process.env.FERRY_SCIM_URL!);
+  await test.getByLabel("Bearer token").fill("not-the-token");
+  await test.getByRole("button", { name: "Save target" }).click();
+  await test.getByRole("button", { name: "Test connection" }).click();
+  await expect(test.locator(".card-head .badge")).toHaveText("Connection failed");
+  await expect(test.locator(".test-steps tbody tr", { hasText: "Authentication" })).toContainText("401");
+});
+
 test("on a 390 px phone the menu button opens the navigation and nothing overflows", async ({ browser }) => {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await context.newPage();
