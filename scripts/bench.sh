@@ -3,12 +3,15 @@
 # (generic CSV and a Keycloak realm) with `ferry gen-export` unless they exist, and
 # reads each into a fresh SQLite database with `ferry bench-ingest`, one process per
 # file so each peak memory figure is its own, then computes each file's assessment
-# report (time, rate, its own peak memory). Usage: scripts/bench.sh [USERS]
+# report (time, rate, its own peak memory). Then the SCIM client: 100,000 users pushed
+# into an in-process null target and into the real SCIM peer, beside the peer's own
+# ceiling. Usage: scripts/bench.sh [USERS] [SCIM_USERS]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 USERS=${1:-1000000}
+SCIM_USERS=${2:-100000}
 OUT="$ROOT/target/bench"
 mkdir -p "$OUT"
 
@@ -31,3 +34,7 @@ done
 printf '\n==> reading (%s, %s cores)\n' "$(uname -m)" "$(nproc)"
 "$FERRY" bench-ingest --assess "$OUT/users-$USERS.csv"
 "$FERRY" bench-ingest --assess "$OUT/realm-$USERS.json"
+
+printf '\n==> SCIM client (%s users)\n' "$SCIM_USERS"
+PEER=$(scripts/scim-peer.sh)
+"$FERRY" bench-scim --users "$SCIM_USERS" --peer "$PEER"

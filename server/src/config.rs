@@ -92,6 +92,17 @@ pub enum Command {
         #[arg(long)]
         assess: bool,
     },
+    /// Measure the SCIM client: push synthetic users into an in-process null target
+    /// and, given the `scim2-server` executable, into fresh SCIM peers beside the
+    /// peer's own ceiling.
+    BenchScim {
+        /// How many users each pass pushes.
+        #[arg(long, default_value_t = 100_000)]
+        users: usize,
+        /// The `scim2-server` executable (see scripts/scim-peer.sh).
+        #[arg(long)]
+        peer: Option<PathBuf>,
+    },
 }
 
 impl Config {

@@ -1,5 +1,5 @@
 //! The `ferry` binary: reads the configuration, sets up logging, and serves (or runs
-//! one of the tool commands: `gen-export`, `bench-ingest`).
+//! one of the tool commands: `gen-export`, `bench-ingest`, `bench-scim`).
 
 use clap::Parser;
 use server::config::{Command, Config, LogFormat};
@@ -45,6 +45,14 @@ async fn main() -> anyhow::Result<()> {
                 .with_writer(std::io::stderr)
                 .init();
             server::bench::run(files, *assess).await?;
+            return Ok(());
+        }
+        Some(Command::BenchScim { users, peer }) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(EnvFilter::new("warn"))
+                .with_writer(std::io::stderr)
+                .init();
+            server::bench_scim::run(*users, peer.clone()).await?;
             return Ok(());
         }
     }

@@ -138,7 +138,7 @@ impl ScimFailure {
     pub fn from_parts(status: u16, scim_type: Option<String>, detail: String) -> Self {
         let scim_type = scim_type.filter(|t| !t.is_empty());
         let detail = if detail.is_empty() {
-            format!("HTTP {status} without a detail")
+            "no detail given".to_string()
         } else {
             detail
         };

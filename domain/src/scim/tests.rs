@@ -339,7 +339,7 @@ fn an_error_body_keeps_type_and_detail_and_a_non_scim_body_its_text() {
     assert!(failure.detail.chars().count() <= 1001);
     assert_eq!(
         ScimFailure::from_response(503, b"").detail,
-        "HTTP 503 without a detail"
+        "no detail given"
     );
 }
 

@@ -3,4 +3,5 @@
 
 pub mod client;
 pub mod connector;
+pub mod null_target;
 pub mod push;

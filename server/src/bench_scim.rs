@@ -1,0 +1,308 @@
+//! `ferry bench-scim`: the SCIM client benchmark. Pushes N synthetic users (a) into an
+//! in-process null target that only parses requests, to measure Ferry's own cost, and
+//! (b) into the real SCIM peer (`scim2-server`), compared in the same run with the
+//! peer's own ceiling: a minimal client posting pre-built bulk bodies back to back.
+//! Each pass against the peer starts a fresh one, so both face the same empty server.
+
+use crate::{
+    bench::peak_rss_bytes,
+    scim::{
+        client::{Limits, ScimClient},
+        connector::Targets,
+        null_target::{self, Counter},
+        push::{Pusher, UserPush},
+    },
+    vault::Vault,
+};
+use domain::{
+    ports::TargetConnector,
+    scim::{
+        bulk::{Operation, Packer},
+        outcome::Outcome,
+        target::{ExistingPolicy, Preset, TargetAuth, TargetInput, TargetSecrets, TargetSettings},
+        urn,
+    },
+};
+use serde_json::json;
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+const DEPARTMENTS: [&str; 6] = [
+    "Engineering",
+    "Sales",
+    "Support",
+    "Finance",
+    "Legal",
+    "Operations",
+];
+
+/// A user as the mapping will produce them: core attributes, an e-mail, a phone and
+/// the enterprise extension.
+pub fn synthetic_user(prefix: &str, i: usize) -> UserPush {
+    let name = format!("{prefix}{i:07}");
+    UserPush {
+        external_id: format!("legacy-{name}"),
+        user_name: name.clone(),
+        data: json!({
+            "schemas": [urn::USER, urn::ENTERPRISE_USER],
+            "userName": name,
+            "externalId": format!("legacy-{name}"),
+            "name": {"givenName": "Bench", "familyName": format!("User {i}")},
+            "displayName": format!("Bench User {i}"),
+            "emails": [{"value": format!("{name}@bench.example"), "type": "work", "primary": true}],
+            "phoneNumbers": [{"value": format!("+1555{:07}", i % 10_000_000), "type": "mobile"}],
+            "active": true,
+            urn::ENTERPRISE_USER: {"department": DEPARTMENTS[i % DEPARTMENTS.len()], "employeeNumber": i.to_string()},
+        }),
+    }
+}
+
+fn settings(base_url: &str, token: &str) -> anyhow::Result<(TargetSettings, TargetSecrets)> {
+    Ok(TargetInput {
+        preset: Preset::Generic,
+        base_url: base_url.into(),
+        auth: TargetAuth::Bearer,
+        secret: Some(token.into()),
+        headers: None,
+        ca_certificate: None,
+        connect_timeout_secs: None,
+        request_timeout_secs: Some(300),
+        on_existing: ExistingPolicy::Fail,
+        max_operations: None,
+    }
+    .validate(None)?)
+}
+
+struct Pass {
+    users: usize,
+    seconds: f64,
+    requests: u64,
+}
+
+impl Pass {
+    fn rate(&self) -> f64 {
+        self.users as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// Pushes `users` through Ferry's client and checks every one was created.
+async fn ferry_pass(base_url: &str, token: &str, users: &[UserPush]) -> anyhow::Result<Pass> {
+    let (settings, secrets) = settings(base_url, token)?;
+    let report = Targets::new(Vault::new(&[0u8; 32]))
+        .test_connection(&settings, &secrets, chrono::Utc::now())
+        .await;
+    if !report.passed() {
+        anyhow::bail!("the connection test failed: {:?}", report.steps);
+    }
+    let limits = Limits::new(&settings, report.discovery.as_ref());
+    let client = ScimClient::new(&settings, &secrets)?;
+    let started = Instant::now();
+    let result = Pusher::new(&client, limits, settings.on_existing)
+        .push(users, &[])
+        .await;
+    let seconds = started.elapsed().as_secs_f64();
+    let failed = result
+        .users
+        .iter()
+        .filter(|o| !matches!(o, Outcome::Created { .. }))
+        .count();
+    if failed > 0 {
+        anyhow::bail!(
+            "{failed} users were not created: {:?}",
+            result
+                .users
+                .iter()
+                .find(|o| !matches!(o, Outcome::Created { .. }))
+        );
+    }
+    Ok(Pass {
+        users: users.len(),
+        seconds,
+        requests: result.requests,
+    })
+}
+
+/// Ferry against the peer's ceiling, taking turns request by request so that both
+/// meet the same moments of a shared machine and servers of the same size: each round
+/// posts one pre-built body (packed as Ferry packs, built before the clock starts) to
+/// one fresh peer with a bare HTTP client, then lets Ferry push the same number of users
+/// to another fresh peer. Returns (ceiling, Ferry, limits).
+async fn peer_passes(executable: &Path, users: usize) -> anyhow::Result<(Pass, Pass, Limits)> {
+    let ceiling_peer = start_peer(executable).await?;
+    let ferry_peer = start_peer(executable).await?;
+    let (settings, secrets) = settings(&ferry_peer.base_url, PEER_TOKEN)?;
+    let report = Targets::new(Vault::new(&[0u8; 32]))
+        .test_connection(&settings, &secrets, chrono::Utc::now())
+        .await;
+    if !report.passed() {
+        anyhow::bail!("the connection test failed: {:?}", report.steps);
+    }
+    let limits = Limits::new(&settings, report.discovery.as_ref());
+    let client = ScimClient::new(&settings, &secrets)?;
+    let pusher = Pusher::new(&client, limits, settings.on_existing);
+
+    let theirs: Vec<UserPush> = (0..users).map(|i| synthetic_user("ceiling", i)).collect();
+    let ours: Vec<UserPush> = (0..users).map(|i| synthetic_user("ferry", i)).collect();
+    let mut packer = Packer::new(limits.max_operations, limits.max_payload_size);
+    let mut bodies = Vec::new();
+    for (i, user) in theirs.iter().enumerate() {
+        match packer.push(Operation::create_user(&format!("u{i}"), &user.data)) {
+            Ok(Some(request)) => bodies.push(request),
+            Ok(None) => {}
+            Err(_) => anyhow::bail!("a user does not fit a bulk request"),
+        }
+    }
+    bodies.extend(packer.take());
+
+    let http = reqwest::Client::new();
+    let (mut ceiling_time, mut ferry_time) = (Duration::ZERO, Duration::ZERO);
+    let (mut ferry_requests, mut sent) = (0, 0);
+    for request in bodies {
+        let chunk = &ours[sent..sent + request.bulk_ids.len()];
+        sent += chunk.len();
+
+        let started = Instant::now();
+        let response = http
+            .post(format!("{}/Bulk", ceiling_peer.base_url))
+            .bearer_auth(PEER_TOKEN)
+            .header("content-type", "application/scim+json")
+            .body(request.body)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "the peer answered {}",
+            response.status()
+        );
+        response.bytes().await?;
+        ceiling_time += started.elapsed();
+
+        let started = Instant::now();
+        let result = pusher.push(chunk, &[]).await;
+        ferry_time += started.elapsed();
+        ferry_requests += result.requests;
+        if let Some(other) = result
+            .users
+            .iter()
+            .find(|o| !matches!(o, Outcome::Created { .. }))
+        {
+            anyhow::bail!("a user was not created: {other:?}");
+        }
+    }
+    let pass = |seconds: Duration, requests| Pass {
+        users,
+        seconds: seconds.as_secs_f64(),
+        requests,
+    };
+    let ceiling_requests = ((users as u64).div_ceil(u64::from(limits.max_operations))).max(1);
+    Ok((
+        pass(ceiling_time, ceiling_requests),
+        pass(ferry_time, ferry_requests),
+        limits,
+    ))
+}
+
+/// A fresh `scim2-server`, killed when dropped.
+struct Peer {
+    child: Child,
+    base_url: String,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const PEER_TOKEN: &str = "bench-peer-token";
+
+async fn start_peer(executable: &Path) -> anyhow::Result<Peer> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = Command::new(executable)
+        .args([
+            "--hostname",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--bearer-token",
+            PEER_TOKEN,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", executable.display()))?;
+    let peer = Peer {
+        child,
+        base_url: format!("http://127.0.0.1:{port}/v2"),
+    };
+    let started = Instant::now();
+    let http = reqwest::Client::new();
+    while !http
+        .get(format!("{}/ServiceProviderConfig", peer.base_url))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        if started.elapsed() > Duration::from_secs(30) {
+            anyhow::bail!("the SCIM peer did not start");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(peer)
+}
+
+fn line(what: &str, pass: &Pass) {
+    println!(
+        "{what:<34} {:>9} {:>9} {:>9.2} {:>12.0}",
+        pass.users,
+        pass.requests,
+        pass.seconds,
+        pass.rate()
+    );
+}
+
+pub async fn run(users: usize, peer: Option<PathBuf>) -> anyhow::Result<()> {
+    println!(
+        "{:<34} {:>9} {:>9} {:>9} {:>12}",
+        "pass", "users", "requests", "seconds", "users/s"
+    );
+
+    // (b) The null target: Ferry's own cost.
+    let counter = Counter::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let app = null_target::router(counter.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let batch: Vec<UserPush> = (0..users).map(|i| synthetic_user("null", i)).collect();
+    let null = ferry_pass(&format!("http://{address}/v2"), "null", &batch).await?;
+    server.abort();
+    anyhow::ensure!(
+        counter.get() == users as u64,
+        "the null target saw {} users",
+        counter.get()
+    );
+    line("Ferry → null target", &null);
+
+    // (a) The real peer: its ceiling and Ferry, taking turns.
+    if let Some(executable) = peer {
+        let (ceiling, ferry, limits) = peer_passes(&executable, users).await?;
+        line("peer ceiling (pre-built bodies)", &ceiling);
+        line("Ferry → scim2-server", &ferry);
+        println!(
+            "\nFerry reached {:.1}% of the peer's ceiling (bulk of {} operations, {} bytes)",
+            ferry.rate() / ceiling.rate() * 100.0,
+            limits.max_operations,
+            limits.max_payload_size
+        );
+    }
+    if let Some(peak) = peak_rss_bytes() {
+        println!("peak RSS: {:.0} MiB", peak as f64 / (1024.0 * 1024.0));
+    }
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! A null SCIM target, in process: it parses every request as a real target would and
+//! answers success without keeping anything. The benchmarks push into it to measure
+//! Ferry's own cost, free of any real target's speed.
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde_json::{Value, json};
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
+
+/// How many operations the target has parsed.
+#[derive(Clone, Default)]
+pub struct Counter(Arc<AtomicU64>);
+
+impl Counter {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The routes under `/v2`: `ServiceProviderConfig` (bulk of 1000 operations and
+/// 1 MiB, like WSO2's defaults), `Bulk`, and `Users`.
+pub fn router(counter: Counter) -> Router {
+    let bulk_counter = counter.clone();
+    Router::new()
+        .route("/v2/ServiceProviderConfig", get(config))
+        .route("/v2/ResourceTypes", get(resource_types))
+        .route("/v2/Schemas", get(schemas))
+        .route(
+            "/v2/Bulk",
+            post(move |body: Bytes| bulk(body, bulk_counter.clone())),
+        )
+        .route(
+            "/v2/Users",
+            post({
+                let counter = counter.clone();
+                move |body: Bytes| create(body, counter.clone())
+            })
+            .get(move || list(counter.clone())),
+        )
+}
+
+async fn config() -> Json<Value> {
+    Json(json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+        "patch": {"supported": true},
+        "bulk": {"supported": true, "maxOperations": 1000, "maxPayloadSize": 1_048_576},
+        "filter": {"supported": true, "maxResults": 1000},
+        "changePassword": {"supported": false},
+        "sort": {"supported": false},
+        "etag": {"supported": false},
+        "authenticationSchemes": [{"type": "oauthbearertoken", "name": "Bearer"}]
+    }))
+}
+
+fn list_response(resources: Vec<Value>) -> Json<Value> {
+    Json(json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": resources.len(),
+        "startIndex": 1,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    }))
+}
+
+/// Nothing is kept, so every list and every filter is empty.
+async fn list(counter: Counter) -> Json<Value> {
+    let mut answer = list_response(Vec::new());
+    answer.0["totalResults"] = json!(0);
+    let _ = counter;
+    answer
+}
+
+async fn resource_types() -> Json<Value> {
+    list_response(vec![
+        json!({"name": "User", "endpoint": "/Users", "schema": "urn:ietf:params:scim:schemas:core:2.0:User",
+               "schemaExtensions": [{"schema": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "required": false}]}),
+        json!({"name": "Group", "endpoint": "/Groups", "schema": "urn:ietf:params:scim:schemas:core:2.0:Group"}),
+    ])
+}
+
+async fn schemas() -> Json<Value> {
+    let attribute = |name: &str, required: bool| {
+        json!({"name": name, "type": "string", "multiValued": false, "required": required,
+               "mutability": "readWrite", "uniqueness": if required { "server" } else { "none" }})
+    };
+    list_response(vec![json!({
+        "id": "urn:ietf:params:scim:schemas:core:2.0:User",
+        "name": "User",
+        "attributes": [attribute("userName", true), attribute("displayName", false), attribute("externalId", false)],
+    })])
+}
+
+fn invalid(detail: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+            "status": "400", "scimType": "invalidSyntax", "detail": detail
+        })),
+    )
+        .into_response()
+}
+
+async fn bulk(body: Bytes, counter: Counter) -> Response {
+    let Ok(doc) = serde_json::from_slice::<Value>(&body) else {
+        return invalid("the body is not JSON");
+    };
+    let Some(operations) = doc.get("Operations").and_then(Value::as_array) else {
+        return invalid("no Operations");
+    };
+    let answers: Vec<Value> = operations
+        .iter()
+        .map(|op| {
+            let n = counter.0.fetch_add(1, Ordering::Relaxed);
+            json!({
+                "method": op.get("method").cloned().unwrap_or(Value::Null),
+                "bulkId": op.get("bulkId").cloned().unwrap_or(Value::Null),
+                "status": "201",
+                "location": format!("/v2/Users/null-{n}"),
+            })
+        })
+        .collect();
+    Json(json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkResponse"],
+        "Operations": answers,
+    }))
+    .into_response()
+}
+
+async fn create(body: Bytes, counter: Counter) -> Response {
+    let Ok(mut user) = serde_json::from_slice::<Value>(&body) else {
+        return invalid("the body is not JSON");
+    };
+    let n = counter.0.fetch_add(1, Ordering::Relaxed);
+    user["id"] = json!(format!("null-{n}"));
+    (StatusCode::CREATED, Json(user)).into_response()
+}
