@@ -283,7 +283,7 @@ test("a target pointing at the SCIM peer is saved with its token hidden, tested,
   // A wrong token on the test target fails at authentication and says why.
   const test = page.locator("#target-test");
   await test.getByLabel("SCIM base URL").fill(process.env.FERRY_SCIM_URL!);
-  await test.getByLabel("Bearer token").fill("not-the-token");
+  await test.getByLabel("Bearer token").fill("wrong-target-token-7");
   await test.getByRole("button", { name: "Save target" }).click();
   await test.getByRole("button", { name: "Test connection" }).click();
   await expect(test.locator(".card-head .badge")).toHaveText("Connection failed");
@@ -304,10 +304,10 @@ test("on a 390 px phone the menu button opens the navigation and nothing overflo
   await context.close();
 });
 
-test("the server log holds no passwords and no e-mail addresses", async () => {
+test("the server log holds no passwords, no target tokens and no e-mail addresses", async () => {
   const log = readFileSync(process.env.FERRY_LOG_FILE!, "utf8");
   expect(log).toContain("listening");
-  for (const secret of [owner.password, support.password, owner.email, support.email]) {
+  for (const secret of [owner.password, support.password, owner.email, support.email, process.env.FERRY_SCIM_TOKEN!, "wrong-target-token-7"]) {
     expect(log).not.toContain(secret);
   }
 });

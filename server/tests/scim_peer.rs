@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::scim::{Fault, FaultProxy, PEER_TOKEN, Peer};
+use common::scim::{Fault, FaultProxy, PEER_TOKEN, Peer, TestCa};
 use domain::{
     ports::TargetConnector,
     scim::{
@@ -504,7 +504,7 @@ async fn throttling_is_waited_out_honouring_retry_after() {
     let bulks: Vec<_> = proxy
         .seen()
         .into_iter()
-        .filter(|(_, l)| l.starts_with("POST /v2/Bulk"))
+        .filter(|(_, head)| head.starts_with("POST /v2/Bulk"))
         .collect();
     assert_eq!(bulks.len(), 3);
     // The second attempt came no sooner than the target asked.
@@ -753,4 +753,67 @@ async fn oauth2_client_credentials_are_fetched_once_renewed_on_401_and_refusals_
         .push(&users("refused", 2), &[])
         .await;
     assert_eq!(report.stopped.unwrap().class, ErrorClass::Unauthorized);
+}
+
+#[tokio::test]
+async fn a_private_ca_is_trusted_only_when_given_and_extra_headers_are_sent() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let ca = TestCa::new();
+    let proxy = FaultProxy::start_tls(peer.port, &ca).await;
+    let targets = Targets::new(Vault::new(&[5u8; 32]));
+
+    // Without the CA the certificate is refused at the first step, and said so.
+    let (s, secrets) = settings(&proxy.base_url, PEER_TOKEN);
+    let report = targets
+        .test_connection(&s, &secrets, chrono::Utc::now())
+        .await;
+    assert_eq!(report.steps[0].status, StepStatus::Failed);
+    assert!(
+        report.steps[0]
+            .detail
+            .to_lowercase()
+            .contains("certificate"),
+        "{}",
+        report.steps[0].detail
+    );
+
+    // With it, every step passes over TLS and users go through.
+    let (mut s, mut secrets) = settings(&proxy.base_url, PEER_TOKEN);
+    s.ca_certificate = Some(ca.ca_pem.clone());
+    secrets.headers = vec![domain::scim::target::Header {
+        name: "X-Tenant".into(),
+        value: "acme".into(),
+    }];
+    let report = targets
+        .test_connection(&s, &secrets, chrono::Utc::now())
+        .await;
+    assert!(report.passed(), "{:#?}", report.steps);
+    assert!(report.steps[0].detail.contains("over TLS"));
+    let client = ScimClient::new(&s, &secrets).unwrap();
+    let pushed = Pusher::new(&client, BULK, ExistingPolicy::Fail)
+        .push(&users("tls", 2), &[])
+        .await;
+    created(&pushed.users[1]);
+    // Every request carried the extra header and the credentials.
+    let seen = proxy.seen();
+    assert!(!seen.is_empty());
+    for (_, head) in &seen {
+        let lower = head.to_ascii_lowercase();
+        assert!(lower.contains("x-tenant: acme"), "{head}");
+    }
+
+    // A certificate that is not PEM is refused before anything is sent.
+    s.ca_certificate =
+        Some("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----".into());
+    let report = targets
+        .test_connection(&s, &secrets, chrono::Utc::now())
+        .await;
+    assert_eq!(report.steps[0].status, StepStatus::Failed);
+    assert!(
+        report.steps[0].detail.contains("CA certificate"),
+        "{}",
+        report.steps[0].detail
+    );
 }

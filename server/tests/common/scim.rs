@@ -2,7 +2,8 @@
 //! `tools/scim-venv` by the setup script) started on a free port with a WSO2-like
 //! user extension, and a fault-injecting proxy between client and peer for what the
 //! peer never does by itself (429 with `Retry-After`, 503, connection resets, answers
-//! lost after the work was done, slow answers).
+//! lost after the work was done, slow answers), optionally as a TLS front whose
+//! certificate comes from a private CA made for the test.
 
 use std::{
     collections::VecDeque,
@@ -12,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::{TcpListener, TcpStream},
     process::{Child, Command},
 };
@@ -193,7 +194,7 @@ pub enum Fault {
 pub struct FaultProxy {
     pub base_url: String,
     faults: Arc<Mutex<VecDeque<(String, Fault)>>>,
-    /// Every request line seen, with when it arrived.
+    /// Every request head seen (request line and headers), with when it arrived.
     pub seen: Arc<Mutex<Vec<(Instant, String)>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -204,23 +205,83 @@ impl Drop for FaultProxy {
     }
 }
 
+/// A private CA and a certificate it signed for 127.0.0.1 and localhost.
+pub struct TestCa {
+    /// The CA certificate, as an administrator would paste it.
+    pub ca_pem: String,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl TestCa {
+    pub fn new() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "Ferry test CA");
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let params =
+            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+        let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        Self {
+            ca_pem: ca.pem(),
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        }
+    }
+}
+
 impl FaultProxy {
     pub async fn start(peer_port: u16) -> Self {
+        Self::start_with(peer_port, None).await
+    }
+
+    /// A proxy that speaks TLS to its clients with a certificate of `ca`.
+    pub async fn start_tls(peer_port: u16, ca: &TestCa) -> Self {
+        Self::start_with(peer_port, Some(ca.acceptor.clone())).await
+    }
+
+    async fn start_with(peer_port: u16, tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let faults: Arc<Mutex<VecDeque<(String, Fault)>>> = Arc::default();
         let seen: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
         let (f, s) = (faults.clone(), seen.clone());
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (f, s) = (f.clone(), s.clone());
+                let (f, s, tls) = (f.clone(), s.clone(), tls.clone());
                 tokio::spawn(async move {
-                    let _ = serve(client, peer_port, f, s).await;
+                    let _ = match tls {
+                        // A client that refuses the certificate simply goes away.
+                        Some(acceptor) => match acceptor.accept(client).await {
+                            Ok(stream) => serve(stream, peer_port, f, s).await,
+                            Err(_) => Ok(()),
+                        },
+                        None => serve(client, peer_port, f, s).await,
+                    };
                 });
             }
         });
         Self {
-            base_url: format!("http://127.0.0.1:{port}/v2"),
+            base_url: format!("{scheme}://127.0.0.1:{port}/v2"),
             faults,
             seen,
             task,
@@ -238,16 +299,19 @@ impl FaultProxy {
         self.seen.lock().unwrap().clone()
     }
 
-    /// The request lines containing `text`.
+    /// The requests whose request line contains `text`.
     pub fn count(&self, text: &str) -> usize {
-        self.seen().iter().filter(|(_, l)| l.contains(text)).count()
+        self.seen()
+            .iter()
+            .filter(|(_, head)| head.lines().next().is_some_and(|l| l.contains(text)))
+            .count()
     }
 }
 
 /// One request per connection: read it whole, apply the first matching fault or
 /// forward it to the peer (HTTP/1.0: it answers and closes), then close.
-async fn serve(
-    mut client: TcpStream,
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut client: S,
     peer_port: u16,
     faults: Arc<Mutex<VecDeque<(String, Fault)>>>,
     seen: Arc<Mutex<Vec<(Instant, String)>>>,
@@ -282,7 +346,7 @@ async fn serve(
         request.extend_from_slice(&buf[..n]);
     }
     let line = head.lines().next().unwrap_or_default().to_string();
-    seen.lock().unwrap().push((Instant::now(), line.clone()));
+    seen.lock().unwrap().push((Instant::now(), head.clone()));
     let fault = {
         let mut faults = faults.lock().unwrap();
         let at = faults.iter().position(|(m, _)| line.contains(m.as_str()));
