@@ -103,6 +103,12 @@ pub enum Command {
         #[arg(long)]
         peer: Option<PathBuf>,
     },
+    /// Measure the mapping engine: map synthetic normalized records on one thread.
+    BenchMap {
+        /// How many records.
+        #[arg(long, default_value_t = 1_000_000)]
+        records: usize,
+    },
 }
 
 impl Config {

@@ -55,6 +55,14 @@ async fn main() -> anyhow::Result<()> {
             server::bench_scim::run(*users, peer.clone()).await?;
             return Ok(());
         }
+        Some(Command::BenchMap { records }) => {
+            println!(
+                "{:<34} {:>9} {:>9} {:>9} {:>12}",
+                "pass", "records", "failures", "seconds", "records/s"
+            );
+            server::bench_scim::run_map(*records)?;
+            return Ok(());
+        }
     }
     init_tracing(&config);
     tracing::info!(config = ?config, "starting Ferry {}", env!("CARGO_PKG_VERSION"));

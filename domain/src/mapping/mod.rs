@@ -7,6 +7,7 @@
 //! rule and the reason.
 
 pub mod source;
+pub mod suggest;
 pub mod target;
 pub mod transform;
 

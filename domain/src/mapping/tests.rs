@@ -534,3 +534,34 @@ fn what_a_record_cannot_give_is_its_failure_named_by_rule() {
         .is_ok()
     );
 }
+
+#[test]
+fn the_suggested_mapping_of_every_source_compiles_against_the_target() {
+    for source in crate::projects::SourceKind::ALL {
+        let mapping = super::suggest::suggested(source, Some(&discovery()));
+        let compiled = mapping.compile(Some(&discovery()));
+        assert!(compiled.is_ok(), "{source:?}: {:?}", compiled.err());
+        let user_name = &mapping.rules[0];
+        assert_eq!(user_name.target, "userName");
+        let expected = match source {
+            crate::projects::SourceKind::Auth0
+            | crate::projects::SourceKind::Firebase
+            | crate::projects::SourceKind::Cognito => "email",
+            _ => "username",
+        };
+        assert_eq!(user_name.source, expected, "{source:?}");
+    }
+    // A target without phone numbers gets no phone rule.
+    let mut narrow = discovery();
+    narrow.schemas[0]
+        .attributes
+        .retain(|a| a.name != "phoneNumbers");
+    let mapping = super::suggest::suggested(crate::projects::SourceKind::Okta, Some(&narrow));
+    assert!(
+        mapping
+            .rules
+            .iter()
+            .all(|r| !r.target.starts_with("phoneNumbers"))
+    );
+    assert!(mapping.compile(Some(&narrow)).is_ok());
+}
