@@ -35,6 +35,9 @@ printf '\n==> reading (%s, %s cores)\n' "$(uname -m)" "$(nproc)"
 "$FERRY" bench-ingest --assess "$OUT/users-$USERS.csv"
 "$FERRY" bench-ingest --assess "$OUT/realm-$USERS.json"
 
+printf '\n==> mapping engine (1,000,000 records)\n'
+"$FERRY" bench-map --records 1000000
+
 printf '\n==> SCIM client (%s users)\n' "$SCIM_USERS"
 PEER=$(scripts/scim-peer.sh)
 "$FERRY" bench-scim --users "$SCIM_USERS" --peer "$PEER"
