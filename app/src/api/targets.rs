@@ -1,5 +1,8 @@
 //! Target connections for the browser: read them (secrets only as "set"), save them
 //! from the form's plain fields, test and remove them.
+// The target form's fields arrive as the save function's arguments, one each, so the
+// form works before the wasm loads; the macro generates a caller with all of them.
+#![allow(clippy::too_many_arguments)]
 
 use crate::error::AppError;
 use domain::scim::target::TargetView;
@@ -83,7 +86,6 @@ fn number(field: &str, text: &str) -> Result<Option<u32>, DomainError> {
 
 /// Saves a target from the form. An empty secret keeps the stored one; the extra
 /// headers are replaced only when `replace_headers` is ticked.
-#[allow(clippy::too_many_arguments)]
 #[server(prefix = "/sfn", endpoint = "targets/save")]
 pub async fn save_target(
     project: String,
