@@ -401,6 +401,7 @@ pub async fn upload_errors_csv(
 ) -> ApiResult<Response> {
     let id = upload_id(&id)?;
     let upload = state.ferry.upload(&actor, id).await?;
+    use futures_util::StreamExt;
     let pages = futures_util::stream::unfold(Some(0u64), move |offset| {
         let (state, actor) = (state.clone(), actor.clone());
         async move {
@@ -432,7 +433,9 @@ pub async fn upload_errors_csv(
             };
             Some((Ok::<_, std::io::Error>(chunk), next))
         }
-    });
+    })
+    // A compressing layer may poll once more after the end; an unfused unfold panics.
+    .fuse();
     let disposition = format!("attachment; filename=\"{}-errors.csv\"", upload.id);
     Ok((
         [

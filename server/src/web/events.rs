@@ -55,6 +55,8 @@ pub async fn upload_events(
         let event = events.next().await?;
         Some((Ok::<_, Infallible>(event), events))
     });
+    // Whatever polls the body after its end must find it ended, not panic.
+    let stream = futures_util::StreamExt::fuse(stream);
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())

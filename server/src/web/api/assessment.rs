@@ -228,6 +228,8 @@ pub async fn events(
             }
         },
     );
+    // Whatever polls the body after its end must find it ended, not panic.
+    let stream = futures_util::StreamExt::fuse(stream);
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())
