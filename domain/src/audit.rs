@@ -66,6 +66,7 @@ audit_actions! {
     TargetSaved => "target.saved", "saved a target connection";
     TargetDeleted => "target.deleted", "removed a target connection";
     TargetTested => "target.tested", "tested a target connection";
+    MappingSaved => "mapping.saved", "saved a mapping version";
 }
 
 /// The kind of object an action touched.

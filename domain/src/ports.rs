@@ -11,6 +11,10 @@ use crate::{
     assess::{AssessOptions, AssessmentStatus, Check, Finding, Report, classify::DataClass},
     audit::{AuditPage, AuditQuery, NewAuditEntry},
     ids::{AccountId, ApiTokenId, ProjectId, UploadId},
+    mapping::{
+        Mapping,
+        versions::{MappingVersion, MappingVersionSummary},
+    },
     pagination::{Page, PageRequest},
     projects::{Project, ProjectDraft, ProjectFilter},
     roles::Role,
@@ -349,6 +353,34 @@ pub trait TargetStore: Send + Sync {
     ) -> Result<()>;
 }
 
+/// The numbered versions of each project's mapping.
+#[async_trait]
+pub trait MappingStore: Send + Sync {
+    /// Saves `mapping` as the project's next version and returns its number; two
+    /// saves racing for one number make the later one a conflict, never an overwrite.
+    async fn save_mapping_version(
+        &self,
+        project: ProjectId,
+        mapping: &Mapping,
+        note: &str,
+        by: Option<AccountId>,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<u32>;
+    /// One version; `None` for the latest.
+    async fn mapping_version(
+        &self,
+        project: ProjectId,
+        version: Option<u32>,
+    ) -> Result<Option<MappingVersion>>;
+    /// Versions newest first.
+    async fn mapping_versions(
+        &self,
+        project: ProjectId,
+        page: PageRequest,
+    ) -> Result<Page<MappingVersionSummary>>;
+}
+
 /// Seals target secrets and talks to targets (the server holds the key and the HTTP
 /// client).
 #[async_trait]
@@ -387,6 +419,7 @@ pub trait Store:
     + UploadStore
     + AssessmentStore
     + TargetStore
+    + MappingStore
 {
 }
 
@@ -402,6 +435,7 @@ impl<T> Store for T where
         + UploadStore
         + AssessmentStore
         + TargetStore
+        + MappingStore
 {
 }
 

@@ -10,6 +10,7 @@ pub mod source;
 pub mod suggest;
 pub mod target;
 pub mod transform;
+pub mod versions;
 
 #[cfg(test)]
 mod tests;

@@ -565,3 +565,26 @@ fn the_suggested_mapping_of_every_source_compiles_against_the_target() {
     );
     assert!(mapping.compile(Some(&narrow)).is_ok());
 }
+
+#[test]
+fn exports_are_read_back_and_bad_ones_refused_with_where() {
+    use super::versions::{export, import, normalize_note};
+    let mapping = Mapping {
+        rules: vec![rule("userName", "email", vec![Transform::Email])],
+    };
+    let text = export(&mapping, "first cut");
+    assert!(text.contains("\"ferry_mapping\": 1"));
+    assert_eq!(import(&text).unwrap(), (mapping, "first cut".to_string()));
+    let err = import("{\"ferry_mapping\": 1, \"rules\": [{\"target\": 3}]}").unwrap_err();
+    assert_eq!(err.field(), Some("file"));
+    assert!(err.message().contains("line 1"), "{}", err.message());
+    assert!(
+        import("{\"ferry_mapping\": 7, \"rules\": []}")
+            .unwrap_err()
+            .message()
+            .contains("format 7")
+    );
+    assert!(import("<html>").is_err());
+    assert!(normalize_note(&"x".repeat(501)).is_err());
+    assert!(normalize_note("two\nlines").is_err());
+}
