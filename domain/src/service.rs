@@ -24,7 +24,10 @@ use crate::{
     throttle::{ThrottlePolicy, ThrottleScope},
     uploads::{NewUpload, StoredError, Upload},
 };
+mod mappings;
 mod targets;
+
+pub use mappings::{MAX_RULES, MappingView};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};

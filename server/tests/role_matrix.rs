@@ -574,6 +574,24 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             Rule::AtLeast(Role::Admin),
         ),
         (
+            Method::GET,
+            format!("/api/v1/projects/{p}/mapping"),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/projects/{p}/mapping"),
+            Some(serde_json::json!({"rules": [{"target": "userName", "source": "username"}]})),
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/mapping/versions"),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
             Method::PUT,
             format!("/api/v1/projects/{p}/targets/production"),
             Some(

@@ -28,6 +28,7 @@ use utoipa::{
 };
 
 pub(super) mod assessment;
+pub(super) mod mappings;
 pub(super) mod targets;
 
 pub fn router() -> Router<AppState> {
@@ -68,6 +69,14 @@ pub fn router() -> Router<AppState> {
             get(targets::get).put(targets::put).delete(targets::delete),
         )
         .route("/projects/{id}/targets/{role}/test", post(targets::test))
+        .route(
+            "/projects/{id}/mapping",
+            get(mappings::get).put(mappings::put),
+        )
+        .route("/projects/{id}/mapping/versions", get(mappings::versions))
+        .route("/projects/{id}/mapping/diff", get(mappings::diff))
+        .route("/projects/{id}/mapping/export", get(mappings::export))
+        .route("/projects/{id}/mapping/import", post(mappings::import))
         .fallback(|| async { ApiError(DomainError::NotFound("API endpoint".into())) })
 }
 
@@ -553,9 +562,10 @@ impl Modify for BearerAuth {
         list_uploads, super::uploads::receive, get_upload, upload_errors, upload_errors_csv, read_again,
         super::events::upload_events, assessment::start, assessment::get, assessment::findings,
         assessment::set_class, assessment::reveal, assessment::events,
-        targets::list, targets::get, targets::put, targets::delete, targets::test),
+        targets::list, targets::get, targets::put, targets::delete, targets::test,
+        mappings::get, mappings::put, mappings::versions, mappings::diff, mappings::export, mappings::import),
     modifiers(&BearerAuth),
     security(("api_token" = [])),
-    tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "assessment"), (name = "targets"), (name = "audit"))
+    tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "assessment"), (name = "targets"), (name = "mapping"), (name = "audit"))
 )]
 pub struct ApiDoc;
