@@ -323,14 +323,7 @@ pub fn run_map(records: usize) -> anyhow::Result<()> {
         import::record::{Email, NormalizedUser, Phone, UserStatus},
         mapping::{Mapping, Rule, transform::Transform},
     };
-    let rule = |target: &str, source: &str, transforms: Vec<Transform>| Rule {
-        target: target.into(),
-        source: source.into(),
-        transforms,
-        required: false,
-        unique: false,
-        max_length: None,
-    };
+    let rule = Rule::new;
     let table = DEPARTMENTS
         .iter()
         .map(|d| (d.to_ascii_lowercase(), d.to_string()))

@@ -20,17 +20,6 @@ use domain::{
     projects::ProjectDraft,
 };
 
-fn rule(target: &str, source: &str, transforms: Vec<Transform>) -> Rule {
-    Rule {
-        target: target.into(),
-        source: source.into(),
-        transforms,
-        required: false,
-        unique: false,
-        max_length: None,
-    }
-}
-
 async fn story(db: TestDb) {
     let store = store(&db).await;
     let ferry = service(store.clone(), TestClock::new());
@@ -83,14 +72,14 @@ async fn story(db: TestDb) {
     );
     let first = Mapping {
         rules: vec![
-            rule("userName", "username", vec![Transform::Trim]),
-            rule("name.givenName", "given_name", vec![]),
+            Rule::new("userName", "username", vec![Transform::Trim]),
+            Rule::new("name.givenName", "given_name", vec![]),
         ],
     };
     let mut second = first.clone();
     second.rules[0].transforms.push(Transform::Lower);
     second.rules.remove(1);
-    second.rules.push(rule(
+    second.rules.push(Rule::new(
         "emails[type eq \"work\"].value",
         "email",
         vec![Transform::Replace {

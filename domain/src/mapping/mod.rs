@@ -42,6 +42,20 @@ pub struct Rule {
     pub max_length: Option<usize>,
 }
 
+impl Rule {
+    /// A rule without checks of its own (the target's still apply).
+    pub fn new(target: &str, source: &str, transforms: Vec<transform::Transform>) -> Self {
+        Self {
+            target: target.into(),
+            source: source.into(),
+            transforms,
+            required: false,
+            unique: false,
+            max_length: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Mapping {

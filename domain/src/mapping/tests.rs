@@ -320,17 +320,6 @@ fn discovery() -> Discovery {
     }
 }
 
-fn rule(target: &str, source: &str, transforms: Vec<Transform>) -> Rule {
-    Rule {
-        target: target.into(),
-        source: source.into(),
-        transforms,
-        required: false,
-        unique: false,
-        max_length: None,
-    }
-}
-
 fn problems(rules: Vec<Rule>) -> Vec<(Option<usize>, String, String)> {
     match (Mapping { rules }).compile(Some(&discovery())) {
         Ok(_) => Vec::new(),
@@ -343,45 +332,53 @@ fn problems(rules: Vec<Rule>) -> Vec<(Option<usize>, String, String)> {
 
 #[test]
 fn rules_are_checked_against_the_targets_schemas() {
-    let user_name = || rule("userName", "username", vec![]);
+    let user_name = || Rule::new("userName", "username", vec![]);
     assert!(problems(vec![user_name()]).is_empty());
     let cases = [
-        (rule("id", "source_id", vec![]), "target", "read-only"),
+        (Rule::new("id", "source_id", vec![]), "target", "read-only"),
         (
-            rule("groups.value", "groups", vec![]),
+            Rule::new("groups.value", "groups", vec![]),
             "target",
             "read-only",
         ),
         (
-            rule("nickName", "username", vec![]),
+            Rule::new("nickName", "username", vec![]),
             "target",
             "no attribute",
         ),
-        (rule("name", "given_name", vec![]), "target", "complex"),
+        (Rule::new("name", "given_name", vec![]), "target", "complex"),
         (
-            rule("name.middle", "given_name", vec![]),
+            Rule::new("name.middle", "given_name", vec![]),
             "target",
             "no sub-attribute",
         ),
         (
-            rule("emails[type eq \"pager\"].value", "email", vec![]),
+            Rule::new("emails[type eq \"pager\"].value", "email", vec![]),
             "target",
             "not one of them",
         ),
         (
-            rule("displayName[type eq \"x\"].value", "email", vec![]),
+            Rule::new("displayName[type eq \"x\"].value", "email", vec![]),
             "target",
             "not multi-valued",
         ),
         (
-            rule("urn:example:ext:2.0:User:shoeSize", "email", vec![]),
+            Rule::new("urn:example:ext:2.0:User:shoeSize", "email", vec![]),
             "target",
             "no extension",
         ),
-        (rule("active", "status", vec![]), "transforms", "true/false"),
-        (rule("displayName", "nope", vec![]), "source", "not a field"),
         (
-            rule(
+            Rule::new("active", "status", vec![]),
+            "transforms",
+            "true/false",
+        ),
+        (
+            Rule::new("displayName", "nope", vec![]),
+            "source",
+            "not a field",
+        ),
+        (
+            Rule::new(
                 "displayName",
                 "display_name",
                 vec![Transform::Replace {
@@ -401,17 +398,17 @@ fn rules_are_checked_against_the_targets_schemas() {
         assert!(found[0].2.contains(words), "{bad:?}: {}", found[0].2);
     }
     // Without userName, and with a target mapped twice.
-    let found = problems(vec![rule("displayName", "display_name", vec![])]);
+    let found = problems(vec![Rule::new("displayName", "display_name", vec![])]);
     assert_eq!(found[0].0, None);
     assert!(found[0].2.contains("userName must be mapped"));
-    let found = problems(vec![user_name(), rule("userName", "email", vec![])]);
+    let found = problems(vec![user_name(), Rule::new("userName", "email", vec![])]);
     assert!(found[0].2.contains("mapped twice"));
     // A boolean source or the true/false transform satisfies a boolean target.
-    assert!(problems(vec![user_name(), rule("active", "active", vec![])]).is_empty());
+    assert!(problems(vec![user_name(), Rule::new("active", "active", vec![])]).is_empty());
     assert!(
         problems(vec![
             user_name(),
-            rule("active", "attributes.vip", vec![Transform::Bool])
+            Rule::new("active", "attributes.vip", vec![Transform::Bool])
         ])
         .is_empty()
     );
@@ -422,29 +419,29 @@ fn a_record_becomes_the_scim_resource_the_rules_describe() {
     let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
     let mapping = Mapping {
         rules: vec![
-            rule("userName", "email", vec![Transform::Email]),
-            rule("name.givenName", "given_name", vec![]),
-            rule("name.familyName", "family_name", vec![Transform::Upper]),
-            rule("displayName", "{given_name} {family_name}", vec![]),
-            rule(
+            Rule::new("userName", "email", vec![Transform::Email]),
+            Rule::new("name.givenName", "given_name", vec![]),
+            Rule::new("name.familyName", "family_name", vec![Transform::Upper]),
+            Rule::new("displayName", "{given_name} {family_name}", vec![]),
+            Rule::new(
                 "emails[type eq \"work\"].value",
                 "email",
                 vec![Transform::Email],
             ),
-            rule(
+            Rule::new(
                 "emails[primary eq true].value",
                 "email",
                 vec![Transform::Email],
             ),
-            rule(
+            Rule::new(
                 "phoneNumbers[type eq \"mobile\"].value",
                 "phone",
                 vec![Transform::Phone {
                     region: Some("US".into()),
                 }],
             ),
-            rule("active", "active", vec![]),
-            rule(
+            Rule::new("active", "active", vec![]),
+            Rule::new(
                 &format!("{enterprise}:department"),
                 "attributes.department",
                 vec![],
@@ -473,8 +470,8 @@ fn a_record_becomes_the_scim_resource_the_rules_describe() {
     // Every address as its own element.
     let all = Mapping {
         rules: vec![
-            rule("userName", "username", vec![]),
-            rule("emails.value", "emails", vec![Transform::Trim]),
+            Rule::new("userName", "username", vec![]),
+            Rule::new("emails.value", "emails", vec![Transform::Trim]),
         ],
     };
     let mapped = all.compile(Some(&discovery())).unwrap().map(&ada());
@@ -488,19 +485,19 @@ fn a_record_becomes_the_scim_resource_the_rules_describe() {
 fn what_a_record_cannot_give_is_its_failure_named_by_rule() {
     let mapping = Mapping {
         rules: vec![
-            rule("userName", "display_name", vec![]),
+            Rule::new("userName", "display_name", vec![]),
             Rule {
                 max_length: Some(2),
-                ..rule("displayName", "given_name", vec![])
+                ..Rule::new("displayName", "given_name", vec![])
             },
-            rule("name.givenName", "attributes.aliases", vec![]),
-            rule("x-count", "attributes.department", vec![]),
-            rule(
+            Rule::new("name.givenName", "attributes.aliases", vec![]),
+            Rule::new("x-count", "attributes.department", vec![]),
+            Rule::new(
                 "emails[type eq \"work\"].value",
                 "email",
                 vec![Transform::Email],
             ),
-            rule(
+            Rule::new(
                 "name.familyName",
                 "attributes.hired",
                 vec![Transform::Date { format: None }],
@@ -526,8 +523,8 @@ fn what_a_record_cannot_give_is_its_failure_named_by_rule() {
     assert!(
         Mapping {
             rules: vec![
-                rule("userName", "username", vec![]),
-                rule("anything.at", "email", vec![])
+                Rule::new("userName", "username", vec![]),
+                Rule::new("anything.at", "email", vec![])
             ]
         }
         .compile(None)
@@ -570,7 +567,7 @@ fn the_suggested_mapping_of_every_source_compiles_against_the_target() {
 fn exports_are_read_back_and_bad_ones_refused_with_where() {
     use super::versions::{export, import, normalize_note};
     let mapping = Mapping {
-        rules: vec![rule("userName", "email", vec![Transform::Email])],
+        rules: vec![Rule::new("userName", "email", vec![Transform::Email])],
     };
     let text = export(&mapping, "first cut");
     assert!(text.contains("\"ferry_mapping\": 1"));
