@@ -88,6 +88,21 @@ impl Pass {
     }
 }
 
+/// Pushes one batch and times it; every user must have been created.
+async fn timed_push(pusher: &Pusher<'_>, batch: &[UserPush]) -> anyhow::Result<(Duration, u64)> {
+    let started = Instant::now();
+    let result = pusher.push(batch, &[]).await;
+    let took = started.elapsed();
+    if let Some(other) = result
+        .users
+        .iter()
+        .find(|o| !matches!(o, Outcome::Created { .. }))
+    {
+        anyhow::bail!("a user was not created: {other:?}");
+    }
+    Ok((took, result.requests))
+}
+
 /// Pushes `users` synthetic users through Ferry's client, a bulk request's worth at a
 /// time (as the job runner hands them over), and checks every one was created. Only
 /// the pushing is timed; each chunk is made just before it is pushed, so the memory
@@ -114,17 +129,9 @@ async fn ferry_pass(
         let batch: Vec<UserPush> = (start..(start + chunk).min(users))
             .map(|i| synthetic_user(prefix, i))
             .collect();
-        let started = Instant::now();
-        let result = pusher.push(&batch, &[]).await;
-        elapsed += started.elapsed();
-        requests += result.requests;
-        if let Some(other) = result
-            .users
-            .iter()
-            .find(|o| !matches!(o, Outcome::Created { .. }))
-        {
-            anyhow::bail!("a user was not created: {other:?}");
-        }
+        let (took, sent) = timed_push(&pusher, &batch).await?;
+        elapsed += took;
+        requests += sent;
     }
     Ok(Pass {
         users,
@@ -189,17 +196,9 @@ async fn peer_passes(executable: &Path, users: usize) -> anyhow::Result<(Pass, P
         response.bytes().await?;
         ceiling_time += started.elapsed();
 
-        let started = Instant::now();
-        let result = pusher.push(&chunk, &[]).await;
-        ferry_time += started.elapsed();
-        ferry_requests += result.requests;
-        if let Some(other) = result
-            .users
-            .iter()
-            .find(|o| !matches!(o, Outcome::Created { .. }))
-        {
-            anyhow::bail!("a user was not created: {other:?}");
-        }
+        let (took, sent) = timed_push(&pusher, &chunk).await?;
+        ferry_time += took;
+        ferry_requests += sent;
     }
     let pass = |seconds: Duration, requests| Pass {
         users,

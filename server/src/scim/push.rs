@@ -671,12 +671,7 @@ impl<'a> Pusher<'a> {
             Ok(_) => {}
             Err(call) => return Outcome::Failed(call.failure),
         }
-        let members: Vec<Value> = group
-            .members
-            .iter()
-            .filter_map(|&i| run.scim_id(i))
-            .map(|id| serde_json::json!({ "value": id }))
-            .collect();
+        let members = created_members(run, group);
         let resource = serde_json::json!({
             "schemas": [domain::scim::urn::GROUP],
             "displayName": group.display_name,
@@ -720,12 +715,7 @@ impl<'a> Pusher<'a> {
                 ..failure
             }),
             ExistingPolicy::Update => {
-                let members: Vec<Value> = group
-                    .members
-                    .iter()
-                    .filter_map(|&i| run.scim_id(i))
-                    .map(|id| serde_json::json!({ "value": id }))
-                    .collect();
+                let members = created_members(run, group);
                 if members.is_empty() {
                     return Outcome::Updated { id };
                 }
@@ -820,6 +810,16 @@ struct Tail {
 enum Found {
     Ours(String),
     Other(String),
+}
+
+/// A group's members that have SCIM ids, as `members` values.
+fn created_members(run: &Run<'_>, group: &GroupPush) -> Vec<Value> {
+    group
+        .members
+        .iter()
+        .filter_map(|&i| run.scim_id(i))
+        .map(|id| serde_json::json!({ "value": id }))
+        .collect()
 }
 
 fn resource_id(resource: &Value) -> Option<String> {
