@@ -35,15 +35,20 @@ pub fn context() -> Result<RequestContext, AppError> {
         .ok_or_else(|| fail(DomainError::Internal("request context missing".into())))
 }
 
-/// The signed-in actor, or 401.
-pub fn actor() -> Result<(Ferry, Actor), AppError> {
-    let ctx = context()?;
-    match ctx.actor {
-        Some(actor) => Ok((ctx.ferry, actor)),
+/// The request's context with its signed-in actor, or 401.
+pub fn signed_in() -> Result<(RequestContext, Actor), AppError> {
+    let mut ctx = context()?;
+    match ctx.actor.take() {
+        Some(actor) => Ok((ctx, actor)),
         None => Err(fail(DomainError::Unauthenticated(
             "your session has ended; sign in again".into(),
         ))),
     }
+}
+
+/// The signed-in actor, or 401.
+pub fn actor() -> Result<(Ferry, Actor), AppError> {
+    signed_in().map(|(ctx, actor)| (ctx.ferry, actor))
 }
 
 /// Converts a domain error for the browser: sets the HTTP status of a server-function

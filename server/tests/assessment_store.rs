@@ -9,7 +9,6 @@ use chrono::{TimeZone, Utc};
 use common::{TestClock, TestDb, service, store};
 use domain::{
     DomainError,
-    accounts::RequestOrigin,
     assess::{AssessmentStatus, Check, Finding, classify::DataClass},
     audit::{AuditAction, NewAuditEntry, ObjectKind},
     pagination::PageRequest,
@@ -19,25 +18,7 @@ use domain::{
 async fn story(db: TestDb) {
     let store = store(&db).await;
     let ferry = service(store.clone(), TestClock::new());
-    let here = RequestOrigin {
-        address: Some("10.0.0.1".into()),
-    };
-    let token = ferry.issue_setup_token().await.unwrap().unwrap();
-    let session = ferry
-        .complete_setup(
-            &here,
-            &token,
-            "olive@example.com",
-            "Olive",
-            "owner passphrase one",
-        )
-        .await
-        .unwrap();
-    let owner = ferry
-        .session_actor(&session.session_token, None)
-        .await
-        .unwrap()
-        .unwrap();
+    let owner = common::first_owner(&ferry).await;
     let project = ferry
         .create_project(&owner, ProjectDraft::new("Assess", "csv", "").unwrap())
         .await

@@ -9,7 +9,6 @@ mod common;
 use chrono::{TimeZone, Utc};
 use common::{TestClock, TestDb, postgres_db, service, sqlite_db, store};
 use domain::{
-    accounts::RequestOrigin,
     audit::{AuditAction, AuditQuery, NewAuditEntry, ObjectKind},
     mapping::{
         Mapping, Rule,
@@ -23,23 +22,7 @@ use domain::{
 async fn story(db: TestDb) {
     let store = store(&db).await;
     let ferry = service(store.clone(), TestClock::new());
-    let here = RequestOrigin { address: None };
-    let token = ferry.issue_setup_token().await.unwrap().unwrap();
-    let session = ferry
-        .complete_setup(
-            &here,
-            &token,
-            "olive@example.com",
-            "Olive",
-            "owner passphrase one",
-        )
-        .await
-        .unwrap();
-    let owner = ferry
-        .session_actor(&session.session_token, None)
-        .await
-        .unwrap()
-        .unwrap();
+    let owner = common::first_owner(&ferry).await;
     let project = ferry
         .create_project(&owner, ProjectDraft::new("Map", "keycloak", "").unwrap())
         .await

@@ -9,7 +9,7 @@ use domain::{
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
-use crate::ssr::{context, fail};
+use crate::ssr::{fail, signed_in};
 #[cfg(feature = "ssr")]
 use domain::{DomainError, pagination::PageRequest};
 
@@ -23,12 +23,7 @@ fn parts() -> Result<
     ),
     AppError,
 > {
-    let ctx = context()?;
-    let actor = ctx.actor.ok_or_else(|| {
-        fail(DomainError::Unauthenticated(
-            "your session has ended; sign in again".into(),
-        ))
-    })?;
+    let (ctx, actor) = signed_in()?;
     Ok((ctx.ferry, actor, ctx.assessments))
 }
 

@@ -84,6 +84,29 @@ pub async fn store(db: &TestDb) -> Arc<dyn Store> {
     server::store::connect(&db.url).await.unwrap()
 }
 
+/// Claims a fresh instance through the setup token and returns its owner, signed in.
+pub async fn first_owner(ferry: &Ferry) -> domain::accounts::Actor {
+    let here = domain::accounts::RequestOrigin {
+        address: Some("10.0.0.1".into()),
+    };
+    let token = ferry.issue_setup_token().await.unwrap().unwrap();
+    let session = ferry
+        .complete_setup(
+            &here,
+            &token,
+            "olive@example.com",
+            "Olive",
+            "owner passphrase one",
+        )
+        .await
+        .unwrap();
+    ferry
+        .session_actor(&session.session_token, None)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 pub fn service(store: Arc<dyn Store>, clock: Arc<TestClock>) -> Ferry {
     Ferry::new(
         store,
