@@ -19,6 +19,7 @@ pub mod ports;
 pub mod projects;
 pub mod roles;
 pub mod scim;
+pub mod segments;
 pub mod service;
 pub mod throttle;
 pub mod uploads;

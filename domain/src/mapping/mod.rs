@@ -6,6 +6,7 @@
 //! panics: whatever a rule cannot do for a record is that record's failure, with the
 //! rule and the reason.
 
+pub mod impact;
 pub mod source;
 pub mod suggest;
 pub mod target;
@@ -73,7 +74,8 @@ pub struct RuleProblem {
     pub message: String,
 }
 
-/// Why one record fails one rule.
+/// Why one record fails one rule. The message never quotes the value (it is counted
+/// over whole data sets and may reach logs); the preview shows the value beside it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuleFailure {
@@ -99,7 +101,8 @@ struct CompiledRule {
 
 /// A checked mapping, ready to map records.
 pub struct CompiledMapping {
-    rules: Vec<CompiledRule>,
+    /// Each with its position among the rules as written.
+    rules: Vec<(usize, CompiledRule)>,
     schemas: Vec<String>,
     /// Positions of the rules whose values must be unique over the data set.
     pub unique: Vec<usize>,
@@ -136,6 +139,17 @@ impl Mapping {
         &self,
         discovery: Option<&Discovery>,
     ) -> Result<CompiledMapping, Vec<RuleProblem>> {
+        let (compiled, problems) = self.compile_lenient(discovery);
+        if problems.is_empty() {
+            Ok(compiled)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Like `compile`, but keeps the rules without problems usable, so a preview can
+    /// show what the sound rules make of a record while others are being fixed.
+    pub fn compile_lenient(&self, discovery: Option<&Discovery>) -> (CompiledMapping, Vec<RuleProblem>) {
         let mut problems = Vec::new();
         let mut rules = Vec::with_capacity(self.rules.len());
         let mut schemas = vec![urn::USER.to_string()];
@@ -225,14 +239,17 @@ impl Mapping {
                 schemas.push(urn.clone());
             }
             let required = rule.required || facts.as_ref().is_some_and(|f| f.required);
-            rules.push(CompiledRule {
+            if problems.iter().any(|p| p.rule == Some(i)) {
+                continue;
+            }
+            rules.push((i, CompiledRule {
                 required,
                 max_length: rule.max_length,
                 path,
                 facts,
                 source,
                 transforms,
-            });
+            }));
         }
         if !self.rules.iter().any(|r| r.target.trim() == "userName") {
             problems.push(RuleProblem {
@@ -241,28 +258,24 @@ impl Mapping {
                 message: "userName must be mapped: it is how the target knows the user".into(),
             });
         }
-        if !problems.is_empty() {
-            return Err(problems);
-        }
-        let unique = self
-            .rules
+        let unique = rules
             .iter()
-            .zip(&rules)
-            .enumerate()
-            .filter(|(_, (rule, compiled))| {
+            .filter(|(i, compiled)| {
+                let rule = &self.rules[*i];
                 rule.unique
                     || compiled.facts.as_ref().is_some_and(|f| f.unique)
                     || rule.target.trim() == "userName"
             })
-            .map(|(i, _)| i)
+            .map(|(i, _)| *i)
             .collect();
         let sets_external_id = self.rules.iter().any(|r| r.target.trim() == "externalId");
-        Ok(CompiledMapping {
+        let compiled = CompiledMapping {
             rules,
             schemas,
             unique,
             sets_external_id,
-        })
+        };
+        (compiled, problems)
     }
 }
 
@@ -273,6 +286,11 @@ impl CompiledMapping {
 
     /// Maps one record. `externalId` is the record's source id unless a rule sets it.
     pub fn map(&self, user: &NormalizedUser) -> Mapped {
+        self.map_seeing(user, |_, _| {})
+    }
+
+    /// Maps one record and shows `seen` each rule's value as it is written.
+    pub fn map_seeing(&self, user: &NormalizedUser, mut seen: impl FnMut(usize, &Json)) -> Mapped {
         let mut resource = Map::new();
         resource.insert(
             "schemas".into(),
@@ -282,11 +300,14 @@ impl CompiledMapping {
             resource.insert("externalId".into(), Json::String(user.source_id.clone()));
         }
         let mut failures = Vec::new();
-        for (i, rule) in self.rules.iter().enumerate() {
+        for (i, rule) in &self.rules {
             match rule.value(user) {
-                Ok(Some(value)) => write(&mut resource, &rule.path, value),
+                Ok(Some(value)) => {
+                    seen(*i, &value);
+                    write(&mut resource, &rule.path, value)
+                }
                 Ok(None) => {}
-                Err(message) => failures.push(RuleFailure { rule: i, message }),
+                Err(message) => failures.push(RuleFailure { rule: *i, message }),
             }
         }
         Mapped {
@@ -297,10 +318,23 @@ impl CompiledMapping {
 
     /// One rule's value for a record, as it would be written (for previews).
     pub fn rule_value(&self, rule: usize, user: &NormalizedUser) -> Result<Option<Json>, String> {
-        self.rules
-            .get(rule)
+        self.rule(rule)
             .ok_or_else(|| "no such rule".to_string())?
             .value(user)
+    }
+
+    /// What rule `rule` reads from a record, before its transforms (for previews).
+    pub fn source_value(&self, rule: usize, user: &NormalizedUser) -> Option<String> {
+        self.rule(rule)?.source.read(user).to_text()
+    }
+
+    /// Whether rule `rule` is in use (it had no problems).
+    pub fn has_rule(&self, rule: usize) -> bool {
+        self.rule(rule).is_some()
+    }
+
+    fn rule(&self, rule: usize) -> Option<&CompiledRule> {
+        self.rules.iter().find(|(i, _)| *i == rule).map(|(_, r)| r)
     }
 }
 
@@ -356,23 +390,23 @@ fn typed(value: Value, kind: &str) -> Result<Json, String> {
             "boolean" => match text.trim().to_ascii_lowercase().as_str() {
                 "true" => Ok(Json::Bool(true)),
                 "false" => Ok(Json::Bool(false)),
-                _ => Err(format!("{text:?} is not true or false")),
+                _ => Err("is not true or false".to_string()),
             },
             "integer" => text
                 .trim()
                 .parse::<i64>()
                 .map(Json::from)
-                .map_err(|_| format!("{text:?} is not a whole number")),
+                .map_err(|_| "is not a whole number".to_string()),
             "decimal" => text
                 .trim()
                 .parse::<f64>()
                 .ok()
                 .and_then(serde_json::Number::from_f64)
                 .map(Json::Number)
-                .ok_or_else(|| format!("{text:?} is not a number")),
+                .ok_or_else(|| "is not a number".to_string()),
             "dateTime" => chrono::DateTime::parse_from_rfc3339(text.trim())
                 .map(|_| Json::String(text.trim().to_string()))
-                .map_err(|_| format!("{text:?} is not an ISO 8601 date and time")),
+                .map_err(|_| "is not an ISO 8601 date and time".to_string()),
             _ => Ok(Json::String(text.to_string())),
         }
     };

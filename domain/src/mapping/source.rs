@@ -267,6 +267,20 @@ impl Expression {
         Ok(Expression::Template(pieces))
     }
 
+    /// The fields it reads.
+    pub fn fields(&self) -> Vec<&SourceField> {
+        match self {
+            Expression::Field(field) => vec![field],
+            Expression::Template(pieces) => pieces
+                .iter()
+                .filter_map(|p| match p {
+                    Piece::Field(field) => Some(field),
+                    Piece::Text(_) => None,
+                })
+                .collect(),
+        }
+    }
+
     /// Evaluates against a record. A template with a missing field is missing as a
     /// whole: `{given_name}.{family_name}` without a family name is no user name.
     pub fn read(&self, user: &NormalizedUser) -> Value {

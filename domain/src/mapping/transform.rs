@@ -186,19 +186,18 @@ impl Compiled {
                 };
                 parsed
                     .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                    .ok_or_else(|| format!("{t:?} is not a date and time"))
+                    .ok_or_else(|| "is not a date and time".to_string())
             }),
             Transform::Phone { region } => each(value, |t| {
-                crate::assess::values::to_e164(&t, region.as_deref()).ok_or_else(|| {
-                    format!("{t:?} cannot be written as an international (E.164) number")
-                })
+                crate::assess::values::to_e164(&t, region.as_deref())
+                    .ok_or_else(|| "cannot be written as an international (E.164) number".into())
             }),
             Transform::Email => each(value, |t| {
                 let address = t.trim().to_lowercase();
                 if crate::assess::values::is_email(&address) {
                     Ok(address)
                 } else {
-                    Err(format!("{t:?} is not an e-mail address"))
+                    Err("is not an e-mail address".into())
                 }
             }),
             Transform::Lookup { table, default } => each(value, |t| {
@@ -206,7 +205,7 @@ impl Compiled {
                     .get(&t)
                     .or(default.as_ref())
                     .cloned()
-                    .ok_or_else(|| format!("{t:?} has no entry in the lookup table"))
+                    .ok_or_else(|| "has no entry in the lookup table".to_string())
             }),
             Transform::Default { value: fallback } => Ok(if value.is_missing() {
                 Value::Text(fallback.clone())
@@ -221,7 +220,7 @@ impl Compiled {
                     } else if FALSE.contains(&lower.as_str()) {
                         Ok(Value::Bool(false))
                     } else {
-                        Err(format!("{t:?} is not true or false"))
+                        Err("is not true or false".into())
                     }
                 }
                 Value::List(_) => Err("a list is not true or false".into()),
