@@ -20,6 +20,8 @@ pub struct RequestContext {
     pub ferry: Ferry,
     /// Computes assessments and opens their sealed reports.
     pub assessments: std::sync::Arc<dyn domain::ports::AssessmentRunner>,
+    /// Samples records for previews and computes mapping impacts.
+    pub plans: std::sync::Arc<dyn domain::ports::RecordWork>,
     /// Seals target secrets and tests target connections.
     pub targets: std::sync::Arc<dyn domain::ports::TargetConnector>,
     pub actor: Option<Actor>,

@@ -67,6 +67,9 @@ audit_actions! {
     TargetDeleted => "target.deleted", "removed a target connection";
     TargetTested => "target.tested", "tested a target connection";
     MappingSaved => "mapping.saved", "saved a mapping version";
+    MappingPreviewed => "mapping.previewed", "previewed mapped records";
+    ImpactStarted => "mapping.impact_started", "computed a mapping's impact";
+    SegmentsSaved => "segments.saved", "saved the user types";
 }
 
 /// The kind of object an action touched.

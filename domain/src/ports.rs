@@ -11,8 +11,10 @@ use crate::{
     assess::{AssessOptions, AssessmentStatus, Check, Finding, Report, classify::DataClass},
     audit::{AuditPage, AuditQuery, NewAuditEntry},
     ids::{AccountId, ApiTokenId, ProjectId, UploadId},
+    import::record::NormalizedUser,
     mapping::{
         Mapping,
+        impact::{Evaluator, ImpactReport},
         versions::{MappingVersion, MappingVersionSummary},
     },
     pagination::{Page, PageRequest},
@@ -22,11 +24,13 @@ use crate::{
         discovery::ConnectionReport,
         target::{StoredTarget, TargetRole, TargetSecrets, TargetSettings},
     },
+    segments::Segments,
     throttle::{FailureStats, ThrottleScope},
     uploads::{NewUpload, ParseProgress, SealedRecord, StoredError, Upload, UploadStatus},
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 /// A stored session: the account it belongs to and when it ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -381,6 +385,117 @@ pub trait MappingStore: Send + Sync {
     ) -> Result<Page<MappingVersionSummary>>;
 }
 
+/// A project's saved user types.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSegments {
+    pub segments: Segments,
+    pub saved_at: DateTime<Utc>,
+    pub saved_by_email: Option<String>,
+}
+
+/// A project's impact computation: what it was computed for, its progress, and the
+/// sealed report once ready.
+#[derive(Clone, Debug)]
+pub struct ImpactRow {
+    pub status: AssessmentStatus,
+    pub mapping: Mapping,
+    pub segments: Segments,
+    pub records_total: u64,
+    pub records_done: u64,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+    pub sealed_report: Option<Vec<u8>>,
+}
+
+/// The plan's tables: user types, the impact computation, and the sealed records a
+/// preview samples.
+#[async_trait]
+pub trait PlanStore: Send + Sync {
+    async fn segments(&self, project: ProjectId) -> Result<Option<StoredSegments>>;
+    async fn save_segments(
+        &self,
+        project: ProjectId,
+        segments: &Segments,
+        by: Option<AccountId>,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+    /// Marks the impact running for these rules and user types; a conflict when one
+    /// is running already. The last report stays until the new one replaces it.
+    async fn start_impact(
+        &self,
+        project: ProjectId,
+        records_total: u64,
+        mapping: &Mapping,
+        segments: &Segments,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+    async fn save_impact_progress(&self, project: ProjectId, records_done: u64) -> Result<()>;
+    async fn finish_impact(
+        &self,
+        project: ProjectId,
+        outcome: std::result::Result<&[u8], &str>,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    async fn impact(&self, project: ProjectId) -> Result<Option<ImpactRow>>;
+    async fn running_impacts(&self) -> Result<Vec<ProjectId>>;
+    /// The sealed records with these source ids (those that exist).
+    async fn sealed_records(
+        &self,
+        project: ProjectId,
+        ids: &[String],
+    ) -> Result<Vec<(String, Vec<u8>)>>;
+    /// Up to `limit` sealed records whose content digest lies in `[from, to)`: digests
+    /// are uniform, so a random range is a random sample.
+    async fn sealed_records_by_digest(
+        &self,
+        project: ProjectId,
+        from: &str,
+        to: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, Vec<u8>)>>;
+}
+
+/// Which records a preview or a live count looks at.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Sample {
+    /// A random sample; the same seed gives the same records.
+    Random { seed: u64 },
+    /// Records whose source id, user name, e-mail address or name contains the text.
+    Search { text: String },
+    /// These records.
+    Ids { ids: Vec<String> },
+}
+
+/// Records a sample found, and how many were looked at to find them.
+pub struct Sampled {
+    pub records: Vec<NormalizedUser>,
+    /// Records searched (a search stops after a bounded number).
+    pub scanned: u64,
+}
+
+/// Work on a project's sealed records (the server holds the key and the threads):
+/// samples for previews and counts, and the impact computed in the background.
+#[async_trait]
+pub trait RecordWork: Send + Sync {
+    async fn sample(&self, project: ProjectId, sample: &Sample, limit: u32) -> Result<Sampled>;
+    /// Starts computing the impact; the store already says it is running.
+    fn spawn_impact(
+        &self,
+        project: ProjectId,
+        evaluator: Evaluator,
+        mapping: Mapping,
+        segments: usize,
+    );
+    /// Records done so far by a running impact, from memory.
+    fn impact_progress(&self, project: ProjectId) -> Option<u64>;
+    fn open_impact(&self, project: ProjectId, sealed: &[u8]) -> Result<ImpactReport>;
+}
+
 /// Seals target secrets and talks to targets (the server holds the key and the HTTP
 /// client).
 #[async_trait]
@@ -420,6 +535,7 @@ pub trait Store:
     + AssessmentStore
     + TargetStore
     + MappingStore
+    + PlanStore
 {
 }
 
@@ -436,6 +552,7 @@ impl<T> Store for T where
         + AssessmentStore
         + TargetStore
         + MappingStore
+        + PlanStore
 {
 }
 

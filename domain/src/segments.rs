@@ -171,7 +171,9 @@ impl PasswordStrategy {
     /// What the choice means for the segment's users.
     pub fn label(self) -> &'static str {
         match self {
-            PasswordStrategy::ForcedReset => "forced reset: users get an invitation to set a password",
+            PasswordStrategy::ForcedReset => {
+                "forced reset: users get an invitation to set a password"
+            }
             PasswordStrategy::SilentMigration => {
                 "silent migration: users keep their password, moved at their first login"
             }
@@ -369,7 +371,11 @@ impl Segments {
             if name.is_empty() {
                 problems.push(problem(None, "name", "give the user type a name".into()));
             } else if name.chars().count() > 80 {
-                problems.push(problem(None, "name", "a name has at most 80 characters".into()));
+                problems.push(problem(
+                    None,
+                    "name",
+                    "a name has at most 80 characters".into(),
+                ));
             } else if names.contains(&name.to_lowercase()) {
                 problems.push(problem(None, "name", format!("{name:?} is used twice")));
             }

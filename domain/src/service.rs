@@ -25,9 +25,14 @@ use crate::{
     uploads::{NewUpload, StoredError, Upload},
 };
 mod mappings;
+mod plan;
 mod targets;
 
 pub use mappings::{MAX_RULES, MappingView};
+pub use plan::{
+    COUNT_SAMPLE, Estimate, ImpactView, PREVIEW_RECORDS, PlanView, Preview, PreviewRecord,
+    RulePreview, SegmentEstimate, SegmentsView,
+};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};

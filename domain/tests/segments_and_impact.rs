@@ -75,8 +75,14 @@ fn every_test_reads_the_record_it_names() {
     assert!(!holds(condition(Test::EmailDomain, "", "example.org"), &u));
     assert!(holds(condition(Test::Status, "", "active"), &u));
     assert!(!holds(condition(Test::Status, "", "disabled"), &u));
-    assert!(holds(condition(Test::LastLoginBefore, "", "2025-02-01"), &u));
-    assert!(!holds(condition(Test::LastLoginAfter, "", "2025-02-01"), &u));
+    assert!(holds(
+        condition(Test::LastLoginBefore, "", "2025-02-01"),
+        &u
+    ));
+    assert!(!holds(
+        condition(Test::LastLoginAfter, "", "2025-02-01"),
+        &u
+    ));
     // An age counts back from the evaluation: 2026-06-01 minus 365 days.
     assert!(holds(condition(Test::LastLoginBefore, "", "365 days"), &u));
     assert!(holds(condition(Test::LastLoginAfter, "", "600d"), &u));
@@ -85,11 +91,11 @@ fn every_test_reads_the_record_it_names() {
         condition(Test::Equals, "attributes.department", "ops"),
         &u
     ));
-    assert!(holds(condition(Test::Contains, "attributes.title", "TESS"), &u));
     assert!(holds(
-        condition(Test::Matches, "email", r"^[A-Z]\w+@"),
+        condition(Test::Contains, "attributes.title", "TESS"),
         &u
     ));
+    assert!(holds(condition(Test::Matches, "email", r"^[A-Z]\w+@"), &u));
     assert!(holds(condition(Test::Empty, "attributes.missing", ""), &u));
     assert!(!holds(condition(Test::Empty, "given_name", "x"), &{
         let mut named = u.clone();
@@ -104,7 +110,10 @@ fn every_test_reads_the_record_it_names() {
     never.last_login_at = None;
     assert!(holds(condition(Test::NeverLoggedIn, "", ""), &never));
     // A user who never logged in did not log in before anything.
-    assert!(!holds(condition(Test::LastLoginBefore, "", "365 days"), &never));
+    assert!(!holds(
+        condition(Test::LastLoginBefore, "", "365 days"),
+        &never
+    ));
 }
 
 #[test]
@@ -200,10 +209,7 @@ fn bad_user_types_are_reported_all_at_once_with_their_place() {
     assert!(problems[1].message.contains("regular expression"));
     assert!(problems[2].message.contains("365 days"));
     assert!(
-        Segments { segments: vec![] }
-            .compile(now())
-            .err()
-            .unwrap()[0]
+        Segments { segments: vec![] }.compile(now()).err().unwrap()[0]
             .message
             .contains("at least one")
     );

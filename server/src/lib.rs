@@ -7,6 +7,7 @@ pub mod bench_scim;
 pub mod config;
 pub mod gen_export;
 pub mod ingest;
+pub mod plans;
 pub mod records;
 pub mod scim;
 pub mod security;
@@ -38,6 +39,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     let vault = vault::Vault::new(key.bytes());
     let ingest = ingest::Ingest::new(store.clone(), vault.clone(), uploads);
     let assessments = assessment::Assessments::new(store.clone(), vault.clone());
+    let plans = plans::Plans::new(store.clone(), vault.clone());
     let targets = scim::connector::Targets::new(vault);
     let ferry = Ferry::new(
         store,
@@ -56,6 +58,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         ferry,
         ingest,
         assessments,
+        plans,
         targets,
         leptos,
         config.public_url(),
@@ -78,10 +81,11 @@ pub async fn announce_setup(state: &AppState) -> anyhow::Result<()> {
 
 /// Reads again the uploads a stopped server left half read (or stored but unread):
 /// records are upserted, so nothing is counted twice.
-/// Uploads a stopped server was reading are read again; assessments it was computing
-/// are marked interrupted.
+/// Uploads a stopped server was reading are read again; assessments and impacts it was
+/// computing are marked interrupted.
 pub async fn resume_uploads(state: &AppState) -> anyhow::Result<()> {
     state.assessments.settle_interrupted().await?;
+    state.plans.settle_interrupted().await?;
     use domain::uploads::UploadStatus;
     for status in [UploadStatus::Parsing, UploadStatus::Stored] {
         for upload in state.ingest.uploads_with_status(status).await? {

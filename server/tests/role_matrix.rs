@@ -592,6 +592,36 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             Rule::AtLeast(Role::Admin),
         ),
         (
+            Method::GET,
+            format!("/api/v1/projects/{p}/segments"),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/projects/{p}/segments"),
+            Some(serde_json::json!({"segments": [{"name": "Everyone", "include": true}]})),
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/projects/{p}/segments/count"),
+            Some(serde_json::json!({"segments": [{"name": "Everyone", "include": true}]})),
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/plan"),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/projects/{p}/mapping/preview"),
+            Some(serde_json::json!({"sample": {"kind": "random", "seed": 1}})),
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
             Method::PUT,
             format!("/api/v1/projects/{p}/targets/production"),
             Some(

@@ -250,7 +250,12 @@ impl ImpactCounter {
                         .push(u32::try_from(self.ids.len()).unwrap_or(u32::MAX));
                     u32::try_from(self.ends.len() - 1).unwrap_or(u32::MAX)
                 });
-                let first = *self.seen.entry(rule).or_default().entry(key).or_insert(mine);
+                let first = *self
+                    .seen
+                    .entry(rule)
+                    .or_default()
+                    .entry(key)
+                    .or_insert(mine);
                 if first == mine {
                     continue;
                 }

@@ -149,7 +149,10 @@ impl Mapping {
 
     /// Like `compile`, but keeps the rules without problems usable, so a preview can
     /// show what the sound rules make of a record while others are being fixed.
-    pub fn compile_lenient(&self, discovery: Option<&Discovery>) -> (CompiledMapping, Vec<RuleProblem>) {
+    pub fn compile_lenient(
+        &self,
+        discovery: Option<&Discovery>,
+    ) -> (CompiledMapping, Vec<RuleProblem>) {
         let mut problems = Vec::new();
         let mut rules = Vec::with_capacity(self.rules.len());
         let mut schemas = vec![urn::USER.to_string()];
@@ -242,14 +245,17 @@ impl Mapping {
             if problems.iter().any(|p| p.rule == Some(i)) {
                 continue;
             }
-            rules.push((i, CompiledRule {
-                required,
-                max_length: rule.max_length,
-                path,
-                facts,
-                source,
-                transforms,
-            }));
+            rules.push((
+                i,
+                CompiledRule {
+                    required,
+                    max_length: rule.max_length,
+                    path,
+                    facts,
+                    source,
+                    transforms,
+                },
+            ));
         }
         if !self.rules.iter().any(|r| r.target.trim() == "userName") {
             problems.push(RuleProblem {

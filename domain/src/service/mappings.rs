@@ -48,7 +48,10 @@ impl Ferry {
     }
 
     /// What the production target's last connection test discovered, if anything.
-    async fn production_discovery(&self, project: ProjectId) -> Result<Option<Discovery>> {
+    pub(super) async fn production_discovery(
+        &self,
+        project: ProjectId,
+    ) -> Result<Option<Discovery>> {
         Ok(self
             .store
             .target(project, TargetRole::Production)
@@ -64,10 +67,11 @@ impl Ferry {
         mapping: Mapping,
     ) -> Result<MappingView> {
         let discovery = self.production_discovery(project).await?;
-        let problems = match mapping.compile(discovery.as_ref()) {
+        let mut problems = match mapping.compile(discovery.as_ref()) {
             Ok(_) => Vec::new(),
             Err(problems) => problems,
         };
+        problems.extend(self.confidential_problems(project, &mapping).await?);
         Ok(MappingView {
             version: version.map(MappingVersionSummary::from),
             mapping,

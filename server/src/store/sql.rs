@@ -70,6 +70,7 @@ fn not_found_unless_one(rows: u64, what: &str) -> Result<()> {
 
 mod assessments;
 mod mappings;
+mod plan;
 mod targets;
 
 macro_rules! sql_store {

@@ -29,6 +29,7 @@ use utoipa::{
 
 pub(super) mod assessment;
 pub(super) mod mappings;
+pub(super) mod plan;
 pub(super) mod targets;
 
 pub fn router() -> Router<AppState> {
@@ -77,6 +78,17 @@ pub fn router() -> Router<AppState> {
         .route("/projects/{id}/mapping/diff", get(mappings::diff))
         .route("/projects/{id}/mapping/export", get(mappings::export))
         .route("/projects/{id}/mapping/import", post(mappings::import))
+        .route("/projects/{id}/mapping/preview", post(plan::preview))
+        .route(
+            "/projects/{id}/mapping/impact",
+            get(plan::impact).post(plan::start_impact),
+        )
+        .route(
+            "/projects/{id}/segments",
+            get(plan::get_segments).put(plan::put_segments),
+        )
+        .route("/projects/{id}/segments/count", post(plan::count_segments))
+        .route("/projects/{id}/plan", get(plan::plan))
         .fallback(|| async { ApiError(DomainError::NotFound("API endpoint".into())) })
 }
 
@@ -563,9 +575,11 @@ impl Modify for BearerAuth {
         super::events::upload_events, assessment::start, assessment::get, assessment::findings,
         assessment::set_class, assessment::reveal, assessment::events,
         targets::list, targets::get, targets::put, targets::delete, targets::test,
-        mappings::get, mappings::put, mappings::versions, mappings::diff, mappings::export, mappings::import),
+        mappings::get, mappings::put, mappings::versions, mappings::diff, mappings::export, mappings::import,
+        plan::get_segments, plan::put_segments, plan::count_segments, plan::plan, plan::preview,
+        plan::start_impact, plan::impact),
     modifiers(&BearerAuth),
     security(("api_token" = [])),
-    tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "assessment"), (name = "targets"), (name = "mapping"), (name = "audit"))
+    tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "assessment"), (name = "targets"), (name = "mapping"), (name = "plan"), (name = "audit"))
 )]
 pub struct ApiDoc;

@@ -45,6 +45,8 @@ pub struct AppState {
     pub ferry: Ferry,
     pub ingest: crate::ingest::Ingest,
     pub assessments: crate::assessment::Assessments,
+    /// Samples records for previews and computes mapping impacts.
+    pub plans: crate::plans::Plans,
     /// Seals target secrets and runs connection tests.
     pub targets: crate::scim::connector::Targets,
     pub max_upload_bytes: u64,
@@ -63,6 +65,7 @@ impl AppState {
         ferry: Ferry,
         ingest: crate::ingest::Ingest,
         assessments: crate::assessment::Assessments,
+        plans: crate::plans::Plans,
         targets: crate::scim::connector::Targets,
         leptos: LeptosOptions,
         public_url: String,
@@ -72,6 +75,7 @@ impl AppState {
             ferry,
             ingest,
             assessments,
+            plans,
             targets,
             max_upload_bytes: 2 * 1024 * 1024 * 1024,
             leptos,
@@ -174,6 +178,7 @@ fn request_context(state: &AppState, req: &Request<Body>) -> RequestContext {
         public_url: state.public_url.clone(),
         secure_cookies: state.secure_cookies,
         assessments: std::sync::Arc::new(state.assessments.clone()),
+        plans: std::sync::Arc::new(state.plans.clone()),
         targets: std::sync::Arc::new(state.targets.clone()),
     }
 }

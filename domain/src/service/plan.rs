@@ -1,0 +1,551 @@
+//! The use-cases of goals and strategy: the user types (read, save, count live on a
+//! sample), the preview of mapped records, the impact of a mapping over the whole
+//! data set (computed in the background), and the estimate of the real run. Owners
+//! and administrators only.
+
+use super::Ferry;
+use crate::{
+    DomainError, Result,
+    accounts::Actor,
+    assess::{
+        AssessmentStatus,
+        classify::{DataClass, ValueFacts, classify},
+    },
+    audit::{AuditAction, NewAuditEntry, ObjectKind},
+    ids::ProjectId,
+    mapping::{
+        CompiledMapping, Mapping, RuleProblem,
+        impact::{Evaluator, ImpactReport},
+        source::{Expression, SourceField},
+    },
+    ports::{RecordWork, Sample},
+    scim::{discovery::TestStepKind, target::TargetRole},
+    segments::{SegmentCounts, SegmentProblem, Segments},
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+/// Records a live count looks at; beyond it, counts are estimated from a sample.
+pub const COUNT_SAMPLE: u32 = 10_000;
+/// Records one preview shows.
+pub const PREVIEW_RECORDS: u32 = 20;
+
+/// The user types as the editor shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SegmentsView {
+    pub segments: Segments,
+    pub problems: Vec<SegmentProblem>,
+    /// `None` until they are first saved (the default: everyone moves).
+    pub saved_at: Option<DateTime<Utc>>,
+    pub saved_by_email: Option<String>,
+}
+
+/// How many users each user type holds, counted on a sample or on every record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SegmentEstimate {
+    pub counts: SegmentCounts,
+    /// The project's records; `counts` covers all of them when `counts.counted`
+    /// equals it, otherwise a random sample to scale.
+    pub records: u64,
+}
+
+/// One rule applied to one record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RulePreview {
+    pub rule: usize,
+    pub target: String,
+    /// What the rule reads, before its transforms.
+    pub source: Option<String>,
+    /// What it writes; `None` when nothing (or when it fails).
+    pub value: Option<Json>,
+    pub error: Option<String>,
+}
+
+/// One record as the mapping makes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PreviewRecord {
+    pub source_id: String,
+    /// The user type it falls in; `None` for none.
+    pub segment: Option<String>,
+    pub moves: bool,
+    pub rules: Vec<RulePreview>,
+    /// The SCIM resource the target would receive.
+    pub resource: Json,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Preview {
+    /// What is wrong with the rules; rules with problems are left out of the records.
+    pub problems: Vec<RuleProblem>,
+    pub records: Vec<PreviewRecord>,
+    /// Records looked at to find them (a search stops after a bounded number).
+    pub scanned: u64,
+    pub total: u64,
+}
+
+/// The impact computation as the page shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImpactView {
+    pub status: AssessmentStatus,
+    pub records_total: u64,
+    pub records_done: u64,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+    /// The rules and user types it was computed for.
+    pub mapping: Mapping,
+    pub segments: Segments,
+    /// Whether those are the latest saved mapping and the saved user types.
+    pub current: bool,
+    pub report: Option<ImpactReport>,
+}
+
+/// How long the real run would take.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Estimate {
+    /// Users that would move, and whether that is counted on every record.
+    pub moving: u64,
+    pub exact: bool,
+    /// Users per second the estimate assumes; `None` without a measurement.
+    pub users_per_second: Option<f64>,
+    pub seconds: Option<u64>,
+    /// Where the rate comes from.
+    pub basis: String,
+}
+
+/// The goals page in one: user types, their live counts and the estimate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlanView {
+    pub segments: SegmentsView,
+    pub estimate: SegmentEstimate,
+    pub run: Estimate,
+}
+
+/// Whether an attribute path is confidential: an administrator's class wins over the
+/// one its name gives.
+fn confidential(path: &str, classes: &[(String, DataClass)]) -> bool {
+    let set = classes.iter().find(|(p, _)| {
+        p == path || p.strip_suffix("[]") == Some(path) || p.starts_with(&format!("{path}."))
+    });
+    match set {
+        Some((_, class)) => *class == DataClass::Confidential,
+        None => classify(path, &ValueFacts::default()).0 == DataClass::Confidential,
+    }
+}
+
+impl Ferry {
+    async fn may_plan(&self, actor: &Actor, project: ProjectId) -> Result<()> {
+        actor.require(crate::roles::Permission::ManageProjects)?;
+        self.project(actor, project).await?;
+        Ok(())
+    }
+
+    /// Rules reading confidential attributes (secrets: password hashes, MFA seeds,
+    /// tokens), which never move.
+    pub(super) async fn confidential_problems(
+        &self,
+        project: ProjectId,
+        mapping: &Mapping,
+    ) -> Result<Vec<RuleProblem>> {
+        let classes = self.store.attribute_classes(project).await?;
+        let mut problems = Vec::new();
+        for (i, rule) in mapping.rules.iter().enumerate() {
+            let Ok(expression) = Expression::parse(&rule.source) else {
+                continue;
+            };
+            for field in expression.fields() {
+                if let SourceField::Attribute(path) = field {
+                    let path = path.join(".");
+                    if confidential(&path, &classes) {
+                        problems.push(RuleProblem {
+                            rule: Some(i),
+                            field: "source".into(),
+                            message: format!(
+                                "attributes.{path} is confidential and cannot be mapped \
+                                 (an administrator can change its class on the Assessment page)"
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(problems)
+    }
+
+    /// Compiles the rules for use on records, leaving out those with problems and
+    /// those reading a confidential attribute, whose values must never be read.
+    async fn compile_for_records(
+        &self,
+        project: ProjectId,
+        mapping: &Mapping,
+    ) -> Result<(CompiledMapping, Vec<RuleProblem>)> {
+        let discovery = self.production_discovery(project).await?;
+        let secret = self.confidential_problems(project, mapping).await?;
+        let mut safe = mapping.clone();
+        for rule in secret.iter().filter_map(|p| p.rule) {
+            if let Some(rule) = safe.rules.get_mut(rule) {
+                rule.source = String::new();
+            }
+        }
+        let (compiled, mut problems) = safe.compile_lenient(discovery.as_ref());
+        problems.retain(|p| !(p.field == "source" && secret.iter().any(|s| s.rule == p.rule)));
+        problems.extend(secret);
+        problems.sort_by_key(|p| p.rule);
+        Ok((compiled, problems))
+    }
+
+    async fn saved_segments(&self, project: ProjectId) -> Result<SegmentsView> {
+        let stored = self.store.segments(project).await?;
+        let (segments, saved_at, saved_by_email) = match stored {
+            Some(s) => (s.segments, Some(s.saved_at), s.saved_by_email),
+            None => (Segments::default(), None, None),
+        };
+        let problems = segments.compile(self.now()).err().unwrap_or_default();
+        Ok(SegmentsView {
+            segments,
+            problems,
+            saved_at,
+            saved_by_email,
+        })
+    }
+
+    pub async fn segments(&self, actor: &Actor, project: ProjectId) -> Result<SegmentsView> {
+        self.may_plan(actor, project).await?;
+        self.saved_segments(project).await
+    }
+
+    /// Saves the user types. Like mapping versions, they are kept with their problems
+    /// (work in progress), which come back with them; runs refuse them until fixed.
+    pub async fn save_segments(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        segments: Segments,
+    ) -> Result<SegmentsView> {
+        self.may_plan(actor, project).await?;
+        if segments.segments.len() > crate::segments::MAX_SEGMENTS {
+            return Err(DomainError::invalid(
+                "segments",
+                format!("at most {} user types", crate::segments::MAX_SEGMENTS),
+            ));
+        }
+        let now = self.now();
+        let included = segments.segments.iter().filter(|s| s.include).count();
+        let audit = NewAuditEntry::by(
+            actor,
+            now,
+            AuditAction::SegmentsSaved,
+            ObjectKind::Project,
+            project,
+        )
+        .in_project(project)
+        .detail(format!(
+            "{} user types, {included} moving",
+            segments.segments.len()
+        ));
+        self.store
+            .save_segments(project, &segments, Some(actor.account_id), now, &audit)
+            .await?;
+        self.saved_segments(project).await
+    }
+
+    /// Counts users per user type: on every record up to `COUNT_SAMPLE`, beyond that
+    /// on a random sample of that size.
+    pub async fn count_segments(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        segments: &Segments,
+        work: &dyn RecordWork,
+    ) -> Result<SegmentEstimate> {
+        self.may_plan(actor, project).await?;
+        let compiled = segments.compile(self.now()).map_err(|problems| {
+            let first = &problems[0];
+            DomainError::invalid(first.field.clone(), first.message.clone())
+        })?;
+        let records = self.store.count_records(project).await?;
+        let sampled = work
+            .sample(project, &Sample::Random { seed: 0 }, COUNT_SAMPLE)
+            .await?;
+        let mut counts = SegmentCounts::new(compiled.len());
+        for user in &sampled.records {
+            counts.add(compiled.place(user), &compiled);
+        }
+        Ok(SegmentEstimate { counts, records })
+    }
+
+    /// The goals page: saved user types with their counts and the run estimate.
+    pub async fn plan(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        work: &dyn RecordWork,
+    ) -> Result<PlanView> {
+        self.may_plan(actor, project).await?;
+        let segments = self.saved_segments(project).await?;
+        let estimate = if segments.problems.is_empty() {
+            self.count_segments(actor, project, &segments.segments, work)
+                .await?
+        } else {
+            SegmentEstimate {
+                counts: SegmentCounts::new(segments.segments.segments.len()),
+                records: self.store.count_records(project).await?,
+            }
+        };
+        let run = self
+            .estimate(project, &segments.segments, &estimate, work)
+            .await?;
+        Ok(PlanView {
+            segments,
+            estimate,
+            run,
+        })
+    }
+
+    /// The run's duration from the users that move (the impact's exact count when it
+    /// is current, else the sample scaled) and the production target's measured speed.
+    async fn estimate(
+        &self,
+        project: ProjectId,
+        segments: &Segments,
+        sample: &SegmentEstimate,
+        work: &dyn RecordWork,
+    ) -> Result<Estimate> {
+        let exact_impact = match self.store.impact(project).await? {
+            Some(row) if row.status == AssessmentStatus::Ready && row.segments == *segments => row
+                .sealed_report
+                .and_then(|sealed| work.open_impact(project, &sealed).ok()),
+            _ => None,
+        };
+        let (moving, exact) = match exact_impact {
+            Some(report) => (report.accepted + report.rejected, true),
+            None if sample.counts.counted == 0 => (0, sample.records == 0),
+            None => {
+                let scaled = (sample.counts.moving as f64 * sample.records as f64
+                    / sample.counts.counted as f64)
+                    .round() as u64;
+                (scaled, sample.counts.counted == sample.records)
+            }
+        };
+        let round_trip = self
+            .store
+            .target(project, TargetRole::Production)
+            .await?
+            .and_then(|t| t.last_test)
+            .filter(|r| r.passed())
+            .and_then(|r| {
+                r.steps
+                    .iter()
+                    .find(|s| s.kind == TestStepKind::ServiceProviderConfig)
+                    .map(|s| s.millis.max(1))
+            });
+        Ok(match round_trip {
+            Some(ms) => {
+                let rate = 1000.0 / ms as f64;
+                Estimate {
+                    moving,
+                    exact,
+                    users_per_second: Some(rate),
+                    seconds: Some((moving as f64 / rate).ceil() as u64),
+                    basis: format!(
+                        "one user per round trip of the production target's connection test \
+                         ({ms} ms), one request at a time: an upper bound; a test run measures \
+                         the real rate"
+                    ),
+                }
+            }
+            None => Estimate {
+                moving,
+                exact,
+                users_per_second: None,
+                seconds: None,
+                basis: "test the production target's connection to estimate the run".into(),
+            },
+        })
+    }
+
+    /// Maps sample records with the rules as they are being edited (saved or not).
+    pub async fn preview(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        mapping: &Mapping,
+        sample: &Sample,
+        work: &dyn RecordWork,
+    ) -> Result<Preview> {
+        self.may_plan(actor, project).await?;
+        if let Sample::Search { text } = sample
+            && text.trim().is_empty()
+        {
+            return Err(DomainError::invalid("text", "type something to search for"));
+        }
+        let (compiled, problems) = self.compile_for_records(project, mapping).await?;
+        let segments = self.saved_segments(project).await?;
+        let placed = segments.segments.compile(self.now()).ok();
+        let total = self.store.count_records(project).await?;
+        let sampled = work.sample(project, sample, PREVIEW_RECORDS).await?;
+        let hidden: Vec<usize> = problems.iter().filter_map(|p| p.rule).collect();
+        let records = sampled
+            .records
+            .iter()
+            .map(|user| {
+                let mapped = compiled.map(user);
+                let segment = placed.as_ref().and_then(|p| p.place(user));
+                let rules = mapping
+                    .rules
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| compiled.has_rule(*i) && !hidden.contains(i))
+                    .map(|(i, rule)| {
+                        let outcome = compiled.rule_value(i, user);
+                        RulePreview {
+                            rule: i,
+                            target: rule.target.clone(),
+                            source: compiled.source_value(i, user),
+                            value: outcome.clone().ok().flatten(),
+                            error: outcome.err(),
+                        }
+                    })
+                    .collect();
+                PreviewRecord {
+                    source_id: user.source_id.clone(),
+                    segment: segment
+                        .and_then(|s| segments.segments.segments.get(s))
+                        .map(|s| s.name.clone()),
+                    moves: match (&placed, segment) {
+                        (Some(p), Some(s)) => p.included(s),
+                        _ => false,
+                    },
+                    rules,
+                    resource: mapped.resource,
+                }
+            })
+            .collect::<Vec<_>>();
+        let what = match sample {
+            Sample::Random { .. } => "a random sample".to_string(),
+            Sample::Search { .. } => "a search".to_string(),
+            Sample::Ids { ids } => format!("{} chosen records", ids.len()),
+        };
+        let audit = NewAuditEntry::by(
+            actor,
+            self.now(),
+            AuditAction::MappingPreviewed,
+            ObjectKind::Project,
+            project,
+        )
+        .in_project(project)
+        .detail(format!("{} records from {what}", records.len()));
+        self.store.append_audit(&audit).await?;
+        Ok(Preview {
+            problems,
+            records,
+            scanned: sampled.scanned,
+            total,
+        })
+    }
+
+    /// Starts computing the impact of `mapping` (saved or being edited) with the saved
+    /// user types over every record, in the background.
+    pub async fn start_impact(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        mapping: Mapping,
+        work: &dyn RecordWork,
+    ) -> Result<ImpactView> {
+        self.may_plan(actor, project).await?;
+        let segments = self.saved_segments(project).await?;
+        let placed = segments.segments.compile(self.now()).map_err(|problems| {
+            DomainError::invalid(
+                "segments",
+                format!(
+                    "the user types have problems; fix them first ({})",
+                    problems[0].message
+                ),
+            )
+        })?;
+        let (compiled, _) = self.compile_for_records(project, &mapping).await?;
+        let total = self.store.count_records(project).await?;
+        if total == 0 {
+            return Err(DomainError::invalid(
+                "records",
+                "the project has no records yet: upload an export first",
+            ));
+        }
+        let now = self.now();
+        let audit = NewAuditEntry::by(
+            actor,
+            now,
+            AuditAction::ImpactStarted,
+            ObjectKind::Project,
+            project,
+        )
+        .in_project(project)
+        .detail(format!(
+            "{} rules over {total} records",
+            mapping.rules.len()
+        ));
+        self.store
+            .start_impact(project, total, &mapping, &segments.segments, now, &audit)
+            .await?;
+        let count = segments.segments.segments.len();
+        work.spawn_impact(
+            project,
+            Evaluator {
+                mapping: compiled,
+                segments: placed,
+            },
+            mapping,
+            count,
+        );
+        self.impact(actor, project, work)
+            .await?
+            .ok_or_else(|| DomainError::Internal("the impact vanished".into()))
+    }
+
+    /// The last impact computation, running or done; `None` before the first.
+    pub async fn impact(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        work: &dyn RecordWork,
+    ) -> Result<Option<ImpactView>> {
+        self.may_plan(actor, project).await?;
+        let Some(row) = self.store.impact(project).await? else {
+            return Ok(None);
+        };
+        let latest = self.store.mapping_version(project, None).await?;
+        let saved = self.saved_segments(project).await?;
+        let current =
+            latest.is_some_and(|v| v.mapping == row.mapping) && saved.segments == row.segments;
+        let report = match &row.sealed_report {
+            Some(sealed) => Some(work.open_impact(project, sealed)?),
+            None => None,
+        };
+        let records_done = match row.status {
+            AssessmentStatus::Running => work.impact_progress(project).unwrap_or(row.records_done),
+            _ => row.records_done,
+        };
+        Ok(Some(ImpactView {
+            status: row.status,
+            records_total: row.records_total,
+            records_done,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            error: row.error,
+            mapping: row.mapping,
+            segments: row.segments,
+            current,
+            report,
+        }))
+    }
+}

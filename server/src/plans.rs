@@ -1,0 +1,345 @@
+//! Work on a project's sealed records for the plan: samples for previews and live
+//! counts (random by content digest, by search, or by id), and the impact of a
+//! mapping computed in the background over every record, opened and evaluated on
+//! both cores, with progress and a sealed report.
+
+use crate::{records, vault::Vault};
+use async_trait::async_trait;
+use chrono::Utc;
+use domain::{
+    DomainError,
+    ids::ProjectId,
+    import::NormalizedUser,
+    mapping::{
+        Mapping,
+        impact::{Evaluator, ImpactCounter, ImpactReport, RecordImpact},
+    },
+    ports::{RecordWork, Sample, Sampled, Store},
+};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+/// Records read per page.
+const PAGE: u32 = 5_000;
+/// A search looks at most at this many records.
+pub const SEARCH_SCAN: u64 = 50_000;
+/// Records asked for by id at once.
+const MAX_IDS: usize = 100;
+
+fn context(project: ProjectId) -> String {
+    format!("impact:{project}")
+}
+
+fn joined(e: tokio::task::JoinError) -> DomainError {
+    DomainError::Internal(format!("impact task: {e}"))
+}
+
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Plans {
+    store: Arc<dyn Store>,
+    vault: Vault,
+    /// Records done of the impacts computing now.
+    live: Arc<Mutex<HashMap<ProjectId, Arc<AtomicU64>>>>,
+}
+
+impl Plans {
+    pub fn new(store: Arc<dyn Store>, vault: Vault) -> Self {
+        Self {
+            store,
+            vault,
+            live: Arc::default(),
+        }
+    }
+
+    fn open_all(
+        &self,
+        project: ProjectId,
+        rows: Vec<(String, Vec<u8>)>,
+    ) -> domain::Result<Vec<NormalizedUser>> {
+        rows.iter()
+            .map(|(id, sealed)| records::open(&self.vault, project, id, sealed))
+            .collect()
+    }
+
+    async fn random(&self, project: ProjectId, seed: u64, limit: u32) -> domain::Result<Sampled> {
+        let total = self.store.count_records(project).await?;
+        let (from, to) = if total <= u64::from(limit) {
+            (String::new(), "g".to_string())
+        } else {
+            // A digest range holding about twice the records wanted, at a place the
+            // seed chooses: digests are uniform, so the records in it are random.
+            let share = (2.0 * f64::from(limit) / total as f64).min(1.0);
+            let width = (u128::MAX as f64 * share) as u128;
+            let start = {
+                use std::hash::{BuildHasher, Hasher};
+                let mut h = std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default()
+                    .build_hasher();
+                h.write_u64(seed);
+                let high = u128::from(h.finish());
+                h.write_u64(seed.rotate_left(17));
+                ((high << 64) | u128::from(h.finish())) % (u128::MAX - width)
+            };
+            (format!("{start:032x}"), format!("{:032x}", start + width))
+        };
+        let rows = self
+            .store
+            .sealed_records_by_digest(project, &from, &to, limit)
+            .await?;
+        let scanned = rows.len() as u64;
+        let this = self.clone();
+        let records = tokio::task::spawn_blocking(move || this.open_all(project, rows))
+            .await
+            .map_err(joined)??;
+        Ok(Sampled { records, scanned })
+    }
+
+    async fn search(&self, project: ProjectId, text: &str, limit: u32) -> domain::Result<Sampled> {
+        let wanted = text.trim().to_lowercase();
+        let limit = limit as usize;
+        let mut found = self.open_all(
+            project,
+            self.store
+                .sealed_records(project, &[text.trim().to_string()])
+                .await?,
+        )?;
+        let mut scanned = 0u64;
+        let mut after: Option<String> = None;
+        while found.len() < limit && scanned < SEARCH_SCAN {
+            let page = self
+                .store
+                .records_with_upload(project, after.as_deref(), PAGE)
+                .await?;
+            let Some((last, _, _)) = page.last() else {
+                break;
+            };
+            after = Some(last.clone());
+            scanned += page.len() as u64;
+            let this = self.clone();
+            let wanted = wanted.clone();
+            let matches = tokio::task::spawn_blocking(move || {
+                let mut matches = Vec::new();
+                for (id, _, sealed) in &page {
+                    let user = records::open(&this.vault, project, id, sealed)?;
+                    if matches_text(&user, &wanted) {
+                        matches.push(user);
+                    }
+                }
+                Ok::<_, DomainError>(matches)
+            })
+            .await
+            .map_err(joined)??;
+            for user in matches {
+                if found.len() < limit && !found.iter().any(|f| f.source_id == user.source_id) {
+                    found.push(user);
+                }
+            }
+        }
+        Ok(Sampled {
+            records: found,
+            scanned,
+        })
+    }
+
+    /// Computes the impact in the background; the store already says it is running.
+    pub fn spawn(
+        &self,
+        project: ProjectId,
+        evaluator: Evaluator,
+        mapping: Mapping,
+        segments: usize,
+    ) {
+        let this = self.clone();
+        let done = Arc::new(AtomicU64::new(0));
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(project, done.clone());
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let outcome = this
+                .compute(project, Arc::new(evaluator), &mapping, segments, done)
+                .await;
+            let settled = match outcome {
+                Ok(sealed) => {
+                    tracing::info!(
+                        project = %project,
+                        seconds = started.elapsed().as_secs_f64(),
+                        "impact computed"
+                    );
+                    this.store
+                        .finish_impact(project, Ok(&sealed), Utc::now())
+                        .await
+                }
+                Err(err) => {
+                    tracing::warn!(project = %project, error = %err, "impact failed");
+                    this.store
+                        .finish_impact(project, Err(&err.to_string()), Utc::now())
+                        .await
+                }
+            };
+            if let Err(err) = settled {
+                tracing::error!(project = %project, error = %err, "cannot settle the impact");
+            }
+            this.live
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&project);
+        });
+    }
+
+    /// Reads every record page by page (the next page fetched while this one is
+    /// evaluated) and returns the sealed report.
+    pub async fn compute(
+        &self,
+        project: ProjectId,
+        evaluator: Arc<Evaluator>,
+        mapping: &Mapping,
+        segments: usize,
+        done: Arc<AtomicU64>,
+    ) -> domain::Result<Vec<u8>> {
+        let mut counter = ImpactCounter::new(mapping, segments);
+        let fetch = |after: Option<String>| {
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                store
+                    .records_with_upload(project, after.as_deref(), PAGE)
+                    .await
+            })
+        };
+        let mut next = fetch(None);
+        loop {
+            let page = next.await.map_err(joined)??;
+            let Some((last, _, _)) = page.last() else {
+                break;
+            };
+            next = fetch(Some(last.clone()));
+            let vault = self.vault.clone();
+            let evaluator = evaluator.clone();
+            let count = page.len() as u64;
+            counter = tokio::task::spawn_blocking(move || {
+                let page: Vec<(String, Vec<u8>)> = page
+                    .into_iter()
+                    .map(|(id, _, sealed)| (id, sealed))
+                    .collect();
+                let impacts = evaluate_page(&vault, project, &page, &evaluator)?;
+                for ((id, _), impact) in page.iter().zip(impacts) {
+                    counter.add(id, impact, &evaluator.segments);
+                }
+                Ok::<_, DomainError>(counter)
+            })
+            .await
+            .map_err(joined)??;
+            let records_done = done.fetch_add(count, Ordering::Relaxed) + count;
+            self.store
+                .save_impact_progress(project, records_done)
+                .await?;
+        }
+        let report = counter.finish();
+        let json = serde_json::to_vec(&report)
+            .map_err(|e| DomainError::Internal(format!("impact encoding: {e}")))?;
+        Ok(self.vault.seal(&json, context(project).as_bytes()))
+    }
+
+    /// Impacts a stopped server left computing are marked failed, to be started again.
+    pub async fn settle_interrupted(&self) -> domain::Result<()> {
+        for project in self.store.running_impacts().await? {
+            tracing::info!(project = %project, "an impact computation was interrupted");
+            self.store
+                .finish_impact(
+                    project,
+                    Err("the server stopped while the impact was computed; start it again"),
+                    Utc::now(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Opens and evaluates a page on two threads, each taking half; results in page order.
+fn evaluate_page(
+    vault: &Vault,
+    project: ProjectId,
+    page: &[(String, Vec<u8>)],
+    evaluator: &Evaluator,
+) -> domain::Result<Vec<RecordImpact>> {
+    let half = page.len().div_ceil(2);
+    let work = |part: &[(String, Vec<u8>)]| -> domain::Result<Vec<RecordImpact>> {
+        part.iter()
+            .map(|(id, sealed)| {
+                records::open(vault, project, id, sealed).map(|user| evaluator.evaluate(&user))
+            })
+            .collect()
+    };
+    let (first, second) = page.split_at(half);
+    let (a, b) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| work(second));
+        let mine = work(first);
+        (mine, other.join())
+    });
+    let mut impacts = a?;
+    impacts.extend(b.map_err(|_| DomainError::Internal("an impact thread panicked".into()))??);
+    Ok(impacts)
+}
+
+fn matches_text(user: &NormalizedUser, wanted: &str) -> bool {
+    let has = |t: &str| t.to_lowercase().contains(wanted);
+    has(&user.source_id)
+        || user.username.as_deref().is_some_and(has)
+        || user.emails.iter().any(|e| has(&e.value))
+        || user.given_name.as_deref().is_some_and(has)
+        || user.family_name.as_deref().is_some_and(has)
+        || user.display_name.as_deref().is_some_and(has)
+}
+
+#[async_trait]
+impl RecordWork for Plans {
+    async fn sample(
+        &self,
+        project: ProjectId,
+        sample: &Sample,
+        limit: u32,
+    ) -> domain::Result<Sampled> {
+        match sample {
+            Sample::Random { seed } => self.random(project, *seed, limit).await,
+            Sample::Search { text } => self.search(project, text, limit).await,
+            Sample::Ids { ids } => {
+                let ids: Vec<String> = ids.iter().take(MAX_IDS).cloned().collect();
+                let rows = self.store.sealed_records(project, &ids).await?;
+                let scanned = rows.len() as u64;
+                let records = self.open_all(project, rows)?;
+                Ok(Sampled { records, scanned })
+            }
+        }
+    }
+
+    fn spawn_impact(
+        &self,
+        project: ProjectId,
+        evaluator: Evaluator,
+        mapping: Mapping,
+        segments: usize,
+    ) {
+        self.spawn(project, evaluator, mapping, segments);
+    }
+
+    fn impact_progress(&self, project: ProjectId) -> Option<u64> {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.get(&project).map(|done| done.load(Ordering::Relaxed))
+    }
+
+    fn open_impact(&self, project: ProjectId, sealed: &[u8]) -> domain::Result<ImpactReport> {
+        let json = self
+            .vault
+            .open(sealed, context(project).as_bytes())
+            .map_err(|e| DomainError::Internal(format!("impact report: {e}")))?;
+        serde_json::from_slice(&json)
+            .map_err(|e| DomainError::Internal(format!("impact report: {e}")))
+    }
+}
