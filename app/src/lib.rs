@@ -87,6 +87,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("uploads") view=pages::uploads::UploadsPage />
                         <Route path=path!("assessment") view=pages::assessment::AssessmentPage />
                         <Route path=path!("assessment/findings") view=pages::assessment::FindingsPage />
+                        <Route path=path!("goals") view=pages::goals::GoalsPage />
+                        <Route path=path!("mapping") view=pages::mapping::MappingPage />
                         <Route path=path!("activity") view=pages::project::ProjectActivity />
                     </ParentRoute>
                     <Route path=path!("members") view=pages::members::MembersPage />

@@ -181,16 +181,22 @@ pub enum Stage {
     Uploads,
     /// What the uploaded users look like: the assessment report.
     Assessment,
+    /// Which users move (user types, password strategy) and how long it would take.
+    Goals,
+    /// How source attributes become SCIM attributes: rules, preview, impact, versions.
+    Mapping,
     /// What happened in this project, from the audit log.
     Activity,
 }
 
 impl Stage {
-    pub const AVAILABLE: [Stage; 5] = [
+    pub const AVAILABLE: [Stage; 7] = [
         Stage::Project,
         Stage::Target,
         Stage::Uploads,
         Stage::Assessment,
+        Stage::Goals,
+        Stage::Mapping,
         Stage::Activity,
     ];
 
@@ -200,6 +206,8 @@ impl Stage {
             Stage::Target => "Target",
             Stage::Uploads => "Uploads",
             Stage::Assessment => "Assessment",
+            Stage::Goals => "Goals",
+            Stage::Mapping => "Mapping",
             Stage::Activity => "Activity",
         }
     }
@@ -211,6 +219,8 @@ impl Stage {
             Stage::Target => "/target",
             Stage::Uploads => "/uploads",
             Stage::Assessment => "/assessment",
+            Stage::Goals => "/goals",
+            Stage::Mapping => "/mapping",
             Stage::Activity => "/activity",
         }
     }

@@ -2,6 +2,7 @@
 //! none), their problems, and the impact of a mapping over a data set: rejects per
 //! rule with their reasons, uniqueness collisions after transformation, and counts
 //! that add up.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::{DateTime, TimeZone, Utc};
 use domain::{

@@ -56,10 +56,12 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         .build();
     let mut state = AppState::new(
         ferry,
-        ingest,
-        assessments,
-        plans,
-        targets,
+        web::Workers {
+            ingest,
+            assessments,
+            plans,
+            targets,
+        },
         leptos,
         config.public_url(),
         config.secure_cookies(),

@@ -166,6 +166,8 @@ async fn every_route_admits_exactly_the_roles_it_should() {
         ),
         ("/projects/new".into(), Rule::AtLeast(Role::Admin)),
         (format!("/projects/{p}/target"), Rule::AtLeast(Role::Admin)),
+        (format!("/projects/{p}/goals"), Rule::AtLeast(Role::Admin)),
+        (format!("/projects/{p}/mapping"), Rule::AtLeast(Role::Admin)),
         (
             format!("/projects/{p}/activity"),
             Rule::AtLeast(Role::Admin),
@@ -388,6 +390,138 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             Box::new({
                 let p = p.clone();
                 move |_| vec![kv("project", &p), kv("role", "test")]
+            }),
+        ),
+        (
+            "plan/get",
+            Rule::AtLeast(Role::Admin),
+            Box::new({
+                let p = p.clone();
+                move |_| vec![kv("project", &p)]
+            }),
+        ),
+        (
+            "plan/segments/save",
+            Rule::AtLeast(Role::Admin),
+            Box::new({
+                let p = p.clone();
+                move |_| {
+                    vec![
+                        kv("project", &p),
+                        kv(
+                            "segments",
+                            r#"{"segments": [{"name": "Everyone", "include": true}]}"#,
+                        ),
+                    ]
+                }
+            }),
+        ),
+        (
+            "plan/segments/count",
+            Rule::AtLeast(Role::Admin),
+            Box::new({
+                let p = p.clone();
+                move |_| {
+                    vec![
+                        kv("project", &p),
+                        kv(
+                            "segments",
+                            r#"{"segments": [{"name": "Everyone", "include": true}]}"#,
+                        ),
+                    ]
+                }
+            }),
+        ),
+        (
+            "mapping/get",
+            Rule::AtLeast(Role::Admin),
+            Box::new({
+                let p = p.clone();
+                move |_| vec![kv("project", &p)]
+            }),
+        ),
+        (
+            "mapping/targets",
+            Rule::AtLeast(Role::Admin),
+            Box::new({
+                let p = p.clone();
+                move |_| vec![kv("project", &p)]
+            }),
+        ),
+        (
+            "mapping/save",
+            Rule::AtLeast(Role::Admin),
+            Box::new({
+                let p = p.clone();
+                move |_| {
+                    vec![
+                        kv("project", &p),
+                        kv("rules", r#"[{"target": "userName", "source": "username"}]"#),
+                        kv("note", r#"matrix"#),
+                    ]
+                }
+            }),
+        ),
+        (
+            "mapping/versions",
+            Rule::AtLeast(Role::Admin),
+            Box::new({
+                let p = p.clone();
+                move |_| vec![kv("project", &p)]
+            }),
+        ),
+        (
+            "mapping/diff",
+            Rule::AtLeast(Role::Admin),
+            Box::new({
+                let p = p.clone();
+                move |_| vec![kv("project", &p), kv("from", r#"1"#), kv("to", r#"2"#)]
+            }),
+        ),
+        (
+            "mapping/export",
+            Rule::AtLeast(Role::Admin),
+            Box::new({
+                let p = p.clone();
+                move |_| vec![kv("project", &p)]
+            }),
+        ),
+        (
+            "mapping/import",
+            Rule::AtLeast(Role::Admin),
+            Box::new({
+                let p = p.clone();
+                move |_| vec![kv("project", &p), kv("document", r#"{}"#)]
+            }),
+        ),
+        (
+            "mapping/preview",
+            Rule::AtLeast(Role::Admin),
+            Box::new({
+                let p = p.clone();
+                move |_| {
+                    vec![
+                        kv("project", &p),
+                        kv("rules", r#"[]"#),
+                        kv("sample", r#"{"kind": "random", "seed": 1}"#),
+                    ]
+                }
+            }),
+        ),
+        (
+            "mapping/impact/start",
+            Rule::AtLeast(Role::Admin),
+            Box::new({
+                let p = p.clone();
+                move |_| vec![kv("project", &p), kv("rules", r#"[]"#)]
+            }),
+        ),
+        (
+            "mapping/impact",
+            Rule::AtLeast(Role::Admin),
+            Box::new({
+                let p = p.clone();
+                move |_| vec![kv("project", &p)]
             }),
         ),
         (

@@ -6,6 +6,7 @@ pub mod assessment;
 pub mod audit;
 pub mod auth;
 pub mod members;
+pub mod plan;
 pub mod projects;
 pub mod targets;
 pub mod tokens;

@@ -3,8 +3,10 @@
 pub mod account;
 pub mod assessment;
 pub mod audit;
+pub mod goals;
 pub mod invite;
 pub mod login;
+pub mod mapping;
 pub mod members;
 pub mod not_found;
 pub mod project;

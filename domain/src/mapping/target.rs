@@ -5,6 +5,7 @@
 //! check against the attributes the target itself declared.
 
 use crate::scim::discovery::{Attribute, Discovery};
+use serde::{Deserialize, Serialize};
 
 /// A value-path filter on a multi-valued attribute: which element the rule writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -221,4 +222,118 @@ impl Named for crate::scim::discovery::Schema {
             &self.name
         }
     }
+}
+
+/// A target attribute the editor offers, with what it takes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Offered {
+    pub path: String,
+    /// `string`, `boolean`, `dateTime`, … of the value written.
+    pub kind: String,
+    pub required: bool,
+    pub multi_valued: bool,
+}
+
+/// Core User attributes offered before the target's schemas are known.
+const CORE: [(&str, &str, bool); 18] = [
+    ("userName", "string", true),
+    ("externalId", "string", false),
+    ("name.givenName", "string", false),
+    ("name.familyName", "string", false),
+    ("name.middleName", "string", false),
+    ("name.formatted", "string", false),
+    ("displayName", "string", false),
+    ("nickName", "string", false),
+    ("title", "string", false),
+    ("preferredLanguage", "string", false),
+    ("locale", "string", false),
+    ("timezone", "string", false),
+    ("active", "boolean", false),
+    ("emails[primary eq true].value", "string", false),
+    ("emails[type eq \"work\"].value", "string", false),
+    ("emails[type eq \"home\"].value", "string", false),
+    ("phoneNumbers[type eq \"mobile\"].value", "string", false),
+    ("phoneNumbers[type eq \"work\"].value", "string", false),
+];
+
+/// The attribute paths a rule may write: every writable attribute of the target's
+/// User schema and extensions (sub-attributes as `name.givenName`, multi-valued ones by
+/// their canonical types and `primary`), or the core ones without discovery.
+pub fn offered(discovery: Option<&Discovery>, core: &str) -> Vec<Offered> {
+    let Some(discovery) = discovery else {
+        return CORE
+            .iter()
+            .map(|(path, kind, required)| Offered {
+                path: (*path).into(),
+                kind: (*kind).into(),
+                required: *required,
+                multi_valued: path.contains('['),
+            })
+            .collect();
+    };
+    let mut out = Vec::new();
+    let mut schemas = vec![core.to_string()];
+    schemas.extend(
+        discovery
+            .user_schemas()
+            .into_iter()
+            .filter(|s| !s.eq_ignore_ascii_case(core))
+            .map(str::to_string),
+    );
+    for id in schemas {
+        let Some(schema) = discovery.schema(&id) else {
+            continue;
+        };
+        let prefix = if id.eq_ignore_ascii_case(core) {
+            String::new()
+        } else {
+            format!("{id}:")
+        };
+        for a in &schema.attributes {
+            if a.mutability == "readOnly" || a.name == "id" || a.name == "schemas" {
+                continue;
+            }
+            let offer = |path: String, leaf: &Attribute| Offered {
+                path,
+                kind: leaf.kind.clone(),
+                required: a.required || leaf.required,
+                multi_valued: a.multi_valued,
+            };
+            if a.sub_attributes.is_empty() {
+                out.push(offer(format!("{prefix}{}", a.name), a));
+                continue;
+            }
+            let writable = a
+                .sub_attributes
+                .iter()
+                .filter(|s| s.mutability != "readOnly" && s.name != "type" && s.name != "primary");
+            for sub in writable {
+                if a.multi_valued {
+                    let kinds = a
+                        .sub_attributes
+                        .iter()
+                        .find(|s| s.name == "type")
+                        .map(|t| t.canonical_values.clone())
+                        .unwrap_or_default();
+                    if a.sub_attributes.iter().any(|s| s.name == "primary") {
+                        out.push(offer(
+                            format!("{prefix}{}[primary eq true].{}", a.name, sub.name),
+                            sub,
+                        ));
+                    }
+                    for kind in kinds {
+                        out.push(offer(
+                            format!("{prefix}{}[type eq \"{kind}\"].{}", a.name, sub.name),
+                            sub,
+                        ));
+                    }
+                    out.push(offer(format!("{prefix}{}.{}", a.name, sub.name), sub));
+                } else {
+                    out.push(offer(format!("{prefix}{}.{}", a.name, sub.name), sub));
+                }
+            }
+        }
+    }
+    out
 }

@@ -80,6 +80,21 @@ impl Ferry {
         })
     }
 
+    /// The attribute paths a rule may write, from the production target's schemas (or
+    /// the core ones before its connection is tested).
+    pub async fn mapping_targets(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+    ) -> Result<Vec<crate::mapping::target::Offered>> {
+        self.may_map(actor, project).await?;
+        let discovery = self.production_discovery(project).await?;
+        Ok(crate::mapping::target::offered(
+            discovery.as_ref(),
+            crate::scim::urn::USER,
+        ))
+    }
+
     /// The latest version (or `version`); before any is saved, the suggestion.
     pub async fn mapping(
         &self,

@@ -35,7 +35,9 @@ pub fn page_access(path: &str) -> Access {
         ["settings", "tokens"] => Access::Needs(Permission::ManageApiTokens),
         ["projects", "new"] => Access::Needs(Permission::ManageProjects),
         ["projects", _, "activity"] => Access::Needs(Permission::ViewAudit),
-        ["projects", _, "target"] => Access::Needs(Permission::ManageProjects),
+        ["projects", _, "target" | "goals" | "mapping"] => {
+            Access::Needs(Permission::ManageProjects)
+        }
         _ => Access::SignedIn,
     }
 }

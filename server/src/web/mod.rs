@@ -60,17 +60,28 @@ pub struct AppState {
     setup_done: Arc<AtomicBool>,
 }
 
+/// The workers behind the service: they hold the key, the files and the threads.
+pub struct Workers {
+    pub ingest: crate::ingest::Ingest,
+    pub assessments: crate::assessment::Assessments,
+    pub plans: crate::plans::Plans,
+    pub targets: crate::scim::connector::Targets,
+}
+
 impl AppState {
     pub fn new(
         ferry: Ferry,
-        ingest: crate::ingest::Ingest,
-        assessments: crate::assessment::Assessments,
-        plans: crate::plans::Plans,
-        targets: crate::scim::connector::Targets,
+        workers: Workers,
         leptos: LeptosOptions,
         public_url: String,
         secure_cookies: bool,
     ) -> Self {
+        let Workers {
+            ingest,
+            assessments,
+            plans,
+            targets,
+        } = workers;
         Self {
             ferry,
             ingest,
