@@ -290,6 +290,65 @@ test("a target pointing at the SCIM peer is saved with its token hidden, tested,
   await expect(test.locator(".test-steps tbody tr", { hasText: "Authentication" })).toContainText("401");
 });
 
+test("user types are counted live as they are edited, and a rule edited changes the preview and the rejected count", async ({ page }) => {
+  await signIn(page, owner.email, owner.password);
+  await page.getByRole("link", { name: "Acme staff to Asgardeo" }).click();
+  const stages = page.getByRole("navigation", { name: "Migration stages" });
+  await stages.getByRole("link", { name: "Goals" }).click();
+  await hydrated(page);
+  const counts = page.locator("#segment-count-table");
+  await expect(counts.locator('tr[data-segment="Everyone"] td.count')).toHaveText("4");
+  await expect(page.locator("#count-basis")).toContainText("all 4 records");
+
+  // Disabled users stay behind: a new user type, tried first.
+  await page.locator("#add-segment").click();
+  const leavers = page.locator('fieldset[data-segment="1"]');
+  await leavers.locator(".segment-name").fill("Leavers");
+  await leavers.locator(".segment-name").press("Tab");
+  await leavers.getByRole("button", { name: "↑" }).click();
+  const first = page.locator('fieldset[data-segment="0"]');
+  await expect(first.locator("legend")).toHaveText("1. Leavers");
+  await first.locator(".segment-include").uncheck();
+  await first.locator(".condition-test").selectOption("status");
+  await first.locator(".condition-value").fill("sleeping");
+  await first.locator(".condition-value").press("Tab");
+  await expect(page.locator("#segment-counts")).toContainText("is not a status");
+  await first.locator(".condition-value").fill("disabled");
+  await first.locator(".condition-value").press("Tab");
+  await expect(counts.locator('tr[data-segment="Leavers"] td.count')).toHaveText("1");
+  await expect(counts.locator('tr[data-segment="Everyone"] td.count')).toHaveText("3");
+  await expect(page.locator("#moving-count")).toHaveText("3");
+  await page.locator("#save-segments").click();
+  await expect(page.locator("#user-types .card-head")).toContainText("by olive@example.com");
+  await expect(page.locator("#estimate-users")).toHaveText("3");
+
+  // The suggested mapping reads a user name these records do not have.
+  await stages.getByRole("link", { name: "Mapping" }).click();
+  await hydrated(page);
+  await expect(page.locator("#preview-summary")).toHaveText("4 records shown, 4 rejected by a rule.");
+  await expect(page.locator(".preview-record .field-error").first()).toContainText("has no value");
+  await page.locator("#compute-impact").click();
+  await expect(page.locator("#impact-status")).toContainText("Computed");
+  await expect(page.locator("#impact-rejected")).toHaveText("3");
+  await expect(page.locator('#impact-rules tr[data-rule="0"] td.rejected')).toHaveText("3");
+
+  // userName from the e-mail address instead: every record passes.
+  const userName = page.locator('tr.rule[data-rule="0"]');
+  await expect(userName.locator(".rule-target")).toHaveValue("userName");
+  await userName.locator(".rule-source").fill("email");
+  await userName.locator(".rule-source").press("Tab");
+  await expect(page.locator("#preview-summary")).toHaveText("4 records shown, 0 rejected by a rule.");
+  await expect(page.locator("#impact-stale")).toBeVisible();
+  await page.locator("#compute-impact").click();
+  await expect(page.locator("#impact-rejected")).toHaveText("0");
+  await expect(page.locator("#impact-stale")).toHaveCount(0);
+
+  await page.locator("#version-note").fill("userName from e-mail");
+  await page.locator("#save-mapping").click();
+  await expect(page.locator("#mapping-version")).toHaveText("Version 1");
+  await expect(page.locator("#version-list")).toContainText("userName from e-mail");
+});
+
 test("on a 390 px phone the menu button opens the navigation and nothing overflows", async ({ browser }) => {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await context.newPage();

@@ -603,10 +603,14 @@ fn ImpactCard(project: String, json: Memo<String>, pick: RwSignal<Pick>) -> impl
                         Ok(None) => view! { <p class="muted" id="impact-none">"Not computed yet. It maps every record with these rules and the saved user types, and counts what each rule rejects."</p> }.into_any(),
                         Ok(Some(view)) => {
                             if view.status == AssessmentStatus::Running {
-                                // Progress comes from memory on the server; ask again shortly.
-                                set_timeout(move || tick.update(|t| *t += 1), std::time::Duration::from_millis(700));
+                                // Progress comes from memory on the server; ask again shortly
+                                // (in the browser only: effects do not run on the server).
+                                Effect::new(move |_| {
+                                    set_timeout(move || tick.update(|t| *t += 1), std::time::Duration::from_millis(700));
+                                });
                             }
-                            let editing = json.get_untracked() == rules_json(&view.mapping.rules);
+                            let computed_for = rules_json(&view.mapping.rules);
+                            let editing = Signal::derive(move || json.get() == computed_for);
                             view! { <ImpactReportView view editing pick /> }.into_any()
                         }
                     }
@@ -617,7 +621,11 @@ fn ImpactCard(project: String, json: Memo<String>, pick: RwSignal<Pick>) -> impl
 }
 
 #[component]
-fn ImpactReportView(view: ImpactView, editing: bool, pick: RwSignal<Pick>) -> impl IntoView {
+fn ImpactReportView(
+    view: ImpactView,
+    editing: Signal<bool>,
+    pick: RwSignal<Pick>,
+) -> impl IntoView {
     let progress = view! {
         <p id="impact-status">
             {match view.status {
@@ -635,7 +643,7 @@ fn ImpactReportView(view: ImpactView, editing: bool, pick: RwSignal<Pick>) -> im
                 }.into_any(),
             }}
             " "
-            {(!editing).then(|| view! { <span class="badge warn" id="impact-stale">"computed for other rules than the ones being edited"</span> })}
+            {move || (!editing.get()).then(|| view! { <span class="badge warn" id="impact-stale">"computed for other rules than the ones being edited"</span> })}
         </p>
     };
     let Some(report) = view.report.clone() else {
