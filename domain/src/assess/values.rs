@@ -134,14 +134,12 @@ pub fn is_email(value: &str) -> bool {
 /// The number in E.164 form, if it is a valid number: numbers without a country code
 /// need the project's default region (`US`, `DE`, …).
 pub fn to_e164(value: &str, region: Option<&str>) -> Option<String> {
-    let country = region.and_then(|r| {
-        r.to_ascii_uppercase()
-            .parse::<phonenumber::country::Id>()
-            .ok()
-    });
-    let number = phonenumber::parse(country, value).ok()?;
-    phonenumber::is_valid(&number)
-        .then(|| number.format().mode(phonenumber::Mode::E164).to_string())
+    use rlibphonenumber::{PHONE_NUMBER_UTIL, PhoneNumberFormat, enums::Region};
+    let region = region.and_then(|r| Region::from_code(&r.to_ascii_uppercase()).ok());
+    let number = PHONE_NUMBER_UTIL.parse(value, region).ok()?;
+    number
+        .is_valid()
+        .then(|| number.format_as(PhoneNumberFormat::E164).to_string())
 }
 
 #[cfg(test)]
