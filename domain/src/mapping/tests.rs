@@ -585,3 +585,38 @@ fn exports_are_read_back_and_bad_ones_refused_with_where() {
     assert!(normalize_note(&"x".repeat(501)).is_err());
     assert!(normalize_note("two\nlines").is_err());
 }
+
+#[test]
+fn the_editor_offers_the_targets_writable_attributes_and_every_offer_checks() {
+    let discovery = discovery();
+    let offered = super::target::offered(Some(&discovery), crate::scim::urn::USER);
+    let paths: Vec<&str> = offered.iter().map(|o| o.path.as_str()).collect();
+    for wanted in [
+        "userName",
+        "name.givenName",
+        "emails[primary eq true].value",
+        "emails[type eq \"work\"].value",
+        "emails[type eq \"home\"].value",
+        "phoneNumbers.value",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+    ] {
+        assert!(paths.contains(&wanted), "{wanted} missing from {paths:?}");
+    }
+    // Read-only attributes and the element choosers themselves are not offered.
+    for unwanted in ["id", "groups.value", "emails.type", "emails.primary"] {
+        assert!(!paths.contains(&unwanted), "{unwanted} offered");
+    }
+    assert!(offered.iter().any(|o| o.path == "userName" && o.required));
+    // Whatever is offered passes the check against the same schemas.
+    for offer in &offered {
+        let path = TargetPath::parse(&offer.path).unwrap();
+        assert!(
+            super::target::check(&path, &discovery, crate::scim::urn::USER).is_ok(),
+            "{} is offered but refused",
+            offer.path
+        );
+    }
+    // Before discovery: the core attributes, userName first.
+    let core = super::target::offered(None, crate::scim::urn::USER);
+    assert_eq!(core[0].path, "userName");
+}
