@@ -12,6 +12,7 @@ pub mod audit;
 pub mod error;
 pub mod ids;
 pub mod import;
+pub mod jobs;
 pub mod mapping;
 pub mod pagination;
 pub mod passwords;

@@ -1,0 +1,513 @@
+//! The rules of jobs (test runs, real runs, retries, rollbacks, invite waves) and of
+//! the records in them. A job's state and each record's state change only through the
+//! checked transitions here, and a job's counts move a record from one state to
+//! another, never add or drop one: the states always add up to the job's total.
+//! The automatic pause on a run of failures is decided here too, from the outcomes in
+//! the order they settle.
+
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// A sample against the test target (or production, when an admin chooses).
+    TestRun,
+    /// Everyone who moves, against production, inside a downtime window.
+    RealRun,
+    /// The failed records of an earlier run, after data or mapping fixes.
+    Retry,
+    /// Deletes the users an earlier run created.
+    Rollback,
+    /// Sends password invitations in waves.
+    InviteWave,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 5] = [
+        JobKind::TestRun,
+        JobKind::RealRun,
+        JobKind::Retry,
+        JobKind::Rollback,
+        JobKind::InviteWave,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::TestRun => "test_run",
+            JobKind::RealRun => "real_run",
+            JobKind::Retry => "retry",
+            JobKind::Rollback => "rollback",
+            JobKind::InviteWave => "invite_wave",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Draft,
+    Scheduled,
+    Running,
+    Paused,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 7] = [
+        JobState::Draft,
+        JobState::Scheduled,
+        JobState::Running,
+        JobState::Paused,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Draft => "draft",
+            JobState::Scheduled => "scheduled",
+            JobState::Running => "running",
+            JobState::Paused => "paused",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// No transition leaves it.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled
+        )
+    }
+
+    /// It holds the project's one active run.
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            JobState::Scheduled | JobState::Running | JobState::Paused
+        )
+    }
+}
+
+/// Why a job stopped sending without ending.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PauseReason {
+    /// Someone paused it.
+    Manual,
+    /// The downtime window ended; it resumes by hand or in the next window.
+    WindowEnded,
+    /// Too many of the last records failed.
+    FailureRate { failed: u32, of: u32 },
+    /// The target refused the credentials (401 or 403): nothing more can succeed
+    /// until they are fixed.
+    Unauthorized { status: u16 },
+}
+
+impl PauseReason {
+    pub fn describe(&self) -> String {
+        match self {
+            PauseReason::Manual => "paused by hand".into(),
+            PauseReason::WindowEnded => "the downtime window ended".into(),
+            PauseReason::FailureRate { failed, of } => {
+                format!("{failed} of the last {of} records failed")
+            }
+            PauseReason::Unauthorized { status } => {
+                format!("the target answered {status}: check the target's credentials, then resume")
+            }
+        }
+    }
+}
+
+/// What happens to a job.
+#[derive(Clone, Debug, PartialEq)]
+pub enum JobEvent {
+    /// Given a window start (a draft becomes scheduled).
+    Schedule,
+    /// The window opened, or an admin started it now.
+    Start,
+    Pause(PauseReason),
+    Resume,
+    /// Every record is settled: succeeded when none failed, failed otherwise.
+    Finish {
+        failed: u64,
+    },
+    Cancel,
+}
+
+/// A transition that the rules refuse, with both ends named.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a {from} job cannot {event}")]
+pub struct Refused {
+    pub from: &'static str,
+    pub event: &'static str,
+}
+
+impl JobEvent {
+    fn name(&self) -> &'static str {
+        match self {
+            JobEvent::Schedule => "be scheduled",
+            JobEvent::Start => "start",
+            JobEvent::Pause(_) => "pause",
+            JobEvent::Resume => "resume",
+            JobEvent::Finish { .. } => "finish",
+            JobEvent::Cancel => "be cancelled",
+        }
+    }
+}
+
+impl JobState {
+    /// The state after `event`, or why it cannot happen.
+    pub fn on(self, event: &JobEvent) -> Result<JobState, Refused> {
+        use JobState as S;
+        let next = match (self, event) {
+            (S::Draft, JobEvent::Schedule) => S::Scheduled,
+            (S::Draft | S::Scheduled, JobEvent::Start) => S::Running,
+            (S::Running, JobEvent::Pause(_)) => S::Paused,
+            // A scheduled job whose window ends before it could start waits for the
+            // next window, paused.
+            (S::Scheduled, JobEvent::Pause(PauseReason::WindowEnded)) => S::Paused,
+            (S::Paused, JobEvent::Resume) => S::Running,
+            (S::Running, JobEvent::Finish { failed: 0 }) => S::Succeeded,
+            (S::Running, JobEvent::Finish { .. }) => S::Failed,
+            (S::Draft | S::Scheduled | S::Running | S::Paused, JobEvent::Cancel) => S::Cancelled,
+            _ => {
+                return Err(Refused {
+                    from: self.as_str(),
+                    event: event.name(),
+                });
+            }
+        };
+        Ok(next)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RecordState {
+    Pending,
+    /// Claimed by a worker under a lease.
+    InFlight,
+    Created,
+    Updated,
+    /// Existed in the target and the project's policy is to skip.
+    Skipped,
+    Failed,
+}
+
+impl RecordState {
+    pub const ALL: [RecordState; 6] = [
+        RecordState::Pending,
+        RecordState::InFlight,
+        RecordState::Created,
+        RecordState::Updated,
+        RecordState::Skipped,
+        RecordState::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordState::Pending => "pending",
+            RecordState::InFlight => "in_flight",
+            RecordState::Created => "created",
+            RecordState::Updated => "updated",
+            RecordState::Skipped => "skipped",
+            RecordState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    pub fn is_settled(self) -> bool {
+        !matches!(self, RecordState::Pending | RecordState::InFlight)
+    }
+
+    /// Whether a record may go from this state to `to`: pending records are claimed,
+    /// claimed ones settle (or go back to pending when their lease expires or the
+    /// job pauses before they were sent). Settled records never change: a retry is a
+    /// new job.
+    pub fn may_become(self, to: RecordState) -> bool {
+        use RecordState as R;
+        matches!(
+            (self, to),
+            (R::Pending, R::InFlight)
+                | (R::InFlight, R::Pending)
+                | (
+                    R::InFlight,
+                    R::Created | R::Updated | R::Skipped | R::Failed
+                )
+        )
+    }
+}
+
+/// How many of a job's records are in each state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecordCounts {
+    pub pending: u64,
+    pub in_flight: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub skipped: u64,
+    pub failed: u64,
+}
+
+impl RecordCounts {
+    /// A new job's counts: every record pending.
+    pub fn new(total: u64) -> Self {
+        Self {
+            pending: total,
+            ..Self::default()
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.pending + self.in_flight + self.created + self.updated + self.skipped + self.failed
+    }
+
+    pub fn settled(&self) -> u64 {
+        self.created + self.updated + self.skipped + self.failed
+    }
+
+    fn slot(&mut self, state: RecordState) -> &mut u64 {
+        match state {
+            RecordState::Pending => &mut self.pending,
+            RecordState::InFlight => &mut self.in_flight,
+            RecordState::Created => &mut self.created,
+            RecordState::Updated => &mut self.updated,
+            RecordState::Skipped => &mut self.skipped,
+            RecordState::Failed => &mut self.failed,
+        }
+    }
+
+    pub fn get(&self, state: RecordState) -> u64 {
+        let mut copy = *self;
+        *copy.slot(state)
+    }
+
+    /// Moves `n` records from one state to another; refused (and nothing changed)
+    /// when the transition is not allowed or fewer than `n` are in `from`.
+    pub fn shift(&mut self, from: RecordState, to: RecordState, n: u64) -> Result<(), String> {
+        if !from.may_become(to) {
+            return Err(format!(
+                "a {} record cannot become {}",
+                from.as_str(),
+                to.as_str()
+            ));
+        }
+        let available = self.get(from);
+        if available < n {
+            return Err(format!(
+                "{n} records cannot leave {}: only {available} are there",
+                from.as_str()
+            ));
+        }
+        *self.slot(from) -= n;
+        *self.slot(to) += n;
+        Ok(())
+    }
+}
+
+/// Pauses a run when too many of its most recent records failed: over the last
+/// `window` settled records, at least `threshold` failures. Records that failed for a
+/// reason of their own (bad data) count like any other: a run of them still means
+/// something is wrong worth a look.
+#[derive(Clone, Debug)]
+pub struct FailureGuard {
+    window: usize,
+    threshold: usize,
+    recent: VecDeque<bool>,
+    failures: usize,
+}
+
+impl FailureGuard {
+    /// `window` of at least 1; a `threshold` above `window` never trips.
+    pub fn new(window: u32, threshold: u32) -> Self {
+        let window = window.max(1) as usize;
+        Self {
+            window,
+            threshold: threshold.max(1) as usize,
+            recent: VecDeque::with_capacity(window),
+            failures: 0,
+        }
+    }
+
+    /// Takes one settled record; the reason to pause once the window is full and the
+    /// failures in it reach the threshold.
+    pub fn settle(&mut self, failed: bool) -> Option<PauseReason> {
+        if self.recent.len() == self.window && self.recent.pop_front() == Some(true) {
+            self.failures -= 1;
+        }
+        self.recent.push_back(failed);
+        if failed {
+            self.failures += 1;
+        }
+        (self.recent.len() == self.window && self.failures >= self.threshold).then(|| {
+            PauseReason::FailureRate {
+                failed: u32::try_from(self.failures).unwrap_or(u32::MAX),
+                of: u32::try_from(self.window).unwrap_or(u32::MAX),
+            }
+        })
+    }
+
+    /// Starts over (after a resume: the records that tripped it are judged already).
+    pub fn reset(&mut self) {
+        self.recent.clear();
+        self.failures = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_move_only_along_their_transitions() {
+        use JobState as S;
+        let allowed = [
+            (S::Draft, JobEvent::Schedule, S::Scheduled),
+            (S::Draft, JobEvent::Start, S::Running),
+            (S::Scheduled, JobEvent::Start, S::Running),
+            (
+                S::Scheduled,
+                JobEvent::Pause(PauseReason::WindowEnded),
+                S::Paused,
+            ),
+            (S::Running, JobEvent::Pause(PauseReason::Manual), S::Paused),
+            (
+                S::Running,
+                JobEvent::Pause(PauseReason::WindowEnded),
+                S::Paused,
+            ),
+            (
+                S::Running,
+                JobEvent::Pause(PauseReason::Unauthorized { status: 401 }),
+                S::Paused,
+            ),
+            (S::Paused, JobEvent::Resume, S::Running),
+            (S::Running, JobEvent::Finish { failed: 0 }, S::Succeeded),
+            (S::Running, JobEvent::Finish { failed: 3 }, S::Failed),
+            (S::Draft, JobEvent::Cancel, S::Cancelled),
+            (S::Scheduled, JobEvent::Cancel, S::Cancelled),
+            (S::Running, JobEvent::Cancel, S::Cancelled),
+            (S::Paused, JobEvent::Cancel, S::Cancelled),
+        ];
+        for (from, event, to) in &allowed {
+            assert_eq!(from.on(event), Ok(*to), "{from:?} on {event:?}");
+        }
+        let events = [
+            JobEvent::Schedule,
+            JobEvent::Start,
+            JobEvent::Pause(PauseReason::Manual),
+            JobEvent::Pause(PauseReason::WindowEnded),
+            JobEvent::Resume,
+            JobEvent::Finish { failed: 0 },
+            JobEvent::Cancel,
+        ];
+        // Everything else is refused, and says what was refused.
+        for from in JobState::ALL {
+            for event in &events {
+                let listed = allowed.iter().any(|(f, e, _)| *f == from && e == event);
+                if !listed {
+                    let refused = from.on(event).unwrap_err();
+                    assert_eq!(refused.from, from.as_str());
+                    assert!(
+                        refused
+                            .to_string()
+                            .starts_with(&format!("a {} job cannot", from.as_str()))
+                    );
+                }
+            }
+        }
+        for state in [S::Succeeded, S::Failed, S::Cancelled] {
+            assert!(state.is_final());
+            assert!(events.iter().all(|e| state.on(e).is_err()));
+        }
+        assert!(S::Paused.is_active() && !S::Draft.is_active());
+        assert_eq!(JobState::parse("paused"), Some(S::Paused));
+        assert_eq!(JobKind::parse("rollback"), Some(JobKind::Rollback));
+    }
+
+    #[test]
+    fn record_counts_always_add_up_to_the_total() {
+        use RecordState as R;
+        let mut counts = RecordCounts::new(10);
+        counts.shift(R::Pending, R::InFlight, 6).unwrap();
+        counts.shift(R::InFlight, R::Created, 3).unwrap();
+        counts.shift(R::InFlight, R::Failed, 1).unwrap();
+        counts.shift(R::InFlight, R::Skipped, 1).unwrap();
+        // A lease expired: the last claimed record goes back to pending.
+        counts.shift(R::InFlight, R::Pending, 1).unwrap();
+        assert_eq!(counts.total(), 10);
+        assert_eq!(counts.settled(), 5);
+        assert_eq!(counts.pending, 5);
+
+        // Refused moves change nothing.
+        let before = counts;
+        assert!(counts.shift(R::Created, R::Pending, 1).is_err());
+        assert!(counts.shift(R::Pending, R::Created, 1).is_err());
+        assert!(counts.shift(R::Failed, R::Updated, 1).is_err());
+        let short = counts.shift(R::InFlight, R::Created, 1).unwrap_err();
+        assert!(short.contains("only 0"), "{short}");
+        assert_eq!(counts, before);
+        assert_eq!(counts.total(), 10);
+
+        for from in RecordState::ALL {
+            for to in RecordState::ALL {
+                if from.is_settled() {
+                    assert!(!from.may_become(to), "{from:?} → {to:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_failure_guard_trips_on_the_rate_over_the_last_records_only() {
+        let mut guard = FailureGuard::new(10, 5);
+        // Four failures in the first ten: no pause.
+        for i in 0..10 {
+            assert_eq!(guard.settle(i % 3 == 0), None, "record {i}");
+        }
+        // The window slides: old failures leave it as new ones arrive.
+        assert_eq!(guard.settle(false), None);
+        assert_eq!(guard.settle(true), None);
+        let tripped = (0..10).find_map(|_| guard.settle(true));
+        assert_eq!(
+            tripped,
+            Some(PauseReason::FailureRate { failed: 5, of: 10 })
+        );
+        assert_eq!(
+            tripped.unwrap().describe(),
+            "5 of the last 10 records failed"
+        );
+        guard.reset();
+        // After a reset it waits for a full window again.
+        for _ in 0..9 {
+            assert_eq!(guard.settle(true), None);
+        }
+        assert!(guard.settle(true).is_some());
+        // A threshold above the window never trips.
+        let mut never = FailureGuard::new(3, 4);
+        assert!((0..20).all(|_| never.settle(true).is_none()));
+    }
+}
