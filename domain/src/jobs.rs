@@ -511,3 +511,183 @@ mod tests {
         assert!((0..20).all(|_| never.settle(true).is_none()));
     }
 }
+
+/// A downtime window as people write it: local start and end in an IANA time zone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Window {
+    /// `2026-12-05T22:00` (local time in `zone`).
+    pub start: String,
+    pub end: String,
+    /// `Europe/Berlin`, `America/New_York`, `UTC`.
+    pub zone: String,
+}
+
+/// A window placed on the timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Placed {
+    pub starts_at: chrono::DateTime<chrono::Utc>,
+    pub ends_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Where `now` is relative to a window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Opens in this long.
+    Before(chrono::Duration),
+    /// Closes in this long.
+    Open(chrono::Duration),
+    Over,
+}
+
+/// The most a window may last: a migration window is hours, a few days at most.
+pub const MAX_WINDOW_DAYS: i64 = 14;
+
+impl Window {
+    /// Places the window on the timeline. A local time the zone skips (the hour
+    /// clocks jump over) is refused; one it repeats (the hour they fall back) is the
+    /// earlier of the two. Errors name the field.
+    pub fn place(&self) -> Result<Placed, (&'static str, String)> {
+        use chrono::{LocalResult, NaiveDateTime, TimeZone};
+        let zone: chrono_tz::Tz = self.zone.trim().parse().map_err(|_| {
+            (
+                "zone",
+                format!(
+                    "{:?} is not an IANA time zone (Europe/Berlin, America/New_York, UTC)",
+                    self.zone.trim()
+                ),
+            )
+        })?;
+        let at = |field: &'static str,
+                  text: &str|
+         -> Result<chrono::DateTime<chrono::Utc>, (&'static str, String)> {
+            let text = text.trim();
+            let local = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+                .iter()
+                .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+                .ok_or_else(|| {
+                    (
+                        field,
+                        format!("{text:?} is not a date and time such as 2026-12-05T22:00"),
+                    )
+                })?;
+            match zone.from_local_datetime(&local) {
+                LocalResult::Single(t) => Ok(t.with_timezone(&chrono::Utc)),
+                LocalResult::Ambiguous(earlier, _) => Ok(earlier.with_timezone(&chrono::Utc)),
+                LocalResult::None => Err((
+                    field,
+                    format!("{text} does not exist in {zone}: the clocks skip it"),
+                )),
+            }
+        };
+        let starts_at = at("start", &self.start)?;
+        let ends_at = at("end", &self.end)?;
+        if ends_at <= starts_at {
+            return Err(("end", "the window must end after it starts".into()));
+        }
+        if ends_at - starts_at > chrono::Duration::days(MAX_WINDOW_DAYS) {
+            return Err((
+                "end",
+                format!("a window lasts at most {MAX_WINDOW_DAYS} days"),
+            ));
+        }
+        Ok(Placed { starts_at, ends_at })
+    }
+}
+
+impl Placed {
+    pub fn phase(&self, now: chrono::DateTime<chrono::Utc>) -> Phase {
+        if now < self.starts_at {
+            Phase::Before(self.starts_at - now)
+        } else if now < self.ends_at {
+            Phase::Open(self.ends_at - now)
+        } else {
+            Phase::Over
+        }
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn window(start: &str, end: &str, zone: &str) -> Window {
+        Window {
+            start: start.into(),
+            end: end.into(),
+            zone: zone.into(),
+        }
+    }
+
+    #[test]
+    fn windows_are_placed_in_their_zone_and_say_where_now_is() {
+        let placed = window("2026-12-05T22:00", "2026-12-06T04:00", "Europe/Berlin")
+            .place()
+            .unwrap();
+        assert_eq!(
+            placed.starts_at,
+            Utc.with_ymd_and_hms(2026, 12, 5, 21, 0, 0).unwrap()
+        );
+        assert_eq!(
+            placed.ends_at,
+            Utc.with_ymd_and_hms(2026, 12, 6, 3, 0, 0).unwrap()
+        );
+        let before = Utc.with_ymd_and_hms(2026, 12, 5, 20, 30, 0).unwrap();
+        assert_eq!(
+            placed.phase(before),
+            Phase::Before(chrono::Duration::minutes(30))
+        );
+        let inside = Utc.with_ymd_and_hms(2026, 12, 6, 2, 0, 0).unwrap();
+        assert_eq!(
+            placed.phase(inside),
+            Phase::Open(chrono::Duration::hours(1))
+        );
+        assert_eq!(placed.phase(placed.ends_at), Phase::Over);
+
+        // Half-hour zones and the night the clocks fall back (the earlier 02:30).
+        let india = window("2026-01-10 01:00", "2026-01-10 02:00", "Asia/Kolkata")
+            .place()
+            .unwrap();
+        assert_eq!(
+            india.starts_at,
+            Utc.with_ymd_and_hms(2026, 1, 9, 19, 30, 0).unwrap()
+        );
+        let fold = window("2026-10-25T02:30", "2026-10-25T05:00", "Europe/Berlin")
+            .place()
+            .unwrap();
+        assert_eq!(
+            fold.starts_at,
+            Utc.with_ymd_and_hms(2026, 10, 25, 0, 30, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn bad_windows_name_their_field() {
+        let field = |w: Window| w.place().unwrap_err().0;
+        assert_eq!(
+            field(window(
+                "2026-12-05T22:00",
+                "2026-12-06T04:00",
+                "Mars/Olympus"
+            )),
+            "zone"
+        );
+        assert_eq!(field(window("tonight", "2026-12-06T04:00", "UTC")), "start");
+        assert_eq!(
+            field(window("2026-12-05T22:00", "2026-12-05T21:00", "UTC")),
+            "end"
+        );
+        assert_eq!(
+            field(window("2026-12-01T00:00", "2026-12-20T00:00", "UTC")),
+            "end"
+        );
+        // 02:30 on the night Berlin springs forward does not exist.
+        let (f, message) = window("2026-03-29T02:30", "2026-03-29T05:00", "Europe/Berlin")
+            .place()
+            .unwrap_err();
+        assert_eq!(f, "start");
+        assert!(message.contains("skip"), "{message}");
+    }
+}
