@@ -70,6 +70,8 @@ audit_actions! {
     MappingPreviewed => "mapping.previewed", "previewed mapped records";
     ImpactStarted => "mapping.impact_started", "computed a mapping's impact";
     SegmentsSaved => "segments.saved", "saved the user types";
+    JobCreated => "job.created", "created a job";
+    JobStateChanged => "job.state_changed", "changed a job's state";
 }
 
 /// The kind of object an action touched.
@@ -81,6 +83,7 @@ pub enum ObjectKind {
     Project,
     ApiToken,
     Upload,
+    Job,
 }
 
 impl ObjectKind {
@@ -90,6 +93,7 @@ impl ObjectKind {
             Self::Project => "project",
             Self::ApiToken => "api_token",
             Self::Upload => "upload",
+            Self::Job => "job",
         }
     }
 
@@ -98,6 +102,7 @@ impl ObjectKind {
             "account" => Ok(Self::Account),
             "project" => Ok(Self::Project),
             "api_token" => Ok(Self::ApiToken),
+            "job" => Ok(Self::Job),
             "upload" => Ok(Self::Upload),
             other => Err(DomainError::Internal(format!(
                 "unknown object kind {other:?}"

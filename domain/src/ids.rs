@@ -45,6 +45,10 @@ id_type!(
     /// An uploaded export.
     UploadId, "upload"
 );
+id_type!(
+    /// A job: a test run, a real run, a retry, a rollback or an invite wave.
+    JobId, "job"
+);
 
 #[cfg(test)]
 mod tests {

@@ -512,6 +512,66 @@ mod tests {
     }
 }
 
+/// A job as it is created: in draft, its records all pending.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewJob {
+    pub id: crate::ids::JobId,
+    pub project_id: crate::ids::ProjectId,
+    pub kind: JobKind,
+    /// `production` or `test`.
+    pub target_role: String,
+    pub mapping_version: Option<u32>,
+    /// The job this one retries or rolls back.
+    pub parent: Option<crate::ids::JobId>,
+    /// How the job runs (sample, concurrency, rate, failure guard, window) as JSON,
+    /// kept as it was when the job was made.
+    pub settings: String,
+    pub created_by: Option<crate::ids::AccountId>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A job as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Job {
+    pub id: crate::ids::JobId,
+    pub project_id: crate::ids::ProjectId,
+    pub kind: JobKind,
+    pub state: JobState,
+    pub target_role: String,
+    pub mapping_version: Option<u32>,
+    pub parent: Option<crate::ids::JobId>,
+    pub settings: String,
+    pub pause_reason: Option<PauseReason>,
+    pub total: u64,
+    pub counts: RecordCounts,
+    pub created_by: Option<crate::ids::AccountId>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A record a worker claimed: its place in the job and its source id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claimed {
+    pub seq: u64,
+    pub source_id: String,
+    /// Claims so far, this one included: above one, an earlier worker may have sent
+    /// it already, so the target is asked before sending again.
+    pub attempts: u32,
+}
+
+/// How a claimed record ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settled {
+    pub seq: u64,
+    /// Created, updated, skipped or failed.
+    pub state: RecordState,
+    pub scim_id: Option<String>,
+    pub error_class: Option<String>,
+    pub error_detail: Option<String>,
+}
+
 /// A downtime window as people write it: local start and end in an IANA time zone.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

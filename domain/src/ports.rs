@@ -10,8 +10,9 @@ use crate::{
     api_tokens::{ApiToken, NewApiToken},
     assess::{AssessOptions, AssessmentStatus, Check, Finding, Report, classify::DataClass},
     audit::{AuditPage, AuditQuery, NewAuditEntry},
-    ids::{AccountId, ApiTokenId, ProjectId, UploadId},
+    ids::{AccountId, ApiTokenId, JobId, ProjectId, UploadId},
     import::record::NormalizedUser,
+    jobs::{Claimed, Job, JobState, NewJob, PauseReason, Settled},
     mapping::{
         Mapping,
         impact::{Evaluator, ImpactReport},
@@ -458,6 +459,56 @@ pub trait PlanStore: Send + Sync {
     ) -> Result<Vec<(String, Vec<u8>)>>;
 }
 
+/// The job table and the record table of each job. Every method keeps a job's counts
+/// equal to its records' states, in the same transaction.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Creates the job in draft with these records, all pending, in one transaction.
+    async fn create_job(
+        &self,
+        job: &NewJob,
+        source_ids: &[String],
+        audit: &NewAuditEntry,
+    ) -> Result<Job>;
+    async fn job(&self, id: JobId) -> Result<Option<Job>>;
+    /// Moves the job from `from` to `to` (compare and set: a conflict when it is no
+    /// longer in `from`), recording the pause reason and the start and end times.
+    async fn set_job_state(
+        &self,
+        id: JobId,
+        from: JobState,
+        to: JobState,
+        reason: Option<&PauseReason>,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<Job>;
+    /// Claims up to `limit` records for `owner` until `lease_until`: pending ones,
+    /// and in-flight ones whose lease expired before `now` (their worker is gone).
+    /// Two claimers never get the same record.
+    async fn claim(
+        &self,
+        id: JobId,
+        owner: &str,
+        limit: u32,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Claimed>>;
+    /// Extends the lease of `owner`'s in-flight records; how many it holds.
+    async fn heartbeat(&self, id: JobId, owner: &str, lease_until: DateTime<Utc>) -> Result<u64>;
+    /// Settles `owner`'s claimed records. Records it no longer holds (its lease
+    /// expired and another worker claimed them) are left alone; returns how many
+    /// were settled.
+    async fn settle(
+        &self,
+        id: JobId,
+        owner: &str,
+        outcomes: &[Settled],
+        at: DateTime<Utc>,
+    ) -> Result<u64>;
+    /// Gives `owner`'s in-flight records back (pending), as when a job pauses.
+    async fn release(&self, id: JobId, owner: &str) -> Result<u64>;
+}
+
 /// Which records a preview or a live count looks at.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -536,6 +587,7 @@ pub trait Store:
     + TargetStore
     + MappingStore
     + PlanStore
+    + JobStore
 {
 }
 
@@ -553,6 +605,7 @@ impl<T> Store for T where
         + TargetStore
         + MappingStore
         + PlanStore
+        + JobStore
 {
 }
 

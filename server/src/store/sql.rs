@@ -69,6 +69,7 @@ fn not_found_unless_one(rows: u64, what: &str) -> Result<()> {
 }
 
 mod assessments;
+mod jobs;
 mod mappings;
 mod plan;
 mod targets;

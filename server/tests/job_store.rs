@@ -1,0 +1,318 @@
+//! The job table on SQLite always and on PostgreSQL whenever the test command provides
+//! a server: jobs created with their records, state changes compared and set, records
+//! claimed under leases by concurrent workers without overlap, expired leases
+//! reclaimed, stale workers unable to settle what they lost, released records — and
+//! after every step the counts equal the records' states and add up to the total.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use chrono::{Duration, TimeZone, Utc};
+use common::{TestClock, TestDb, postgres_db, service, sqlite_db, store};
+use domain::{
+    audit::{AuditAction, NewAuditEntry, ObjectKind},
+    ids::JobId,
+    jobs::{Job, JobKind, JobState, NewJob, PauseReason, RecordState, Settled},
+    ports::Store,
+    projects::ProjectDraft,
+};
+use std::{collections::HashSet, sync::Arc};
+
+fn assert_adds_up(job: &Job) {
+    assert_eq!(job.counts.total(), job.total, "{:?}", job.counts);
+}
+
+async fn story(db: TestDb) {
+    let store = store(&db).await;
+    let ferry = service(store.clone(), TestClock::new());
+    let owner = common::first_owner(&ferry).await;
+    let project = ferry
+        .create_project(&owner, ProjectDraft::new("Run", "csv", "").unwrap())
+        .await
+        .unwrap()
+        .id;
+    let at = Utc.with_ymd_and_hms(2026, 11, 21, 22, 0, 0).unwrap();
+    let id = JobId(uuid::Uuid::now_v7());
+    let audit = |action| {
+        NewAuditEntry::by(&owner, at, action, ObjectKind::Job, id)
+            .in_project(project)
+            .detail("test".to_string())
+    };
+    let ids: Vec<String> = (0..1_200).map(|i| format!("legacy-{i:05}")).collect();
+    let new = NewJob {
+        id,
+        project_id: project,
+        kind: JobKind::TestRun,
+        target_role: "test".into(),
+        mapping_version: Some(3),
+        parent: None,
+        settings: r#"{"sample": 1200}"#.into(),
+        created_by: Some(owner.account_id),
+        created_at: at,
+    };
+    let job = store
+        .create_job(&new, &ids, &audit(AuditAction::JobCreated))
+        .await
+        .unwrap();
+    assert_eq!(job.state, JobState::Draft);
+    assert_eq!(job.total, 1_200);
+    assert_eq!(job.counts.pending, 1_200);
+    assert_eq!(job.mapping_version, Some(3));
+    assert_adds_up(&job);
+
+    // A record twice is refused, and nothing of that job is left.
+    let twice = NewJob {
+        id: JobId(uuid::Uuid::now_v7()),
+        ..new.clone()
+    };
+    let err = store
+        .create_job(
+            &twice,
+            &["a".into(), "a".into()],
+            &audit(AuditAction::JobCreated),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("twice"), "{err}");
+    assert!(store.job(twice.id).await.unwrap().is_none());
+
+    // State changes are compared and set.
+    let running = store
+        .set_job_state(
+            id,
+            JobState::Draft,
+            JobState::Running,
+            None,
+            at,
+            &audit(AuditAction::JobStateChanged),
+        )
+        .await
+        .unwrap();
+    assert_eq!(running.started_at, Some(at));
+    let stale = store
+        .set_job_state(
+            id,
+            JobState::Draft,
+            JobState::Cancelled,
+            None,
+            at,
+            &audit(AuditAction::JobStateChanged),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(stale.http_status(), 409);
+
+    // Two workers claim at once: every record once, none twice.
+    let lease = at + Duration::seconds(30);
+    let (a, b) = tokio::join!(
+        store.claim(id, "worker-a", 400, at, lease),
+        store.claim(id, "worker-b", 400, at, lease)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.len() + b.len(), 800);
+    let seen: HashSet<u64> = a.iter().chain(&b).map(|c| c.seq).collect();
+    assert_eq!(seen.len(), 800, "a record was claimed twice");
+    assert!(a.iter().all(|c| c.attempts == 1));
+    let job = store.job(id).await.unwrap().unwrap();
+    assert_eq!(job.counts.in_flight, 800);
+    assert_adds_up(&job);
+
+    // Worker A settles its records: created, skipped and failed.
+    let outcomes: Vec<Settled> = a
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Settled {
+            seq: c.seq,
+            state: match i % 4 {
+                0 | 1 => RecordState::Created,
+                2 => RecordState::Skipped,
+                _ => RecordState::Failed,
+            },
+            scim_id: (i % 4 < 2).then(|| format!("scim-{}", c.seq)),
+            error_class: (i % 4 == 3).then(|| "invalid_value".into()),
+            error_detail: (i % 4 == 3).then(|| "userName is not unique".into()),
+        })
+        .collect();
+    assert_eq!(
+        store.settle(id, "worker-a", &outcomes, at).await.unwrap(),
+        400
+    );
+    // Settling again changes nothing: they are no longer in flight.
+    assert_eq!(
+        store.settle(id, "worker-a", &outcomes, at).await.unwrap(),
+        0
+    );
+    let job = store.job(id).await.unwrap().unwrap();
+    assert_eq!(
+        (job.counts.created, job.counts.skipped, job.counts.failed),
+        (200, 100, 100)
+    );
+    assert_adds_up(&job);
+
+    // Worker B keeps its lease alive; then it stops. Once the lease expires, C takes
+    // B's records back with the rest, and B can no longer settle them.
+    assert_eq!(
+        store
+            .heartbeat(id, "worker-b", lease + Duration::seconds(30))
+            .await
+            .unwrap(),
+        400
+    );
+    let later = lease + Duration::seconds(31);
+    let c = store
+        .claim(id, "worker-c", 1_000, later, later + Duration::seconds(30))
+        .await
+        .unwrap();
+    assert_eq!(c.len(), 800, "400 never claimed plus B's 400");
+    let retaken: Vec<_> = c.iter().filter(|r| r.attempts == 2).collect();
+    assert_eq!(retaken.len(), 400);
+    let from_b: Vec<Settled> = b
+        .iter()
+        .map(|r| Settled {
+            seq: r.seq,
+            state: RecordState::Created,
+            scim_id: Some("late".into()),
+            error_class: None,
+            error_detail: None,
+        })
+        .collect();
+    assert_eq!(
+        store.settle(id, "worker-b", &from_b, later).await.unwrap(),
+        0
+    );
+    let job = store.job(id).await.unwrap().unwrap();
+    assert_eq!(job.counts.in_flight, 800);
+    assert_adds_up(&job);
+
+    // Pausing gives C's records back.
+    let paused = store
+        .set_job_state(
+            id,
+            JobState::Running,
+            JobState::Paused,
+            Some(&PauseReason::FailureRate { failed: 5, of: 10 }),
+            later,
+            &audit(AuditAction::JobStateChanged),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        paused.pause_reason,
+        Some(PauseReason::FailureRate { failed: 5, of: 10 })
+    );
+    assert_eq!(store.release(id, "worker-c").await.unwrap(), 800);
+    let job = store.job(id).await.unwrap().unwrap();
+    assert_eq!(job.counts.pending, 800);
+    assert_eq!(job.counts.in_flight, 0);
+    assert_adds_up(&job);
+
+    // An outcome that is not a settled state is refused outright.
+    let bad = Settled {
+        seq: 0,
+        state: RecordState::Pending,
+        scim_id: None,
+        error_class: None,
+        error_detail: None,
+    };
+    assert!(store.settle(id, "worker-c", &[bad], later).await.is_err());
+    drop(db);
+}
+
+/// Many workers racing over one job settle every record exactly once.
+async fn race(db: TestDb) {
+    let store: Arc<dyn Store> = store(&db).await;
+    let ferry = service(store.clone(), TestClock::new());
+    let owner = common::first_owner(&ferry).await;
+    let project = ferry
+        .create_project(&owner, ProjectDraft::new("Race", "csv", "").unwrap())
+        .await
+        .unwrap()
+        .id;
+    let at = Utc.with_ymd_and_hms(2026, 11, 21, 22, 0, 0).unwrap();
+    let id = JobId(uuid::Uuid::now_v7());
+    let ids: Vec<String> = (0..2_000).map(|i| format!("u{i}")).collect();
+    let audit = NewAuditEntry::by(&owner, at, AuditAction::JobCreated, ObjectKind::Job, id);
+    let new = NewJob {
+        id,
+        project_id: project,
+        kind: JobKind::RealRun,
+        target_role: "production".into(),
+        mapping_version: None,
+        parent: None,
+        settings: "{}".into(),
+        created_by: None,
+        created_at: at,
+    };
+    store.create_job(&new, &ids, &audit).await.unwrap();
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let owner = format!("w{w}");
+                let mut done = Vec::new();
+                loop {
+                    let claimed = store
+                        .claim(id, &owner, 50, at, at + Duration::seconds(60))
+                        .await
+                        .unwrap();
+                    if claimed.is_empty() {
+                        break;
+                    }
+                    let outcomes: Vec<Settled> = claimed
+                        .iter()
+                        .map(|c| Settled {
+                            seq: c.seq,
+                            state: RecordState::Created,
+                            scim_id: Some(format!("s{}", c.seq)),
+                            error_class: None,
+                            error_detail: None,
+                        })
+                        .collect();
+                    assert_eq!(
+                        store.settle(id, &owner, &outcomes, at).await.unwrap(),
+                        outcomes.len() as u64
+                    );
+                    done.extend(claimed.into_iter().map(|c| c.seq));
+                }
+                done
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    let unique: HashSet<u64> = all.iter().copied().collect();
+    assert_eq!(all.len(), 2_000);
+    assert_eq!(unique.len(), 2_000);
+    let job = store.job(id).await.unwrap().unwrap();
+    assert_eq!(job.counts.created, 2_000);
+    assert_adds_up(&job);
+    drop(db);
+}
+
+#[tokio::test]
+async fn jobs_on_sqlite() {
+    story(sqlite_db()).await;
+}
+
+#[tokio::test]
+async fn jobs_on_postgres() {
+    let Some(db) = postgres_db().await else {
+        return;
+    };
+    story(db).await;
+}
+
+#[tokio::test]
+async fn racing_workers_on_sqlite() {
+    race(sqlite_db()).await;
+}
+
+#[tokio::test]
+async fn racing_workers_on_postgres() {
+    let Some(db) = postgres_db().await else {
+        return;
+    };
+    race(db).await;
+}
