@@ -110,7 +110,8 @@ fn MappingEditor(
 ) -> impl IntoView {
     let rules = RwSignal::new(view.mapping.rules.clone());
     let problems = RwSignal::new(view.problems.clone());
-    let version = RwSignal::new(view.version.as_ref().map(|v| v.version));
+    let initial = view.version.as_ref().map(|v| v.version);
+    let version = RwSignal::new(initial);
     let dirty = RwSignal::new(false);
     let json = Memo::new(move |_| rules_json(&rules.get()));
     let pick = RwSignal::new(Pick::Random(1));
@@ -194,7 +195,13 @@ fn MappingEditor(
                     None => "Not saved".to_string(),
                 }}</span>
             </div>
-            <p class="muted small">{saved_line} " " {checked}</p>
+            <p class="muted small">
+                {move || match version.get() {
+                    Some(v) if Some(v) != initial => format!("Saved as version {v}."),
+                    _ => saved_line.clone(),
+                }}
+                " " {checked}
+            </p>
             <table class="data rules">
                 <thead><tr><th>"#"</th><th>"Target attribute"</th><th>"Source"</th><th>"Transforms"</th><th>"Checks"</th><th></th></tr></thead>
                 <tbody>
@@ -670,7 +677,8 @@ fn ImpactReportView(
             <dt>"In no user type"</dt><dd>{grouped(report.segments.unmatched)}</dd>
         </dl>
         <BarChart title="Records each rule rejects" bars id="rejects-chart" />
-        <table class="data" id="impact-rules">
+        {report.rules.iter().all(|r| r.rejected == 0).then(|| view! { <p class="muted" id="impact-none-rejected">"No rule rejects any record."</p> })}
+        <table class="data" id="impact-rules" hidden=report.rules.iter().all(|r| r.rejected == 0)>
             <thead><tr><th>"Rule"</th><th class="num">"Rejects"</th><th>"Why"</th><th class="num">"Collisions"</th><th></th></tr></thead>
             <tbody>
                 {report.rules.iter().filter(|r| r.rejected > 0).map(|r| {
