@@ -12,12 +12,9 @@ use domain::{
     import::NormalizedUser,
     ports::{AssessmentRunner, Store},
 };
-use std::{
-    collections::HashMap,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
 };
 use tokio::sync::{broadcast, watch};
 
@@ -36,7 +33,7 @@ pub struct Assessments {
     store: Arc<dyn Store>,
     vault: Vault,
     /// Records done of the assessments running now.
-    live: Arc<Mutex<HashMap<ProjectId, Arc<AtomicU64>>>>,
+    live: crate::progress::Live,
 }
 
 impl Assessments {
@@ -44,24 +41,19 @@ impl Assessments {
         Self {
             store,
             vault,
-            live: Arc::default(),
+            live: crate::progress::Live::default(),
         }
     }
 
     /// Records done so far by the assessment running for `project`, from memory.
     pub fn progress(&self, project: ProjectId) -> Option<u64> {
-        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        live.get(&project).map(|done| done.load(Ordering::Relaxed))
+        self.live.get(project)
     }
 
     /// Computes the report in the background; the store already says it is running.
     pub fn spawn(&self, project: ProjectId, options: AssessOptions) {
         let this = self.clone();
-        let done = Arc::new(AtomicU64::new(0));
-        self.live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(project, done.clone());
+        let done = self.live.start(project);
         tokio::spawn(async move {
             let outcome = this.compute(project, options, done).await;
             let settled = match outcome {
@@ -80,10 +72,7 @@ impl Assessments {
             if let Err(err) = settled {
                 tracing::error!(project = %project, error = %err, "cannot settle the assessment");
             }
-            this.live
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&project);
+            this.live.finish(project);
         });
     }
 

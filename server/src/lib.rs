@@ -8,6 +8,7 @@ pub mod config;
 pub mod gen_export;
 pub mod ingest;
 pub mod plans;
+pub mod progress;
 pub mod records;
 pub mod scim;
 pub mod security;

@@ -16,12 +16,9 @@ use domain::{
     },
     ports::{RecordWork, Sample, Sampled, Store},
 };
-use std::{
-    collections::HashMap,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
 };
 
 /// Records read per page.
@@ -45,7 +42,7 @@ pub struct Plans {
     store: Arc<dyn Store>,
     vault: Vault,
     /// Records done of the impacts computing now.
-    live: Arc<Mutex<HashMap<ProjectId, Arc<AtomicU64>>>>,
+    live: crate::progress::Live,
 }
 
 impl Plans {
@@ -53,7 +50,7 @@ impl Plans {
         Self {
             store,
             vault,
-            live: Arc::default(),
+            live: crate::progress::Live::default(),
         }
     }
 
@@ -155,11 +152,7 @@ impl Plans {
         segments: usize,
     ) {
         let this = self.clone();
-        let done = Arc::new(AtomicU64::new(0));
-        self.live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(project, done.clone());
+        let done = self.live.start(project);
         tokio::spawn(async move {
             let started = std::time::Instant::now();
             let outcome = this
@@ -186,10 +179,7 @@ impl Plans {
             if let Err(err) = settled {
                 tracing::error!(project = %project, error = %err, "cannot settle the impact");
             }
-            this.live
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&project);
+            this.live.finish(project);
         });
     }
 
@@ -330,8 +320,7 @@ impl RecordWork for Plans {
     }
 
     fn impact_progress(&self, project: ProjectId) -> Option<u64> {
-        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        live.get(&project).map(|done| done.load(Ordering::Relaxed))
+        self.live.get(project)
     }
 
     fn open_impact(&self, project: ProjectId, sealed: &[u8]) -> domain::Result<ImpactReport> {

@@ -202,7 +202,7 @@ async fn every_route_admits_exactly_the_roles_it_should() {
 
     // Server functions: allowed → not 401/403; signed out → 401; wrong role → 403.
     let spare = f.spare_support.clone();
-    let server_fns: Vec<(&str, Rule, FormFor)> = vec![
+    let mut server_fns: Vec<(&str, Rule, FormFor)> = vec![
         (
             "auth/whoami",
             Rule::AtLeast(Role::Support),
@@ -393,138 +393,6 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             }),
         ),
         (
-            "plan/get",
-            Rule::AtLeast(Role::Admin),
-            Box::new({
-                let p = p.clone();
-                move |_| vec![kv("project", &p)]
-            }),
-        ),
-        (
-            "plan/segments/save",
-            Rule::AtLeast(Role::Admin),
-            Box::new({
-                let p = p.clone();
-                move |_| {
-                    vec![
-                        kv("project", &p),
-                        kv(
-                            "segments",
-                            r#"{"segments": [{"name": "Everyone", "include": true}]}"#,
-                        ),
-                    ]
-                }
-            }),
-        ),
-        (
-            "plan/segments/count",
-            Rule::AtLeast(Role::Admin),
-            Box::new({
-                let p = p.clone();
-                move |_| {
-                    vec![
-                        kv("project", &p),
-                        kv(
-                            "segments",
-                            r#"{"segments": [{"name": "Everyone", "include": true}]}"#,
-                        ),
-                    ]
-                }
-            }),
-        ),
-        (
-            "mapping/get",
-            Rule::AtLeast(Role::Admin),
-            Box::new({
-                let p = p.clone();
-                move |_| vec![kv("project", &p)]
-            }),
-        ),
-        (
-            "mapping/targets",
-            Rule::AtLeast(Role::Admin),
-            Box::new({
-                let p = p.clone();
-                move |_| vec![kv("project", &p)]
-            }),
-        ),
-        (
-            "mapping/save",
-            Rule::AtLeast(Role::Admin),
-            Box::new({
-                let p = p.clone();
-                move |_| {
-                    vec![
-                        kv("project", &p),
-                        kv("rules", r#"[{"target": "userName", "source": "username"}]"#),
-                        kv("note", r#"matrix"#),
-                    ]
-                }
-            }),
-        ),
-        (
-            "mapping/versions",
-            Rule::AtLeast(Role::Admin),
-            Box::new({
-                let p = p.clone();
-                move |_| vec![kv("project", &p)]
-            }),
-        ),
-        (
-            "mapping/diff",
-            Rule::AtLeast(Role::Admin),
-            Box::new({
-                let p = p.clone();
-                move |_| vec![kv("project", &p), kv("from", r#"1"#), kv("to", r#"2"#)]
-            }),
-        ),
-        (
-            "mapping/export",
-            Rule::AtLeast(Role::Admin),
-            Box::new({
-                let p = p.clone();
-                move |_| vec![kv("project", &p)]
-            }),
-        ),
-        (
-            "mapping/import",
-            Rule::AtLeast(Role::Admin),
-            Box::new({
-                let p = p.clone();
-                move |_| vec![kv("project", &p), kv("document", r#"{}"#)]
-            }),
-        ),
-        (
-            "mapping/preview",
-            Rule::AtLeast(Role::Admin),
-            Box::new({
-                let p = p.clone();
-                move |_| {
-                    vec![
-                        kv("project", &p),
-                        kv("rules", r#"[]"#),
-                        kv("sample", r#"{"kind": "random", "seed": 1}"#),
-                    ]
-                }
-            }),
-        ),
-        (
-            "mapping/impact/start",
-            Rule::AtLeast(Role::Admin),
-            Box::new({
-                let p = p.clone();
-                move |_| vec![kv("project", &p), kv("rules", r#"[]"#)]
-            }),
-        ),
-        (
-            "mapping/impact",
-            Rule::AtLeast(Role::Admin),
-            Box::new({
-                let p = p.clone();
-                move |_| vec![kv("project", &p)]
-            }),
-        ),
-        (
             "audit/page",
             Rule::AtLeast(Role::Admin),
             Box::new(|_| vec![]),
@@ -585,6 +453,44 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             }),
         ),
     ];
+    // Goals and mapping: admins only, each call naming the project and its own fields.
+    let everyone = r#"{"segments": [{"name": "Everyone", "include": true}]}"#;
+    let user_name = r#"[{"target": "userName", "source": "username"}]"#;
+    let plan_fns: [(&str, Vec<(&str, &str)>); 13] = [
+        ("plan/get", vec![]),
+        ("plan/segments/save", vec![("segments", everyone)]),
+        ("plan/segments/count", vec![("segments", everyone)]),
+        ("mapping/get", vec![]),
+        ("mapping/targets", vec![]),
+        (
+            "mapping/save",
+            vec![("rules", user_name), ("note", "matrix")],
+        ),
+        ("mapping/versions", vec![]),
+        // No such versions: allowed callers get 404.
+        ("mapping/diff", vec![("from", "1"), ("to", "2")]),
+        ("mapping/export", vec![]),
+        ("mapping/import", vec![("document", "{}")]),
+        (
+            "mapping/preview",
+            vec![
+                ("rules", "[]"),
+                ("sample", r#"{"kind": "random", "seed": 1}"#),
+            ],
+        ),
+        // No records: allowed callers get 422.
+        ("mapping/impact/start", vec![("rules", "[]")]),
+        ("mapping/impact", vec![]),
+    ];
+    for (name, fields) in plan_fns {
+        let mut form = vec![kv("project", &p)];
+        form.extend(fields.into_iter().map(|(k, v)| kv(k, v)));
+        server_fns.push((
+            name,
+            Rule::AtLeast(Role::Admin),
+            Box::new(move |_| form.clone()),
+        ));
+    }
     let public_fns = [
         "auth/setup",
         "auth/sign_in",

@@ -322,13 +322,6 @@ impl CompiledMapping {
         }
     }
 
-    /// One rule's value for a record, as it would be written (for previews).
-    pub fn rule_value(&self, rule: usize, user: &NormalizedUser) -> Result<Option<Json>, String> {
-        self.rule(rule)
-            .ok_or_else(|| "no such rule".to_string())?
-            .value(user)
-    }
-
     /// What rule `rule` reads from a record, before its transforms (for previews).
     pub fn source_value(&self, rule: usize, user: &NormalizedUser) -> Option<String> {
         self.rule(rule)?.source.read(user).to_text()

@@ -268,6 +268,16 @@ impl Ferry {
         work: &dyn RecordWork,
     ) -> Result<SegmentEstimate> {
         self.may_plan(actor, project).await?;
+        self.counted(project, segments, work).await
+    }
+
+    /// The counts, for a caller that checked the actor already.
+    async fn counted(
+        &self,
+        project: ProjectId,
+        segments: &Segments,
+        work: &dyn RecordWork,
+    ) -> Result<SegmentEstimate> {
         let compiled = segments.compile(self.now()).map_err(|problems| {
             let first = &problems[0];
             DomainError::invalid(first.field.clone(), first.message.clone())
@@ -293,8 +303,7 @@ impl Ferry {
         self.may_plan(actor, project).await?;
         let segments = self.saved_segments(project).await?;
         let estimate = if segments.problems.is_empty() {
-            self.count_segments(actor, project, &segments.segments, work)
-                .await?
+            self.counted(project, &segments.segments, work).await?
         } else {
             SegmentEstimate {
                 counts: SegmentCounts::new(segments.segments.segments.len()),
@@ -398,22 +407,25 @@ impl Ferry {
             .records
             .iter()
             .map(|user| {
-                let mapped = compiled.map(user);
+                // One mapping pass gives both the resource and each rule's value.
+                let mut values: Vec<(usize, Json)> = Vec::new();
+                let mapped = compiled.map_seeing(user, |i, value| values.push((i, value.clone())));
                 let segment = placed.as_ref().and_then(|p| p.place(user));
                 let rules = mapping
                     .rules
                     .iter()
                     .enumerate()
                     .filter(|(i, _)| compiled.has_rule(*i) && !hidden.contains(i))
-                    .map(|(i, rule)| {
-                        let outcome = compiled.rule_value(i, user);
-                        RulePreview {
-                            rule: i,
-                            target: rule.target.clone(),
-                            source: compiled.source_value(i, user),
-                            value: outcome.clone().ok().flatten(),
-                            error: outcome.err(),
-                        }
+                    .map(|(i, rule)| RulePreview {
+                        rule: i,
+                        target: rule.target.clone(),
+                        source: compiled.source_value(i, user),
+                        value: values.iter().find(|(v, _)| *v == i).map(|(_, j)| j.clone()),
+                        error: mapped
+                            .failures
+                            .iter()
+                            .find(|f| f.rule == i)
+                            .map(|f| f.message.clone()),
                     })
                     .collect();
                 PreviewRecord {
