@@ -24,6 +24,8 @@ pub struct RequestContext {
     pub plans: std::sync::Arc<dyn domain::ports::RecordWork>,
     /// Seals target secrets and tests target connections.
     pub targets: std::sync::Arc<dyn domain::ports::TargetConnector>,
+    /// Works on running jobs and reports their progress.
+    pub runs: std::sync::Arc<dyn domain::ports::RunEngine>,
     pub actor: Option<Actor>,
     pub session_token: Option<String>,
     pub origin: RequestOrigin,

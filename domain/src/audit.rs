@@ -72,6 +72,8 @@ audit_actions! {
     SegmentsSaved => "segments.saved", "saved the user types";
     JobCreated => "job.created", "created a job";
     JobStateChanged => "job.state_changed", "changed a job's state";
+    JobRescheduled => "job.rescheduled", "gave a run a new window";
+    CrosswalkDownloaded => "job.crosswalk_downloaded", "downloaded a run's crosswalk";
 }
 
 /// The kind of object an action touched.

@@ -119,6 +119,9 @@ pub enum PauseReason {
     /// The target refused the credentials (401 or 403): nothing more can succeed
     /// until they are fixed.
     Unauthorized { status: u16 },
+    /// The run could not begin work (the target's client, mapping or records could not
+    /// be prepared); the detail says what to fix before resuming.
+    CannotRun { detail: String },
 }
 
 impl PauseReason {
@@ -132,6 +135,7 @@ impl PauseReason {
             PauseReason::Unauthorized { status } => {
                 format!("the target answered {status}: check the target's credentials, then resume")
             }
+            PauseReason::CannotRun { detail } => format!("the run cannot go on: {detail}"),
         }
     }
 }
@@ -211,16 +215,19 @@ pub enum RecordState {
     /// Existed in the target and the project's policy is to skip.
     Skipped,
     Failed,
+    /// Deleted from the target by a rollback.
+    Deleted,
 }
 
 impl RecordState {
-    pub const ALL: [RecordState; 6] = [
+    pub const ALL: [RecordState; 7] = [
         RecordState::Pending,
         RecordState::InFlight,
         RecordState::Created,
         RecordState::Updated,
         RecordState::Skipped,
         RecordState::Failed,
+        RecordState::Deleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -231,6 +238,7 @@ impl RecordState {
             RecordState::Updated => "updated",
             RecordState::Skipped => "skipped",
             RecordState::Failed => "failed",
+            RecordState::Deleted => "deleted",
         }
     }
 
@@ -254,7 +262,7 @@ impl RecordState {
                 | (R::InFlight, R::Pending)
                 | (
                     R::InFlight,
-                    R::Created | R::Updated | R::Skipped | R::Failed
+                    R::Created | R::Updated | R::Skipped | R::Failed | R::Deleted
                 )
         )
     }
@@ -270,6 +278,8 @@ pub struct RecordCounts {
     pub updated: u64,
     pub skipped: u64,
     pub failed: u64,
+    #[serde(default)]
+    pub deleted: u64,
 }
 
 impl RecordCounts {
@@ -282,11 +292,11 @@ impl RecordCounts {
     }
 
     pub fn total(&self) -> u64 {
-        self.pending + self.in_flight + self.created + self.updated + self.skipped + self.failed
+        self.pending + self.in_flight + self.settled()
     }
 
     pub fn settled(&self) -> u64 {
-        self.created + self.updated + self.skipped + self.failed
+        self.created + self.updated + self.skipped + self.failed + self.deleted
     }
 
     fn slot(&mut self, state: RecordState) -> &mut u64 {
@@ -297,6 +307,7 @@ impl RecordCounts {
             RecordState::Updated => &mut self.updated,
             RecordState::Skipped => &mut self.skipped,
             RecordState::Failed => &mut self.failed,
+            RecordState::Deleted => &mut self.deleted,
         }
     }
 
@@ -559,13 +570,15 @@ pub struct Claimed {
     /// Claims so far, this one included: above one, an earlier worker may have sent
     /// it already, so the target is asked before sending again.
     pub attempts: u32,
+    /// The user in the target, for a rollback.
+    pub scim_id: Option<String>,
 }
 
 /// How a claimed record ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settled {
     pub seq: u64,
-    /// Created, updated, skipped or failed.
+    /// Created, updated, skipped, failed or deleted.
     pub state: RecordState,
     pub scim_id: Option<String>,
     pub error_class: Option<String>,

@@ -19,6 +19,7 @@ pub mod passwords;
 pub mod ports;
 pub mod projects;
 pub mod roles;
+pub mod runs;
 pub mod scim;
 pub mod segments;
 pub mod service;

@@ -12,7 +12,7 @@ use crate::{
     audit::{AuditPage, AuditQuery, NewAuditEntry},
     ids::{AccountId, ApiTokenId, JobId, ProjectId, UploadId},
     import::record::NormalizedUser,
-    jobs::{Claimed, Job, JobState, NewJob, PauseReason, Settled},
+    jobs::{Claimed, Job, JobState, NewJob, PauseReason, RecordState, Settled},
     mapping::{
         Mapping,
         impact::{Evaluator, ImpactReport},
@@ -467,10 +467,50 @@ pub trait JobStore: Send + Sync {
     async fn create_job(
         &self,
         job: &NewJob,
-        source_ids: &[String],
+        records: JobRecords<'_>,
         audit: &NewAuditEntry,
     ) -> Result<Job>;
     async fn job(&self, id: JobId) -> Result<Option<Job>>;
+    /// A project's jobs, newest first.
+    async fn jobs(&self, project: ProjectId, page: PageRequest) -> Result<Page<Job>>;
+    /// Every scheduled, running or paused job (the scheduler's round).
+    async fn active_jobs(&self) -> Result<Vec<Job>>;
+    /// Replaces the job's settings (a new window), while it is in `state`.
+    async fn set_job_settings(
+        &self,
+        id: JobId,
+        state: JobState,
+        settings: &str,
+        audit: &NewAuditEntry,
+    ) -> Result<Job>;
+    /// A job's records in order after `after`, filtered.
+    async fn job_records(
+        &self,
+        id: JobId,
+        filter: &RecordFilter,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<JobRecord>>;
+    /// Failed (and skipped) records per error class, with one example detail each.
+    async fn error_classes(&self, id: JobId) -> Result<Vec<ClassCount>>;
+    /// Takes the right to finish the job (groups, read-back) until `until`, when
+    /// nobody holds it or its holder's lease expired; whether it was taken.
+    async fn claim_finish(
+        &self,
+        id: JobId,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Keeps what the finish found: the groups' summary (JSON) and a test run's
+    /// sealed read-back.
+    async fn save_finish(
+        &self,
+        id: JobId,
+        summary: &str,
+        sealed_readback: Option<&[u8]>,
+    ) -> Result<()>;
+    async fn job_finish(&self, id: JobId) -> Result<(Option<String>, Option<Vec<u8>>)>;
     /// Moves the job from `from` to `to` (compare and set: a conflict when it is no
     /// longer in `from`), recording the pause reason and the start and end times.
     async fn set_job_state(
@@ -509,6 +549,51 @@ pub trait JobStore: Send + Sync {
     async fn release(&self, id: JobId, owner: &str) -> Result<u64>;
 }
 
+/// Where a new job's records come from.
+#[derive(Clone, Copy, Debug)]
+pub enum JobRecords<'a> {
+    /// These source ids.
+    Ids(&'a [String]),
+    /// Every record of the project.
+    Project,
+    /// The records that failed in this job (a retry).
+    FailedOf(JobId),
+    /// The records this job created, with their SCIM ids (a rollback).
+    CreatedOf(JobId),
+}
+
+/// Which of a job's records to list.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecordFilter {
+    pub state: Option<RecordState>,
+    pub error_class: Option<String>,
+}
+
+/// One record of a job as stored: ids and outcome, never values.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct JobRecord {
+    pub seq: u64,
+    pub source_id: String,
+    pub state: RecordState,
+    pub attempts: u32,
+    pub scim_id: Option<String>,
+    pub error_class: Option<String>,
+    pub error_detail: Option<String>,
+    pub settled_at: Option<DateTime<Utc>>,
+}
+
+/// Records of one error class.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClassCount {
+    pub state: RecordState,
+    pub error_class: String,
+    pub count: u64,
+    pub example: Option<String>,
+}
+
 /// Which records a preview or a live count looks at.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -545,6 +630,19 @@ pub trait RecordWork: Send + Sync {
     /// Records done so far by a running impact, from memory.
     fn impact_progress(&self, project: ProjectId) -> Option<u64>;
     fn open_impact(&self, project: ProjectId, sealed: &[u8]) -> Result<ImpactReport>;
+}
+
+/// The engine that works on running jobs (the server holds the workers, the HTTP
+/// client and the key). Use-cases change a job's state in the store, then tell it.
+pub trait RunEngine: Send + Sync {
+    /// The job is running: work on it here (nothing when already working on it).
+    fn wake(&self, job: JobId);
+    /// The job stopped running: local workers finish the batch in hand and stop.
+    fn stop(&self, job: JobId);
+    /// The job's progress: live from the workers while they run it here, else from its
+    /// counts.
+    fn progress(&self, job: &Job) -> crate::runs::Progress;
+    fn open_readback(&self, job: &Job, sealed: &[u8]) -> Result<crate::runs::ReadBack>;
 }
 
 /// Seals target secrets and talks to targets (the server holds the key and the HTTP

@@ -26,6 +26,7 @@ use crate::{
 };
 mod mappings;
 mod plan;
+mod runs;
 mod targets;
 
 pub use mappings::{MAX_RULES, MappingView};
@@ -33,6 +34,7 @@ pub use plan::{
     COUNT_SAMPLE, Estimate, ImpactView, PREVIEW_RECORDS, PlanView, Preview, PreviewRecord,
     RulePreview, SegmentEstimate, SegmentsView,
 };
+pub use runs::{Control, MAX_RECORDS_PAGE, RecordsPage, RunView, WindowView, advance};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};

@@ -57,6 +57,7 @@ pub fn synthetic_user(prefix: &str, i: usize) -> UserPush {
             "active": true,
             urn::ENTERPRISE_USER: {"department": DEPARTMENTS[i % DEPARTMENTS.len()], "employeeNumber": i.to_string()},
         }),
+        maybe_sent: false,
     }
 }
 

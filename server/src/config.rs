@@ -53,6 +53,11 @@ pub struct Config {
     #[arg(long, env = "FERRY_MAX_UPLOAD_BYTES", default_value_t = 2 * 1024 * 1024 * 1024)]
     pub max_upload_bytes: u64,
 
+    /// Seconds a run worker's claim on records lasts without a heartbeat; after a
+    /// crash, its records are taken up again once it expires.
+    #[arg(long, env = "FERRY_RUN_LEASE_SECS", default_value_t = 60)]
+    pub run_lease_secs: u64,
+
     /// Folder with the compiled site (wasm, JS, CSS), as built by cargo-leptos.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,

@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod plans;
 pub mod progress;
 pub mod records;
+pub mod runs;
 pub mod scim;
 pub mod security;
 pub mod store;
@@ -41,7 +42,16 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     let ingest = ingest::Ingest::new(store.clone(), vault.clone(), uploads);
     let assessments = assessment::Assessments::new(store.clone(), vault.clone());
     let plans = plans::Plans::new(store.clone(), vault.clone());
-    let targets = scim::connector::Targets::new(vault);
+    let targets = scim::connector::Targets::new(vault.clone());
+    let runs = runs::Runs::new(
+        store.clone(),
+        vault,
+        targets.clone(),
+        runs::RunConfig {
+            lease: std::time::Duration::from_secs(config.run_lease_secs.max(1)),
+            ..runs::RunConfig::default()
+        },
+    );
     let ferry = Ferry::new(
         store,
         Arc::new(SystemClock),
@@ -62,6 +72,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
             assessments,
             plans,
             targets,
+            runs,
         },
         leptos,
         config.public_url(),
@@ -141,11 +152,18 @@ pub async fn serve(
                 .keep_current(state.ingest.settled(), stop_rx.clone()),
         },
         spawn_housekeeping(state.ferry.clone(), stop_rx),
+        // Also takes up the runs a stopped server left running.
+        Task {
+            name: "runs",
+            handle: state.runs.spawn_scheduler(),
+        },
     ];
     let streams = state.shutdown.clone();
+    let runs = state.runs.clone();
     let shutdown = async move {
         shutdown.await;
         streams.cancel();
+        runs.shut_down();
     };
     let app = web::router(state);
     axum::serve(

@@ -13,7 +13,7 @@ use domain::{
     audit::{AuditAction, NewAuditEntry, ObjectKind},
     ids::JobId,
     jobs::{Job, JobKind, JobState, NewJob, PauseReason, RecordState, Settled},
-    ports::Store,
+    ports::{JobRecords, Store},
     projects::ProjectDraft,
 };
 use std::{collections::HashSet, sync::Arc};
@@ -51,7 +51,7 @@ async fn story(db: TestDb) {
         created_at: at,
     };
     let job = store
-        .create_job(&new, &ids, &audit(AuditAction::JobCreated))
+        .create_job(&new, JobRecords::Ids(&ids), &audit(AuditAction::JobCreated))
         .await
         .unwrap();
     assert_eq!(job.state, JobState::Draft);
@@ -68,7 +68,7 @@ async fn story(db: TestDb) {
     let err = store
         .create_job(
             &twice,
-            &["a".into(), "a".into()],
+            JobRecords::Ids(&["a".into(), "a".into()]),
             &audit(AuditAction::JobCreated),
         )
         .await
@@ -243,7 +243,10 @@ async fn race(db: TestDb) {
         created_by: None,
         created_at: at,
     };
-    store.create_job(&new, &ids, &audit).await.unwrap();
+    store
+        .create_job(&new, JobRecords::Ids(&ids), &audit)
+        .await
+        .unwrap();
     let workers: Vec<_> = (0..4)
         .map(|w| {
             let store = store.clone();

@@ -80,6 +80,7 @@ fn user(name: &str) -> UserPush {
             "displayName": format!("Test {name}"),
             "emails": [{"value": format!("{name}@example.com"), "primary": true}]
         }),
+        maybe_sent: false,
     }
 }
 

@@ -203,7 +203,7 @@ impl Ferry {
         Ok((compiled, problems))
     }
 
-    async fn saved_segments(&self, project: ProjectId) -> Result<SegmentsView> {
+    pub(super) async fn saved_segments(&self, project: ProjectId) -> Result<SegmentsView> {
         let stored = self.store.segments(project).await?;
         let (segments, saved_at, saved_by_email) = match stored {
             Some(s) => (s.segments, Some(s.saved_at), s.saved_by_email),

@@ -22,6 +22,9 @@ pub struct UserPush {
     pub external_id: String,
     pub user_name: String,
     pub data: Value,
+    /// An earlier attempt may have sent it (its worker died before settling it): it
+    /// is looked up before it is sent again.
+    pub maybe_sent: bool,
 }
 
 /// One group to create after the users, with members as indices into the users.
@@ -108,6 +111,7 @@ impl<'a> Pusher<'a> {
             requests: 0,
             retries: 0,
         };
+        self.found_before(&mut run).await;
         let group_outcomes = if self.limits.bulk {
             self.push_bulk(&mut run, groups).await
         } else {
@@ -146,6 +150,9 @@ impl<'a> Pusher<'a> {
                 if run.stopped.is_some() {
                     break;
                 }
+                if run.is_done(i) {
+                    continue;
+                }
                 let op = Operation::create_user(&bulk_id(i), &run.users[i].data);
                 match packer.push(op) {
                     Ok(Some(request)) => self.send_users(run, request, &mut work).await,
@@ -163,6 +170,19 @@ impl<'a> Pusher<'a> {
             return self.stopped_groups(run, groups);
         }
         self.bulk_groups(run, groups, packer).await
+    }
+
+    /// Users an earlier attempt may have created are looked up first: found by their
+    /// `externalId`, they are settled as created (by that attempt) and not sent.
+    async fn found_before(&self, run: &mut Run<'_>) {
+        for i in 0..run.users.len() {
+            if !run.users[i].maybe_sent || run.stopped.is_some() {
+                continue;
+            }
+            if let Ok(Some(Found::Ours(id))) = self.lookup(run, i).await {
+                run.done(i, Outcome::Created { id });
+            }
+        }
     }
 
     fn packer(&self) -> Packer {
@@ -726,6 +746,69 @@ impl<'a> Pusher<'a> {
                 }
             }
         }
+    }
+
+    /// Makes sure a group exists with these members (SCIM ids), for a run whose users
+    /// were sent in many requests: found by `displayName` (so a repeat after a crash
+    /// creates nothing) and given the members by `PATCH add`, or created with them.
+    /// An existing group fails only when the policy is to fail; otherwise the members
+    /// join it. Returns the outcome and the members added.
+    pub async fn sync_group(&self, name: &str, members: &[String]) -> (Outcome, u64) {
+        const PER_REQUEST: usize = 500;
+        let values = |ids: &[String]| -> Vec<Value> {
+            ids.iter()
+                .map(|id| serde_json::json!({ "value": id }))
+                .collect()
+        };
+        let found = match self.client.filter_eq("/Groups", "displayName", name).await {
+            Ok(found) => found,
+            Err(call) => return (Outcome::Failed(call.failure), 0),
+        };
+        let (outcome, rest) = match found.first().and_then(resource_id) {
+            Some(id) if self.policy == ExistingPolicy::Fail => {
+                let failure = ScimFailure::new(
+                    ErrorClass::AlreadyExists,
+                    Some(409),
+                    format!("the group exists (existing group {id}) and the policy is to fail"),
+                );
+                return (Outcome::Failed(failure), 0);
+            }
+            Some(id) => (Outcome::Updated { id }, members),
+            None => {
+                let first = &members[..members.len().min(PER_REQUEST)];
+                let resource = serde_json::json!({
+                    "schemas": [domain::scim::urn::GROUP],
+                    "displayName": name,
+                    "members": values(first),
+                });
+                match self.client.create("/Groups", &resource).await {
+                    Ok(created) => match resource_id(&created) {
+                        Some(id) => (Outcome::Created { id }, &members[first.len()..]),
+                        None => {
+                            let failure = ScimFailure::new(
+                                ErrorClass::Protocol,
+                                Some(201),
+                                "the created group came back without an id",
+                            );
+                            return (Outcome::Failed(failure), 0);
+                        }
+                    },
+                    Err(call) => return (Outcome::Failed(call.failure), 0),
+                }
+            }
+        };
+        let Some(id) = outcome.scim_id().map(str::to_string) else {
+            return (outcome, 0);
+        };
+        let mut added = (members.len() - rest.len()) as u64;
+        for chunk in rest.chunks(PER_REQUEST) {
+            let op = serde_json::json!({ "op": "add", "path": "members", "value": values(chunk) });
+            if let Err(call) = self.client.patch(&format!("/Groups/{id}"), vec![op]).await {
+                return (Outcome::Failed(call.failure), added);
+            }
+            added += chunk.len() as u64;
+        }
+        (outcome, added)
     }
 
     // ---- without bulk ------------------------------------------------------------

@@ -30,6 +30,7 @@ use utoipa::{
 pub(super) mod assessment;
 pub(super) mod mappings;
 pub(super) mod plan;
+pub(super) mod runs;
 pub(super) mod targets;
 
 pub fn router() -> Router<AppState> {
@@ -89,6 +90,27 @@ pub fn router() -> Router<AppState> {
         )
         .route("/projects/{id}/segments/count", post(plan::count_segments))
         .route("/projects/{id}/plan", get(plan::plan))
+        .route("/projects/{id}/runs", get(runs::list))
+        .route("/projects/{id}/runs/test", post(runs::start_test))
+        .route("/projects/{id}/runs/preflight", get(runs::preflight))
+        .route("/projects/{id}/runs/real", post(runs::start_real))
+        .route("/projects/{id}/runs/{job}", get(runs::get))
+        .route(
+            "/projects/{id}/runs/{job}/window",
+            axum::routing::put(runs::window),
+        )
+        .route("/projects/{id}/runs/{job}/start", post(runs::start))
+        .route("/projects/{id}/runs/{job}/pause", post(runs::pause))
+        .route("/projects/{id}/runs/{job}/resume", post(runs::resume))
+        .route("/projects/{id}/runs/{job}/cancel", post(runs::cancel))
+        .route("/projects/{id}/runs/{job}/records", get(runs::records))
+        .route(
+            "/projects/{id}/runs/{job}/crosswalk.csv",
+            get(runs::crosswalk),
+        )
+        .route("/projects/{id}/runs/{job}/retry", post(runs::retry))
+        .route("/projects/{id}/runs/{job}/rollback", post(runs::rollback))
+        .route("/projects/{id}/runs/{job}/events", get(runs::events))
         .fallback(|| async { ApiError(DomainError::NotFound("API endpoint".into())) })
 }
 
@@ -577,9 +599,12 @@ impl Modify for BearerAuth {
         targets::list, targets::get, targets::put, targets::delete, targets::test,
         mappings::get, mappings::put, mappings::versions, mappings::diff, mappings::export, mappings::import,
         plan::get_segments, plan::put_segments, plan::count_segments, plan::plan, plan::preview,
-        plan::start_impact, plan::impact),
+        plan::start_impact, plan::impact,
+        runs::list, runs::start_test, runs::preflight, runs::start_real, runs::get, runs::window,
+        runs::start, runs::pause, runs::resume, runs::cancel, runs::records, runs::crosswalk,
+        runs::retry, runs::rollback, runs::events),
     modifiers(&BearerAuth),
     security(("api_token" = [])),
-    tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "assessment"), (name = "targets"), (name = "mapping"), (name = "plan"), (name = "audit"))
+    tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "assessment"), (name = "targets"), (name = "mapping"), (name = "plan"), (name = "runs"), (name = "audit"))
 )]
 pub struct ApiDoc;

@@ -49,6 +49,8 @@ pub struct AppState {
     pub plans: crate::plans::Plans,
     /// Seals target secrets and runs connection tests.
     pub targets: crate::scim::connector::Targets,
+    /// The run engine and scheduler.
+    pub runs: crate::runs::Runs,
     pub max_upload_bytes: u64,
     pub leptos: LeptosOptions,
     pub public_url: String,
@@ -66,6 +68,7 @@ pub struct Workers {
     pub assessments: crate::assessment::Assessments,
     pub plans: crate::plans::Plans,
     pub targets: crate::scim::connector::Targets,
+    pub runs: crate::runs::Runs,
 }
 
 impl AppState {
@@ -81,6 +84,7 @@ impl AppState {
             assessments,
             plans,
             targets,
+            runs,
         } = workers;
         Self {
             ferry,
@@ -88,6 +92,7 @@ impl AppState {
             assessments,
             plans,
             targets,
+            runs,
             max_upload_bytes: 2 * 1024 * 1024 * 1024,
             leptos,
             public_url,
@@ -191,6 +196,7 @@ fn request_context(state: &AppState, req: &Request<Body>) -> RequestContext {
         assessments: std::sync::Arc::new(state.assessments.clone()),
         plans: std::sync::Arc::new(state.plans.clone()),
         targets: std::sync::Arc::new(state.targets.clone()),
+        runs: std::sync::Arc::new(state.runs.clone()),
     }
 }
 

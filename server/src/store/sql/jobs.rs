@@ -15,7 +15,8 @@ use domain::{
     jobs::{
         Claimed, Job, JobKind, JobState, NewJob, PauseReason, RecordCounts, RecordState, Settled,
     },
-    ports::JobStore,
+    pagination::{Page, PageRequest},
+    ports::{ClassCount, JobRecord, JobRecords, JobStore, RecordFilter},
 };
 
 #[derive(sqlx::FromRow)]
@@ -36,6 +37,7 @@ struct JobRow {
     updated: i64,
     skipped: i64,
     failed: i64,
+    deleted: i64,
     created_by: Option<uuid::Uuid>,
     created_at: i64,
     started_at: Option<i64>,
@@ -70,6 +72,7 @@ impl TryFrom<JobRow> for Job {
                 updated: count(r.updated),
                 skipped: count(r.skipped),
                 failed: count(r.failed),
+                deleted: count(r.deleted),
             },
             created_by: r.created_by.map(AccountId),
             created_at: time(r.created_at),
@@ -79,9 +82,39 @@ impl TryFrom<JobRow> for Job {
     }
 }
 
-const SELECT: &str = "SELECT id, project_id, kind, state, target_role, mapping_version, \
+const COLUMNS: &str = "SELECT id, project_id, kind, state, target_role, mapping_version, \
     parent_id, settings, pause_reason, total, pending, in_flight, created, updated, skipped, \
-    failed, created_by, created_at, started_at, finished_at FROM jobs WHERE id = $1";
+    failed, deleted, created_by, created_at, started_at, finished_at FROM jobs";
+
+#[derive(sqlx::FromRow)]
+struct RecordRow {
+    seq: i64,
+    source_id: String,
+    state: String,
+    attempts: i32,
+    scim_id: Option<String>,
+    error_class: Option<String>,
+    error_detail: Option<String>,
+    settled_at: Option<i64>,
+}
+
+impl TryFrom<RecordRow> for JobRecord {
+    type Error = DomainError;
+    fn try_from(r: RecordRow) -> Result<JobRecord> {
+        Ok(JobRecord {
+            seq: count(r.seq),
+            source_id: r.source_id,
+            state: RecordState::parse(&r.state).ok_or_else(|| {
+                DomainError::Internal(format!("stored record state {:?} is unknown", r.state))
+            })?,
+            attempts: u32::try_from(r.attempts).unwrap_or(0),
+            scim_id: r.scim_id,
+            error_class: r.error_class,
+            error_detail: r.error_detail,
+            settled_at: r.settled_at.map(time),
+        })
+    }
+}
 
 /// Records inserted per statement: four values each.
 const RECORDS_PER_STATEMENT: usize = 500;
@@ -121,19 +154,18 @@ macro_rules! job_store {
             async fn create_job(
                 &self,
                 job: &NewJob,
-                source_ids: &[String],
+                records: JobRecords<'_>,
                 audit: &NewAuditEntry,
             ) -> Result<Job> {
                 let mut tx = self.begin().await?;
-                let total = source_ids.len() as i64;
                 Self::exec(
                     &mut tx,
                     sqlx::query(
                         "INSERT INTO jobs (id, project_id, kind, state, target_role, \
                          mapping_version, parent_id, settings, pause_reason, total, pending, \
-                         in_flight, created, updated, skipped, failed, created_by, created_at, \
-                         started_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, \
-                         $9, $9, 0, 0, 0, 0, 0, $10, $11, NULL, NULL)",
+                         in_flight, created, updated, skipped, failed, deleted, created_by, \
+                         created_at, started_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, \
+                         $7, $8, NULL, 0, 0, 0, 0, 0, 0, 0, 0, $9, $10, NULL, NULL)",
                     )
                     .bind(job.id.0)
                     .bind(job.project_id.0)
@@ -143,38 +175,255 @@ macro_rules! job_store {
                     .bind(job.mapping_version.map(i64::from))
                     .bind(job.parent.map(|p| p.0))
                     .bind(job.settings.clone())
-                    .bind(total)
                     .bind(job.created_by.map(|a| a.0))
                     .bind(millis(job.created_at)),
                 )
                 .await?;
-                for (chunk_at, chunk) in source_ids.chunks(RECORDS_PER_STATEMENT).enumerate() {
-                    let mut insert = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO job_records (job_id, seq, source_id, state) ",
-                    );
-                    let first = chunk_at * RECORDS_PER_STATEMENT;
-                    insert.push_values(chunk.iter().enumerate(), |mut row, (i, source_id)| {
-                        row.push_bind(job.id.0)
-                            .push_bind((first + i) as i64)
-                            .push_bind(source_id.clone())
-                            .push_bind(RecordState::Pending.as_str());
-                    });
-                    insert
-                        .build()
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(crate::store::rows::db_error(
-                            "a record appears twice in the job",
-                        ))?;
-                }
+                let pending = RecordState::Pending.as_str();
+                let total = match records {
+                    JobRecords::Ids(source_ids) => {
+                        for (chunk_at, chunk) in
+                            source_ids.chunks(RECORDS_PER_STATEMENT).enumerate()
+                        {
+                            let mut insert = sqlx::QueryBuilder::<$db>::new(
+                                "INSERT INTO job_records (job_id, seq, source_id, state) ",
+                            );
+                            let first = chunk_at * RECORDS_PER_STATEMENT;
+                            insert.push_values(chunk.iter().enumerate(), |mut row, (i, id)| {
+                                row.push_bind(job.id.0)
+                                    .push_bind((first + i) as i64)
+                                    .push_bind(id.clone())
+                                    .push_bind(pending);
+                            });
+                            insert.build().execute(&mut *tx).await.map_err(
+                                crate::store::rows::db_error("a record appears twice in the job"),
+                            )?;
+                        }
+                        source_ids.len() as u64
+                    }
+                    // Numbered in source-id order, straight from the table: a million
+                    // ids never pass through memory.
+                    JobRecords::Project => Self::exec(
+                        &mut tx,
+                        sqlx::query(
+                            "INSERT INTO job_records (job_id, seq, source_id, state) \
+                             SELECT $1, ROW_NUMBER() OVER (ORDER BY source_id) - 1, source_id, $3 \
+                             FROM records WHERE project_id = $2",
+                        )
+                        .bind(job.id.0)
+                        .bind(job.project_id.0)
+                        .bind(pending),
+                    )
+                    .await?,
+                    JobRecords::FailedOf(parent) | JobRecords::CreatedOf(parent) => {
+                        let (state, scim_id) = match records {
+                            JobRecords::FailedOf(_) => (RecordState::Failed, "NULL"),
+                            _ => (RecordState::Created, "scim_id"),
+                        };
+                        Self::exec(
+                            &mut tx,
+                            sqlx::query(sqlx::AssertSqlSafe(format!(
+                                "INSERT INTO job_records (job_id, seq, source_id, state, scim_id) \
+                                 SELECT $1, ROW_NUMBER() OVER (ORDER BY seq) - 1, source_id, $3, \
+                                 {scim_id} FROM job_records WHERE job_id = $2 AND state = $4"
+                            )))
+                            .bind(job.id.0)
+                            .bind(parent.0)
+                            .bind(pending)
+                            .bind(state.as_str()),
+                        )
+                        .await?
+                    }
+                };
+                Self::exec(
+                    &mut tx,
+                    sqlx::query("UPDATE jobs SET total = $2, pending = $2 WHERE id = $1")
+                        .bind(job.id.0)
+                        .bind(total as i64),
+                )
+                .await?;
                 Self::commit(tx, audit).await?;
                 self.job(job.id)
                     .await?
                     .ok_or_else(|| DomainError::Internal("the created job vanished".into()))
             }
 
+            async fn jobs(&self, project: ProjectId, page: PageRequest) -> Result<Page<Job>> {
+                let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE project_id = $1")
+                    .bind(project.0)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                let rows = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+                    "{COLUMNS} WHERE project_id = $1 ORDER BY created_at DESC, id LIMIT $2 OFFSET $3"
+                )))
+                .bind(project.0)
+                .bind(i64::from(page.limit))
+                .bind(page.offset as i64)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)?;
+                Ok(Page {
+                    items: rows.into_iter().map(Job::try_from).collect::<Result<_>>()?,
+                    total: count(total),
+                    offset: page.offset,
+                    limit: page.limit,
+                })
+            }
+
+            async fn active_jobs(&self) -> Result<Vec<Job>> {
+                sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+                    "{COLUMNS} WHERE state IN ($1, $2, $3) ORDER BY created_at"
+                )))
+                .bind(JobState::Scheduled.as_str())
+                .bind(JobState::Running.as_str())
+                .bind(JobState::Paused.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)?
+                .into_iter()
+                .map(Job::try_from)
+                .collect()
+            }
+
+            async fn set_job_settings(
+                &self,
+                id: JobId,
+                state: JobState,
+                settings: &str,
+                audit: &NewAuditEntry,
+            ) -> Result<Job> {
+                let mut tx = self.begin().await?;
+                let changed = Self::exec(
+                    &mut tx,
+                    sqlx::query("UPDATE jobs SET settings = $3 WHERE id = $1 AND state = $2")
+                        .bind(id.0)
+                        .bind(state.as_str())
+                        .bind(settings.to_string()),
+                )
+                .await?;
+                if changed == 0 {
+                    return Err(DomainError::Conflict(format!(
+                        "the job is no longer {}; reload it",
+                        state.as_str()
+                    )));
+                }
+                Self::commit(tx, audit).await?;
+                self.job(id)
+                    .await?
+                    .ok_or_else(|| DomainError::NotFound("job".into()))
+            }
+
+            async fn job_records(
+                &self,
+                id: JobId,
+                filter: &RecordFilter,
+                after: Option<u64>,
+                limit: u32,
+            ) -> Result<Vec<JobRecord>> {
+                let mut query = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT seq, source_id, state, attempts, scim_id, error_class, error_detail, \
+                     settled_at FROM job_records WHERE job_id = ",
+                );
+                query.push_bind(id.0);
+                if let Some(state) = filter.state {
+                    query.push(" AND state = ").push_bind(state.as_str());
+                }
+                if let Some(class) = &filter.error_class {
+                    query.push(" AND error_class = ").push_bind(class.clone());
+                }
+                if let Some(after) = after {
+                    query.push(" AND seq > ").push_bind(after as i64);
+                }
+                query.push(" ORDER BY seq LIMIT ").push_bind(i64::from(limit));
+                query
+                    .build_query_as::<RecordRow>()
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?
+                    .into_iter()
+                    .map(JobRecord::try_from)
+                    .collect()
+            }
+
+            async fn error_classes(&self, id: JobId) -> Result<Vec<ClassCount>> {
+                let rows: Vec<(String, String, i64, Option<String>)> = sqlx::query_as(
+                    "SELECT state, error_class, COUNT(*), MIN(error_detail) FROM job_records \
+                     WHERE job_id = $1 AND error_class IS NOT NULL \
+                     GROUP BY state, error_class ORDER BY COUNT(*) DESC, error_class",
+                )
+                .bind(id.0)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)?;
+                rows.into_iter()
+                    .map(|(state, error_class, n, example)| {
+                        Ok(ClassCount {
+                            state: RecordState::parse(&state).ok_or_else(|| {
+                                DomainError::Internal(format!("stored record state {state:?}"))
+                            })?,
+                            error_class,
+                            count: count(n),
+                            example,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn claim_finish(
+                &self,
+                id: JobId,
+                owner: &str,
+                now: DateTime<Utc>,
+                until: DateTime<Utc>,
+            ) -> Result<bool> {
+                let taken = self
+                    .run(
+                        sqlx::query(
+                            "UPDATE jobs SET finisher = $2, finisher_until = $4 WHERE id = $1 \
+                             AND (finisher IS NULL OR finisher = $2 OR finisher_until < $3)",
+                        )
+                        .bind(id.0)
+                        .bind(owner)
+                        .bind(millis(now))
+                        .bind(millis(until)),
+                    )
+                    .await?;
+                Ok(taken == 1)
+            }
+
+            async fn save_finish(
+                &self,
+                id: JobId,
+                summary: &str,
+                sealed_readback: Option<&[u8]>,
+            ) -> Result<()> {
+                self.run(
+                    sqlx::query(
+                        "UPDATE jobs SET summary = $2, \
+                         sealed_readback = COALESCE($3, sealed_readback) WHERE id = $1",
+                    )
+                    .bind(id.0)
+                    .bind(summary.to_string())
+                    .bind(sealed_readback.map(<[u8]>::to_vec)),
+                )
+                .await?;
+                Ok(())
+            }
+
+            async fn job_finish(&self, id: JobId) -> Result<(Option<String>, Option<Vec<u8>>)> {
+                Ok(sqlx::query_as::<_, (Option<String>, Option<Vec<u8>>)>(
+                    "SELECT summary, sealed_readback FROM jobs WHERE id = $1",
+                )
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(internal)?
+                .unwrap_or((None, None)))
+            }
+
             async fn job(&self, id: JobId) -> Result<Option<Job>> {
-                sqlx::query_as::<_, JobRow>(SELECT)
+                sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!("{COLUMNS} WHERE id = $1")))
                     .bind(id.0)
                     .fetch_optional(&self.pool)
                     .await
@@ -252,11 +501,11 @@ macro_rules! job_store {
                 .await?;
                 Self::shift_counts(&mut tx, id, RecordState::InFlight, RecordState::Pending, reclaimed)
                     .await?;
-                let rows: Vec<(i64, String, i32)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                let rows: Vec<(i64, String, i32, Option<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "UPDATE job_records SET state = $2, lease_owner = $3, lease_until = $4, \
                      attempts = attempts + 1 WHERE job_id = $1 AND seq IN (SELECT seq FROM \
                      job_records WHERE job_id = $1 AND state = $5 ORDER BY seq LIMIT $6{}) \
-                     RETURNING seq, source_id, attempts",
+                     RETURNING seq, source_id, attempts, scim_id",
                     $skip_locked
                 )))
                 .bind(id.0)
@@ -279,10 +528,11 @@ macro_rules! job_store {
                 tx.commit().await.map_err(internal)?;
                 let mut claimed: Vec<Claimed> = rows
                     .into_iter()
-                    .map(|(seq, source_id, attempts)| Claimed {
+                    .map(|(seq, source_id, attempts, scim_id)| Claimed {
                         seq: count(seq),
                         source_id,
                         attempts: u32::try_from(attempts).unwrap_or(0),
+                        scim_id,
                     })
                     .collect();
                 claimed.sort_by_key(|c| c.seq);
@@ -323,7 +573,7 @@ macro_rules! job_store {
                     )));
                 }
                 let mut tx = self.begin().await?;
-                let mut by_state = [0u64; 6];
+                let mut by_state = [0u64; RecordState::ALL.len()];
                 for outcome in outcomes {
                     let changed = Self::exec(
                         &mut tx,

@@ -1,0 +1,1018 @@
+//! The use-cases of runs: test runs on a sample, the real run with its pre-flight
+//! checks and downtime window, controls (start now, pause, resume, cancel), the run
+//! page's view, failed records by class, the crosswalk, retries and rollbacks.
+//! Owners and administrators run and control; support staff see runs and their
+//! failed records in the projects assigned to them.
+
+use super::Ferry;
+use crate::{
+    DomainError, Result,
+    accounts::Actor,
+    assess::AssessmentStatus,
+    audit::{AuditAction, NewAuditEntry, ObjectKind},
+    ids::{JobId, ProjectId},
+    jobs::{Job, JobEvent, JobKind, JobState, NewJob, Phase, Placed, Window},
+    pagination::{Page, PageRequest},
+    ports::{
+        ClassCount, JobRecord, JobRecords, RecordFilter, RecordWork, RunEngine, Sample, Store,
+        TargetConnector,
+    },
+    roles::Permission,
+    runs::{
+        GroupSummary, MAX_SAMPLE, Preflight, Progress, ReadBack, RealRunRequest, RunSettings,
+        SampleHow, SampleSpec, TestRunRequest, ask_password_attribute, stratify,
+    },
+    scim::target::{StoredTarget, TargetRole, TargetSecrets},
+    segments::{PasswordStrategy, Segments},
+};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Records listed per page at most.
+pub const MAX_RECORDS_PAGE: u32 = 1_000;
+/// A discovery older than this is refreshed before a real run.
+const DISCOVERY_FRESH_HOURS: i64 = 24;
+
+/// Where the run's window stands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WindowView {
+    pub window: Window,
+    pub placed: Placed,
+    /// `before`, `open` or `over`.
+    pub phase: String,
+    /// Until it opens (before) or closes (open).
+    pub seconds: u64,
+}
+
+/// One run as its page shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunView {
+    pub job: Job,
+    pub settings: RunSettings,
+    pub progress: Progress,
+    /// Why it is paused, in words.
+    pub paused_because: Option<String>,
+    pub window: Option<WindowView>,
+    /// Failed and skipped records per class.
+    pub classes: Vec<ClassCount>,
+    pub groups: Option<GroupSummary>,
+    /// A test run's read-back (owners and administrators only: it quotes values).
+    pub readback: Option<ReadBack>,
+    /// Whether the actor may control it.
+    pub may_control: bool,
+}
+
+/// A page of a job's records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecordsPage {
+    pub records: Vec<JobRecord>,
+    /// Pass as `after` for the next page; `None` at the end.
+    pub next_after: Option<u64>,
+}
+
+/// What an administrator does to a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Control {
+    /// A scheduled run starts before its window.
+    StartNow,
+    Pause,
+    Resume,
+    Cancel,
+}
+
+/// Moves a job by `event` after the rules allow it, audited (as Ferry's own doing
+/// without an actor), compared and set in the store: a job another instance moved
+/// first answers a conflict.
+pub async fn advance(
+    store: &dyn Store,
+    job: &Job,
+    event: &JobEvent,
+    actor: Option<&Actor>,
+    now: DateTime<Utc>,
+) -> Result<Job> {
+    let to = job
+        .state
+        .on(event)
+        .map_err(|refused| DomainError::Conflict(refused.to_string()))?;
+    let reason = match event {
+        JobEvent::Pause(reason) => Some(reason),
+        _ => None,
+    };
+    let detail = match reason {
+        Some(reason) => format!(
+            "{} → {}: {}",
+            job.state.as_str(),
+            to.as_str(),
+            reason.describe()
+        ),
+        None => format!("{} → {}", job.state.as_str(), to.as_str()),
+    };
+    let audit = match actor {
+        Some(actor) => NewAuditEntry::by(
+            actor,
+            now,
+            AuditAction::JobStateChanged,
+            ObjectKind::Job,
+            job.id,
+        ),
+        None => NewAuditEntry::anonymous(
+            None,
+            now,
+            AuditAction::JobStateChanged,
+            ObjectKind::Job,
+            job.id,
+        ),
+    }
+    .in_project(job.project_id)
+    .detail(detail);
+    store
+        .set_job_state(job.id, job.state, to, reason, now, &audit)
+        .await
+}
+
+/// What a run needs from the project before it may be made.
+struct Ready {
+    mapping_version: u32,
+    segments: Segments,
+}
+
+impl Ferry {
+    async fn may_view_runs(&self, actor: &Actor, project: ProjectId) -> Result<()> {
+        self.project(actor, project).await.map(|_| ())
+    }
+
+    async fn may_run(&self, actor: &Actor, project: ProjectId) -> Result<()> {
+        actor.require(Permission::ManageProjects)?;
+        self.project(actor, project).await.map(|_| ())
+    }
+
+    async fn job_in(&self, project: ProjectId, id: JobId) -> Result<Job> {
+        self.store
+            .job(id)
+            .await?
+            .filter(|j| j.project_id == project)
+            .ok_or_else(|| DomainError::NotFound("run".into()))
+    }
+
+    /// The latest mapping version without problems and user types that compile.
+    async fn ready(&self, project: ProjectId) -> Result<Ready> {
+        let version = self
+            .store
+            .mapping_version(project, None)
+            .await?
+            .ok_or_else(|| {
+                DomainError::invalid(
+                    "mapping",
+                    "no mapping is saved yet: save one on the Mapping page",
+                )
+            })?;
+        let view = self.view_of_saved(project, &version).await?;
+        if let Some(problem) = view.first() {
+            return Err(DomainError::invalid(
+                "mapping",
+                format!(
+                    "mapping version {} has {} problem(s); fix them first ({})",
+                    version.version,
+                    view.len(),
+                    problem.message
+                ),
+            ));
+        }
+        let segments = self.saved_segments(project).await?;
+        if let Some(problem) = segments.problems.first() {
+            return Err(DomainError::invalid(
+                "segments",
+                format!(
+                    "the user types have problems; fix them first ({})",
+                    problem.message
+                ),
+            ));
+        }
+        Ok(Ready {
+            mapping_version: version.version,
+            segments: segments.segments,
+        })
+    }
+
+    async fn view_of_saved(
+        &self,
+        project: ProjectId,
+        version: &crate::mapping::versions::MappingVersion,
+    ) -> Result<Vec<crate::mapping::RuleProblem>> {
+        let discovery = self.production_discovery(project).await?;
+        let mut problems = version
+            .mapping
+            .compile(discovery.as_ref())
+            .err()
+            .unwrap_or_default();
+        problems.extend(
+            self.confidential_problems(project, &version.mapping)
+                .await?,
+        );
+        Ok(problems)
+    }
+
+    async fn run_target(&self, project: ProjectId, role: TargetRole) -> Result<StoredTarget> {
+        self.store.target(project, role).await?.ok_or_else(|| {
+            DomainError::invalid(
+                "target",
+                format!(
+                    "no {} is set up: set it up on the Target page first",
+                    role.label().to_lowercase()
+                ),
+            )
+        })
+    }
+
+    async fn no_active_run(&self, project: ProjectId) -> Result<()> {
+        let recent = self
+            .store
+            .jobs(project, PageRequest::new(Some(0), Some(100)))
+            .await?;
+        match recent.items.iter().find(|j| j.state.is_active()) {
+            Some(active) => Err(DomainError::Conflict(format!(
+                "another run of this project is {} ({}): finish, pause and cancel, or wait for it first",
+                active.state.as_str(),
+                active.kind.as_str()
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Creates the job, audited, then starts it (or schedules it) and wakes the engine.
+    async fn launch(
+        &self,
+        actor: &Actor,
+        job: NewJob,
+        records: JobRecords<'_>,
+        schedule: bool,
+        engine: &dyn RunEngine,
+    ) -> Result<Job> {
+        let now = self.now();
+        let audit = NewAuditEntry::by(actor, now, AuditAction::JobCreated, ObjectKind::Job, job.id)
+            .in_project(job.project_id)
+            .detail(format!(
+                "{} against the {} target",
+                job.kind.as_str(),
+                job.target_role
+            ));
+        let created = self.store.create_job(&job, records, &audit).await?;
+        if created.total == 0 {
+            let cancelled = advance(
+                self.store.as_ref(),
+                &created,
+                &JobEvent::Cancel,
+                Some(actor),
+                now,
+            )
+            .await?;
+            return Err(DomainError::invalid(
+                "records",
+                format!(
+                    "the run would hold no records, so it was cancelled (run {})",
+                    cancelled.id
+                ),
+            ));
+        }
+        let event = if schedule {
+            JobEvent::Schedule
+        } else {
+            JobEvent::Start
+        };
+        let job = advance(self.store.as_ref(), &created, &event, Some(actor), now).await?;
+        if job.state == JobState::Running {
+            engine.wake(job.id);
+        }
+        Ok(job)
+    }
+
+    /// A project's runs, newest first.
+    pub async fn runs(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        page: PageRequest,
+    ) -> Result<Page<Job>> {
+        self.may_view_runs(actor, project).await?;
+        self.store.jobs(project, page).await
+    }
+
+    /// One run with its live progress, classes of failures and what its finish found.
+    pub async fn run(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        id: JobId,
+        engine: &dyn RunEngine,
+    ) -> Result<RunView> {
+        self.may_view_runs(actor, project).await?;
+        let job = self.job_in(project, id).await?;
+        let settings = RunSettings::from_json(&job.settings).map_err(DomainError::Internal)?;
+        let now = self.now();
+        let window = match (&settings.window, settings.placed) {
+            (Some(window), Some(placed)) => {
+                let (phase, seconds) = match placed.phase(now) {
+                    Phase::Before(d) => ("before", d),
+                    Phase::Open(d) => ("open", d),
+                    Phase::Over => ("over", Duration::zero()),
+                };
+                Some(WindowView {
+                    window: window.clone(),
+                    placed,
+                    phase: phase.into(),
+                    seconds: u64::try_from(seconds.num_seconds()).unwrap_or(0),
+                })
+            }
+            _ => None,
+        };
+        let may_control = actor.role.allows(Permission::ManageProjects);
+        let (summary, sealed) = self.store.job_finish(id).await?;
+        let readback = match sealed {
+            Some(sealed) if may_control => Some(engine.open_readback(&job, &sealed)?),
+            _ => None,
+        };
+        Ok(RunView {
+            progress: engine.progress(&job),
+            paused_because: job.pause_reason.as_ref().map(|r| r.describe()),
+            classes: self.store.error_classes(id).await?,
+            groups: summary.and_then(|s| serde_json::from_str(&s).ok()),
+            readback,
+            may_control,
+            window,
+            settings,
+            job,
+        })
+    }
+
+    /// The run's progress alone (for the event stream's first message).
+    pub async fn run_progress(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        id: JobId,
+        engine: &dyn RunEngine,
+    ) -> Result<Progress> {
+        self.may_view_runs(actor, project).await?;
+        let job = self.job_in(project, id).await?;
+        Ok(engine.progress(&job))
+    }
+
+    /// A test run: a sample of the moving users, with the latest mapping, against the
+    /// test target (or production), started at once.
+    pub async fn start_test_run(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        request: TestRunRequest,
+        seed: u64,
+        work: &dyn RecordWork,
+        engine: &dyn RunEngine,
+    ) -> Result<Job> {
+        self.may_run(actor, project).await?;
+        request
+            .tuning
+            .check()
+            .map_err(|(field, message)| DomainError::invalid(field, message))?;
+        if !(1..=MAX_SAMPLE).contains(&request.size) {
+            return Err(DomainError::invalid(
+                "size",
+                format!("a test run takes between 1 and {MAX_SAMPLE} records"),
+            ));
+        }
+        let role = TargetRole::parse(&request.target)
+            .map_err(|_| DomainError::invalid("target", "the target is `test` or `production`"))?;
+        let ready = self.ready(project).await?;
+        let target = self.run_target(project, role).await?;
+        self.no_active_run(project).await?;
+        let seed = request.seed.unwrap_or(seed);
+        let placed = ready
+            .segments
+            .compile(self.now())
+            .map_err(|p| DomainError::invalid("segments", p[0].message.clone()))?;
+        // Candidates: a random draw several times the size, so that after leaving out
+        // the users who stay behind there are enough (and every type is represented).
+        let draw = request.size.saturating_mul(4).min(4 * MAX_SAMPLE);
+        let sampled = work.sample(project, &Sample::Random { seed }, draw).await?;
+        let candidates: Vec<(String, Option<usize>)> = sampled
+            .records
+            .iter()
+            .map(|u| (u.source_id.clone(), placed.place(u)))
+            .collect();
+        let ids: Vec<String> = match request.how {
+            SampleHow::Stratified => {
+                stratify(&candidates, |s| placed.included(s), request.size as usize)
+            }
+            SampleHow::Random => candidates
+                .iter()
+                .filter(|(_, s)| s.is_some_and(|s| placed.included(s)))
+                .take(request.size as usize)
+                .map(|(id, _)| id.clone())
+                .collect(),
+        };
+        if ids.is_empty() {
+            return Err(DomainError::invalid(
+                "size",
+                "no record of a moving user type was found: check the user types on the Goals page",
+            ));
+        }
+        let settings = RunSettings {
+            tuning: request.tuning,
+            segments: ready.segments,
+            policy: target.settings.on_existing,
+            sample: Some(SampleSpec {
+                size: request.size,
+                how: request.how,
+                seed,
+            }),
+            window: None,
+            placed: None,
+        };
+        let job = NewJob {
+            id: JobId(self.secrets.new_uuid()),
+            project_id: project,
+            kind: JobKind::TestRun,
+            target_role: role.as_str().into(),
+            mapping_version: Some(ready.mapping_version),
+            parent: None,
+            settings: settings.to_json(),
+            created_by: Some(actor.account_id),
+            created_at: self.now(),
+        };
+        self.launch(actor, job, JobRecords::Ids(&ids), false, engine)
+            .await
+    }
+
+    /// The checks a real run must pass, run now. The production target's connection is
+    /// tested live (and its discovery kept, so it is fresh).
+    pub async fn preflight(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        connector: &dyn TargetConnector,
+        work: &dyn RecordWork,
+    ) -> Result<Preflight> {
+        self.may_run(actor, project).await?;
+        let mut checks = Preflight { checks: Vec::new() };
+        let now = self.now();
+        let stored = self.store.target(project, TargetRole::Production).await?;
+        let report = match &stored {
+            None => {
+                checks.add(
+                    "target",
+                    "Target reachable and authorised",
+                    Err("no production target is set up".into()),
+                );
+                None
+            }
+            Some(stored) => {
+                let secrets: TargetSecrets = connector.open_secrets(
+                    project,
+                    TargetRole::Production,
+                    &stored.sealed_secrets,
+                )?;
+                let report = connector
+                    .test_connection(&stored.settings, &secrets, now)
+                    .await;
+                let audit = NewAuditEntry::by(
+                    actor,
+                    now,
+                    AuditAction::TargetTested,
+                    ObjectKind::Project,
+                    project,
+                )
+                .in_project(project)
+                .detail(format!(
+                    "production: {} (pre-flight)",
+                    if report.passed() { "passed" } else { "failed" }
+                ));
+                self.store
+                    .save_connection_report(project, TargetRole::Production, &report, &audit)
+                    .await?;
+                checks.add(
+                    "target",
+                    "Target reachable and authorised",
+                    if report.passed() {
+                        Ok(format!("{} answered every step", stored.settings.base_url))
+                    } else {
+                        let failed = report
+                            .steps
+                            .iter()
+                            .find(|s| s.status == crate::scim::discovery::StepStatus::Failed);
+                        Err(match failed {
+                            Some(step) => format!("{}: {}", step.kind.label(), step.detail),
+                            None => "the connection test did not pass".into(),
+                        })
+                    },
+                );
+                Some(report)
+            }
+        };
+        let discovery = report.as_ref().and_then(|r| r.discovery.as_ref());
+        checks.add(
+            "discovery",
+            "Target limits and schemas known",
+            match (discovery, &report) {
+                (Some(d), Some(r))
+                    if now - r.tested_at < Duration::hours(DISCOVERY_FRESH_HOURS) =>
+                {
+                    Ok(format!(
+                        "bulk {}, {} operations and {} bytes per request, {} user schemas",
+                        if d.config.bulk_supported {
+                            "supported"
+                        } else {
+                            "not supported"
+                        },
+                        d.config.max_operations,
+                        d.config.max_payload_size,
+                        d.user_schemas().len()
+                    ))
+                }
+                _ => Err("the target's configuration and schemas could not be read".into()),
+            },
+        );
+        let ready = self.ready(project).await;
+        checks.add(
+            "mapping",
+            "Mapping valid",
+            match &ready {
+                Ok(r) => Ok(format!(
+                    "version {} checks against the target",
+                    r.mapping_version
+                )),
+                Err(DomainError::Invalid { field, message }) if field == "mapping" => {
+                    Err(message.clone())
+                }
+                Err(DomainError::Invalid { .. }) => {
+                    Ok("the latest version checks against the target".into())
+                }
+                Err(e) => return Err(e.clone()),
+            },
+        );
+        let segments = self.saved_segments(project).await?;
+        let moving_types = segments
+            .segments
+            .segments
+            .iter()
+            .filter(|s| s.include)
+            .count();
+        checks.add(
+            "user_types",
+            "User types valid",
+            match segments.problems.first() {
+                Some(p) => Err(p.message.clone()),
+                None if moving_types == 0 => Err("no user type moves".into()),
+                None => Ok(format!("{moving_types} user type(s) move")),
+            },
+        );
+        checks.add(
+            "data",
+            "No blocking data issues",
+            self.data_check(project, &segments.segments, work).await?,
+        );
+        let ask = ask_password_attribute(discovery);
+        let resets = segments
+            .segments
+            .segments
+            .iter()
+            .filter(|s| s.include && s.password == PasswordStrategy::ForcedReset)
+            .count();
+        checks.add(
+            "passwords",
+            "Password handling",
+            Ok(match (resets, ask) {
+                (0, _) => "no user type uses a forced reset".into(),
+                (_, Some(path)) => {
+                    format!("forced resets set {path}: the target invites each user")
+                }
+                (_, None) => {
+                    "the target defines no askPassword attribute: users of forced-reset types \
+                              get a random password and reset it through the target's \"forgot \
+                              password\""
+                        .into()
+                }
+            }),
+        );
+        checks.add(
+            "active_run",
+            "No other run active",
+            match self.no_active_run(project).await {
+                Ok(()) => Ok("none".into()),
+                Err(e) => Err(e.to_string()),
+            },
+        );
+        Ok(checks)
+    }
+
+    /// Uploads read, records present, and the impact of the current mapping and user
+    /// types computed without collisions on unique attributes.
+    async fn data_check(
+        &self,
+        project: ProjectId,
+        segments: &Segments,
+        work: &dyn RecordWork,
+    ) -> Result<std::result::Result<String, String>> {
+        let uploads = self
+            .store
+            .list_uploads(project, PageRequest::new(Some(0), Some(500)))
+            .await?;
+        if let Some(reading) = uploads.items.iter().find(|u| {
+            matches!(
+                u.status,
+                crate::uploads::UploadStatus::Stored | crate::uploads::UploadStatus::Parsing
+            )
+        }) {
+            return Ok(Err(format!("{} is still being read", reading.file_name)));
+        }
+        let records = self.store.count_records(project).await?;
+        if records == 0 {
+            return Ok(Err("the project has no records: upload an export".into()));
+        }
+        let latest = self.store.mapping_version(project, None).await?;
+        let impact = self.store.impact(project).await?;
+        let current = match (impact, &latest) {
+            (Some(row), Some(v))
+                if row.status == AssessmentStatus::Ready
+                    && row.mapping == v.mapping
+                    && row.segments == *segments =>
+            {
+                row.sealed_report
+            }
+            _ => None,
+        };
+        let Some(sealed) = current else {
+            return Ok(Err(
+                "compute the impact of the latest mapping and user types first (Mapping page)"
+                    .into(),
+            ));
+        };
+        let report = work.open_impact(project, &sealed)?;
+        Ok(Self::impact_blockers(&report).map(|ok| format!("{records} records read; {ok}")))
+    }
+
+    /// The collisions and rejects of the current impact, for the data check.
+    fn impact_blockers(
+        report: &crate::mapping::impact::ImpactReport,
+    ) -> std::result::Result<String, String> {
+        if let Some(c) = report.collisions.first() {
+            return Err(format!(
+                "{} record(s) collide on a unique attribute after the mapping (for example {} and {})",
+                report.collisions.len(),
+                c.first,
+                c.second
+            ));
+        }
+        Ok(format!(
+            "{} users move; {} will fail their mapping and go to review",
+            report.accepted + report.rejected,
+            report.rejected
+        ))
+    }
+
+    /// The real run: every record of the project, against production, in a downtime
+    /// window or now. Refused unless every pre-flight check passes.
+    pub async fn start_real_run(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        request: RealRunRequest,
+        connector: &dyn TargetConnector,
+        work: &dyn RecordWork,
+        engine: &dyn RunEngine,
+    ) -> Result<(Job, Preflight)> {
+        self.may_run(actor, project).await?;
+        request
+            .tuning
+            .check()
+            .map_err(|(field, message)| DomainError::invalid(field, message))?;
+        let placed = match &request.window {
+            Some(window) => {
+                let placed = window.place().map_err(|(field, message)| {
+                    DomainError::invalid(format!("window.{field}"), message)
+                })?;
+                if placed.phase(self.now()) == Phase::Over {
+                    return Err(DomainError::invalid(
+                        "window.end",
+                        "the window is over already",
+                    ));
+                }
+                Some(placed)
+            }
+            None => None,
+        };
+        let preflight = self.preflight(actor, project, connector, work).await?;
+        if !preflight.passed() {
+            return Err(DomainError::invalid(
+                "preflight",
+                format!(
+                    "the pre-flight checks did not pass: {}",
+                    preflight.failures()
+                ),
+            ));
+        }
+        let ready = self.ready(project).await?;
+        let target = self.run_target(project, TargetRole::Production).await?;
+        let settings = RunSettings {
+            tuning: request.tuning,
+            segments: ready.segments,
+            policy: target.settings.on_existing,
+            sample: None,
+            window: request.window.clone(),
+            placed,
+        };
+        let job = NewJob {
+            id: JobId(self.secrets.new_uuid()),
+            project_id: project,
+            kind: JobKind::RealRun,
+            target_role: TargetRole::Production.as_str().into(),
+            mapping_version: Some(ready.mapping_version),
+            parent: None,
+            settings: settings.to_json(),
+            created_by: Some(actor.account_id),
+            created_at: self.now(),
+        };
+        let job = self
+            .launch(actor, job, JobRecords::Project, placed.is_some(), engine)
+            .await?;
+        Ok((job, preflight))
+    }
+
+    /// Gives a scheduled or paused run a new window (a paused one resumes when it opens).
+    pub async fn reschedule(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        id: JobId,
+        window: Window,
+    ) -> Result<Job> {
+        self.may_run(actor, project).await?;
+        let job = self.job_in(project, id).await?;
+        if !matches!(job.state, JobState::Scheduled | JobState::Paused) {
+            return Err(DomainError::Conflict(format!(
+                "a {} run cannot be given a window",
+                job.state.as_str()
+            )));
+        }
+        let placed = window
+            .place()
+            .map_err(|(field, message)| DomainError::invalid(format!("window.{field}"), message))?;
+        if placed.phase(self.now()) == Phase::Over {
+            return Err(DomainError::invalid(
+                "window.end",
+                "the window is over already",
+            ));
+        }
+        let mut settings = RunSettings::from_json(&job.settings).map_err(DomainError::Internal)?;
+        settings.window = Some(window.clone());
+        settings.placed = Some(placed);
+        let audit = NewAuditEntry::by(
+            actor,
+            self.now(),
+            AuditAction::JobRescheduled,
+            ObjectKind::Job,
+            id,
+        )
+        .in_project(project)
+        .detail(format!(
+            "{} to {} ({})",
+            window.start, window.end, window.zone
+        ));
+        self.store
+            .set_job_settings(id, job.state, &settings.to_json(), &audit)
+            .await
+    }
+
+    /// Start now, pause, resume or cancel.
+    pub async fn control_run(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        id: JobId,
+        control: Control,
+        engine: &dyn RunEngine,
+    ) -> Result<Job> {
+        self.may_run(actor, project).await?;
+        let job = self.job_in(project, id).await?;
+        let event = match control {
+            Control::StartNow => JobEvent::Start,
+            Control::Pause => JobEvent::Pause(crate::jobs::PauseReason::Manual),
+            Control::Resume => JobEvent::Resume,
+            Control::Cancel => JobEvent::Cancel,
+        };
+        if control == Control::Resume
+            && let Some(crate::jobs::PauseReason::WindowEnded) = job.pause_reason
+            && let Ok(settings) = RunSettings::from_json(&job.settings)
+            && let Some(placed) = settings.placed
+            && placed.phase(self.now()) == Phase::Over
+        {
+            // Resuming by hand after the window is allowed: the admin decided to go on
+            // outside it; the scheduler will not pause it again for the old window.
+            let mut settings = settings;
+            settings.placed = None;
+            settings.window = None;
+            let audit = NewAuditEntry::by(
+                actor,
+                self.now(),
+                AuditAction::JobRescheduled,
+                ObjectKind::Job,
+                id,
+            )
+            .in_project(project)
+            .detail("resumed outside its window: no window any more");
+            self.store
+                .set_job_settings(id, job.state, &settings.to_json(), &audit)
+                .await?;
+        }
+        let job = advance(self.store.as_ref(), &job, &event, Some(actor), self.now()).await?;
+        match job.state {
+            JobState::Running => engine.wake(job.id),
+            _ => engine.stop(job.id),
+        }
+        Ok(job)
+    }
+
+    /// A job's records in order, filtered by state and error class.
+    pub async fn run_records(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        id: JobId,
+        filter: &RecordFilter,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<RecordsPage> {
+        self.may_view_runs(actor, project).await?;
+        self.job_in(project, id).await?;
+        let limit = limit.clamp(1, MAX_RECORDS_PAGE);
+        let records = self.store.job_records(id, filter, after, limit).await?;
+        let next_after = (records.len() == limit as usize)
+            .then(|| records.last().map(|r| r.seq))
+            .flatten();
+        Ok(RecordsPage {
+            records,
+            next_after,
+        })
+    }
+
+    /// Checks the actor may download the crosswalk (and audits it); the pages follow
+    /// through [`Ferry::crosswalk_page`].
+    pub async fn open_crosswalk(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        id: JobId,
+    ) -> Result<Job> {
+        self.may_run(actor, project).await?;
+        let job = self.job_in(project, id).await?;
+        let audit = NewAuditEntry::by(
+            actor,
+            self.now(),
+            AuditAction::CrosswalkDownloaded,
+            ObjectKind::Job,
+            id,
+        )
+        .in_project(project);
+        self.store.append_audit(&audit).await?;
+        Ok(job)
+    }
+
+    /// A page of the crosswalk: records with a SCIM id (created, updated, skipped)
+    /// among the next `limit` after `after`, and where the next page starts (`None`
+    /// at the end).
+    pub async fn crosswalk_page(
+        &self,
+        job: &Job,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<(Vec<JobRecord>, Option<u64>)> {
+        let filter = RecordFilter::default();
+        let mut page = self
+            .store
+            .job_records(job.id, &filter, after, limit)
+            .await?;
+        let next = (page.len() == limit as usize)
+            .then(|| page.last().map(|r| r.seq))
+            .flatten();
+        page.retain(|r| r.scim_id.is_some() && r.state != crate::jobs::RecordState::Deleted);
+        Ok((page, next))
+    }
+
+    /// The failed records of a finished (or paused) run as a new run, with the latest
+    /// mapping and user types.
+    pub async fn retry_failed(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        id: JobId,
+        engine: &dyn RunEngine,
+    ) -> Result<Job> {
+        self.may_run(actor, project).await?;
+        let parent = self.job_in(project, id).await?;
+        if !parent.state.is_final() {
+            return Err(DomainError::Conflict(
+                "the run is still active: cancel it or let it finish before retrying its failures"
+                    .into(),
+            ));
+        }
+        if parent.counts.failed == 0 {
+            return Err(DomainError::invalid(
+                "records",
+                "the run has no failed records",
+            ));
+        }
+        if parent.kind == JobKind::Rollback {
+            return Err(DomainError::invalid(
+                "kind",
+                "a rollback is retried by rolling back again",
+            ));
+        }
+        let ready = self.ready(project).await?;
+        self.no_active_run(project).await?;
+        let role = TargetRole::parse(&parent.target_role).unwrap_or(TargetRole::Production);
+        let target = self.run_target(project, role).await?;
+        let old = RunSettings::from_json(&parent.settings).map_err(DomainError::Internal)?;
+        let settings = RunSettings {
+            tuning: old.tuning,
+            segments: ready.segments,
+            policy: target.settings.on_existing,
+            sample: None,
+            window: None,
+            placed: None,
+        };
+        let job = NewJob {
+            id: JobId(self.secrets.new_uuid()),
+            project_id: project,
+            kind: JobKind::Retry,
+            target_role: parent.target_role.clone(),
+            mapping_version: Some(ready.mapping_version),
+            parent: Some(parent.id),
+            settings: settings.to_json(),
+            created_by: Some(actor.account_id),
+            created_at: self.now(),
+        };
+        self.launch(actor, job, JobRecords::FailedOf(parent.id), false, engine)
+            .await
+    }
+
+    /// Deletes from the target the users a finished run created. `confirm` must be
+    /// the number of users it created, as the page showed it.
+    pub async fn rollback(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        id: JobId,
+        confirm: u64,
+        engine: &dyn RunEngine,
+    ) -> Result<Job> {
+        self.may_run(actor, project).await?;
+        let parent = self.job_in(project, id).await?;
+        if !parent.state.is_final() {
+            return Err(DomainError::Conflict(
+                "the run is still active: cancel it or let it finish before rolling it back".into(),
+            ));
+        }
+        if parent.kind == JobKind::Rollback {
+            return Err(DomainError::invalid(
+                "kind",
+                "a rollback cannot be rolled back",
+            ));
+        }
+        if parent.counts.created == 0 {
+            return Err(DomainError::invalid("records", "the run created no users"));
+        }
+        if confirm != parent.counts.created {
+            return Err(DomainError::invalid(
+                "confirm",
+                format!(
+                    "type the number of users the rollback deletes ({}) to confirm",
+                    parent.counts.created
+                ),
+            ));
+        }
+        self.no_active_run(project).await?;
+        let old = RunSettings::from_json(&parent.settings).map_err(DomainError::Internal)?;
+        let settings = RunSettings {
+            sample: None,
+            window: None,
+            placed: None,
+            ..old
+        };
+        let job = NewJob {
+            id: JobId(self.secrets.new_uuid()),
+            project_id: project,
+            kind: JobKind::Rollback,
+            target_role: parent.target_role.clone(),
+            mapping_version: parent.mapping_version,
+            parent: Some(parent.id),
+            settings: settings.to_json(),
+            created_by: Some(actor.account_id),
+            created_at: self.now(),
+        };
+        self.launch(actor, job, JobRecords::CreatedOf(parent.id), false, engine)
+            .await
+    }
+}

@@ -1,0 +1,1120 @@
+//! The run engine: workers that claim a running job's records under a lease, open
+//! and map them with the job's mapping version, push them with the SCIM client and
+//! settle every outcome; the heartbeat that keeps their leases; the failure guard and
+//! the stop on 401/403; the finish (groups and memberships, then a test run's
+//! read-back); rollbacks; live progress for the run page; and the scheduler that
+//! starts, pauses and resumes runs at their windows' edges and joins runs that
+//! another instance (or this one, before a restart) began.
+//!
+//! Durability lives in the job table: a worker that dies leaves records in flight
+//! under a lease that expires, another claims them, and a record claimed more than
+//! once is looked up in the target before it is sent again.
+
+use crate::{
+    records,
+    scim::{
+        client::{Limits, ScimClient},
+        connector::Targets,
+        push::{Pusher, UserPush},
+    },
+    vault::Vault,
+};
+use chrono::Utc;
+use domain::{
+    DomainError,
+    ids::JobId,
+    jobs::{
+        Claimed, FailureGuard, Job, JobEvent, JobKind, JobState, PauseReason, Phase, RecordState,
+        Settled,
+    },
+    mapping::CompiledMapping,
+    ports::{RecordFilter, RunEngine, Store, TargetConnector},
+    runs::{
+        GroupSummary, MAX_MISMATCHES, Mismatch, PasswordAction, Progress, ReadBack, RunSettings,
+        apply_password, ask_password_attribute, diff, password_action,
+    },
+    scim::{
+        outcome::{ErrorClass, Outcome},
+        target::TargetRole,
+    },
+    segments::CompiledSegments,
+    service::advance,
+};
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// How the engine paces itself.
+#[derive(Clone, Copy, Debug)]
+pub struct RunConfig {
+    /// How long a claim holds records without a heartbeat.
+    pub lease: Duration,
+    /// How often the scheduler looks at the active jobs.
+    pub tick: Duration,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(60),
+            tick: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Error classes Ferry gives records itself (the target's are `ErrorClass`).
+pub mod classes {
+    /// The record's user type stays behind.
+    pub const LEFT_BEHIND: &str = "left_behind";
+    /// A mapping rule rejected the record.
+    pub const MAPPING: &str = "mapping";
+    /// The record is no longer in the project (a newer export removed it).
+    pub const MISSING_RECORD: &str = "missing_record";
+}
+
+/// Seconds between two points of the rate chart.
+const POINT_EVERY: Duration = Duration::from_secs(2);
+/// Points kept (the chart's width): beyond it, every other point is dropped.
+const MAX_POINTS: usize = 400;
+/// The current rate is measured over this long.
+const RATE_SPAN: Duration = Duration::from_secs(10);
+/// Records opened and mapped per read-back or group page.
+const PAGE: u32 = 1_000;
+
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Runs(Arc<Inner>);
+
+struct Inner {
+    store: Arc<dyn Store>,
+    vault: Vault,
+    targets: Targets,
+    /// Names this process's leases: unique per start.
+    instance: String,
+    config: RunConfig,
+    drives: Mutex<HashMap<JobId, Arc<Drive>>>,
+    feeds: Mutex<HashMap<JobId, watch::Sender<Progress>>>,
+    shutdown: CancellationToken,
+}
+
+/// One job being worked on here.
+struct Drive {
+    stop: CancellationToken,
+    meter: Mutex<Meter>,
+    guard: Mutex<FailureGuard>,
+    /// Users sent per second, at most: the next free slot.
+    pace: Option<(f64, tokio::sync::Mutex<Instant>)>,
+}
+
+/// The rate of one job as seen here.
+struct Meter {
+    started: Instant,
+    /// Settled records when this instance began, and since.
+    base: u64,
+    recent: VecDeque<(Instant, u64)>,
+    points: Vec<(u64, u64)>,
+    last_point: Option<Instant>,
+    /// Seconds the job had run before this instance began (for the chart's axis).
+    offset: u64,
+}
+
+impl Meter {
+    fn new(settled: u64, offset: u64) -> Self {
+        Self {
+            started: Instant::now(),
+            base: settled,
+            recent: VecDeque::from([(Instant::now(), settled)]),
+            points: vec![(offset, settled)],
+            last_point: Some(Instant::now()),
+            offset,
+        }
+    }
+
+    fn observe(&mut self, settled: u64) {
+        let now = Instant::now();
+        self.recent.push_back((now, settled));
+        while self.recent.len() > 2 && now.duration_since(self.recent[0].0) > RATE_SPAN {
+            self.recent.pop_front();
+        }
+        if self
+            .last_point
+            .is_none_or(|t| now.duration_since(t) >= POINT_EVERY)
+        {
+            self.last_point = Some(now);
+            let at = self.offset + now.duration_since(self.started).as_secs();
+            self.points.push((at, settled));
+            if self.points.len() > MAX_POINTS {
+                let mut i = 0;
+                self.points.retain(|_| {
+                    i += 1;
+                    i % 2 == 1
+                });
+            }
+        }
+    }
+
+    fn progress(&self, job: &Job) -> Progress {
+        let settled = job.counts.settled();
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let average = (elapsed > 0.5).then(|| (settled - self.base.min(settled)) as f64 / elapsed);
+        let current = match (self.recent.front(), self.recent.back()) {
+            (Some(a), Some(b)) if b.0 > a.0 => {
+                Some((b.1.saturating_sub(a.1)) as f64 / b.0.duration_since(a.0).as_secs_f64())
+            }
+            _ => None,
+        };
+        let remaining = job.total - settled.min(job.total);
+        Progress {
+            state: Some(job.state),
+            counts: job.counts,
+            total: job.total,
+            current_rate: current,
+            average_rate: average,
+            eta_seconds: current
+                .filter(|r| *r > 0.0)
+                .map(|r| (remaining as f64 / r).ceil() as u64),
+            rate_points: self.points.clone(),
+            live: true,
+        }
+    }
+}
+
+/// What a run needs at hand: the target's client and limits, the job's mapping and
+/// user types, the password action per user type.
+struct Context {
+    job: Job,
+    settings: RunSettings,
+    client: ScimClient,
+    limits: Limits,
+    mapping: CompiledMapping,
+    segments: CompiledSegments,
+    actions: Vec<PasswordAction>,
+    batch: u32,
+}
+
+/// A record ready to push, or settled without pushing.
+enum Prepared {
+    Push { seq: u64, user: UserPush },
+    Settle(Settled),
+}
+
+/// What a batch came to.
+struct Batch {
+    settled: Vec<Settled>,
+    /// Set when the run must pause.
+    pause: Option<PauseReason>,
+}
+
+fn settled(seq: u64, state: RecordState, class: &str, detail: impl Into<String>) -> Settled {
+    Settled {
+        seq,
+        state,
+        scim_id: None,
+        error_class: Some(class.into()),
+        error_detail: Some(detail.into()),
+    }
+}
+
+/// A strong password for one user, sent once and kept nowhere: 144 random bits and
+/// one character of each class that common password policies ask for.
+fn random_password() -> String {
+    use base64::Engine as _;
+    let bytes: [u8; 18] = rand::random();
+    format!(
+        "{}aZ7!",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+impl Runs {
+    pub fn new(store: Arc<dyn Store>, vault: Vault, targets: Targets, config: RunConfig) -> Self {
+        let instance = format!(
+            "{}-{}",
+            std::process::id(),
+            &uuid::Uuid::now_v7().simple().to_string()[..12]
+        );
+        Self(Arc::new(Inner {
+            store,
+            vault,
+            targets,
+            instance,
+            config,
+            drives: Mutex::default(),
+            feeds: Mutex::default(),
+            shutdown: CancellationToken::new(),
+        }))
+    }
+
+    /// Stops every worker after its batch (the server is stopping).
+    pub fn shut_down(&self) {
+        self.0.shutdown.cancel();
+    }
+
+    /// The live progress of a job, as a channel the event stream follows. Fed by the
+    /// workers while the job runs here; otherwise one task per job reads its counts
+    /// every few seconds for all who follow it.
+    pub fn subscribe(&self, job: JobId) -> watch::Receiver<Progress> {
+        let mut feeds = lock(&self.0.feeds);
+        if let Some(feed) = feeds.get(&job) {
+            return feed.subscribe();
+        }
+        let (feed, receiver) = watch::channel(Progress::default());
+        feeds.insert(job, feed);
+        drop(feeds);
+        let inner = self.0.clone();
+        tokio::spawn(async move { inner.follow(job).await });
+        receiver
+    }
+
+    /// Starts the scheduler: every tick it starts scheduled jobs whose window opened,
+    /// pauses running ones whose window ended, resumes paused ones whose new window
+    /// opened, and works on running jobs no worker here is on (after a restart, or
+    /// beside another instance).
+    pub fn spawn_scheduler(&self) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(this.0.config.tick);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = this.0.shutdown.cancelled() => break,
+                    _ = tick.tick() => {
+                        if let Err(err) = this.schedule().await {
+                            tracing::error!(error = %err, "the scheduler's round failed");
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// One round of the scheduler.
+    pub async fn schedule(&self) -> domain::Result<()> {
+        let now = Utc::now();
+        for job in self.0.store.active_jobs().await? {
+            let settings = RunSettings::from_json(&job.settings).ok();
+            let phase = settings
+                .as_ref()
+                .and_then(|s| s.placed)
+                .map(|p| p.phase(now));
+            let event = match (job.state, phase, &job.pause_reason) {
+                (JobState::Scheduled, Some(Phase::Open(_)), _) => Some(JobEvent::Start),
+                (JobState::Scheduled | JobState::Running, Some(Phase::Over), _) => {
+                    Some(JobEvent::Pause(PauseReason::WindowEnded))
+                }
+                (JobState::Paused, Some(Phase::Open(_)), Some(PauseReason::WindowEnded)) => {
+                    Some(JobEvent::Resume)
+                }
+                _ => None,
+            };
+            let job = match event {
+                Some(event) => {
+                    match advance(self.0.store.as_ref(), &job, &event, None, now).await {
+                        Ok(moved) => {
+                            tracing::info!(job = %job.id, from = job.state.as_str(), to = moved.state.as_str(), "the scheduler moved a run");
+                            moved
+                        }
+                        // Another instance moved it first.
+                        Err(DomainError::Conflict(_)) => continue,
+                        Err(err) => return Err(err),
+                    }
+                }
+                None => job,
+            };
+            match job.state {
+                JobState::Running => self.wake(job.id),
+                _ => self.stop(job.id),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl RunEngine for Runs {
+    fn wake(&self, job: JobId) {
+        let mut drives = lock(&self.0.drives);
+        if drives.contains_key(&job) || self.0.shutdown.is_cancelled() {
+            return;
+        }
+        let drive = Arc::new(Drive {
+            stop: self.0.shutdown.child_token(),
+            meter: Mutex::new(Meter::new(0, 0)),
+            guard: Mutex::new(FailureGuard::new(1, 2)),
+            pace: None,
+        });
+        drives.insert(job, drive);
+        drop(drives);
+        let inner = self.0.clone();
+        tokio::spawn(async move {
+            if let Err(err) = inner.clone().drive(job).await {
+                tracing::error!(job = %job, error = %err, "the run's workers stopped on an error");
+            }
+            lock(&inner.drives).remove(&job);
+        });
+    }
+
+    fn stop(&self, job: JobId) {
+        if let Some(drive) = lock(&self.0.drives).get(&job) {
+            drive.stop.cancel();
+        }
+    }
+
+    fn progress(&self, job: &Job) -> Progress {
+        let drive = lock(&self.0.drives).get(&job.id).cloned();
+        match drive {
+            Some(drive) if job.state == JobState::Running => lock(&drive.meter).progress(job),
+            _ => Progress {
+                state: Some(job.state),
+                counts: job.counts,
+                total: job.total,
+                average_rate: average_rate(job),
+                ..Progress::default()
+            },
+        }
+    }
+
+    fn open_readback(&self, job: &Job, sealed: &[u8]) -> domain::Result<ReadBack> {
+        let plain = self
+            .0
+            .vault
+            .open(sealed, readback_context(job.id).as_bytes())
+            .map_err(|_| DomainError::Internal("the read-back cannot be opened".into()))?;
+        serde_json::from_slice(&plain)
+            .map_err(|e| DomainError::Internal(format!("the read-back does not read: {e}")))
+    }
+}
+
+/// Records settled per second from start to finish (or to now).
+fn average_rate(job: &Job) -> Option<f64> {
+    let start = job.started_at?;
+    let end = job.finished_at.unwrap_or_else(Utc::now);
+    let seconds = (end - start).num_milliseconds() as f64 / 1000.0;
+    (seconds > 0.5).then(|| job.counts.settled() as f64 / seconds)
+}
+
+fn readback_context(job: JobId) -> String {
+    format!("readback:{job}")
+}
+
+impl Inner {
+    fn publish(&self, job: &Job, drive: &Drive) {
+        let progress = {
+            let mut meter = lock(&drive.meter);
+            meter.observe(job.counts.settled());
+            meter.progress(job)
+        };
+        if let Some(feed) = lock(&self.feeds).get(&job.id) {
+            feed.send_replace(progress);
+        }
+    }
+
+    /// Feeds followers of a job no worker here runs: its counts every few seconds,
+    /// until nobody follows or it ends.
+    async fn follow(self: Arc<Self>, id: JobId) {
+        loop {
+            let feed = lock(&self.feeds).get(&id).cloned();
+            let Some(feed) = feed else { return };
+            if feed.receiver_count() == 0 || self.shutdown.is_cancelled() {
+                lock(&self.feeds).remove(&id);
+                return;
+            }
+            let driven = lock(&self.drives).get(&id).cloned();
+            if driven.is_none() {
+                match self.store.job(id).await {
+                    Ok(Some(job)) => {
+                        let progress = Progress {
+                            state: Some(job.state),
+                            counts: job.counts,
+                            total: job.total,
+                            average_rate: average_rate(&job),
+                            ..Progress::default()
+                        };
+                        feed.send_replace(progress);
+                    }
+                    Ok(None) => {
+                        lock(&self.feeds).remove(&id);
+                        return;
+                    }
+                    Err(err) => {
+                        tracing::warn!(job = %id, error = %err, "reading a run's progress failed")
+                    }
+                }
+            }
+            tokio::time::sleep(POINT_EVERY).await;
+        }
+    }
+
+    async fn job(&self, id: JobId) -> domain::Result<Job> {
+        self.store
+            .job(id)
+            .await?
+            .ok_or_else(|| DomainError::NotFound("job".into()))
+    }
+
+    /// Pauses the job (when still running) for `reason`.
+    async fn pause(&self, id: JobId, reason: PauseReason) -> domain::Result<()> {
+        let job = self.job(id).await?;
+        if job.state != JobState::Running {
+            return Ok(());
+        }
+        tracing::warn!(job = %id, reason = %reason.describe(), "pausing the run");
+        match advance(
+            self.store.as_ref(),
+            &job,
+            &JobEvent::Pause(reason),
+            None,
+            Utc::now(),
+        )
+        .await
+        {
+            Ok(_) | Err(DomainError::Conflict(_)) => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn drive(self: Arc<Self>, id: JobId) -> domain::Result<()> {
+        let job = self.job(id).await?;
+        if job.state != JobState::Running {
+            return Ok(());
+        }
+        let context = match self.context(&job).await {
+            Ok(context) => Arc::new(context),
+            Err(detail) => return self.pause(id, PauseReason::CannotRun { detail }).await,
+        };
+        let drive = {
+            let offset = job
+                .started_at
+                .map(|s| u64::try_from((Utc::now() - s).num_seconds()).unwrap_or(0))
+                .unwrap_or(0);
+            let tuning = &context.settings.tuning;
+            Arc::new(Drive {
+                stop: lock(&self.drives)
+                    .get(&id)
+                    .map(|d| d.stop.clone())
+                    .unwrap_or_else(|| self.shutdown.child_token()),
+                meter: Mutex::new(Meter::new(job.counts.settled(), offset)),
+                guard: Mutex::new(FailureGuard::new(
+                    tuning.failure_window,
+                    tuning.failure_threshold,
+                )),
+                pace: tuning
+                    .max_users_per_second
+                    .map(|rate| (f64::from(rate), tokio::sync::Mutex::new(Instant::now()))),
+            })
+        };
+        lock(&self.drives).insert(id, drive.clone());
+        tracing::info!(job = %id, kind = job.kind.as_str(), total = job.total, "working on a run");
+        let workers = (0..context.settings.tuning.concurrency).map(|n| {
+            let this = self.clone();
+            let context = context.clone();
+            let drive = drive.clone();
+            tokio::spawn(async move { this.work(context, n, &drive).await })
+        });
+        for result in futures_util::future::join_all(workers).await {
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => tracing::error!(job = %id, error = %err, "a run worker failed"),
+                Err(err) => tracing::error!(job = %id, error = %err, "a run worker panicked"),
+            }
+        }
+        let job = self.job(id).await?;
+        self.publish(&job, &drive);
+        if job.state == JobState::Running && job.counts.pending == 0 && job.counts.in_flight == 0 {
+            self.finish(&context, job, &drive).await?;
+        }
+        Ok(())
+    }
+
+    /// The client, mapping and user types of a job; an error says what to fix.
+    async fn context(&self, job: &Job) -> Result<Context, String> {
+        let failed = |e: DomainError| e.to_string();
+        let settings = RunSettings::from_json(&job.settings)?;
+        let role = TargetRole::parse(&job.target_role).map_err(failed)?;
+        let target = self
+            .store
+            .target(job.project_id, role)
+            .await
+            .map_err(failed)?
+            .ok_or_else(|| format!("the {} is no longer set up", role.label().to_lowercase()))?;
+        let secrets = self
+            .targets
+            .open_secrets(job.project_id, role, &target.sealed_secrets)
+            .map_err(failed)?;
+        let discovery = target.last_test.and_then(|r| r.discovery);
+        let client = ScimClient::new(&target.settings, &secrets).map_err(|e| e.0)?;
+        let limits = Limits::new(&target.settings, discovery.as_ref());
+        let version = match job.mapping_version {
+            Some(v) => self
+                .store
+                .mapping_version(job.project_id, Some(v))
+                .await
+                .map_err(failed)?
+                .ok_or_else(|| format!("mapping version {v} is gone"))?,
+            None => return Err("the run names no mapping version".into()),
+        };
+        let mapping = match job.kind {
+            // A rollback maps nothing; its records carry the SCIM ids to delete.
+            JobKind::Rollback => version.mapping.compile_lenient(discovery.as_ref()).0,
+            _ => version
+                .mapping
+                .compile(discovery.as_ref())
+                .map_err(|problems| {
+                    format!(
+                        "mapping version {} no longer checks against the target ({})",
+                        version.version, problems[0].message
+                    )
+                })?,
+        };
+        let segments = settings
+            .segments
+            .compile(Utc::now())
+            .map_err(|p| format!("the user types have problems ({})", p[0].message))?;
+        let ask = ask_password_attribute(discovery.as_ref());
+        let actions = settings
+            .segments
+            .segments
+            .iter()
+            .map(|s| password_action(s.password, ask.as_deref()))
+            .collect();
+        let batch = settings.tuning.batch_size.unwrap_or(if limits.bulk {
+            limits.max_operations.clamp(1, 500)
+        } else {
+            50
+        });
+        Ok(Context {
+            job: job.clone(),
+            settings,
+            client,
+            limits,
+            mapping,
+            segments,
+            actions,
+            batch,
+        })
+    }
+
+    /// One worker: claims a batch, pushes it while its lease is renewed, settles it;
+    /// until nothing is left, the job stops running, or a pause is called for.
+    async fn work(&self, context: Arc<Context>, n: u32, drive: &Drive) -> domain::Result<()> {
+        let id = context.job.id;
+        let owner = format!("{}:{n}", self.instance);
+        let lease = chrono::Duration::from_std(self.config.lease)
+            .map_err(|e| DomainError::Internal(e.to_string()))?;
+        loop {
+            if drive.stop.is_cancelled() {
+                break;
+            }
+            let job = self.job(id).await?;
+            if job.state != JobState::Running {
+                break;
+            }
+            let now = Utc::now();
+            let claimed = self
+                .store
+                .claim(id, &owner, context.batch, now, now + lease)
+                .await?;
+            if claimed.is_empty() {
+                let job = self.job(id).await?;
+                if job.counts.pending == 0 && job.counts.in_flight == 0 {
+                    break;
+                }
+                // Records others hold: theirs to settle, or ours once their lease
+                // expires (their worker is gone).
+                let wait = (self.config.lease / 4).min(Duration::from_secs(1));
+                tokio::select! {
+                    () = drive.stop.cancelled() => break,
+                    () = tokio::time::sleep(wait) => continue,
+                }
+            }
+            if let Some((rate, next)) = &drive.pace {
+                let slot = {
+                    let mut next = next.lock().await;
+                    let slot = (*next).max(Instant::now());
+                    *next = slot + Duration::from_secs_f64(claimed.len() as f64 / rate);
+                    slot
+                };
+                tokio::time::sleep_until(slot.into()).await;
+            }
+            let batch = self
+                .with_heartbeat(id, &owner, lease, self.batch(&context, &claimed))
+                .await?;
+            self.store
+                .settle(id, &owner, &batch.settled, Utc::now())
+                .await?;
+            // Records not settled (the target refused the credentials before they
+            // were sent) go back to pending for after the pause.
+            if batch.settled.len() < claimed.len() {
+                self.store.release(id, &owner).await?;
+            }
+            let mut pause = batch.pause;
+            {
+                let mut guard = lock(&drive.guard);
+                for s in &batch.settled {
+                    let counts = s.error_class.as_deref() != Some(classes::LEFT_BEHIND);
+                    if counts
+                        && let Some(reason) = guard.settle(s.state == RecordState::Failed)
+                        && pause.is_none()
+                    {
+                        pause = Some(reason);
+                    }
+                }
+            }
+            let job = self.job(id).await?;
+            self.publish(&job, drive);
+            if let Some(reason) = pause {
+                if matches!(reason, PauseReason::FailureRate { .. }) {
+                    lock(&drive.guard).reset();
+                }
+                self.pause(id, reason).await?;
+                drive.stop.cancel();
+                break;
+            }
+        }
+        self.store.release(id, &owner).await?;
+        Ok(())
+    }
+
+    /// Runs `work` while renewing `owner`'s lease a few times per lease.
+    async fn with_heartbeat<T>(
+        &self,
+        id: JobId,
+        owner: &str,
+        lease: chrono::Duration,
+        work: impl std::future::Future<Output = domain::Result<T>>,
+    ) -> domain::Result<T> {
+        let mut work = std::pin::pin!(work);
+        let mut beat = tokio::time::interval(self.config.lease / 3);
+        beat.tick().await;
+        loop {
+            tokio::select! {
+                result = &mut work => return result,
+                _ = beat.tick() => {
+                    if let Err(err) = self.store.heartbeat(id, owner, Utc::now() + lease).await {
+                        tracing::warn!(job = %id, error = %err, "renewing a lease failed");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn batch(&self, context: &Arc<Context>, claimed: &[Claimed]) -> domain::Result<Batch> {
+        match context.job.kind {
+            JobKind::Rollback => Ok(self.delete(context, claimed).await),
+            _ => self.push(context, claimed).await,
+        }
+    }
+
+    /// Opens, places and maps the records, then pushes those that move.
+    async fn push(&self, context: &Arc<Context>, claimed: &[Claimed]) -> domain::Result<Batch> {
+        let project = context.job.project_id;
+        let ids: Vec<String> = claimed.iter().map(|c| c.source_id.clone()).collect();
+        let sealed: HashMap<String, Vec<u8>> = self
+            .store
+            .sealed_records(project, &ids)
+            .await?
+            .into_iter()
+            .collect();
+        // Opening and mapping is CPU work: off the async threads.
+        let (vault, ctx, batch) = (self.vault.clone(), context.clone(), claimed.to_vec());
+        let prepared: Vec<Prepared> = tokio::task::spawn_blocking(move || {
+            batch
+                .iter()
+                .map(|c| prepare(&vault, &ctx, c, sealed.get(&c.source_id)))
+                .collect()
+        })
+        .await
+        .map_err(|e| DomainError::Internal(format!("mapping a batch: {e}")))?;
+        let mut out = Vec::with_capacity(claimed.len());
+        let mut users = Vec::new();
+        let mut seqs = Vec::new();
+        for p in prepared {
+            match p {
+                Prepared::Settle(s) => out.push(s),
+                Prepared::Push { seq, user } => {
+                    seqs.push(seq);
+                    users.push(user);
+                }
+            }
+        }
+        if users.is_empty() {
+            return Ok(Batch {
+                settled: out,
+                pause: None,
+            });
+        }
+        let pusher = Pusher::new(&context.client, context.limits, context.settings.policy);
+        let report = pusher.push(&users, &[]).await;
+        let stopped = report.stopped.is_some();
+        for (seq, outcome) in seqs.into_iter().zip(report.users) {
+            let done = match outcome {
+                Outcome::Created { id } => Settled {
+                    seq,
+                    state: RecordState::Created,
+                    scim_id: Some(id),
+                    error_class: None,
+                    error_detail: None,
+                },
+                Outcome::Updated { id } => Settled {
+                    seq,
+                    state: RecordState::Updated,
+                    scim_id: Some(id),
+                    error_class: None,
+                    error_detail: None,
+                },
+                Outcome::Skipped { id } => Settled {
+                    scim_id: Some(id),
+                    ..settled(
+                        seq,
+                        RecordState::Skipped,
+                        ErrorClass::AlreadyExists.as_str(),
+                        "the user exists in the target and the policy is to skip",
+                    )
+                },
+                // Not sent because the target refused the credentials: back to
+                // pending, for after the pause.
+                Outcome::Failed(f) if stopped && f.class == ErrorClass::Unauthorized => continue,
+                Outcome::Failed(f) => settled(seq, RecordState::Failed, f.class.as_str(), f.detail),
+            };
+            out.push(done);
+        }
+        out.sort_by_key(|s| s.seq);
+        Ok(Batch {
+            settled: out,
+            pause: report.stopped.map(|f| PauseReason::Unauthorized {
+                status: f.status.unwrap_or(401),
+            }),
+        })
+    }
+}
+
+/// Opens one record, places it in its user type and maps it.
+fn prepare(
+    vault: &Vault,
+    context: &Context,
+    claimed: &Claimed,
+    sealed: Option<&Vec<u8>>,
+) -> Prepared {
+    {
+        let seq = claimed.seq;
+        let Some(sealed) = sealed else {
+            return Prepared::Settle(settled(
+                seq,
+                RecordState::Failed,
+                classes::MISSING_RECORD,
+                "the record is no longer in the project (a newer export removed it)",
+            ));
+        };
+        let user = match records::open(vault, context.job.project_id, &claimed.source_id, sealed) {
+            Ok(user) => user,
+            Err(err) => {
+                tracing::error!(job = %context.job.id, seq, error = %err, "a record did not open");
+                return Prepared::Settle(settled(
+                    seq,
+                    RecordState::Failed,
+                    classes::MISSING_RECORD,
+                    "the stored record cannot be opened with this server key",
+                ));
+            }
+        };
+        let segment = context.segments.place(&user);
+        let Some(segment) = segment.filter(|s| context.segments.included(*s)) else {
+            let why = match segment.and_then(|s| context.settings.segments.segments.get(s)) {
+                Some(s) => format!("the user type {:?} stays behind", s.name),
+                None => "the user is in no user type".into(),
+            };
+            return Prepared::Settle(settled(
+                seq,
+                RecordState::Skipped,
+                classes::LEFT_BEHIND,
+                why,
+            ));
+        };
+        let mut mapped = context.mapping.map(&user);
+        if !mapped.failures.is_empty() {
+            let detail = mapped
+                .failures
+                .iter()
+                .map(|f| format!("rule {}: {}", f.rule + 1, f.message))
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Prepared::Settle(settled(seq, RecordState::Failed, classes::MAPPING, detail));
+        }
+        if let Some(action) = context.actions.get(segment) {
+            apply_password(&mut mapped.resource, action, random_password);
+        }
+        let text = |key: &str| {
+            mapped
+                .resource
+                .get(key)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        Prepared::Push {
+            seq,
+            user: UserPush {
+                external_id: text("externalId"),
+                user_name: text("userName"),
+                maybe_sent: claimed.attempts > 1,
+                data: mapped.resource,
+            },
+        }
+    }
+}
+
+impl Inner {
+    /// A rollback's batch: each user deleted by its SCIM id (one already gone counts
+    /// as deleted); 401/403 stops it.
+    async fn delete(&self, context: &Context, claimed: &[Claimed]) -> Batch {
+        let mut out = Vec::with_capacity(claimed.len());
+        for c in claimed {
+            let Some(scim_id) = &c.scim_id else {
+                out.push(settled(
+                    c.seq,
+                    RecordState::Failed,
+                    ErrorClass::Protocol.as_str(),
+                    "the run recorded no SCIM id for this user",
+                ));
+                continue;
+            };
+            let path = format!("/Users/{scim_id}");
+            let result = context.client.delete(&path).await;
+            let done = match result {
+                Ok(()) => Settled {
+                    seq: c.seq,
+                    state: RecordState::Deleted,
+                    scim_id: Some(scim_id.clone()),
+                    error_class: None,
+                    error_detail: None,
+                },
+                Err(call) if call.class() == ErrorClass::NotFound => Settled {
+                    seq: c.seq,
+                    state: RecordState::Deleted,
+                    scim_id: Some(scim_id.clone()),
+                    error_class: None,
+                    error_detail: Some("the user was gone already".into()),
+                },
+                Err(call) if call.class() == ErrorClass::Unauthorized => {
+                    return Batch {
+                        settled: out,
+                        pause: Some(PauseReason::Unauthorized {
+                            status: call.failure.status.unwrap_or(401),
+                        }),
+                    };
+                }
+                Err(call) => Settled {
+                    scim_id: Some(scim_id.clone()),
+                    ..settled(
+                        c.seq,
+                        RecordState::Failed,
+                        call.class().as_str(),
+                        call.failure.detail,
+                    )
+                },
+            };
+            out.push(done);
+        }
+        Batch {
+            settled: out,
+            pause: None,
+        }
+    }
+
+    /// Every record settled: groups and memberships follow the users, a test run's
+    /// users are read back, and the job finishes. One instance does it, under a lease
+    /// of its own; a repeat after a crash finds the groups and adds nothing twice.
+    async fn finish(&self, context: &Context, job: Job, drive: &Drive) -> domain::Result<()> {
+        let owner = format!("{}:finish", self.instance);
+        let lease = chrono::Duration::from_std(self.config.lease * 10)
+            .map_err(|e| DomainError::Internal(e.to_string()))?;
+        let now = Utc::now();
+        if !self
+            .store
+            .claim_finish(job.id, &owner, now, now + lease)
+            .await?
+        {
+            return Ok(());
+        }
+        let groups = if context.settings.tuning.groups && job.kind != JobKind::Rollback {
+            Some(self.groups(context).await?)
+        } else {
+            None
+        };
+        let readback = if job.kind == JobKind::TestRun {
+            let found = self.read_back(context).await?;
+            let json =
+                serde_json::to_vec(&found).map_err(|e| DomainError::Internal(e.to_string()))?;
+            Some(self.vault.seal(&json, readback_context(job.id).as_bytes()))
+        } else {
+            None
+        };
+        let summary = serde_json::to_string(&groups.unwrap_or_default())
+            .map_err(|e| DomainError::Internal(e.to_string()))?;
+        self.store
+            .save_finish(job.id, &summary, readback.as_deref())
+            .await?;
+        let job = self.job(job.id).await?;
+        if job.state == JobState::Running {
+            let event = JobEvent::Finish {
+                failed: job.counts.failed,
+            };
+            match advance(self.store.as_ref(), &job, &event, None, Utc::now()).await {
+                Ok(done) => {
+                    tracing::info!(job = %job.id, state = done.state.as_str(), "the run finished");
+                    self.publish(&done, drive);
+                }
+                Err(DomainError::Conflict(_)) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+
+    /// Pages through the job's records in `states` that have a SCIM id, opened.
+    async fn each_sent(
+        &self,
+        context: &Context,
+        mut visit: impl FnMut(&domain::ports::JobRecord, domain::import::NormalizedUser),
+    ) -> domain::Result<()> {
+        for state in [
+            RecordState::Created,
+            RecordState::Updated,
+            RecordState::Skipped,
+        ] {
+            let filter = RecordFilter {
+                state: Some(state),
+                error_class: None,
+            };
+            let mut after = None;
+            loop {
+                let page = self
+                    .store
+                    .job_records(context.job.id, &filter, after, PAGE)
+                    .await?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.seq);
+                let ids: Vec<String> = page.iter().map(|r| r.source_id.clone()).collect();
+                let sealed: HashMap<String, Vec<u8>> = self
+                    .store
+                    .sealed_records(context.job.project_id, &ids)
+                    .await?
+                    .into_iter()
+                    .collect();
+                for record in &page {
+                    if record.scim_id.is_none() {
+                        continue;
+                    }
+                    if let Some(data) = sealed.get(&record.source_id)
+                        && let Ok(user) = records::open(
+                            &self.vault,
+                            context.job.project_id,
+                            &record.source_id,
+                            data,
+                        )
+                    {
+                        visit(record, user);
+                    }
+                }
+                if page.len() < PAGE as usize {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the groups of the users this run placed (or finds them) and adds the
+    /// members.
+    async fn groups(&self, context: &Context) -> domain::Result<GroupSummary> {
+        let mut members: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        self.each_sent(context, |record, user| {
+            if let Some(id) = &record.scim_id {
+                for group in &user.groups {
+                    members.entry(group.clone()).or_default().push(id.clone());
+                }
+            }
+        })
+        .await?;
+        let pusher = Pusher::new(&context.client, context.limits, context.settings.policy);
+        let mut summary = GroupSummary::default();
+        for (name, ids) in &members {
+            let (outcome, added) = pusher.sync_group(name, ids).await;
+            summary.memberships += added;
+            match outcome {
+                Outcome::Created { .. } => summary.created += 1,
+                Outcome::Updated { .. } | Outcome::Skipped { .. } => summary.updated += 1,
+                Outcome::Failed(f) => {
+                    summary.failed += 1;
+                    if summary.errors.len() < 20 {
+                        summary.errors.push(format!("{name}: {}", f.detail));
+                    }
+                    if f.class == ErrorClass::Unauthorized {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Reads every user the test run created or updated back from the target and
+    /// compares it with what the mapping makes of the record now (the same mapping
+    /// version: what was sent, less the password).
+    async fn read_back(&self, context: &Context) -> domain::Result<ReadBack> {
+        let mut sent: Vec<(String, String, serde_json::Value)> = Vec::new();
+        self.each_sent(context, |record, user| {
+            if record.state == RecordState::Skipped {
+                return;
+            }
+            if let Some(id) = &record.scim_id {
+                sent.push((
+                    record.source_id.clone(),
+                    id.clone(),
+                    context.mapping.map(&user).resource,
+                ));
+            }
+        })
+        .await?;
+        let mut found = ReadBack::default();
+        for (source_id, scim_id, resource) in sent {
+            found.checked += 1;
+            match context.client.get(&format!("/Users/{scim_id}")).await {
+                Ok(kept) => {
+                    let differences = diff(&resource, &kept);
+                    if differences.is_empty() {
+                        found.matching += 1;
+                    }
+                    for (path, sent, received) in differences {
+                        if found.mismatches.len() < MAX_MISMATCHES {
+                            found.mismatches.push(Mismatch {
+                                source_id: source_id.clone(),
+                                scim_id: scim_id.clone(),
+                                path,
+                                sent,
+                                received,
+                            });
+                        } else {
+                            found.more_mismatches += 1;
+                        }
+                    }
+                }
+                Err(call) if call.class() == ErrorClass::NotFound => found.missing += 1,
+                Err(call) => {
+                    found.unreadable += 1;
+                    if found.unreadable_reason.is_none() {
+                        found.unreadable_reason = Some(call.failure.detail);
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+}

@@ -1,0 +1,451 @@
+//! Runs through the API, so a migration can be driven headless: test runs, the
+//! pre-flight checks and the real run (in a window or now), windows, controls, the
+//! run's view and live progress, its records by state and error class, the crosswalk,
+//! retries and rollbacks.
+
+use super::{ApiActor, ApiJson, ApiResult, ErrorBody, PageParams, project_id};
+use crate::web::AppState;
+use axum::{
+    Json,
+    extract::{Path, Query, State},
+    http::{StatusCode, header},
+    response::{
+        IntoResponse, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
+};
+use domain::{
+    DomainError,
+    ids::JobId,
+    jobs::{Job, RecordState, Window},
+    pagination::{Page, PageRequest},
+    ports::RecordFilter,
+    runs::{Preflight, Progress, RealRunRequest, TestRunRequest},
+    service::{Control, RecordsPage, RunView},
+};
+use serde::{Deserialize, Serialize};
+use std::convert::Infallible;
+use utoipa::{IntoParams, ToSchema};
+
+fn job_id(id: &str) -> ApiResult<JobId> {
+    Ok(id.parse()?)
+}
+
+/// A project's runs, newest first.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/runs", tag = "runs",
+    params(("id" = String, Path, description = "Project id"), PageParams),
+    responses((status = 200, body = Page<Job>), (status = 404, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+    Query(q): Query<PageParams>,
+) -> ApiResult<Json<Page<Job>>> {
+    let page = PageRequest::new(q.offset, q.limit);
+    Ok(Json(
+        state.ferry.runs(&actor, project_id(&id)?, page).await?,
+    ))
+}
+
+/// Starts a test run: a sample of the moving users (random with a seed, or
+/// stratified by user type) with the latest mapping, against the test target (or
+/// production). Its users are read back and compared when it ends.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/runs/test", tag = "runs",
+    params(("id" = String, Path, description = "Project id")),
+    request_body = TestRunRequest,
+    responses((status = 201, body = Job), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn start_test(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TestRunRequest>,
+) -> ApiResult<(StatusCode, Json<Job>)> {
+    let seed = rand::random::<u32>().into();
+    let job = state
+        .ferry
+        .start_test_run(
+            &actor,
+            project_id(&id)?,
+            body,
+            seed,
+            &state.plans,
+            &state.runs,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(job)))
+}
+
+/// Runs the real run's pre-flight checks now (the production target is tested live).
+#[utoipa::path(get, path = "/api/v1/projects/{id}/runs/preflight", tag = "runs",
+    params(("id" = String, Path, description = "Project id")),
+    responses((status = 200, body = Preflight), (status = 403, body = ErrorBody)))]
+pub async fn preflight(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Preflight>> {
+    Ok(Json(
+        state
+            .ferry
+            .preflight(&actor, project_id(&id)?, &state.targets, &state.plans)
+            .await?,
+    ))
+}
+
+/// The real run created, with the checks it passed.
+#[derive(Serialize, ToSchema)]
+pub struct RealRunCreated {
+    job: Job,
+    preflight: Preflight,
+}
+
+/// Creates the real run: every record of the project against production, scheduled
+/// in a downtime window (it starts at the window's start and pauses at its end) or
+/// started now. Refused (422, field `preflight`) unless every pre-flight check passes.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/runs/real", tag = "runs",
+    params(("id" = String, Path, description = "Project id")),
+    request_body = RealRunRequest,
+    responses((status = 201, body = RealRunCreated), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn start_real(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RealRunRequest>,
+) -> ApiResult<(StatusCode, Json<RealRunCreated>)> {
+    let (job, preflight) = state
+        .ferry
+        .start_real_run(
+            &actor,
+            project_id(&id)?,
+            body,
+            &state.targets,
+            &state.plans,
+            &state.runs,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(RealRunCreated { job, preflight })))
+}
+
+/// One run: counts, progress and rate, window, failures by class, groups, and a test
+/// run's read-back (owners and administrators).
+#[utoipa::path(get, path = "/api/v1/projects/{id}/runs/{job}", tag = "runs",
+    params(("id" = String, Path, description = "Project id"), ("job" = String, Path, description = "Run id")),
+    responses((status = 200, body = RunView), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path((id, job)): Path<(String, String)>,
+) -> ApiResult<Json<RunView>> {
+    Ok(Json(
+        state
+            .ferry
+            .run(&actor, project_id(&id)?, job_id(&job)?, &state.runs)
+            .await?,
+    ))
+}
+
+/// Gives a scheduled or paused run a new downtime window.
+#[utoipa::path(put, path = "/api/v1/projects/{id}/runs/{job}/window", tag = "runs",
+    params(("id" = String, Path, description = "Project id"), ("job" = String, Path, description = "Run id")),
+    request_body = Window,
+    responses((status = 200, body = Job), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn window(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path((id, job)): Path<(String, String)>,
+    ApiJson(body): ApiJson<Window>,
+) -> ApiResult<Json<Job>> {
+    Ok(Json(
+        state
+            .ferry
+            .reschedule(&actor, project_id(&id)?, job_id(&job)?, body)
+            .await?,
+    ))
+}
+
+async fn control(
+    state: AppState,
+    actor: domain::accounts::Actor,
+    id: &str,
+    job: &str,
+    control: Control,
+) -> ApiResult<Json<Job>> {
+    Ok(Json(
+        state
+            .ferry
+            .control_run(&actor, project_id(id)?, job_id(job)?, control, &state.runs)
+            .await?,
+    ))
+}
+
+/// Starts a scheduled run now, before its window.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/runs/{job}/start", tag = "runs",
+    params(("id" = String, Path, description = "Project id"), ("job" = String, Path, description = "Run id")),
+    responses((status = 200, body = Job), (status = 409, body = ErrorBody)))]
+pub async fn start(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path((id, job)): Path<(String, String)>,
+) -> ApiResult<Json<Job>> {
+    control(state, actor, &id, &job, Control::StartNow).await
+}
+
+/// Pauses a running run: its workers finish the batch in hand.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/runs/{job}/pause", tag = "runs",
+    params(("id" = String, Path, description = "Project id"), ("job" = String, Path, description = "Run id")),
+    responses((status = 200, body = Job), (status = 409, body = ErrorBody)))]
+pub async fn pause(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path((id, job)): Path<(String, String)>,
+) -> ApiResult<Json<Job>> {
+    control(state, actor, &id, &job, Control::Pause).await
+}
+
+/// Resumes a paused run.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/runs/{job}/resume", tag = "runs",
+    params(("id" = String, Path, description = "Project id"), ("job" = String, Path, description = "Run id")),
+    responses((status = 200, body = Job), (status = 409, body = ErrorBody)))]
+pub async fn resume(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path((id, job)): Path<(String, String)>,
+) -> ApiResult<Json<Job>> {
+    control(state, actor, &id, &job, Control::Resume).await
+}
+
+/// Cancels a run; records not yet sent stay pending and are counted as such.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/runs/{job}/cancel", tag = "runs",
+    params(("id" = String, Path, description = "Project id"), ("job" = String, Path, description = "Run id")),
+    responses((status = 200, body = Job), (status = 409, body = ErrorBody)))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path((id, job)): Path<(String, String)>,
+) -> ApiResult<Json<Job>> {
+    control(state, actor, &id, &job, Control::Cancel).await
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct RecordsQuery {
+    /// `pending`, `in_flight`, `created`, `updated`, `skipped`, `failed`, `deleted`.
+    state: Option<String>,
+    /// `invalid_data`, `already_exists`, `mapping`, `left_behind`, `network`, …
+    error_class: Option<String>,
+    /// The `next_after` of the previous page.
+    after: Option<u64>,
+    /// 1–1,000 (default 100).
+    limit: Option<u32>,
+}
+
+/// A run's records in order, filtered by state and error class, with the error
+/// detail and the SCIM id each got.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/runs/{job}/records", tag = "runs",
+    params(("id" = String, Path, description = "Project id"), ("job" = String, Path, description = "Run id"), RecordsQuery),
+    responses((status = 200, body = RecordsPage), (status = 422, body = ErrorBody)))]
+pub async fn records(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path((id, job)): Path<(String, String)>,
+    Query(q): Query<RecordsQuery>,
+) -> ApiResult<Json<RecordsPage>> {
+    let state_filter = match q.state.as_deref().filter(|s| !s.is_empty()) {
+        Some(text) => Some(RecordState::parse(text).ok_or_else(|| {
+            DomainError::invalid("state", format!("{text:?} is not a record state"))
+        })?),
+        None => None,
+    };
+    let filter = RecordFilter {
+        state: state_filter,
+        error_class: q.error_class.filter(|c| !c.is_empty()),
+    };
+    Ok(Json(
+        state
+            .ferry
+            .run_records(
+                &actor,
+                project_id(&id)?,
+                job_id(&job)?,
+                &filter,
+                q.after,
+                q.limit.unwrap_or(100),
+            )
+            .await?,
+    ))
+}
+
+/// The crosswalk: legacy id → SCIM id of every user the run placed in the target, as
+/// CSV (`source_id,scim_id,state`), streamed page by page.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/runs/{job}/crosswalk.csv", tag = "runs",
+    params(("id" = String, Path, description = "Project id"), ("job" = String, Path, description = "Run id")),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = ErrorBody)))]
+pub async fn crosswalk(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path((id, job)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let job = state
+        .ferry
+        .open_crosswalk(&actor, project_id(&id)?, job_id(&job)?)
+        .await?;
+    let name = format!("attachment; filename=\"crosswalk-{}.csv\"", job.id);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, name),
+        ],
+        axum::body::Body::from_stream(crosswalk_stream(state, job)),
+    )
+        .into_response())
+}
+
+/// The crosswalk's CSV, page by page (the header first).
+pub fn crosswalk_stream(
+    state: AppState,
+    job: Job,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
+    use futures_util::StreamExt;
+    // `None` before the first page, then the last sequence number seen; the outer
+    // `Option` ends the stream.
+    futures_util::stream::unfold(Some(None::<u64>), move |cursor| {
+        let (state, job) = (state.clone(), job.clone());
+        async move {
+            let after = cursor?;
+            let mut out = csv::Writer::from_writer(Vec::new());
+            if after.is_none() {
+                let _ = out.write_record(["source_id", "scim_id", "state"]);
+            }
+            // Pages are read without the state filter so that a page of failures
+            // does not end the walk early.
+            let page = state
+                .ferry
+                .crosswalk_page(&job, after, domain::service::MAX_RECORDS_PAGE)
+                .await;
+            let next = match page {
+                Ok((records, last)) => {
+                    for r in &records {
+                        let _ = out.write_record([
+                            r.source_id.as_str(),
+                            r.scim_id.as_deref().unwrap_or(""),
+                            r.state.as_str(),
+                        ]);
+                    }
+                    last.map(Some)
+                }
+                Err(err) => {
+                    tracing::error!(job = %job.id, error = %err, "crosswalk export failed");
+                    None
+                }
+            };
+            Some((Ok(out.into_inner().unwrap_or_default()), next))
+        }
+    })
+    .fuse()
+}
+
+/// Retries the failed records of a finished run as a new run, with the latest
+/// mapping and user types.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/runs/{job}/retry", tag = "runs",
+    params(("id" = String, Path, description = "Project id"), ("job" = String, Path, description = "Run id")),
+    responses((status = 201, body = Job), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn retry(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path((id, job)): Path<(String, String)>,
+) -> ApiResult<(StatusCode, Json<Job>)> {
+    let job = state
+        .ferry
+        .retry_failed(&actor, project_id(&id)?, job_id(&job)?, &state.runs)
+        .await?;
+    Ok((StatusCode::CREATED, Json(job)))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RollbackRequest {
+    /// The number of users the run created (the rollback deletes them all).
+    confirm: u64,
+}
+
+/// Rolls a finished run back: deletes from the target every user it created.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/runs/{job}/rollback", tag = "runs",
+    params(("id" = String, Path, description = "Project id"), ("job" = String, Path, description = "Run id")),
+    request_body = RollbackRequest,
+    responses((status = 201, body = Job), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn rollback(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path((id, job)): Path<(String, String)>,
+    ApiJson(body): ApiJson<RollbackRequest>,
+) -> ApiResult<(StatusCode, Json<Job>)> {
+    let job = state
+        .ferry
+        .rollback(
+            &actor,
+            project_id(&id)?,
+            job_id(&job)?,
+            body.confirm,
+            &state.runs,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(job)))
+}
+
+/// The run's progress as server-sent events (`progress`, JSON), from the workers'
+/// memory while it runs here; the stream ends after the run does.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/runs/{job}/events", tag = "runs",
+    params(("id" = String, Path, description = "Project id"), ("job" = String, Path, description = "Run id")),
+    responses((status = 200, content_type = "text/event-stream", body = Progress,
+        description = "Server-sent events: `progress` (JSON)"), (status = 404, body = ErrorBody)))]
+pub async fn events(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path((id, job)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let (project, job) = (project_id(&id)?, job_id(&job)?);
+    let first = state
+        .ferry
+        .run_progress(&actor, project, job, &state.runs)
+        .await?;
+    Ok(progress_stream(state, job, first))
+}
+
+/// The event stream of a run's progress, starting with `first`.
+pub fn progress_stream(state: AppState, job: JobId, first: Progress) -> Response {
+    use futures_util::StreamExt;
+    let receiver = state.runs.subscribe(job);
+    let shutdown = state.shutdown.clone();
+    let stream = futures_util::stream::unfold(
+        (Some(first), receiver, false),
+        move |(first, mut receiver, ended)| {
+            let shutdown = shutdown.clone();
+            async move {
+                if ended {
+                    return None;
+                }
+                let progress = match first {
+                    Some(p) => p,
+                    None => {
+                        tokio::select! {
+                            () = shutdown.cancelled() => return None,
+                            changed = receiver.changed() => changed.ok()?,
+                        }
+                        let p = receiver.borrow_and_update().clone();
+                        // The follower's first message before it read the store.
+                        if p.state.is_none() {
+                            return Some((None, (None, receiver, false)));
+                        }
+                        p
+                    }
+                };
+                let ended = progress.state.is_some_and(|s| !s.is_active());
+                let event = Event::default().event("progress").json_data(&progress).ok();
+                Some((event, (None, receiver, ended)))
+            }
+        },
+    )
+    .filter_map(|event| async move { event.map(Ok::<_, Infallible>) })
+    .fuse();
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}

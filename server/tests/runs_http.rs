@@ -1,0 +1,734 @@
+//! Runs over HTTP against the real SCIM peer: a test run on a sample (counts that add
+//! up, every user created once with its groups, read back and compared, the crosswalk,
+//! failed records by class, a retry and a rollback) on SQLite and PostgreSQL; the
+//! controls (pause, resume, cancel); the stop on 401 and the pause on a failure rate;
+//! the real run's pre-flight checks, its window, the scheduler's start and pause.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{
+    TestDb, TestServer, owner_with_token, postgres_db,
+    scim::{PEER_TOKEN, Peer},
+    settled, sqlite_db, upload,
+};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+async fn send(
+    server: &TestServer,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = Client::new()
+        .request(method, server.url(path))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// `n` users; every tenth has an address the mapping rejects. Groups by remainder.
+pub fn export(prefix: &str, n: usize) -> String {
+    let mut csv = String::from("id,username,email,first_name,last_name,groups,department\n");
+    for i in 0..n {
+        let email = if i % 10 == 9 {
+            format!("not an address {i}")
+        } else {
+            format!("{prefix}{i}@corp.example")
+        };
+        let groups = ["staff", "staff;eng", "ops"][i % 3];
+        csv.push_str(&format!(
+            "{prefix}-{i},{prefix}{i},{email},Given{i},Family{i},{groups},Dept{}\n",
+            i % 4
+        ));
+    }
+    csv
+}
+
+fn rules() -> Value {
+    json!([
+        {"target": "userName", "source": "email", "transforms": [{"op": "email"}]},
+        {"target": "name.givenName", "source": "given_name"},
+        {"target": "name.familyName", "source": "family_name"},
+        {"target": "emails[type eq \"work\"].value", "source": "email", "transforms": [{"op": "email"}]},
+        {"target": "title", "source": "attributes.department"}
+    ])
+}
+
+/// A project with `n` users read, a target (`role`) on the peer, tested, and the
+/// mapping saved: ready to run.
+async fn ready(
+    server: &TestServer,
+    peer_url: &str,
+    secret: &str,
+    role: &str,
+    n: usize,
+) -> (String, String) {
+    let (_owner, project, token) = owner_with_token(server, "admin").await;
+    let created = upload(server, &project, &token, "users.csv", export("u", n).into()).await;
+    let read = settled(server, &token, created["id"].as_str().unwrap()).await;
+    assert_eq!(read["rows_ok"], n as u64, "{read}");
+    let base = format!("/api/v1/projects/{project}");
+    target(server, &token, &base, role, peer_url, secret).await;
+    let (status, saved) = send(
+        server,
+        Method::PUT,
+        &format!("{base}/mapping"),
+        &token,
+        Some(json!({"rules": rules()})),
+    )
+    .await;
+    assert_eq!(status, 201, "{saved}");
+    assert_eq!(saved["problems"], json!([]), "{saved}");
+    (token, base)
+}
+
+async fn target(server: &TestServer, token: &str, base: &str, role: &str, url: &str, secret: &str) {
+    let input = json!({
+        "preset": "generic",
+        "base_url": url,
+        "auth": {"type": "bearer"},
+        "secret": secret,
+        "on_existing": "skip",
+    });
+    let (status, view) = send(
+        server,
+        Method::PUT,
+        &format!("{base}/targets/{role}"),
+        token,
+        Some(input),
+    )
+    .await;
+    assert_eq!(status, 200, "{view}");
+    let (status, tested) = send(
+        server,
+        Method::POST,
+        &format!("{base}/targets/{role}/test"),
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{tested}");
+}
+
+/// The counts of a run add up to its total.
+fn adds_up(job: &Value) {
+    let counts = &job["counts"];
+    let sum: u64 = [
+        "pending",
+        "in_flight",
+        "created",
+        "updated",
+        "skipped",
+        "failed",
+        "deleted",
+    ]
+    .iter()
+    .map(|k| counts[k].as_u64().unwrap())
+    .sum();
+    assert_eq!(sum, job["total"].as_u64().unwrap(), "{job}");
+}
+
+/// Waits until the run is in one of `states` (bounded), checking the counts on the way.
+async fn until(server: &TestServer, token: &str, path: &str, states: &[&str]) -> Value {
+    for _ in 0..600 {
+        let (status, view) = send(server, Method::GET, path, token, None).await;
+        assert_eq!(status, 200, "{view}");
+        adds_up(&view["job"]);
+        if states.contains(&view["job"]["state"].as_str().unwrap()) {
+            return view;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the run at {path} never reached {states:?}");
+}
+
+async fn story(db: TestDb, peer: &Peer) {
+    let server = TestServer::start(db).await;
+    let (token, base) = ready(&server, &peer.base_url, PEER_TOKEN, "test", 40).await;
+
+    // Bad requests name their field.
+    for (body, field) in [
+        (json!({"size": 0}), "size"),
+        (json!({"size": 5, "target": "staging"}), "target"),
+        (
+            json!({"size": 5, "tuning": {"concurrency": 99}}),
+            "concurrency",
+        ),
+        (json!({"size": 5, "target": "production"}), "target"),
+    ] {
+        let (status, error) = send(
+            &server,
+            Method::POST,
+            &format!("{base}/runs/test"),
+            &token,
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, 422, "{error}");
+        assert_eq!(error["error"]["field"], field, "{error}");
+    }
+
+    // A test run on a random sample of 20, seeded.
+    let (status, job) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/runs/test"),
+        &token,
+        Some(json!({"size": 20, "seed": 7, "tuning": {"batch_size": 6, "concurrency": 2}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{job}");
+    assert_eq!(job["kind"], "test_run");
+    assert_eq!(job["total"], 20);
+    adds_up(&job);
+    let run = format!("{base}/runs/{}", job["id"].as_str().unwrap());
+
+    let view = until(&server, &token, &run, &["succeeded", "failed"]).await;
+    let counts = &view["job"]["counts"];
+    let failed = counts["failed"].as_u64().unwrap();
+    let created = counts["created"].as_u64().unwrap();
+    assert_eq!(created + failed, 20, "{view}");
+    assert!(failed >= 1, "every tenth address is rejected: {view}");
+    assert_eq!(view["job"]["state"], "failed");
+    assert_eq!(view["settings"]["sample"]["seed"], 7);
+    assert_eq!(view["classes"][0]["error_class"], "mapping", "{view}");
+    assert_eq!(view["classes"][0]["count"], failed);
+
+    // Every created user is in the peer exactly once, under its legacy id.
+    let (_, records) = send(
+        &server,
+        Method::GET,
+        &format!("{run}/records?state=created&limit=100"),
+        &token,
+        None,
+    )
+    .await;
+    let records = records["records"].as_array().unwrap().clone();
+    assert_eq!(records.len() as u64, created);
+    for r in &records {
+        assert_eq!(
+            peer.count("externalId", r["source_id"].as_str().unwrap())
+                .await,
+            1
+        );
+        assert!(r["scim_id"].as_str().is_some());
+    }
+    // Failed ones are listed by class with their detail, values left out.
+    let (_, failures) = send(
+        &server,
+        Method::GET,
+        &format!("{run}/records?error_class=mapping"),
+        &token,
+        None,
+    )
+    .await;
+    let failures = failures["records"].as_array().unwrap().clone();
+    assert_eq!(failures.len() as u64, failed);
+    assert!(
+        failures[0]["error_detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("rule 1:")
+    );
+    assert!(
+        !failures
+            .iter()
+            .any(|f| f.to_string().contains("not an address"))
+    );
+    let (status, error) = send(
+        &server,
+        Method::GET,
+        &format!("{run}/records?state=lost"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 422, "{error}");
+
+    // The groups followed, with their members.
+    assert!(view["groups"]["created"].as_u64().unwrap() >= 2, "{view}");
+    let groups = peer.get("/Groups").await;
+    let staff = groups["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["displayName"] == "staff")
+        .expect("the staff group");
+    assert!(!staff["members"].as_array().unwrap().is_empty());
+
+    // Read back: every created user compared, the target keeps what was sent.
+    let readback = &view["readback"];
+    assert_eq!(readback["checked"], created, "{readback}");
+    assert_eq!(readback["missing"], 0);
+    assert_eq!(
+        readback["matching"].as_u64().unwrap()
+            + readback["mismatches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["source_id"].as_str().unwrap())
+                .collect::<std::collections::HashSet<_>>()
+                .len() as u64,
+        created,
+        "{readback}"
+    );
+
+    // The crosswalk: a header and one line per created user.
+    let crosswalk = Client::new()
+        .get(server.url(&format!("{run}/crosswalk.csv")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(crosswalk.status(), 200);
+    let text = crosswalk.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "source_id,scim_id,state");
+    assert_eq!(lines.len() as u64, created + 1, "{text}");
+
+    // Retry the failures after fixing the mapping: the address is no longer required
+    // to be one (a plain userName).
+    let mut fixed = rules();
+    fixed[0] = json!({"target": "userName", "source": "username"});
+    fixed[3] = json!({"target": "nickName", "source": "username"});
+    let (status, saved) = send(
+        &server,
+        Method::PUT,
+        &format!("{base}/mapping"),
+        &token,
+        Some(json!({"rules": fixed})),
+    )
+    .await;
+    assert_eq!(status, 201, "{saved}");
+    let (status, retry) = send(&server, Method::POST, &format!("{run}/retry"), &token, None).await;
+    assert_eq!(status, 201, "{retry}");
+    assert_eq!(retry["kind"], "retry");
+    assert_eq!(retry["total"], failed);
+    let retry_run = format!("{base}/runs/{}", retry["id"].as_str().unwrap());
+    let retried = until(&server, &token, &retry_run, &["succeeded", "failed"]).await;
+    assert_eq!(retried["job"]["state"], "succeeded", "{retried}");
+    assert_eq!(retried["job"]["counts"]["created"], failed);
+
+    // Roll the test run back: the confirmation must match.
+    let (status, error) = send(
+        &server,
+        Method::POST,
+        &format!("{run}/rollback"),
+        &token,
+        Some(json!({"confirm": created + 1})),
+    )
+    .await;
+    assert_eq!(status, 422, "{error}");
+    assert_eq!(error["error"]["field"], "confirm");
+    let (status, rollback) = send(
+        &server,
+        Method::POST,
+        &format!("{run}/rollback"),
+        &token,
+        Some(json!({"confirm": created})),
+    )
+    .await;
+    assert_eq!(status, 201, "{rollback}");
+    let rollback_run = format!("{base}/runs/{}", rollback["id"].as_str().unwrap());
+    let rolled = until(&server, &token, &rollback_run, &["succeeded", "failed"]).await;
+    assert_eq!(rolled["job"]["counts"]["deleted"], created, "{rolled}");
+    for r in &records {
+        assert_eq!(
+            peer.count("externalId", r["source_id"].as_str().unwrap())
+                .await,
+            0
+        );
+    }
+
+    // The history lists all three, newest first.
+    let (_, history) = send(&server, Method::GET, &format!("{base}/runs"), &token, None).await;
+    let kinds: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["rollback", "retry", "test_run"]);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_run_on_sqlite_settles_every_record_once_and_rolls_back() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    story(sqlite_db(), &peer).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_run_on_postgres_settles_every_record_once_and_rolls_back() {
+    let (Some(db), Some(peer)) = (postgres_db().await, Peer::start().await) else {
+        return;
+    };
+    story(db, &peer).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_pause_resume_and_cancel_with_counts_that_add_up() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let server = TestServer::start(sqlite_db()).await;
+    let (token, base) = ready(&server, &peer.base_url, PEER_TOKEN, "test", 60).await;
+    // Slow on purpose: 20 users a second in batches of 4.
+    let slow = json!({"size": 54, "tuning": {"batch_size": 4, "concurrency": 1, "max_users_per_second": 20}});
+    let (status, job) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/runs/test"),
+        &token,
+        Some(slow.clone()),
+    )
+    .await;
+    assert_eq!(status, 201, "{job}");
+    let run = format!("{base}/runs/{}", job["id"].as_str().unwrap());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (status, paused) = send(&server, Method::POST, &format!("{run}/pause"), &token, None).await;
+    assert_eq!(status, 200, "{paused}");
+    assert_eq!(paused["state"], "paused");
+    assert_eq!(paused["pause_reason"]["kind"], "manual");
+    // The batch in hand settles; then nothing moves.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (_, first) = send(&server, Method::GET, &run, &token, None).await;
+    adds_up(&first["job"]);
+    assert_eq!(first["job"]["counts"]["in_flight"], 0, "{first}");
+    assert_eq!(first["paused_because"], "paused by hand");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, second) = send(&server, Method::GET, &run, &token, None).await;
+    assert_eq!(first["job"]["counts"], second["job"]["counts"]);
+    let settled_before = 54 - first["job"]["counts"]["pending"].as_u64().unwrap();
+    assert!(settled_before > 0 && settled_before < 54, "{first}");
+    // One run at a time: a paused one still holds the project.
+    let (status, busy) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/runs/test"),
+        &token,
+        Some(json!({"size": 5})),
+    )
+    .await;
+    assert_eq!(status, 409, "{busy}");
+    assert!(
+        busy["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("another run")
+    );
+
+    // Refused moves say why.
+    let (status, error) = send(&server, Method::POST, &format!("{run}/pause"), &token, None).await;
+    assert_eq!(status, 409, "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("paused")
+    );
+
+    let (status, resumed) = send(
+        &server,
+        Method::POST,
+        &format!("{run}/resume"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{resumed}");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (status, cancelled) = send(
+        &server,
+        Method::POST,
+        &format!("{run}/cancel"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["state"], "cancelled");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (_, last) = send(&server, Method::GET, &run, &token, None).await;
+    adds_up(&last["job"]);
+    assert_eq!(last["job"]["counts"]["in_flight"], 0, "{last}");
+    assert!(last["job"]["counts"]["pending"].as_u64().unwrap() > 0);
+    let (status, _) = send(
+        &server,
+        Method::POST,
+        &format!("{run}/resume"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 409);
+    // A created user is in the target once, whatever the pauses.
+    let (_, created) = send(
+        &server,
+        Method::GET,
+        &format!("{run}/records?state=created&limit=100"),
+        &token,
+        None,
+    )
+    .await;
+    for r in created["records"].as_array().unwrap() {
+        assert_eq!(
+            peer.count("externalId", r["source_id"].as_str().unwrap())
+                .await,
+            1
+        );
+    }
+
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_credential_stops_the_run_and_a_fixed_one_resumes_it() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let server = TestServer::start(sqlite_db()).await;
+    let (token, base) = ready(&server, &peer.base_url, PEER_TOKEN, "test", 20).await;
+    // The token changes after the connection test: the target answers 401.
+    target(&server, &token, &base, "test", &peer.base_url, PEER_TOKEN).await;
+    let (status, _) = send(
+        &server,
+        Method::PUT,
+        &format!("{base}/targets/test"),
+        &token,
+        Some(
+            json!({"preset": "generic", "base_url": peer.base_url, "auth": {"type": "bearer"},
+            "secret": "wrong-token", "on_existing": "skip"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, job) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/runs/test"),
+        &token,
+        Some(json!({"size": 18})),
+    )
+    .await;
+    assert_eq!(status, 201, "{job}");
+    let run = format!("{base}/runs/{}", job["id"].as_str().unwrap());
+    let view = until(&server, &token, &run, &["paused"]).await;
+    assert_eq!(
+        view["job"]["pause_reason"]["kind"], "unauthorized",
+        "{view}"
+    );
+    assert_eq!(view["job"]["pause_reason"]["status"], 401);
+    assert!(
+        view["paused_because"]
+            .as_str()
+            .unwrap()
+            .contains("credentials")
+    );
+    // Nothing was lost: what was not sent waits.
+    assert_eq!(view["job"]["counts"]["created"], 0);
+    assert!(view["job"]["counts"]["pending"].as_u64().unwrap() > 0);
+
+    // Credentials fixed, resumed: it finishes.
+    target(&server, &token, &base, "test", &peer.base_url, PEER_TOKEN).await;
+    let (status, _) = send(
+        &server,
+        Method::POST,
+        &format!("{run}/resume"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let done = until(&server, &token, &run, &["succeeded", "failed"]).await;
+    assert_eq!(
+        done["job"]["counts"]["created"].as_u64().unwrap()
+            + done["job"]["counts"]["failed"].as_u64().unwrap(),
+        18
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_of_failures_pauses_the_run() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let server = TestServer::start(sqlite_db()).await;
+    let (token, base) = ready(&server, &peer.base_url, PEER_TOKEN, "test", 30).await;
+    // Every record fails its mapping: userName from a field nobody has.
+    let mut broken = rules();
+    broken[0] = json!({"target": "userName", "source": "attributes.nickname", "required": true});
+    let (status, saved) = send(
+        &server,
+        Method::PUT,
+        &format!("{base}/mapping"),
+        &token,
+        Some(json!({"rules": broken})),
+    )
+    .await;
+    assert_eq!(status, 201, "{saved}");
+    let (status, job) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/runs/test"),
+        &token,
+        Some(json!({"size": 27, "tuning": {"batch_size": 3, "concurrency": 1, "failure_window": 6, "failure_threshold": 5}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{job}");
+    let run = format!("{base}/runs/{}", job["id"].as_str().unwrap());
+    let view = until(&server, &token, &run, &["paused"]).await;
+    assert_eq!(
+        view["job"]["pause_reason"],
+        json!({"kind": "failure_rate", "failed": 6, "of": 6}),
+        "{view}"
+    );
+    assert_eq!(view["paused_because"], "6 of the last 6 records failed");
+    assert_eq!(view["job"]["counts"]["failed"], 6);
+    assert_eq!(view["job"]["counts"]["pending"], 21);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_run_waits_for_its_checks_and_its_window() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let server = TestServer::start(sqlite_db()).await;
+    let (token, base) = ready(&server, &peer.base_url, PEER_TOKEN, "production", 30).await;
+
+    // Without the impact of the mapping, the data check fails, and the run is refused.
+    let (status, checks) = send(
+        &server,
+        Method::GET,
+        &format!("{base}/runs/preflight"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{checks}");
+    let failing: Vec<&str> = checks["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failing, ["data"], "{checks}");
+    let (status, error) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/runs/real"),
+        &token,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 422, "{error}");
+    assert_eq!(error["error"]["field"], "preflight");
+
+    // The impact computed: the checks pass.
+    let (status, _) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/mapping/impact"),
+        &token,
+        Some(json!({"rules": rules()})),
+    )
+    .await;
+    assert_eq!(status, 202);
+    for _ in 0..200 {
+        let (_, impact) = send(
+            &server,
+            Method::GET,
+            &format!("{base}/mapping/impact"),
+            &token,
+            None,
+        )
+        .await;
+        if impact["status"] == "ready" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, checks) = send(
+        &server,
+        Method::GET,
+        &format!("{base}/runs/preflight"),
+        &token,
+        None,
+    )
+    .await;
+    assert!(
+        checks["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["passed"] == true),
+        "{checks}"
+    );
+
+    // A window in the past is refused; one tomorrow schedules the run.
+    let now = chrono::Utc::now();
+    let local = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M").to_string();
+    let (status, error) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/runs/real"),
+        &token,
+        Some(
+            json!({"window": {"start": local(now - chrono::Duration::hours(3)),
+            "end": local(now - chrono::Duration::hours(2)), "zone": "UTC"}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 422, "{error}");
+    assert_eq!(error["error"]["field"], "window.end");
+    let (status, created) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/runs/real"),
+        &token,
+        Some(json!({"window": {"start": local(now + chrono::Duration::days(1)),
+            "end": local(now + chrono::Duration::days(1) + chrono::Duration::hours(4)), "zone": "Europe/Berlin"}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["job"]["state"], "scheduled");
+    assert_eq!(created["job"]["total"], 30);
+    let run = format!("{base}/runs/{}", created["job"]["id"].as_str().unwrap());
+    let (_, view) = send(&server, Method::GET, &run, &token, None).await;
+    assert_eq!(view["window"]["phase"], "before", "{view}");
+    assert!(view["window"]["seconds"].as_u64().unwrap() > 20 * 3600);
+
+    // Given a window open now, the scheduler starts it; it finishes inside it.
+    let (status, moved) = send(
+        &server,
+        Method::PUT,
+        &format!("{run}/window"),
+        &token,
+        Some(json!({"start": local(now - chrono::Duration::minutes(1)),
+            "end": local(now + chrono::Duration::hours(1)), "zone": "UTC"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{moved}");
+    let done = until(&server, &token, &run, &["succeeded", "failed"]).await;
+    assert_eq!(done["job"]["counts"]["created"], 27, "{done}");
+    assert_eq!(done["job"]["counts"]["failed"], 3);
+    assert!(done["readback"].is_null(), "only test runs are read back");
+    server.stop().await;
+}
