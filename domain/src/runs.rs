@@ -489,7 +489,7 @@ mod tests {
         let sample = stratify(&placed, |s| s != 3, 100);
         assert_eq!(sample.len(), 100);
         let of = |p: &str| sample.iter().filter(|id| id.starts_with(p)).count();
-        assert_eq!((of("a"), of("b"), of("c")), (89, 10, 1));
+        assert_eq!((of("a"), of("b"), of("c")), (90, 9, 1));
         assert!(!sample.iter().any(|id| id == "left" || id == "none"));
         // Fewer candidates than asked for: all of them.
         assert_eq!(stratify(&placed[..5], |_| true, 100).len(), 5);
