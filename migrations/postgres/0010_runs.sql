@@ -10,3 +10,5 @@ ALTER TABLE jobs ADD COLUMN summary TEXT;
 ALTER TABLE jobs ADD COLUMN sealed_readback BYTEA;
 CREATE INDEX job_records_by_class ON job_records (job_id, error_class, seq);
 CREATE INDEX jobs_active ON jobs (state);
+-- From now on job_records.lease_owner stays set when a record settles: it names the
+-- worker (instance and number) that settled it.

@@ -732,3 +732,235 @@ async fn the_real_run_waits_for_its_checks_and_its_window() {
     assert!(done["readback"].is_null(), "only test runs are read back");
     server.stop().await;
 }
+
+/// A `ferry` process serving `db` with the data folder `data`, stopped (SIGKILL) when
+/// dropped.
+struct Process {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Process {
+    async fn start(db: &TestDb, data: &std::path::Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(["--data-dir", data.to_str().unwrap()])
+            .args(["--database-url", &db.url])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env("FERRY_RUN_LEASE_SECS", "2")
+            .env("FERRY_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        for _ in 0..300 {
+            if let Ok(r) = Client::new().get(format!("{base}/healthz")).send().await
+                && r.status().is_success()
+            {
+                return Self { child, base };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("ferry did not start");
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = Client::new()
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Stops it the hard way, as a crash or an OOM kill would.
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits (bounded) until the run satisfies `done`; the counts add up on the way.
+async fn watch(process: &Process, token: &str, run: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..1200 {
+        let (status, view) = process.send(Method::GET, run, token, None).await;
+        assert_eq!(status, 200, "{view}");
+        adds_up(&view["job"]);
+        if done(&view) {
+            return view;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the run at {run} never got there");
+}
+
+/// Every user the run created is in the peer exactly once, and nothing else is.
+async fn created_once(process: &Process, token: &str, run: &str, peer: &Peer) -> u64 {
+    let mut after: Option<u64> = None;
+    let mut created = 0;
+    loop {
+        let query = match after {
+            Some(a) => format!("{run}/records?state=created&limit=1000&after={a}"),
+            None => format!("{run}/records?state=created&limit=1000"),
+        };
+        let (_, page) = process.send(Method::GET, &query, token, None).await;
+        for r in page["records"].as_array().unwrap() {
+            created += 1;
+            assert_eq!(
+                peer.count("externalId", r["source_id"].as_str().unwrap())
+                    .await,
+                1,
+                "{r}"
+            );
+        }
+        match page["next_after"].as_u64() {
+            Some(a) => after = Some(a),
+            None => break,
+        }
+    }
+    let all = peer.get("/Users?count=1").await;
+    assert_eq!(
+        all["totalResults"].as_u64().unwrap(),
+        created,
+        "no user twice, none extra"
+    );
+    created
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_survives_sigkill_without_losing_or_duplicating_a_user() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let server = TestServer::start(sqlite_db()).await;
+    let (token, base) = ready(&server, &peer.base_url, PEER_TOKEN, "test", 200).await;
+    let (db, data) = server.stop_keeping_data().await;
+
+    let first = Process::start(&db, data.path()).await;
+    let (status, job) = first
+        .send(
+            Method::POST,
+            &format!("{base}/runs/test"),
+            &token,
+            Some(json!({"size": 180, "tuning": {"batch_size": 10, "concurrency": 2, "max_users_per_second": 60}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{job}");
+    let run = format!("{base}/runs/{}", job["id"].as_str().unwrap());
+    // Killed mid-run, with batches in flight.
+    watch(&first, &token, &run, |v| {
+        v["job"]["counts"]["created"].as_u64().unwrap() >= 40
+    })
+    .await;
+    first.kill();
+
+    // Restarted: it takes the run up again (the dead worker's leases expire) and
+    // finishes it.
+    let second = Process::start(&db, data.path()).await;
+    let done = watch(&second, &token, &run, |v| {
+        matches!(v["job"]["state"].as_str(), Some("succeeded" | "failed"))
+    })
+    .await;
+    let counts = &done["job"]["counts"];
+    assert_eq!(counts["pending"], 0, "{done}");
+    assert_eq!(counts["in_flight"], 0);
+    assert_eq!(
+        counts["created"].as_u64().unwrap() + counts["failed"].as_u64().unwrap(),
+        180,
+        "{done}"
+    );
+    let created = created_once(&second, &token, &run, &peer).await;
+    assert_eq!(created, counts["created"].as_u64().unwrap());
+    // The dead worker's batch was claimed again (and looked up before sending).
+    let (_, all) = second
+        .send(
+            Method::GET,
+            &format!("{run}/records?limit=1000"),
+            &token,
+            None,
+        )
+        .await;
+    assert!(
+        all["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["attempts"].as_u64().unwrap() >= 2),
+        "nothing was in flight when the process died"
+    );
+    drop(second);
+    drop(data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_postgres_split_a_run_without_overlap() {
+    let (Some(db), Some(peer)) = (postgres_db().await, Peer::start().await) else {
+        return;
+    };
+    let server = TestServer::start(db).await;
+    let (token, base) = ready(&server, &peer.base_url, PEER_TOKEN, "test", 240).await;
+    let (db, data) = server.stop_keeping_data().await;
+    let one = Process::start(&db, data.path()).await;
+    let two = Process::start(&db, data.path()).await;
+    // Each instance sends at most 40 users a second: alone, it would take six.
+    let (status, job) = one
+        .send(
+            Method::POST,
+            &format!("{base}/runs/test"),
+            &token,
+            Some(json!({"size": 216, "tuning": {"batch_size": 4, "concurrency": 1, "max_users_per_second": 40}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{job}");
+    let id = job["id"].as_str().unwrap().to_string();
+    let run = format!("{base}/runs/{id}");
+    let done = watch(&two, &token, &run, |v| {
+        matches!(v["job"]["state"].as_str(), Some("succeeded" | "failed"))
+    })
+    .await;
+    let counts = &done["job"]["counts"];
+    assert_eq!(
+        counts["created"].as_u64().unwrap() + counts["failed"].as_u64().unwrap(),
+        216,
+        "{done}"
+    );
+    created_once(&one, &token, &run, &peer).await;
+    // Both instances settled records, each record once.
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let owners: Vec<(Option<String>, i64)> = sqlx::query_as(
+        "SELECT split_part(lease_owner, ':', 1), COUNT(*) FROM job_records \
+         WHERE job_id = $1::uuid GROUP BY 1",
+    )
+    .bind(&id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(owners.len(), 2, "{owners:?}");
+    assert!(
+        owners.iter().all(|(owner, n)| owner.is_some() && *n > 20),
+        "{owners:?}"
+    );
+    assert_eq!(owners.iter().map(|(_, n)| n).sum::<i64>(), 216);
+    drop((one, two, data));
+}

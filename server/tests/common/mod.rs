@@ -180,6 +180,18 @@ impl TestServer {
         self.db
     }
 
+    /// Stops serving and hands back the database and the data folder (with the key
+    /// the records are sealed under), for a `ferry` process to go on with.
+    pub async fn stop_keeping_data(mut self) -> (TestDb, TempDir) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await.unwrap();
+        }
+        (self.db, self.data)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

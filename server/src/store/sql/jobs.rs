@@ -579,7 +579,7 @@ macro_rules! job_store {
                         &mut tx,
                         sqlx::query(
                             "UPDATE job_records SET state = $4, scim_id = $5, error_class = $6, \
-                             error_detail = $7, settled_at = $8, lease_owner = NULL, \
+                             error_detail = $7, settled_at = $8, \
                              lease_until = NULL WHERE job_id = $1 AND seq = $2 \
                              AND state = $3 AND lease_owner = $9",
                         )
