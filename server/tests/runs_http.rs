@@ -757,12 +757,19 @@ impl Process {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
+        // Held at once, so that a failed start is killed and waited for on drop.
+        let process = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
         for _ in 0..300 {
-            if let Ok(r) = Client::new().get(format!("{base}/healthz")).send().await
+            if let Ok(r) = Client::new()
+                .get(format!("{}/healthz", process.base))
+                .send()
+                .await
                 && r.status().is_success()
             {
-                return Self { child, base };
+                return process;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
