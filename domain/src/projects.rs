@@ -185,18 +185,21 @@ pub enum Stage {
     Goals,
     /// How source attributes become SCIM attributes: rules, preview, impact, versions.
     Mapping,
+    /// Test runs, the real run and its window, live progress, failures, rollbacks.
+    Runs,
     /// What happened in this project, from the audit log.
     Activity,
 }
 
 impl Stage {
-    pub const AVAILABLE: [Stage; 7] = [
+    pub const AVAILABLE: [Stage; 8] = [
         Stage::Project,
         Stage::Target,
         Stage::Uploads,
         Stage::Assessment,
         Stage::Goals,
         Stage::Mapping,
+        Stage::Runs,
         Stage::Activity,
     ];
 
@@ -208,6 +211,7 @@ impl Stage {
             Stage::Assessment => "Assessment",
             Stage::Goals => "Goals",
             Stage::Mapping => "Mapping",
+            Stage::Runs => "Runs",
             Stage::Activity => "Activity",
         }
     }
@@ -221,6 +225,7 @@ impl Stage {
             Stage::Assessment => "/assessment",
             Stage::Goals => "/goals",
             Stage::Mapping => "/mapping",
+            Stage::Runs => "/runs",
             Stage::Activity => "/activity",
         }
     }

@@ -18,6 +18,9 @@ enum Who {
     Owner,
 }
 
+/// A run id no run has.
+const NO_JOB: &str = "0190a4f4-0000-7000-8000-000000000000";
+
 const EVERYONE: [Who; 4] = [Who::Nobody, Who::Support, Who::Admin, Who::Owner];
 
 impl Who {
@@ -168,6 +171,11 @@ async fn every_route_admits_exactly_the_roles_it_should() {
         (format!("/projects/{p}/target"), Rule::AtLeast(Role::Admin)),
         (format!("/projects/{p}/goals"), Rule::AtLeast(Role::Admin)),
         (format!("/projects/{p}/mapping"), Rule::AtLeast(Role::Admin)),
+        (format!("/projects/{p}/runs"), Rule::AtLeast(Role::Support)),
+        (
+            format!("/projects/{p}/runs/{NO_JOB}"),
+            Rule::AtLeast(Role::Support),
+        ),
         (
             format!("/projects/{p}/activity"),
             Rule::AtLeast(Role::Admin),
@@ -491,6 +499,63 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             Box::new(move |_| form.clone()),
         ));
     }
+    // Runs: support staff see them; admins start and control them. No such run:
+    // allowed callers get 404 (or 422 for a request that cannot be met).
+    let run_fns: [(&str, Rule, Vec<(&str, &str)>); 10] = [
+        ("runs/list", Rule::AtLeast(Role::Support), vec![]),
+        (
+            "runs/get",
+            Rule::AtLeast(Role::Support),
+            vec![("job", NO_JOB)],
+        ),
+        (
+            "runs/records",
+            Rule::AtLeast(Role::Support),
+            vec![("job", NO_JOB)],
+        ),
+        (
+            "runs/test",
+            Rule::AtLeast(Role::Admin),
+            vec![("request", r#"{"size": 5}"#)],
+        ),
+        ("runs/preflight", Rule::AtLeast(Role::Admin), vec![]),
+        (
+            "runs/real",
+            Rule::AtLeast(Role::Admin),
+            vec![("request", "{}")],
+        ),
+        (
+            "runs/window",
+            Rule::AtLeast(Role::Admin),
+            vec![
+                ("job", NO_JOB),
+                (
+                    "window",
+                    r#"{"start": "2030-01-01T22:00", "end": "2030-01-02T02:00", "zone": "UTC"}"#,
+                ),
+            ],
+        ),
+        (
+            "runs/control",
+            Rule::AtLeast(Role::Admin),
+            vec![("job", NO_JOB), ("action", "pause")],
+        ),
+        (
+            "runs/retry",
+            Rule::AtLeast(Role::Admin),
+            vec![("job", NO_JOB)],
+        ),
+        (
+            "runs/rollback",
+            Rule::AtLeast(Role::Admin),
+            vec![("job", NO_JOB), ("confirm", "1")],
+        ),
+    ];
+    for (name, rule, fields) in run_fns {
+        let mut form = vec![kv("project", &p)];
+        form.extend(fields.into_iter().map(|(k, v)| kv(k, v)));
+        server_fns.push((name, rule, Box::new(move |_| form.clone())));
+    }
     let public_fns = [
         "auth/setup",
         "auth/sign_in",
@@ -678,6 +743,18 @@ async fn every_route_admits_exactly_the_roles_it_should() {
         (
             Method::GET,
             format!("/api/v1/projects/{p}/targets/production"),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/runs"),
+            None,
+            Rule::AtLeast(Role::Support),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/runs/preflight"),
             None,
             Rule::AtLeast(Role::Admin),
         ),

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod members;
 pub mod plan;
 pub mod projects;
+pub mod runs;
 pub mod targets;
 pub mod tokens;
 pub mod uploads;

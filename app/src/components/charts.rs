@@ -125,3 +125,48 @@ pub fn Heatmap(#[prop(into)] title: String, grid: Vec<Vec<u64>>) -> impl IntoVie
     }
     .into_any()
 }
+
+/// A line over time: `points` are (seconds since the start, value); the axis says the
+/// largest value and the span.
+#[component]
+pub fn LineChart(
+    #[prop(into)] title: String,
+    points: Vec<(f64, f64)>,
+    #[prop(into)] unit: String,
+    #[prop(into, optional)] id: String,
+) -> impl IntoView {
+    const W: f64 = 620.0;
+    const H: f64 = 160.0;
+    const LEFT: f64 = 56.0;
+    const BOTTOM: f64 = 20.0;
+    let span = points.last().map(|p| p.0).unwrap_or(0.0).max(1.0);
+    let start = points.first().map(|p| p.0).unwrap_or(0.0).min(span);
+    let top = points.iter().map(|p| p.1).fold(0.0, f64::max).max(1.0);
+    let x = |t: f64| LEFT + (t - start) / (span - start).max(1.0) * (W - LEFT - 8.0);
+    let y = |v: f64| 8.0 + (1.0 - v / top) * (H - BOTTOM - 8.0);
+    let line = points
+        .iter()
+        .map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let last = points.last().map(|p| p.1).unwrap_or(0.0);
+    let summary = format!(
+        "{title}: {} points, latest {last:.0} {unit}, highest {top:.0} {unit}",
+        points.len()
+    );
+    view! {
+        <figure class="chart" id=id>
+            <figcaption>{title}</figcaption>
+            <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=summary width="100%">
+                <line x1=LEFT y1=H - BOTTOM x2=W - 8.0 y2=H - BOTTOM class="chart-axis"></line>
+                <line x1=LEFT y1="8" x2=LEFT y2=H - BOTTOM class="chart-axis"></line>
+                <text x=LEFT - 6.0 y="16" text-anchor="end" class="chart-label">{format!("{top:.0}")}</text>
+                <text x=LEFT - 6.0 y=H - BOTTOM text-anchor="end" class="chart-label">"0"</text>
+                <text x=W - 8.0 y=H - 4.0 text-anchor="end" class="chart-label">{format!("{} s", span.round())}</text>
+                <text x=LEFT y=H - 4.0 class="chart-label">{unit.clone()}</text>
+                <polyline points=line class="chart-line" fill="none"></polyline>
+            </svg>
+        </figure>
+    }
+    .into_any()
+}

@@ -48,6 +48,22 @@ impl ErrorClass {
         }
     }
 
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::AlreadyExists,
+            Self::InvalidData,
+            Self::PayloadTooLarge,
+            Self::Throttled,
+            Self::Unauthorized,
+            Self::NotFound,
+            Self::Network,
+            Self::ServerError,
+            Self::Protocol,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == text)
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Self::AlreadyExists => "Already exists",

@@ -369,7 +369,6 @@ impl Ferry {
         actor: &Actor,
         project: ProjectId,
         request: TestRunRequest,
-        seed: u64,
         work: &dyn RecordWork,
         engine: &dyn RunEngine,
     ) -> Result<Job> {
@@ -389,7 +388,10 @@ impl Ferry {
         let ready = self.ready(project).await?;
         let target = self.run_target(project, role).await?;
         self.no_active_run(project).await?;
-        let seed = request.seed.unwrap_or(seed);
+        // A new seed, recorded with the run, when none is given.
+        let seed = request
+            .seed
+            .unwrap_or_else(|| self.secrets.new_uuid().as_u64_pair().1 >> 11);
         let placed = ready
             .segments
             .compile(self.now())

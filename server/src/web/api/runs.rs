@@ -60,17 +60,9 @@ pub async fn start_test(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<TestRunRequest>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
-    let seed = rand::random::<u32>().into();
     let job = state
         .ferry
-        .start_test_run(
-            &actor,
-            project_id(&id)?,
-            body,
-            seed,
-            &state.plans,
-            &state.runs,
-        )
+        .start_test_run(&actor, project_id(&id)?, body, &state.plans, &state.runs)
         .await?;
     Ok((StatusCode::CREATED, Json(job)))
 }

@@ -1,0 +1,186 @@
+//! Runs for the browser: the history, one run's view, test runs, the pre-flight
+//! checks and the real run, windows, controls, records by class, retries and
+//! rollbacks. Requests and windows travel as JSON text, read by the use-case's own
+//! types on the server, so a malformed one is a clear 422.
+
+use crate::error::AppError;
+use domain::{
+    jobs::Job,
+    pagination::Page,
+    runs::Preflight,
+    service::{RecordsPage, RunView},
+};
+use leptos::prelude::*;
+
+#[cfg(feature = "ssr")]
+use crate::ssr::{fail, signed_in};
+#[cfg(feature = "ssr")]
+use domain::DomainError;
+
+#[cfg(feature = "ssr")]
+type Parts = (
+    domain::service::Ferry,
+    domain::accounts::Actor,
+    crate::ssr::RequestContext,
+);
+
+#[cfg(feature = "ssr")]
+fn parts() -> Result<Parts, AppError> {
+    let (ctx, actor) = signed_in()?;
+    Ok((ctx.ferry.clone(), actor, ctx))
+}
+
+#[cfg(feature = "ssr")]
+fn json<T: serde::de::DeserializeOwned>(field: &str, text: &str) -> Result<T, AppError> {
+    serde_json::from_str(text).map_err(|e| fail(DomainError::invalid(field, e.to_string())))
+}
+
+#[cfg(feature = "ssr")]
+fn ids(project: &str, job: &str) -> Result<(domain::ids::ProjectId, domain::ids::JobId), AppError> {
+    Ok((project.parse().map_err(fail)?, job.parse().map_err(fail)?))
+}
+
+#[server(prefix = "/sfn", endpoint = "runs/list")]
+pub async fn list_runs(project: String, offset: Option<u64>) -> Result<Page<Job>, AppError> {
+    let (ferry, actor, _) = parts()?;
+    let project = project.parse().map_err(fail)?;
+    let page = domain::pagination::PageRequest::new(offset, Some(20));
+    ferry.runs(&actor, project, page).await.map_err(fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "runs/get")]
+pub async fn get_run(project: String, job: String) -> Result<RunView, AppError> {
+    let (ferry, actor, ctx) = parts()?;
+    let (project, job) = ids(&project, &job)?;
+    ferry
+        .run(&actor, project, job, ctx.runs.as_ref())
+        .await
+        .map_err(fail)
+}
+
+/// `request`: a `TestRunRequest` as JSON.
+#[server(prefix = "/sfn", endpoint = "runs/test")]
+pub async fn start_test_run(project: String, request: String) -> Result<Job, AppError> {
+    let (ferry, actor, ctx) = parts()?;
+    let project = project.parse().map_err(fail)?;
+    let request = json("request", &request)?;
+    ferry
+        .start_test_run(
+            &actor,
+            project,
+            request,
+            ctx.plans.as_ref(),
+            ctx.runs.as_ref(),
+        )
+        .await
+        .map_err(fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "runs/preflight")]
+pub async fn run_preflight(project: String) -> Result<Preflight, AppError> {
+    let (ferry, actor, ctx) = parts()?;
+    let project = project.parse().map_err(fail)?;
+    ferry
+        .preflight(&actor, project, ctx.targets.as_ref(), ctx.plans.as_ref())
+        .await
+        .map_err(fail)
+}
+
+/// `request`: a `RealRunRequest` as JSON.
+#[server(prefix = "/sfn", endpoint = "runs/real")]
+pub async fn start_real_run(project: String, request: String) -> Result<Job, AppError> {
+    let (ferry, actor, ctx) = parts()?;
+    let project = project.parse().map_err(fail)?;
+    let request = json("request", &request)?;
+    ferry
+        .start_real_run(
+            &actor,
+            project,
+            request,
+            ctx.targets.as_ref(),
+            ctx.plans.as_ref(),
+            ctx.runs.as_ref(),
+        )
+        .await
+        .map(|(job, _)| job)
+        .map_err(fail)
+}
+
+/// `window`: a `Window` as JSON.
+#[server(prefix = "/sfn", endpoint = "runs/window")]
+pub async fn reschedule_run(project: String, job: String, window: String) -> Result<Job, AppError> {
+    let (ferry, actor, _) = parts()?;
+    let (project, job) = ids(&project, &job)?;
+    let window = json("window", &window)?;
+    ferry
+        .reschedule(&actor, project, job, window)
+        .await
+        .map_err(fail)
+}
+
+/// `action`: `start_now`, `pause`, `resume` or `cancel`.
+#[server(prefix = "/sfn", endpoint = "runs/control")]
+pub async fn control_run(project: String, job: String, action: String) -> Result<Job, AppError> {
+    let (ferry, actor, ctx) = parts()?;
+    let (project, job) = ids(&project, &job)?;
+    let control = json("action", &format!("{action:?}"))?;
+    ferry
+        .control_run(&actor, project, job, control, ctx.runs.as_ref())
+        .await
+        .map_err(fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "runs/records")]
+pub async fn run_records(
+    project: String,
+    job: String,
+    state: Option<String>,
+    error_class: Option<String>,
+    after: Option<u64>,
+) -> Result<RecordsPage, AppError> {
+    let (ferry, actor, _) = parts()?;
+    let (project, job) = ids(&project, &job)?;
+    let state = match state.filter(|s| !s.is_empty()) {
+        Some(text) => Some(domain::jobs::RecordState::parse(&text).ok_or_else(|| {
+            fail(DomainError::invalid(
+                "state",
+                format!("{text:?} is not a record state"),
+            ))
+        })?),
+        None => None,
+    };
+    let filter = domain::ports::RecordFilter {
+        state,
+        error_class: error_class.filter(|c| !c.is_empty()),
+    };
+    ferry
+        .run_records(&actor, project, job, &filter, after, 50)
+        .await
+        .map_err(fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "runs/retry")]
+pub async fn retry_run(project: String, job: String) -> Result<Job, AppError> {
+    let (ferry, actor, ctx) = parts()?;
+    let (project, job) = ids(&project, &job)?;
+    ferry
+        .retry_failed(&actor, project, job, ctx.runs.as_ref())
+        .await
+        .map_err(fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "runs/rollback")]
+pub async fn rollback_run(project: String, job: String, confirm: String) -> Result<Job, AppError> {
+    let (ferry, actor, ctx) = parts()?;
+    let (project, job) = ids(&project, &job)?;
+    let confirm = confirm.trim().replace(',', "").parse().map_err(|_| {
+        fail(DomainError::invalid(
+            "confirm",
+            "type the number of users the rollback deletes",
+        ))
+    })?;
+    ferry
+        .rollback(&actor, project, job, confirm, ctx.runs.as_ref())
+        .await
+        .map_err(fail)
+}

@@ -1,0 +1,738 @@
+//! The Runs stage: test runs on a sample, the real run's pre-flight checks and its
+//! downtime window, the history of runs; and one run's page, live without reloading
+//! (progress from server-sent events): counts per state, progress bar, rate chart,
+//! ETA against the window, errors by class, records, groups, read-back, controls,
+//! crosswalk, retry and rollback.
+
+use crate::{
+    api::runs::{
+        control_run, get_run, list_runs, retry_run, rollback_run, run_preflight, run_records,
+        start_real_run, start_test_run,
+    },
+    components::{
+        charts::{Bar, BarChart, LineChart},
+        format_optional_time, format_time,
+        forms::{FieldError, FormError, LoadError},
+        grouped,
+        layout::current_account,
+    },
+};
+use domain::{
+    jobs::{Job, JobKind, JobState, RecordState},
+    roles::Permission,
+    runs::{Preflight, Progress, SampleHow, TestRunRequest, Tuning},
+    service::RunView,
+};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+fn kind_label(kind: JobKind) -> &'static str {
+    match kind {
+        JobKind::TestRun => "Test run",
+        JobKind::RealRun => "Real run",
+        JobKind::Retry => "Retry",
+        JobKind::Rollback => "Rollback",
+        JobKind::InviteWave => "Invite wave",
+    }
+}
+
+fn state_badge(state: JobState) -> impl IntoView {
+    let class = match state {
+        JobState::Succeeded => "badge ok",
+        JobState::Failed | JobState::Cancelled => "badge bad",
+        JobState::Running => "badge live",
+        _ => "badge muted",
+    };
+    view! { <span class=class data-state=state.as_str()>{state.as_str().replace('_', " ")}</span> }
+}
+
+/// `3 h 05 min`, `4 min 12 s`.
+fn duration(seconds: u64) -> String {
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    match (h, m) {
+        (0, 0) => format!("{s} s"),
+        (0, _) => format!("{m} min {s:02} s"),
+        _ => format!("{h} h {m:02} min"),
+    }
+}
+
+fn number(text: &str) -> Option<u32> {
+    text.trim().replace(',', "").parse().ok()
+}
+
+#[component]
+pub fn RunsPage() -> impl IntoView {
+    let params = use_params_map();
+    let project = Signal::derive(move || params.read().get("id").unwrap_or_default());
+    let me = current_account();
+    let refresh = RwSignal::new(0u32);
+    let runs = Resource::new(
+        move || (project.get(), refresh.get()),
+        |(p, _)| list_runs(p, None),
+    );
+    view! {
+        <Title text="Runs" />
+        <Transition fallback=|| view! { <p class="muted">"Loading runs…"</p> }>
+            {move || Suspend::new(async move {
+                let may_run = me.await.is_ok_and(|a| a.role.allows(Permission::ManageProjects));
+                view! {
+                    {may_run.then(|| view! {
+                        <div class="grid-2">
+                            <TestRunCard project />
+                            <RealRunCard project />
+                        </div>
+                    })}
+                    <section class="card">
+                        <h2>"History"</h2>
+                        {match runs.await {
+                            Err(error) => view! { <LoadError error /> }.into_any(),
+                            Ok(page) if page.items.is_empty() => view! {
+                                <p class="muted">"No runs yet. Start a test run on a sample first."</p>
+                            }.into_any(),
+                            Ok(page) => view! { <RunHistory project=project.get_untracked() jobs=page.items /> }.into_any(),
+                        }}
+                    </section>
+                }.into_any()
+            })}
+        </Transition>
+    }
+    .into_any()
+}
+
+#[component]
+fn RunHistory(project: String, jobs: Vec<Job>) -> impl IntoView {
+    view! {
+        <table class="table" id="run-history">
+            <thead><tr>
+                <th>"Created"</th><th>"Kind"</th><th>"Target"</th><th>"State"</th>
+                <th class="num">"Records"</th><th class="num">"Created"</th><th class="num">"Failed"</th><th></th>
+            </tr></thead>
+            <tbody>
+                {jobs.into_iter().map(|job| {
+                    let href = format!("/projects/{project}/runs/{}", job.id);
+                    view! {
+                        <tr>
+                            <td>{format_time(job.created_at)}</td>
+                            <td>{kind_label(job.kind)}</td>
+                            <td>{job.target_role.clone()}</td>
+                            <td>{state_badge(job.state)}</td>
+                            <td class="num">{grouped(job.total)}</td>
+                            <td class="num">{grouped(job.counts.created)}</td>
+                            <td class="num">{grouped(job.counts.failed)}</td>
+                            <td><a href=href>"Open"</a></td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+#[component]
+fn TestRunCard(project: Signal<String>) -> impl IntoView {
+    let size = RwSignal::new("50".to_string());
+    let how = RwSignal::new("random".to_string());
+    let seed = RwSignal::new(String::new());
+    let target = RwSignal::new("test".to_string());
+    let concurrency = RwSignal::new("2".to_string());
+    let rate = RwSignal::new(String::new());
+    let start =
+        Action::new(move |json: &String| start_test_run(project.get_untracked(), json.clone()));
+    let error = Signal::derive(move || start.value().get().and_then(|r| r.err()));
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(job)) = start.value().get() {
+            navigate(
+                &format!("/projects/{}/runs/{}", project.get_untracked(), job.id),
+                Default::default(),
+            );
+        }
+    });
+    let submit = move |_| {
+        let request = TestRunRequest {
+            size: number(&size.get_untracked()).unwrap_or(0),
+            how: if how.get_untracked() == "stratified" {
+                SampleHow::Stratified
+            } else {
+                SampleHow::Random
+            },
+            seed: seed.get_untracked().trim().parse().ok(),
+            target: target.get_untracked(),
+            tuning: Tuning {
+                concurrency: number(&concurrency.get_untracked()).unwrap_or(0),
+                max_users_per_second: number(&rate.get_untracked()),
+                ..Tuning::default()
+            },
+        };
+        start.dispatch(serde_json::to_string(&request).unwrap_or_default());
+    };
+    view! {
+        <section class="card" id="test-run">
+            <h2>"Test run"</h2>
+            <p class="muted">"Moves a sample of the users who move with the latest mapping, then reads each created user back and compares it with what was sent."</p>
+            <FormError error />
+            <div class="form-grid">
+                <label>"Records"<input id="test-size" type="number" min="1" max="10000" prop:value=size on:input=move |e| size.set(event_target_value(&e)) /></label>
+                <FieldError error field="size" />
+                <label>"Sample"
+                    <select id="test-how" on:change=move |e| how.set(event_target_value(&e))>
+                        <option value="random" selected=true>"Random"</option>
+                        <option value="stratified">"Stratified by user type"</option>
+                    </select>
+                </label>
+                <label>"Seed (optional)"<input id="test-seed" inputmode="numeric" prop:value=seed on:input=move |e| seed.set(event_target_value(&e)) placeholder="new" /></label>
+                <label>"Target"
+                    <select id="test-target" on:change=move |e| target.set(event_target_value(&e))>
+                        <option value="test" selected=true>"Test target"</option>
+                        <option value="production">"Production target"</option>
+                    </select>
+                </label>
+                <FieldError error field="target" />
+                <label>"Workers"<input id="test-concurrency" type="number" min="1" max="16" prop:value=concurrency on:input=move |e| concurrency.set(event_target_value(&e)) /></label>
+                <FieldError error field="concurrency" />
+                <label>"Users per second, at most"<input id="test-rate" type="number" min="1" prop:value=rate on:input=move |e| rate.set(event_target_value(&e)) placeholder="no limit" /></label>
+                <FieldError error field="max_users_per_second" />
+            </div>
+            <FieldError error field="mapping" />
+            <FieldError error field="segments" />
+            <button type="button" id="start-test-run" class="primary" disabled=move || start.pending().get() on:click=submit>
+                {move || if start.pending().get() { "Starting…" } else { "Start test run" }}
+            </button>
+        </section>
+    }
+}
+
+#[component]
+fn RealRunCard(project: Signal<String>) -> impl IntoView {
+    let checks = Action::new(move |_: &()| run_preflight(project.get_untracked()));
+    let start_at = RwSignal::new(String::new());
+    let end_at = RwSignal::new(String::new());
+    let zone = RwSignal::new("UTC".to_string());
+    let create =
+        Action::new(move |json: &String| start_real_run(project.get_untracked(), json.clone()));
+    let error = Signal::derive(move || create.value().get().and_then(|r| r.err()));
+    let passed = Signal::derive(move || matches!(checks.value().get(), Some(Ok(p)) if p.passed()));
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(job)) = create.value().get() {
+            navigate(
+                &format!("/projects/{}/runs/{}", project.get_untracked(), job.id),
+                Default::default(),
+            );
+        }
+    });
+    let launch = move |windowed: bool| {
+        let window = windowed.then(|| serde_json::json!({
+            "start": start_at.get_untracked(), "end": end_at.get_untracked(), "zone": zone.get_untracked()
+        }));
+        create.dispatch(serde_json::json!({ "window": window }).to_string());
+    };
+    view! {
+        <section class="card" id="real-run">
+            <h2>"Real run"</h2>
+            <p class="muted">"Every user who moves, against the production target. It may start only when every check passes."</p>
+            <button type="button" id="run-preflight" disabled=move || checks.pending().get() on:click=move |_| { checks.dispatch(()); }>
+                {move || if checks.pending().get() { "Checking…" } else { "Run pre-flight checks" }}
+            </button>
+            {move || match checks.value().get() {
+                None => ().into_any(),
+                Some(Err(error)) => view! { <LoadError error /> }.into_any(),
+                Some(Ok(preflight)) => view! { <ChecksList preflight /> }.into_any(),
+            }}
+            <h3>"Downtime window"</h3>
+            <FormError error />
+            <div class="form-grid">
+                <label>"Starts (local time)"<input id="window-start" type="datetime-local" prop:value=start_at on:input=move |e| start_at.set(event_target_value(&e)) /></label>
+                <FieldError error field="window.start" />
+                <label>"Ends"<input id="window-end" type="datetime-local" prop:value=end_at on:input=move |e| end_at.set(event_target_value(&e)) /></label>
+                <FieldError error field="window.end" />
+                <label>"Time zone"<input id="window-zone" list="zones" prop:value=zone on:input=move |e| zone.set(event_target_value(&e)) /></label>
+                <FieldError error field="window.zone" />
+                <datalist id="zones">
+                    {["UTC", "Europe/London", "Europe/Berlin", "America/New_York", "America/Chicago", "America/Los_Angeles", "Asia/Kolkata", "Asia/Singapore", "Asia/Tokyo", "Australia/Sydney"]
+                        .map(|z| view! { <option value=z></option> }).collect_view()}
+                </datalist>
+            </div>
+            <div class="actions">
+                <button type="button" id="schedule-run" class="primary" disabled=move || !passed.get() || create.pending().get() on:click=move |_| launch(true)>"Schedule in this window"</button>
+                <button type="button" id="start-real-run" disabled=move || !passed.get() || create.pending().get() on:click=move |_| launch(false)>"Start now"</button>
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn ChecksList(preflight: Preflight) -> impl IntoView {
+    view! {
+        <ul class="checks" id="preflight-checks">
+            {preflight.checks.into_iter().map(|c| view! {
+                <li class=if c.passed { "check ok" } else { "check bad" } data-check=c.name.clone()>
+                    <span aria-hidden="true">{if c.passed { "✓" } else { "✗" }}</span>
+                    <strong>{c.label}</strong>" — "{c.detail}
+                </li>
+            }).collect_view()}
+        </ul>
+    }
+}
+
+/// One run, live.
+#[component]
+pub fn RunPage() -> impl IntoView {
+    let params = use_params_map();
+    let project = Signal::derive(move || params.read().get("id").unwrap_or_default());
+    let job = Signal::derive(move || params.read().get("job").unwrap_or_default());
+    let refresh = RwSignal::new(0u32);
+    let view_of = Resource::new(
+        move || (project.get(), job.get(), refresh.get()),
+        |(p, j, _)| get_run(p, j),
+    );
+    let live: RwSignal<Option<Progress>> = RwSignal::new(None);
+    Effect::new(move |_| {
+        let (p, j) = (project.get(), job.get());
+        #[cfg(feature = "hydrate")]
+        follow(&p, &j, live, refresh);
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (p, j, live, refresh);
+    });
+    view! {
+        <Title text="Run" />
+        <Transition fallback=|| view! { <p class="muted">"Loading the run…"</p> }>
+            {move || Suspend::new(async move {
+                match view_of.await {
+                    Err(error) => view! { <LoadError error /> }.into_any(),
+                    Ok(run) => view! { <RunBody run live project=project.get_untracked() refresh /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+    .into_any()
+}
+
+/// Follows the run's progress events; reloads the view when the state changes.
+#[cfg(feature = "hydrate")]
+fn follow(project: &str, job: &str, live: RwSignal<Option<Progress>>, refresh: RwSignal<u32>) {
+    use wasm_bindgen::{JsCast, closure::Closure};
+    let Ok(source) = web_sys::EventSource::new(&format!("/projects/{project}/runs/{job}/events"))
+    else {
+        return;
+    };
+    let closing = source.clone();
+    let progress =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+            let Some(progress) = e
+                .data()
+                .as_string()
+                .and_then(|t| serde_json::from_str::<Progress>(&t).ok())
+            else {
+                return;
+            };
+            let before = live.get_untracked().and_then(|p| p.state);
+            let now = progress.state;
+            live.set(Some(progress));
+            if before.is_some() && before != now {
+                refresh.update(|n| *n += 1);
+            }
+            if now.is_some_and(|s| s.is_final()) {
+                closing.close();
+                refresh.update(|n| *n += 1);
+            }
+        });
+    let _ = source.add_event_listener_with_callback("progress", progress.as_ref().unchecked_ref());
+    let held = send_wrapper::SendWrapper::new((source, progress));
+    on_cleanup(move || {
+        let (source, _) = &*held;
+        source.close();
+    });
+}
+
+#[component]
+fn RunBody(
+    run: RunView,
+    live: RwSignal<Option<Progress>>,
+    project: String,
+    refresh: RwSignal<u32>,
+) -> impl IntoView {
+    let initial = run.progress.clone();
+    let progress = Signal::derive(move || live.get().unwrap_or_else(|| initial.clone()));
+    let job = run.job.clone();
+    let job_id = job.id.to_string();
+    let sample = run.settings.sample.map(|s| {
+        format!(
+            "{} records, {}, seed {}",
+            s.size,
+            if s.how == SampleHow::Stratified {
+                "stratified by user type"
+            } else {
+                "random"
+            },
+            s.seed
+        )
+    });
+    view! {
+        <div class="page-head">
+            <div>
+                <p class="crumbs"><a href=format!("/projects/{project}/runs")>"Runs"</a>" /"</p>
+                <h2>{kind_label(job.kind)}" "{move || progress.get().state.map(state_badge)}</h2>
+                <p class="muted">
+                    {format!("{} target · mapping version {} · created {}", job.target_role, job.mapping_version.map_or("—".into(), |v| v.to_string()), format_time(job.created_at))}
+                    {sample.map(|s| format!(" · sample: {s}"))}
+                </p>
+            </div>
+        </div>
+        {run.paused_because.clone().map(|why| view! { <div class="alert warn" id="paused-because" role="status">"Paused: "{why}</div> })}
+        {run.may_control.then(|| view! { <Controls project=project.clone() job=job_id.clone() state=job.state refresh /> })}
+        <ProgressCard progress window=run.window.clone() />
+        {run.window.clone().map(|w| view! { <WindowCard window=w /> })}
+        <div class="grid-2">
+            <ClassesCard run=run.clone() project=project.clone() />
+            <GroupsCard run=run.clone() />
+        </div>
+        {run.readback.clone().map(|r| view! { <ReadBackCard readback=r /> })}
+        <RecordsCard project=project.clone() job=job_id.clone() />
+        {run.may_control.then(|| view! { <AfterCard run=run.clone() project=project.clone() /> })}
+    }
+}
+
+#[component]
+fn Controls(
+    project: String,
+    job: String,
+    state: JobState,
+    refresh: RwSignal<u32>,
+) -> impl IntoView {
+    let act = Action::new(move |action: &&'static str| {
+        control_run(project.clone(), job.clone(), action.to_string())
+    });
+    let error = Signal::derive(move || act.value().get().and_then(|r| r.err()));
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = act.value().get() {
+            refresh.update(|n| *n += 1);
+        }
+    });
+    let button = move |label: &'static str, action: &'static str, shown: bool| {
+        shown.then(|| view! {
+            <button type="button" id=format!("run-{action}") disabled=move || act.pending().get()
+                on:click=move |_| { act.dispatch(action); }>{label}</button>
+        })
+    };
+    view! {
+        <div class="actions" id="run-controls">
+            {button("Start now", "start_now", state == JobState::Scheduled)}
+            {button("Pause", "pause", state == JobState::Running)}
+            {button("Resume", "resume", state == JobState::Paused)}
+            {button("Cancel", "cancel", state.is_active())}
+        </div>
+        <FormError error />
+    }
+}
+
+#[component]
+fn ProgressCard(
+    progress: Signal<Progress>,
+    window: Option<domain::service::WindowView>,
+) -> impl IntoView {
+    let parts = [
+        (RecordState::Created, "created"),
+        (RecordState::Updated, "updated"),
+        (RecordState::Skipped, "skipped"),
+        (RecordState::Failed, "failed"),
+        (RecordState::Deleted, "deleted"),
+        (RecordState::InFlight, "in-flight"),
+    ];
+    let closes_in = window.filter(|w| w.phase == "open").map(|w| w.seconds);
+    view! {
+        <section class="card" id="run-progress">
+            <h2>"Progress"</h2>
+            {move || {
+                let p = progress.get();
+                let total = p.total.max(1) as f64;
+                let settled = p.counts.settled();
+                view! {
+                    <div class="stacked-bar" role="img" aria-label=format!("{} of {} records settled", settled, p.total)>
+                        {parts.iter().map(|(state, class)| {
+                            let n = p.counts.get(*state);
+                            let width = format!("width: {:.2}%", n as f64 / total * 100.0);
+                            view! { <span class=format!("seg {class}") style=width title=format!("{class}: {n}")></span> }
+                        }).collect_view()}
+                    </div>
+                    <p id="settled-line"><strong>{grouped(settled)}</strong>" of "{grouped(p.total)}" records settled"</p>
+                    <dl class="facts counts" id="run-counts">
+                        {RecordState::ALL.iter().map(|s| view! {
+                            <dt>{s.as_str().replace('_', " ")}</dt>
+                            <dd data-count=s.as_str()>{grouped(p.counts.get(*s))}</dd>
+                        }).collect_view()}
+                    </dl>
+                    <dl class="facts">
+                        <dt>"Current rate"</dt><dd id="current-rate">{p.current_rate.map_or("—".into(), |r| format!("{r:.0} users/s"))}</dd>
+                        <dt>"Average rate"</dt><dd>{p.average_rate.map_or("—".into(), |r| format!("{r:.0} users/s"))}</dd>
+                        <dt>"Time left"</dt><dd>{p.eta_seconds.map_or("—".into(), duration)}</dd>
+                    </dl>
+                    {match (p.eta_seconds, closes_in) {
+                        (Some(eta), Some(close)) if eta > close => Some(view! {
+                            <div class="alert warn" role="status">{format!("At this rate the run needs {} but the window closes in {}: it will pause at the window's end.", duration(eta), duration(close))}</div>
+                        }),
+                        _ => None,
+                    }}
+                    {(p.rate_points.len() > 2).then(|| {
+                        let rates: Vec<(f64, f64)> = p.rate_points.windows(2).map(|w| {
+                            let dt = (w[1].0.saturating_sub(w[0].0)).max(1) as f64;
+                            (w[1].0 as f64, w[1].1.saturating_sub(w[0].1) as f64 / dt)
+                        }).collect();
+                        view! { <LineChart title="Users settled per second" points=rates unit="users/s" id="rate-chart" /> }
+                    })}
+                }
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn WindowCard(window: domain::service::WindowView) -> impl IntoView {
+    let span = (window.placed.ends_at - window.placed.starts_at)
+        .num_seconds()
+        .max(1) as f64;
+    // Where now falls, from the server's count of seconds (the browser's clock may be off).
+    let at = match window.phase.as_str() {
+        "before" => 0.0,
+        "open" => (1.0 - window.seconds as f64 / span).clamp(0.0, 1.0) * 100.0,
+        _ => 100.0,
+    };
+    let said = match window.phase.as_str() {
+        "before" => format!("opens in {}", duration(window.seconds)),
+        "open" => format!("open, closes in {}", duration(window.seconds)),
+        _ => "over".to_string(),
+    };
+    view! {
+        <section class="card" id="run-window">
+            <h2>"Downtime window"</h2>
+            <p>{format!("{} to {} ({})", window.window.start, window.window.end, window.window.zone)}" — "<strong id="window-phase">{said}</strong></p>
+            <div class="timeline" role="img" aria-label="The window on a timeline, now marked">
+                <span class="window-span"></span>
+                <span class="now-mark" style=format!("left: {at:.1}%") title="now"></span>
+            </div>
+            <p class="muted">{format!("{} – {} UTC", format_time(window.placed.starts_at), format_time(window.placed.ends_at))}</p>
+        </section>
+    }
+}
+
+fn class_label(class: &str) -> String {
+    match class {
+        "left_behind" => "Left behind (user type)".into(),
+        "mapping" => "Mapping rejected".into(),
+        "missing_record" => "Record missing".into(),
+        other => domain::scim::outcome::ErrorClass::parse(other)
+            .map(|c| c.label().to_string())
+            .unwrap_or_else(|| other.replace('_', " ")),
+    }
+}
+
+#[component]
+fn ClassesCard(run: RunView, project: String) -> impl IntoView {
+    let job = run.job.id;
+    view! {
+        <section class="card" id="run-classes">
+            <h2>"Errors by class"</h2>
+            {if run.classes.is_empty() {
+                view! { <p class="muted">"No failed or skipped records."</p> }.into_any()
+            } else {
+                let bars = run.classes.iter().map(|c| Bar {
+                    label: format!("{} ({})", class_label(&c.error_class), c.state.as_str()),
+                    value: c.count as f64,
+                    text: grouped(c.count),
+                }).collect();
+                view! {
+                    <BarChart title="Records per error class" bars />
+                    <table class="table">
+                        <thead><tr><th>"Class"</th><th class="num">"Records"</th><th>"Example"</th></tr></thead>
+                        <tbody>
+                            {run.classes.into_iter().map(|c| view! {
+                                <tr data-class=c.error_class.clone()>
+                                    <td><a href=format!("/projects/{project}/runs/{job}?class={}#run-records", c.error_class)>{class_label(&c.error_class)}</a></td>
+                                    <td class="num">{grouped(c.count)}</td>
+                                    <td class="muted">{c.example.unwrap_or_default()}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn GroupsCard(run: RunView) -> impl IntoView {
+    view! {
+        <section class="card" id="run-groups">
+            <h2>"Groups"</h2>
+            {match run.groups {
+                None => view! { <p class="muted">"Groups follow the users when every record is settled."</p> }.into_any(),
+                Some(g) => view! {
+                    <dl class="facts">
+                        <dt>"Created"</dt><dd>{grouped(g.created)}</dd>
+                        <dt>"Existing, members added"</dt><dd>{grouped(g.updated)}</dd>
+                        <dt>"Failed"</dt><dd>{grouped(g.failed)}</dd>
+                        <dt>"Memberships added"</dt><dd>{grouped(g.memberships)}</dd>
+                    </dl>
+                    <ul>{g.errors.into_iter().map(|e| view! { <li class="field-error">{e}</li> }).collect_view()}</ul>
+                }.into_any(),
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn ReadBackCard(readback: domain::runs::ReadBack) -> impl IntoView {
+    view! {
+        <section class="card" id="run-readback">
+            <h2>"Read back"</h2>
+            <p>
+                <strong>{grouped(readback.matching)}</strong>" of "{grouped(readback.checked)}
+                " users read back exactly as sent"
+                {(readback.missing > 0).then(|| format!("; {} no longer in the target", readback.missing))}
+                {(readback.unreadable > 0).then(|| format!("; {} could not be read ({})", readback.unreadable, readback.unreadable_reason.clone().unwrap_or_default()))}
+                "."
+            </p>
+            {(!readback.mismatches.is_empty()).then(|| view! {
+                <table class="table" id="mismatches">
+                    <thead><tr><th>"Record"</th><th>"Attribute"</th><th>"Sent"</th><th>"Kept by the target"</th></tr></thead>
+                    <tbody>
+                        {readback.mismatches.into_iter().map(|m| view! {
+                            <tr>
+                                <td>{m.source_id}</td>
+                                <td><code>{m.path}</code></td>
+                                <td><code>{m.sent.to_string()}</code></td>
+                                <td><code>{m.received.map_or("(missing)".into(), |v| v.to_string())}</code></td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+                {(readback.more_mismatches > 0).then(|| view! { <p class="muted">{format!("and {} more", readback.more_mismatches)}</p> })}
+            })}
+        </section>
+    }
+}
+
+#[component]
+fn RecordsCard(project: String, job: String) -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
+    let class = RwSignal::new(query.read_untracked().get("class").unwrap_or_default());
+    let state = RwSignal::new(String::new());
+    // The `after` of each page seen, to go back.
+    let pages = RwSignal::new(vec![None::<u64>]);
+    let (p, j) = (project.clone(), job.clone());
+    let records = Resource::new(
+        move || {
+            (
+                state.get(),
+                class.get(),
+                pages.get().last().copied().flatten(),
+            )
+        },
+        move |(s, c, after)| run_records(p.clone(), j.clone(), Some(s), Some(c), after),
+    );
+    let reset = move || pages.set(vec![None]);
+    view! {
+        <section class="card" id="run-records">
+            <h2>"Records"</h2>
+            <div class="form-grid">
+                <label>"State"
+                    <select id="records-state" on:change=move |e| { state.set(event_target_value(&e)); reset(); }>
+                        <option value="">"Any"</option>
+                        {RecordState::ALL.map(|s| view! { <option value=s.as_str()>{s.as_str().replace('_', " ")}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label>"Error class"<input id="records-class" prop:value=class on:change=move |e| { class.set(event_target_value(&e)); reset(); } placeholder="any" /></label>
+            </div>
+            <Transition fallback=|| view! { <p class="muted">"Loading records…"</p> }>
+                {move || Suspend::new(async move {
+                    match records.await {
+                        Err(error) => view! { <LoadError error /> }.into_any(),
+                        Ok(page) => {
+                            let next = page.next_after;
+                            view! {
+                                <table class="table" id="records-table">
+                                    <thead><tr><th class="num">"#"</th><th>"Legacy id"</th><th>"State"</th><th class="num">"Attempts"</th><th>"SCIM id"</th><th>"Class"</th><th>"Detail"</th><th>"Settled"</th></tr></thead>
+                                    <tbody>
+                                        {page.records.into_iter().map(|r| view! {
+                                            <tr>
+                                                <td class="num">{r.seq + 1}</td>
+                                                <td>{r.source_id}</td>
+                                                <td>{r.state.as_str().replace('_', " ")}</td>
+                                                <td class="num">{r.attempts}</td>
+                                                <td><code>{r.scim_id.unwrap_or_default()}</code></td>
+                                                <td>{r.error_class.as_deref().map(class_label).unwrap_or_default()}</td>
+                                                <td class="muted">{r.error_detail.unwrap_or_default()}</td>
+                                                <td>{format_optional_time(r.settled_at)}</td>
+                                            </tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                                <div class="actions">
+                                    <button type="button" disabled=move || pages.with(|p| p.len() < 2) on:click=move |_| pages.update(|p| { p.pop(); })>"Previous"</button>
+                                    <button type="button" id="records-next" disabled=next.is_none() on:click=move |_| pages.update(|p| p.push(next))>"Next"</button>
+                                </div>
+                            }.into_any()
+                        }
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn AfterCard(run: RunView, project: String) -> impl IntoView {
+    let job = run.job.clone();
+    let id = job.id.to_string();
+    let finished = job.state.is_final();
+    let (p1, j1, p2, j2) = (project.clone(), id.clone(), project.clone(), id.clone());
+    let retry = Action::new(move |_: &()| retry_run(p1.clone(), j1.clone()));
+    let confirm = RwSignal::new(String::new());
+    let rollback = Action::new(move |n: &String| rollback_run(p2.clone(), j2.clone(), n.clone()));
+    let retry_error = Signal::derive(move || retry.value().get().and_then(|r| r.err()));
+    let rollback_error = Signal::derive(move || rollback.value().get().and_then(|r| r.err()));
+    let navigate = use_navigate();
+    let to = project.clone();
+    Effect::new(move |_| {
+        let made = retry
+            .value()
+            .get()
+            .and_then(Result::ok)
+            .or_else(|| rollback.value().get().and_then(Result::ok));
+        if let Some(job) = made {
+            navigate(
+                &format!("/projects/{to}/runs/{}", job.id),
+                Default::default(),
+            );
+        }
+    });
+    let created = job.counts.created;
+    let can_retry = finished && job.counts.failed > 0 && job.kind != JobKind::Rollback;
+    let can_roll_back = finished && created > 0 && job.kind != JobKind::Rollback;
+    view! {
+        <section class="card" id="run-after">
+            <h2>"After the run"</h2>
+            <p><a id="crosswalk" href=format!("/projects/{project}/runs/{id}/crosswalk.csv") download="">"Download the crosswalk (legacy id → SCIM id)"</a></p>
+            {can_retry.then(|| view! {
+                <FormError error=retry_error />
+                <button type="button" id="retry-failed" on:click=move |_| { retry.dispatch(()); }>
+                    {format!("Retry the {} failed records", grouped(job.counts.failed))}
+                </button>
+                <p class="muted">"A new run with the latest mapping and user types: fix the data or the mapping first."</p>
+            })}
+            {can_roll_back.then(|| view! {
+                <h3>"Roll back"</h3>
+                <p>{format!("Deletes the {} users this run created from the target. Type {} to confirm.", grouped(created), created)}</p>
+                <FormError error=rollback_error />
+                <div class="actions">
+                    <input id="rollback-confirm" inputmode="numeric" prop:value=confirm on:input=move |e| confirm.set(event_target_value(&e)) aria-label="Users to delete" />
+                    <button type="button" id="rollback" class="danger" on:click=move |_| { rollback.dispatch(confirm.get_untracked()); }>"Delete them"</button>
+                </div>
+                <FieldError error=rollback_error field="confirm" />
+            })}
+            {(!finished).then(|| view! { <p class="muted">"Retry and rollback open when the run has ended."</p> })}
+        </section>
+    }
+}
