@@ -349,6 +349,53 @@ test("user types are counted live as they are edited, and a rule edited changes 
   await expect(page.locator("#version-list")).toContainText("userName from e-mail");
 });
 
+test("a test run on a small sample is watched live to its end against the peer, then rolled back", async ({ page }) => {
+  await signIn(page, owner.email, owner.password);
+  await page.getByRole("link", { name: "Acme staff to Asgardeo" }).click();
+  const stages = page.getByRole("navigation", { name: "Migration stages" });
+  await stages.getByRole("link", { name: "Runs" }).click();
+  await hydrated(page);
+  await expect(page.locator("#run-history")).toHaveCount(0);
+
+  // Three moving users, one a second, against the production target (the peer).
+  const form = page.locator("#test-run");
+  await form.getByLabel("Records").fill("3");
+  await form.getByLabel("Target").selectOption("production");
+  await form.getByLabel("Users per second, at most").fill("1");
+  await form.getByRole("button", { name: "Start test run" }).click();
+  await expect(page).toHaveURL(/\/runs\/[0-9a-f-]+$/);
+  await hydrated(page);
+  // Marks this document: a reload would lose it.
+  await page.evaluate(() => ((window as unknown as { ferryMark: number }).ferryMark = 42));
+  const created = page.locator('#run-counts dd[data-count="created"]');
+  await expect(page.locator("#settled-line")).toContainText("of 3 records settled");
+  await expect(created).toHaveText("3", { timeout: 30_000 });
+  await expect(page.locator('.page-head h2 .badge[data-state="succeeded"]')).toBeVisible({ timeout: 30_000 });
+  await expect(page.locator('#run-counts dd[data-count="pending"]')).toHaveText("0");
+  await expect(page.locator("#run-readback")).toContainText("of 3 users read back");
+  expect(await page.evaluate(() => (window as unknown as { ferryMark?: number }).ferryMark)).toBe(42);
+
+  // The crosswalk downloads with one line per created user.
+  const download = page.waitForEvent("download");
+  await page.locator("#crosswalk").click();
+  const csv = readFileSync(await (await download).path(), "utf8").trim().split("\n");
+  expect(csv[0]).toBe("source_id,scim_id,state");
+  expect(csv).toHaveLength(4);
+
+  // Rolled back after typing how many users go.
+  await page.locator("#rollback-confirm").fill("2");
+  await page.locator("#rollback").click();
+  await expect(page.locator("#run-after .field-error")).toContainText("type the number");
+  await page.locator("#rollback-confirm").fill("3");
+  await page.locator("#rollback").click();
+  await expect(page.locator(".page-head h2")).toContainText("Rollback");
+  await expect(page.locator('#run-counts dd[data-count="deleted"]')).toHaveText("3", { timeout: 30_000 });
+
+  await stages.getByRole("link", { name: "Runs" }).click();
+  await expect(page.locator("#run-history tbody tr")).toHaveCount(2);
+  await expect(page.locator("#run-history tbody tr").last()).toContainText("Test run");
+});
+
 test("on a 390 px phone the menu button opens the navigation and nothing overflows", async ({ browser }) => {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await context.newPage();

@@ -589,6 +589,12 @@ impl Inner {
         } else {
             50
         });
+        // Under a rate limit a batch holds at most a second's worth of users, so that
+        // the limit holds from the first request on, not only on average.
+        let batch = match settings.tuning.max_users_per_second {
+            Some(rate) => batch.min(rate.max(1)),
+            None => batch,
+        };
         Ok(Context {
             job: job.clone(),
             settings,

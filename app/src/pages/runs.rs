@@ -290,6 +290,8 @@ pub fn RunPage() -> impl IntoView {
     let live: RwSignal<Option<Progress>> = RwSignal::new(None);
     Effect::new(move |_| {
         let (p, j) = (project.get(), job.get());
+        // Another run's progress must not show while this one's first event comes.
+        live.set(None);
         #[cfg(feature = "hydrate")]
         follow(&p, &j, live, refresh);
         #[cfg(not(feature = "hydrate"))]
