@@ -149,71 +149,22 @@ pub async fn run(files: &[PathBuf], with_assessment: bool) -> anyhow::Result<Vec
     );
     for file in files {
         // Each file gets its own project, as a separate migration would.
-        let project = ProjectId(uuid::Uuid::now_v7());
-        let now = Utc::now();
-        store
-            .insert_project(
-                &Project {
-                    id: project,
-                    name: format!("Benchmark {}", measures.len() + 1),
-                    source_kind: SourceKind::Csv,
-                    description: String::new(),
-                    archived: false,
-                    created_at: now,
-                    updated_at: now,
-                },
-                &NewAuditEntry::anonymous(
-                    None,
-                    now,
-                    AuditAction::ProjectCreated,
-                    ObjectKind::Project,
-                    project,
-                ),
-            )
-            .await?;
-        let id = UploadId(uuid::Uuid::now_v7());
-        let started = Instant::now();
-        let (bytes, sha256) = seal(&ingest, id, file)?;
-        let seal_seconds = started.elapsed().as_secs_f64();
         let name = file
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let new = NewUpload {
-            id,
-            project_id: project,
-            file_name: name.clone(),
-            size_bytes: bytes,
-            sha256,
-            created_by: owner,
-            created_at: Utc::now(),
-        };
-        let audit = NewAuditEntry::anonymous(
-            None,
-            Utc::now(),
-            AuditAction::UploadStored,
-            ObjectKind::Upload,
-            id,
-        );
-        store.insert_upload(&new, &audit).await?;
-        let started = Instant::now();
-        let upload = ingest.parse(id, ReadOptions::default()).await?;
-        let read_seconds = started.elapsed().as_secs_f64();
-        if let Some(error) = &upload.error {
-            anyhow::bail!("{name} could not be read: {error}");
-        }
-        let measure = Measure {
-            file: file.clone(),
-            bytes,
-            records: upload.rows_ok,
-            errors: upload.rows_failed,
-            seal_seconds,
-            read_seconds,
-        };
+        let (project, measure) = import(
+            &store,
+            &ingest,
+            owner,
+            file,
+            &format!("Benchmark {}", measures.len() + 1),
+        )
+        .await?;
         println!(
             "{:<32} {:>10.1} {:>10} {:>8} {:>9.2} {:>12.2} {:>14.0}",
             name,
-            bytes as f64 / (1024.0 * 1024.0),
+            measure.bytes as f64 / (1024.0 * 1024.0),
             measure.records,
             measure.errors,
             measure.seal_seconds,
@@ -245,6 +196,81 @@ pub async fn run(files: &[PathBuf], with_assessment: bool) -> anyhow::Result<Vec
         None => println!("peak RSS: {}", mib(peak_rss_bytes())),
     }
     Ok(measures)
+}
+
+/// Reads `file` into a new project named `name` the way an upload goes (sealed into
+/// the data folder, then read); the project and what the reading measured.
+pub async fn import(
+    store: &Arc<dyn domain::ports::Store>,
+    ingest: &Ingest,
+    owner: domain::ids::AccountId,
+    file: &Path,
+    name: &str,
+) -> anyhow::Result<(ProjectId, Measure)> {
+    let project = ProjectId(uuid::Uuid::now_v7());
+    let now = Utc::now();
+    store
+        .insert_project(
+            &Project {
+                id: project,
+                name: name.into(),
+                source_kind: SourceKind::Csv,
+                description: String::new(),
+                archived: false,
+                created_at: now,
+                updated_at: now,
+            },
+            &NewAuditEntry::anonymous(
+                None,
+                now,
+                AuditAction::ProjectCreated,
+                ObjectKind::Project,
+                project,
+            ),
+        )
+        .await?;
+    let id = UploadId(uuid::Uuid::now_v7());
+    let started = Instant::now();
+    let (bytes, sha256) = seal(ingest, id, file)?;
+    let seal_seconds = started.elapsed().as_secs_f64();
+    let file_name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let new = NewUpload {
+        id,
+        project_id: project,
+        file_name: file_name.clone(),
+        size_bytes: bytes,
+        sha256,
+        created_by: owner,
+        created_at: Utc::now(),
+    };
+    let audit = NewAuditEntry::anonymous(
+        None,
+        Utc::now(),
+        AuditAction::UploadStored,
+        ObjectKind::Upload,
+        id,
+    );
+    store.insert_upload(&new, &audit).await?;
+    let started = Instant::now();
+    let upload = ingest.parse(id, ReadOptions::default()).await?;
+    let read_seconds = started.elapsed().as_secs_f64();
+    if let Some(error) = &upload.error {
+        anyhow::bail!("{file_name} could not be read: {error}");
+    }
+    Ok((
+        project,
+        Measure {
+            file: file.to_path_buf(),
+            bytes,
+            records: upload.rows_ok,
+            errors: upload.rows_failed,
+            seal_seconds,
+            read_seconds,
+        },
+    ))
 }
 
 /// Stores `file` sealed as upload `id`, the way the upload handler streams a body.

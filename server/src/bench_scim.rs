@@ -215,9 +215,9 @@ async fn peer_passes(executable: &Path, users: usize) -> anyhow::Result<(Pass, P
 }
 
 /// A fresh `scim2-server`, killed when dropped.
-struct Peer {
+pub struct Peer {
     child: Child,
-    base_url: String,
+    pub base_url: String,
 }
 
 impl Drop for Peer {
@@ -227,9 +227,9 @@ impl Drop for Peer {
     }
 }
 
-const PEER_TOKEN: &str = "bench-peer-token";
+pub const PEER_TOKEN: &str = "bench-peer-token";
 
-async fn start_peer(executable: &Path) -> anyhow::Result<Peer> {
+pub async fn start_peer(executable: &Path) -> anyhow::Result<Peer> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();

@@ -108,6 +108,21 @@ pub enum Command {
         #[arg(long)]
         peer: Option<PathBuf>,
     },
+    /// Measure the run engine end to end: import synthetic users, save a mapping,
+    /// write a run's job table, then run it into an in-process null target and, given
+    /// the `scim2-server` executable, into a fresh peer beside the peer's ceiling. On
+    /// SQLite, and on PostgreSQL given an empty database's URL.
+    BenchRun {
+        /// How many users.
+        #[arg(long, default_value_t = 100_000)]
+        users: usize,
+        /// The `scim2-server` executable (see scripts/scim-peer.sh).
+        #[arg(long)]
+        peer: Option<PathBuf>,
+        /// An empty PostgreSQL database to measure on as well.
+        #[arg(long)]
+        postgres: Option<String>,
+    },
     /// Measure the mapping engine: map synthetic normalized records on one thread.
     BenchMap {
         /// How many records.

@@ -3,6 +3,7 @@
 
 pub mod assessment;
 pub mod bench;
+pub mod bench_run;
 pub mod bench_scim;
 pub mod config;
 pub mod gen_export;

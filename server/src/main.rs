@@ -55,6 +55,18 @@ async fn main() -> anyhow::Result<()> {
             server::bench_scim::run(*users, peer.clone()).await?;
             return Ok(());
         }
+        Some(Command::BenchRun {
+            users,
+            peer,
+            postgres,
+        }) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(EnvFilter::new("warn"))
+                .with_writer(std::io::stderr)
+                .init();
+            server::bench_run::run(*users, peer.clone(), postgres.clone()).await?;
+            return Ok(());
+        }
         Some(Command::BenchMap { records }) => {
             println!(
                 "{:<34} {:>9} {:>9} {:>9} {:>12}",

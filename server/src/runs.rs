@@ -221,7 +221,7 @@ fn settled(seq: u64, state: RecordState, class: &str, detail: impl Into<String>)
 
 /// A strong password for one user, sent once and kept nowhere: 144 random bits and
 /// one character of each class that common password policies ask for.
-fn random_password() -> String {
+pub fn random_password() -> String {
     use base64::Engine as _;
     let bytes: [u8; 18] = rand::random();
     format!(

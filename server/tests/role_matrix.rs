@@ -18,6 +18,9 @@ enum Who {
     Owner,
 }
 
+/// A run server function: its endpoint, who may call it, and its fields.
+type RunFn = (&'static str, Rule, Vec<(&'static str, &'static str)>);
+
 /// A run id no run has.
 const NO_JOB: &str = "0190a4f4-0000-7000-8000-000000000000";
 
@@ -501,7 +504,7 @@ async fn every_route_admits_exactly_the_roles_it_should() {
     }
     // Runs: support staff see them; admins start and control them. No such run:
     // allowed callers get 404 (or 422 for a request that cannot be met).
-    let run_fns: [(&str, Rule, Vec<(&str, &str)>); 10] = [
+    let run_fns: [RunFn; 10] = [
         ("runs/list", Rule::AtLeast(Role::Support), vec![]),
         (
             "runs/get",

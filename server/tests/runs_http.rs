@@ -730,6 +730,50 @@ async fn the_real_run_waits_for_its_checks_and_its_window() {
     assert_eq!(done["job"]["counts"]["created"], 27, "{done}");
     assert_eq!(done["job"]["counts"]["failed"], 3);
     assert!(done["readback"].is_null(), "only test runs are read back");
+
+    // A window that closes while the run is under way: the scheduler pauses it; given
+    // the next window, it resumes there and finishes (everyone exists now: skipped).
+    let now = chrono::Utc::now();
+    let exact = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let (status, created) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/runs/real"),
+        &token,
+        Some(
+            json!({"window": {"start": exact(now - chrono::Duration::minutes(1)),
+            "end": exact(now + chrono::Duration::seconds(3)), "zone": "UTC"},
+            "tuning": {"concurrency": 1, "max_users_per_second": 4}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let run = format!("{base}/runs/{}", created["job"]["id"].as_str().unwrap());
+    let paused = until(&server, &token, &run, &["paused"]).await;
+    assert_eq!(
+        paused["job"]["pause_reason"]["kind"], "window_ended",
+        "{paused}"
+    );
+    assert_eq!(paused["paused_because"], "the downtime window ended");
+    assert_eq!(paused["window"]["phase"], "over");
+    let pending = paused["job"]["counts"]["pending"].as_u64().unwrap();
+    assert!(pending > 0 && pending < 30, "{paused}");
+    let (status, moved) = send(
+        &server,
+        Method::PUT,
+        &format!("{run}/window"),
+        &token,
+        Some(json!({"start": exact(now - chrono::Duration::minutes(1)),
+            "end": exact(now + chrono::Duration::hours(1)), "zone": "UTC"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{moved}");
+    let done = until(&server, &token, &run, &["succeeded", "failed"]).await;
+    assert_eq!(done["job"]["counts"]["skipped"], 27, "{done}");
+    assert_eq!(
+        done["classes"][0]["error_class"], "already_exists",
+        "{done}"
+    );
     server.stop().await;
 }
 

@@ -103,10 +103,10 @@ pub fn RunsPage() -> impl IntoView {
 #[component]
 fn RunHistory(project: String, jobs: Vec<Job>) -> impl IntoView {
     view! {
-        <table class="table" id="run-history">
+        <table class="data compact" id="run-history">
             <thead><tr>
                 <th>"Created"</th><th>"Kind"</th><th>"Target"</th><th>"State"</th>
-                <th class="num">"Records"</th><th class="num">"Created"</th><th class="num">"Failed"</th><th></th>
+                <th class="num">"Records"</th><th class="num">"Created (deleted)"</th><th class="num">"Failed"</th><th></th>
             </tr></thead>
             <tbody>
                 {jobs.into_iter().map(|job| {
@@ -118,7 +118,7 @@ fn RunHistory(project: String, jobs: Vec<Job>) -> impl IntoView {
                             <td>{job.target_role.clone()}</td>
                             <td>{state_badge(job.state)}</td>
                             <td class="num">{grouped(job.total)}</td>
-                            <td class="num">{grouped(job.counts.created)}</td>
+                            <td class="num">{if job.kind == JobKind::Rollback { format!("({})", grouped(job.counts.deleted)) } else { grouped(job.counts.created) }}</td>
                             <td class="num">{grouped(job.counts.failed)}</td>
                             <td><a href=href>"Open"</a></td>
                         </tr>
@@ -181,7 +181,7 @@ fn TestRunCard(project: Signal<String>) -> impl IntoView {
                         <option value="stratified">"Stratified by user type"</option>
                     </select>
                 </label>
-                <label>"Seed (optional)"<input id="test-seed" inputmode="numeric" prop:value=seed on:input=move |e| seed.set(event_target_value(&e)) placeholder="new" /></label>
+                <label>"Seed (optional)"<input id="test-seed" type="text" inputmode="numeric" prop:value=seed on:input=move |e| seed.set(event_target_value(&e)) placeholder="new" /></label>
                 <label>"Target"
                     <select id="test-target" on:change=move |e| target.set(event_target_value(&e))>
                         <option value="test" selected=true>"Test target"</option>
@@ -247,7 +247,7 @@ fn RealRunCard(project: Signal<String>) -> impl IntoView {
                 <FieldError error field="window.start" />
                 <label>"Ends"<input id="window-end" type="datetime-local" prop:value=end_at on:input=move |e| end_at.set(event_target_value(&e)) /></label>
                 <FieldError error field="window.end" />
-                <label>"Time zone"<input id="window-zone" list="zones" prop:value=zone on:input=move |e| zone.set(event_target_value(&e)) /></label>
+                <label>"Time zone"<input id="window-zone" type="text" list="zones" prop:value=zone on:input=move |e| zone.set(event_target_value(&e)) /></label>
                 <FieldError error field="window.zone" />
                 <datalist id="zones">
                     {["UTC", "Europe/London", "Europe/Berlin", "America/New_York", "America/Chicago", "America/Los_Angeles", "Asia/Kolkata", "Asia/Singapore", "Asia/Tokyo", "Australia/Sydney"]
@@ -451,13 +451,24 @@ fn ProgressCard(
                 let total = p.total.max(1) as f64;
                 let settled = p.counts.settled();
                 view! {
-                    <div class="stacked-bar" role="img" aria-label=format!("{} of {} records settled", settled, p.total)>
-                        {parts.iter().map(|(state, class)| {
-                            let n = p.counts.get(*state);
-                            let width = format!("width: {:.2}%", n as f64 / total * 100.0);
-                            view! { <span class=format!("seg {class}") style=width title=format!("{class}: {n}")></span> }
-                        }).collect_view()}
-                    </div>
+                    <svg class="stacked-bar" viewBox="0 0 1000 18" preserveAspectRatio="none" width="100%" height="18"
+                        role="img" aria-label=format!("{} of {} records settled", settled, p.total)>
+                        <rect x="0" y="0" width="1000" height="18" class="seg-track"></rect>
+                        {
+                            let mut x = 0.0;
+                            parts.iter().map(|(state, class)| {
+                                let n = p.counts.get(*state);
+                                let width = n as f64 / total * 1000.0;
+                                let at = x;
+                                x += width;
+                                view! {
+                                    <rect x=format!("{at:.2}") y="0" width=format!("{width:.2}") height="18" class=format!("seg {class}")>
+                                        <title>{format!("{class}: {n}")}</title>
+                                    </rect>
+                                }
+                            }).collect_view()
+                        }
+                    </svg>
                     <p id="settled-line"><strong>{grouped(settled)}</strong>" of "{grouped(p.total)}" records settled"</p>
                     <dl class="facts counts" id="run-counts">
                         {RecordState::ALL.iter().map(|s| view! {
@@ -466,9 +477,9 @@ fn ProgressCard(
                         }).collect_view()}
                     </dl>
                     <dl class="facts">
-                        <dt>"Current rate"</dt><dd id="current-rate">{p.current_rate.map_or("—".into(), |r| format!("{r:.0} users/s"))}</dd>
-                        <dt>"Average rate"</dt><dd>{p.average_rate.map_or("—".into(), |r| format!("{r:.0} users/s"))}</dd>
-                        <dt>"Time left"</dt><dd>{p.eta_seconds.map_or("—".into(), duration)}</dd>
+                        <dt>"Current rate"</dt><dd id="current-rate">{p.current_rate.filter(|_| p.state == Some(JobState::Running)).map_or("—".into(), |r| format!("{r:.1} users/s"))}</dd>
+                        <dt>"Average rate"</dt><dd>{p.average_rate.map_or("—".into(), |r| format!("{r:.1} users/s"))}</dd>
+                        <dt>"Time left"</dt><dd>{if p.state.is_some_and(|s| s.is_final()) { "—".into() } else { p.eta_seconds.map_or("—".into(), duration) }}</dd>
                     </dl>
                     {match (p.eta_seconds, closes_in) {
                         (Some(eta), Some(close)) if eta > close => Some(view! {
@@ -509,10 +520,11 @@ fn WindowCard(window: domain::service::WindowView) -> impl IntoView {
         <section class="card" id="run-window">
             <h2>"Downtime window"</h2>
             <p>{format!("{} to {} ({})", window.window.start, window.window.end, window.window.zone)}" — "<strong id="window-phase">{said}</strong></p>
-            <div class="timeline" role="img" aria-label="The window on a timeline, now marked">
-                <span class="window-span"></span>
-                <span class="now-mark" style=format!("left: {at:.1}%") title="now"></span>
-            </div>
+            <svg class="timeline" viewBox="0 0 1000 24" preserveAspectRatio="none" width="100%" height="24"
+                role="img" aria-label="The window on a timeline, now marked">
+                <rect x="0" y="5" width="1000" height="14" rx="7" class="window-span"></rect>
+                <rect x=format!("{:.1}", at * 10.0 - 1.5) y="0" width="3" height="24" class="now-mark"><title>"now"</title></rect>
+            </svg>
             <p class="muted">{format!("{} – {} UTC", format_time(window.placed.starts_at), format_time(window.placed.ends_at))}</p>
         </section>
     }
@@ -545,7 +557,7 @@ fn ClassesCard(run: RunView, project: String) -> impl IntoView {
                 }).collect();
                 view! {
                     <BarChart title="Records per error class" bars />
-                    <table class="table">
+                    <table class="data compact">
                         <thead><tr><th>"Class"</th><th class="num">"Records"</th><th>"Example"</th></tr></thead>
                         <tbody>
                             {run.classes.into_iter().map(|c| view! {
@@ -597,7 +609,7 @@ fn ReadBackCard(readback: domain::runs::ReadBack) -> impl IntoView {
                 "."
             </p>
             {(!readback.mismatches.is_empty()).then(|| view! {
-                <table class="table" id="mismatches">
+                <table class="data compact" id="mismatches">
                     <thead><tr><th>"Record"</th><th>"Attribute"</th><th>"Sent"</th><th>"Kept by the target"</th></tr></thead>
                     <tbody>
                         {readback.mismatches.into_iter().map(|m| view! {
@@ -638,14 +650,14 @@ fn RecordsCard(project: String, job: String) -> impl IntoView {
     view! {
         <section class="card" id="run-records">
             <h2>"Records"</h2>
-            <div class="form-grid">
+            <div class="filters">
                 <label>"State"
                     <select id="records-state" on:change=move |e| { state.set(event_target_value(&e)); reset(); }>
                         <option value="">"Any"</option>
                         {RecordState::ALL.map(|s| view! { <option value=s.as_str()>{s.as_str().replace('_', " ")}</option> }).collect_view()}
                     </select>
                 </label>
-                <label>"Error class"<input id="records-class" prop:value=class on:change=move |e| { class.set(event_target_value(&e)); reset(); } placeholder="any" /></label>
+                <label>"Error class"<input id="records-class" type="text" prop:value=class on:change=move |e| { class.set(event_target_value(&e)); reset(); } placeholder="any" /></label>
             </div>
             <Transition fallback=|| view! { <p class="muted">"Loading records…"</p> }>
                 {move || Suspend::new(async move {
@@ -654,7 +666,7 @@ fn RecordsCard(project: String, job: String) -> impl IntoView {
                         Ok(page) => {
                             let next = page.next_after;
                             view! {
-                                <table class="table" id="records-table">
+                                <table class="data compact" id="records-table">
                                     <thead><tr><th class="num">"#"</th><th>"Legacy id"</th><th>"State"</th><th class="num">"Attempts"</th><th>"SCIM id"</th><th>"Class"</th><th>"Detail"</th><th>"Settled"</th></tr></thead>
                                     <tbody>
                                         {page.records.into_iter().map(|r| view! {
@@ -729,7 +741,7 @@ fn AfterCard(run: RunView, project: String) -> impl IntoView {
                 <p>{format!("Deletes the {} users this run created from the target. Type {} to confirm.", grouped(created), created)}</p>
                 <FormError error=rollback_error />
                 <div class="actions">
-                    <input id="rollback-confirm" inputmode="numeric" prop:value=confirm on:input=move |e| confirm.set(event_target_value(&e)) aria-label="Users to delete" />
+                    <input id="rollback-confirm" type="text" inputmode="numeric" prop:value=confirm on:input=move |e| confirm.set(event_target_value(&e)) aria-label="Users to delete" />
                     <button type="button" id="rollback" class="danger" on:click=move |_| { rollback.dispatch(confirm.get_untracked()); }>"Delete them"</button>
                 </div>
                 <FieldError error=rollback_error field="confirm" />

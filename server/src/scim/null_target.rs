@@ -26,7 +26,8 @@ impl Counter {
 }
 
 /// The routes under `/v2`: `ServiceProviderConfig` (bulk of 1000 operations and
-/// 1 MiB, like WSO2's defaults), `Bulk`, and `Users`.
+/// 1 MiB, like WSO2's defaults), `Bulk`, `Users`, and `Groups` (found never, created
+/// and patched without keeping anything), so a run's group phase has somewhere to go.
 pub fn router(counter: Counter) -> Router {
     let bulk_counter = counter.clone();
     Router::new()
@@ -45,6 +46,22 @@ pub fn router(counter: Counter) -> Router {
             })
             .get(move || list(counter.clone())),
         )
+        .route(
+            "/v2/Groups",
+            get(|| async { list_response(Vec::new()) }).post(group),
+        )
+        .route(
+            "/v2/Groups/{id}",
+            axum::routing::patch(|| async { StatusCode::NO_CONTENT }),
+        )
+}
+
+async fn group(body: Bytes) -> Response {
+    let Ok(mut group) = serde_json::from_slice::<Value>(&body) else {
+        return invalid("the body is not JSON");
+    };
+    group["id"] = json!(format!("group-{}", uuid::Uuid::now_v7()));
+    (StatusCode::CREATED, Json(group)).into_response()
 }
 
 async fn config() -> Json<Value> {

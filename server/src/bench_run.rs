@@ -1,0 +1,387 @@
+//! `ferry bench-run`: the run engine end to end. Synthetic users are imported (the
+//! upload path), a mapping is saved and the job table written before the clock
+//! starts; then the engine runs the job — claims under leases, opens and maps each
+//! record, pushes, settles every outcome in the database, then the groups — into the
+//! in-process null target and, given the `scim2-server` executable, into a fresh peer
+//! beside that peer's own ceiling measured in the same run. On SQLite, and on
+//! PostgreSQL when given its URL. Prints records/s and peak resident memory.
+
+use crate::{
+    bench::{import, peak_rss_bytes},
+    bench_scim::{PEER_TOKEN, start_peer},
+    gen_export::{ExportFormat, write},
+    ingest::Ingest,
+    runs::{RunConfig, Runs},
+    scim::{connector::Targets, null_target},
+    security::{Argon2Hasher, OsSecrets, SystemClock, random_bytes},
+    store,
+    vault::Vault,
+};
+use chrono::Utc;
+use domain::{
+    accounts::{Actor, Channel},
+    ids::{JobId, ProjectId},
+    jobs::{JobEvent, JobKind, JobState, NewJob},
+    mapping::{Mapping, Rule, transform::Transform},
+    ports::{JobRecords, RunEngine, Store},
+    roles::Role,
+    runs::{RunSettings, Tuning},
+    scim::target::{ExistingPolicy, Preset, TargetAuth, TargetInput, TargetRole},
+    segments::Segments,
+    service::{Ferry, Policy, advance},
+};
+use std::{path::PathBuf, sync::Arc, time::Instant};
+
+/// What one engine pass measured.
+struct Measured {
+    records: u64,
+    created: u64,
+    failed: u64,
+    seconds: f64,
+}
+
+impl Measured {
+    fn rate(&self) -> f64 {
+        self.records as f64 / self.seconds.max(f64::MIN_POSITIVE)
+    }
+}
+
+/// The mapping a migration of the generated CSV would use.
+fn mapping() -> Mapping {
+    let rule = Rule::new;
+    Mapping {
+        rules: vec![
+            rule("userName", "email", vec![Transform::Trim, Transform::Lower]),
+            rule("name.givenName", "given_name", vec![]),
+            rule("name.familyName", "family_name", vec![]),
+            rule("displayName", "{given_name} {family_name}", vec![]),
+            rule(
+                "emails[type eq \"work\"].value",
+                "email",
+                vec![Transform::Trim, Transform::Lower],
+            ),
+            rule("title", "attributes.department", vec![]),
+        ],
+    }
+}
+
+/// One database: a project with `users` imported, a target, the mapping saved.
+struct Prepared {
+    ferry: Ferry,
+    store: Arc<dyn Store>,
+    vault: Vault,
+    actor: Actor,
+    project: ProjectId,
+    records: u64,
+}
+
+async fn prepare(
+    url: &str,
+    dir: &std::path::Path,
+    export: &std::path::Path,
+) -> anyhow::Result<Prepared> {
+    let store = store::connect(url).await?;
+    let ferry = Ferry::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        Arc::new(OsSecrets),
+        Arc::new(Argon2Hasher::new()?),
+        Policy::default(),
+    );
+    let token = ferry
+        .issue_setup_token()
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the database already has an owner: give an empty one"))?;
+    let owner = ferry
+        .complete_setup(
+            &Default::default(),
+            &token,
+            "bench@example.com",
+            "Benchmark",
+            "benchmark passphrase",
+        )
+        .await?
+        .account
+        .id;
+    let actor = Actor {
+        account_id: owner,
+        role: Role::Owner,
+        channel: Channel::Web,
+        address: None,
+    };
+    let key: [u8; 32] = random_bytes();
+    let vault = Vault::new(&key);
+    let uploads = dir.join("uploads");
+    std::fs::create_dir_all(&uploads)?;
+    let ingest = Ingest::new(store.clone(), vault.clone(), uploads);
+    let (project, measure) = import(&store, &ingest, owner, export, "Run benchmark").await?;
+    ferry
+        .save_mapping(&actor, project, mapping(), "benchmark")
+        .await?;
+    Ok(Prepared {
+        ferry,
+        store,
+        vault,
+        actor,
+        project,
+        records: measure.records,
+    })
+}
+
+/// Points the project's test target at `base_url`, tests it (for its limits), writes
+/// a real run's job table, then times the engine from start to finish.
+async fn engine_pass(
+    prepared: &Prepared,
+    base_url: &str,
+    token: &str,
+    groups: bool,
+) -> anyhow::Result<Measured> {
+    let targets = Targets::new(prepared.vault.clone());
+    let role = TargetRole::Test;
+    let input = TargetInput {
+        preset: Preset::Generic,
+        base_url: base_url.into(),
+        auth: TargetAuth::Bearer,
+        secret: Some(token.into()),
+        headers: None,
+        ca_certificate: None,
+        connect_timeout_secs: None,
+        request_timeout_secs: Some(120),
+        on_existing: ExistingPolicy::Skip,
+        max_operations: None,
+    };
+    let (ferry, actor, project) = (&prepared.ferry, &prepared.actor, prepared.project);
+    ferry
+        .save_target(actor, project, role, input, &targets)
+        .await?;
+    let tested = ferry.test_target(actor, project, role, &targets).await?;
+    anyhow::ensure!(
+        tested.last_test.as_ref().is_some_and(|r| r.passed()),
+        "the target at {base_url} did not pass its connection test"
+    );
+    let settings = RunSettings {
+        tuning: Tuning {
+            groups,
+            ..Tuning::default()
+        },
+        segments: Segments::default(),
+        policy: ExistingPolicy::Skip,
+        sample: None,
+        window: None,
+        placed: None,
+    };
+    let job = NewJob {
+        id: JobId(uuid::Uuid::now_v7()),
+        project_id: project,
+        kind: JobKind::RealRun,
+        target_role: role.as_str().into(),
+        mapping_version: Some(1),
+        parent: None,
+        settings: settings.to_json(),
+        created_by: Some(actor.account_id),
+        created_at: Utc::now(),
+    };
+    let audit = domain::audit::NewAuditEntry::by(
+        actor,
+        Utc::now(),
+        domain::audit::AuditAction::JobCreated,
+        domain::audit::ObjectKind::Job,
+        job.id,
+    );
+    let store = &prepared.store;
+    let created = store.create_job(&job, JobRecords::Project, &audit).await?;
+    let runs = Runs::new(
+        store.clone(),
+        prepared.vault.clone(),
+        targets,
+        RunConfig::default(),
+    );
+    let started = Instant::now();
+    advance(
+        store.as_ref(),
+        &created,
+        &JobEvent::Start,
+        Some(actor),
+        Utc::now(),
+    )
+    .await?;
+    runs.wake(job.id);
+    let done = loop {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let job = store
+            .job(job.id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the job vanished"))?;
+        if job.state.is_final() || job.state == JobState::Paused {
+            break job;
+        }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        done.state.is_final(),
+        "the run paused: {:?}",
+        done.pause_reason
+    );
+    anyhow::ensure!(
+        done.counts.total() == done.total && done.counts.settled() == done.total,
+        "the counts do not add up: {:?} of {}",
+        done.counts,
+        done.total
+    );
+    Ok(Measured {
+        records: done.total,
+        created: done.counts.created,
+        failed: done.counts.failed,
+        seconds,
+    })
+}
+
+/// The peer's ceiling for exactly the users the engine creates: every imported record
+/// mapped (with its random password) and packed as Ferry packs, before the clock
+/// starts; then the bodies are posted back to back with a bare HTTP client. Returns
+/// the users posted and the seconds the posts took.
+async fn ceiling_pass(prepared: &Prepared, base_url: &str) -> anyhow::Result<(u64, f64)> {
+    use domain::{
+        runs::{PasswordAction, apply_password},
+        scim::bulk::{Operation, Packer},
+    };
+    let compiled = mapping()
+        .compile(None)
+        .map_err(|p| anyhow::anyhow!("the benchmark's mapping: {}", p[0].message))?;
+    let mut packer = Packer::new(1000, 1_048_576);
+    let mut bodies = Vec::new();
+    let mut users = 0u64;
+    let mut after: Option<String> = None;
+    loop {
+        let page = prepared
+            .store
+            .records_with_upload(prepared.project, after.as_deref(), 5_000)
+            .await?;
+        let Some((last, _, _)) = page.last() else {
+            break;
+        };
+        after = Some(last.clone());
+        for (id, _, sealed) in &page {
+            let user = crate::records::open(&prepared.vault, prepared.project, id, sealed)?;
+            let mut mapped = compiled.map(&user);
+            if !mapped.failures.is_empty() {
+                continue;
+            }
+            apply_password(
+                &mut mapped.resource,
+                &PasswordAction::RandomPassword,
+                crate::runs::random_password,
+            );
+            users += 1;
+            match packer.push(Operation::create_user(
+                &format!("u{users}"),
+                &mapped.resource,
+            )) {
+                Ok(Some(request)) => bodies.push(request.body),
+                Ok(None) => {}
+                Err(_) => anyhow::bail!("a user does not fit a bulk request"),
+            }
+        }
+    }
+    bodies.extend(packer.take().map(|r| r.body));
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    for body in bodies {
+        let response = http
+            .post(format!("{base_url}/Bulk"))
+            .bearer_auth(PEER_TOKEN)
+            .header("content-type", "application/scim+json")
+            .body(body)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "the peer answered {}",
+            response.status()
+        );
+        response.bytes().await?;
+    }
+    Ok((users, started.elapsed().as_secs_f64()))
+}
+
+fn line(what: &str, m: &Measured) {
+    println!(
+        "{what:<40} {:>9} {:>9} {:>8} {:>9.2} {:>12.0}",
+        m.records,
+        m.created,
+        m.failed,
+        m.seconds,
+        m.rate()
+    );
+}
+
+pub async fn run(
+    users: usize,
+    peer: Option<PathBuf>,
+    postgres: Option<String>,
+) -> anyhow::Result<()> {
+    let dir = tempfile::Builder::new()
+        .prefix("ferry-bench-run-")
+        .tempdir()?;
+    let export = dir.path().join("users.csv");
+    {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&export)?);
+        write(ExportFormat::Csv, users as u64, 7, &mut out)?;
+    }
+    let mut databases = vec![(
+        "SQLite",
+        format!("sqlite://{}", dir.path().join("bench.db").display()),
+    )];
+    if let Some(url) = postgres {
+        databases.push(("PostgreSQL", url));
+    }
+    println!(
+        "{:<40} {:>9} {:>9} {:>8} {:>9} {:>12}",
+        "pass", "records", "created", "failed", "seconds", "records/s"
+    );
+    for (name, url) in databases {
+        let folder = dir.path().join(name);
+        std::fs::create_dir_all(&folder)?;
+        let prepared = prepare(&url, &folder, &export).await?;
+        anyhow::ensure!(prepared.records > 0, "nothing was imported");
+
+        let counter = null_target::Counter::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let app = null_target::router(counter.clone());
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let null = engine_pass(&prepared, &format!("http://{address}/v2"), "null", true).await?;
+        server.abort();
+        line(&format!("{name}: engine → null target"), &null);
+
+        if let Some(executable) = &peer {
+            // Users only on both sides (groups are not part of the ceiling); two fresh
+            // peers, so both start empty.
+            let ceiling_peer = start_peer(executable).await?;
+            let (posted, seconds) = ceiling_pass(&prepared, &ceiling_peer.base_url).await?;
+            drop(ceiling_peer);
+            let ferry_peer = start_peer(executable).await?;
+            let to_peer = engine_pass(&prepared, &ferry_peer.base_url, PEER_TOKEN, false).await?;
+            drop(ferry_peer);
+            let ceiling = Measured {
+                records: posted,
+                created: posted,
+                failed: 0,
+                seconds,
+            };
+            line(
+                &format!("{name}: peer ceiling (pre-built bodies)"),
+                &ceiling,
+            );
+            line(&format!("{name}: engine → scim2-server"), &to_peer);
+            println!(
+                "{name}: the engine created users at {:.1}% of the peer's ceiling",
+                to_peer.created as f64 / to_peer.seconds / ceiling.rate() * 100.0
+            );
+        }
+    }
+    if let Some(peak) = peak_rss_bytes() {
+        println!("peak RSS: {:.0} MiB", peak as f64 / (1024.0 * 1024.0));
+    }
+    Ok(())
+}
