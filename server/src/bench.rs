@@ -109,12 +109,12 @@ async fn assess(
     Ok(())
 }
 
-/// Runs the benchmark over `files` and prints one line per file and the peak memory;
-/// with `assess`, also computes each project's assessment report.
-pub async fn run(files: &[PathBuf], with_assessment: bool) -> anyhow::Result<Vec<Measure>> {
-    let dir = tempfile::Builder::new().prefix("ferry-bench-").tempdir()?;
-    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let store = store::connect(&url).await?;
+/// A new database at `url` with its owner made: the store, the service and the
+/// owner's account.
+pub async fn fresh(
+    url: &str,
+) -> anyhow::Result<(Arc<dyn domain::ports::Store>, Ferry, domain::ids::AccountId)> {
+    let store = store::connect(url).await?;
     let ferry = Ferry::new(
         store.clone(),
         Arc::new(SystemClock),
@@ -125,7 +125,7 @@ pub async fn run(files: &[PathBuf], with_assessment: bool) -> anyhow::Result<Vec
     let token = ferry
         .issue_setup_token()
         .await?
-        .ok_or_else(|| anyhow::anyhow!("the new database already has an owner"))?;
+        .ok_or_else(|| anyhow::anyhow!("the database already has an owner: give an empty one"))?;
     let owner = ferry
         .complete_setup(
             &Default::default(),
@@ -137,6 +137,15 @@ pub async fn run(files: &[PathBuf], with_assessment: bool) -> anyhow::Result<Vec
         .await?
         .account
         .id;
+    Ok((store, ferry, owner))
+}
+
+/// Runs the benchmark over `files` and prints one line per file and the peak memory;
+/// with `assess`, also computes each project's assessment report.
+pub async fn run(files: &[PathBuf], with_assessment: bool) -> anyhow::Result<Vec<Measure>> {
+    let dir = tempfile::Builder::new().prefix("ferry-bench-").tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let (store, _, owner) = fresh(&url).await?;
     let key: [u8; 32] = random_bytes();
     let uploads = dir.path().join("uploads");
     std::fs::create_dir_all(&uploads)?;

@@ -7,14 +7,13 @@
 //! PostgreSQL when given its URL. Prints records/s and peak resident memory.
 
 use crate::{
-    bench::{import, peak_rss_bytes},
-    bench_scim::{PEER_TOKEN, start_peer},
+    bench::{fresh, import, peak_rss_bytes},
+    bench_scim::{PEER_TOKEN, post_bulk, start_peer},
     gen_export::{ExportFormat, write},
     ingest::Ingest,
     runs::{RunConfig, Runs},
     scim::{connector::Targets, null_target},
-    security::{Argon2Hasher, OsSecrets, SystemClock, random_bytes},
-    store,
+    security::random_bytes,
     vault::Vault,
 };
 use chrono::Utc;
@@ -28,7 +27,7 @@ use domain::{
     runs::{RunSettings, Tuning},
     scim::target::{ExistingPolicy, Preset, TargetAuth, TargetInput, TargetRole},
     segments::Segments,
-    service::{Ferry, Policy, advance},
+    service::{Ferry, advance},
 };
 use std::{path::PathBuf, sync::Arc, time::Instant};
 
@@ -80,29 +79,7 @@ async fn prepare(
     dir: &std::path::Path,
     export: &std::path::Path,
 ) -> anyhow::Result<Prepared> {
-    let store = store::connect(url).await?;
-    let ferry = Ferry::new(
-        store.clone(),
-        Arc::new(SystemClock),
-        Arc::new(OsSecrets),
-        Arc::new(Argon2Hasher::new()?),
-        Policy::default(),
-    );
-    let token = ferry
-        .issue_setup_token()
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("the database already has an owner: give an empty one"))?;
-    let owner = ferry
-        .complete_setup(
-            &Default::default(),
-            &token,
-            "bench@example.com",
-            "Benchmark",
-            "benchmark passphrase",
-        )
-        .await?
-        .account
-        .id;
+    let (store, ferry, owner) = fresh(url).await?;
     let actor = Actor {
         account_id: owner,
         role: Role::Owner,
@@ -287,19 +264,7 @@ async fn ceiling_pass(prepared: &Prepared, base_url: &str) -> anyhow::Result<(u6
     let http = reqwest::Client::new();
     let started = Instant::now();
     for body in bodies {
-        let response = http
-            .post(format!("{base_url}/Bulk"))
-            .bearer_auth(PEER_TOKEN)
-            .header("content-type", "application/scim+json")
-            .body(body)
-            .send()
-            .await?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "the peer answered {}",
-            response.status()
-        );
-        response.bytes().await?;
+        post_bulk(&http, base_url, body).await?;
     }
     Ok((users, started.elapsed().as_secs_f64()))
 }

@@ -182,19 +182,7 @@ async fn peer_passes(executable: &Path, users: usize) -> anyhow::Result<(Pass, P
         sent += chunk.len();
 
         let started = Instant::now();
-        let response = http
-            .post(format!("{}/Bulk", ceiling_peer.base_url))
-            .bearer_auth(PEER_TOKEN)
-            .header("content-type", "application/scim+json")
-            .body(request.body)
-            .send()
-            .await?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "the peer answered {}",
-            response.status()
-        );
-        response.bytes().await?;
+        post_bulk(&http, &ceiling_peer.base_url, request.body).await?;
         ceiling_time += started.elapsed();
 
         let (took, sent) = timed_push(&pusher, &chunk).await?;
@@ -212,6 +200,29 @@ async fn peer_passes(executable: &Path, users: usize) -> anyhow::Result<(Pass, P
         pass(ferry_time, ferry_requests),
         limits,
     ))
+}
+
+/// Posts one pre-built bulk body to a peer with a bare client, as its ceiling is
+/// measured: no parsing of the answer beyond its status.
+pub async fn post_bulk(
+    http: &reqwest::Client,
+    base_url: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<()> {
+    let response = http
+        .post(format!("{base_url}/Bulk"))
+        .bearer_auth(PEER_TOKEN)
+        .header("content-type", "application/scim+json")
+        .body(body)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "the peer answered {}",
+        response.status()
+    );
+    response.bytes().await?;
+    Ok(())
 }
 
 /// A fresh `scim2-server`, killed when dropped.

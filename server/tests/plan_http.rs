@@ -7,7 +7,7 @@
 mod common;
 
 use common::{TestDb, TestServer, owner_with_token, postgres_db, settled, sqlite_db, upload};
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 async fn send(
@@ -17,19 +17,7 @@ async fn send(
     token: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut request = Client::new()
-        .request(method, server.url(path))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    server.send(method, path, token, body).await
 }
 
 const EXPORT: &str = "\

@@ -135,6 +135,19 @@ pub async fn advance(
         .await
 }
 
+/// A job about to be made: what it is, where its records come from, whether it waits
+/// for its window.
+struct Launch<'a> {
+    project: ProjectId,
+    kind: JobKind,
+    target_role: String,
+    mapping_version: Option<u32>,
+    parent: Option<JobId>,
+    settings: &'a RunSettings,
+    records: JobRecords<'a>,
+    schedule: bool,
+}
+
 /// What a run needs from the project before it may be made.
 struct Ready {
     mapping_version: u32,
@@ -245,14 +258,19 @@ impl Ferry {
     }
 
     /// Creates the job, audited, then starts it (or schedules it) and wakes the engine.
-    async fn launch(
-        &self,
-        actor: &Actor,
-        job: NewJob,
-        records: JobRecords<'_>,
-        schedule: bool,
-        engine: &dyn RunEngine,
-    ) -> Result<Job> {
+    async fn launch(&self, actor: &Actor, what: Launch<'_>, engine: &dyn RunEngine) -> Result<Job> {
+        let job = NewJob {
+            id: JobId(self.secrets.new_uuid()),
+            project_id: what.project,
+            kind: what.kind,
+            target_role: what.target_role,
+            mapping_version: what.mapping_version,
+            parent: what.parent,
+            settings: what.settings.to_json(),
+            created_by: Some(actor.account_id),
+            created_at: self.now(),
+        };
+        let (records, schedule) = (what.records, what.schedule);
         let now = self.now();
         let audit = NewAuditEntry::by(actor, now, AuditAction::JobCreated, ObjectKind::Job, job.id)
             .in_project(job.project_id)
@@ -434,19 +452,21 @@ impl Ferry {
             window: None,
             placed: None,
         };
-        let job = NewJob {
-            id: JobId(self.secrets.new_uuid()),
-            project_id: project,
-            kind: JobKind::TestRun,
-            target_role: role.as_str().into(),
-            mapping_version: Some(ready.mapping_version),
-            parent: None,
-            settings: settings.to_json(),
-            created_by: Some(actor.account_id),
-            created_at: self.now(),
-        };
-        self.launch(actor, job, JobRecords::Ids(&ids), false, engine)
-            .await
+        self.launch(
+            actor,
+            Launch {
+                project,
+                kind: JobKind::TestRun,
+                target_role: role.as_str().into(),
+                mapping_version: Some(ready.mapping_version),
+                parent: None,
+                settings: &settings,
+                records: JobRecords::Ids(&ids),
+                schedule: false,
+            },
+            engine,
+        )
+        .await
     }
 
     /// The checks a real run must pass, run now. The production target's connection is
@@ -726,19 +746,21 @@ impl Ferry {
             window: request.window.clone(),
             placed,
         };
-        let job = NewJob {
-            id: JobId(self.secrets.new_uuid()),
-            project_id: project,
-            kind: JobKind::RealRun,
-            target_role: TargetRole::Production.as_str().into(),
-            mapping_version: Some(ready.mapping_version),
-            parent: None,
-            settings: settings.to_json(),
-            created_by: Some(actor.account_id),
-            created_at: self.now(),
-        };
         let job = self
-            .launch(actor, job, JobRecords::Project, placed.is_some(), engine)
+            .launch(
+                actor,
+                Launch {
+                    project,
+                    kind: JobKind::RealRun,
+                    target_role: TargetRole::Production.as_str().into(),
+                    mapping_version: Some(ready.mapping_version),
+                    parent: None,
+                    settings: &settings,
+                    records: JobRecords::Project,
+                    schedule: placed.is_some(),
+                },
+                engine,
+            )
             .await?;
         Ok((job, preflight))
     }
@@ -945,19 +967,21 @@ impl Ferry {
             window: None,
             placed: None,
         };
-        let job = NewJob {
-            id: JobId(self.secrets.new_uuid()),
-            project_id: project,
-            kind: JobKind::Retry,
-            target_role: parent.target_role.clone(),
-            mapping_version: Some(ready.mapping_version),
-            parent: Some(parent.id),
-            settings: settings.to_json(),
-            created_by: Some(actor.account_id),
-            created_at: self.now(),
-        };
-        self.launch(actor, job, JobRecords::FailedOf(parent.id), false, engine)
-            .await
+        self.launch(
+            actor,
+            Launch {
+                project,
+                kind: JobKind::Retry,
+                target_role: parent.target_role.clone(),
+                mapping_version: Some(ready.mapping_version),
+                parent: Some(parent.id),
+                settings: &settings,
+                records: JobRecords::FailedOf(parent.id),
+                schedule: false,
+            },
+            engine,
+        )
+        .await
     }
 
     /// Deletes from the target the users a finished run created. `confirm` must be
@@ -1003,18 +1027,20 @@ impl Ferry {
             placed: None,
             ..old
         };
-        let job = NewJob {
-            id: JobId(self.secrets.new_uuid()),
-            project_id: project,
-            kind: JobKind::Rollback,
-            target_role: parent.target_role.clone(),
-            mapping_version: parent.mapping_version,
-            parent: Some(parent.id),
-            settings: settings.to_json(),
-            created_by: Some(actor.account_id),
-            created_at: self.now(),
-        };
-        self.launch(actor, job, JobRecords::CreatedOf(parent.id), false, engine)
-            .await
+        self.launch(
+            actor,
+            Launch {
+                project,
+                kind: JobKind::Rollback,
+                target_role: parent.target_role.clone(),
+                mapping_version: parent.mapping_version,
+                parent: Some(parent.id),
+                settings: &settings,
+                records: JobRecords::CreatedOf(parent.id),
+                schedule: false,
+            },
+            engine,
+        )
+        .await
     }
 }

@@ -209,6 +209,30 @@ impl TestServer {
             .unwrap()
     }
 
+    /// An API request with a token and an optional JSON body: the status and the body
+    /// (as JSON, or as a JSON string when it is not JSON).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let mut request = reqwest::Client::new()
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+
     /// A new API token's secret, created by `owner` with `role`.
     pub async fn token(&self, owner: &reqwest::Client, name: &str, role: &str) -> String {
         let issued: serde_json::Value = self
