@@ -5,7 +5,9 @@
 # file so each peak memory figure is its own, then computes each file's assessment
 # report (time, rate, its own peak memory). Then the SCIM client: 100,000 users pushed
 # into an in-process null target and into the real SCIM peer, beside the peer's own
-# ceiling. Usage: scripts/bench.sh [USERS] [SCIM_USERS]
+# ceiling. Then the run engine end to end: the same number of users imported, mapped
+# and run into the null target and the peer (beside its ceiling) on SQLite, and on a
+# PostgreSQL server started for the purpose. Usage: scripts/bench.sh [USERS] [SCIM_USERS]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,3 +43,16 @@ printf '\n==> mapping engine (1,000,000 records)\n'
 printf '\n==> SCIM client (%s users)\n' "$SCIM_USERS"
 PEER=$(scripts/scim-peer.sh)
 "$FERRY" bench-scim --users "$SCIM_USERS" --peer "$PEER"
+
+printf '\n==> run engine (%s users, SQLite and PostgreSQL)\n' "$SCIM_USERS"
+PGDIR="$OUT/postgres"
+PGURL=$(scripts/postgres.sh start "$PGDIR")
+trap 'scripts/postgres.sh stop "$PGDIR" >/dev/null 2>&1 || true' EXIT
+BENCH_DB="ferry_bench_$$"
+python3 - "$PGURL" "$BENCH_DB" <<'PY'
+import sys, subprocess, glob
+url, name = sys.argv[1], sys.argv[2]
+psql = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"))[-1]
+subprocess.run([psql, url, "-q", "-c", f"CREATE DATABASE {name}"], check=True)
+PY
+"$FERRY" bench-run --users "$SCIM_USERS" --peer "$PEER" --postgres "${PGURL%/*}/$BENCH_DB"

@@ -583,6 +583,9 @@ pub struct Settled {
     pub scim_id: Option<String>,
     pub error_class: Option<String>,
     pub error_detail: Option<String>,
+    /// The groups the user belongs to (names, one per line), kept for the groups that
+    /// follow the users, so that the records need not be opened again.
+    pub groups: Option<String>,
 }
 
 /// A downtime window as people write it: local start and end in an IANA time zone.

@@ -491,6 +491,14 @@ pub trait JobStore: Send + Sync {
         after: Option<u64>,
         limit: u32,
     ) -> Result<Vec<JobRecord>>;
+    /// After `after`, records that got a SCIM id and belong to groups: (seq, SCIM id,
+    /// group names one per line).
+    async fn memberships(
+        &self,
+        id: JobId,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<(u64, String, String)>>;
     /// Failed (and skipped) records per error class, with one example detail each.
     async fn error_classes(&self, id: JobId) -> Result<Vec<ClassCount>>;
     /// Takes the right to finish the job (groups, read-back) until `until`, when

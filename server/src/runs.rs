@@ -198,7 +198,12 @@ struct Context {
 
 /// A record ready to push, or settled without pushing.
 enum Prepared {
-    Push { seq: u64, user: UserPush },
+    Push {
+        seq: u64,
+        user: UserPush,
+        /// Its groups, one per line.
+        groups: Option<String>,
+    },
     Settle(Settled),
 }
 
@@ -216,6 +221,7 @@ fn settled(seq: u64, state: RecordState, class: &str, detail: impl Into<String>)
         scim_id: None,
         error_class: Some(class.into()),
         error_detail: Some(detail.into()),
+        groups: None,
     }
 }
 
@@ -512,20 +518,33 @@ impl Inner {
         };
         lock(&self.drives).insert(id, drive.clone());
         tracing::info!(job = %id, kind = job.kind.as_str(), total = job.total, "working on a run");
-        let workers = (0..context.settings.tuning.concurrency).map(|n| {
-            let this = self.clone();
-            let context = context.clone();
-            let drive = drive.clone();
-            tokio::spawn(async move { this.work(context, n, &drive).await })
-        });
-        for result in futures_util::future::join_all(workers).await {
-            match result {
-                Ok(Ok(())) => {}
-                Ok(Err(err)) => tracing::error!(job = %id, error = %err, "a run worker failed"),
-                Err(err) => tracing::error!(job = %id, error = %err, "a run worker panicked"),
+        let job = loop {
+            let workers = (0..context.settings.tuning.concurrency).map(|n| {
+                let this = self.clone();
+                let context = context.clone();
+                let drive = drive.clone();
+                tokio::spawn(async move { this.work(context, n, &drive).await })
+            });
+            for result in futures_util::future::join_all(workers).await {
+                match result {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) => tracing::error!(job = %id, error = %err, "a run worker failed"),
+                    Err(err) => tracing::error!(job = %id, error = %err, "a run worker panicked"),
+                }
             }
-        }
-        let job = self.job(id).await?;
+            let job = self.job(id).await?;
+            let held_elsewhere = job.counts.in_flight > 0 || job.counts.pending > 0;
+            if job.state != JobState::Running || !held_elsewhere || drive.stop.is_cancelled() {
+                break job;
+            }
+            // Records another instance holds: it settles them, or its lease expires
+            // (it is gone) and they are claimed here.
+            let wait = (self.config.lease / 4).min(Duration::from_secs(1));
+            tokio::select! {
+                () = drive.stop.cancelled() => break job,
+                () = tokio::time::sleep(wait) => {}
+            }
+        };
         self.publish(&job, &drive);
         if job.state == JobState::Running && job.counts.pending == 0 && job.counts.in_flight == 0 {
             self.finish(&context, job, &drive).await?;
@@ -628,17 +647,9 @@ impl Inner {
                 .claim(id, &owner, context.batch, now, now + lease)
                 .await?;
             if claimed.is_empty() {
-                let job = self.job(id).await?;
-                if job.counts.pending == 0 && job.counts.in_flight == 0 {
-                    break;
-                }
-                // Records others hold: theirs to settle, or ours once their lease
-                // expires (their worker is gone).
-                let wait = (self.config.lease / 4).min(Duration::from_secs(1));
-                tokio::select! {
-                    () = drive.stop.cancelled() => break,
-                    () = tokio::time::sleep(wait) => continue,
-                }
+                // Nothing pending: what is in flight is another worker's (the drive
+                // waits for those of other instances once every worker here is done).
+                break;
             }
             if let Some((rate, next)) = &drive.pace {
                 let slot = {
@@ -744,8 +755,8 @@ impl Inner {
         for p in prepared {
             match p {
                 Prepared::Settle(s) => out.push(s),
-                Prepared::Push { seq, user } => {
-                    seqs.push(seq);
+                Prepared::Push { seq, user, groups } => {
+                    seqs.push((seq, groups));
                     users.push(user);
                 }
             }
@@ -759,7 +770,7 @@ impl Inner {
         let pusher = Pusher::new(&context.client, context.limits, context.settings.policy);
         let report = pusher.push(&users, &[]).await;
         let stopped = report.stopped.is_some();
-        for (seq, outcome) in seqs.into_iter().zip(report.users) {
+        for ((seq, groups), outcome) in seqs.into_iter().zip(report.users) {
             let done = match outcome {
                 Outcome::Created { id } => Settled {
                     seq,
@@ -767,6 +778,7 @@ impl Inner {
                     scim_id: Some(id),
                     error_class: None,
                     error_detail: None,
+                    groups,
                 },
                 Outcome::Updated { id } => Settled {
                     seq,
@@ -774,9 +786,11 @@ impl Inner {
                     scim_id: Some(id),
                     error_class: None,
                     error_detail: None,
+                    groups,
                 },
                 Outcome::Skipped { id } => Settled {
                     scim_id: Some(id),
+                    groups,
                     ..settled(
                         seq,
                         RecordState::Skipped,
@@ -864,8 +878,10 @@ fn prepare(
                 .unwrap_or_default()
                 .to_string()
         };
+        let groups = (!user.groups.is_empty()).then(|| user.groups.join("\n"));
         Prepared::Push {
             seq,
+            groups,
             user: UserPush {
                 external_id: text("externalId"),
                 user_name: text("userName"),
@@ -900,6 +916,7 @@ impl Inner {
                     scim_id: Some(scim_id.clone()),
                     error_class: None,
                     error_detail: None,
+                    groups: None,
                 },
                 Err(call) if call.class() == ErrorClass::NotFound => Settled {
                     seq: c.seq,
@@ -907,6 +924,7 @@ impl Inner {
                     scim_id: Some(scim_id.clone()),
                     error_class: None,
                     error_detail: Some("the user was gone already".into()),
+                    groups: None,
                 },
                 Err(call) if call.class() == ErrorClass::Unauthorized => {
                     return Batch {
@@ -1040,15 +1058,31 @@ impl Inner {
     /// Creates the groups of the users this run placed (or finds them) and adds the
     /// members.
     async fn groups(&self, context: &Context) -> domain::Result<GroupSummary> {
+        // Names and SCIM ids kept when the users settled: no record is opened again.
         let mut members: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        self.each_sent(context, |record, user| {
-            if let Some(id) = &record.scim_id {
-                for group in &user.groups {
-                    members.entry(group.clone()).or_default().push(id.clone());
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .memberships(context.job.id, after, PAGE * 10)
+                .await?;
+            let Some((last, _, _)) = page.last() else {
+                break;
+            };
+            after = Some(*last);
+            let full = page.len() == (PAGE * 10) as usize;
+            for (_, scim_id, groups) in page {
+                for group in groups.lines().filter(|g| !g.is_empty()) {
+                    members
+                        .entry(group.to_string())
+                        .or_default()
+                        .push(scim_id.clone());
                 }
             }
-        })
-        .await?;
+            if !full {
+                break;
+            }
+        }
         let pusher = Pusher::new(&context.client, context.limits, context.settings.policy);
         let mut summary = GroupSummary::default();
         for (name, ids) in &members {

@@ -131,6 +131,7 @@ async fn story(db: TestDb) {
             scim_id: (i % 4 < 2).then(|| format!("scim-{}", c.seq)),
             error_class: (i % 4 == 3).then(|| "invalid_value".into()),
             error_detail: (i % 4 == 3).then(|| "userName is not unique".into()),
+            groups: None,
         })
         .collect();
     assert_eq!(
@@ -174,6 +175,7 @@ async fn story(db: TestDb) {
             scim_id: Some("late".into()),
             error_class: None,
             error_detail: None,
+            groups: None,
         })
         .collect();
     assert_eq!(
@@ -213,6 +215,7 @@ async fn story(db: TestDb) {
         scim_id: None,
         error_class: None,
         error_detail: None,
+        groups: None,
     };
     assert!(store.settle(id, "worker-c", &[bad], later).await.is_err());
     drop(db);
@@ -261,6 +264,8 @@ async fn race(db: TestDb) {
                     if claimed.is_empty() {
                         break;
                     }
+                    // Never more than asked for, however the claims interleave.
+                    assert!(claimed.len() <= 50, "{} claimed", claimed.len());
                     let outcomes: Vec<Settled> = claimed
                         .iter()
                         .map(|c| Settled {
@@ -269,6 +274,7 @@ async fn race(db: TestDb) {
                             scim_id: Some(format!("s{}", c.seq)),
                             error_class: None,
                             error_detail: None,
+                            groups: None,
                         })
                         .collect();
                     assert_eq!(

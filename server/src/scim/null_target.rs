@@ -103,15 +103,35 @@ async fn resource_types() -> Json<Value> {
     ])
 }
 
+/// The core User attributes a migration maps (RFC 7643 §4.1), enough for a real
+/// mapping to check against.
 async fn schemas() -> Json<Value> {
-    let attribute = |name: &str, required: bool| {
-        json!({"name": name, "type": "string", "multiValued": false, "required": required,
+    let attribute = |name: &str, kind: &str, required: bool| {
+        json!({"name": name, "type": kind, "multiValued": false, "required": required,
                "mutability": "readWrite", "uniqueness": if required { "server" } else { "none" }})
     };
+    let complex = |name: &str, multi: bool, subs: Vec<Value>| {
+        json!({"name": name, "type": "complex", "multiValued": multi, "required": false,
+               "mutability": "readWrite", "uniqueness": "none", "subAttributes": subs})
+    };
+    let text = |name: &str| attribute(name, "string", false);
+    let mut password = text("password");
+    password["mutability"] = json!("writeOnly");
     list_response(vec![json!({
         "id": "urn:ietf:params:scim:schemas:core:2.0:User",
         "name": "User",
-        "attributes": [attribute("userName", true), attribute("displayName", false), attribute("externalId", false)],
+        "attributes": [
+            attribute("userName", "string", true),
+            text("displayName"),
+            text("externalId"),
+            text("nickName"),
+            text("title"),
+            attribute("active", "boolean", false),
+            password,
+            complex("name", false, vec![text("givenName"), text("familyName"), text("formatted")]),
+            complex("emails", true, vec![text("value"), text("type"), attribute("primary", "boolean", false)]),
+            complex("phoneNumbers", true, vec![text("value"), text("type"), attribute("primary", "boolean", false)]),
+        ],
     })])
 }
 

@@ -116,6 +116,9 @@ impl TryFrom<RecordRow> for JobRecord {
     }
 }
 
+/// Outcomes settled per statement: six values each.
+const SETTLED_PER_STATEMENT: usize = 200;
+
 /// Records inserted per statement: four values each.
 const RECORDS_PER_STATEMENT: usize = 500;
 
@@ -346,6 +349,32 @@ macro_rules! job_store {
                     .collect()
             }
 
+            async fn memberships(
+                &self,
+                id: JobId,
+                after: Option<u64>,
+                limit: u32,
+            ) -> Result<Vec<(u64, String, String)>> {
+                let rows: Vec<(i64, String, String)> = sqlx::query_as(
+                    "SELECT seq, scim_id, member_of FROM job_records WHERE job_id = $1 \
+                     AND seq > $2 AND scim_id IS NOT NULL AND member_of IS NOT NULL \
+                     AND state IN ($3, $4, $5) ORDER BY seq LIMIT $6",
+                )
+                .bind(id.0)
+                .bind(after.map_or(-1, |a| a as i64))
+                .bind(RecordState::Created.as_str())
+                .bind(RecordState::Updated.as_str())
+                .bind(RecordState::Skipped.as_str())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(seq, scim, groups)| (count(seq), scim, groups))
+                    .collect())
+            }
+
             async fn error_classes(&self, id: JobId) -> Result<Vec<ClassCount>> {
                 let rows: Vec<(String, String, i64, Option<String>)> = sqlx::query_as(
                     "SELECT state, error_class, COUNT(*), MIN(error_detail) FROM job_records \
@@ -502,9 +531,13 @@ macro_rules! job_store {
                 Self::shift_counts(&mut tx, id, RecordState::InFlight, RecordState::Pending, reclaimed)
                     .await?;
                 let rows: Vec<(i64, String, i32, Option<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "UPDATE job_records SET state = $2, lease_owner = $3, lease_until = $4, \
-                     attempts = attempts + 1 WHERE job_id = $1 AND seq IN (SELECT seq FROM \
-                     job_records WHERE job_id = $1 AND state = $5 ORDER BY seq LIMIT $6{}) \
+                    // The pick is a CTE so that it runs once: as a subquery PostgreSQL
+                    // may run it again per row, each time skipping what a concurrent
+                    // claimer locked meanwhile, and claim far more than asked.
+                    "WITH picked (p_seq) AS (SELECT seq FROM job_records WHERE job_id = $1 \
+                     AND state = $5 ORDER BY seq LIMIT $6{}) \
+                     UPDATE job_records SET state = $2, lease_owner = $3, lease_until = $4, \
+                     attempts = attempts + 1 FROM picked WHERE job_id = $1 AND seq = p_seq \
                      RETURNING seq, source_id, attempts, scim_id",
                     $skip_locked
                 )))
@@ -574,28 +607,43 @@ macro_rules! job_store {
                 }
                 let mut tx = self.begin().await?;
                 let mut by_state = [0u64; RecordState::ALL.len()];
-                for outcome in outcomes {
-                    let changed = Self::exec(
-                        &mut tx,
-                        sqlx::query(
-                            "UPDATE job_records SET state = $4, scim_id = $5, error_class = $6, \
-                             error_detail = $7, settled_at = $8, \
-                             lease_until = NULL WHERE job_id = $1 AND seq = $2 \
-                             AND state = $3 AND lease_owner = $9",
+                // One statement per chunk: a batch settles in a few round trips.
+                for chunk in outcomes.chunks(SETTLED_PER_STATEMENT) {
+                    let mut update = sqlx::QueryBuilder::<$db>::new(
+                        "WITH v (v_seq, v_state, v_scim_id, v_class, v_detail, v_groups) AS (",
+                    );
+                    update.push_values(chunk, |mut row, o| {
+                        row.push_bind(o.seq as i64)
+                            .push_bind(o.state.as_str())
+                            .push_bind(o.scim_id.clone())
+                            .push_bind(o.error_class.clone())
+                            .push_bind(o.error_detail.clone())
+                            .push_bind(o.groups.clone());
+                    });
+                    update
+                        .push(
+                            ") UPDATE job_records SET state = v_state, scim_id = v_scim_id, \
+                             error_class = v_class, error_detail = v_detail, member_of = v_groups, \
+                             lease_until = NULL, \
+                             settled_at = ",
                         )
-                        .bind(id.0)
-                        .bind(outcome.seq as i64)
-                        .bind(RecordState::InFlight.as_str())
-                        .bind(outcome.state.as_str())
-                        .bind(outcome.scim_id.clone())
-                        .bind(outcome.error_class.clone())
-                        .bind(outcome.error_detail.clone())
-                        .bind(millis(at))
-                        .bind(owner),
-                    )
-                    .await?;
-                    if let Some(slot) = RecordState::ALL.iter().position(|s| *s == outcome.state) {
-                        by_state[slot] += changed;
+                        .push_bind(millis(at))
+                        .push(" FROM v WHERE job_id = ")
+                        .push_bind(id.0)
+                        .push(" AND seq = v_seq AND state = ")
+                        .push_bind(RecordState::InFlight.as_str())
+                        .push(" AND lease_owner = ")
+                        .push_bind(owner)
+                        .push(" RETURNING state");
+                    let changed: Vec<(String,)> = update
+                        .build_query_as()
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    for (state,) in changed {
+                        if let Some(slot) = RecordState::ALL.iter().position(|s| s.as_str() == state) {
+                            by_state[slot] += 1;
+                        }
                     }
                 }
                 for (slot, n) in by_state.iter().enumerate() {

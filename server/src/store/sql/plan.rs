@@ -235,7 +235,9 @@ macro_rules! plan_store {
                     found.extend(rows);
                 }
                 // In the order asked for.
-                found.sort_by_key(|(id, _)| ids.iter().position(|wanted| wanted == id));
+                let place: std::collections::HashMap<&str, usize> =
+                    ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+                found.sort_by_key(|(id, _)| place.get(id.as_str()).copied());
                 Ok(found)
             }
 
