@@ -712,18 +712,7 @@ impl Ferry {
             .check()
             .map_err(|(field, message)| DomainError::invalid(field, message))?;
         let placed = match &request.window {
-            Some(window) => {
-                let placed = window.place().map_err(|(field, message)| {
-                    DomainError::invalid(format!("window.{field}"), message)
-                })?;
-                if placed.phase(self.now()) == Phase::Over {
-                    return Err(DomainError::invalid(
-                        "window.end",
-                        "the window is over already",
-                    ));
-                }
-                Some(placed)
-            }
+            Some(window) => Some(self.place_window(window)?),
             None => None,
         };
         let preflight = self.preflight(actor, project, connector, work).await?;
@@ -765,6 +754,42 @@ impl Ferry {
         Ok((job, preflight))
     }
 
+    /// Places a window on the timeline; one that is over already is refused.
+    fn place_window(&self, window: &Window) -> Result<Placed> {
+        let placed = window
+            .place()
+            .map_err(|(field, message)| DomainError::invalid(format!("window.{field}"), message))?;
+        if placed.phase(self.now()) == Phase::Over {
+            return Err(DomainError::invalid(
+                "window.end",
+                "the window is over already",
+            ));
+        }
+        Ok(placed)
+    }
+
+    /// Replaces a job's settings (its window), audited with `detail`.
+    async fn replace_settings(
+        &self,
+        actor: &Actor,
+        job: &Job,
+        settings: &RunSettings,
+        detail: String,
+    ) -> Result<Job> {
+        let audit = NewAuditEntry::by(
+            actor,
+            self.now(),
+            AuditAction::JobRescheduled,
+            ObjectKind::Job,
+            job.id,
+        )
+        .in_project(job.project_id)
+        .detail(detail);
+        self.store
+            .set_job_settings(job.id, job.state, &settings.to_json(), &audit)
+            .await
+    }
+
     /// Gives a scheduled or paused run a new window (a paused one resumes when it opens).
     pub async fn reschedule(
         &self,
@@ -781,33 +806,12 @@ impl Ferry {
                 job.state.as_str()
             )));
         }
-        let placed = window
-            .place()
-            .map_err(|(field, message)| DomainError::invalid(format!("window.{field}"), message))?;
-        if placed.phase(self.now()) == Phase::Over {
-            return Err(DomainError::invalid(
-                "window.end",
-                "the window is over already",
-            ));
-        }
+        let placed = self.place_window(&window)?;
         let mut settings = RunSettings::from_json(&job.settings).map_err(DomainError::Internal)?;
         settings.window = Some(window.clone());
         settings.placed = Some(placed);
-        let audit = NewAuditEntry::by(
-            actor,
-            self.now(),
-            AuditAction::JobRescheduled,
-            ObjectKind::Job,
-            id,
-        )
-        .in_project(project)
-        .detail(format!(
-            "{} to {} ({})",
-            window.start, window.end, window.zone
-        ));
-        self.store
-            .set_job_settings(id, job.state, &settings.to_json(), &audit)
-            .await
+        let detail = format!("{} to {} ({})", window.start, window.end, window.zone);
+        self.replace_settings(actor, &job, &settings, detail).await
     }
 
     /// Start now, pause, resume or cancel.
@@ -838,18 +842,13 @@ impl Ferry {
             let mut settings = settings;
             settings.placed = None;
             settings.window = None;
-            let audit = NewAuditEntry::by(
+            self.replace_settings(
                 actor,
-                self.now(),
-                AuditAction::JobRescheduled,
-                ObjectKind::Job,
-                id,
+                &job,
+                &settings,
+                "resumed outside its window: no window any more".into(),
             )
-            .in_project(project)
-            .detail("resumed outside its window: no window any more");
-            self.store
-                .set_job_settings(id, job.state, &settings.to_json(), &audit)
-                .await?;
+            .await?;
         }
         let job = advance(self.store.as_ref(), &job, &event, Some(actor), self.now()).await?;
         match job.state {
