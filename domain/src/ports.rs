@@ -553,8 +553,14 @@ pub trait JobStore: Send + Sync {
         outcomes: &[Settled],
         at: DateTime<Utc>,
     ) -> Result<u64>;
-    /// Gives `owner`'s in-flight records back (pending), as when a job pauses.
+    /// Gives `owner`'s in-flight records back (pending), as when a job pauses. They
+    /// may have been sent: their claims still count as attempts.
     async fn release(&self, id: JobId, owner: &str) -> Result<u64>;
+    /// Gives back records of `owner` that were claimed but certainly never sent (a
+    /// batch readied ahead, a batch the target refused to authorise): their claims
+    /// do not count as attempts, so that on their next claim nobody takes a user
+    /// found in the target for one an earlier attempt created.
+    async fn unclaim(&self, id: JobId, owner: &str, seqs: &[u64]) -> Result<u64>;
 }
 
 /// Where a new job's records come from.

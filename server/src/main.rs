@@ -60,8 +60,11 @@ async fn main() -> anyhow::Result<()> {
             peer,
             postgres,
         }) => {
+            // RUST_LOG=server::runs=debug shows each batch's timings.
             tracing_subscriber::fmt()
-                .with_env_filter(EnvFilter::new("warn"))
+                .with_env_filter(
+                    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+                )
                 .with_writer(std::io::stderr)
                 .init();
             server::bench_run::run(*users, peer.clone(), postgres.clone()).await?;

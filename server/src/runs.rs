@@ -208,6 +208,12 @@ enum Prepared {
 }
 
 /// What a batch came to.
+/// A claimed batch, its records opened and mapped (a rollback's need nothing).
+struct Ready {
+    claimed: Vec<Claimed>,
+    prepared: Vec<Prepared>,
+}
+
 struct Batch {
     settled: Vec<Settled>,
     /// Set when the run must pause.
@@ -627,49 +633,88 @@ impl Inner {
     }
 
     /// One worker: claims a batch, pushes it while its lease is renewed, settles it;
-    /// until nothing is left, the job stops running, or a pause is called for.
+    /// until nothing is left, the job stops running, or a pause is called for. The
+    /// next batch is claimed, opened and mapped while the current one is pushed, so
+    /// the target never waits for the database or the mapping.
     async fn work(&self, context: Arc<Context>, n: u32, drive: &Drive) -> domain::Result<()> {
         let id = context.job.id;
         let owner = format!("{}:{n}", self.instance);
         let lease = chrono::Duration::from_std(self.config.lease)
             .map_err(|e| DomainError::Internal(e.to_string()))?;
-        loop {
-            if drive.stop.is_cancelled() {
-                break;
-            }
-            let job = self.job(id).await?;
-            if job.state != JobState::Running {
-                break;
-            }
-            let now = Utc::now();
-            let claimed = self
-                .store
-                .claim(id, &owner, context.batch, now, now + lease)
-                .await?;
-            if claimed.is_empty() {
-                // Nothing pending: what is in flight is another worker's (the drive
-                // waits for those of other instances once every worker here is done).
-                break;
-            }
-            if let Some((rate, next)) = &drive.pace {
-                let slot = {
-                    let mut next = next.lock().await;
-                    let slot = (*next).max(Instant::now());
-                    *next = slot + Duration::from_secs_f64(claimed.len() as f64 / rate);
-                    slot
+        let result = self.work_batches(&context, &owner, lease, drive).await;
+        // Whatever is still claimed (a batch readied ahead, records held back by a
+        // 401) goes back to pending.
+        self.store.release(id, &owner).await?;
+        result
+    }
+
+    async fn work_batches(
+        &self,
+        context: &Arc<Context>,
+        owner: &str,
+        lease: chrono::Duration,
+        drive: &Drive,
+    ) -> domain::Result<()> {
+        let id = context.job.id;
+        if drive.stop.is_cancelled() || self.job(id).await?.state != JobState::Running {
+            return Ok(());
+        }
+        let mut next = self.ready(context, owner, lease).await?;
+        // Nothing pending: what is in flight is another worker's (the drive waits
+        // for those of other instances once every worker here is done).
+        while let Some(current) = next.take() {
+            let started = Instant::now();
+            if let Some((rate, slot)) = &drive.pace {
+                let at = {
+                    let mut slot = slot.lock().await;
+                    let at = (*slot).max(Instant::now());
+                    *slot = at + Duration::from_secs_f64(current.claimed.len() as f64 / rate);
+                    at
                 };
-                tokio::time::sleep_until(slot.into()).await;
+                tokio::time::sleep_until(at.into()).await;
             }
-            let batch = self
-                .with_heartbeat(id, &owner, lease, self.batch(&context, &claimed))
+            let claimed: Vec<u64> = current.claimed.iter().map(|c| c.seq).collect();
+            let ahead = async {
+                let ahead = Instant::now();
+                let next = self.ready(context, owner, lease).await;
+                (next, ahead.elapsed())
+            };
+            let ((batch, pushed), (following, readied)) = self
+                .with_heartbeat(id, owner, lease, async {
+                    let push = async {
+                        let push = Instant::now();
+                        let batch = self.send(context, current).await;
+                        (batch, push.elapsed())
+                    };
+                    Ok(tokio::join!(push, ahead))
+                })
                 .await?;
+            let batch = batch?;
+            next = following?;
+            let settle = Instant::now();
             self.store
-                .settle(id, &owner, &batch.settled, Utc::now())
+                .settle(id, owner, &batch.settled, Utc::now())
                 .await?;
+            let settled = settle.elapsed();
+            tracing::debug!(
+                job = %id,
+                owner,
+                records = claimed.len(),
+                push_ms = pushed.as_millis(),
+                ready_next_ms = readied.as_millis(),
+                settle_ms = settled.as_millis(),
+                batch_ms = started.elapsed().as_millis(),
+                "a batch settled"
+            );
             // Records not settled (the target refused the credentials before they
             // were sent) go back to pending for after the pause.
             if batch.settled.len() < claimed.len() {
-                self.store.release(id, &owner).await?;
+                let unsent: Vec<u64> = claimed
+                    .iter()
+                    .copied()
+                    .filter(|seq| batch.settled.binary_search_by_key(seq, |s| s.seq).is_err())
+                    .collect();
+                self.store.unclaim(id, owner, &unsent).await?;
             }
             let mut pause = batch.pause;
             {
@@ -694,9 +739,39 @@ impl Inner {
                 drive.stop.cancel();
                 break;
             }
+            if drive.stop.is_cancelled() || job.state != JobState::Running {
+                break;
+            }
         }
-        self.store.release(id, &owner).await?;
+        // The batch readied ahead of a stop was never sent.
+        if let Some(ahead) = next {
+            let seqs: Vec<u64> = ahead.claimed.iter().map(|c| c.seq).collect();
+            self.store.unclaim(id, owner, &seqs).await?;
+        }
         Ok(())
+    }
+
+    /// Claims the next batch and, for a push, opens and maps its records; `None`
+    /// when nothing is pending.
+    async fn ready(
+        &self,
+        context: &Arc<Context>,
+        owner: &str,
+        lease: chrono::Duration,
+    ) -> domain::Result<Option<Ready>> {
+        let now = Utc::now();
+        let claimed = self
+            .store
+            .claim(context.job.id, owner, context.batch, now, now + lease)
+            .await?;
+        if claimed.is_empty() {
+            return Ok(None);
+        }
+        let prepared = match context.job.kind {
+            JobKind::Rollback => Vec::new(),
+            _ => self.prepare(context, &claimed).await?,
+        };
+        Ok(Some(Ready { claimed, prepared }))
     }
 
     /// Runs `work` while renewing `owner`'s lease a few times per lease.
@@ -722,15 +797,19 @@ impl Inner {
         }
     }
 
-    async fn batch(&self, context: &Arc<Context>, claimed: &[Claimed]) -> domain::Result<Batch> {
+    async fn send(&self, context: &Arc<Context>, ready: Ready) -> domain::Result<Batch> {
         match context.job.kind {
-            JobKind::Rollback => Ok(self.delete(context, claimed).await),
-            _ => self.push(context, claimed).await,
+            JobKind::Rollback => Ok(self.delete(context, &ready.claimed).await),
+            _ => Ok(self.push(context, ready.prepared).await),
         }
     }
 
-    /// Opens, places and maps the records, then pushes those that move.
-    async fn push(&self, context: &Arc<Context>, claimed: &[Claimed]) -> domain::Result<Batch> {
+    /// Opens, places and maps a batch's records, off the async threads.
+    async fn prepare(
+        &self,
+        context: &Arc<Context>,
+        claimed: &[Claimed],
+    ) -> domain::Result<Vec<Prepared>> {
         let project = context.job.project_id;
         let ids: Vec<String> = claimed.iter().map(|c| c.source_id.clone()).collect();
         let sealed: HashMap<String, Vec<u8>> = self
@@ -739,17 +818,20 @@ impl Inner {
             .await?
             .into_iter()
             .collect();
-        // Opening and mapping is CPU work: off the async threads.
         let (vault, ctx, batch) = (self.vault.clone(), context.clone(), claimed.to_vec());
-        let prepared: Vec<Prepared> = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             batch
                 .iter()
                 .map(|c| prepare(&vault, &ctx, c, sealed.get(&c.source_id)))
                 .collect()
         })
         .await
-        .map_err(|e| DomainError::Internal(format!("mapping a batch: {e}")))?;
-        let mut out = Vec::with_capacity(claimed.len());
+        .map_err(|e| DomainError::Internal(format!("mapping a batch: {e}")))
+    }
+
+    /// Pushes the users that move; the others are settled as prepared.
+    async fn push(&self, context: &Arc<Context>, prepared: Vec<Prepared>) -> Batch {
+        let mut out = Vec::with_capacity(prepared.len());
         let mut users = Vec::new();
         let mut seqs = Vec::new();
         for p in prepared {
@@ -762,10 +844,10 @@ impl Inner {
             }
         }
         if users.is_empty() {
-            return Ok(Batch {
+            return Batch {
                 settled: out,
                 pause: None,
-            });
+            };
         }
         let pusher = Pusher::new(&context.client, context.limits, context.settings.policy);
         let report = pusher.push(&users, &[]).await;
@@ -806,12 +888,12 @@ impl Inner {
             out.push(done);
         }
         out.sort_by_key(|s| s.seq);
-        Ok(Batch {
+        Batch {
             settled: out,
             pause: report.stopped.map(|f| PauseReason::Unauthorized {
                 status: f.status.unwrap_or(401),
             }),
-        })
+        }
     }
 }
 

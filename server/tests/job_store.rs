@@ -208,6 +208,33 @@ async fn story(db: TestDb) {
     assert_eq!(job.counts.in_flight, 0);
     assert_adds_up(&job);
 
+    // Records given back unsent keep their attempt count; only their owner can, and
+    // only those it names.
+    let d = store
+        .claim(id, "worker-d", 10, later, later + Duration::seconds(30))
+        .await
+        .unwrap();
+    let before: Vec<u32> = d.iter().map(|r| r.attempts).collect();
+    let seqs: Vec<u64> = d.iter().map(|r| r.seq).collect();
+    assert_eq!(store.unclaim(id, "worker-c", &seqs).await.unwrap(), 0);
+    assert_eq!(store.unclaim(id, "worker-d", &seqs[..6]).await.unwrap(), 6);
+    let job = store.job(id).await.unwrap().unwrap();
+    assert_eq!((job.counts.pending, job.counts.in_flight), (796, 4));
+    assert_adds_up(&job);
+    assert_eq!(store.release(id, "worker-d").await.unwrap(), 4);
+    let again = store
+        .claim(id, "worker-e", 10, later, later + Duration::seconds(30))
+        .await
+        .unwrap();
+    let after: Vec<u32> = again.iter().map(|r| r.attempts).collect();
+    let expected: Vec<u32> = before
+        .iter()
+        .enumerate()
+        .map(|(i, a)| if i < 6 { *a } else { a + 1 })
+        .collect();
+    assert_eq!(after, expected, "unclaimed: same attempts; released: one more");
+    assert_eq!(store.release(id, "worker-e").await.unwrap(), 10);
+
     // An outcome that is not a settled state is refused outright.
     let bad = Settled {
         seq: 0,

@@ -114,6 +114,14 @@ macro_rules! sql_store {
                 self.pool.begin().await.map_err(internal)
             }
 
+            /// A transaction on the bulk pool, for the writes a run makes batch after
+            /// batch. On SQLite its one connection queues them in process: writers
+            /// racing on separate connections would instead sleep in SQLite's busy
+            /// handler (up to 100 ms a turn) while the lock is long free.
+            async fn begin_bulk(&self) -> Result<sqlx::Transaction<'static, $db>> {
+                self.bulk.begin().await.map_err(internal)
+            }
+
             /// Runs one statement and returns how many rows it touched.
             async fn exec<'q>(
                 conn: &mut $conn,

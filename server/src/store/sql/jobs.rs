@@ -513,7 +513,7 @@ macro_rules! job_store {
                 now: DateTime<Utc>,
                 lease_until: DateTime<Utc>,
             ) -> Result<Vec<Claimed>> {
-                let mut tx = self.begin().await?;
+                let mut tx = self.begin_bulk().await?;
                 // Records whose worker stopped renewing its lease go back to pending
                 // first, then are claimed like any other.
                 let reclaimed = Self::exec(
@@ -578,17 +578,18 @@ macro_rules! job_store {
                 owner: &str,
                 lease_until: DateTime<Utc>,
             ) -> Result<u64> {
-                self.run(
-                    sqlx::query(
-                        "UPDATE job_records SET lease_until = $4 \
-                         WHERE job_id = $1 AND state = $2 AND lease_owner = $3",
-                    )
-                    .bind(id.0)
-                    .bind(RecordState::InFlight.as_str())
-                    .bind(owner)
-                    .bind(millis(lease_until)),
+                sqlx::query(
+                    "UPDATE job_records SET lease_until = $4 \
+                     WHERE job_id = $1 AND state = $2 AND lease_owner = $3",
                 )
+                .bind(id.0)
+                .bind(RecordState::InFlight.as_str())
+                .bind(owner)
+                .bind(millis(lease_until))
+                .execute(&self.bulk)
                 .await
+                .map_err(internal)
+                .map(|r| r.rows_affected())
             }
 
             async fn settle(
@@ -605,7 +606,7 @@ macro_rules! job_store {
                         bad.state.as_str()
                     )));
                 }
-                let mut tx = self.begin().await?;
+                let mut tx = self.begin_bulk().await?;
                 let mut by_state = [0u64; RecordState::ALL.len()];
                 // One statement per chunk: a batch settles in a few round trips.
                 for chunk in outcomes.chunks(SETTLED_PER_STATEMENT) {
@@ -655,7 +656,7 @@ macro_rules! job_store {
             }
 
             async fn release(&self, id: JobId, owner: &str) -> Result<u64> {
-                let mut tx = self.begin().await?;
+                let mut tx = self.begin_bulk().await?;
                 let released = Self::exec(
                     &mut tx,
                     sqlx::query(
@@ -672,6 +673,43 @@ macro_rules! job_store {
                     .await?;
                 tx.commit().await.map_err(internal)?;
                 Ok(released)
+            }
+
+            async fn unclaim(&self, id: JobId, owner: &str, seqs: &[u64]) -> Result<u64> {
+                let mut tx = self.begin_bulk().await?;
+                let mut unclaimed = 0;
+                for chunk in seqs.chunks(SETTLED_PER_STATEMENT) {
+                    let mut update = sqlx::QueryBuilder::<$db>::new(
+                        "UPDATE job_records SET state = ",
+                    );
+                    update
+                        .push_bind(RecordState::Pending.as_str())
+                        .push(
+                            ", lease_owner = NULL, lease_until = NULL, attempts = attempts - 1 \
+                             WHERE job_id = ",
+                        )
+                        .push_bind(id.0)
+                        .push(" AND state = ")
+                        .push_bind(RecordState::InFlight.as_str())
+                        .push(" AND lease_owner = ")
+                        .push_bind(owner)
+                        .push(" AND seq IN (");
+                    let mut list = update.separated(", ");
+                    for seq in chunk {
+                        list.push_bind(*seq as i64);
+                    }
+                    update.push(")");
+                    unclaimed += update
+                        .build()
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?
+                        .rows_affected();
+                }
+                Self::shift_counts(&mut tx, id, RecordState::InFlight, RecordState::Pending, unclaimed)
+                    .await?;
+                tx.commit().await.map_err(internal)?;
+                Ok(unclaimed)
             }
         }
     };
