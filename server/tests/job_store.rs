@@ -232,7 +232,10 @@ async fn story(db: TestDb) {
         .enumerate()
         .map(|(i, a)| if i < 6 { *a } else { a + 1 })
         .collect();
-    assert_eq!(after, expected, "unclaimed: same attempts; released: one more");
+    assert_eq!(
+        after, expected,
+        "unclaimed: same attempts; released: one more"
+    );
     assert_eq!(store.release(id, "worker-e").await.unwrap(), 10);
 
     // An outcome that is not a settled state is refused outright.

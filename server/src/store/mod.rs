@@ -52,6 +52,10 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
+                // The driver's thread hands rows over through a channel this deep;
+                // at the default (50) a claim's or a batch fetch's few hundred rows
+                // cost a thread wake-up each.
+                .row_buffer_size(1024)
                 // 8 KiB pages (new databases only): a batch rewrites the index pages it
                 // touches, and fewer, larger writes cost the kernel less; measured
                 // with `ferry bench-ingest`.
