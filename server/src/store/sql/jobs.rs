@@ -116,9 +116,10 @@ impl TryFrom<RecordRow> for JobRecord {
     }
 }
 
-/// Outcomes settled per statement: five values each, well under both databases'
-/// limits on parameters.
-const SETTLED_PER_STATEMENT: usize = 500;
+/// Outcomes settled per statement: five values each. SQLite compiles a `VALUES`
+/// list row by row, and beyond a few hundred rows a statement costs more per row
+/// (measured with `ferry bench-run`).
+const SETTLED_PER_STATEMENT: usize = 200;
 
 /// Records inserted per statement: four values each.
 const RECORDS_PER_STATEMENT: usize = 500;
