@@ -662,9 +662,9 @@ impl Inner {
         if drive.stop.is_cancelled() || self.job(id).await?.state != JobState::Running {
             return Ok(());
         }
+        // `None` when nothing is pending: what is in flight then is another worker's
+        // (the drive waits for those of other instances once every worker here is done).
         let mut next = self.ready(context, owner, lease).await?;
-        // Nothing pending: what is in flight is another worker's (the drive waits
-        // for those of other instances once every worker here is done).
         while let Some(current) = next.take() {
             let started = Instant::now();
             if let Some((rate, slot)) = &drive.pace {
@@ -678,21 +678,20 @@ impl Inner {
             }
             let claimed: Vec<u64> = current.claimed.iter().map(|c| c.seq).collect();
             let ahead = async {
-                let ahead = Instant::now();
+                let clock = Instant::now();
                 let next = self.ready(context, owner, lease).await;
-                (next, ahead.elapsed())
+                (next, clock.elapsed())
             };
             let ((batch, pushed), (following, readied)) = self
                 .with_heartbeat(id, owner, lease, async {
                     let push = async {
-                        let push = Instant::now();
+                        let clock = Instant::now();
                         let batch = self.send(context, current).await;
-                        (batch, push.elapsed())
+                        (batch, clock.elapsed())
                     };
                     Ok(tokio::join!(push, ahead))
                 })
                 .await?;
-            let batch = batch?;
             next = following?;
             let settle = Instant::now();
             self.store
@@ -800,10 +799,10 @@ impl Inner {
         }
     }
 
-    async fn send(&self, context: &Arc<Context>, ready: Ready) -> domain::Result<Batch> {
+    async fn send(&self, context: &Arc<Context>, ready: Ready) -> Batch {
         match context.job.kind {
-            JobKind::Rollback => Ok(self.delete(context, &ready.claimed).await),
-            _ => Ok(self.push(context, ready.prepared).await),
+            JobKind::Rollback => self.delete(context, &ready.claimed).await,
+            _ => self.push(context, ready.prepared).await,
         }
     }
 
