@@ -124,8 +124,14 @@ const SETTLED_PER_STATEMENT: usize = 200;
 /// Records inserted per statement: four values each.
 const RECORDS_PER_STATEMENT: usize = 500;
 
+/// Settle and unclaim name their records by sequence number and check each one is
+/// still in flight under its owner. On SQLite that check must not pick the
+/// `(job_id, state, seq)` index to find the rows: the unary `+` leaves them to the
+/// primary key. Through the state index a settle cost ~38 µs a record against ~9 µs
+/// through the primary key (measured on 100,000 records, batches of 1,000); PostgreSQL
+/// has no unary plus on text and chooses the primary key by itself.
 macro_rules! job_store {
-    ($name:ident, $db:ty, $skip_locked:literal) => {
+    ($name:ident, $db:ty, $skip_locked:literal, $by_row:literal) => {
         impl $name {
             /// Moves the job's counts by the records that changed state.
             async fn shift_counts(
@@ -638,7 +644,7 @@ macro_rules! job_store {
                             .push_bind(millis(at))
                             .push(" FROM v WHERE job_id = ")
                             .push_bind(id.0)
-                            .push(" AND seq = v_seq AND state = ")
+                            .push(concat!(" AND seq = v_seq AND ", $by_row, "state = "))
                             .push_bind(RecordState::InFlight.as_str())
                             .push(" AND lease_owner = ")
                             .push_bind(owner);
@@ -692,7 +698,7 @@ macro_rules! job_store {
                              WHERE job_id = ",
                         )
                         .push_bind(id.0)
-                        .push(" AND state = ")
+                        .push(concat!(" AND ", $by_row, "state = "))
                         .push_bind(RecordState::InFlight.as_str())
                         .push(" AND lease_owner = ")
                         .push_bind(owner)
@@ -718,5 +724,5 @@ macro_rules! job_store {
     };
 }
 
-job_store!(SqliteStore, sqlx::Sqlite, "");
-job_store!(PostgresStore, sqlx::Postgres, " FOR UPDATE SKIP LOCKED");
+job_store!(SqliteStore, sqlx::Sqlite, "", "+");
+job_store!(PostgresStore, sqlx::Postgres, " FOR UPDATE SKIP LOCKED", "");
