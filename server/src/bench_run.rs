@@ -115,6 +115,7 @@ async fn engine_pass(
     base_url: &str,
     token: &str,
     groups: bool,
+    concurrency: u32,
 ) -> anyhow::Result<Measured> {
     let targets = Targets::new(prepared.vault.clone());
     let role = TargetRole::Test;
@@ -142,10 +143,7 @@ async fn engine_pass(
     let settings = RunSettings {
         tuning: Tuning {
             groups,
-            concurrency: std::env::var("BENCH_CONCURRENCY")
-                .ok()
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(2),
+            concurrency,
             batch_size: std::env::var("BENCH_BATCH")
                 .ok()
                 .and_then(|c| c.parse().ok()),
@@ -221,6 +219,14 @@ async fn engine_pass(
         failed: done.counts.failed,
         seconds,
     })
+}
+
+/// Workers for a pass: `variable` from the environment, or `default`.
+fn workers(variable: &str, default: u32) -> u32 {
+    std::env::var(variable)
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(default)
 }
 
 /// The peer's ceiling for exactly the users the engine creates: every imported record
@@ -325,7 +331,14 @@ pub async fn run(
         let address = listener.local_addr()?;
         let app = null_target::router(counter.clone());
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
-        let null = engine_pass(&prepared, &format!("http://{address}/v2"), "null", true).await?;
+        let null = engine_pass(
+            &prepared,
+            &format!("http://{address}/v2"),
+            "null",
+            true,
+            workers("BENCH_CONCURRENCY", 2),
+        )
+        .await?;
         server.abort();
         line(&format!("{name}: engine → null target"), &null);
 
@@ -336,7 +349,18 @@ pub async fn run(
             let (posted, seconds) = ceiling_pass(&prepared, &ceiling_peer.base_url).await?;
             drop(ceiling_peer);
             let ferry_peer = start_peer(executable).await?;
-            let to_peer = engine_pass(&prepared, &ferry_peer.base_url, PEER_TOKEN, false).await?;
+            // One worker, as the ceiling posts one request at a time: the peer handles
+            // requests under one lock, and a second request in flight only makes its
+            // threads contend (77–91% of the ceiling with two workers, 88–104% with
+            // one, on the same machine).
+            let to_peer = engine_pass(
+                &prepared,
+                &ferry_peer.base_url,
+                PEER_TOKEN,
+                false,
+                workers("BENCH_PEER_CONCURRENCY", 1),
+            )
+            .await?;
             drop(ferry_peer);
             let ceiling = Measured {
                 records: posted,
