@@ -144,9 +144,7 @@ async fn engine_pass(
         tuning: Tuning {
             groups,
             concurrency,
-            batch_size: std::env::var("BENCH_BATCH")
-                .ok()
-                .and_then(|c| c.parse().ok()),
+            batch_size: from_env("BENCH_BATCH"),
             ..Tuning::default()
         },
         segments: Segments::default(),
@@ -221,12 +219,9 @@ async fn engine_pass(
     })
 }
 
-/// Workers for a pass: `variable` from the environment, or `default`.
-fn workers(variable: &str, default: u32) -> u32 {
-    std::env::var(variable)
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(default)
+/// A number the environment sets for a pass (`BENCH_BATCH`, `BENCH_CONCURRENCY`, …).
+fn from_env<T: std::str::FromStr>(variable: &str) -> Option<T> {
+    std::env::var(variable).ok()?.parse().ok()
 }
 
 /// The peer's ceiling for exactly the users the engine creates: every imported record
@@ -336,7 +331,7 @@ pub async fn run(
             &format!("http://{address}/v2"),
             "null",
             true,
-            workers("BENCH_CONCURRENCY", 2),
+            from_env("BENCH_CONCURRENCY").unwrap_or(2),
         )
         .await?;
         server.abort();
@@ -358,7 +353,7 @@ pub async fn run(
                 &ferry_peer.base_url,
                 PEER_TOKEN,
                 false,
-                workers("BENCH_PEER_CONCURRENCY", 1),
+                from_env("BENCH_PEER_CONCURRENCY").unwrap_or(1),
             )
             .await?;
             drop(ferry_peer);

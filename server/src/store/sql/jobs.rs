@@ -267,7 +267,7 @@ macro_rules! job_store {
                 .await?;
                 Self::commit(tx, audit).await?;
                 // The job is written whatever happens here: statistics only speed up
-                // its claims, so a failure (a role that may not analyse) is logged.
+                // its claims, so a failure (a lost connection, say) is logged.
                 if let Some(refresh) = $statistics
                     && total >= ANALYZE_FROM
                     && let Err(err) = sqlx::query(refresh).execute(&self.pool).await
