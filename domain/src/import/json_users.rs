@@ -9,8 +9,63 @@ use super::{
     record::{Email, Location, NormalizedUser, Phone, RecordError, UserStatus, parse_time},
 };
 use crate::passwords::{self, Encoding, FirebaseParams, SaltPosition};
-use serde_json::{Map, Value};
-use std::io::BufRead;
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+use std::{collections::BTreeMap, fmt, io::BufRead};
+
+/// A user object's fields, in the map the record keeps them in.
+type Object = BTreeMap<String, Value>;
+
+/// One element of an export: a user object's fields, read straight into the map the
+/// record keeps (no `Value` tree to take apart and copy), or anything else, which is
+/// not a user.
+enum Element {
+    Object(Object),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Element {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Any;
+        impl<'de> Visitor<'de> for Any {
+            type Value = Element;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Element, A::Error> {
+                let mut object = Object::new();
+                // As in a `Value`, a key given twice keeps its last value.
+                while let Some((key, value)) = map.next_entry()? {
+                    object.insert(key, value);
+                }
+                Ok(Element::Object(object))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Element, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Element::Other)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Element, E> {
+                Ok(Element::Other)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Element, E> {
+                Ok(Element::Other)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Element, E> {
+                Ok(Element::Other)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Element, E> {
+                Ok(Element::Other)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Element, E> {
+                Ok(Element::Other)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Element, E> {
+                Ok(Element::Other)
+            }
+        }
+        deserializer.deserialize_any(Any)
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum JsonProfile {
@@ -55,8 +110,8 @@ pub fn read_located<R: BufRead>(
     each: &mut dyn FnMut(UserResult, Option<&Location>),
 ) -> Result<(), RecordError> {
     json_stream::for_each(input, layout, &mut |item| match item {
-        Ok((value, at)) => {
-            let result = user(value, at.clone(), profile);
+        Ok((element, at)) => {
+            let result = user(element, at.clone(), profile);
             each(result, Some(&at));
         }
         Err(err) => each(Err(err), None),
@@ -69,8 +124,12 @@ fn fail(field: &str, reason: impl Into<String>) -> (String, String) {
     (field.to_string(), reason.into())
 }
 
-fn user(value: Value, at: Location, profile: &JsonProfile) -> Result<NormalizedUser, RecordError> {
-    let Value::Object(object) = value else {
+fn user(
+    element: Element,
+    at: Location,
+    profile: &JsonProfile,
+) -> Result<NormalizedUser, RecordError> {
+    let Element::Object(mut object) = element else {
         return Err(RecordError::new(at, None, "not a JSON object"));
     };
     let mut user = NormalizedUser::default();
@@ -83,22 +142,25 @@ fn user(value: Value, at: Location, profile: &JsonProfile) -> Result<NormalizedU
         JsonProfile::Firebase(params) => firebase(&mut user, &object, params),
     };
     mapped.map_err(|(field, reason)| RecordError::new(at.clone(), Some(&field), reason))?;
-    // The source's fields are kept as attributes, moved rather than copied, less the
-    // secrets read into the credential; the flags the mapping left for `finish` stay.
-    let secrets = profile.secret_keys();
-    let flags = std::mem::take(&mut user.attributes);
-    user.attributes = object
-        .into_iter()
-        .filter(|(k, v)| {
-            !secrets.contains(&k.as_str()) && hash_key.as_deref() != Some(k) && !v.is_null()
-        })
-        .collect();
+    // The source's fields are kept as attributes, the very map they were read into,
+    // less the secrets read into the credential; the flags the mapping left for
+    // `finish` stay.
+    for key in profile
+        .secret_keys()
+        .iter()
+        .copied()
+        .chain(hash_key.as_deref())
+    {
+        object.remove(key);
+    }
+    object.retain(|_, value| !value.is_null());
+    let flags = std::mem::replace(&mut user.attributes, object);
     user.attributes.extend(flags);
     finish(&mut user).map_err(|reason| RecordError::new(at, None, reason))?;
     Ok(user)
 }
 
-fn text(object: &Map<String, Value>, key: &str) -> Option<String> {
+fn text(object: &Object, key: &str) -> Option<String> {
     match object.get(key)? {
         Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
         Value::Number(n) => Some(n.to_string()),
@@ -106,7 +168,7 @@ fn text(object: &Map<String, Value>, key: &str) -> Option<String> {
     }
 }
 
-fn flag(object: &Map<String, Value>, key: &str) -> Result<Option<bool>, (String, String)> {
+fn flag(object: &Object, key: &str) -> Result<Option<bool>, (String, String)> {
     match object.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -115,7 +177,7 @@ fn flag(object: &Map<String, Value>, key: &str) -> Result<Option<bool>, (String,
 }
 
 fn time(
-    object: &Map<String, Value>,
+    object: &Object,
     key: &str,
 ) -> Result<Option<chrono::DateTime<chrono::Utc>>, (String, String)> {
     match text(object, key) {
@@ -154,10 +216,7 @@ fn primary_email(user: &mut NormalizedUser, value: Option<String>, verified: Opt
 
 /// Maps a generic user object by its keys' names; returns the key the password hash
 /// was read from, if any.
-fn generic(
-    user: &mut NormalizedUser,
-    object: &Map<String, Value>,
-) -> Result<Option<String>, (String, String)> {
+fn generic(user: &mut NormalizedUser, object: &Object) -> Result<Option<String>, (String, String)> {
     let keys: Vec<String> = object.keys().cloned().collect();
     let mut hash_key = None;
     for (key, field) in keys.iter().zip(assign(&keys)) {
@@ -194,7 +253,7 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
-fn auth0(user: &mut NormalizedUser, object: &Map<String, Value>) -> FieldResult {
+fn auth0(user: &mut NormalizedUser, object: &Object) -> FieldResult {
     user.source_id = text(object, "user_id").ok_or_else(|| fail("user_id", "is missing"))?;
     primary_email(user, text(object, "email"), flag(object, "email_verified")?);
     user.username = text(object, "username");
@@ -271,7 +330,7 @@ fn auth0_custom_hash(custom: &Value) -> Result<passwords::Credential, String> {
     }
 }
 
-fn keycloak(user: &mut NormalizedUser, object: &Map<String, Value>) -> FieldResult {
+fn keycloak(user: &mut NormalizedUser, object: &Object) -> FieldResult {
     user.source_id = text(object, "id").ok_or_else(|| fail("id", "is missing"))?;
     user.username = text(object, "username");
     primary_email(user, text(object, "email"), flag(object, "emailVerified")?);
@@ -325,11 +384,7 @@ fn keycloak(user: &mut NormalizedUser, object: &Map<String, Value>) -> FieldResu
     Ok(())
 }
 
-fn firebase(
-    user: &mut NormalizedUser,
-    object: &Map<String, Value>,
-    params: &FirebaseParams,
-) -> FieldResult {
+fn firebase(user: &mut NormalizedUser, object: &Object, params: &FirebaseParams) -> FieldResult {
     user.source_id = text(object, "localId").ok_or_else(|| fail("localId", "is missing"))?;
     primary_email(user, text(object, "email"), flag(object, "emailVerified")?);
     user.display_name = text(object, "displayName");

@@ -61,6 +61,20 @@ fn keycloak_and_digest_inputs_are_checked() {
             .to_string()
             .contains("hashIterations")
     );
+    // A field of the wrong kind is as good as missing, and says which it is.
+    let refused = |secret: &str, data: &str| keycloak(secret, data).unwrap_err().to_string();
+    let data = r#"{"algorithm":"pbkdf2-sha256","hashIterations":27500}"#;
+    assert!(refused(secret, r#"{"hashIterations":"27500"}"#).contains("hashIterations"));
+    assert!(refused(secret, r#"{"hashIterations":-1}"#).contains("hashIterations"));
+    assert!(refused(secret, r#"{"hashIterations":2.5}"#).contains("hashIterations"));
+    assert!(refused(r#"{"value":7,"salt":"c2FsdA=="}"#, data).contains("secretData.value"));
+    assert!(refused(r#"{"value":"aGFzaA==","salt":[1]}"#, data).contains("secretData.salt"));
+    assert!(refused(secret, "[1, 2]").contains("credentialData"));
+    // Unknown fields and escaped text are read as Keycloak writes them.
+    let escaped = r#"{"value":"aGFz\u0061A==","salt":"c2FsdA==","additionalParameters":{}}"#;
+    let extra =
+        r#"{"algorithm":"pbkdf2-sha256","hashIterations":1000,"additionalParameters":{"a":[1]}}"#;
+    assert!(keycloak(escaped, extra).is_ok());
     let err = salted_digest("sha256", vec![0; 20], vec![], SaltPosition::Prefix).unwrap_err();
     assert!(err.to_string().contains("32 bytes"), "{err}");
     assert!(salted_digest("whirlpool", vec![0; 64], vec![], SaltPosition::Prefix).is_err());

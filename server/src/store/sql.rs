@@ -948,10 +948,11 @@ macro_rules! sql_store {
                          last_upload_id, changed_upload_id, updated_at) ",
                     );
                     insert.push_values(chunk, |mut row, record| {
+                        // Borrowed, not copied: the batch outlives the statement.
                         row.push_bind(upload.project_id.0)
-                            .push_bind(record.source_id.clone())
-                            .push_bind(record.digest.clone())
-                            .push_bind(record.data.clone())
+                            .push_bind(record.source_id.as_str())
+                            .push_bind(record.digest.as_str())
+                            .push_bind(record.data.as_slice())
                             .push_bind(upload.id.0)
                             .push_bind(upload.id.0)
                             .push_bind(upload.id.0)
