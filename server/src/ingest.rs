@@ -729,10 +729,10 @@ impl Batches {
     fn send(&mut self) -> Result<(), Failure> {
         self.wait()?;
         self.progress.bytes_read = self.counters.bytes_read.load(Ordering::Relaxed);
-        let mut records = std::mem::replace(&mut self.records, Vec::with_capacity(BATCH));
-        // In key order, each row lands beside the one before in the source-id index,
-        // whose pages are then still in the processor's caches.
-        records.sort_unstable_by(|a, b| a.source_id.cmp(&b.source_id));
+        let records = in_key_order(std::mem::replace(
+            &mut self.records,
+            Vec::with_capacity(BATCH),
+        ));
         let errors = std::mem::take(&mut self.errors);
         let (store, upload, progress) = (self.store.clone(), self.upload.clone(), self.progress);
         self.saving = Some(self.handle.spawn(async move {
@@ -742,6 +742,22 @@ impl Batches {
         }));
         Ok(())
     }
+}
+
+/// The batch in source-id order. Saved in that order, each row lands beside the one
+/// before in the source-id index: in file order, rows landed all over an index larger
+/// than SQLite's page cache, which wrote its pages out and read them back again and
+/// again (14 GB written for a million Keycloak users, 5 GB in key order). The order is
+/// sorted as numbers and the records moved once: sorting the records themselves moved
+/// 72 bytes per swap.
+fn in_key_order(records: Vec<SealedRecord>) -> Vec<SealedRecord> {
+    let mut order: Vec<usize> = (0..records.len()).collect();
+    order.sort_unstable_by(|&a, &b| records[a].source_id.cmp(&records[b].source_id));
+    let mut slots: Vec<Option<SealedRecord>> = records.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+        .collect()
 }
 
 /// Counts the bytes read from the stored file, for progress.
@@ -806,4 +822,24 @@ impl<R: Read> Read for Limited<R> {
 
 pub fn uploads_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("uploads")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_is_put_in_source_id_order_with_every_record_kept() {
+        let record = |id: &str| SealedRecord {
+            source_id: id.into(),
+            digest: format!("digest of {id}"),
+            data: id.as_bytes().to_vec(),
+        };
+        let ids = ["m", "b", "z", "a", "mm", "B"];
+        let sorted = in_key_order(ids.iter().map(|id| record(id)).collect());
+        let order: Vec<&str> = sorted.iter().map(|r| r.source_id.as_str()).collect();
+        assert_eq!(order, ["B", "a", "b", "m", "mm", "z"]);
+        assert!(sorted.iter().all(|r| *r == record(&r.source_id)));
+        assert!(in_key_order(Vec::new()).is_empty());
+    }
 }

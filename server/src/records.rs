@@ -31,7 +31,9 @@ pub struct Sealed {
 }
 
 pub fn seal(vault: &Vault, project: ProjectId, user: &NormalizedUser) -> domain::Result<Sealed> {
-    let json = serde_json::to_vec(user)
+    // Room for a typical record up front: growing the buffer step by step copied it.
+    let mut json = Vec::with_capacity(2048);
+    serde_json::to_writer(&mut json, user)
         .map_err(|e| DomainError::Internal(format!("record encoding: {e}")))?;
     // Half the SHA-256 is plenty to tell a changed record from an unchanged one.
     let digest =

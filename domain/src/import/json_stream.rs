@@ -299,7 +299,7 @@ impl<R: BufRead> Scanner<R> {
             };
             bytes.clear();
             self.value(Some(&mut bytes))?;
-            each(match serde_json::from_slice::<T>(&bytes) {
+            each(match parse::<T>(&bytes) {
                 Ok(value) => Ok((value, at)),
                 Err(err) => Err(RecordError::new(
                     at,
@@ -326,6 +326,16 @@ impl<R: BufRead> Scanner<R> {
             None => Ok(()),
             Some(_) => Err(self.syntax("trailing characters after the document")),
         }
+    }
+}
+
+/// One element parsed from memory. Its text is checked as UTF-8 in one pass, which
+/// is much faster than serde_json checking each string of it in turn; text that is not
+/// UTF-8 goes the slow way, for serde_json's own words on what is wrong.
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(bytes),
     }
 }
 

@@ -33,12 +33,14 @@ impl<'de> Deserialize<'de> for Element {
                 f.write_str("a JSON value")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Element, A::Error> {
-                let mut object = Object::new();
-                // As in a `Value`, a key given twice keeps its last value.
-                while let Some((key, value)) = map.next_entry()? {
-                    object.insert(key, value);
+                // Collected, then built in one go: inserting key by key compared each
+                // key with every key of its node. As in a `Value`, a key given twice
+                // keeps its last value.
+                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some(field) = map.next_entry::<String, Value>()? {
+                    fields.push(field);
                 }
-                Ok(Element::Object(object))
+                Ok(Element::Object(fields.into_iter().collect()))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Element, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}

@@ -131,6 +131,16 @@ pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     if text.is_empty() {
         return None;
     }
+    // Numbers first: no date format below reads a plain number, and Keycloak and
+    // Firebase give every time as one, which went through five failed parses first.
+    if let Ok(number) = text.parse::<i64>() {
+        // Past 10^11 a number of seconds would be after year 5000: it is milliseconds.
+        return if number.abs() >= 100_000_000_000 {
+            DateTime::from_timestamp_millis(number)
+        } else {
+            DateTime::from_timestamp(number, 0)
+        };
+    }
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
         return Some(at.with_timezone(&Utc));
     }
@@ -143,16 +153,10 @@ pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
             return Some(naive.and_utc());
         }
     }
-    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return date.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
-    }
-    let number: i64 = text.parse().ok()?;
-    // Past 10^11 a number of seconds would be after year 5000: it is milliseconds.
-    if number.abs() >= 100_000_000_000 {
-        DateTime::from_timestamp_millis(number)
-    } else {
-        DateTime::from_timestamp(number, 0)
-    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|date| date.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
 }
 
 #[cfg(test)]

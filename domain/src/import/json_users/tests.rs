@@ -300,3 +300,33 @@ fn unreadable_documents_are_refused_in_one_sentence_after_keeping_what_came_befo
         "{err}"
     );
 }
+
+#[test]
+fn a_key_given_twice_keeps_its_last_value_and_nulls_are_not_kept() {
+    let text = br#"[{"user_id": "first", "email": null, "user_id": "auth0|2", "nested": {"a": [1, {"b": null}]}}, [1, 2], "text", 3, null]"#;
+    let (mut users, mut errors) = (Vec::new(), Vec::new());
+    read(
+        &text[..],
+        JsonLayout::Array,
+        &JsonProfile::Auth0,
+        &mut |item| match item {
+            Ok(user) => users.push(user),
+            Err(err) => errors.push(err.to_string()),
+        },
+    )
+    .unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].source_id, "auth0|2");
+    assert_eq!(users[0].attributes["user_id"], "auth0|2");
+    assert!(!users[0].attributes.contains_key("email"));
+    assert_eq!(
+        users[0].attributes["nested"],
+        json!({"a": [1, {"b": null}]}),
+        "only top-level nulls are dropped"
+    );
+    assert_eq!(errors.len(), 4);
+    assert!(
+        errors.iter().all(|e| e.ends_with("not a JSON object")),
+        "{errors:?}"
+    );
+}
