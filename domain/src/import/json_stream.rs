@@ -19,10 +19,10 @@ pub enum JsonLayout {
 }
 
 /// Calls `each` for every element, read as a `T` (a `serde_json::Value` takes any
-/// element; a narrower type saves building what the caller would only take apart).
-/// A break in the document's structure ends the
-/// reading (what follows cannot be trusted) and is returned with its line and column; an
-/// element that is balanced but not valid JSON, or not a user, is one bad record.
+/// element; a narrower type saves building what the caller would only take apart). A
+/// break in the document's structure ends the reading (what follows cannot be trusted)
+/// and is returned with its line and column; an element that is balanced but not valid
+/// JSON, or not a user, is one bad record.
 ///
 /// The document is cut into elements by a small scanner that only tracks nesting and
 /// strings, and each element is parsed from memory: much faster than parsing the whole

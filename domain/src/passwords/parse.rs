@@ -5,11 +5,9 @@ use base64::{
     Engine,
     engine::general_purpose::{STANDARD, STANDARD_NO_PAD},
 };
-use serde::{
-    Deserialize, Deserializer,
-    de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor},
-};
-use std::{borrow::Cow, fmt};
+use serde::Deserialize;
+use serde_json::Value;
+use std::borrow::Cow;
 
 /// Bounds on cost parameters: a hostile export must not turn first sign-in into a
 /// denial of service.
@@ -288,19 +286,19 @@ fn ldap(rest: &str) -> Result<Credential, CredentialError> {
 /// export, each a JSON document in a string).
 pub fn keycloak(secret_data: &str, credential_data: &str) -> Result<Credential, CredentialError> {
     const NAME: &str = "Keycloak";
-    // Read into the few fields used, borrowing the text: a million users' credentials
-    // made into `Value` trees cost the reading a noticeable share of its time.
+    // Read into the few fields used: a million users' credentials made into whole
+    // `Value` trees cost the reading a noticeable share of its time.
     let secret: SecretData =
         object(secret_data).ok_or_else(|| malformed(NAME, "secretData is not a JSON object"))?;
     let data: CredentialData = object(credential_data)
         .ok_or_else(|| malformed(NAME, "credentialData is not a JSON object"))?;
-    let algorithm = data.algorithm.0.as_deref().unwrap_or("pbkdf2-sha256");
+    let algorithm = data.algorithm.as_str().unwrap_or("pbkdf2-sha256");
     let value = secret
         .value
-        .0
+        .as_str()
         .ok_or_else(|| malformed(NAME, "secretData.value is missing"))?;
     if algorithm == "argon2" {
-        return parse(&value);
+        return parse(value);
     }
     let digest = match algorithm {
         "pbkdf2" => Digest::Sha1,
@@ -315,18 +313,18 @@ pub fn keycloak(secret_data: &str, credential_data: &str) -> Result<Credential, 
     };
     let iterations = data
         .hash_iterations
-        .0
+        .as_u64()
         .and_then(|n| u32::try_from(n).ok())
         .ok_or_else(|| malformed(NAME, "credentialData.hashIterations is missing"))?;
     let salt = secret
         .salt
-        .0
+        .as_str()
         .ok_or_else(|| malformed(NAME, "secretData.salt is missing"))?;
     pbkdf2_credential(
         digest,
         iterations,
-        b64(NAME, "salt", &salt)?,
-        b64(NAME, "hash", &value)?,
+        b64(NAME, "salt", salt)?,
+        b64(NAME, "hash", value)?,
     )
 }
 
@@ -339,99 +337,25 @@ fn object<'a, T: Deserialize<'a>>(json: &'a str) -> Option<T> {
     serde_json::from_str(json).ok()
 }
 
-/// Keycloak's `secretData`: what is secret about a credential.
+/// Keycloak's `secretData`: what is secret about a credential. Only the fields used
+/// are read (the rest are skipped, not built), each as a `Value` so that one of the
+/// wrong kind reads as missing, as it always has.
 #[derive(Deserialize)]
-struct SecretData<'a> {
-    #[serde(borrow, default)]
-    value: Text<'a>,
-    #[serde(borrow, default)]
-    salt: Text<'a>,
+struct SecretData {
+    #[serde(default)]
+    value: Value,
+    #[serde(default)]
+    salt: Value,
 }
 
 /// Keycloak's `credentialData`: how the secret was made.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct CredentialData<'a> {
-    #[serde(borrow, default)]
-    algorithm: Text<'a>,
+struct CredentialData {
     #[serde(default)]
-    hash_iterations: Whole,
-}
-
-/// A field read for its text only: a value of any other kind reads as absent (as
-/// `Value::as_str` would), so a wrong type is reported as a missing field.
-#[derive(Default)]
-struct Text<'a>(Option<Cow<'a, str>>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(OnlyIf(|scalar| match scalar {
-            Scalar::Borrowed(text) => Text(Some(Cow::Borrowed(text))),
-            Scalar::Owned(text) => Text(Some(Cow::Owned(text))),
-            _ => Text(None),
-        }))
-    }
-}
-
-/// A field read for a whole non-negative number only (as `Value::as_u64` would).
-#[derive(Default)]
-struct Whole(Option<u64>);
-
-impl<'de> Deserialize<'de> for Whole {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(OnlyIf(|scalar| match scalar {
-            Scalar::Whole(n) => Whole(Some(n)),
-            _ => Whole(None),
-        }))
-    }
-}
-
-/// The kinds of value `Text` and `Whole` tell apart; everything else is `Other`.
-enum Scalar<'de> {
-    Borrowed(&'de str),
-    Owned(String),
-    Whole(u64),
-    Other,
-}
-
-/// Visits any JSON value, skipping over lists and objects, and hands what it found to
-/// the function.
-struct OnlyIf<F>(F);
-
-impl<'de, T, F: FnOnce(Scalar<'de>) -> T> Visitor<'de> for OnlyIf<F> {
-    type Value = T;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<T, E> {
-        Ok((self.0)(Scalar::Borrowed(text)))
-    }
-    fn visit_str<E: de::Error>(self, text: &str) -> Result<T, E> {
-        Ok((self.0)(Scalar::Owned(text.to_string())))
-    }
-    fn visit_u64<E: de::Error>(self, n: u64) -> Result<T, E> {
-        Ok((self.0)(Scalar::Whole(n)))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<T, E> {
-        Ok((self.0)(Scalar::Other))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<T, E> {
-        Ok((self.0)(Scalar::Other))
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<T, E> {
-        Ok((self.0)(Scalar::Other))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<T, E> {
-        Ok((self.0)(Scalar::Other))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok((self.0)(Scalar::Other))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok((self.0)(Scalar::Other))
-    }
+    algorithm: Value,
+    #[serde(default)]
+    hash_iterations: Value,
 }
 
 /// How an export encodes the bytes of a hash or salt.
