@@ -4,7 +4,7 @@
 //! bad input named by field, and removed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::{
     TestDb, TestServer, owner_with_token, postgres_db, scim::PEER_TOKEN, scim::Peer, sqlite_db,

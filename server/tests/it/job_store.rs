@@ -5,7 +5,7 @@
 //! after every step the counts equal the records' states and add up to the total.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use chrono::{Duration, TimeZone, Utc};
 use common::{TestClock, TestDb, postgres_db, service, sqlite_db, store};

@@ -3,7 +3,7 @@
 //! reading again after a crash leaving the same result.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use chrono::Utc;
 use common::{TestDb, store};

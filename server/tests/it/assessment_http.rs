@@ -3,7 +3,7 @@
 //! drill-down, class overrides and reveals with their audit entries, and bad input.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::{TestServer, owner_with_token, settled, upload};
 use reqwest::{Client, StatusCode};

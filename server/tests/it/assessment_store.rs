@@ -3,7 +3,7 @@
 //! paged in order, the sealed report kept, classes set and cleared, interruptions found.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use chrono::{TimeZone, Utc};
 use common::{TestClock, TestDb, service, store};

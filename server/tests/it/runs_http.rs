@@ -5,7 +5,7 @@
 //! the real run's pre-flight checks, its window, the scheduler's start and pause.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::{
     TestDb, TestServer, owner_with_token, postgres_db,

@@ -3,7 +3,7 @@
 //! is registered but missing from the matrix fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::TestServer;
 use domain::roles::Role;

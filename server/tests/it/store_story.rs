@@ -2,7 +2,7 @@
 //! PostgreSQL whenever the test command provides a server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use chrono::Duration;
 use common::{TestClock, TestDb, service, store};

@@ -4,7 +4,7 @@
 //! with counts that add up, rejects per rule and collisions; bad input named.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::{TestDb, TestServer, owner_with_token, postgres_db, settled, sqlite_db, upload};
 use reqwest::{Method, StatusCode};

@@ -2,14 +2,14 @@
 //! and downloadable, duplicates and oversized files refused, roles checked.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::{TestServer, owner_with_token, settled, upload};
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 use std::time::Duration;
 
-const BAD_CSV: &[u8] = include_bytes!("../../domain/tests/fixtures/import/bad.csv");
+const BAD_CSV: &[u8] = include_bytes!("../../../domain/tests/fixtures/import/bad.csv");
 
 #[tokio::test]
 async fn an_export_is_uploaded_read_and_its_errors_listed() {
@@ -238,7 +238,7 @@ async fn an_upload_is_read_again_with_the_firebase_parameters_or_a_chosen_format
     let server = TestServer::start(common::sqlite_db()).await;
     let (_, project, token) = owner_with_token(&server, "admin").await;
     let api = Client::new();
-    let firebase = include_bytes!("../../domain/tests/fixtures/import/firebase.json");
+    let firebase = include_bytes!("../../../domain/tests/fixtures/import/firebase.json");
     let created = upload(
         &server,
         &project,
@@ -278,7 +278,7 @@ async fn an_upload_is_read_again_with_the_firebase_parameters_or_a_chosen_format
     );
 
     let params: Value = serde_json::from_str(include_str!(
-        "../../domain/tests/fixtures/import/passwords.json"
+        "../../../domain/tests/fixtures/import/passwords.json"
     ))
     .unwrap();
     let accepted = read(serde_json::json!({"firebase": params["firebase"]}))

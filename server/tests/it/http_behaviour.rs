@@ -2,7 +2,7 @@
 //! sessions, CSRF, security headers, throttling, limits and API errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::TestServer;
 use reqwest::{StatusCode, header};

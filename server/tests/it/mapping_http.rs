@@ -3,7 +3,7 @@
 //! and support staff kept out.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::{TestServer, owner_with_token, sqlite_db};
 use reqwest::{Client, StatusCode};

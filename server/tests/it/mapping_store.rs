@@ -4,7 +4,7 @@
 //! exported/imported without loss.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use chrono::{TimeZone, Utc};
 use common::{TestClock, TestDb, postgres_db, service, sqlite_db, store};

@@ -1,0 +1,22 @@
+//! Ferry's server tests in one binary: the store on SQLite and PostgreSQL, the HTTP
+//! API and pages, reading uploads, runs, and the SCIM client against the real peer.
+//! One binary rather than one per file: each links the whole server, and fourteen of
+//! them filled the disk of a fresh machine.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+mod assessment_http;
+mod assessment_store;
+mod http_behaviour;
+mod ingest;
+mod job_store;
+mod mapping_http;
+mod mapping_store;
+mod plan_http;
+mod role_matrix;
+mod runs_http;
+mod scim_peer;
+mod store_story;
+mod targets_http;
+mod uploads_http;
