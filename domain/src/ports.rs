@@ -217,10 +217,12 @@ pub trait UploadStore: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<()>;
     /// Stores one batch of records and errors with the progress so far, atomically.
+    /// The records are taken, not borrowed: each is freed once its rows are written,
+    /// so a batch being saved gives its memory back as it goes.
     async fn save_batch(
         &self,
         upload: &Upload,
-        records: &[SealedRecord],
+        records: Vec<SealedRecord>,
         errors: &[StoredError],
         progress: ParseProgress,
         at: DateTime<Utc>,

@@ -44,7 +44,8 @@ fn secret_context(project: ProjectId, kind: &str) -> String {
 }
 
 /// Records saved per transaction: large enough that the index pages a batch touches
-/// are written once for many records, small enough to keep two batches in memory.
+/// are written once for many records, small enough to keep two batches in memory (the
+/// one being filled, and the one being saved, which frees its records as they land).
 pub const BATCH: usize = 50_000;
 /// An archive may expand to at most this many times its stored size (and at least
 /// 64 MiB), which real exports never approach and bombs always pass.
@@ -737,7 +738,7 @@ impl Batches {
         let (store, upload, progress) = (self.store.clone(), self.upload.clone(), self.progress);
         self.saving = Some(self.handle.spawn(async move {
             store
-                .save_batch(&upload, &records, &errors, progress, Utc::now())
+                .save_batch(&upload, records, &errors, progress, Utc::now())
                 .await
         }));
         Ok(())

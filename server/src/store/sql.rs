@@ -932,15 +932,22 @@ macro_rules! sql_store {
             async fn save_batch(
                 &self,
                 upload: &Upload,
-                records: &[SealedRecord],
+                records: Vec<SealedRecord>,
                 errors: &[StoredError],
                 progress: ParseProgress,
                 at: DateTime<Utc>,
             ) -> Result<()> {
                 let mut tx = self.bulk.begin().await.map_err(internal)?;
                 // Many rows per statement: one statement per record costs a round trip
-                // to the database each, which dominated reading a large export.
-                for chunk in records.chunks(ROWS_PER_STATEMENT) {
+                // to the database each, which dominated reading a large export. The
+                // records move into the statement's arguments (bound by reference, the
+                // drivers copy them) and are freed once it has run.
+                let mut rows = records.into_iter();
+                loop {
+                    let chunk: Vec<SealedRecord> = rows.by_ref().take(ROWS_PER_STATEMENT).collect();
+                    if chunk.is_empty() {
+                        break;
+                    }
                     // New users get this upload as first, last and changed; known users
                     // get it as last, and as changed only when their content differs.
                     let mut insert = sqlx::QueryBuilder::<$db>::new(
@@ -948,11 +955,10 @@ macro_rules! sql_store {
                          last_upload_id, changed_upload_id, updated_at) ",
                     );
                     insert.push_values(chunk, |mut row, record| {
-                        // Borrowed, not copied: the batch outlives the statement.
                         row.push_bind(upload.project_id.0)
-                            .push_bind(record.source_id.as_str())
-                            .push_bind(record.digest.as_str())
-                            .push_bind(record.data.as_slice())
+                            .push_bind(record.source_id)
+                            .push_bind(record.digest)
+                            .push_bind(record.data)
                             .push_bind(upload.id.0)
                             .push_bind(upload.id.0)
                             .push_bind(upload.id.0)
