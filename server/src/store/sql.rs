@@ -939,9 +939,9 @@ macro_rules! sql_store {
             ) -> Result<()> {
                 let mut tx = self.bulk.begin().await.map_err(internal)?;
                 // Many rows per statement: one statement per record costs a round trip
-                // to the database each, which dominated reading a large export. The
-                // records move into the statement's arguments (bound by reference, the
-                // drivers copy them) and are freed once it has run.
+                // to the database each, which dominated reading a large export. Each
+                // chunk's records move into its statement (a value bound by reference
+                // is copied by SQLite's driver) and are freed once it has run.
                 let mut rows = records.into_iter();
                 loop {
                     let chunk: Vec<SealedRecord> = rows.by_ref().take(ROWS_PER_STATEMENT).collect();
