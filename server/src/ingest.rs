@@ -340,8 +340,8 @@ impl Ingest {
         self.each_file(upload, None, Some(index), &mut |_, _, input| {
             // Broken entries are reported by the second pass, which reads everything.
             for item in LdifReader::groups_only(decoded(input, encoding)) {
-                if let Ok(LdifItem::Group { dn, members, .. }) = item {
-                    memberships.add_group(&dn, &members);
+                if let Ok(LdifItem::Group { dn, name, members }) = item {
+                    memberships.add_group(&dn, &name, &members);
                 }
             }
             Ok(())
@@ -595,10 +595,9 @@ impl Sink {
             return self.take_error(RecordError::new(
                 at(),
                 Some("source id"),
-                format!(
-                    "the source id {:?} was read before in this upload; the first one is kept",
-                    user.source_id
-                ),
+                "this record's source id was read before in this upload; the first record \
+                 with it is kept"
+                    .to_string(),
             ));
         }
         self.rows_ok += 1;

@@ -165,10 +165,13 @@ pub enum Check {
     MissingUserName,
     MissingEmail,
     MissingName,
+    /// A field the reader could not read (a flag, a password hash of an unknown kind,
+    /// text not in the file's encoding); the user was imported without it.
+    UnreadableField,
 }
 
 impl Check {
-    pub const ALL: [Check; 9] = [
+    pub const ALL: [Check; 10] = [
         Check::InvalidEmail,
         Check::DuplicateEmail,
         Check::UsernameCollision,
@@ -178,6 +181,7 @@ impl Check {
         Check::MissingUserName,
         Check::MissingEmail,
         Check::MissingName,
+        Check::UnreadableField,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -191,6 +195,7 @@ impl Check {
             Check::MissingUserName => "missing_user_name",
             Check::MissingEmail => "missing_email",
             Check::MissingName => "missing_name",
+            Check::UnreadableField => "unreadable_field",
         }
     }
 
@@ -212,6 +217,7 @@ impl Check {
             Check::MissingUserName => "No user name and no e-mail for the SCIM userName",
             Check::MissingEmail => "No e-mail address (targets need one for invites)",
             Check::MissingName => "No given, family or display name",
+            Check::UnreadableField => "Fields that could not be read (the users were kept)",
         }
     }
 }
@@ -806,6 +812,19 @@ impl Assessor {
                 Some("name"),
                 "has no given, family or display name".into(),
             );
+        }
+        // Unreadable times are counted as dates that cannot be read, from the raw
+        // value kept among the attributes; the rest here.
+        for field in &user.unreadable {
+            if field.reason != crate::import::fields::NOT_A_TIME {
+                self.find(
+                    found,
+                    Check::UnreadableField,
+                    &user.source_id,
+                    Some(&field.field),
+                    field.reason.clone(),
+                );
+            }
         }
     }
 

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::{
-    import::record::{Email, Phone},
+    import::record::{Email, Phone, Unreadable},
     passwords::{Credential, Digest},
 };
 use chrono::TimeZone;
@@ -95,6 +95,17 @@ fn users() -> Vec<(UploadId, NormalizedUser)> {
                     salt: vec![1; 16],
                     hash: vec![2; 32],
                 }),
+                unreadable: vec![
+                    Unreadable {
+                        field: "email_verified".into(),
+                        reason: "is not true or false".into(),
+                    },
+                    // Counted as a date that cannot be read, from the raw attribute.
+                    Unreadable {
+                        field: "last_login".into(),
+                        reason: crate::import::fields::NOT_A_TIME.into(),
+                    },
+                ],
                 ..Default::default()
             },
         ),
@@ -267,7 +278,16 @@ fn quality_checks_find_each_crafted_flaw() {
             (Check::MissingUserName, 1),
             (Check::MissingEmail, 1),
             (Check::MissingName, 3),
+            (Check::UnreadableField, 1),
         ]
+    );
+    assert_eq!(
+        findings
+            .iter()
+            .filter(|f| f.check == Check::UnreadableField)
+            .map(|f| (f.source_id.as_str(), f.field.as_deref()))
+            .collect::<Vec<_>>(),
+        [("u3", Some("email_verified"))]
     );
     let of = |check: Check| -> Vec<(&str, Option<&str>)> {
         findings

@@ -37,6 +37,40 @@ pub fn sniff_delimiter(sample: &[u8]) -> u8 {
     best.0
 }
 
+/// What the first line's cells look like when it seems to be a user rather than a
+/// header (an e-mail address, a password hash, a date or a number in a cell), said
+/// by column number only.
+fn first_line_kind(cells: &[String]) -> String {
+    let kind = |cell: &str| -> Option<&'static str> {
+        let cell = cell.trim();
+        if cell.contains('@') && !cell.contains(' ') {
+            Some("an e-mail address")
+        } else if cell.starts_with('$') || cell.starts_with('{') {
+            Some("a password hash")
+        } else if !cell.is_empty()
+            && cell
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b"-:.TZ ".contains(&b))
+        {
+            Some("a number or date")
+        } else {
+            None
+        }
+    };
+    match cells
+        .iter()
+        .enumerate()
+        .find_map(|(i, cell)| kind(cell).map(|k| (i + 1, k)))
+    {
+        Some((column, kind)) => format!(
+            "; line 1 looks like a user, not a header (column {column} holds what looks \
+             like {kind}): add a header row naming the {} columns",
+            cells.len()
+        ),
+        None => format!("; the header row has {} columns", cells.len()),
+    }
+}
+
 /// Streams users out of a CSV file with a header row.
 pub struct CsvUsers<R: Read> {
     reader: csv::Reader<R>,
@@ -80,9 +114,12 @@ impl<R: Read> CsvUsers<R> {
             .iter()
             .any(|c| matches!(c, Some(Field::Id | Field::Username | Field::Email)));
         if !identifies {
+            // The first line may be a user rather than a header: nothing of it is
+            // quoted, only what kind of values it seems to hold.
             return Err(header_error(format!(
-                "no column identifies a user: expected one of id, username or email among {}",
-                headers.join(", ")
+                "no column of the header row identifies a user: name one column id, \
+                 username or email{}",
+                first_line_kind(&headers)
             )));
         }
         Ok(Self {
@@ -113,21 +150,23 @@ impl<R: Read> CsvUsers<R> {
         }
         let mut user = NormalizedUser::default();
         for ((raw, header), column) in self.record.iter().zip(&self.headers).zip(&self.columns) {
-            let value = std::str::from_utf8(raw)
-                .map_err(|_| {
-                    error(
-                        header,
-                        "not valid UTF-8 (choose the file's encoding)".into(),
-                    )
-                })?
-                .trim();
+            const NOT_UTF8: &str = "is not valid UTF-8 (choose the file's encoding)";
+            let Ok(value) = std::str::from_utf8(raw) else {
+                // Only a column that identifies the user refuses it.
+                if matches!(column, Some(Field::Id | Field::Username | Field::Email)) {
+                    return Err(error(header, NOT_UTF8.into()));
+                }
+                user.unreadable(header, NOT_UTF8);
+                continue;
+            };
+            let value = value.trim();
             if value.is_empty() {
                 continue;
             }
             user.attributes
                 .insert(header.clone(), serde_json::Value::String(value.to_string()));
             if let Some(column) = column {
-                apply(&mut user, *column, header, value).map_err(|reason| error(header, reason))?;
+                apply(&mut user, *column, header, value);
             }
         }
         finish(&mut user).map_err(|reason| RecordError::new(at, None, reason))?;

@@ -133,14 +133,11 @@ pub fn assign(headers: &[String]) -> Vec<Option<Field>> {
     columns
 }
 
-/// Puts one non-empty value into the record. `Err` is the reason, for the caller to
-/// locate.
-pub fn apply(
-    user: &mut NormalizedUser,
-    field: Field,
-    name: &str,
-    value: &str,
-) -> Result<(), String> {
+/// Puts one non-empty value into the record. A value a secondary field cannot hold
+/// (a flag that is neither true nor false, a date in no known form, a password hash of
+/// an unknown kind) is recorded as unreadable, naming the field and never the value:
+/// the user is kept.
+pub fn apply(user: &mut NormalizedUser, field: Field, name: &str, value: &str) {
     let text = Some(value.to_string());
     match field {
         Field::Id => user.source_id = value.to_string(),
@@ -162,12 +159,13 @@ pub fn apply(
                 });
             }
         }
-        Field::EmailVerified => {
-            let verified =
-                parse_bool(value).ok_or_else(|| format!("{value:?} is not true or false"))?;
-            user.attributes
-                .insert(VERIFIED.into(), serde_json::Value::Bool(verified));
-        }
+        Field::EmailVerified => match parse_bool(value) {
+            Some(verified) => {
+                user.attributes
+                    .insert(VERIFIED.into(), serde_json::Value::Bool(verified));
+            }
+            None => user.unreadable(name, NOT_A_FLAG),
+        },
         Field::Phone => user.phones.push(Phone {
             value: value.to_string(),
             kind: None,
@@ -182,29 +180,38 @@ pub fn apply(
         Field::FamilyName => user.family_name = text,
         Field::DisplayName => user.display_name = text,
         Field::Status => user.status = parse_status(value),
-        Field::Enabled => {
-            let enabled =
-                parse_bool(value).ok_or_else(|| format!("{value:?} is not true or false"))?;
-            user.attributes
-                .insert(ENABLED.into(), serde_json::Value::Bool(enabled));
-        }
-        Field::Created => {
-            user.created_at =
-                Some(parse_time(value).ok_or_else(|| format!("{value:?} is not a date and time"))?);
-        }
-        Field::LastLogin => {
-            user.last_login_at =
-                Some(parse_time(value).ok_or_else(|| format!("{value:?} is not a date and time"))?);
-        }
+        Field::Enabled => match parse_bool(value) {
+            Some(enabled) => {
+                user.attributes
+                    .insert(ENABLED.into(), serde_json::Value::Bool(enabled));
+            }
+            None => user.unreadable(name, NOT_A_FLAG),
+        },
+        Field::Created => match parse_time(value) {
+            Some(at) => user.created_at = Some(at),
+            None => user.unreadable(name, NOT_A_TIME),
+        },
+        Field::LastLogin => match parse_time(value) {
+            Some(at) => user.last_login_at = Some(at),
+            None => user.unreadable(name, NOT_A_TIME),
+        },
         Field::Groups => user.groups = split_list(value),
         Field::Roles => user.roles = split_list(value),
         Field::PasswordHash => {
+            // The value is a secret whether it reads or not: never kept as an attribute.
             user.attributes.remove(name);
-            user.credential = Some(passwords::parse(value).map_err(|e| e.to_string())?);
+            let credential = passwords::Credential::or_unusable(passwords::parse(value));
+            if let passwords::Credential::Unusable { reason } = &credential {
+                user.unreadable(name, reason.clone());
+            }
+            user.credential = Some(credential);
         }
     }
-    Ok(())
 }
+
+/// What an unreadable flag or time was expected to be.
+pub const NOT_A_FLAG: &str = "is not true or false";
+pub const NOT_A_TIME: &str = "is not a date and time Ferry can read";
 
 // Flags that may arrive before the field they qualify; `finish` applies them.
 const VERIFIED: &str = "\u{1}email_verified";

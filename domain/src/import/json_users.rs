@@ -4,7 +4,7 @@
 //! `credentials`), and Firebase `auth:export` (with the project's scrypt parameters).
 
 use super::{
-    fields::{Field, apply, assign, finish},
+    fields::{Field, NOT_A_FLAG, NOT_A_TIME, apply, assign, finish, parse_bool},
     json_stream::{self, JsonLayout},
     record::{Email, Location, NormalizedUser, Phone, RecordError, UserStatus, parse_time},
 };
@@ -170,23 +170,55 @@ fn text(object: &Object, key: &str) -> Option<String> {
     }
 }
 
-fn flag(object: &Object, key: &str) -> Result<Option<bool>, (String, String)> {
+/// A true/false field; anything else is recorded as unreadable and read as absent.
+fn flag(user: &mut NormalizedUser, object: &Object, key: &str) -> Option<bool> {
     match object.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(other) => Err(fail(key, format!("{other} is not true or false"))),
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(Value::String(text)) if parse_bool(text.trim()).is_some() => parse_bool(text.trim()),
+        Some(_) => {
+            user.unreadable(key, NOT_A_FLAG);
+            None
+        }
     }
 }
 
+/// A date-and-time field; one in no known form is recorded as unreadable.
 fn time(
+    user: &mut NormalizedUser,
     object: &Object,
     key: &str,
-) -> Result<Option<chrono::DateTime<chrono::Utc>>, (String, String)> {
-    match text(object, key) {
-        None => Ok(None),
-        Some(value) => parse_time(&value)
-            .map(Some)
-            .ok_or_else(|| fail(key, format!("{value:?} is not a date and time"))),
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let value = match object.get(key)? {
+        Value::Null => return None,
+        Value::String(s) if s.trim().is_empty() => return None,
+        Value::String(s) => s.trim().to_string(),
+        Value::Number(n) => n.to_string(),
+        _ => {
+            user.unreadable(key, NOT_A_TIME);
+            return None;
+        }
+    };
+    let at = parse_time(&value);
+    if at.is_none() {
+        user.unreadable(key, NOT_A_TIME);
+    }
+    at
+}
+
+/// A credential read from an export, or an unusable one recorded with its reason: a
+/// user is never refused for the form of its password hash.
+fn credential(
+    user: &mut NormalizedUser,
+    key: &str,
+    read: Result<passwords::Credential, String>,
+) -> Option<passwords::Credential> {
+    match read {
+        Ok(credential) => Some(credential),
+        Err(reason) => {
+            user.unreadable(key, reason.clone());
+            Some(passwords::Credential::Unusable { reason })
+        }
     }
 }
 
@@ -231,14 +263,14 @@ fn generic(user: &mut NormalizedUser, object: &Object) -> Result<Option<String>,
             (Value::Array(_), Field::Groups) => user.groups = strings(object.get(key)),
             (Value::Array(_), Field::Roles) => user.roles = strings(object.get(key)),
             (Value::String(s), _) if s.trim().is_empty() => {}
-            (Value::String(s), _) => apply(user, field, key, s.trim()).map_err(|r| fail(key, r))?,
-            (Value::Number(n), _) => {
-                apply(user, field, key, &n.to_string()).map_err(|r| fail(key, r))?
+            (Value::String(s), _) => apply(user, field, key, s.trim()),
+            (Value::Number(n), _) => apply(user, field, key, &n.to_string()),
+            (Value::Bool(b), _) => apply(user, field, key, &b.to_string()),
+            // Only a field that identifies the user refuses it.
+            (other, Field::Id | Field::Username | Field::Email) => {
+                return Err(fail(key, format!("expected text, found {}", kind(other))));
             }
-            (Value::Bool(b), _) => {
-                apply(user, field, key, &b.to_string()).map_err(|r| fail(key, r))?
-            }
-            (other, _) => return Err(fail(key, format!("expected text, found {}", kind(other)))),
+            (other, _) => user.unreadable(key, format!("expected text, found {}", kind(other))),
         }
     }
     Ok(hash_key)
@@ -257,7 +289,8 @@ fn kind(value: &Value) -> &'static str {
 
 fn auth0(user: &mut NormalizedUser, object: &Object) -> FieldResult {
     user.source_id = text(object, "user_id").ok_or_else(|| fail("user_id", "is missing"))?;
-    primary_email(user, text(object, "email"), flag(object, "email_verified")?);
+    let verified = flag(user, object, "email_verified");
+    primary_email(user, text(object, "email"), verified);
     user.username = text(object, "username");
     user.given_name = text(object, "given_name");
     user.family_name = text(object, "family_name");
@@ -269,9 +302,9 @@ fn auth0(user: &mut NormalizedUser, object: &Object) -> FieldResult {
             primary: true,
         });
     }
-    user.created_at = time(object, "created_at")?;
-    user.last_login_at = time(object, "last_login")?;
-    user.status = if flag(object, "blocked")? == Some(true) {
+    user.created_at = time(user, object, "created_at");
+    user.last_login_at = time(user, object, "last_login");
+    user.status = if flag(user, object, "blocked") == Some(true) {
         UserStatus::Disabled
     } else {
         UserStatus::Active
@@ -286,25 +319,28 @@ fn auth0(user: &mut NormalizedUser, object: &Object) -> FieldResult {
             .extend(strings(authorization.and_then(|a| a.get("groups"))));
     }
     if let Some(hash) = text(object, "password_hash") {
-        user.credential =
-            Some(passwords::parse(&hash).map_err(|e| fail("password_hash", e.to_string()))?);
+        let read = passwords::parse(&hash).map_err(|e| e.to_string());
+        user.credential = credential(user, "password_hash", read);
     }
     if let Some(custom) = object.get("custom_password_hash") {
-        user.credential =
-            Some(auth0_custom_hash(custom).map_err(|r| fail("custom_password_hash", r))?);
+        let read = auth0_custom_hash(custom);
+        user.credential = credential(user, "custom_password_hash", read);
     }
     Ok(())
 }
 
-/// Auth0's `custom_password_hash`: `{algorithm, hash: {value, encoding, salt: {value,
-/// encoding, position}}}`.
+/// Auth0's `custom_password_hash`: `{algorithm, hash: {value, encoding}, salt: {value,
+/// encoding, position}}`. The salt is a sibling of `hash` in Auth0's schema; it is
+/// also taken from inside `hash`, where some tools put it.
 fn auth0_custom_hash(custom: &Value) -> Result<passwords::Credential, String> {
     let algorithm = custom["algorithm"].as_str().ok_or("algorithm is missing")?;
     let hash = &custom["hash"];
     let value = hash["value"].as_str().ok_or("hash.value is missing")?;
     let encoding = |v: &Value, default: Encoding| match v.as_str() {
         None => Ok(default),
-        Some(name) => Encoding::parse(name).ok_or(format!("unknown encoding {name:?}")),
+        Some(name) => {
+            Encoding::parse(name).ok_or(format!("unknown encoding {}", passwords::named(name)))
+        }
     };
     match algorithm {
         "bcrypt" | "argon2" | "pbkdf2" | "ldap" => {
@@ -314,7 +350,11 @@ fn auth0_custom_hash(custom: &Value) -> Result<passwords::Credential, String> {
             let hash_bytes = encoding(&hash["encoding"], Encoding::Hex)?
                 .decode("hash", value)
                 .map_err(|e| e.to_string())?;
-            let salt = &hash["salt"];
+            let salt = if custom["salt"].is_object() {
+                &custom["salt"]
+            } else {
+                &hash["salt"]
+            };
             let salt_bytes = match salt["value"].as_str() {
                 None => Vec::new(),
                 Some(text) => encoding(&salt["encoding"], Encoding::Utf8)?
@@ -328,22 +368,26 @@ fn auth0_custom_hash(custom: &Value) -> Result<passwords::Credential, String> {
             passwords::salted_digest(algorithm, hash_bytes, salt_bytes, position)
                 .map_err(|e| e.to_string())
         }
-        other => Err(format!("algorithm {other:?} is not supported")),
+        other => Err(format!(
+            "algorithm {} is not supported",
+            passwords::named(other)
+        )),
     }
 }
 
 fn keycloak(user: &mut NormalizedUser, object: &Object) -> FieldResult {
     user.source_id = text(object, "id").ok_or_else(|| fail("id", "is missing"))?;
     user.username = text(object, "username");
-    primary_email(user, text(object, "email"), flag(object, "emailVerified")?);
+    let verified = flag(user, object, "emailVerified");
+    primary_email(user, text(object, "email"), verified);
     user.given_name = text(object, "firstName");
     user.family_name = text(object, "lastName");
-    user.status = match flag(object, "enabled")? {
+    user.status = match flag(user, object, "enabled") {
         Some(true) => UserStatus::Active,
         Some(false) => UserStatus::Disabled,
         None => UserStatus::Unknown,
     };
-    user.created_at = time(object, "createdTimestamp")?;
+    user.created_at = time(user, object, "createdTimestamp");
     let attributes = object.get("attributes").and_then(Value::as_object);
     for key in ["phoneNumber", "phone", "mobile"] {
         if let Some(phone) = strings(attributes.and_then(|a| a.get(key)))
@@ -372,23 +416,26 @@ fn keycloak(user: &mut NormalizedUser, object: &Object) -> FieldResult {
         .get("credentials")
         .and_then(Value::as_array)
         .and_then(|list| list.iter().find(|c| c["type"] == "password"));
-    if let Some(credential) = password {
-        let secret = credential["secretData"]
-            .as_str()
-            .ok_or_else(|| fail("credentials", "secretData is missing"))?;
-        let data = credential["credentialData"]
-            .as_str()
-            .ok_or_else(|| fail("credentials", "credentialData is missing"))?;
-        user.credential = Some(
-            passwords::keycloak(secret, data).map_err(|e| fail("credentials", e.to_string()))?,
-        );
+    if let Some(stored) = password {
+        let read = match (
+            stored["secretData"].as_str(),
+            stored["credentialData"].as_str(),
+        ) {
+            (Some(secret), Some(data)) => {
+                passwords::keycloak(secret, data).map_err(|e| e.to_string())
+            }
+            (None, _) => Err("secretData is missing".to_string()),
+            (_, None) => Err("credentialData is missing".to_string()),
+        };
+        user.credential = credential(user, "credentials", read);
     }
     Ok(())
 }
 
 fn firebase(user: &mut NormalizedUser, object: &Object, params: &FirebaseParams) -> FieldResult {
     user.source_id = text(object, "localId").ok_or_else(|| fail("localId", "is missing"))?;
-    primary_email(user, text(object, "email"), flag(object, "emailVerified")?);
+    let verified = flag(user, object, "emailVerified");
+    primary_email(user, text(object, "email"), verified);
     user.display_name = text(object, "displayName");
     if let Some(phone) = text(object, "phoneNumber") {
         user.phones.push(Phone {
@@ -397,20 +444,21 @@ fn firebase(user: &mut NormalizedUser, object: &Object, params: &FirebaseParams)
             primary: true,
         });
     }
-    user.status = if flag(object, "disabled")? == Some(true) {
+    user.status = if flag(user, object, "disabled") == Some(true) {
         UserStatus::Disabled
     } else {
         UserStatus::Active
     };
-    user.created_at = time(object, "createdAt")?;
-    user.last_login_at = time(object, "lastSignedInAt")?;
+    user.created_at = time(user, object, "createdAt");
+    user.last_login_at = time(user, object, "lastSignedInAt");
     if let Some(hash) = text(object, "passwordHash") {
-        let salt =
-            text(object, "salt").ok_or_else(|| fail("salt", "is missing beside passwordHash"))?;
-        user.credential = Some(
-            passwords::firebase(&hash, &salt, params.clone())
-                .map_err(|e| fail("passwordHash", e.to_string()))?,
-        );
+        let read = match text(object, "salt") {
+            Some(salt) => {
+                passwords::firebase(&hash, &salt, params.clone()).map_err(|e| e.to_string())
+            }
+            None => Err("the salt is missing beside passwordHash".to_string()),
+        };
+        user.credential = credential(user, "passwordHash", read);
     }
     Ok(())
 }

@@ -212,7 +212,7 @@ impl<R: BufRead> Iterator for LdifReader<R> {
             Ok(Some(entry)) if self.groups_only && !is_class(&entry, GROUP_CLASSES) => {
                 Some(Ok(LdifItem::Other))
             }
-            Ok(Some(entry)) => Some(item(entry, self.entry)),
+            Ok(Some(entry)) => Some(Ok(item(entry))),
             Ok(None) => {
                 self.done = true;
                 None
@@ -282,21 +282,19 @@ fn is_class(entry: &Entry, classes: &[&str]) -> bool {
         .any(|c| classes.iter().any(|k| c.eq_ignore_ascii_case(k)))
 }
 
-fn item(entry: Entry, number: u64) -> Result<LdifItem, RecordError> {
-    let at = Location::LdifEntry {
-        entry: number,
-        line: entry.line,
-    };
+/// One entry as a user, a group or neither. Nothing in a person entry refuses it: a
+/// field that cannot be read is recorded as unreadable.
+fn item(entry: Entry) -> LdifItem {
     if is_class(&entry, GROUP_CLASSES) {
         let mut members = all(&entry, "member");
         members.extend(all(&entry, "uniqueMember"));
         members.extend(all(&entry, "memberUid"));
-        let name = first(&entry, &["cn"]).unwrap_or_else(|| entry.dn.clone());
-        return Ok(LdifItem::Group {
+        let name = first(&entry, &["cn"]).unwrap_or_else(|| group_name(&entry.dn));
+        return LdifItem::Group {
             name,
             dn: entry.dn,
             members,
-        });
+        };
     }
     if !is_class(
         &entry,
@@ -308,9 +306,8 @@ fn item(entry: Entry, number: u64) -> Result<LdifItem, RecordError> {
             "posixAccount",
         ],
     ) {
-        return Ok(LdifItem::Other);
+        return LdifItem::Other;
     }
-    let error = |field: &str, reason: String| RecordError::new(at.clone(), Some(field), reason);
     let mut user = NormalizedUser {
         source_id: first(&entry, &["entryUUID", "nsUniqueId"])
             .or_else(|| values(&entry, "objectGUID").next().map(guid))
@@ -319,7 +316,7 @@ fn item(entry: Entry, number: u64) -> Result<LdifItem, RecordError> {
         given_name: first(&entry, &["givenName"]),
         family_name: first(&entry, &["sn"]),
         display_name: first(&entry, &["displayName", "cn"]),
-        groups: all(&entry, "memberOf"),
+        groups: Vec::new(),
         status: UserStatus::Active,
         ..Default::default()
     };
@@ -341,11 +338,10 @@ fn item(entry: Entry, number: u64) -> Result<LdifItem, RecordError> {
         }
     }
     if let Some(control) = first(&entry, &["userAccountControl"]) {
-        let flags: u32 = control
-            .parse()
-            .map_err(|_| error("userAccountControl", format!("{control:?} is not a number")))?;
-        if flags & 0x2 != 0 {
-            user.status = UserStatus::Disabled;
+        match control.parse::<u32>() {
+            Ok(flags) if flags & 0x2 != 0 => user.status = UserStatus::Disabled,
+            Ok(_) => {}
+            Err(_) => user.unreadable("userAccountControl", "is not a number"),
         }
     }
     if first(&entry, &["nsAccountLock"]).is_some_and(|v| v.eq_ignore_ascii_case("true"))
@@ -368,10 +364,10 @@ fn item(entry: Entry, number: u64) -> Result<LdifItem, RecordError> {
             generalized_time(&text).or_else(|| parse_time(&text))
         };
         let Some(at) = parsed else {
-            if name == "lastLogonTimestamp" && text.trim() == "0" {
-                continue;
+            if !(name == "lastLogonTimestamp" && text.trim() == "0") {
+                user.unreadable(name, "is not an LDAP time");
             }
-            return Err(error(name, format!("{text:?} is not an LDAP time")));
+            continue;
         };
         if target == 0 {
             user.created_at.get_or_insert(at);
@@ -380,14 +376,24 @@ fn item(entry: Entry, number: u64) -> Result<LdifItem, RecordError> {
         }
     }
     if let Some(raw) = values(&entry, "userPassword").next() {
-        let text =
-            std::str::from_utf8(raw).map_err(|_| error("userPassword", "is not text".into()))?;
-        user.credential =
-            Some(passwords::parse(text).map_err(|e| error("userPassword", e.to_string()))?);
+        let read = match std::str::from_utf8(raw) {
+            Ok(text) => passwords::parse(text),
+            Err(_) => Err(passwords::CredentialError::Unrecognized { scheme: None }),
+        };
+        let credential = passwords::Credential::or_unusable(read);
+        if let passwords::Credential::Unusable { reason } = &credential {
+            user.unreadable("userPassword", reason.clone());
+        }
+        user.credential = Some(credential);
     }
     user.attributes = attributes(&entry);
+    // A migration calls a group by its name (`cn`), not its DN; the DNs stay for rules
+    // that need them, under `group_dns`.
+    for dn in all(&entry, "memberOf") {
+        join_group(&mut user, &group_name(&dn), &dn);
+    }
     user.attributes.insert("dn".into(), Value::String(entry.dn));
-    Ok(LdifItem::User(Box::new(user)))
+    LdifItem::User(Box::new(user))
 }
 
 /// Every attribute but the password: one value as text, several as a list; values that
@@ -418,6 +424,50 @@ fn attributes(entry: &Entry) -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// The name a migration calls a group by: the value of the first RDN of its DN
+/// (`cn=Engineering,ou=groups,…` → `Engineering`), unescaped; the whole DN when it has
+/// no `=`.
+pub fn group_name(dn: &str) -> String {
+    let mut rdn = String::new();
+    let mut escaped = false;
+    for c in dn.chars() {
+        match c {
+            _ if escaped => {
+                rdn.push(c);
+                escaped = false;
+            }
+            '\\' => escaped = true,
+            ',' | '+' => break,
+            _ => rdn.push(c),
+        }
+    }
+    match rdn.split_once('=') {
+        Some((_, value)) if !value.trim().is_empty() => value.trim().to_string(),
+        _ => dn.trim().to_string(),
+    }
+}
+
+/// Gives the user a group by name (once) and keeps its DN in `group_dns`.
+fn join_group(user: &mut NormalizedUser, name: &str, dn: &str) {
+    if !user.groups.iter().any(|g| g.eq_ignore_ascii_case(name)) {
+        user.groups.push(name.to_string());
+    }
+    let dns = user
+        .attributes
+        .entry(GROUP_DNS.to_string())
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(list) = dns
+        && !list
+            .iter()
+            .any(|d| d.as_str().is_some_and(|d| d.eq_ignore_ascii_case(dn)))
+    {
+        list.push(Value::String(dn.to_string()));
+    }
+}
+
+/// The attribute that keeps the DNs of a user's groups.
+pub const GROUP_DNS: &str = "group_dns";
+
 /// Active Directory's `objectGUID`: 16 bytes, the first three fields little-endian.
 fn guid(bytes: &[u8]) -> String {
     match <[u8; 16]>::try_from(bytes) {
@@ -435,7 +485,8 @@ mod tests;
 /// memberships take about 16 MB and no personal value stays in memory.
 #[derive(Debug, Default)]
 pub struct Memberships {
-    groups: Vec<String>,
+    /// Each group's DN and name.
+    groups: Vec<(String, String)>,
     links: Vec<(u64, u32)>,
     sorted: bool,
 }
@@ -451,11 +502,15 @@ impl Memberships {
     }
 
     /// Adds a group entry's members.
-    pub fn add_group(&mut self, dn: &str, members: &[String]) {
-        let index = match self.groups.iter().position(|g| g.eq_ignore_ascii_case(dn)) {
+    pub fn add_group(&mut self, dn: &str, name: &str, members: &[String]) {
+        let index = match self
+            .groups
+            .iter()
+            .position(|g| g.0.eq_ignore_ascii_case(dn))
+        {
             Some(i) => i,
             None => {
-                self.groups.push(dn.to_string());
+                self.groups.push((dn.to_string(), name.to_string()));
                 self.groups.len() - 1
             }
         };
@@ -472,15 +527,20 @@ impl Memberships {
         self.sorted = true;
     }
 
-    /// Adds to `user.groups` the DN of every group that lists the user by DN (the
-    /// `dn` attribute) or by user name, unless the user lists it already (`memberOf`).
+    /// Adds to `user.groups` the name of every group that lists the user by DN (the
+    /// `dn` attribute) or by user name, unless the user lists it already (`memberOf`),
+    /// and its DN to the `group_dns` attribute.
     pub fn apply(&self, user: &mut NormalizedUser) {
         if self.links.is_empty() {
             return;
         }
         let dn = user.attributes.get("dn").and_then(Value::as_str);
-        let keys = [dn, user.username.as_deref()];
-        for key in keys.into_iter().flatten().map(member_key) {
+        let keys: Vec<u64> = [dn, user.username.as_deref()]
+            .into_iter()
+            .flatten()
+            .map(member_key)
+            .collect();
+        for key in keys {
             let start = if self.sorted {
                 self.links.partition_point(|(k, _)| *k < key)
             } else {
@@ -493,12 +553,10 @@ impl Memberships {
                     }
                     continue;
                 }
-                let Some(name) = self.groups.get(group as usize) else {
+                let Some((dn, name)) = self.groups.get(group as usize) else {
                     continue;
                 };
-                if !user.groups.iter().any(|g| g.eq_ignore_ascii_case(name)) {
-                    user.groups.push(name.clone());
-                }
+                join_group(user, name, dn);
             }
         }
     }

@@ -53,6 +53,19 @@ pub struct NormalizedUser {
     pub roles: Vec<String>,
     pub attributes: BTreeMap<String, serde_json::Value>,
     pub credential: Option<Credential>,
+    /// Secondary fields the export held but Ferry could not read (a date in an unknown
+    /// form, a flag that is neither true nor false): the user is kept, the raw value
+    /// stays among `attributes` (secrets excepted), and the assessment counts these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A field of a record that could not be read, and why. The reason says what kind of
+/// value was expected, never the value itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unreadable {
+    pub field: String,
+    pub reason: String,
 }
 
 impl NormalizedUser {
@@ -62,6 +75,14 @@ impl NormalizedUser {
             .find(|e| e.primary)
             .or(self.emails.first())
             .map(|e| e.value.as_str())
+    }
+
+    /// Records a secondary field as unreadable; the user is kept.
+    pub fn unreadable(&mut self, field: &str, reason: impl Into<String>) {
+        self.unreadable.push(Unreadable {
+            field: field.to_string(),
+            reason: reason.into(),
+        });
     }
 }
 
@@ -73,6 +94,7 @@ impl fmt::Debug for NormalizedUser {
             .field("source_id", &self.source_id)
             .field("emails", &self.emails.len())
             .field("attributes", &self.attributes.len())
+            .field("unreadable", &self.unreadable.len())
             .field(
                 "credential",
                 &self.credential.as_ref().map(Credential::algorithm),

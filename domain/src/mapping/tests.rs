@@ -54,6 +54,7 @@ fn ada() -> NormalizedUser {
         roles: Vec::new(),
         attributes,
         credential: None,
+        unreadable: Vec::new(),
     }
 }
 

@@ -11,7 +11,7 @@ mod parse;
 #[cfg(feature = "verify")]
 mod verify;
 
-pub use parse::{CredentialError, Encoding, firebase, keycloak, parse, salted_digest};
+pub use parse::{CredentialError, Encoding, firebase, keycloak, named, parse, salted_digest};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -151,6 +151,11 @@ pub enum Credential {
     },
     /// crypt(3): `$1$`, `$5$`, `$6$` (the whole modular string).
     Crypt { variant: CryptVariant, hash: String },
+    /// A credential the export held in a form Ferry cannot use (an unknown scheme, a
+    /// malformed value). The user is imported all the same; this verifies nothing and
+    /// says why, so the assessment can count such users and a forced reset can reach
+    /// them. The reason never quotes the stored value.
+    Unusable { reason: String },
 }
 
 impl Credential {
@@ -173,7 +178,20 @@ impl Credential {
                 CryptVariant::Sha256 => "sha256-crypt".into(),
                 CryptVariant::Sha512 => "sha512-crypt".into(),
             },
+            Credential::Unusable { .. } => "unusable".into(),
         }
+    }
+
+    /// A credential from an export's text, or an unusable one saying why: a user is
+    /// never refused for the form of its password hash.
+    pub fn or_unusable(read: Result<Credential, CredentialError>) -> Credential {
+        read.unwrap_or_else(|e| Credential::Unusable {
+            reason: e.to_string(),
+        })
+    }
+
+    pub fn is_usable(&self) -> bool {
+        !matches!(self, Credential::Unusable { .. })
     }
 
     /// The cost parameters, for the assessment report (never salt or hash).
@@ -203,6 +221,7 @@ impl Credential {
                 .find_map(|p| p.strip_prefix("rounds="))
                 .map(|r| format!("{r} rounds"))
                 .unwrap_or_else(|| "default rounds".into()),
+            Credential::Unusable { reason } => reason.clone(),
         }
     }
 }

@@ -15,13 +15,18 @@ const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
 const MAX_SCRYPT_LOG_N: u8 = 20;
 const MAX_SCRYPT_R: u32 = 32;
 const MAX_SCRYPT_P: u32 = 16;
+const MAX_ARGON2_MEMORY_KIB: u32 = 1 << 20;
+const MAX_ARGON2_ITERATIONS: u32 = 64;
 
 /// Why a stored credential could not be read. The messages name the algorithm and the
 /// part that is wrong, never the stored value itself.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CredentialError {
-    #[error("unrecognized password hash format{}", if prefix.is_empty() { String::new() } else { format!(" (starts with {prefix:?})") })]
-    Unrecognized { prefix: String },
+    /// `scheme` is set only for a scheme Ferry knows by name but does not read (an
+    /// LDAP `{CLEARTEXT}`, say); a value without a known scheme may be a plain-text
+    /// password, so nothing of it is named.
+    #[error("unrecognized password hash format{}", scheme.map(|s| format!(" ({s} is not a scheme Ferry reads)")).unwrap_or_default())]
+    Unrecognized { scheme: Option<&'static str> },
     #[error("{algorithm} hash: {reason}")]
     Malformed {
         algorithm: &'static str,
@@ -73,14 +78,35 @@ pub fn parse(stored: &str) -> Result<Credential, CredentialError> {
     }
 }
 
-fn unrecognized(stored: &str) -> CredentialError {
-    // Only a scheme identifier (`$id$`) is named: a value without one may be a
-    // plain-text password, and none of it may reach an error list.
-    let prefix = match stored.strip_prefix('$').and_then(|rest| rest.find('$')) {
-        Some(end) if end <= 16 => stored[..end + 2].to_string(),
-        _ => String::new(),
-    };
-    CredentialError::Unrecognized { prefix }
+fn unrecognized(_stored: &str) -> CredentialError {
+    // Nothing of the value is named: a value without a known scheme identifier may be
+    // a plain-text password, and none of it may reach an error list.
+    CredentialError::Unrecognized { scheme: None }
+}
+
+/// LDAP schemes that exist but hold nothing Ferry can verify against.
+const LDAP_UNREAD: &[&str] = &[
+    "CLEARTEXT",
+    "PLAIN",
+    "SASL",
+    "KERBEROS",
+    "K5KEY",
+    "NS-MTA-MD5",
+];
+
+/// An algorithm's name as an export gives it, fit to appear in an error: a short
+/// identifier, else nothing (an export's fields may hold anything).
+pub fn named(name: &str) -> String {
+    let fits = !name.is_empty()
+        && name.len() <= 24
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if fits {
+        format!("{name:?}")
+    } else {
+        "that is not an algorithm name".into()
+    }
 }
 
 fn bcrypt(stored: &str) -> Result<Credential, CredentialError> {
@@ -113,6 +139,27 @@ fn argon2(id: &str, stored: &str) -> Result<Credential, CredentialError> {
             "argon2",
             "expected $argon2id$v=19$m=…,t=…,p=…$salt$hash",
         ));
+    }
+    // The cost is bounded as Keycloak's is: an export must not make verifying costly.
+    let params = parts
+        .iter()
+        .find(|p| p.starts_with("m="))
+        .copied()
+        .unwrap_or("");
+    for param in params.split(',') {
+        let (key, value) = param.split_once('=').unwrap_or((param, ""));
+        let max = match key {
+            "m" => MAX_ARGON2_MEMORY_KIB,
+            "t" => MAX_ARGON2_ITERATIONS,
+            "p" => 16,
+            _ => continue,
+        };
+        if !value.parse::<u32>().is_ok_and(|n| (1..=max).contains(&n)) {
+            return Err(malformed(
+                "argon2",
+                format!("the parameter {key} is not a number in 1..={max}"),
+            ));
+        }
     }
     Ok(Credential::Argon2 {
         variant,
@@ -248,9 +295,11 @@ fn ldap(rest: &str) -> Result<Credential, CredentialError> {
         "MD5" => (Digest::Md5, false),
         "SMD5" => (Digest::Md5, true),
         _ => {
-            return Err(CredentialError::Unrecognized {
-                prefix: format!("{{{scheme}}}"),
-            });
+            let scheme = LDAP_UNREAD
+                .iter()
+                .find(|known| **known == scheme.as_str())
+                .copied();
+            return Err(CredentialError::Unrecognized { scheme });
         }
     };
     const NAME: &str = "LDAP userPassword";
@@ -298,7 +347,16 @@ pub fn keycloak(secret_data: &str, credential_data: &str) -> Result<Credential, 
         .as_str()
         .ok_or_else(|| malformed(NAME, "secretData.value is missing"))?;
     if algorithm == "argon2" {
-        return parse(value);
+        // Keycloak 24 and later: raw hash and salt in base64, the cost in
+        // `additionalParameters` (a PHC string only where another tool wrote one).
+        if value.starts_with("$argon2") {
+            return parse(value);
+        }
+        let salt = secret
+            .salt
+            .as_str()
+            .ok_or_else(|| malformed(NAME, "secretData.salt is missing"))?;
+        return keycloak_argon2(&data, b64(NAME, "salt", salt)?, b64(NAME, "hash", value)?);
     }
     let digest = match algorithm {
         "pbkdf2" => Digest::Sha1,
@@ -307,7 +365,7 @@ pub fn keycloak(secret_data: &str, credential_data: &str) -> Result<Credential, 
         other => {
             return Err(malformed(
                 NAME,
-                format!("algorithm {other:?} is not supported"),
+                format!("algorithm {} is not supported", named(other)),
             ));
         }
     };
@@ -326,6 +384,83 @@ pub fn keycloak(secret_data: &str, credential_data: &str) -> Result<Credential, 
         b64(NAME, "salt", salt)?,
         b64(NAME, "hash", value)?,
     )
+}
+
+/// Keycloak's argon2 credential as a PHC string: `type` (`id`, `i`, `d`), `version`
+/// (`1.3` or `1.0`), `memory` (KiB), `parallelism` and `hashLength` in
+/// `additionalParameters` (each a list of one string, as Keycloak writes them), the
+/// iterations in `hashIterations`. Missing ones take Keycloak's defaults.
+fn keycloak_argon2(
+    data: &CredentialData,
+    salt: Vec<u8>,
+    hash: Vec<u8>,
+) -> Result<Credential, CredentialError> {
+    const NAME: &str = "Keycloak argon2";
+    let parameter = |key: &str| -> Option<String> {
+        let value = data.additional_parameters.get(key)?;
+        let value = match value {
+            Value::Array(items) => items.first()?,
+            other => other,
+        };
+        match value {
+            Value::String(text) => Some(text.trim().to_string()),
+            Value::Number(number) => Some(number.to_string()),
+            _ => None,
+        }
+    };
+    let number = |key: &str, default: u32, max: u32| -> Result<u32, CredentialError> {
+        match parameter(key) {
+            None => Ok(default),
+            Some(text) => text
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| malformed(NAME, format!("{key} is not a number in 1..={max}"))),
+        }
+    };
+    let variant = match parameter("type")
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("id") | Some("argon2id") => Argon2Variant::Argon2id,
+        Some("i") | Some("argon2i") => Argon2Variant::Argon2i,
+        Some("d") | Some("argon2d") => Argon2Variant::Argon2d,
+        Some(_) => return Err(malformed(NAME, "type is not id, i or d")),
+    };
+    let version = match parameter("version").as_deref() {
+        None | Some("1.3") | Some("19") => 19,
+        Some("1.0") | Some("16") => 16,
+        Some(_) => return Err(malformed(NAME, "version is not 1.3 or 1.0")),
+    };
+    // Bounds as for the other schemes: an export must not make first sign-in costly.
+    let memory = number("memory", 7168, MAX_ARGON2_MEMORY_KIB)?;
+    let parallelism = number("parallelism", 1, 16)?;
+    let iterations = match data.hash_iterations.as_u64() {
+        Some(n) => u32::try_from(n)
+            .ok()
+            .filter(|n| (1..=MAX_ARGON2_ITERATIONS).contains(n))
+            .ok_or_else(|| malformed(NAME, "hashIterations is out of bounds"))?,
+        None => 5,
+    };
+    let length = number("hashLength", 32, 1024)?;
+    if hash.len() != length as usize || salt.len() < 8 {
+        return Err(malformed(
+            NAME,
+            "the hash or salt does not have the length credentialData gives",
+        ));
+    }
+    let name = match variant {
+        Argon2Variant::Argon2id => "argon2id",
+        Argon2Variant::Argon2i => "argon2i",
+        Argon2Variant::Argon2d => "argon2d",
+    };
+    let phc = format!(
+        "${name}$v={version}$m={memory},t={iterations},p={parallelism}${}${}",
+        STANDARD_NO_PAD.encode(&salt),
+        STANDARD_NO_PAD.encode(&hash)
+    );
+    Ok(Credential::Argon2 { variant, phc })
 }
 
 /// A JSON object read into `T`; `None` for anything else (serde would also read a
@@ -356,6 +491,8 @@ struct CredentialData {
     algorithm: Value,
     #[serde(default)]
     hash_iterations: Value,
+    #[serde(default)]
+    additional_parameters: Value,
 }
 
 /// How an export encodes the bytes of a hash or salt.
@@ -407,7 +544,7 @@ pub fn salted_digest(
 ) -> Result<Credential, CredentialError> {
     const NAME: &str = "salted digest";
     let digest = Digest::parse(digest)
-        .ok_or_else(|| malformed(NAME, format!("unknown digest {digest:?}")))?;
+        .ok_or_else(|| malformed(NAME, format!("unknown digest {}", named(digest))))?;
     if hash.len() != digest.output_len() {
         return Err(malformed(
             NAME,

@@ -12,17 +12,26 @@ fn refused(stored: &str) -> String {
 }
 
 #[test]
-fn unknown_schemes_name_only_their_prefix() {
+fn unknown_schemes_quote_nothing_of_the_value() {
+    // A plain-text password may look like a scheme: `$money$` is no identifier to
+    // repeat in an error list.
+    for stored in [
+        "$99$abc$defghijklmnop",
+        "$money$123",
+        "plaintext-password",
+        "{s3cret}x",
+        "",
+    ] {
+        assert_eq!(
+            refused(stored),
+            "unrecognized password hash format",
+            "{stored}"
+        );
+    }
     assert_eq!(
-        refused("$99$abc$defghijklmnop"),
-        "unrecognized password hash format (starts with \"$99$\")"
+        refused("{CLEARTEXT}secret"),
+        "unrecognized password hash format (CLEARTEXT is not a scheme Ferry reads)"
     );
-    assert_eq!(
-        refused("plaintext-password"),
-        "unrecognized password hash format"
-    );
-    assert!(refused("{CLEARTEXT}secret").contains("{CLEARTEXT}"));
-    assert!(refused("").starts_with("unrecognized"));
 }
 
 #[test]

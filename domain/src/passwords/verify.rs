@@ -75,6 +75,7 @@ impl Credential {
                 CryptVariant::Sha512 => sha_crypt::sha512_check(password, hash).is_ok(),
                 CryptVariant::Md5 => md5_crypt_check(pw, hash),
             },
+            Credential::Unusable { .. } => false,
         }
     }
 }

@@ -134,9 +134,10 @@ fn active_directory_user() {
         grace.last_login_at,
         Some(Utc.with_ymd_and_hms(2023, 5, 31, 9, 46, 40).unwrap())
     );
+    assert_eq!(grace.groups, ["Navy"]);
     assert_eq!(
-        grace.groups,
-        ["CN=Navy,OU=Groups,DC=corp,DC=example,DC=com"]
+        grace.attributes[GROUP_DNS],
+        serde_json::json!(["CN=Navy,OU=Groups,DC=corp,DC=example,DC=com"])
     );
     assert!(
         grace.attributes["objectGUID"]
@@ -170,12 +171,13 @@ fn non_utf8_lines_and_entries_without_dn_are_refused() {
 fn group_entries_give_their_members_groups_in_either_order() {
     let mut memberships = Memberships::default();
     for item in LdifReader::groups_only(LDIF.as_bytes()) {
-        if let Ok(LdifItem::Group { dn, members, .. }) = item {
-            memberships.add_group(&dn, &members);
+        if let Ok(LdifItem::Group { dn, name, members }) = item {
+            memberships.add_group(&dn, &name, &members);
         }
     }
     memberships.add_group(
         "cn=ops,ou=groups,dc=example,dc=org",
+        "ops",
         &[
             "UID=Ada, OU=People,dc=example,dc=org".into(),
             "ghopper".into(),
@@ -183,6 +185,7 @@ fn group_entries_give_their_members_groups_in_either_order() {
     );
     memberships.add_group(
         "CN=Navy,OU=Groups,DC=corp,DC=example,DC=com",
+        "Navy",
         &["ghopper".into()],
     );
     memberships.seal();
@@ -190,19 +193,18 @@ fn group_entries_give_their_members_groups_in_either_order() {
     let items = items();
     let mut ada = user(&items[1]).clone();
     memberships.apply(&mut ada);
+    // Groups go by their names; their DNs stay for rules.
+    assert_eq!(ada.groups, ["engineering", "ops"]);
     assert_eq!(
-        ada.groups,
-        [
+        ada.attributes[GROUP_DNS],
+        serde_json::json!([
             "cn=engineering,ou=groups,dc=example,dc=org",
             "cn=ops,ou=groups,dc=example,dc=org"
-        ]
+        ])
     );
     let mut juergen = user(&items[2]).clone();
     memberships.apply(&mut juergen);
-    assert_eq!(
-        juergen.groups,
-        ["cn=engineering,ou=groups,dc=example,dc=org"]
-    );
+    assert_eq!(juergen.groups, ["engineering"]);
     // Grace names Navy herself (memberOf): it is not listed twice.
     let grace = items
         .iter()
@@ -213,13 +215,9 @@ fn group_entries_give_their_members_groups_in_either_order() {
         .unwrap();
     let mut grace = (**grace).clone();
     memberships.apply(&mut grace);
-    assert_eq!(
-        grace.groups,
-        [
-            "CN=Navy,OU=Groups,DC=corp,DC=example,DC=com",
-            "cn=ops,ou=groups,dc=example,dc=org"
-        ]
-    );
+    assert_eq!(grace.groups, ["Navy", "ops"]);
+    assert_eq!(group_name(r"cn=R\, D,ou=groups,dc=x"), "R, D");
+    assert_eq!(group_name("not a dn"), "not a dn");
 }
 
 #[test]
