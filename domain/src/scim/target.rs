@@ -366,21 +366,48 @@ impl TargetInput {
                 }
                 Some(secret)
             }
-            // A secret is kept only for the same kind of authentication: a Basic
-            // password is no bearer token.
+            // A secret is kept only for the same kind of authentication (a Basic
+            // password is no bearer token) sent to the same place: a stored secret
+            // never follows a changed URL to another host.
             None => current
-                .filter(|(settings, _)| settings.auth.kind() == auth.kind())
+                .filter(|(settings, _)| {
+                    settings.auth.kind() == auth.kind()
+                        && same_destination(settings, &base_url, &auth)
+                })
                 .and_then(|(_, secrets)| secrets.secret.clone()),
         };
         if secret.is_none() {
+            let moved = current.is_some_and(|(settings, _)| {
+                settings.auth.kind() == auth.kind() && !same_destination(settings, &base_url, &auth)
+            });
             return Err(DomainError::invalid(
                 "secret",
-                format!("enter the {}", auth.secret_label()),
+                if moved {
+                    format!(
+                        "enter the {} again: credentials are sent to a new address",
+                        auth.secret_label()
+                    )
+                } else {
+                    format!("enter the {}", auth.secret_label())
+                },
             ));
         }
         let headers = match self.headers {
             Some(headers) => validate_headers(headers)?,
-            None => current.map(|(_, s)| s.headers.clone()).unwrap_or_default(),
+            None => match current {
+                // Header values may be credentials too: they follow no new address.
+                Some((settings, secrets))
+                    if !secrets.headers.is_empty()
+                        && !same_destination(settings, &base_url, &auth) =>
+                {
+                    return Err(DomainError::invalid(
+                        "headers",
+                        "enter the extra headers again: they are sent to a new address",
+                    ));
+                }
+                Some((_, secrets)) => secrets.headers.clone(),
+                None => Vec::new(),
+            },
         };
         let ca_certificate = match self.ca_certificate.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -491,6 +518,17 @@ pub fn normalize_base_url(raw: &str, preset: Preset) -> Result<String> {
         url.set_path(path);
     }
     Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+/// Whether credentials saved with `settings` would go where they went before: the
+/// same base URL and, for OAuth2, the same token endpoint (where the client secret
+/// goes).
+fn same_destination(settings: &TargetSettings, base_url: &str, auth: &TargetAuth) -> bool {
+    let token_url = |auth: &TargetAuth| match auth {
+        TargetAuth::OAuth2 { token_url, .. } => Some(token_url.clone()),
+        _ => None,
+    };
+    settings.base_url == base_url && token_url(&settings.auth) == token_url(auth)
 }
 
 fn validate_headers(headers: Vec<Header>) -> Result<Vec<Header>> {

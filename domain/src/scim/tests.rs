@@ -121,6 +121,50 @@ fn a_stored_secret_is_kept_only_for_the_same_kind_of_authentication() {
 }
 
 #[test]
+fn a_stored_secret_never_follows_a_changed_address() {
+    let url = "https://is.example.com/scim2";
+    let mut first = input(url, TargetAuth::Bearer, Some("token"));
+    first.headers = Some(vec![Header {
+        name: "X-Api-Key".into(),
+        value: "k1".into(),
+    }]);
+    let (settings, secrets) = first.validate(None).unwrap();
+    // A new host (or path) without the secret is refused, saying why.
+    for moved in [
+        "https://attacker.example/scim2",
+        "https://is.example.com/other",
+    ] {
+        let err = input(moved, TargetAuth::Bearer, None)
+            .validate(Some((&settings, &secrets)))
+            .unwrap_err();
+        assert_eq!(field_of(err.clone()), "secret", "{moved}");
+        assert!(err.message().contains("new address"), "{err}");
+        // With the secret re-entered, the stored header values do not follow either.
+        let err = input(moved, TargetAuth::Bearer, Some("new"))
+            .validate(Some((&settings, &secrets)))
+            .unwrap_err();
+        assert_eq!(field_of(err), "headers");
+    }
+    // OAuth2: the client secret goes to the token endpoint; a new one needs it again.
+    let oauth = |token_url: &str| TargetAuth::OAuth2 {
+        token_url: token_url.into(),
+        client_id: "c".into(),
+        scope: String::new(),
+    };
+    let (settings, secrets) = input(url, oauth("https://login.example.com/token"), Some("s"))
+        .validate(None)
+        .unwrap();
+    let (_, kept) = input(url, oauth("https://login.example.com/token"), None)
+        .validate(Some((&settings, &secrets)))
+        .unwrap();
+    assert_eq!(kept.secret.as_deref(), Some("s"));
+    let err = input(url, oauth("https://evil.example/token"), None)
+        .validate(Some((&settings, &secrets)))
+        .unwrap_err();
+    assert_eq!(field_of(err), "secret");
+}
+
+#[test]
 fn headers_are_checked_and_kept_when_left_out() {
     let url = "https://is.example.com/scim2";
     let header = |n: &str, v: &str| Header {
