@@ -216,6 +216,11 @@ struct Ready {
 
 struct Batch {
     settled: Vec<Settled>,
+    /// Records left unsettled that a request may have carried to the target (the
+    /// credentials were refused while they were being looked up): they stay claimed
+    /// until the worker releases them, so their claim counts as an attempt and the
+    /// next one looks them up before sending.
+    held: Vec<u64>,
     /// Set when the run must pause.
     pause: Option<PauseReason>,
 }
@@ -709,12 +714,16 @@ impl Inner {
                 "a batch settled"
             );
             // Records not settled (the target refused the credentials before they
-            // were sent) go back to pending for after the pause.
-            if batch.settled.len() < claimed.len() {
+            // were sent) go back to pending for after the pause; those a request may
+            // have carried stay claimed until the worker releases them.
+            if batch.settled.len() + batch.held.len() < claimed.len() {
                 let unsent: Vec<u64> = claimed
                     .iter()
                     .copied()
-                    .filter(|seq| batch.settled.binary_search_by_key(seq, |s| s.seq).is_err())
+                    .filter(|seq| {
+                        batch.settled.binary_search_by_key(seq, |s| s.seq).is_err()
+                            && !batch.held.contains(seq)
+                    })
                     .collect();
                 self.store.unclaim(id, owner, &unsent).await?;
             }
@@ -848,13 +857,16 @@ impl Inner {
         if users.is_empty() {
             return Batch {
                 settled: out,
+                held: Vec::new(),
                 pause: None,
             };
         }
         let pusher = Pusher::new(&context.client, context.limits, context.settings.policy);
         let report = pusher.push(&users, &[]).await;
         let stopped = report.stopped.is_some();
-        for ((seq, groups), outcome) in seqs.into_iter().zip(report.users) {
+        let mut held = Vec::new();
+        for (((seq, groups), outcome), sent) in seqs.into_iter().zip(report.users).zip(report.sent)
+        {
             let done = match outcome {
                 Outcome::Created { id } => Settled {
                     seq,
@@ -864,12 +876,20 @@ impl Inner {
                     error_detail: None,
                     groups,
                 },
-                Outcome::Updated { id } => Settled {
+                Outcome::Updated { id, changed } => Settled {
                     seq,
                     state: RecordState::Updated,
                     scim_id: Some(id),
                     error_class: None,
-                    error_detail: None,
+                    error_detail: Some(if changed.is_empty() {
+                        "the user exists (same externalId) and was already up to date".into()
+                    } else {
+                        format!(
+                            "the user exists (same externalId); replaced {} (never its \
+                             password or status)",
+                            changed.join(", ")
+                        )
+                    }),
                     groups,
                 },
                 Outcome::Skipped { id } => Settled {
@@ -882,9 +902,14 @@ impl Inner {
                         "the user exists in the target and the policy is to skip",
                     )
                 },
-                // Not sent because the target refused the credentials: back to
-                // pending, for after the pause.
-                Outcome::Failed(f) if stopped && f.class == ErrorClass::Unauthorized => continue,
+                // Not settled because the target refused the credentials: back to
+                // pending, for after the pause; held while it may have been sent.
+                Outcome::Failed(f) if stopped && f.class == ErrorClass::Unauthorized => {
+                    if sent {
+                        held.push(seq);
+                    }
+                    continue;
+                }
                 Outcome::Failed(f) => settled(seq, RecordState::Failed, f.class.as_str(), f.detail),
             };
             out.push(done);
@@ -892,6 +917,7 @@ impl Inner {
         out.sort_by_key(|s| s.seq);
         Batch {
             settled: out,
+            held,
             pause: report.stopped.map(|f| PauseReason::Unauthorized {
                 status: f.status.unwrap_or(401),
             }),
@@ -1013,6 +1039,7 @@ impl Inner {
                 Err(call) if call.class() == ErrorClass::Unauthorized => {
                     return Batch {
                         settled: out,
+                        held: Vec::new(),
                         pause: Some(PauseReason::Unauthorized {
                             status: call.failure.status.unwrap_or(401),
                         }),
@@ -1032,6 +1059,7 @@ impl Inner {
         }
         Batch {
             settled: out,
+            held: Vec::new(),
             pause: None,
         }
     }

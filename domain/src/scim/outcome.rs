@@ -225,9 +225,13 @@ pub enum Outcome {
     Created {
         id: String,
     },
-    /// Existed and was replaced (policy "update").
+    /// Existed as the same legacy user (by `externalId`) and was brought up to date
+    /// (policy "update"); `changed` names the attributes replaced, never credentials
+    /// or status.
     Updated {
         id: String,
+        #[serde(default)]
+        changed: Vec<String>,
     },
     /// Existed and was left alone (policy "skip").
     Skipped {
@@ -239,7 +243,7 @@ pub enum Outcome {
 impl Outcome {
     pub fn scim_id(&self) -> Option<&str> {
         match self {
-            Self::Created { id } | Self::Updated { id } | Self::Skipped { id } => Some(id),
+            Self::Created { id } | Self::Updated { id, .. } | Self::Skipped { id } => Some(id),
             Self::Failed(_) => None,
         }
     }

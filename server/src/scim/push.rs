@@ -41,6 +41,10 @@ pub struct PushReport {
     pub groups: Vec<Outcome>,
     /// Set when the target refused the credentials: the job must stop.
     pub stopped: Option<ScimFailure>,
+    /// Per user: a request carrying it may have reached the target (sent with an
+    /// answer that was lost or unclear, or by an earlier attempt). A user so marked
+    /// and not settled must be looked up before it is sent again.
+    pub sent: Vec<bool>,
     pub requests: u64,
     pub retries: u64,
 }
@@ -62,6 +66,9 @@ struct Run<'a> {
     users: &'a [UserPush],
     state: Vec<Pending>,
     attempts: Vec<u32>,
+    /// See [`PushReport::sent`]: a 409 for such a user may be the answer to its own
+    /// earlier request, so it is settled as created when found by its `externalId`.
+    sent: Vec<bool>,
     stopped: Option<ScimFailure>,
     requests: u64,
     retries: u64,
@@ -107,6 +114,7 @@ impl<'a> Pusher<'a> {
             users,
             state: users.iter().map(|_| Pending::Ready).collect(),
             attempts: vec![0; users.len()],
+            sent: users.iter().map(|u| u.maybe_sent).collect(),
             stopped: None,
             requests: 0,
             retries: 0,
@@ -119,6 +127,7 @@ impl<'a> Pusher<'a> {
             self.groups_single(&run, groups).await
         };
         let stopped = run.stopped.clone();
+        let sent = run.sent.clone();
         let users = run
             .state
             .into_iter()
@@ -133,6 +142,7 @@ impl<'a> Pusher<'a> {
             users,
             groups: group_outcomes,
             stopped,
+            sent,
             requests: run.requests,
             retries: run.retries,
         }
@@ -179,7 +189,7 @@ impl<'a> Pusher<'a> {
             if !run.users[i].maybe_sent || run.stopped.is_some() {
                 continue;
             }
-            if let Ok(Some(Found::Ours(id))) = self.lookup(run, i).await {
+            if let Ok(Some(Found::Ours { id, .. })) = self.lookup(run, i).await {
                 run.done(i, Outcome::Created { id });
             }
         }
@@ -281,16 +291,20 @@ impl<'a> Pusher<'a> {
         let mut unsure = Vec::new();
         let mut throttled: Option<ScimFailure> = None;
         let mut again = Vec::new();
+        let mut not_yet_found: Option<(Vec<usize>, ScimFailure)> = None;
         for &i in indices {
             match results.remove(&bulk_id(i)) {
                 Some(OpResult::Done { id: Some(id), .. }) => run.done(i, Outcome::Created { id }),
                 // Created, but the answer named no id: find it.
                 Some(OpResult::Done { id: None, .. }) => unsure.push(i),
                 Some(OpResult::Failed(failure)) => match failure.class {
-                    ErrorClass::AlreadyExists => {
-                        let outcome = self.resolve_existing(run, i, failure).await;
-                        run.done(i, outcome);
-                    }
+                    ErrorClass::AlreadyExists => match self.on_conflict(run, i, &failure).await {
+                        Some(outcome) => run.done(i, outcome),
+                        None => not_yet_found
+                            .get_or_insert_with(|| (Vec::new(), failure.clone()))
+                            .0
+                            .push(i),
+                    },
                     ErrorClass::Unauthorized => run.stopped = Some(failure),
                     ErrorClass::Throttled => {
                         again.push(i);
@@ -313,6 +327,10 @@ impl<'a> Pusher<'a> {
             );
             self.recover(run, &unsure, &failure, work).await;
         }
+        if let Some((indices, failure)) = not_yet_found {
+            self.retry_later(run, &indices, &not_found_after_conflict(failure), work)
+                .await;
+        }
         if let Some(failure) = throttled {
             let call = CallFailure {
                 failure,
@@ -333,31 +351,50 @@ impl<'a> Pusher<'a> {
         work: &mut VecDeque<Vec<usize>>,
     ) {
         let mut again = Vec::new();
-        let mut attempt = 0;
+        for &i in indices {
+            // The request reached the target or may have: from now on a 409 for this
+            // user may answer it.
+            run.sent[i] = true;
+        }
         for &i in indices {
             if run.stopped.is_some() {
                 break;
             }
             match self.lookup(run, i).await {
-                Ok(Some(Found::Ours(id))) => run.done(i, Outcome::Created { id }),
-                Ok(Some(Found::Other(_))) => {
+                Ok(Some(Found::Ours { id, .. })) => run.done(i, Outcome::Created { id }),
+                Ok(Some(other @ Found::Other { .. })) => {
                     let failure = ScimFailure::new(
                         ErrorClass::AlreadyExists,
                         None,
                         "a user with this userName exists",
                     );
-                    let outcome = self.resolve_existing(run, i, failure).await;
+                    let outcome = self.apply_policy(run, i, failure, other).await;
                     run.done(i, outcome);
                 }
-                Ok(None) | Err(_) => {
-                    run.attempts[i] += 1;
-                    attempt = attempt.max(run.attempts[i]);
-                    if run.attempts[i] >= self.client.retry.attempts {
-                        run.done(i, Outcome::Failed(cause.clone()));
-                    } else {
-                        again.push(i);
-                    }
-                }
+                Ok(None) | Err(_) => again.push(i),
+            }
+        }
+        self.retry_later(run, &again, cause, work).await;
+    }
+
+    /// Counts an attempt for each user and sends them again after a pause; a user out
+    /// of attempts fails with `cause`.
+    async fn retry_later(
+        &self,
+        run: &mut Run<'_>,
+        indices: &[usize],
+        cause: &ScimFailure,
+        work: &mut VecDeque<Vec<usize>>,
+    ) {
+        let mut again = Vec::new();
+        let mut attempt = 0;
+        for &i in indices {
+            run.attempts[i] += 1;
+            attempt = attempt.max(run.attempts[i]);
+            if run.attempts[i] >= self.client.retry.attempts {
+                run.done(i, Outcome::Failed(cause.clone()));
+            } else {
+                again.push(i);
             }
         }
         if !again.is_empty() {
@@ -367,7 +404,9 @@ impl<'a> Pusher<'a> {
         }
     }
 
-    /// Looks a user up by `externalId` (then `userName`).
+    /// Looks a user up by `externalId` (then `userName`). Only a resource whose
+    /// attribute equals what was searched counts: a target that applies filters
+    /// loosely (or ignores them) must not have a stranger taken for this user.
     async fn lookup(&self, run: &mut Run<'_>, i: usize) -> Result<Option<Found>, CallFailure> {
         let user = &run.users[i];
         let by_external = self
@@ -382,24 +421,82 @@ impl<'a> Pusher<'a> {
             }
             Err(failure) => return Err(failure),
         };
-        if let Some(id) = by_external.first().and_then(resource_id) {
-            return Ok(Some(Found::Ours(id)));
+        if let Some(found) = by_external
+            .into_iter()
+            .find(|r| text_of(r, "externalId") == Some(user.external_id.as_str()))
+            && let Some(id) = resource_id(&found)
+        {
+            return Ok(Some(Found::Ours {
+                id,
+                resource: found,
+            }));
         }
         let by_name = self
             .client
             .filter_eq("/Users", "userName", &user.user_name)
             .await?;
-        Ok(by_name.first().and_then(resource_id).map(Found::Other))
+        // SCIM compares userName without case (RFC 7643 §4.1.1).
+        let found = by_name.into_iter().find(|r| {
+            text_of(r, "userName").is_some_and(|n| n.eq_ignore_ascii_case(&user.user_name))
+        });
+        Ok(found.and_then(|resource| {
+            let id = resource_id(&resource)?;
+            // The target did not find it by externalId, yet it carries ours: it is.
+            Some(
+                if text_of(&resource, "externalId") == Some(user.external_id.as_str()) {
+                    Found::Ours { id, resource }
+                } else {
+                    Found::Other { id }
+                },
+            )
+        }))
     }
 
-    /// 409: find the user that is in the way and apply the project's policy.
-    async fn resolve_existing(&self, run: &mut Run<'_>, i: usize, failure: ScimFailure) -> Outcome {
+    /// A 409 for user `i`: settled by what a lookup finds. `None` when the user may be
+    /// this push's own (an earlier request of it may have reached the target) and is
+    /// not found yet: it is tried again later, never settled by the policy as though
+    /// it were someone else's.
+    async fn on_conflict(
+        &self,
+        run: &mut Run<'_>,
+        i: usize,
+        failure: &ScimFailure,
+    ) -> Option<Outcome> {
         let found = match self.lookup(run, i).await {
             Ok(found) => found,
-            Err(call) => return Outcome::Failed(call.failure),
+            Err(call) if run.sent[i] && call.class().retryable() => return None,
+            Err(call) => return Some(Outcome::Failed(call.failure)),
         };
-        let id = match found {
-            Some(Found::Ours(id) | Found::Other(id)) => id,
+        match found {
+            Some(Found::Ours { id, .. }) if run.sent[i] => Some(Outcome::Created { id }),
+            None if run.sent[i] => None,
+            found => Some(self.apply_policy_to(run, i, failure.clone(), found).await),
+        }
+    }
+
+    async fn apply_policy(
+        &self,
+        run: &mut Run<'_>,
+        i: usize,
+        failure: ScimFailure,
+        found: Found,
+    ) -> Outcome {
+        self.apply_policy_to(run, i, failure, Some(found)).await
+    }
+
+    /// The project's policy for a user that exists and is not this push's own. Only an
+    /// account proven to be the same legacy user (its `externalId` is this user's) is
+    /// ever updated, and then never its password or status.
+    async fn apply_policy_to(
+        &self,
+        run: &mut Run<'_>,
+        i: usize,
+        failure: ScimFailure,
+        found: Option<Found>,
+    ) -> Outcome {
+        let (id, proven) = match found {
+            Some(Found::Ours { id, resource }) => (id, Some(resource)),
+            Some(Found::Other { id }) => (id, None),
             None => {
                 return Outcome::Failed(ScimFailure {
                     detail: format!(
@@ -411,16 +508,33 @@ impl<'a> Pusher<'a> {
                 });
             }
         };
-        match self.policy {
-            ExistingPolicy::Skip => Outcome::Skipped { id },
-            ExistingPolicy::Fail => Outcome::Failed(ScimFailure {
+        match (self.policy, proven) {
+            (ExistingPolicy::Skip, _) => Outcome::Skipped { id },
+            (ExistingPolicy::Fail, _) => Outcome::Failed(ScimFailure {
                 detail: format!("{} (existing user {id})", failure.detail),
                 ..failure
             }),
-            ExistingPolicy::Update => {
-                let path = format!("/Users/{id}");
-                match self.client.replace(&path, &run.users[i].data).await {
-                    Ok(_) => Outcome::Updated { id },
+            (ExistingPolicy::Update, None) => Outcome::Failed(ScimFailure {
+                detail: format!(
+                    "{} (existing user {id} has this userName but was not made from this \
+                     legacy user: its externalId differs, so it is not updated)",
+                    failure.detail
+                ),
+                ..failure
+            }),
+            (ExistingPolicy::Update, Some(existing)) => {
+                let ops = update_operations(&existing, &run.users[i].data);
+                let changed: Vec<String> = ops
+                    .iter()
+                    .filter_map(|op| op.get("path").and_then(Value::as_str))
+                    .map(str::to_string)
+                    .collect();
+                if ops.is_empty() {
+                    return Outcome::Updated { id, changed };
+                }
+                run.requests += 1;
+                match self.client.patch(&format!("/Users/{id}"), ops).await {
+                    Ok(()) => Outcome::Updated { id, changed },
                     Err(call) => Outcome::Failed(call.failure),
                 }
             }
@@ -463,7 +577,7 @@ impl<'a> Pusher<'a> {
                 .filter_eq("/Groups", "displayName", &group.display_name)
                 .await
             {
-                Ok(found) if !found.is_empty() => {
+                Ok(found) if named_group(&found, &group.display_name).is_some() => {
                     // Settled once its new members have their ids.
                     existing.push(g);
                     continue;
@@ -683,7 +797,7 @@ impl<'a> Pusher<'a> {
             .filter_eq("/Groups", "displayName", &group.display_name)
             .await
         {
-            Ok(found) if !found.is_empty() => {
+            Ok(found) if named_group(&found, &group.display_name).is_some() => {
                 let failure =
                     ScimFailure::new(ErrorClass::AlreadyExists, Some(409), "the group exists");
                 return self.resolve_group(run, group, failure).await;
@@ -725,7 +839,7 @@ impl<'a> Pusher<'a> {
             Ok(found) => found,
             Err(call) => return Outcome::Failed(call.failure),
         };
-        let Some(id) = found.first().and_then(resource_id) else {
+        let Some(id) = named_group(&found, &group.display_name) else {
             return Outcome::Failed(failure);
         };
         match self.policy {
@@ -737,11 +851,17 @@ impl<'a> Pusher<'a> {
             ExistingPolicy::Update => {
                 let members = created_members(run, group);
                 if members.is_empty() {
-                    return Outcome::Updated { id };
+                    return Outcome::Updated {
+                        id,
+                        changed: Vec::new(),
+                    };
                 }
                 let op = serde_json::json!({ "op": "add", "path": "members", "value": members });
                 match self.client.patch(&format!("/Groups/{id}"), vec![op]).await {
-                    Ok(()) => Outcome::Updated { id },
+                    Ok(()) => Outcome::Updated {
+                        id,
+                        changed: vec!["members".into()],
+                    },
                     Err(call) => Outcome::Failed(call.failure),
                 }
             }
@@ -764,7 +884,7 @@ impl<'a> Pusher<'a> {
             Ok(found) => found,
             Err(call) => return (Outcome::Failed(call.failure), 0),
         };
-        let (outcome, rest) = match found.first().and_then(resource_id) {
+        let (outcome, rest) = match named_group(&found, name) {
             Some(id) if self.policy == ExistingPolicy::Fail => {
                 let failure = ScimFailure::new(
                     ErrorClass::AlreadyExists,
@@ -773,7 +893,13 @@ impl<'a> Pusher<'a> {
                 );
                 return (Outcome::Failed(failure), 0);
             }
-            Some(id) => (Outcome::Updated { id }, members),
+            Some(id) => (
+                Outcome::Updated {
+                    id,
+                    changed: vec!["members".into()],
+                },
+                members,
+            ),
             None => {
                 let first = &members[..members.len().min(PER_REQUEST)];
                 let resource = serde_json::json!({
@@ -831,8 +957,20 @@ impl<'a> Pusher<'a> {
                     },
                     Err(call) => match call.class() {
                         ErrorClass::AlreadyExists => {
-                            let outcome = self.resolve_existing(run, i, call.failure).await;
-                            run.done(i, outcome);
+                            match self.on_conflict(run, i, &call.failure).await {
+                                Some(outcome) => run.done(i, outcome),
+                                None => {
+                                    run.attempts[i] += 1;
+                                    if run.attempts[i] >= self.client.retry.attempts {
+                                        let failure = not_found_after_conflict(call.failure);
+                                        run.done(i, Outcome::Failed(failure));
+                                    } else {
+                                        run.retries += 1;
+                                        let wait = self.client.retry.delay(run.attempts[i], None);
+                                        tokio::time::sleep(wait).await;
+                                    }
+                                }
+                            }
                         }
                         ErrorClass::Unauthorized => run.stopped = Some(call.failure),
                         ErrorClass::Throttled => {
@@ -847,8 +985,11 @@ impl<'a> Pusher<'a> {
                             }
                         }
                         ErrorClass::Network | ErrorClass::ServerError | ErrorClass::Protocol => {
+                            run.sent[i] = true;
                             match self.lookup(run, i).await {
-                                Ok(Some(Found::Ours(id))) => run.done(i, Outcome::Created { id }),
+                                Ok(Some(Found::Ours { id, .. })) => {
+                                    run.done(i, Outcome::Created { id })
+                                }
                                 _ => {
                                     run.attempts[i] += 1;
                                     if run.attempts[i] >= self.client.retry.attempts {
@@ -869,8 +1010,9 @@ impl<'a> Pusher<'a> {
     }
 
     async fn single_unsure(&self, run: &mut Run<'_>, i: usize) {
+        // Only the user with this externalId is the one just created.
         let outcome = match self.lookup(run, i).await {
-            Ok(Some(Found::Ours(id) | Found::Other(id))) => Outcome::Created { id },
+            Ok(Some(Found::Ours { id, .. })) => Outcome::Created { id },
             _ => Outcome::Failed(ScimFailure::new(
                 ErrorClass::Protocol,
                 Some(201),
@@ -889,10 +1031,92 @@ struct Tail {
     deferred: Vec<usize>,
 }
 
-/// A user found by a lookup: by its `externalId` (Ferry's), or only by `userName`.
+/// A user found by a lookup: one carrying this legacy user's `externalId` (with the
+/// resource as the target holds it), or another account with the same `userName`.
 enum Found {
-    Ours(String),
-    Other(String),
+    Ours { id: String, resource: Value },
+    Other { id: String },
+}
+
+/// The failure of a user that met 409 after a request of its own may have reached
+/// the target, and that could not be found by its `externalId` in every attempt.
+fn not_found_after_conflict(failure: ScimFailure) -> ScimFailure {
+    ScimFailure {
+        detail: format!(
+            "{} (an earlier request for this user may have created it, but no user with \
+             its externalId can be found)",
+            failure.detail
+        ),
+        ..failure
+    }
+}
+
+fn text_of<'a>(resource: &'a Value, attribute: &str) -> Option<&'a str> {
+    resource.get(attribute).and_then(Value::as_str)
+}
+
+/// The id of the group among `found` whose `displayName` is `name` (groups compare
+/// as the RFC's `caseExact: false` says).
+fn named_group(found: &[Value], name: &str) -> Option<String> {
+    found
+        .iter()
+        .find(|g| text_of(g, "displayName").is_some_and(|n| n.eq_ignore_ascii_case(name)))
+        .and_then(resource_id)
+}
+
+/// Attributes an update never touches: the account's credentials and status belong
+/// to its holder (and to the target), and its identity to the target.
+const NEVER_UPDATED: &[&str] = &[
+    "schemas",
+    "id",
+    "meta",
+    "externalId",
+    "password",
+    "active",
+    "askPassword",
+    "verifyEmail",
+    "forcePasswordReset",
+    "accountLocked",
+    "accountDisabled",
+    "accountState",
+    "oneTimePassword",
+    "isMigrated",
+    "is_migrated",
+];
+
+/// The PATCH operations that bring `existing` to what the mapping makes of the user:
+/// one `replace` per attribute (an extension's per sub-attribute) whose value
+/// differs, credentials and status never among them.
+fn update_operations(existing: &Value, mapped: &Value) -> Vec<Value> {
+    let mut ops = Vec::new();
+    let Some(mapped) = mapped.as_object() else {
+        return ops;
+    };
+    let never = |name: &str| NEVER_UPDATED.iter().any(|n| n.eq_ignore_ascii_case(name));
+    for (name, value) in mapped {
+        if never(name) {
+            continue;
+        }
+        if name.starts_with("urn:")
+            && let Some(extension) = value.as_object()
+        {
+            for (sub, value) in extension {
+                if never(sub) || existing.get(name).and_then(|e| e.get(sub)) == Some(value) {
+                    continue;
+                }
+                ops.push(serde_json::json!({
+                    "op": "replace",
+                    "path": format!("{name}:{sub}"),
+                    "value": value,
+                }));
+            }
+            continue;
+        }
+        if existing.get(name) != Some(value) {
+            ops.push(serde_json::json!({ "op": "replace", "path": name, "value": value }));
+        }
+    }
+    ops
 }
 
 /// A group's members that have SCIM ids, as `members` values.

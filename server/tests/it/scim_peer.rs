@@ -278,15 +278,145 @@ async fn an_existing_user_is_skipped_updated_or_failed_by_policy() {
         other => panic!("{other:?}"),
     }
 
+    // "Update" changes what differs and never the password or status.
+    again.data["active"] = json!(false);
+    again.data["password"] = json!("Random-Pa55word!");
     let update = Pusher::new(&client, SINGLE, ExistingPolicy::Update)
         .push(&[again], &[])
         .await;
-    assert_eq!(update.users[0], Outcome::Updated { id: id.clone() });
-    assert_eq!(
-        peer.get(&format!("/Users/{id}")).await["displayName"],
-        "Alice Renamed"
+    match &update.users[0] {
+        Outcome::Updated {
+            id: updated,
+            changed,
+        } => {
+            assert_eq!(updated, &id);
+            assert!(changed.contains(&"displayName".to_string()), "{changed:?}");
+            assert!(
+                !changed.iter().any(|c| c == "active" || c == "password"),
+                "{changed:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let stored = peer.get(&format!("/Users/{id}")).await;
+    assert_eq!(stored["displayName"], "Alice Renamed");
+    assert_ne!(
+        stored["active"],
+        json!(false),
+        "status is the account's own"
     );
     assert_eq!(peer.count("userName", "alice").await, 1);
+}
+
+#[tokio::test]
+async fn update_never_touches_an_account_made_from_another_legacy_user() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let client = client(&peer.base_url);
+    // Someone else's account holds the user name (another legacy user, or nobody's).
+    let mut stranger = user("bob");
+    stranger.external_id = "someone-else".into();
+    stranger.data["externalId"] = json!("someone-else");
+    let first = Pusher::new(&client, BULK, ExistingPolicy::Skip)
+        .push(&[stranger], &[])
+        .await;
+    let theirs = created(&first.users[0]).to_string();
+    let mut bob = user("bob");
+    bob.data["displayName"] = json!("Not Their Name");
+    for limits in [BULK, SINGLE] {
+        let report = Pusher::new(&client, limits, ExistingPolicy::Update)
+            .push(&[bob.clone()], &[])
+            .await;
+        match &report.users[0] {
+            Outcome::Failed(f) => {
+                assert_eq!(f.class, ErrorClass::AlreadyExists);
+                assert!(f.detail.contains("not updated"), "{}", f.detail);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        peer.get(&format!("/Users/{theirs}")).await["displayName"],
+        "Test bob"
+    );
+}
+
+#[tokio::test]
+async fn a_target_that_filters_loosely_never_gets_a_stranger_taken_for_the_user() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let proxy = FaultProxy::start(peer.port).await;
+    let client = client(&proxy.base_url);
+    let first = Pusher::new(&client, BULK, ExistingPolicy::Skip)
+        .push(&[user("carol")], &[])
+        .await;
+    let carol = created(&first.users[0]).to_string();
+    let carol_resource = peer.get(&format!("/Users/{carol}")).await;
+    // The look-ups for a user an earlier attempt may have sent answer with carol, as
+    // a target ignoring the filter would.
+    let loose = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": 1,
+        "Resources": [carol_resource],
+    });
+    for search in ["externalId", "userName"] {
+        proxy.inject(
+            &format!("GET /v2/Users?filter={search}"),
+            Fault::Answer {
+                code: 200,
+                body: loose.clone(),
+            },
+        );
+    }
+    let mut dave = user("dave");
+    dave.maybe_sent = true;
+    let report = Pusher::new(&client, BULK, ExistingPolicy::Skip)
+        .push(&[dave], &[])
+        .await;
+    let id = created(&report.users[0]).to_string();
+    assert_ne!(id, carol, "carol was taken for dave");
+    assert_eq!(peer.count("userName", "dave").await, 1);
+}
+
+#[tokio::test]
+async fn a_conflict_with_its_own_lost_request_is_recorded_as_created() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let proxy = FaultProxy::start(peer.port).await;
+    let client = client(&proxy.base_url);
+    let nothing_yet = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": 0,
+        "Resources": [],
+    });
+    for (limits, name, create) in [
+        (BULK, "erin", "POST /v2/Bulk"),
+        (SINGLE, "frank", "POST /v2/Users"),
+    ] {
+        // The request creates the user but its answer is lost; the look-up that
+        // follows does not find it yet (an index that lags), so it is sent again and
+        // meets 409 from its own first request.
+        proxy.inject(create, Fault::DropAnswer);
+        for search in ["externalId", "userName"] {
+            proxy.inject(
+                &format!("GET /v2/Users?filter={search}"),
+                Fault::Answer {
+                    code: 200,
+                    body: nothing_yet.clone(),
+                },
+            );
+        }
+        // Not "skipped": the account is this user's, made by this push.
+        let report = Pusher::new(&client, limits, ExistingPolicy::Skip)
+            .push(&[user(name)], &[])
+            .await;
+        let id = created(&report.users[0]).to_string();
+        assert_eq!(peer.count("userName", name).await, 1);
+        assert_eq!(peer.get(&format!("/Users/{id}")).await["userName"], name);
+    }
 }
 
 #[tokio::test]
@@ -457,7 +587,8 @@ async fn groups_follow_their_users_and_name_them_by_bulk_id_or_scim_id() {
     assert_eq!(
         report.groups[0],
         Outcome::Updated {
-            id: engineering.clone()
+            id: engineering.clone(),
+            changed: vec!["members".into()],
         }
     );
     let group = peer.get(&format!("/Groups/{engineering}")).await;

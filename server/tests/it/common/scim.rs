@@ -187,6 +187,9 @@ pub enum Fault {
     DropAnswer,
     /// Forwards the request and passes the answer on after a delay.
     Slow(Duration),
+    /// Answers itself with this status and JSON body (a target that filters loosely,
+    /// or one whose index lags behind its writes); the peer never sees the request.
+    Answer { code: u16, body: serde_json::Value },
 }
 
 /// A proxy in front of a peer. Faults are queued with the text a request line must
@@ -366,6 +369,15 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             }
             answer.push_str("\r\n");
             answer.push_str(&body);
+            client.write_all(answer.as_bytes()).await?;
+            client.shutdown().await
+        }
+        Some(Fault::Answer { code, body }) => {
+            let body = body.to_string();
+            let answer = format!(
+                "HTTP/1.1 {code} Injected\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
             client.write_all(answer.as_bytes()).await?;
             client.shutdown().await
         }
