@@ -132,6 +132,14 @@ pub trait ThrottleStore: Send + Sync {
         since: DateTime<Utc>,
     ) -> Result<FailureStats>;
     async fn clear_failures(&self, scope: ThrottleScope, key: &str) -> Result<()>;
+    /// Takes back one failure recorded at `at` (an attempt charged before its password
+    /// was checked, that then succeeded).
+    async fn withdraw_failure(
+        &self,
+        scope: ThrottleScope,
+        key: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
     async fn purge_failures_before(&self, before: DateTime<Utc>) -> Result<u64>;
 }
 

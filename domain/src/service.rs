@@ -207,6 +207,33 @@ impl Ferry {
         if password.len() > crate::accounts::MAX_PASSWORD_BYTES {
             return Err(DomainError::Unauthenticated(WRONG_CREDENTIALS.into()));
         }
+        // The attempt is charged before the password is checked, then the limits are
+        // checked again with it counted: guesses sent in parallel all pass a check made
+        // before any of them was counted. A success takes its charge back.
+        let now = self.now();
+        for (scope, key) in [
+            (ThrottleScope::Account, &account_key),
+            (ThrottleScope::Address, &address_key),
+        ] {
+            self.store.record_failure(scope, key, now).await?;
+        }
+        for (scope, key) in [
+            (ThrottleScope::Account, &account_key),
+            (ThrottleScope::Address, &address_key),
+        ] {
+            let stats = self
+                .store
+                .failures_since(scope, key, self.policy.throttle.window_start(now))
+                .await?;
+            // Counted with this attempt: over the limit, not at it, is refused.
+            let before = crate::throttle::FailureStats {
+                count: stats.count.saturating_sub(1),
+                ..stats
+            };
+            if let Some(retry_after_secs) = self.policy.throttle.retry_after(scope, before, now) {
+                return Err(DomainError::Throttled { retry_after_secs });
+            }
+        }
         let found = self.store.account_with_hash(&account_key).await?;
         let verified = match &found {
             Some((_, Some(hash))) => self.hasher.verify(password, hash).await?,
@@ -215,14 +242,7 @@ impl Ferry {
                 false
             }
         };
-        let now = self.now();
         if !verified {
-            self.store
-                .record_failure(ThrottleScope::Account, &account_key, now)
-                .await?;
-            self.store
-                .record_failure(ThrottleScope::Address, &address_key, now)
-                .await?;
             if let Some((account, _)) = &found {
                 let audit = NewAuditEntry::anonymous(
                     origin.address.clone(),
@@ -235,6 +255,9 @@ impl Ferry {
             }
             return Err(DomainError::Unauthenticated(WRONG_CREDENTIALS.into()));
         }
+        self.store
+            .withdraw_failure(ThrottleScope::Address, &address_key, now)
+            .await?;
         let Some((account, _)) = found else {
             return Err(DomainError::Unauthenticated(WRONG_CREDENTIALS.into()));
         };

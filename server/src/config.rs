@@ -49,6 +49,12 @@ pub struct Config {
     #[arg(long, env = "FERRY_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Reverse proxies (addresses or CIDR ranges, comma-separated) whose
+    /// `X-Forwarded-For` names the client. Only for these is the header believed: a
+    /// client address decides sign-in throttling. Default: none.
+    #[arg(long, env = "FERRY_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
     /// The largest export Ferry accepts, in bytes (default 2 GiB).
     #[arg(long, env = "FERRY_MAX_UPLOAD_BYTES", default_value_t = 2 * 1024 * 1024 * 1024)]
     pub max_upload_bytes: u64,
@@ -144,6 +150,23 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("secret.key"))
     }
 
+    /// The origins a state-changing request from a browser may come from: the public
+    /// URL and, when none is configured and Ferry listens on a loopback address, the
+    /// same port on `localhost` and `127.0.0.1` (both reach it on this machine).
+    pub fn allowed_origins(&self) -> Vec<String> {
+        let mut origins = vec![self.public_url()];
+        if self.public_url.is_none() && self.listen.ip().is_loopback() {
+            let port = self.listen.port();
+            for host in ["localhost", "127.0.0.1", "[::1]"] {
+                let origin = format!("http://{host}:{port}");
+                if !origins.contains(&origin) {
+                    origins.push(origin);
+                }
+            }
+        }
+        origins
+    }
+
     pub fn public_url(&self) -> String {
         self.public_url
             .clone()
@@ -215,4 +238,12 @@ mod tests {
         );
         assert!(!config.secure_cookies());
     }
+}
+
+/// A trusted proxy: an address (`10.0.0.5`) or a range (`10.0.0.0/8`).
+fn parse_proxy(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| "expected an IP address or a CIDR range such as 10.0.0.0/8".to_string())
 }

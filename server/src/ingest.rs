@@ -140,9 +140,13 @@ impl Ingest {
         self.settled.subscribe()
     }
 
-    fn track(&self, upload: &Upload) -> (Tracked, Arc<Counters>) {
+    /// Registers the upload as being read; `None` when it is already.
+    fn track(&self, upload: &Upload) -> Option<(Tracked, Arc<Counters>)> {
         let counters = Arc::new(Counters::default());
         if let Ok(mut live) = self.live.lock() {
+            if live.contains_key(&upload.id) {
+                return None;
+            }
             live.insert(
                 upload.id,
                 Live {
@@ -158,7 +162,7 @@ impl Ingest {
             project: upload.project_id,
             id: upload.id,
         };
-        (tracked, counters)
+        Some((tracked, counters))
     }
 
     pub fn path(&self, id: UploadId) -> PathBuf {
@@ -204,29 +208,89 @@ impl Ingest {
 
     /// Reads the upload into records and settles it as parsed or failed. Without
     /// Firebase parameters in `options`, the ones kept for the project are used.
-    pub async fn parse(&self, id: UploadId, mut options: ReadOptions) -> domain::Result<Upload> {
+    /// Refused (409) while this instance is reading the same upload.
+    pub async fn parse(&self, id: UploadId, options: ReadOptions) -> domain::Result<Upload> {
+        let (upload, claim) = self.claim(id).await?;
+        self.read_claimed(upload, claim, options).await
+    }
+
+    /// Starts reading the upload in the background and returns once it is claimed:
+    /// a second start while it is being read is refused here (409), before anything
+    /// of the first reading is reset.
+    pub async fn start(&self, id: UploadId, options: ReadOptions) -> domain::Result<()> {
+        let (upload, claim) = self.claim(id).await?;
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(err) = this.read_claimed(upload, claim, options).await {
+                tracing::error!(upload = %id, error = %err, "reading the upload failed");
+            }
+        });
+        Ok(())
+    }
+
+    /// The upload, claimed for reading by this instance.
+    async fn claim(&self, id: UploadId) -> domain::Result<(Upload, (Tracked, Arc<Counters>))> {
         let upload = self
             .store
             .upload(id)
             .await?
             .ok_or_else(|| DomainError::NotFound("upload".into()))?;
-        if options.firebase.is_none() {
-            options.firebase = self.stored_firebase(upload.project_id).await?;
-        }
         upload.status.advance(UploadStatus::Parsing)?;
+        let claim = self.track(&upload).ok_or_else(|| {
+            DomainError::Conflict("the upload is being read; wait until it finishes".into())
+        })?;
+        Ok((upload, claim))
+    }
+
+    async fn read_claimed(
+        &self,
+        upload: Upload,
+        claim: (Tracked, Arc<Counters>),
+        mut options: ReadOptions,
+    ) -> domain::Result<Upload> {
+        let id = upload.id;
         // Dropped at the end of this function, after the outcome is saved.
-        let (_tracked, counters) = self.track(&upload);
-        let this = self.clone();
-        let handle = tokio::runtime::Handle::current();
-        let outcome = tokio::task::spawn_blocking(move || {
-            this.read_blocking(&handle, upload, options, counters)
-        })
-        .await
-        .map_err(|e| DomainError::Internal(format!("reading task: {e}")))?;
+        let (_tracked, counters) = claim;
+        let outcome = match self.stored_firebase(upload.project_id).await {
+            Ok(stored) => {
+                if options.firebase.is_none() {
+                    options.firebase = stored;
+                }
+                let this = self.clone();
+                let handle = tokio::runtime::Handle::current();
+                tokio::task::spawn_blocking(move || {
+                    this.read_blocking(&handle, upload, options, counters)
+                })
+                .await
+                .unwrap_or_else(|e| {
+                    Err(Failure::Store(DomainError::Internal(format!(
+                        "reading task: {e}"
+                    ))))
+                })
+            }
+            Err(err) => Err(Failure::Store(err)),
+        };
         let (status, error) = match outcome {
             Ok(()) => (UploadStatus::Parsed, None),
             Err(Failure::Unreadable(reason)) => (UploadStatus::Failed, Some(reason)),
-            Err(Failure::Store(err)) => return Err(err),
+            // The upload never stays "being read" for good: it fails with a reason a
+            // reader can act on, and "Read again" can take it up.
+            Err(Failure::Store(err)) => {
+                tracing::error!(upload = %id, error = %err, "reading stopped on a storage error");
+                let settled = self
+                    .store
+                    .finish_parse(
+                        id,
+                        UploadStatus::Failed,
+                        Some("reading stopped on a storage error; read it again"),
+                        Utc::now(),
+                    )
+                    .await;
+                if let Err(also) = settled {
+                    tracing::error!(upload = %id, error = %also, "the upload could not be marked failed");
+                }
+                return Err(err);
+            }
         };
         tracing::info!(upload = %id, status = status.as_str(), "upload read");
         self.store

@@ -80,6 +80,8 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         config.secure_cookies(),
     );
     state.max_upload_bytes = config.max_upload_bytes;
+    state.allowed_origins = Arc::new(config.allowed_origins());
+    state.trusted_proxies = Arc::new(config.trusted_proxies.clone());
     Ok(state)
 }
 
@@ -105,7 +107,9 @@ pub async fn resume_uploads(state: &AppState) -> anyhow::Result<()> {
     for status in [UploadStatus::Parsing, UploadStatus::Stored] {
         for upload in state.ingest.uploads_with_status(status).await? {
             tracing::info!(upload = %upload.id, "reading an interrupted upload again");
-            web::uploads::read_in_background(state.ingest.clone(), upload.id);
+            if let Err(err) = state.ingest.start(upload.id, Default::default()).await {
+                tracing::error!(upload = %upload.id, error = %err, "the upload cannot be read again");
+            }
         }
     }
     Ok(())

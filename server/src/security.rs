@@ -14,7 +14,7 @@ use domain::{
     ports::{Clock, PasswordHasher, Secrets},
 };
 use sha2::{Digest, Sha256};
-use std::{fmt, io::Write, path::Path};
+use std::{fmt, io::Write, path::Path, sync::Arc};
 
 pub struct SystemClock;
 
@@ -50,15 +50,42 @@ impl Secrets for OsSecrets {
 }
 
 /// argon2id with the crate's defaults (19 MiB, 2 passes), run on the blocking pool so
-/// a burst of sign-ins cannot stall request handling.
+/// a burst of sign-ins cannot stall request handling, and at most one per core at a
+/// time: the blocking pool grows to hundreds of threads, and as many anonymous
+/// sign-in attempts at 19 MiB each would exhaust memory. The rest wait their turn.
 pub struct Argon2Hasher {
     dummy_hash: String,
+    turns: Arc<tokio::sync::Semaphore>,
 }
 
 impl Argon2Hasher {
     pub fn new() -> anyhow::Result<Self> {
         let dummy_hash = hash_now("ferry-timing-equalizer")?;
-        Ok(Self { dummy_hash })
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Ok(Self {
+            dummy_hash,
+            turns: Arc::new(tokio::sync::Semaphore::new(cores)),
+        })
+    }
+
+    /// Runs one hashing job on the blocking pool once a turn is free.
+    async fn in_turn<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        let turn = self
+            .turns
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| DomainError::Internal(format!("hashing turns: {e}")))?;
+        tokio::task::spawn_blocking(move || {
+            let out = job();
+            drop(turn);
+            out
+        })
+        .await
+        .map_err(|e| DomainError::Internal(format!("hash task: {e}")))
     }
 }
 
@@ -85,16 +112,12 @@ fn verify_now(password: &str, hash: &str) -> bool {
 impl PasswordHasher for Argon2Hasher {
     async fn hash(&self, password: &str) -> Result<String> {
         let password = password.to_string();
-        tokio::task::spawn_blocking(move || hash_now(&password))
-            .await
-            .map_err(|e| DomainError::Internal(format!("hash task: {e}")))?
+        self.in_turn(move || hash_now(&password)).await?
     }
 
     async fn verify(&self, password: &str, hash: &str) -> Result<bool> {
         let (password, hash) = (password.to_string(), hash.to_string());
-        tokio::task::spawn_blocking(move || verify_now(&password, &hash))
-            .await
-            .map_err(|e| DomainError::Internal(format!("verify task: {e}")))
+        self.in_turn(move || verify_now(&password, &hash)).await
     }
 
     async fn verify_dummy(&self, password: &str) {

@@ -206,8 +206,27 @@ fn from_json(node: &Json) -> Value {
                 _ => Value::List(texts),
             }
         }
-        Json::Object(_) => Value::Text(node.to_string()),
+        Json::Object(_) => Value::Text(without_secrets(node).to_string()),
         other => scalar(other).map_or(Value::Missing, Value::Text),
+    }
+}
+
+/// An object as a rule may pass it on: every key whose name says it holds a secret (a
+/// password hash, an MFA seed, a token) is left out, at any depth, whatever the
+/// assessment knew of it.
+fn without_secrets(node: &Json) -> Json {
+    use crate::assess::classify::{DataClass, ValueFacts, classify};
+    match node {
+        Json::Object(map) => Json::Object(
+            map.iter()
+                .filter(|(key, _)| {
+                    classify(key, &ValueFacts::default()).0 != DataClass::Confidential
+                })
+                .map(|(key, value)| (key.clone(), without_secrets(value)))
+                .collect(),
+        ),
+        Json::Array(items) => Json::Array(items.iter().map(without_secrets).collect()),
+        other => other.clone(),
     }
 }
 

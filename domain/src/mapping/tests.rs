@@ -24,6 +24,11 @@ fn ada() -> NormalizedUser {
     attributes.insert("address".into(), json!({"city": "London", "zip": 12345}));
     attributes.insert("vip".into(), json!("yes"));
     attributes.insert("hired".into(), json!("03/12/1842"));
+    attributes.insert(
+        "app_metadata".into(),
+        json!({"plan": "gold", "mfa_secret": "JBSWY3DPEHPK3PXP",
+               "nested": {"password_hash": "$2b$10$abcdefghijklmnopqrstuv", "tier": 2}}),
+    );
     NormalizedUser {
         source_id: "u-1".into(),
         username: Some("ada".into()),
@@ -64,6 +69,18 @@ fn read(source: &str) -> Value {
 
 fn text(s: &str) -> Value {
     Value::Text(s.into())
+}
+
+#[test]
+fn an_object_read_whole_never_carries_the_secrets_inside_it() {
+    let Value::Text(whole) = read("attributes.app_metadata") else {
+        panic!("an object reads as its JSON text");
+    };
+    assert!(whole.contains("gold") && whole.contains("tier"), "{whole}");
+    assert!(
+        !whole.contains("JBSWY3DPEHPK3PXP") && !whole.contains("$2b$"),
+        "{whole}"
+    );
 }
 
 #[test]

@@ -130,16 +130,22 @@ pub struct PlanView {
     pub run: Estimate,
 }
 
-/// Whether an attribute path is confidential: an administrator's class wins over the
-/// one its name gives.
+/// Whether reading an attribute path would read something confidential: the path
+/// itself (an administrator's class wins over the one its name gives), or anything
+/// inside it — a rule reading `app_metadata` reads the MFA seed kept under it.
 fn confidential(path: &str, classes: &[(String, DataClass)]) -> bool {
-    let set = classes.iter().find(|(p, _)| {
-        p == path || p.strip_suffix("[]") == Some(path) || p.starts_with(&format!("{path}."))
-    });
-    match set {
+    let own = classes
+        .iter()
+        .find(|(p, _)| p == path || p.strip_suffix("[]") == Some(path));
+    let itself = match own {
         Some((_, class)) => *class == DataClass::Confidential,
         None => classify(path, &ValueFacts::default()).0 == DataClass::Confidential,
-    }
+    };
+    let (object, list) = (format!("{path}."), format!("{path}[]"));
+    itself
+        || classes.iter().any(|(p, class)| {
+            *class == DataClass::Confidential && (p.starts_with(&object) || p.starts_with(&list))
+        })
 }
 
 impl Ferry {
@@ -559,5 +565,27 @@ impl Ferry {
             current,
             report,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parent_of_a_confidential_attribute_is_confidential_too() {
+        let classes = vec![
+            ("app_metadata.plan".to_string(), DataClass::Other),
+            ("app_metadata.mfa.seed".to_string(), DataClass::Confidential),
+            ("department".to_string(), DataClass::Other),
+            ("tokens[]".to_string(), DataClass::Confidential),
+        ];
+        assert!(confidential("app_metadata", &classes));
+        assert!(confidential("app_metadata.mfa", &classes));
+        assert!(confidential("tokens", &classes));
+        assert!(!confidential("app_metadata.plan", &classes));
+        assert!(!confidential("department", &classes));
+        // Without an assessment, the name decides.
+        assert!(confidential("password_hash", &[]));
     }
 }

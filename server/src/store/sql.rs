@@ -521,6 +521,22 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn withdraw_failure(
+                &self,
+                scope: ThrottleScope,
+                key: &str,
+                at: DateTime<Utc>,
+            ) -> Result<()> {
+                self.run(sqlx::query(
+                    "DELETE FROM sign_in_failures WHERE id = (SELECT MAX(id) FROM sign_in_failures \
+                     WHERE scope = $1 AND key = $2 AND at = $3)",
+                )
+                .bind(scope.as_str())
+                .bind(key)
+                .bind(millis(at))).await?;
+                Ok(())
+            }
+
             async fn purge_failures_before(&self, before: DateTime<Utc>) -> Result<u64> {
                 self.run(sqlx::query("DELETE FROM sign_in_failures WHERE at < $1")
                     .bind(millis(before))).await

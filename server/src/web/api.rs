@@ -453,6 +453,8 @@ pub async fn upload_errors_csv(
                 .ferry
                 .upload_errors(&actor, id, PageRequest::new(Some(offset), Some(200)))
                 .await;
+            // A database error mid-way fails the stream: the download ends in an error
+            // the browser shows, never as a complete-looking file cut short.
             let (chunk, next) = match page {
                 Ok(page) => {
                     let mut out = csv::Writer::from_writer(Vec::new());
@@ -470,8 +472,8 @@ pub async fn upload_errors_csv(
                     (out.into_inner().unwrap_or_default(), next)
                 }
                 Err(err) => {
-                    tracing::error!(error = %err, "error export failed");
-                    (Vec::new(), None)
+                    tracing::error!(upload = %id, error = %err, "error export failed");
+                    return Some((Err(std::io::Error::other("the export stopped early")), None));
                 }
             };
             Some((Ok::<_, std::io::Error>(chunk), next))
@@ -568,7 +570,7 @@ pub async fn read_again(
             .await?;
     }
     let options = crate::ingest::ReadOptions { format, firebase };
-    super::uploads::read_in_background_with(state.ingest.clone(), id, options);
+    state.ingest.start(id, options).await?;
     Ok((StatusCode::ACCEPTED, Json(upload)))
 }
 

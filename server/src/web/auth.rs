@@ -49,6 +49,34 @@ fn session_cookie(req: &Request<Body>) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// The client's address: the TCP peer, unless the peer is a trusted proxy; then the
+/// right-most `X-Forwarded-For` entry that is not a trusted proxy itself (entries
+/// further left are whatever the client chose to send).
+pub fn client_address(
+    peer: std::net::IpAddr,
+    headers: &axum::http::HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> std::net::IpAddr {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<std::net::IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|entry| entry.trim().parse().ok())
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .or(forwarded.first())
+        .copied()
+        .unwrap_or(peer)
+}
+
 pub async fn resolve(
     State(state): State<AppState>,
     mut req: Request<Body>,
@@ -61,7 +89,7 @@ pub async fn resolve(
     let address = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
+        .map(|c| client_address(c.0.ip(), req.headers(), &state.trusted_proxies).to_string());
     // The API takes bearer tokens only and the browser side cookies only, so a cookie
     // can never authorize an API call and cross-site requests cannot ride on one.
     let outcome = if is_api(&path) {
@@ -103,5 +131,42 @@ pub async fn resolve(
             )
                 .into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_address;
+    use axum::http::HeaderMap;
+
+    fn headers(forwarded: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", forwarded.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
+        let proxy: ipnet::IpNet = "10.0.0.0/8".parse().unwrap();
+        let peer = "10.0.0.5".parse().unwrap();
+        let stranger = "203.0.113.9".parse().unwrap();
+        // Behind the proxy, each client counts on its own (not everyone as the proxy).
+        assert_eq!(
+            client_address(peer, &headers("198.51.100.7"), &[proxy]).to_string(),
+            "198.51.100.7"
+        );
+        // A client cannot choose its address by sending the header itself…
+        assert_eq!(
+            client_address(stranger, &headers("198.51.100.7"), &[proxy]),
+            stranger
+        );
+        // …nor by putting one in front of what the proxy appended.
+        assert_eq!(
+            client_address(peer, &headers("1.2.3.4, 198.51.100.7, 10.0.0.9"), &[proxy]).to_string(),
+            "198.51.100.7"
+        );
+        // Without trusted proxies the header is ignored.
+        assert_eq!(client_address(peer, &headers("198.51.100.7"), &[]), peer);
+        assert_eq!(client_address(peer, &HeaderMap::new(), &[proxy]), peer);
     }
 }

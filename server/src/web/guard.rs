@@ -42,18 +42,14 @@ pub fn page_access(path: &str) -> Access {
     }
 }
 
-/// True when the request comes from a page of this Ferry: its `Origin` (or, failing
-/// that, `Sec-Fetch-Site`) names this site.
-fn same_origin(headers: &HeaderMap, public_url: &str) -> bool {
+/// True when the request comes from a page of this Ferry: its `Origin` is one of the
+/// configured origins (or, without one, `Sec-Fetch-Site` says same-origin). The `Host`
+/// header is not trusted: whoever sends the request chooses it.
+fn same_origin(headers: &HeaderMap, allowed: &[String]) -> bool {
     let header_str = |name| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(origin) = header_str(header::ORIGIN) {
         let origin = origin.trim_end_matches('/');
-        if origin == public_url {
-            return true;
-        }
-        return header_str(header::HOST).is_some_and(|host| {
-            origin == format!("http://{host}") || origin == format!("https://{host}")
-        });
+        return allowed.iter().any(|a| a == origin);
     }
     header_str(axum::http::HeaderName::from_static("sec-fetch-site"))
         .is_some_and(|site| site == "same-origin")
@@ -79,7 +75,7 @@ pub async fn guard(State(state): State<AppState>, req: Request<Body>, next: Next
     }
     let method = req.method().clone();
     if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS)
-        && !same_origin(req.headers(), &state.public_url)
+        && !same_origin(req.headers(), &state.allowed_origins)
     {
         return (
             StatusCode::FORBIDDEN,

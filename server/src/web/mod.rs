@@ -54,6 +54,11 @@ pub struct AppState {
     pub max_upload_bytes: u64,
     pub leptos: LeptosOptions,
     pub public_url: String,
+    /// Origins a browser's state-changing request may come from (the public URL
+    /// first).
+    pub allowed_origins: Arc<Vec<String>>,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     pub secure_cookies: bool,
     /// Cancelled when the server begins to stop, so endless responses (event streams)
     /// end and the graceful shutdown does not wait for them.
@@ -95,7 +100,9 @@ impl AppState {
             runs,
             max_upload_bytes: 2 * 1024 * 1024 * 1024,
             leptos,
+            allowed_origins: Arc::new(vec![public_url.clone()]),
             public_url,
+            trusted_proxies: Arc::new(Vec::new()),
             secure_cookies,
             shutdown: tokio_util::sync::CancellationToken::new(),
             setup_done: Arc::new(AtomicBool::new(false)),

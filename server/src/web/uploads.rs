@@ -42,25 +42,6 @@ enum Stop {
     Broken(DomainError),
 }
 
-/// Starts reading an upload without waiting for it; failures are logged and the
-/// upload is read again at the next start.
-pub fn read_in_background(ingest: crate::ingest::Ingest, id: UploadId) {
-    read_in_background_with(ingest, id, Default::default());
-}
-
-/// The same, with the format chosen or the parameters a format needs.
-pub fn read_in_background_with(
-    ingest: crate::ingest::Ingest,
-    id: UploadId,
-    options: crate::ingest::ReadOptions,
-) {
-    tokio::spawn(async move {
-        if let Err(err) = ingest.parse(id, options).await {
-            tracing::error!(upload = %id, error = %err, "reading the upload failed");
-        }
-    });
-}
-
 /// Stores an export sent as the request body.
 #[utoipa::path(post, path = "/api/v1/projects/{id}/uploads", tag = "uploads",
     params(("id" = String, Path, description = "Project id"), UploadParams),
@@ -192,6 +173,6 @@ async fn receive_inner(
         }
     };
     tracing::info!(upload = %upload.id, project = %project, bytes = size, "upload stored");
-    read_in_background(state.ingest.clone(), upload.id);
+    state.ingest.start(upload.id, Default::default()).await?;
     Ok((StatusCode::CREATED, Json(upload)).into_response())
 }

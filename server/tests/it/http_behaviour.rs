@@ -70,6 +70,16 @@ async fn cross_site_state_changes_are_refused_even_with_a_session() {
         .await
         .unwrap();
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    // The Host header is the sender's to choose: an origin matching it proves nothing.
+    let forged_host = owner
+        .post(server.url("/sfn/projects/create"))
+        .header("Origin", "http://evil.example")
+        .header("Host", "evil.example")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged_host.status(), StatusCode::FORBIDDEN);
     let no_origin = owner
         .post(server.url("/sfn/projects/create"))
         .form(&form)

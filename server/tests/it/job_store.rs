@@ -102,6 +102,68 @@ async fn story(db: TestDb) {
         .unwrap_err();
     assert_eq!(stale.http_status(), 409);
 
+    // One active run per project, kept by the database: two other drafts started at
+    // once, while this one runs, are both refused; once it ends, exactly one of two
+    // racing starts wins.
+    let mut drafts = Vec::new();
+    for _ in 0..2 {
+        let other = NewJob {
+            id: JobId(uuid::Uuid::now_v7()),
+            ..new.clone()
+        };
+        store
+            .create_job(
+                &other,
+                JobRecords::Ids(&ids[..2]),
+                &audit(AuditAction::JobCreated),
+            )
+            .await
+            .unwrap();
+        drafts.push(other.id);
+    }
+    let start = |job: JobId| {
+        let store = store.clone();
+        let audit = audit(AuditAction::JobStateChanged);
+        async move {
+            store
+                .set_job_state(job, JobState::Draft, JobState::Scheduled, None, at, &audit)
+                .await
+        }
+    };
+    let (a, b) = tokio::join!(start(drafts[0]), start(drafts[1]));
+    for refused in [a.unwrap_err(), b.unwrap_err()] {
+        assert_eq!(refused.http_status(), 409);
+        assert!(refused.to_string().contains("another run"), "{refused}");
+    }
+    let quiet = ferry
+        .create_project(&owner, ProjectDraft::new("Quiet", "csv", "").unwrap())
+        .await
+        .unwrap()
+        .id;
+    let mut racing = Vec::new();
+    for _ in 0..2 {
+        let other = NewJob {
+            id: JobId(uuid::Uuid::now_v7()),
+            project_id: quiet,
+            ..new.clone()
+        };
+        store
+            .create_job(
+                &other,
+                JobRecords::Ids(&ids[..2]),
+                &audit(AuditAction::JobCreated),
+            )
+            .await
+            .unwrap();
+        racing.push(other.id);
+    }
+    let (a, b) = tokio::join!(start(racing[0]), start(racing[1]));
+    assert_eq!(
+        usize::from(a.is_ok()) + usize::from(b.is_ok()),
+        1,
+        "exactly one of two racing starts wins"
+    );
+
     // Two workers claim at once: every record once, none twice.
     let lease = at + Duration::seconds(30);
     let (a, b) = tokio::join!(

@@ -505,22 +505,27 @@ macro_rules! job_store {
                 let started = (to == JobState::Running).then(|| millis(at));
                 let finished = to.is_final().then(|| millis(at));
                 let mut tx = self.begin().await?;
-                let changed = Self::exec(
-                    &mut tx,
-                    sqlx::query(
-                        "UPDATE jobs SET state = $3, pause_reason = $4, \
-                         started_at = COALESCE(started_at, $5), \
-                         finished_at = COALESCE(finished_at, $6) \
-                         WHERE id = $1 AND state = $2",
-                    )
-                    .bind(id.0)
-                    .bind(from.as_str())
-                    .bind(to.as_str())
-                    .bind(reason)
-                    .bind(started)
-                    .bind(finished),
+                // The database keeps one active run per project (a partial unique
+                // index): of two starts at once, the second is refused here.
+                let changed = sqlx::query(
+                    "UPDATE jobs SET state = $3, pause_reason = $4, \
+                     started_at = COALESCE(started_at, $5), \
+                     finished_at = COALESCE(finished_at, $6) \
+                     WHERE id = $1 AND state = $2",
                 )
-                .await?;
+                .bind(id.0)
+                .bind(from.as_str())
+                .bind(to.as_str())
+                .bind(reason)
+                .bind(started)
+                .bind(finished)
+                .execute(&mut *tx)
+                .await
+                .map_err(crate::store::rows::db_error(
+                    "another run of this project is scheduled, running or paused: wait for \
+                     it to end or cancel it first",
+                ))?
+                .rows_affected();
                 if changed == 0 {
                     return Err(DomainError::Conflict(format!(
                         "the job is no longer {}; reload it",

@@ -91,7 +91,7 @@ pub async fn get(
 pub struct FindingParams {
     /// `invalid_email`, `duplicate_email`, `username_collision`, `phone_not_e164`,
     /// `future_date`, `unparseable_date`, `missing_user_name`, `missing_email`,
-    /// `missing_name`.
+    /// `missing_name`, `unreadable_field`.
     check: String,
     offset: Option<u64>,
     /// Page size, 1–200 (default 50).

@@ -313,6 +313,8 @@ pub fn crosswalk_stream(
                 .ferry
                 .crosswalk_page(&job, after, domain::service::MAX_RECORDS_PAGE)
                 .await;
+            // A database error mid-way fails the stream (the download ends in an
+            // error), so a crosswalk cut short never looks complete.
             let next = match page {
                 Ok((records, last)) => {
                     for r in &records {
@@ -326,7 +328,10 @@ pub fn crosswalk_stream(
                 }
                 Err(err) => {
                     tracing::error!(job = %job.id, error = %err, "crosswalk export failed");
-                    None
+                    return Some((
+                        Err(std::io::Error::other("the crosswalk stopped early")),
+                        None,
+                    ));
                 }
             };
             Some((Ok(out.into_inner().unwrap_or_default()), next))
