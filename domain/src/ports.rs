@@ -99,7 +99,8 @@ pub trait SessionStore: Send + Sync {
 #[async_trait]
 pub trait SetupStore: Send + Sync {
     async fn add_setup_token(&self, token_hash: &str, created_at: DateTime<Utc>) -> Result<()>;
-    async fn setup_token_exists(&self, token_hash: &str) -> Result<bool>;
+    /// Whether this setup token was issued at or after `since`.
+    async fn setup_token_exists(&self, token_hash: &str, since: DateTime<Utc>) -> Result<bool>;
     async fn clear_setup_tokens(&self) -> Result<()>;
 }
 

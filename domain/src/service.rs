@@ -87,6 +87,9 @@ pub struct Ferry {
     policy: Policy,
 }
 
+/// How long a setup token printed at start stays valid.
+const SETUP_TOKEN_LIFETIME: chrono::Duration = chrono::Duration::hours(24);
+
 impl Ferry {
     pub fn new(
         store: Arc<dyn Store>,
@@ -126,6 +129,9 @@ impl Ferry {
             self.store.clear_setup_tokens().await?;
             return Ok(None);
         }
+        // Only the token printed last is valid: each start prints a new one, and the
+        // ones before it, perhaps in an old log file, no longer open the instance.
+        self.store.clear_setup_tokens().await?;
         let token = self.secrets.new_token();
         self.store
             .add_setup_token(&self.secrets.hash_token(&token), self.now())
@@ -133,7 +139,8 @@ impl Ferry {
         Ok(Some(token))
     }
 
-    /// Creates the owner account with the setup token, and signs the owner in.
+    /// Creates the owner account with the setup token (the one printed last, within a
+    /// day of its printing), and signs the owner in.
     pub async fn complete_setup(
         &self,
         origin: &RequestOrigin,
@@ -152,7 +159,10 @@ impl Ferry {
         }
         let token_ok = self
             .store
-            .setup_token_exists(&self.secrets.hash_token(setup_token.trim()))
+            .setup_token_exists(
+                &self.secrets.hash_token(setup_token.trim()),
+                self.now() - SETUP_TOKEN_LIFETIME,
+            )
             .await?;
         if !token_ok {
             self.store
@@ -160,7 +170,7 @@ impl Ferry {
                 .await?;
             return Err(DomainError::invalid(
                 "setup_token",
-                "this is not the setup token printed in the server log",
+                "this is not the setup token printed last in the server log (a token is valid for a day; restart Ferry for a new one)",
             ));
         }
         let email = normalize_email(email)?;
@@ -662,6 +672,22 @@ impl Ferry {
         Ok(project)
     }
 
+    /// The project, refused (409) while it is archived: an archived project is read
+    /// only until it is restored. Stopping a run stays possible.
+    pub(crate) async fn writable_project(&self, actor: &Actor, id: ProjectId) -> Result<()> {
+        // Whoever may not change projects at all hears so from the use-case itself.
+        if actor.require(Permission::ManageProjects).is_err() {
+            return Ok(());
+        }
+        let project = self.project(actor, id).await?;
+        if project.archived {
+            return Err(DomainError::Conflict(
+                "the project is archived and read only; restore it first".into(),
+            ));
+        }
+        Ok(())
+    }
+
     pub async fn create_project(&self, actor: &Actor, draft: ProjectDraft) -> Result<Project> {
         actor.require(Permission::ManageProjects)?;
         let now = self.now();
@@ -937,6 +963,7 @@ impl Ferry {
         kind: &str,
         sealed: &[u8],
     ) -> Result<()> {
+        self.writable_project(actor, project).await?;
         self.may_upload(actor, project).await?;
         let now = self.now();
         let audit = NewAuditEntry::by(
@@ -1006,6 +1033,7 @@ impl Ferry {
         options: AssessOptions,
         runner: &dyn AssessmentRunner,
     ) -> Result<()> {
+        self.writable_project(actor, project).await?;
         actor.require(Permission::ManageProjects)?;
         self.project(actor, project).await?;
         let region = options.phone_region.as_deref().map(str::trim).unwrap_or("");
@@ -1114,6 +1142,7 @@ impl Ferry {
         path: &str,
         class: Option<DataClass>,
     ) -> Result<()> {
+        self.writable_project(actor, project).await?;
         actor.require(Permission::ManageProjects)?;
         self.project(actor, project).await?;
         let path = path.trim();

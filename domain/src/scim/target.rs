@@ -392,23 +392,6 @@ impl TargetInput {
                 },
             ));
         }
-        let headers = match self.headers {
-            Some(headers) => validate_headers(headers)?,
-            None => match current {
-                // Header values may be credentials too: they follow no new address.
-                Some((settings, secrets))
-                    if !secrets.headers.is_empty()
-                        && !same_destination(settings, &base_url, &auth) =>
-                {
-                    return Err(DomainError::invalid(
-                        "headers",
-                        "enter the extra headers again: they are sent to a new address",
-                    ));
-                }
-                Some((_, secrets)) => secrets.headers.clone(),
-                None => Vec::new(),
-            },
-        };
         let ca_certificate = match self.ca_certificate.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(pem) => {
@@ -428,6 +411,23 @@ impl TargetInput {
                 }
                 Some(pem.to_string())
             }
+        };
+        let headers = match self.headers {
+            Some(headers) => validate_headers(headers)?,
+            None => match current {
+                // Header values may be credentials too: they follow no new address.
+                Some((settings, secrets))
+                    if !secrets.headers.is_empty()
+                        && !same_destination(settings, &base_url, &auth) =>
+                {
+                    return Err(DomainError::invalid(
+                        "headers",
+                        "enter the extra headers again: they are sent to a new address",
+                    ));
+                }
+                Some((_, secrets)) => secrets.headers.clone(),
+                None => Vec::new(),
+            },
         };
         let connect_timeout_secs = bounded(
             "connect_timeout_secs",

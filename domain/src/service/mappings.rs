@@ -127,6 +127,7 @@ impl Ferry {
         mapping: Mapping,
         note: &str,
     ) -> Result<MappingView> {
+        self.writable_project(actor, project).await?;
         self.may_map(actor, project).await?;
         let note = normalize_note(note)?;
         if mapping.rules.len() > MAX_RULES {

@@ -237,6 +237,7 @@ impl Ferry {
         project: ProjectId,
         segments: Segments,
     ) -> Result<SegmentsView> {
+        self.writable_project(actor, project).await?;
         self.may_plan(actor, project).await?;
         if segments.segments.len() > crate::segments::MAX_SEGMENTS {
             return Err(DomainError::invalid(
@@ -480,6 +481,7 @@ impl Ferry {
         mapping: Mapping,
         work: &dyn RecordWork,
     ) -> Result<ImpactView> {
+        self.writable_project(actor, project).await?;
         self.may_plan(actor, project).await?;
         let segments = self.saved_segments(project).await?;
         let placed = segments.segments.compile(self.now()).map_err(|problems| {

@@ -390,6 +390,7 @@ impl Ferry {
         work: &dyn RecordWork,
         engine: &dyn RunEngine,
     ) -> Result<Job> {
+        self.writable_project(actor, project).await?;
         self.may_run(actor, project).await?;
         request
             .tuning
@@ -706,6 +707,7 @@ impl Ferry {
         work: &dyn RecordWork,
         engine: &dyn RunEngine,
     ) -> Result<(Job, Preflight)> {
+        self.writable_project(actor, project).await?;
         self.may_run(actor, project).await?;
         request
             .tuning
@@ -798,6 +800,7 @@ impl Ferry {
         id: JobId,
         window: Window,
     ) -> Result<Job> {
+        self.writable_project(actor, project).await?;
         self.may_run(actor, project).await?;
         let job = self.job_in(project, id).await?;
         if !matches!(job.state, JobState::Scheduled | JobState::Paused) {
@@ -933,6 +936,7 @@ impl Ferry {
         id: JobId,
         engine: &dyn RunEngine,
     ) -> Result<Job> {
+        self.writable_project(actor, project).await?;
         self.may_run(actor, project).await?;
         let parent = self.job_in(project, id).await?;
         if !parent.state.is_final() {
@@ -993,6 +997,7 @@ impl Ferry {
         confirm: u64,
         engine: &dyn RunEngine,
     ) -> Result<Job> {
+        self.writable_project(actor, project).await?;
         self.may_run(actor, project).await?;
         let parent = self.job_in(project, id).await?;
         if !parent.state.is_final() {

@@ -70,6 +70,7 @@ impl Ferry {
         input: TargetInput,
         connector: &dyn TargetConnector,
     ) -> Result<TargetView> {
+        self.writable_project(actor, project).await?;
         self.may_manage_targets(actor, project).await?;
         let current = match self.store.target(project, role).await? {
             Some(stored) => {
@@ -116,6 +117,7 @@ impl Ferry {
         project: ProjectId,
         role: TargetRole,
     ) -> Result<()> {
+        self.writable_project(actor, project).await?;
         self.may_manage_targets(actor, project).await?;
         let audit = NewAuditEntry::by(
             actor,
@@ -143,6 +145,7 @@ impl Ferry {
         role: TargetRole,
         connector: &dyn TargetConnector,
     ) -> Result<TargetView> {
+        self.writable_project(actor, project).await?;
         self.may_manage_targets(actor, project).await?;
         let stored = self.stored_target(project, role).await?;
         let secrets: TargetSecrets =

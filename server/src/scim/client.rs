@@ -51,6 +51,46 @@ impl CallFailure {
     }
 }
 
+/// The largest answer Ferry reads from a target: a bulk answer of 1,000 operations or a
+/// page of users is a few megabytes; a target (or something posing as one) sending
+/// without end must not fill the memory.
+pub const MAX_ANSWER_BYTES: usize = 64 << 20;
+const MAX_TOKEN_ANSWER_BYTES: usize = 1 << 20;
+
+/// An answer's body, refused once it passes `limit` bytes.
+async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<bytes::Bytes, CallFailure> {
+    let status = response.status().as_u16();
+    let too_large = || CallFailure {
+        failure: ScimFailure::new(
+            ErrorClass::Protocol,
+            Some(status),
+            format!("the target's answer is larger than {} MiB", limit >> 20),
+        ),
+        retry_after: None,
+    };
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| CallFailure::network(&e))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 /// An error with its causes, which is where reqwest keeps the useful part (the TLS or
 /// DNS reason).
 pub fn chain(err: &dyn std::error::Error) -> String {
@@ -199,10 +239,7 @@ impl OAuth2 {
             .await
             .map_err(|e| CallFailure::network(&e))?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| CallFailure::network(&e))?;
+        let body = read_limited(response, MAX_TOKEN_ANSWER_BYTES).await?;
         let token_failure = |class, detail: String| CallFailure {
             failure: ScimFailure::new(class, Some(status.as_u16()), detail),
             retry_after: None,
@@ -420,10 +457,7 @@ impl ScimClient {
                 .get(header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| CallFailure::network(&e))?;
+            let bytes = read_limited(response, MAX_ANSWER_BYTES).await?;
             if status.is_success() {
                 return Ok(Answer {
                     status: status.as_u16(),

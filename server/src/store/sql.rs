@@ -425,11 +425,13 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn setup_token_exists(&self, token_hash: &str) -> Result<bool> {
-                let n: i64 =
-                    sqlx::query_scalar("SELECT COUNT(*) FROM setup_tokens WHERE token_hash = $1")
-                        .bind(token_hash)
-                        .fetch_one(&self.pool)
+            async fn setup_token_exists(&self, token_hash: &str, since: DateTime<Utc>) -> Result<bool> {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM setup_tokens WHERE token_hash = $1 AND created_at >= $2",
+                )
+                .bind(token_hash)
+                .bind(millis(since))
+                .fetch_one(&self.pool)
                         .await
                         .map_err(internal)?;
                 Ok(n > 0)

@@ -639,15 +639,17 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             Some(serde_json::json!({"description": "via API"})),
             Rule::AtLeast(Role::Admin),
         ),
+        // Archived, then restored: an archived project is read only, and the calls
+        // after these need it writable.
         (
             Method::POST,
-            format!("/api/v1/projects/{p}/restore"),
+            format!("/api/v1/projects/{p}/archive"),
             None,
             Rule::AtLeast(Role::Admin),
         ),
         (
             Method::POST,
-            format!("/api/v1/projects/{p}/archive"),
+            format!("/api/v1/projects/{p}/restore"),
             None,
             Rule::AtLeast(Role::Admin),
         ),

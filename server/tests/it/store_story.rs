@@ -33,9 +33,32 @@ async fn story(db: TestDb) {
     let ferry = service(store(&db).await, clock.clone());
     let here = origin("10.0.0.1");
 
-    // Setup: only with the printed token, only once.
+    // Setup: only with the token printed last, within a day, only once.
     assert!(ferry.needs_setup().await.unwrap());
+    let stale = ferry.issue_setup_token().await.unwrap().unwrap();
+    clock.advance(chrono::Duration::hours(25));
+    let expired = ferry
+        .complete_setup(&here, &stale, "olive@example.com", "Olive", OWNER_PASSWORD)
+        .await
+        .unwrap_err();
+    assert_eq!(expired.field(), Some("setup_token"));
+    let superseded = ferry.issue_setup_token().await.unwrap().unwrap();
     let token = ferry.issue_setup_token().await.unwrap().unwrap();
+    let old = ferry
+        .complete_setup(
+            &here,
+            &superseded,
+            "olive@example.com",
+            "Olive",
+            OWNER_PASSWORD,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        old.field(),
+        Some("setup_token"),
+        "a restart's new token replaces the old"
+    );
     let wrong = ferry
         .complete_setup(&here, "guess", "olive@example.com", "Olive", OWNER_PASSWORD)
         .await
@@ -267,6 +290,21 @@ async fn story(db: TestDb) {
             .await,
         Err(DomainError::Conflict(_))
     ));
+    // Archived means read only: nothing of it changes until it is restored.
+    let refused = ferry
+        .delete_target(
+            &owner,
+            beta.id,
+            domain::scim::target::TargetRole::Production,
+        )
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("archived"), "{refused}");
+    let refused = ferry
+        .save_project_secret(&owner, beta.id, "firebase", b"sealed")
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("archived"), "{refused}");
     ferry
         .set_project_archived(&owner, beta.id, false)
         .await
