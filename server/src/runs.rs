@@ -691,7 +691,7 @@ impl Inner {
                 .with_heartbeat(id, owner, lease, async {
                     let push = async {
                         let clock = Instant::now();
-                        let batch = self.send(context, current).await;
+                        let batch = self.send(context, current, &drive.stop).await;
                         (batch, clock.elapsed())
                     };
                     Ok(tokio::join!(push, ahead))
@@ -808,10 +808,10 @@ impl Inner {
         }
     }
 
-    async fn send(&self, context: &Arc<Context>, ready: Ready) -> Batch {
+    async fn send(&self, context: &Arc<Context>, ready: Ready, stop: &CancellationToken) -> Batch {
         match context.job.kind {
             JobKind::Rollback => self.delete(context, &ready.claimed).await,
-            _ => self.push(context, ready.prepared).await,
+            _ => self.push(context, ready.prepared, stop).await,
         }
     }
 
@@ -841,7 +841,12 @@ impl Inner {
     }
 
     /// Pushes the users that move; the others are settled as prepared.
-    async fn push(&self, context: &Arc<Context>, prepared: Vec<Prepared>) -> Batch {
+    async fn push(
+        &self,
+        context: &Arc<Context>,
+        prepared: Vec<Prepared>,
+        stop: &CancellationToken,
+    ) -> Batch {
         let mut out = Vec::with_capacity(prepared.len());
         let mut users = Vec::new();
         let mut seqs = Vec::new();
@@ -861,9 +866,11 @@ impl Inner {
                 pause: None,
             };
         }
-        let pusher = Pusher::new(&context.client, context.limits, context.settings.policy);
+        let pusher = Pusher::new(&context.client, context.limits, context.settings.policy)
+            .with_stop(stop.clone());
         let report = pusher.push(&users, &[]).await;
         let stopped = report.stopped.is_some();
+        let interrupted = report.interrupted;
         let mut held = Vec::new();
         for (((seq, groups), outcome), sent) in seqs.into_iter().zip(report.users).zip(report.sent)
         {
@@ -904,7 +911,11 @@ impl Inner {
                 },
                 // Not settled because the target refused the credentials: back to
                 // pending, for after the pause; held while it may have been sent.
-                Outcome::Failed(f) if stopped && f.class == ErrorClass::Unauthorized => {
+                // Waiting when the run paused or was cancelled: given back the same way.
+                Outcome::Failed(f)
+                    if (stopped && f.class == ErrorClass::Unauthorized)
+                        || (interrupted && f.class == ErrorClass::Throttled) =>
+                {
                     if sent {
                         held.push(seq);
                     }
@@ -918,9 +929,13 @@ impl Inner {
         Batch {
             settled: out,
             held,
-            pause: report.stopped.map(|f| PauseReason::Unauthorized {
-                status: f.status.unwrap_or(401),
-            }),
+            // Interrupted: whoever stopped the run has set its state already.
+            pause: report
+                .stopped
+                .filter(|_| !interrupted)
+                .map(|f| PauseReason::Unauthorized {
+                    status: f.status.unwrap_or(401),
+                }),
         }
     }
 }

@@ -39,8 +39,12 @@ pub struct GroupPush {
 pub struct PushReport {
     pub users: Vec<Outcome>,
     pub groups: Vec<Outcome>,
-    /// Set when the target refused the credentials: the job must stop.
+    /// Set when the target refused the credentials (the job must stop), or when the
+    /// push was interrupted.
     pub stopped: Option<ScimFailure>,
+    /// The run stopped while the push waited: users not settled are to be given back,
+    /// not failed.
+    pub interrupted: bool,
     /// Per user: a request carrying it may have reached the target (sent with an
     /// answer that was lost or unclear, or by an earlier attempt). A user so marked
     /// and not settled must be looked up before it is sent again.
@@ -53,6 +57,9 @@ pub struct Pusher<'a> {
     client: &'a ScimClient,
     limits: Limits,
     policy: ExistingPolicy,
+    /// Cancelled when the run pauses or is cancelled: a wait (a `Retry-After` of up to
+    /// an hour) ends at once, and what is not settled is given back.
+    stop: Option<tokio_util::sync::CancellationToken>,
 }
 
 /// Where a user stands while a push is under way.
@@ -70,6 +77,7 @@ struct Run<'a> {
     /// earlier request, so it is settled as created when found by its `externalId`.
     sent: Vec<bool>,
     stopped: Option<ScimFailure>,
+    interrupted: bool,
     requests: u64,
     retries: u64,
 }
@@ -105,6 +113,33 @@ impl<'a> Pusher<'a> {
             client,
             limits,
             policy,
+            stop: None,
+        }
+    }
+
+    /// Waits end when `stop` is cancelled; the push then stops sending and reports
+    /// itself [`PushReport::interrupted`].
+    pub fn with_stop(mut self, stop: tokio_util::sync::CancellationToken) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// Waits before another attempt; `false` (and the push stopped) when the run
+    /// stopped first.
+    async fn wait(&self, run: &mut Run<'_>, pause: std::time::Duration) -> bool {
+        let Some(stop) = &self.stop else {
+            tokio::time::sleep(pause).await;
+            return true;
+        };
+        tokio::select! {
+            () = tokio::time::sleep(pause) => true,
+            () = stop.cancelled() => {
+                run.interrupted = true;
+                run.stopped.get_or_insert_with(|| {
+                    ScimFailure::new(ErrorClass::Throttled, None, INTERRUPTED)
+                });
+                false
+            }
         }
     }
 
@@ -116,6 +151,7 @@ impl<'a> Pusher<'a> {
             attempts: vec![0; users.len()],
             sent: users.iter().map(|u| u.maybe_sent).collect(),
             stopped: None,
+            interrupted: false,
             requests: 0,
             retries: 0,
         };
@@ -142,6 +178,7 @@ impl<'a> Pusher<'a> {
             users,
             groups: group_outcomes,
             stopped,
+            interrupted: run.interrupted,
             sent,
             requests: run.requests,
             retries: run.retries,
@@ -171,6 +208,7 @@ impl<'a> Pusher<'a> {
                 }
             }
             if !work.is_empty()
+                && run.stopped.is_none()
                 && let Some(request) = packer.take()
             {
                 self.send_users(run, request, &mut work).await;
@@ -267,8 +305,13 @@ impl<'a> Pusher<'a> {
                     run.attempts[i] = attempt;
                 }
                 run.retries += 1;
-                tokio::time::sleep(self.client.retry.delay(attempt, failure.retry_after)).await;
-                work.push_front(indices);
+                // Stopped while waiting: the users stay unsettled, to be given back.
+                if self
+                    .wait(run, self.client.retry.delay(attempt, failure.retry_after))
+                    .await
+                {
+                    work.push_front(indices);
+                }
             }
             ErrorClass::Network | ErrorClass::ServerError | ErrorClass::Protocol => {
                 self.recover(run, &indices, &failure.failure, work).await;
@@ -399,8 +442,9 @@ impl<'a> Pusher<'a> {
         }
         if !again.is_empty() {
             run.retries += 1;
-            tokio::time::sleep(self.client.retry.delay(attempt, None)).await;
-            work.push_front(again);
+            if self.wait(run, self.client.retry.delay(attempt, None)).await {
+                work.push_front(again);
+            }
         }
     }
 
@@ -619,6 +663,9 @@ impl<'a> Pusher<'a> {
         } = tail;
         // Users of the last request that must go again go alone, as before.
         while let Some(chunk) = work.pop_front() {
+            if run.stopped.is_some() {
+                break;
+            }
             let mut packer = self.packer();
             for i in chunk {
                 let op = Operation::create_user(&bulk_id(i), &run.users[i].data);
@@ -706,7 +753,12 @@ impl<'a> Pusher<'a> {
                 {
                     attempt += 1;
                     run.retries += 1;
-                    tokio::time::sleep(self.client.retry.delay(attempt, f.retry_after)).await;
+                    if !self
+                        .wait(run, self.client.retry.delay(attempt, f.retry_after))
+                        .await
+                    {
+                        break Err(f);
+                    }
                 }
                 other => break other,
             }
@@ -967,7 +1019,7 @@ impl<'a> Pusher<'a> {
                                     } else {
                                         run.retries += 1;
                                         let wait = self.client.retry.delay(run.attempts[i], None);
-                                        tokio::time::sleep(wait).await;
+                                        self.wait(run, wait).await;
                                     }
                                 }
                             }
@@ -981,7 +1033,7 @@ impl<'a> Pusher<'a> {
                                 run.retries += 1;
                                 let wait =
                                     self.client.retry.delay(run.attempts[i], call.retry_after);
-                                tokio::time::sleep(wait).await;
+                                self.wait(run, wait).await;
                             }
                         }
                         ErrorClass::Network | ErrorClass::ServerError | ErrorClass::Protocol => {
@@ -997,7 +1049,7 @@ impl<'a> Pusher<'a> {
                                     } else {
                                         run.retries += 1;
                                         let wait = self.client.retry.delay(run.attempts[i], None);
-                                        tokio::time::sleep(wait).await;
+                                        self.wait(run, wait).await;
                                     }
                                 }
                             }
@@ -1030,6 +1082,9 @@ struct Tail {
     work: VecDeque<Vec<usize>>,
     deferred: Vec<usize>,
 }
+
+/// The detail of users left unsettled because the run stopped during a wait.
+pub const INTERRUPTED: &str = "the run stopped while waiting to send again";
 
 /// A user found by a lookup: one carrying this legacy user's `externalId` (with the
 /// resource as the target holds it), or another account with the same `userName`.

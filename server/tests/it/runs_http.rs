@@ -9,7 +9,7 @@ use crate::common;
 
 use common::{
     TestDb, TestServer, owner_with_token, postgres_db,
-    scim::{PEER_TOKEN, Peer},
+    scim::{Fault, FaultProxy, PEER_TOKEN, Peer},
     settled, sqlite_db, upload,
 };
 use reqwest::{Client, Method, StatusCode};
@@ -366,6 +366,84 @@ async fn a_test_run_on_postgres_settles_every_record_once_and_rolls_back() {
         return;
     };
     story(db, &peer).await;
+}
+
+/// Waits (polling the run) until `done` holds of it; fails after `within`.
+async fn wait_for_run(
+    server: &TestServer,
+    run: &str,
+    token: &str,
+    within: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let (_, view) = send(server, Method::GET, run, token, None).await;
+        if done(&view) {
+            return view;
+        }
+        assert!(
+            started.elapsed() < within,
+            "the run never got there: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pausing_ends_a_wait_for_the_targets_retry_after_at_once() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let proxy = FaultProxy::start(peer.port).await;
+    // The target asks for an hour's patience before the first batch.
+    proxy.inject(
+        "POST /v2/Bulk",
+        Fault::Status {
+            code: 429,
+            retry_after: Some("3600".into()),
+        },
+    );
+    let server = TestServer::start(sqlite_db()).await;
+    let (token, base) = ready(&server, &proxy.base_url, PEER_TOKEN, "test", 20).await;
+    let (status, job) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/runs/test"),
+        &token,
+        Some(json!({"size": 20})),
+    )
+    .await;
+    assert_eq!(status, 201, "{job}");
+    let run = format!("{base}/runs/{}", job["id"].as_str().unwrap());
+    let started = std::time::Instant::now();
+    while proxy.count("POST /v2/Bulk") == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "nothing was sent"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, paused) = send(&server, Method::POST, &format!("{run}/pause"), &token, None).await;
+    assert_eq!(status, 200, "{paused}");
+    // The worker stops waiting: the batch goes back to pending (the export's two bad
+    // e-mail addresses fail by the mapping, never sent), nothing failed for the wait,
+    // and the counts add up, long before the hour is over.
+    let view = wait_for_run(&server, &run, &token, Duration::from_secs(60), |v| {
+        v["job"]["counts"]["in_flight"] == 0
+    })
+    .await;
+    adds_up(&view["job"]);
+    assert_eq!(view["job"]["state"], "paused");
+    assert_eq!(view["job"]["counts"]["failed"], 2, "{view}");
+    assert_eq!(view["classes"][0]["error_class"], "mapping", "{view}");
+    assert_eq!(view["job"]["counts"]["created"], 0, "{view}");
+    assert_eq!(view["job"]["counts"]["pending"], 18, "{view}");
+    assert_eq!(
+        proxy.count("POST /v2/Bulk"),
+        1,
+        "nothing is sent after the pause"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
