@@ -212,6 +212,14 @@ impl fmt::Debug for Config {
     }
 }
 
+/// A trusted proxy: an address (`10.0.0.5`) or a range (`10.0.0.0/8`).
+fn parse_proxy(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| "expected an IP address or a CIDR range such as 10.0.0.0/8".to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,12 +246,4 @@ mod tests {
         );
         assert!(!config.secure_cookies());
     }
-}
-
-/// A trusted proxy: an address (`10.0.0.5`) or a range (`10.0.0.0/8`).
-fn parse_proxy(text: &str) -> Result<ipnet::IpNet, String> {
-    let text = text.trim();
-    text.parse::<ipnet::IpNet>()
-        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        .map_err(|_| "expected an IP address or a CIDR range such as 10.0.0.0/8".to_string())
 }
