@@ -567,9 +567,11 @@ pub struct Job {
 pub struct Claimed {
     pub seq: u64,
     pub source_id: String,
-    /// Claims so far, this one included: above one, an earlier worker may have sent
-    /// it already, so the target is asked before sending again.
+    /// Claims so far, this one included.
     pub attempts: u32,
+    /// A request carrying it may have reached the target (an earlier worker sent its
+    /// batch): the target is asked before it is sent again.
+    pub sent: bool,
     /// The user in the target, for a rollback.
     pub scim_id: Option<String>,
 }

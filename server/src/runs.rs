@@ -691,18 +691,32 @@ impl Inner {
                 .with_heartbeat(id, owner, lease, async {
                     let push = async {
                         let clock = Instant::now();
-                        let batch = self.send(context, current, &drive.stop).await;
+                        let batch = self.send(context, owner, current, &drive.stop).await;
                         (batch, clock.elapsed())
                     };
                     Ok(tokio::join!(push, ahead))
                 })
                 .await?;
-            next = following?;
+            // The outcomes are kept first, whatever became of readying the next batch.
             let settle = Instant::now();
-            self.store
+            let kept = self
+                .store
                 .settle(id, owner, &batch.settled, Utc::now())
                 .await?;
             let settled = settle.elapsed();
+            next = following?;
+            if (kept as usize) < batch.settled.len() {
+                // Records settled by nobody here were taken up by another worker after
+                // this one's lease lapsed; that worker settles them. This one stops.
+                tracing::warn!(
+                    job = %id,
+                    owner,
+                    kept,
+                    outcomes = batch.settled.len(),
+                    "records were no longer this worker's; it stops"
+                );
+                break;
+            }
             tracing::debug!(
                 job = %id,
                 owner,
@@ -796,22 +810,39 @@ impl Inner {
         let mut work = std::pin::pin!(work);
         let mut beat = tokio::time::interval(self.config.lease / 3);
         beat.tick().await;
+        let mut renewed = Instant::now();
         loop {
             tokio::select! {
                 result = &mut work => return result,
                 _ = beat.tick() => {
-                    if let Err(err) = self.store.heartbeat(id, owner, Utc::now() + lease).await {
-                        tracing::warn!(job = %id, error = %err, "renewing a lease failed");
+                    match self.store.heartbeat(id, owner, Utc::now() + lease).await {
+                        Ok(_) => renewed = Instant::now(),
+                        // A worker whose lease runs out must not go on: another takes
+                        // its records up (looking up what may have been sent).
+                        Err(err) if renewed.elapsed() >= self.config.lease * 2 / 3 => {
+                            return Err(DomainError::Internal(format!(
+                                "the lease on the run's records could not be renewed: {err}"
+                            )));
+                        }
+                        Err(err) => {
+                            tracing::warn!(job = %id, error = %err, "renewing a lease failed; trying again");
+                        }
                     }
                 }
             }
         }
     }
 
-    async fn send(&self, context: &Arc<Context>, ready: Ready, stop: &CancellationToken) -> Batch {
+    async fn send(
+        &self,
+        context: &Arc<Context>,
+        owner: &str,
+        ready: Ready,
+        stop: &CancellationToken,
+    ) -> Batch {
         match context.job.kind {
             JobKind::Rollback => self.delete(context, &ready.claimed).await,
-            _ => self.push(context, ready.prepared, stop).await,
+            _ => self.push(context, owner, ready.prepared, stop).await,
         }
     }
 
@@ -844,6 +875,7 @@ impl Inner {
     async fn push(
         &self,
         context: &Arc<Context>,
+        owner: &str,
         prepared: Vec<Prepared>,
         stop: &CancellationToken,
     ) -> Batch {
@@ -864,6 +896,20 @@ impl Inner {
                 settled: out,
                 held: Vec::new(),
                 pause: None,
+            };
+        }
+        // Marked as sent as the batch leaves: after a crash, only batches that may
+        // have reached the target are looked up. Unmarked, the batch is not sent (a
+        // crash then costs look-ups it would not have needed, never a duplicate).
+        let leaving: Vec<u64> = seqs.iter().map(|(seq, _)| *seq).collect();
+        if let Err(err) = self.store.mark_sent(context.job.id, owner, &leaving).await {
+            tracing::error!(job = %context.job.id, error = %err, "a batch could not be marked as sent");
+            return Batch {
+                settled: out,
+                held: Vec::new(),
+                pause: Some(PauseReason::CannotRun {
+                    detail: "Ferry's database did not take a write; resume once it is back".into(),
+                }),
             };
         }
         let pusher = Pusher::new(&context.client, context.limits, context.settings.policy)
@@ -1010,7 +1056,7 @@ fn prepare(
             user: UserPush {
                 external_id: text("externalId"),
                 user_name: text("userName"),
-                maybe_sent: claimed.attempts > 1,
+                maybe_sent: claimed.sent,
                 data: mapped.resource,
             },
         }

@@ -552,6 +552,32 @@ impl ScimClient {
             .unwrap_or_default())
     }
 
+    /// Resources whose `attribute` equals any of `values`, in one request (`a eq "x" or
+    /// a eq "y" …`), as many per page as there are values. The caller checks each
+    /// resource's attribute: a target may apply a filter loosely.
+    pub async fn filter_any(
+        &self,
+        endpoint: &str,
+        attribute: &str,
+        values: &[&str],
+    ) -> Result<Vec<Value>, CallFailure> {
+        let filter = values
+            .iter()
+            .map(|v| format!("{attribute} eq \"{}\"", filter_escape(v)))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("filter", &filter)
+            .append_pair("count", &values.len().to_string())
+            .finish();
+        let doc = self.get(&format!("{endpoint}?{query}")).await?;
+        Ok(doc
+            .get("Resources")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default())
+    }
+
     /// Sends a bulk body (already packed within the limits); the answer is parsed by
     /// the caller, which matches operations by `bulkId`.
     pub async fn bulk(&self, body: Vec<u8>) -> Result<Answer, CallFailure> {

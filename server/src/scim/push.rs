@@ -221,16 +221,69 @@ impl<'a> Pusher<'a> {
     }
 
     /// Users an earlier attempt may have created are looked up first: found by their
-    /// `externalId`, they are settled as created (by that attempt) and not sent.
+    /// `externalId`, they are settled as created (by that attempt) and not sent. They
+    /// are asked for many at a time (`externalId eq "a" or externalId eq "b" …`); a
+    /// target that refuses such filters is asked one user at a time, a few at once.
     async fn found_before(&self, run: &mut Run<'_>) {
-        for i in 0..run.users.len() {
-            if !run.users[i].maybe_sent || run.stopped.is_some() {
-                continue;
+        let wanted: Vec<usize> = (0..run.users.len())
+            .filter(|&i| run.users[i].maybe_sent)
+            .collect();
+        for chunk in wanted.chunks(LOOKUPS_PER_REQUEST) {
+            if run.stopped.is_some() {
+                return;
             }
-            if let Ok(Some(Found::Ours { id, .. })) = self.lookup(run, i).await {
-                run.done(i, Outcome::Created { id });
+            let ids: Vec<&str> = chunk
+                .iter()
+                .map(|&i| run.users[i].external_id.as_str())
+                .collect();
+            run.requests += 1;
+            let found = match self.client.filter_any("/Users", "externalId", &ids).await {
+                Ok(found) => found,
+                Err(call) if call.class() == ErrorClass::Unauthorized => {
+                    run.stopped = Some(call.failure);
+                    return;
+                }
+                // Refused (or failed): one user at a time, a few at once.
+                Err(_) => self.found_one_by_one(run, chunk).await,
+            };
+            for &i in chunk {
+                let external_id = run.users[i].external_id.as_str();
+                if let Some(id) = found
+                    .iter()
+                    .find(|r| text_of(r, "externalId") == Some(external_id))
+                    .and_then(resource_id)
+                {
+                    run.done(i, Outcome::Created { id });
+                }
             }
         }
+    }
+
+    /// The resources found by `externalId` for each of `chunk`, asked for one at a
+    /// time with a few requests in the air.
+    async fn found_one_by_one(&self, run: &mut Run<'_>, chunk: &[usize]) -> Vec<Value> {
+        let mut answers = Vec::with_capacity(chunk.len());
+        for group in chunk.chunks(LOOKUPS_IN_THE_AIR) {
+            // Each ask owns its client (a clone shares the connections) and its id.
+            let asks = group.iter().map(|&i| {
+                let (client, external_id) = (self.client.clone(), run.users[i].external_id.clone());
+                async move { client.filter_eq("/Users", "externalId", &external_id).await }
+            });
+            answers.extend(futures_util::future::join_all(asks).await);
+        }
+        run.requests += answers.len() as u64;
+        let mut found = Vec::new();
+        for answer in answers {
+            match answer {
+                Ok(resources) => found.extend(resources),
+                Err(call) if call.class() == ErrorClass::Unauthorized => {
+                    run.stopped = Some(call.failure);
+                }
+                // Not found now: sent again, and a 409 then is settled by a look-up.
+                Err(_) => {}
+            }
+        }
+        found
     }
 
     fn packer(&self) -> Packer {
@@ -1082,6 +1135,12 @@ struct Tail {
     work: VecDeque<Vec<usize>>,
     deferred: Vec<usize>,
 }
+
+/// Users asked for in one look-up request after a crash: a filter of this many `or`
+/// terms stays a few kilobytes of URL, well inside what servers and proxies accept.
+const LOOKUPS_PER_REQUEST: usize = 50;
+/// Single look-ups in the air at once, for a target that refuses `or` filters.
+const LOOKUPS_IN_THE_AIR: usize = 4;
 
 /// The detail of users left unsettled because the run stopped during a wait.
 pub const INTERRUPTED: &str = "the run stopped while waiting to send again";

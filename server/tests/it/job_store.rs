@@ -298,7 +298,33 @@ async fn story(db: TestDb) {
         after, expected,
         "unclaimed: same attempts; released: one more"
     );
+    // Only records whose batch was sent are looked up after a crash: marked as sent
+    // as the batch leaves, kept through a release, cleared by an unclaim (never sent).
+    assert!(again.iter().all(|r| !r.sent), "nothing was sent yet");
+    let seqs: Vec<u64> = again.iter().map(|r| r.seq).collect();
+    assert_eq!(store.mark_sent(id, "worker-d", &seqs).await.unwrap(), 0);
+    assert_eq!(
+        store.mark_sent(id, "worker-e", &seqs[..4]).await.unwrap(),
+        4
+    );
     assert_eq!(store.release(id, "worker-e").await.unwrap(), 10);
+    let f = store
+        .claim(id, "worker-f", 10, later, later + Duration::seconds(30))
+        .await
+        .unwrap();
+    let sent: Vec<u64> = f.iter().filter(|r| r.sent).map(|r| r.seq).collect();
+    assert_eq!(sent, seqs[..4]);
+    let all: Vec<u64> = f.iter().map(|r| r.seq).collect();
+    assert_eq!(store.unclaim(id, "worker-f", &all).await.unwrap(), 10);
+    let g = store
+        .claim(id, "worker-g", 10, later, later + Duration::seconds(30))
+        .await
+        .unwrap();
+    assert!(
+        g.iter().all(|r| !r.sent),
+        "given back unsent: nothing to look up"
+    );
+    assert_eq!(store.release(id, "worker-g").await.unwrap(), 10);
 
     // An outcome that is not a settled state is refused outright.
     let bad = Settled {

@@ -949,3 +949,63 @@ async fn a_private_ca_is_trusted_only_when_given_and_extra_headers_are_sent() {
         report.steps[0].detail
     );
 }
+
+#[tokio::test]
+async fn users_that_may_have_been_sent_are_looked_up_many_per_request() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let proxy = FaultProxy::start(peer.port).await;
+    let client = client(&proxy.base_url);
+    // An earlier attempt created 30 of these 80 users before its worker died.
+    let batch = users("crash", 80);
+    let first = Pusher::new(&client, BULK, ExistingPolicy::Skip)
+        .push(&batch[..30], &[])
+        .await;
+    let earlier: Vec<String> = first.users.iter().map(|o| created(o).to_string()).collect();
+    let again: Vec<UserPush> = batch
+        .iter()
+        .cloned()
+        .map(|mut u| {
+            u.maybe_sent = true;
+            u
+        })
+        .collect();
+    let looked_before = proxy.count("GET /v2/Users?filter=externalId");
+    let report = Pusher::new(&client, BULK, ExistingPolicy::Skip)
+        .push(&again, &[])
+        .await;
+    // Two requests of `or` terms for 80 users, not a request (or two) per user.
+    assert_eq!(
+        proxy.count("GET /v2/Users?filter=externalId") - looked_before,
+        2
+    );
+    for (i, outcome) in report.users.iter().enumerate() {
+        let id = created(outcome);
+        if i < 30 {
+            assert_eq!(id, earlier[i], "found, not created again");
+        }
+        assert_eq!(peer.count("userName", &format!("crash{i}")).await, 1);
+    }
+
+    // A target that refuses `or` filters is asked one user at a time.
+    proxy.inject(
+        "GET /v2/Users?filter=externalId",
+        Fault::Status {
+            code: 400,
+            retry_after: None,
+        },
+    );
+    let refused: Vec<UserPush> = again[..5].to_vec();
+    let looked_before = proxy.count("GET /v2/Users?filter=externalId");
+    let report = Pusher::new(&client, BULK, ExistingPolicy::Skip)
+        .push(&refused, &[])
+        .await;
+    assert_eq!(
+        proxy.count("GET /v2/Users?filter=externalId") - looked_before,
+        1 + 5
+    );
+    for (i, outcome) in report.users.iter().enumerate() {
+        assert_eq!(created(outcome), earlier[i]);
+    }
+}

@@ -563,7 +563,7 @@ macro_rules! job_store {
                 .await?;
                 Self::shift_counts(&mut tx, id, RecordState::InFlight, RecordState::Pending, reclaimed)
                     .await?;
-                let rows: Vec<(i64, String, i32, Option<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                let rows: Vec<(i64, String, i32, Option<String>, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     // The pick is a CTE so that it runs once: as a subquery PostgreSQL
                     // may run it again per row, each time skipping what a concurrent
                     // claimer locked meanwhile, and claim far more than asked.
@@ -571,7 +571,7 @@ macro_rules! job_store {
                      AND state = $5 ORDER BY seq LIMIT $6{}) \
                      UPDATE job_records SET state = $2, lease_owner = $3, lease_until = $4, \
                      attempts = attempts + 1 FROM picked WHERE job_id = $1 AND seq = p_seq \
-                     RETURNING seq, source_id, attempts, scim_id",
+                     RETURNING seq, source_id, attempts, scim_id, sent",
                     $skip_locked
                 )))
                 .bind(id.0)
@@ -594,11 +594,12 @@ macro_rules! job_store {
                 tx.commit().await.map_err(internal)?;
                 let mut claimed: Vec<Claimed> = rows
                     .into_iter()
-                    .map(|(seq, source_id, attempts, scim_id)| Claimed {
+                    .map(|(seq, source_id, attempts, scim_id, sent)| Claimed {
                         seq: count(seq),
                         source_id,
                         attempts: u32::try_from(attempts).unwrap_or(0),
                         scim_id,
+                        sent,
                     })
                     .collect();
                 claimed.sort_by_key(|c| c.seq);
@@ -719,8 +720,8 @@ macro_rules! job_store {
                     update
                         .push_bind(RecordState::Pending.as_str())
                         .push(
-                            ", lease_owner = NULL, lease_until = NULL, attempts = attempts - 1 \
-                             WHERE job_id = ",
+                            ", lease_owner = NULL, lease_until = NULL, attempts = attempts - 1, \
+                             sent = FALSE WHERE job_id = ",
                         )
                         .push_bind(id.0)
                         .push(concat!(" AND ", $by_row, "state = "))
@@ -744,6 +745,33 @@ macro_rules! job_store {
                     .await?;
                 tx.commit().await.map_err(internal)?;
                 Ok(unclaimed)
+            }
+
+            async fn mark_sent(&self, id: JobId, owner: &str, seqs: &[u64]) -> Result<u64> {
+                let mut marked = 0;
+                for chunk in seqs.chunks(SETTLED_PER_STATEMENT) {
+                    let mut update =
+                        sqlx::QueryBuilder::<$db>::new("UPDATE job_records SET sent = TRUE WHERE job_id = ");
+                    update
+                        .push_bind(id.0)
+                        .push(concat!(" AND ", $by_row, "state = "))
+                        .push_bind(RecordState::InFlight.as_str())
+                        .push(" AND lease_owner = ")
+                        .push_bind(owner)
+                        .push(" AND seq IN (");
+                    let mut list = update.separated(", ");
+                    for seq in chunk {
+                        list.push_bind(*seq as i64);
+                    }
+                    update.push(")");
+                    marked += update
+                        .build()
+                        .execute(&self.bulk)
+                        .await
+                        .map_err(internal)?
+                        .rows_affected();
+                }
+                Ok(marked)
             }
         }
     };
