@@ -338,9 +338,10 @@ fn auth0_custom_hash(custom: &Value) -> Result<passwords::Credential, String> {
     let value = hash["value"].as_str().ok_or("hash.value is missing")?;
     let encoding = |v: &Value, default: Encoding| match v.as_str() {
         None => Ok(default),
-        Some(name) => {
-            Encoding::parse(name).ok_or(format!("unknown encoding {}", passwords::named(name)))
-        }
+        Some(name) => Encoding::parse(name).ok_or(format!(
+            "{} is not read",
+            passwords::named("encoding", name)
+        )),
     };
     match algorithm {
         "bcrypt" | "argon2" | "pbkdf2" | "ldap" => {
@@ -369,8 +370,8 @@ fn auth0_custom_hash(custom: &Value) -> Result<passwords::Credential, String> {
                 .map_err(|e| e.to_string())
         }
         other => Err(format!(
-            "algorithm {} is not supported",
-            passwords::named(other)
+            "{} is not supported",
+            passwords::named("algorithm", other)
         )),
     }
 }

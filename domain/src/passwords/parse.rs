@@ -94,18 +94,58 @@ const LDAP_UNREAD: &[&str] = &[
     "NS-MTA-MD5",
 ];
 
-/// An algorithm's name as an export gives it, fit to appear in an error: a short
-/// identifier, else nothing (an export's fields may hold anything).
-pub fn named(name: &str) -> String {
-    let fits = !name.is_empty()
-        && name.len() <= 24
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if fits {
-        format!("{name:?}")
-    } else {
-        "that is not an algorithm name".into()
+/// Algorithms exports name that Ferry knows by name but does not read. Only these
+/// are named in an error: any other text in an algorithm field is an export's value,
+/// and none is ever quoted.
+const KNOWN_UNREAD: &[&str] = &[
+    "md4",
+    "sha224",
+    "sha384",
+    "sha3-256",
+    "sha3-512",
+    "ripemd160",
+    "whirlpool",
+    "hmac",
+    "phpass",
+    "crypt",
+    "des",
+    "bcrypt-sha256",
+    "pbkdf2-md5",
+    "ntlm",
+    "nthash",
+    "lm",
+    "mssql",
+    "mysql",
+    "postgres-md5",
+    "oracle",
+    "django",
+    "drupal",
+    "wordpress",
+    "joomla",
+    "sha1-crypt",
+    "sun-md5",
+    "bsdi-crypt",
+    "scrypt",
+    "argon2",
+    "pbkdf2",
+    "bcrypt",
+    "md5",
+    "sha1",
+    "sha256",
+    "sha512",
+    "ldap",
+    "plain",
+    "cleartext",
+    "none",
+];
+
+/// A name an export gives (of an algorithm, an encoding), fit to appear in an error:
+/// `algorithm "md4"` for a name Ferry knows, else `an algorithm Ferry does not know`.
+pub fn named(what: &str, name: &str) -> String {
+    let lower = name.trim().to_ascii_lowercase();
+    match KNOWN_UNREAD.iter().find(|known| **known == lower) {
+        Some(known) => format!("{what} {known:?}"),
+        None => format!("an {what} Ferry does not know"),
     }
 }
 
@@ -365,7 +405,7 @@ pub fn keycloak(secret_data: &str, credential_data: &str) -> Result<Credential, 
         other => {
             return Err(malformed(
                 NAME,
-                format!("algorithm {} is not supported", named(other)),
+                format!("{} is not supported", named("algorithm", other)),
             ));
         }
     };
@@ -543,8 +583,12 @@ pub fn salted_digest(
     position: SaltPosition,
 ) -> Result<Credential, CredentialError> {
     const NAME: &str = "salted digest";
-    let digest = Digest::parse(digest)
-        .ok_or_else(|| malformed(NAME, format!("unknown digest {}", named(digest))))?;
+    let digest = Digest::parse(digest).ok_or_else(|| {
+        malformed(
+            NAME,
+            format!("{} is not a digest Ferry reads", named("algorithm", digest)),
+        )
+    })?;
     if hash.len() != digest.output_len() {
         return Err(malformed(
             NAME,

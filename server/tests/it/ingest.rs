@@ -514,3 +514,61 @@ async fn generated_exports_read_back_whole() {
     let with_passwords = records.iter().filter(|r| r.credential.is_some()).count();
     assert!(with_passwords > 900, "{with_passwords}");
 }
+
+/// Compressed uploads mutated at random (a fixed seed; `FERRY_FUZZ_CASES` runs more):
+/// every one ends read or failed with a reason, never a panic or a stuck reading.
+#[tokio::test]
+async fn damaged_archives_end_read_or_failed() {
+    let b = bench(common::sqlite_db()).await;
+    let cases: usize = std::env::var("FERRY_FUZZ_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(40);
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let sources = [
+        fixture("generic.csv"),
+        fixture("keycloak_realm.json"),
+        fixture("directory.ldif"),
+    ];
+    for case in 0..cases {
+        let source = &sources[case % sources.len()];
+        let mut bytes = if case % 2 == 0 {
+            gzip(source)
+        } else {
+            let mut zipped = std::io::Cursor::new(Vec::new());
+            {
+                let mut archive = zip::ZipWriter::new(&mut zipped);
+                let options = zip::write::SimpleFileOptions::default();
+                archive.start_file("export.bin", options).unwrap();
+                archive.write_all(source).unwrap();
+                archive.finish().unwrap();
+            }
+            zipped.into_inner()
+        };
+        for _ in 0..(1 + next() % 4) {
+            let at = (next() as usize) % bytes.len().max(1);
+            match next() % 3 {
+                0 => bytes[at] = next() as u8,
+                1 => bytes.truncate(at.max(1)),
+                _ => {
+                    bytes.insert(at, next() as u8);
+                }
+            }
+        }
+        let upload = b.upload(&format!("case-{case}"), &bytes).await;
+        assert!(
+            matches!(upload.status, UploadStatus::Parsed | UploadStatus::Failed),
+            "case {case}: {:?}",
+            upload.status
+        );
+        if upload.status == UploadStatus::Failed {
+            assert!(upload.error.as_deref().is_some_and(|e| !e.is_empty()));
+        }
+    }
+}
