@@ -9,7 +9,7 @@ use crate::common;
 
 use common::{
     TestDb, TestServer, owner_with_token, postgres_db,
-    scim::{Fault, FaultProxy, PEER_TOKEN, Peer},
+    scim::{Chaos, Fault, FaultProxy, PEER_TOKEN, Peer},
     settled, sqlite_db, upload,
 };
 use reqwest::{Client, Method, StatusCode};
@@ -1080,4 +1080,155 @@ async fn two_instances_on_one_postgres_split_a_run_without_overlap() {
     );
     assert_eq!(owners.iter().map(|(_, n)| n).sum::<i64>(), 216);
     drop((one, two, data));
+}
+
+fn drill_env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The crash drill (`scripts/drill.sh`): a real run of `FERRY_DRILL_USERS` users into
+/// the SCIM peer through a proxy answering at random with 429 (`Retry-After: 1`), 503,
+/// resets before and after the peer handled a request and slow answers, while the
+/// `ferry` processes are SIGKILLed and restarted `FERRY_DRILL_KILLS` times, on SQLite
+/// or (with `FERRY_DRILL_POSTGRES=1`) PostgreSQL with `FERRY_DRILL_INSTANCES`
+/// instances. Every user the mapping accepts must be in the target exactly once and
+/// nothing may fail for a reason of Ferry's own; it prints the figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "minutes long: run by scripts/drill.sh"]
+async fn drill() {
+    let users = drill_env("FERRY_DRILL_USERS", 100_000) as usize;
+    let kills = drill_env("FERRY_DRILL_KILLS", 20);
+    let every = Duration::from_millis(drill_env("FERRY_DRILL_KILL_EVERY_MS", 4_000));
+    let instances = drill_env("FERRY_DRILL_INSTANCES", 1).max(1) as usize;
+    let faults = drill_env("FERRY_DRILL_FAULTS", 1) == 1;
+    let on_postgres = drill_env("FERRY_DRILL_POSTGRES", 0) == 1;
+    let peer = Peer::start().await.expect("the SCIM peer is required");
+    let proxy = FaultProxy::start(peer.port).await;
+    let db = if on_postgres {
+        postgres_db()
+            .await
+            .expect("FERRY_TEST_POSTGRES_URL is required")
+    } else {
+        sqlite_db()
+    };
+    let server = TestServer::start(db).await;
+    let (token, base) = ready(&server, &proxy.base_url, PEER_TOKEN, "production", users).await;
+    let (status, _) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/mapping/impact"),
+        &token,
+        Some(json!({"rules": rules()})),
+    )
+    .await;
+    assert_eq!(status, 202);
+    loop {
+        let (_, impact) = send(
+            &server,
+            Method::GET,
+            &format!("{base}/mapping/impact"),
+            &token,
+            None,
+        )
+        .await;
+        if impact["status"] == "ready" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (db, data) = server.stop_keeping_data().await;
+    let mut running: Vec<Process> = Vec::new();
+    for _ in 0..instances {
+        running.push(Process::start(&db, data.path()).await);
+    }
+    if faults {
+        proxy.chaos(Some(Chaos::drill(0x5eed)));
+    }
+    let started = std::time::Instant::now();
+    let (status, created) = running[0]
+        .send(
+            Method::POST,
+            &format!("{base}/runs/real"),
+            &token,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let run = format!("{base}/runs/{}", created["job"]["id"].as_str().unwrap());
+    let finished = |v: &Value| matches!(v["job"]["state"].as_str(), Some("succeeded" | "failed"));
+    let mut killed = 0;
+    let done = loop {
+        tokio::time::sleep(if killed < kills {
+            every
+        } else {
+            Duration::from_millis(500)
+        })
+        .await;
+        let (status, view) = running[0].send(Method::GET, &run, &token, None).await;
+        assert_eq!(status, 200, "{view}");
+        adds_up(&view["job"]);
+        if finished(&view) {
+            break view;
+        }
+        if killed < kills {
+            // SIGKILL one instance (in turn) with batches in flight, and restart it.
+            let victim = (killed as usize) % running.len();
+            running.remove(victim).kill();
+            running.insert(victim, Process::start(&db, data.path()).await);
+            killed += 1;
+        }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    proxy.chaos(None);
+    let counts = &done["job"]["counts"];
+    let number = |k: &str| counts[k].as_u64().unwrap();
+    // The target holds each created user once.
+    let mut by_external: std::collections::HashMap<String, u32> = Default::default();
+    let mut start = 1;
+    loop {
+        let page = peer
+            .get(&format!("/Users?startIndex={start}&count=1000"))
+            .await;
+        let resources = page["Resources"].as_array().cloned().unwrap_or_default();
+        if resources.is_empty() {
+            break;
+        }
+        for r in &resources {
+            *by_external
+                .entry(r["externalId"].as_str().unwrap_or_default().to_string())
+                .or_default() += 1;
+        }
+        start += resources.len();
+    }
+    let in_target: u32 = by_external.values().sum();
+    let duplicates = by_external.values().filter(|n| **n > 1).count();
+    let (_, classes) = running[0].send(Method::GET, &run, &token, None).await;
+    let lookups = proxy.count("GET /v2/Users?filter=externalId");
+    println!(
+        "drill: {users} users, {kills} kills, {instances} instance(s) on {}, faults {}: \
+         {seconds:.1} s; created {}, failed {}, skipped {}, in the target {in_target}, \
+         duplicate externalIds {duplicates}, look-up requests {lookups}, requests {}",
+        if on_postgres { "PostgreSQL" } else { "SQLite" },
+        if faults { "on" } else { "off" },
+        number("created"),
+        number("failed"),
+        number("skipped"),
+        proxy.seen().len(),
+    );
+    println!("drill: error classes {}", classes["classes"]);
+    assert_eq!(duplicates, 0, "a user was created twice");
+    assert_eq!(u64::from(in_target), number("created"));
+    assert_eq!(number("skipped"), 0, "{done}");
+    for class in classes["classes"].as_array().unwrap() {
+        assert_eq!(
+            class["error_class"], "mapping",
+            "failed for a reason of Ferry's own: {class}"
+        );
+    }
+    assert_eq!(number("created") + number("failed"), users as u64);
+    drop(running);
+    drop(data);
 }

@@ -171,6 +171,73 @@ impl Peer {
     }
 }
 
+/// Faults at random, for requests no queued fault matches: each request draws one.
+#[derive(Clone, Debug)]
+pub struct Chaos {
+    /// xorshift state: the same seed gives the same sequence of draws.
+    pub seed: u64,
+    /// 429 with `Retry-After: 1`.
+    pub throttled: f64,
+    /// 503.
+    pub unavailable: f64,
+    /// The connection closes before the peer sees the request.
+    pub reset_before: f64,
+    /// The peer does the work; the answer is lost.
+    pub reset_after: f64,
+    /// The answer comes late.
+    pub slow: f64,
+    pub slow_by: Duration,
+}
+
+impl Chaos {
+    /// The drill's mix: 8% 429, 4% 503, 0.5% resets before and 0.5% after the peer
+    /// handled the request, 2% answers slowed by a second.
+    pub fn drill(seed: u64) -> Self {
+        Self {
+            seed: seed.max(1),
+            throttled: 0.08,
+            unavailable: 0.04,
+            reset_before: 0.005,
+            reset_after: 0.005,
+            slow: 0.02,
+            slow_by: Duration::from_secs(1),
+        }
+    }
+
+    fn draw(&mut self) -> Option<Fault> {
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        let roll = (self.seed >> 11) as f64 / (1u64 << 53) as f64;
+        let mut edge = 0.0;
+        for (rate, fault) in [
+            (
+                self.throttled,
+                Fault::Status {
+                    code: 429,
+                    retry_after: Some("1".into()),
+                },
+            ),
+            (
+                self.unavailable,
+                Fault::Status {
+                    code: 503,
+                    retry_after: None,
+                },
+            ),
+            (self.reset_before, Fault::Reset),
+            (self.reset_after, Fault::DropAnswer),
+            (self.slow, Fault::Slow(self.slow_by)),
+        ] {
+            edge += rate;
+            if roll < edge {
+                return Some(fault);
+            }
+        }
+        None
+    }
+}
+
 /// What the proxy does to a request it matches.
 #[derive(Clone, Debug)]
 pub enum Fault {
@@ -197,6 +264,7 @@ pub enum Fault {
 pub struct FaultProxy {
     pub base_url: String,
     faults: Arc<Mutex<VecDeque<(String, Fault)>>>,
+    chaos: Arc<Mutex<Option<Chaos>>>,
     /// Every request head seen (request line and headers), with when it arrived.
     pub seen: Arc<Mutex<Vec<(Instant, String)>>>,
     task: tokio::task::JoinHandle<()>,
@@ -265,20 +333,21 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let faults: Arc<Mutex<VecDeque<(String, Fault)>>> = Arc::default();
+        let chaos: Arc<Mutex<Option<Chaos>>> = Arc::default();
         let seen: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
-        let (f, s) = (faults.clone(), seen.clone());
+        let (f, s, c) = (faults.clone(), seen.clone(), chaos.clone());
         let scheme = if tls.is_some() { "https" } else { "http" };
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (f, s, tls) = (f.clone(), s.clone(), tls.clone());
+                let (f, s, c, tls) = (f.clone(), s.clone(), c.clone(), tls.clone());
                 tokio::spawn(async move {
                     let _ = match tls {
                         // A client that refuses the certificate simply goes away.
                         Some(acceptor) => match acceptor.accept(client).await {
-                            Ok(stream) => serve(stream, peer_port, f, s).await,
+                            Ok(stream) => serve(stream, peer_port, f, s, c).await,
                             Err(_) => Ok(()),
                         },
-                        None => serve(client, peer_port, f, s).await,
+                        None => serve(client, peer_port, f, s, c).await,
                     };
                 });
             }
@@ -286,9 +355,15 @@ impl FaultProxy {
         Self {
             base_url: format!("{scheme}://127.0.0.1:{port}/v2"),
             faults,
+            chaos,
             seen,
             task,
         }
+    }
+
+    /// From now on, requests no queued fault matches meet faults at random.
+    pub fn chaos(&self, chaos: Option<Chaos>) {
+        *self.chaos.lock().unwrap() = chaos;
     }
 
     pub fn inject(&self, request_line_contains: &str, fault: Fault) {
@@ -318,6 +393,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     peer_port: u16,
     faults: Arc<Mutex<VecDeque<(String, Fault)>>>,
     seen: Arc<Mutex<Vec<(Instant, String)>>>,
+    chaos: Arc<Mutex<Option<Chaos>>>,
 ) -> std::io::Result<()> {
     let mut request = Vec::new();
     let mut buf = [0u8; 16 * 1024];
@@ -354,7 +430,8 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         let mut faults = faults.lock().unwrap();
         let at = faults.iter().position(|(m, _)| line.contains(m.as_str()));
         at.and_then(|i| faults.remove(i)).map(|(_, f)| f)
-    };
+    }
+    .or_else(|| chaos.lock().unwrap().as_mut().and_then(Chaos::draw));
     match fault {
         Some(Fault::Status { code, retry_after }) => {
             let body = format!(
