@@ -540,21 +540,12 @@ impl ScimClient {
         attribute: &str,
         value: &str,
     ) -> Result<Vec<Value>, CallFailure> {
-        let filter = format!("{attribute} eq \"{}\"", filter_escape(value));
-        let query: String = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("filter", &filter)
-            .finish();
-        let doc = self.get(&format!("{endpoint}?{query}")).await?;
-        Ok(doc
-            .get("Resources")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default())
+        self.filter_any(endpoint, attribute, &[value]).await
     }
 
     /// Resources whose `attribute` equals any of `values`, in one request (`a eq "x" or
-    /// a eq "y" …`), as many per page as there are values. The caller checks each
-    /// resource's attribute: a target may apply a filter loosely.
+    /// a eq "y" …`), a page of at least 100 (a target filtering loosely may answer with
+    /// others too, and the caller keeps only the resources whose attribute matches).
     pub async fn filter_any(
         &self,
         endpoint: &str,
@@ -568,7 +559,7 @@ impl ScimClient {
             .join(" or ");
         let query: String = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("filter", &filter)
-            .append_pair("count", &values.len().to_string())
+            .append_pair("count", &values.len().max(100).to_string())
             .finish();
         let doc = self.get(&format!("{endpoint}?{query}")).await?;
         Ok(doc

@@ -105,22 +105,28 @@ async fn story(db: TestDb) {
     // One active run per project, kept by the database: two other drafts started at
     // once, while this one runs, are both refused; once it ends, exactly one of two
     // racing starts wins.
-    let mut drafts = Vec::new();
-    for _ in 0..2 {
-        let other = NewJob {
-            id: JobId(uuid::Uuid::now_v7()),
-            ..new.clone()
-        };
-        store
-            .create_job(
-                &other,
-                JobRecords::Ids(&ids[..2]),
-                &audit(AuditAction::JobCreated),
-            )
-            .await
-            .unwrap();
-        drafts.push(other.id);
-    }
+    // Two drafts of a project, ready to be started at once.
+    let two_drafts = |project| {
+        let (store, new, ids) = (store.clone(), new.clone(), ids.clone());
+        let audit = audit(AuditAction::JobCreated);
+        async move {
+            let mut drafts = Vec::new();
+            for _ in 0..2 {
+                let other = NewJob {
+                    id: JobId(uuid::Uuid::now_v7()),
+                    project_id: project,
+                    ..new.clone()
+                };
+                store
+                    .create_job(&other, JobRecords::Ids(&ids[..2]), &audit)
+                    .await
+                    .unwrap();
+                drafts.push(other.id);
+            }
+            drafts
+        }
+    };
+    let drafts = two_drafts(project).await;
     let start = |job: JobId| {
         let store = store.clone();
         let audit = audit(AuditAction::JobStateChanged);
@@ -140,23 +146,7 @@ async fn story(db: TestDb) {
         .await
         .unwrap()
         .id;
-    let mut racing = Vec::new();
-    for _ in 0..2 {
-        let other = NewJob {
-            id: JobId(uuid::Uuid::now_v7()),
-            project_id: quiet,
-            ..new.clone()
-        };
-        store
-            .create_job(
-                &other,
-                JobRecords::Ids(&ids[..2]),
-                &audit(AuditAction::JobCreated),
-            )
-            .await
-            .unwrap();
-        racing.push(other.id);
-    }
+    let racing = two_drafts(quiet).await;
     let (a, b) = tokio::join!(start(racing[0]), start(racing[1]));
     assert_eq!(
         usize::from(a.is_ok()) + usize::from(b.is_ok()),

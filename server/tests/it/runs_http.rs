@@ -349,6 +349,30 @@ async fn story(db: TestDb, peer: &Peer) {
         .map(|j| j["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["rollback", "retry", "test_run"]);
+
+    // A crosswalk cut short by a database error never looks complete: the download
+    // fails instead of ending as though it were whole.
+    let gone = "ALTER TABLE job_records RENAME TO job_records_gone";
+    if server.db.url.starts_with("sqlite") {
+        let pool = sqlx::SqlitePool::connect(&server.db.url).await.unwrap();
+        sqlx::query(gone).execute(&pool).await.unwrap();
+    } else {
+        let pool = sqlx::PgPool::connect(&server.db.url).await.unwrap();
+        sqlx::query(gone).execute(&pool).await.unwrap();
+    }
+    let cut = Client::new()
+        .get(server.url(&format!("{run}/crosswalk.csv")))
+        .bearer_auth(&token)
+        .send()
+        .await;
+    let whole = match cut {
+        Ok(response) if response.status() == 200 => response.text().await.ok(),
+        Ok(_) | Err(_) => None,
+    };
+    assert!(
+        whole.is_none(),
+        "a broken crosswalk arrived as whole: {whole:?}"
+    );
     server.stop().await;
 }
 
@@ -465,13 +489,20 @@ async fn runs_pause_resume_and_cancel_with_counts_that_add_up() {
     .await;
     assert_eq!(status, 201, "{job}");
     let run = format!("{base}/runs/{}", job["id"].as_str().unwrap());
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Paused once something has settled (a wait on the run's state, not on a clock).
+    wait_for_run(&server, &run, &token, Duration::from_secs(60), |v| {
+        v["job"]["counts"]["created"].as_u64().unwrap_or(0) > 0
+    })
+    .await;
     let (status, paused) = send(&server, Method::POST, &format!("{run}/pause"), &token, None).await;
     assert_eq!(status, 200, "{paused}");
     assert_eq!(paused["state"], "paused");
     assert_eq!(paused["pause_reason"]["kind"], "manual");
     // The batch in hand settles; then nothing moves.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    wait_for_run(&server, &run, &token, Duration::from_secs(60), |v| {
+        v["job"]["counts"]["in_flight"] == 0
+    })
+    .await;
     let (_, first) = send(&server, Method::GET, &run, &token, None).await;
     adds_up(&first["job"]);
     assert_eq!(first["job"]["counts"]["in_flight"], 0, "{first}");
@@ -517,7 +548,11 @@ async fn runs_pause_resume_and_cancel_with_counts_that_add_up() {
     )
     .await;
     assert_eq!(status, 200, "{resumed}");
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Cancelled once the resumed run has moved on.
+    wait_for_run(&server, &run, &token, Duration::from_secs(60), |v| {
+        54 - v["job"]["counts"]["pending"].as_u64().unwrap_or(54) > settled_before
+    })
+    .await;
     let (status, cancelled) = send(
         &server,
         Method::POST,
@@ -528,8 +563,10 @@ async fn runs_pause_resume_and_cancel_with_counts_that_add_up() {
     .await;
     assert_eq!(status, 200, "{cancelled}");
     assert_eq!(cancelled["state"], "cancelled");
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let (_, last) = send(&server, Method::GET, &run, &token, None).await;
+    let last = wait_for_run(&server, &run, &token, Duration::from_secs(60), |v| {
+        v["job"]["counts"]["in_flight"] == 0
+    })
+    .await;
     adds_up(&last["job"]);
     assert_eq!(last["job"]["counts"]["in_flight"], 0, "{last}");
     assert!(last["job"]["counts"]["pending"].as_u64().unwrap() > 0);

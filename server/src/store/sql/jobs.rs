@@ -145,6 +145,31 @@ const RECORDS_PER_STATEMENT: usize = 500;
 macro_rules! job_store {
     ($name:ident, $db:ty, $skip_locked:literal, $by_row:literal, $statistics:expr) => {
         impl $name {
+            /// `UPDATE job_records SET {set}` over those of `seqs` that are `owner`'s
+            /// and in flight (a chunk: one statement).
+            fn update_owned(
+                set: &str,
+                id: JobId,
+                owner: &str,
+                seqs: &[u64],
+            ) -> sqlx::QueryBuilder<$db> {
+                let mut update =
+                    sqlx::QueryBuilder::<$db>::new(format!("UPDATE job_records SET {set} WHERE job_id = "));
+                update
+                    .push_bind(id.0)
+                    .push(concat!(" AND ", $by_row, "state = "))
+                    .push_bind(RecordState::InFlight.as_str())
+                    .push(" AND lease_owner = ")
+                    .push_bind(owner)
+                    .push(" AND seq IN (");
+                let mut list = update.separated(", ");
+                for seq in seqs {
+                    list.push_bind(*seq as i64);
+                }
+                update.push(")");
+                update
+            }
+
             /// Moves the job's counts by the records that changed state.
             async fn shift_counts(
                 conn: &mut <$db as sqlx::Database>::Connection,
@@ -713,28 +738,14 @@ macro_rules! job_store {
             async fn unclaim(&self, id: JobId, owner: &str, seqs: &[u64]) -> Result<u64> {
                 let mut tx = self.begin_bulk().await?;
                 let mut unclaimed = 0;
+                // Never sent: the claim does not count as an attempt, nor the record as sent.
+                let set = format!(
+                    "state = '{}', lease_owner = NULL, lease_until = NULL, \
+                     attempts = attempts - 1, sent = FALSE",
+                    RecordState::Pending.as_str()
+                );
                 for chunk in seqs.chunks(SETTLED_PER_STATEMENT) {
-                    let mut update = sqlx::QueryBuilder::<$db>::new(
-                        "UPDATE job_records SET state = ",
-                    );
-                    update
-                        .push_bind(RecordState::Pending.as_str())
-                        .push(
-                            ", lease_owner = NULL, lease_until = NULL, attempts = attempts - 1, \
-                             sent = FALSE WHERE job_id = ",
-                        )
-                        .push_bind(id.0)
-                        .push(concat!(" AND ", $by_row, "state = "))
-                        .push_bind(RecordState::InFlight.as_str())
-                        .push(" AND lease_owner = ")
-                        .push_bind(owner)
-                        .push(" AND seq IN (");
-                    let mut list = update.separated(", ");
-                    for seq in chunk {
-                        list.push_bind(*seq as i64);
-                    }
-                    update.push(")");
-                    unclaimed += update
+                    unclaimed += Self::update_owned(&set, id, owner, chunk)
                         .build()
                         .execute(&mut *tx)
                         .await
@@ -750,21 +761,7 @@ macro_rules! job_store {
             async fn mark_sent(&self, id: JobId, owner: &str, seqs: &[u64]) -> Result<u64> {
                 let mut marked = 0;
                 for chunk in seqs.chunks(SETTLED_PER_STATEMENT) {
-                    let mut update =
-                        sqlx::QueryBuilder::<$db>::new("UPDATE job_records SET sent = TRUE WHERE job_id = ");
-                    update
-                        .push_bind(id.0)
-                        .push(concat!(" AND ", $by_row, "state = "))
-                        .push_bind(RecordState::InFlight.as_str())
-                        .push(" AND lease_owner = ")
-                        .push_bind(owner)
-                        .push(" AND seq IN (");
-                    let mut list = update.separated(", ");
-                    for seq in chunk {
-                        list.push_bind(*seq as i64);
-                    }
-                    update.push(")");
-                    marked += update
+                    marked += Self::update_owned("sent = TRUE", id, owner, chunk)
                         .build()
                         .execute(&self.bulk)
                         .await
