@@ -1245,7 +1245,7 @@ async fn drill() {
     let (_, classes) = running[0].send(Method::GET, &run, &token, None).await;
     let lookups = proxy.count("GET /v2/Users?filter=externalId");
     println!(
-        "drill: {users} users, {kills} kills, {instances} instance(s) on {}, faults {}: \
+        "drill: {users} users, {killed} kills, {instances} instance(s) on {}, faults {}: \
          {seconds:.1} s; created {}, failed {}, skipped {}, in the target {in_target}, \
          duplicate externalIds {duplicates}, look-up requests {lookups}, requests {}",
         if on_postgres { "PostgreSQL" } else { "SQLite" },
