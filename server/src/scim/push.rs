@@ -228,9 +228,19 @@ impl<'a> Pusher<'a> {
         let wanted: Vec<usize> = (0..run.users.len())
             .filter(|&i| run.users[i].maybe_sent)
             .collect();
-        for chunk in wanted.chunks(LOOKUPS_PER_REQUEST) {
+        for (i, id) in self.find_ours(run, &wanted).await {
+            run.done(i, Outcome::Created { id });
+        }
+    }
+
+    /// The users of `indices` the target holds under their own `externalId`, with the
+    /// SCIM id of each: asked for 50 at a time with `or` filters, one at a time (a few
+    /// in the air) where the target refuses those.
+    async fn find_ours(&self, run: &mut Run<'_>, indices: &[usize]) -> Vec<(usize, String)> {
+        let mut ours = Vec::new();
+        for chunk in indices.chunks(LOOKUPS_PER_REQUEST) {
             if run.stopped.is_some() {
-                return;
+                break;
             }
             let ids: Vec<&str> = chunk
                 .iter()
@@ -241,7 +251,7 @@ impl<'a> Pusher<'a> {
                 Ok(found) => found,
                 Err(call) if call.class() == ErrorClass::Unauthorized => {
                     run.stopped = Some(call.failure);
-                    return;
+                    break;
                 }
                 // Refused (or failed): one user at a time, a few at once.
                 Err(_) => self.found_one_by_one(run, chunk).await,
@@ -253,10 +263,11 @@ impl<'a> Pusher<'a> {
                     .find(|r| text_of(r, "externalId") == Some(external_id))
                     .and_then(resource_id)
                 {
-                    run.done(i, Outcome::Created { id });
+                    ours.push((i, id));
                 }
             }
         }
+        ours
     }
 
     /// The resources found by `externalId` for each of `chunk`, asked for one at a
@@ -446,29 +457,24 @@ impl<'a> Pusher<'a> {
         cause: &ScimFailure,
         work: &mut VecDeque<Vec<usize>>,
     ) {
-        let mut again = Vec::new();
         for &i in indices {
             // The request reached the target or may have: from now on a 409 for this
             // user may answer it.
             run.sent[i] = true;
         }
-        for &i in indices {
-            if run.stopped.is_some() {
-                break;
-            }
-            match self.lookup(run, i).await {
-                Ok(Some(Found::Ours { id, .. })) => run.done(i, Outcome::Created { id }),
-                Ok(Some(other @ Found::Other { .. })) => {
-                    let failure = ScimFailure::new(
-                        ErrorClass::AlreadyExists,
-                        None,
-                        "a user with this userName exists",
-                    );
-                    let outcome = self.apply_policy(run, i, failure, other).await;
-                    run.done(i, outcome);
-                }
-                Ok(None) | Err(_) => again.push(i),
-            }
+        // Found by their externalId, the users were created by the request whose
+        // answer was lost; the others go again (a stranger holding a user name then
+        // meets 409 and the policy).
+        for (i, id) in self.find_ours(run, indices).await {
+            run.done(i, Outcome::Created { id });
+        }
+        let again: Vec<usize> = indices
+            .iter()
+            .copied()
+            .filter(|&i| !run.is_done(i))
+            .collect();
+        if run.stopped.is_some() {
+            return;
         }
         self.retry_later(run, &again, cause, work).await;
     }
@@ -569,16 +575,6 @@ impl<'a> Pusher<'a> {
             None if run.sent[i] => None,
             found => Some(self.apply_policy_to(run, i, failure.clone(), found).await),
         }
-    }
-
-    async fn apply_policy(
-        &self,
-        run: &mut Run<'_>,
-        i: usize,
-        failure: ScimFailure,
-        found: Found,
-    ) -> Outcome {
-        self.apply_policy_to(run, i, failure, Some(found)).await
     }
 
     /// The project's policy for a user that exists and is not this push's own. Only an
