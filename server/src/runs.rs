@@ -899,17 +899,21 @@ impl Inner {
             };
         }
         // Marked as sent as the batch leaves: after a crash, only batches that may
-        // have reached the target are looked up. Unmarked, the batch is not sent (a
-        // crash then costs look-ups it would not have needed, never a duplicate).
+        // have reached the target are looked up. A batch that cannot be marked is not
+        // sent.
         let leaving: Vec<u64> = seqs.iter().map(|(seq, _)| *seq).collect();
-        if let Err(err) = self.store.mark_sent(context.job.id, owner, &leaving).await {
-            tracing::error!(job = %context.job.id, error = %err, "a batch could not be marked as sent");
+        // A failed mark (a deadlock between instances on PostgreSQL, say) is tried
+        // once more; failing again, the batch goes back unsent and is claimed later.
+        let mut marked = self.store.mark_sent(context.job.id, owner, &leaving).await;
+        if marked.is_err() {
+            marked = self.store.mark_sent(context.job.id, owner, &leaving).await;
+        }
+        if let Err(err) = marked {
+            tracing::warn!(job = %context.job.id, error = %err, "a batch could not be marked as sent; it goes back unsent");
             return Batch {
                 settled: out,
                 held: Vec::new(),
-                pause: Some(PauseReason::CannotRun {
-                    detail: "Ferry's database did not take a write; resume once it is back".into(),
-                }),
+                pause: None,
             };
         }
         let pusher = Pusher::new(&context.client, context.limits, context.settings.policy)
