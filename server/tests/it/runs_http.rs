@@ -745,29 +745,7 @@ async fn the_real_run_waits_for_its_checks_and_its_window() {
     assert_eq!(error["error"]["field"], "preflight");
 
     // The impact computed: the checks pass.
-    let (status, _) = send(
-        &server,
-        Method::POST,
-        &format!("{base}/mapping/impact"),
-        &token,
-        Some(json!({"rules": rules()})),
-    )
-    .await;
-    assert_eq!(status, 202);
-    for _ in 0..200 {
-        let (_, impact) = send(
-            &server,
-            Method::GET,
-            &format!("{base}/mapping/impact"),
-            &token,
-            None,
-        )
-        .await;
-        if impact["status"] == "ready" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    impact_computed(&server, &token, &base).await;
     let (_, checks) = send(
         &server,
         Method::GET,
@@ -1119,6 +1097,32 @@ async fn two_instances_on_one_postgres_split_a_run_without_overlap() {
     drop((one, two, data));
 }
 
+/// Computes the mapping's impact and waits (bounded) until it is ready.
+async fn impact_computed(server: &TestServer, token: &str, base: &str) {
+    let impact = format!("{base}/mapping/impact");
+    let (status, _) = send(
+        server,
+        Method::POST,
+        &impact,
+        token,
+        Some(json!({"rules": rules()})),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let started = std::time::Instant::now();
+    loop {
+        let (_, view) = send(server, Method::GET, &impact, token, None).await;
+        if view["status"] == "ready" {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "the impact never got ready: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn drill_env(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -1153,29 +1157,7 @@ async fn drill() {
     };
     let server = TestServer::start(db).await;
     let (token, base) = ready(&server, &proxy.base_url, PEER_TOKEN, "production", users).await;
-    let (status, _) = send(
-        &server,
-        Method::POST,
-        &format!("{base}/mapping/impact"),
-        &token,
-        Some(json!({"rules": rules()})),
-    )
-    .await;
-    assert_eq!(status, 202);
-    loop {
-        let (_, impact) = send(
-            &server,
-            Method::GET,
-            &format!("{base}/mapping/impact"),
-            &token,
-            None,
-        )
-        .await;
-        if impact["status"] == "ready" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    impact_computed(&server, &token, &base).await;
     let (db, data) = server.stop_keeping_data().await;
     let mut running: Vec<Process> = Vec::new();
     for _ in 0..instances {
