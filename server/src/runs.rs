@@ -214,8 +214,14 @@ struct Ready {
     prepared: Vec<Prepared>,
 }
 
+#[derive(Default)]
 struct Batch {
     settled: Vec<Settled>,
+    /// Records settled while the batch was still being pushed (users found created
+    /// by an earlier attempt), in order: not in `settled`.
+    early: Vec<u64>,
+    /// Some records were no longer this worker's when it settled them early.
+    lost: bool,
     /// Records left unsettled that a request may have carried to the target (the
     /// credentials were refused while they were being looked up): they stay claimed
     /// until the worker releases them, so their claim counts as an attempt and the
@@ -705,7 +711,7 @@ impl Inner {
                 .await?;
             let settled = settle.elapsed();
             next = following?;
-            if (kept as usize) < batch.settled.len() {
+            if batch.lost || (kept as usize) < batch.settled.len() {
                 // Records settled by nobody here were taken up by another worker after
                 // this one's lease lapsed; that worker settles them. This one stops.
                 tracing::warn!(
@@ -730,12 +736,13 @@ impl Inner {
             // Records not settled (the target refused the credentials before they
             // were sent) go back to pending for after the pause; those a request may
             // have carried stay claimed until the worker releases them.
-            if batch.settled.len() + batch.held.len() < claimed.len() {
+            if batch.settled.len() + batch.early.len() + batch.held.len() < claimed.len() {
                 let unsent: Vec<u64> = claimed
                     .iter()
                     .copied()
                     .filter(|seq| {
                         batch.settled.binary_search_by_key(seq, |s| s.seq).is_err()
+                            && batch.early.binary_search(seq).is_err()
                             && !batch.held.contains(seq)
                     })
                     .collect();
@@ -744,6 +751,9 @@ impl Inner {
             let mut pause = batch.pause;
             {
                 let mut guard = lock(&drive.guard);
+                for _ in &batch.early {
+                    guard.settle(false);
+                }
                 for s in &batch.settled {
                     let counts = s.error_class.as_deref() != Some(classes::LEFT_BEHIND);
                     if counts
@@ -894,8 +904,7 @@ impl Inner {
         if users.is_empty() {
             return Batch {
                 settled: out,
-                held: Vec::new(),
-                pause: None,
+                ..Batch::default()
             };
         }
         // Marked as sent as the batch leaves: after a crash, only batches that may
@@ -912,18 +921,60 @@ impl Inner {
             tracing::warn!(job = %context.job.id, error = %err, "a batch could not be marked as sent; it goes back unsent");
             return Batch {
                 settled: out,
-                held: Vec::new(),
-                pause: None,
+                ..Batch::default()
             };
         }
-        let pusher = Pusher::new(&context.client, context.limits, context.settings.policy)
-            .with_stop(stop.clone());
-        let report = pusher.push(&users, &[]).await;
+        // Users found created by an earlier attempt are settled as their look-ups
+        // answer: a crash during the rest of the batch does not look them up again.
+        let (found, mut reported) = tokio::sync::mpsc::unbounded_channel();
+        let pushing = async {
+            Pusher::new(&context.client, context.limits, context.settings.policy)
+                .with_stop(stop.clone())
+                .with_found(found)
+                .push(&users, &[])
+                .await
+        };
+        let settling = async {
+            let (mut early, mut lost) = (Vec::new(), false);
+            while let Some(found) = reported.recv().await {
+                let outcomes: Vec<Settled> = found
+                    .into_iter()
+                    .map(|(i, id)| Settled {
+                        seq: seqs[i].0,
+                        state: RecordState::Created,
+                        scim_id: Some(id),
+                        error_class: None,
+                        error_detail: None,
+                        groups: seqs[i].1.clone(),
+                    })
+                    .collect();
+                match self
+                    .store
+                    .settle(context.job.id, owner, &outcomes, Utc::now())
+                    .await
+                {
+                    Ok(kept) => {
+                        lost |= (kept as usize) < outcomes.len();
+                        early.extend(outcomes.iter().map(|o| o.seq));
+                    }
+                    // Settled with the rest of the batch instead.
+                    Err(err) => {
+                        tracing::warn!(job = %context.job.id, error = %err, "users found could not be settled at once");
+                    }
+                }
+            }
+            early.sort_unstable();
+            (early, lost)
+        };
+        let (report, (early, lost)) = tokio::join!(pushing, settling);
         let stopped = report.stopped.is_some();
         let interrupted = report.interrupted;
         let mut held = Vec::new();
         for (((seq, groups), outcome), sent) in seqs.into_iter().zip(report.users).zip(report.sent)
         {
+            if early.binary_search(&seq).is_ok() {
+                continue;
+            }
             let done = match outcome {
                 Outcome::Created { id } => Settled {
                     seq,
@@ -978,6 +1029,8 @@ impl Inner {
         out.sort_by_key(|s| s.seq);
         Batch {
             settled: out,
+            early,
+            lost,
             held,
             // Interrupted: whoever stopped the run has set its state already.
             pause: report
@@ -1104,10 +1157,10 @@ impl Inner {
                 Err(call) if call.class() == ErrorClass::Unauthorized => {
                     return Batch {
                         settled: out,
-                        held: Vec::new(),
                         pause: Some(PauseReason::Unauthorized {
                             status: call.failure.status.unwrap_or(401),
                         }),
+                        ..Batch::default()
                     };
                 }
                 Err(call) => Settled {
@@ -1124,8 +1177,7 @@ impl Inner {
         }
         Batch {
             settled: out,
-            held: Vec::new(),
-            pause: None,
+            ..Batch::default()
         }
     }
 

@@ -60,6 +60,9 @@ pub struct Pusher<'a> {
     /// Cancelled when the run pauses or is cancelled: a wait (a `Retry-After` of up to
     /// an hour) ends at once, and what is not settled is given back.
     stop: Option<tokio_util::sync::CancellationToken>,
+    /// Told of each user found created by an earlier request as soon as its look-up
+    /// answers (index, SCIM id), so that it can be settled before the push ends.
+    found: Option<tokio::sync::mpsc::UnboundedSender<Vec<(usize, String)>>>,
 }
 
 /// Where a user stands while a push is under way.
@@ -114,6 +117,7 @@ impl<'a> Pusher<'a> {
             limits,
             policy,
             stop: None,
+            found: None,
         }
     }
 
@@ -121,6 +125,16 @@ impl<'a> Pusher<'a> {
     /// itself [`PushReport::interrupted`].
     pub fn with_stop(mut self, stop: tokio_util::sync::CancellationToken) -> Self {
         self.stop = Some(stop);
+        self
+    }
+
+    /// Each user found created by an earlier request is sent to `found` as soon as its
+    /// look-up answers (its outcome in the report is [`Outcome::Created`] all the same).
+    pub fn with_found(
+        mut self,
+        found: tokio::sync::mpsc::UnboundedSender<Vec<(usize, String)>>,
+    ) -> Self {
+        self.found = Some(found);
         self
     }
 
@@ -228,16 +242,14 @@ impl<'a> Pusher<'a> {
         let wanted: Vec<usize> = (0..run.users.len())
             .filter(|&i| run.users[i].maybe_sent)
             .collect();
-        for (i, id) in self.find_ours(run, &wanted).await {
-            run.done(i, Outcome::Created { id });
-        }
+        self.found_ours(run, &wanted).await;
     }
 
-    /// The users of `indices` the target holds under their own `externalId`, with the
-    /// SCIM id of each: asked for 50 at a time with `or` filters, one at a time (a few
+    /// The users of `indices` the target holds under their own `externalId` were
+    /// created by an earlier request: settled as created, each reported as soon as
+    /// its answer came. Asked for 50 at a time with `or` filters, one at a time (a few
     /// in the air) where the target refuses those.
-    async fn find_ours(&self, run: &mut Run<'_>, indices: &[usize]) -> Vec<(usize, String)> {
-        let mut ours = Vec::new();
+    async fn found_ours(&self, run: &mut Run<'_>, indices: &[usize]) {
         for chunk in indices.chunks(LOOKUPS_PER_REQUEST) {
             if run.stopped.is_some() {
                 break;
@@ -256,6 +268,7 @@ impl<'a> Pusher<'a> {
                 // Refused (or failed): one user at a time, a few at once.
                 Err(_) => self.found_one_by_one(run, chunk).await,
             };
+            let mut ours = Vec::new();
             for &i in chunk {
                 let external_id = run.users[i].external_id.as_str();
                 if let Some(id) = found
@@ -263,11 +276,17 @@ impl<'a> Pusher<'a> {
                     .find(|r| text_of(r, "externalId") == Some(external_id))
                     .and_then(resource_id)
                 {
+                    run.done(i, Outcome::Created { id: id.clone() });
                     ours.push((i, id));
                 }
             }
+            if let Some(sink) = &self.found
+                && !ours.is_empty()
+            {
+                // Nobody listening any more is no reason to stop: the report has them.
+                let _ = sink.send(ours);
+            }
         }
-        ours
     }
 
     /// The resources found by `externalId` for each of `chunk`, asked for one at a
@@ -465,9 +484,7 @@ impl<'a> Pusher<'a> {
         // Found by their externalId, the users were created by the request whose
         // answer was lost; the others go again (a stranger holding a user name then
         // meets 409 and the policy).
-        for (i, id) in self.find_ours(run, indices).await {
-            run.done(i, Outcome::Created { id });
-        }
+        self.found_ours(run, indices).await;
         let again: Vec<usize> = indices
             .iter()
             .copied()

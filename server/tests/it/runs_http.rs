@@ -471,6 +471,60 @@ async fn pausing_ends_a_wait_for_the_targets_retry_after_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_found_after_a_lost_answer_are_settled_before_their_batch_ends() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let proxy = FaultProxy::start(peer.port).await;
+    // The peer creates the batch's users but the answer is lost; they are looked up
+    // 50 at a time, and the second look-up is slow to answer.
+    proxy.inject("POST /v2/Bulk", Fault::DropAnswer);
+    proxy.inject("filter=externalId", Fault::Slow(Duration::ZERO));
+    proxy.inject("filter=externalId", Fault::Slow(Duration::from_secs(6)));
+    let server = TestServer::start(sqlite_db()).await;
+    let (token, base) = ready(&server, &proxy.base_url, PEER_TOKEN, "test", 120).await;
+    let (status, job) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/runs/test"),
+        &token,
+        Some(json!({"size": 120, "tuning": {"batch_size": 120, "concurrency": 1}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{job}");
+    let run = format!("{base}/runs/{}", job["id"].as_str().unwrap());
+    // The first look-up's 50 users are settled while the batch still waits for the
+    // second: a crash now would not look them up again.
+    let early = wait_for_run(&server, &run, &token, Duration::from_secs(30), |v| {
+        v["job"]["counts"]["created"].as_u64().unwrap_or(0) >= 50
+    })
+    .await;
+    adds_up(&early["job"]);
+    assert_eq!(early["job"]["counts"]["created"], 50, "{early}");
+    assert!(
+        early["job"]["counts"]["in_flight"].as_u64().unwrap() > 0,
+        "the batch had ended: {early}"
+    );
+    let done = wait_for_run(&server, &run, &token, Duration::from_secs(60), |v| {
+        v["job"]["counts"]["in_flight"] == 0 && v["job"]["counts"]["pending"] == 0
+    })
+    .await;
+    adds_up(&done["job"]);
+    let failed = done["job"]["counts"]["failed"].as_u64().unwrap();
+    assert_eq!(
+        done["job"]["counts"]["created"].as_u64().unwrap() + failed,
+        120
+    );
+    assert_eq!(done["classes"][0]["error_class"], "mapping", "{done}");
+    assert_eq!(
+        proxy.count("POST /v2/Bulk"),
+        1,
+        "a found user was sent again"
+    );
+    assert_eq!(peer.count("externalId", "u-1").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_pause_resume_and_cancel_with_counts_that_add_up() {
     let Some(peer) = Peer::start().await else {
         return;
@@ -872,14 +926,20 @@ impl Process {
             .local_addr()
             .unwrap()
             .port();
+        // Each process's warnings go to a file of its own in the data folder, for a
+        // drill that went wrong to be read afterwards.
+        let log = std::fs::File::create(data.join(format!("ferry-{port}.log")))
+            .map(std::process::Stdio::from)
+            .unwrap_or_else(|_| std::process::Stdio::null());
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
             .args(["--data-dir", data.to_str().unwrap()])
             .args(["--database-url", &db.url])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .env("FERRY_RUN_LEASE_SECS", "2")
             .env("FERRY_LOG", "warn")
+            .env("FERRY_LOG_FORMAT", "json")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap();
         // Held at once, so that a failed start is killed and waited for on drop.
@@ -1130,6 +1190,31 @@ fn drill_env(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The warnings and errors the processes logged into `data`, each kind with how often
+/// (the fields that vary, such as ids and counts, left out).
+fn warnings(data: &std::path::Path) -> Vec<(String, usize)> {
+    let mut kinds: std::collections::BTreeMap<String, usize> = Default::default();
+    for entry in std::fs::read_dir(data).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("ferry-") {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        for line in text.lines() {
+            let Ok(event) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            let kind = format!(
+                "{} {}",
+                event["level"].as_str().unwrap_or("?"),
+                event["fields"]["message"].as_str().unwrap_or("?")
+            );
+            *kinds.entry(kind).or_default() += 1;
+        }
+    }
+    kinds.into_iter().collect()
+}
+
 /// The crash drill (`scripts/drill.sh`): a real run of `FERRY_DRILL_USERS` users into
 /// the SCIM peer through a proxy answering at random with 429 (`Retry-After: 1`), 503,
 /// resets before and after the peer handled a request and slow answers, while the
@@ -1238,6 +1323,9 @@ async fn drill() {
         proxy.seen().len(),
     );
     println!("drill: error classes {}", classes["classes"]);
+    for (warning, n) in warnings(data.path()) {
+        println!("drill: {n} × {warning}");
+    }
     assert_eq!(duplicates, 0, "a user was created twice");
     assert_eq!(u64::from(in_target), number("created"));
     assert_eq!(number("skipped"), 0, "{done}");
