@@ -572,6 +572,8 @@ pub struct Claimed {
     /// A request carrying it may have reached the target (an earlier worker sent its
     /// batch): the target is asked before it is sent again.
     pub sent: bool,
+    /// When a request first carried it, if known.
+    pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The user in the target, for a rollback.
     pub scim_id: Option<String>,
 }

@@ -572,9 +572,16 @@ pub trait JobStore: Send + Sync {
     /// do not count as attempts, so that on their next claim nobody takes a user
     /// found in the target for one an earlier attempt created.
     async fn unclaim(&self, id: JobId, owner: &str, seqs: &[u64]) -> Result<u64>;
-    /// Marks `owner`'s records as sent: their batch's request is about to leave. One
-    /// statement per batch; after a crash only records so marked are looked up.
-    async fn mark_sent(&self, id: JobId, owner: &str, seqs: &[u64]) -> Result<u64>;
+    /// Marks `owner`'s records as sent at `at` (kept from the first time): their
+    /// batch's request is about to leave. One statement per batch; after a crash only
+    /// records so marked are looked up.
+    async fn mark_sent(
+        &self,
+        id: JobId,
+        owner: &str,
+        seqs: &[u64],
+        at: DateTime<Utc>,
+    ) -> Result<u64>;
 }
 
 /// Where a new job's records come from.

@@ -58,6 +58,7 @@ pub fn synthetic_user(prefix: &str, i: usize) -> UserPush {
             urn::ENTERPRISE_USER: {"department": DEPARTMENTS[i % DEPARTMENTS.len()], "employeeNumber": i.to_string()},
         }),
         maybe_sent: false,
+        sent_at: None,
     }
 }
 

@@ -913,9 +913,15 @@ impl Inner {
         let leaving: Vec<u64> = seqs.iter().map(|(seq, _)| *seq).collect();
         // A failed mark (a deadlock between instances on PostgreSQL, say) is tried
         // once more; failing again, the batch goes back unsent and is claimed later.
-        let mut marked = self.store.mark_sent(context.job.id, owner, &leaving).await;
+        let mut marked = self
+            .store
+            .mark_sent(context.job.id, owner, &leaving, Utc::now())
+            .await;
         if marked.is_err() {
-            marked = self.store.mark_sent(context.job.id, owner, &leaving).await;
+            marked = self
+                .store
+                .mark_sent(context.job.id, owner, &leaving, Utc::now())
+                .await;
         }
         if let Err(err) = marked {
             tracing::warn!(job = %context.job.id, error = %err, "a batch could not be marked as sent; it goes back unsent");
@@ -1114,6 +1120,7 @@ fn prepare(
                 external_id: text("externalId"),
                 user_name: text("userName"),
                 maybe_sent: claimed.sent,
+                sent_at: claimed.sent_at,
                 data: mapped.resource,
             },
         }

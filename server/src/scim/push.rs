@@ -25,6 +25,9 @@ pub struct UserPush {
     /// An earlier attempt may have sent it (its worker died before settling it): it
     /// is looked up before it is sent again.
     pub maybe_sent: bool,
+    /// When that earlier attempt first sent it, if known: users created since then
+    /// are listed instead of asked for one filter at a time.
+    pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// One group to create after the users, with members as indices into the users.
@@ -242,7 +245,51 @@ impl<'a> Pusher<'a> {
         let wanted: Vec<usize> = (0..run.users.len())
             .filter(|&i| run.users[i].maybe_sent)
             .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        // One listing of the users created since the batch first left (a page per
+        // thousand) costs far less than a filter per fifty users where the target
+        // scans for each; refused, or holding too many, the filters are used.
+        let since = wanted
+            .iter()
+            .map(|&i| run.users[i].sent_at)
+            .collect::<Option<Vec<_>>>()
+            .and_then(|at| at.into_iter().min());
+        if let Some(since) = since {
+            let at_most = (wanted.len() * LISTED_PER_USER).max(1_000);
+            let (listed, requests) = self
+                .client
+                .created_since("/Users", since - CLOCK_SKEW, at_most)
+                .await;
+            run.requests += requests;
+            match listed {
+                Ok(Some(created)) => {
+                    let ours = ours_among(run, &wanted, &created);
+                    self.found(run, ours);
+                    return;
+                }
+                Err(call) if call.class() == ErrorClass::Unauthorized => {
+                    run.stopped = Some(call.failure);
+                    return;
+                }
+                Ok(None) | Err(_) => {}
+            }
+        }
         self.found_ours(run, &wanted).await;
+    }
+
+    /// Settles users found created by an earlier request, and reports them at once.
+    fn found(&self, run: &mut Run<'_>, ours: Vec<(usize, String)>) {
+        for (i, id) in &ours {
+            run.done(*i, Outcome::Created { id: id.clone() });
+        }
+        if let Some(sink) = &self.found
+            && !ours.is_empty()
+        {
+            // Nobody listening any more is no reason to stop: the report has them.
+            let _ = sink.send(ours);
+        }
     }
 
     /// The users of `indices` the target holds under their own `externalId` were
@@ -268,24 +315,8 @@ impl<'a> Pusher<'a> {
                 // Refused (or failed): one user at a time, a few at once.
                 Err(_) => self.found_one_by_one(run, chunk).await,
             };
-            let mut ours = Vec::new();
-            for &i in chunk {
-                let external_id = run.users[i].external_id.as_str();
-                if let Some(id) = found
-                    .iter()
-                    .find(|r| text_of(r, "externalId") == Some(external_id))
-                    .and_then(resource_id)
-                {
-                    run.done(i, Outcome::Created { id: id.clone() });
-                    ours.push((i, id));
-                }
-            }
-            if let Some(sink) = &self.found
-                && !ours.is_empty()
-            {
-                // Nobody listening any more is no reason to stop: the report has them.
-                let _ = sink.send(ours);
-            }
+            let ours = ours_among(run, chunk, &found);
+            self.found(run, ours);
         }
     }
 
@@ -1152,6 +1183,15 @@ struct Tail {
 /// Users asked for in one look-up request after a crash: a filter of this many `or`
 /// terms stays a few kilobytes of URL, well inside what servers and proxies accept.
 const LOOKUPS_PER_REQUEST: usize = 50;
+
+/// A listing of users created since a batch left is used while it holds at most this
+/// many users per user looked for (more, and filters cost less).
+const LISTED_PER_USER: usize = 10;
+
+/// How far the target's clock may be behind Ferry's: a listing starts this much
+/// before the batch left. A user it misses is sent again, and the 409 then settled by
+/// a look-up.
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(10);
 /// Single look-ups in the air at once, for a target that refuses `or` filters.
 const LOOKUPS_IN_THE_AIR: usize = 4;
 
@@ -1176,6 +1216,22 @@ fn not_found_after_conflict(failure: ScimFailure) -> ScimFailure {
         ),
         ..failure
     }
+}
+
+/// Those of `indices` found in `resources` under their own `externalId`, with their
+/// SCIM ids.
+fn ours_among(run: &Run<'_>, indices: &[usize], resources: &[Value]) -> Vec<(usize, String)> {
+    let by_external: HashMap<&str, &Value> = resources
+        .iter()
+        .filter_map(|r| Some((text_of(r, "externalId")?, r)))
+        .collect();
+    indices
+        .iter()
+        .filter_map(|&i| {
+            let resource = by_external.get(run.users[i].external_id.as_str())?;
+            Some((i, resource_id(resource)?))
+        })
+        .collect()
 }
 
 fn text_of<'a>(resource: &'a Value, attribute: &str) -> Option<&'a str> {

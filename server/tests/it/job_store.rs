@@ -292,9 +292,12 @@ async fn story(db: TestDb) {
     // as the batch leaves, kept through a release, cleared by an unclaim (never sent).
     assert!(again.iter().all(|r| !r.sent), "nothing was sent yet");
     let seqs: Vec<u64> = again.iter().map(|r| r.seq).collect();
-    assert_eq!(store.mark_sent(id, "worker-d", &seqs).await.unwrap(), 0);
+    assert_eq!(store.mark_sent(id, "worker-d", &seqs, at).await.unwrap(), 0);
     assert_eq!(
-        store.mark_sent(id, "worker-e", &seqs[..4]).await.unwrap(),
+        store
+            .mark_sent(id, "worker-e", &seqs[..4], at)
+            .await
+            .unwrap(),
         4
     );
     assert_eq!(store.release(id, "worker-e").await.unwrap(), 10);
@@ -304,14 +307,28 @@ async fn story(db: TestDb) {
         .unwrap();
     let sent: Vec<u64> = f.iter().filter(|r| r.sent).map(|r| r.seq).collect();
     assert_eq!(sent, seqs[..4]);
+    // When a record first left is kept (that request may have created the user).
+    let first = chrono::DateTime::from_timestamp_millis(at.timestamp_millis());
+    assert!(f[..4].iter().all(|r| r.sent_at == first), "{f:?}");
+    assert!(f[4..].iter().all(|r| r.sent_at.is_none()), "{f:?}");
+    store
+        .mark_sent(id, "worker-f", &seqs[..4], later)
+        .await
+        .unwrap();
     let all: Vec<u64> = f.iter().map(|r| r.seq).collect();
+    assert_eq!(store.release(id, "worker-f").await.unwrap(), 10);
+    let f = store
+        .claim(id, "worker-f", 10, later, later + Duration::seconds(30))
+        .await
+        .unwrap();
+    assert!(f[..4].iter().all(|r| r.sent_at == first), "{f:?}");
     assert_eq!(store.unclaim(id, "worker-f", &all).await.unwrap(), 10);
     let g = store
         .claim(id, "worker-g", 10, later, later + Duration::seconds(30))
         .await
         .unwrap();
     assert!(
-        g.iter().all(|r| !r.sent),
+        g.iter().all(|r| !r.sent && r.sent_at.is_none()),
         "given back unsent: nothing to look up"
     );
     assert_eq!(store.release(id, "worker-g").await.unwrap(), 10);

@@ -1264,6 +1264,7 @@ async fn drill() {
     let run = format!("{base}/runs/{}", created["job"]["id"].as_str().unwrap());
     let finished = |v: &Value| matches!(v["job"]["state"].as_str(), Some("succeeded" | "failed"));
     let mut killed = 0;
+    let mut last_report = started;
     let done = loop {
         tokio::time::sleep(if killed < kills {
             every
@@ -1276,6 +1277,18 @@ async fn drill() {
         adds_up(&view["job"]);
         if finished(&view) {
             break view;
+        }
+        if last_report.elapsed() >= Duration::from_secs(20) {
+            last_report = std::time::Instant::now();
+            let counts = &view["job"]["counts"];
+            println!(
+                "drill: at {:.0} s: created {}, failed {}, in flight {}, pending {}",
+                started.elapsed().as_secs_f64(),
+                counts["created"],
+                counts["failed"],
+                counts["in_flight"],
+                counts["pending"]
+            );
         }
         if killed < kills {
             // SIGKILL one instance (in turn) with batches in flight, and restart it.
@@ -1310,7 +1323,8 @@ async fn drill() {
     let in_target: u32 = by_external.values().sum();
     let duplicates = by_external.values().filter(|n| **n > 1).count();
     let (_, classes) = running[0].send(Method::GET, &run, &token, None).await;
-    let lookups = proxy.count("GET /v2/Users?filter=externalId");
+    let lookups =
+        proxy.count("GET /v2/Users?filter=externalId") + proxy.count("filter=meta.created");
     println!(
         "drill: {users} users, {killed} kills, {instances} instance(s) on {}, faults {}: \
          {seconds:.1} s; created {}, failed {}, skipped {}, in the target {in_target}, \

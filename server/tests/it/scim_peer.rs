@@ -81,6 +81,7 @@ fn user(name: &str) -> UserPush {
             "emails": [{"value": format!("{name}@example.com"), "primary": true}]
         }),
         maybe_sent: false,
+        sent_at: None,
     }
 }
 
@@ -378,6 +379,96 @@ async fn a_target_that_filters_loosely_never_gets_a_stranger_taken_for_the_user(
     let id = created(&report.users[0]).to_string();
     assert_ne!(id, carol, "carol was taken for dave");
     assert_eq!(peer.count("userName", "dave").await, 1);
+}
+
+#[tokio::test]
+async fn users_an_earlier_attempt_created_are_found_by_one_listing_of_what_it_created() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let proxy = FaultProxy::start(peer.port).await;
+    let client = client(&proxy.base_url);
+    // Users made long before, and a batch whose request left and whose worker died.
+    let older = Pusher::new(&client, BULK, ExistingPolicy::Skip)
+        .push(&users("older", 30), &[])
+        .await;
+    assert!(
+        older
+            .users
+            .iter()
+            .all(|o| matches!(o, Outcome::Created { .. }))
+    );
+    let left = chrono::Utc::now();
+    let earlier = Pusher::new(&client, BULK, ExistingPolicy::Skip)
+        .push(&users("batch", 60), &[])
+        .await;
+    let ids: Vec<String> = earlier
+        .users
+        .iter()
+        .map(|o| created(o).to_string())
+        .collect();
+    // Taken up again: the 60 it made and 15 it never got to, all "maybe sent".
+    let again = |prefix: &str| -> Vec<UserPush> {
+        let mut batch = users("batch", 60);
+        batch.extend(users(prefix, 15));
+        for u in &mut batch {
+            u.maybe_sent = true;
+            u.sent_at = Some(left);
+        }
+        batch
+    };
+    let bulks = proxy.count("POST /v2/Bulk");
+    let report = Pusher::new(&client, BULK, ExistingPolicy::Fail)
+        .push(&again("late"), &[])
+        .await;
+    let found: Vec<String> = report.users[..60]
+        .iter()
+        .map(|o| created(o).to_string())
+        .collect();
+    assert_eq!(found, ids, "settled as created by the earlier request");
+    assert!(
+        report.users[60..]
+            .iter()
+            .all(|o| matches!(o, Outcome::Created { .. }))
+    );
+    assert_eq!(proxy.count("filter=meta.created"), 1, "one listing");
+    assert_eq!(proxy.count("filter=externalId"), 0, "no filter per user");
+    assert_eq!(
+        proxy.count("POST /v2/Bulk"),
+        bulks + 1,
+        "only the 15 are sent"
+    );
+    assert_eq!(peer.count("userName", "batch7").await, 1);
+
+    // A target that refuses the listing is asked with filters, to the same result.
+    proxy.inject(
+        "filter=meta.created",
+        Fault::Status {
+            code: 400,
+            retry_after: None,
+        },
+    );
+    let report = Pusher::new(&client, BULK, ExistingPolicy::Fail)
+        .push(&again("refused"), &[])
+        .await;
+    assert!(
+        report.users[..60]
+            .iter()
+            .zip(&ids)
+            .all(|(o, id)| created(o) == id)
+    );
+    assert!(
+        report.users[60..]
+            .iter()
+            .all(|o| matches!(o, Outcome::Created { .. }))
+    );
+    assert_eq!(
+        proxy.count("filter=externalId"),
+        2,
+        "75 users, 50 a request"
+    );
+    assert_eq!(peer.count("userName", "batch7").await, 1);
+    assert_eq!(peer.count("userName", "refused3").await, 1);
 }
 
 #[tokio::test]

@@ -588,7 +588,7 @@ macro_rules! job_store {
                 .await?;
                 Self::shift_counts(&mut tx, id, RecordState::InFlight, RecordState::Pending, reclaimed)
                     .await?;
-                let rows: Vec<(i64, String, i32, Option<String>, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                let rows: Vec<(i64, String, i32, Option<String>, bool, Option<i64>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     // The pick is a CTE so that it runs once: as a subquery PostgreSQL
                     // may run it again per row, each time skipping what a concurrent
                     // claimer locked meanwhile, and claim far more than asked.
@@ -596,7 +596,7 @@ macro_rules! job_store {
                      AND state = $5 ORDER BY seq LIMIT $6{}) \
                      UPDATE job_records SET state = $2, lease_owner = $3, lease_until = $4, \
                      attempts = attempts + 1 FROM picked WHERE job_id = $1 AND seq = p_seq \
-                     RETURNING seq, source_id, attempts, scim_id, sent",
+                     RETURNING seq, source_id, attempts, scim_id, sent, sent_at",
                     $skip_locked
                 )))
                 .bind(id.0)
@@ -619,12 +619,13 @@ macro_rules! job_store {
                 tx.commit().await.map_err(internal)?;
                 let mut claimed: Vec<Claimed> = rows
                     .into_iter()
-                    .map(|(seq, source_id, attempts, scim_id, sent)| Claimed {
+                    .map(|(seq, source_id, attempts, scim_id, sent, sent_at)| Claimed {
                         seq: count(seq),
                         source_id,
                         attempts: u32::try_from(attempts).unwrap_or(0),
                         scim_id,
                         sent,
+                        sent_at: sent_at.map(time),
                     })
                     .collect();
                 claimed.sort_by_key(|c| c.seq);
@@ -741,7 +742,7 @@ macro_rules! job_store {
                 // Never sent: the claim does not count as an attempt, nor the record as sent.
                 let set = format!(
                     "state = '{}', lease_owner = NULL, lease_until = NULL, \
-                     attempts = attempts - 1, sent = FALSE",
+                     attempts = attempts - 1, sent = FALSE, sent_at = NULL",
                     RecordState::Pending.as_str()
                 );
                 for chunk in seqs.chunks(SETTLED_PER_STATEMENT) {
@@ -758,10 +759,18 @@ macro_rules! job_store {
                 Ok(unclaimed)
             }
 
-            async fn mark_sent(&self, id: JobId, owner: &str, seqs: &[u64]) -> Result<u64> {
+            async fn mark_sent(
+                &self,
+                id: JobId,
+                owner: &str,
+                seqs: &[u64],
+                at: DateTime<Utc>,
+            ) -> Result<u64> {
                 let mut marked = 0;
+                // A number, formatted: nothing from outside reaches the statement.
+                let set = format!("sent = TRUE, sent_at = COALESCE(sent_at, {})", millis(at));
                 for chunk in seqs.chunks(SETTLED_PER_STATEMENT) {
-                    marked += Self::update_owned("sent = TRUE", id, owner, chunk)
+                    marked += Self::update_owned(&set, id, owner, chunk)
                         .build()
                         .execute(&self.bulk)
                         .await
