@@ -82,6 +82,9 @@ struct Run<'a> {
     /// See [`PushReport::sent`]: a 409 for such a user may be the answer to its own
     /// earlier request, so it is settled as created when found by its `externalId`.
     sent: Vec<bool>,
+    /// When a request first carried each user, where known: the users the target
+    /// created since then can be listed.
+    first_sent: Vec<Option<chrono::DateTime<chrono::Utc>>>,
     stopped: Option<ScimFailure>,
     interrupted: bool,
     requests: u64,
@@ -91,6 +94,14 @@ struct Run<'a> {
 impl Run<'_> {
     fn done(&mut self, i: usize, outcome: Outcome) {
         self.state[i] = Pending::Done(outcome);
+    }
+
+    /// A request carrying these users is about to leave.
+    fn leaving(&mut self, indices: &[usize]) {
+        let now = chrono::Utc::now();
+        for &i in indices {
+            self.first_sent[i].get_or_insert(now);
+        }
     }
 
     fn is_done(&self, i: usize) -> bool {
@@ -167,6 +178,10 @@ impl<'a> Pusher<'a> {
             state: users.iter().map(|_| Pending::Ready).collect(),
             attempts: vec![0; users.len()],
             sent: users.iter().map(|u| u.maybe_sent).collect(),
+            first_sent: users
+                .iter()
+                .map(|u| u.sent_at.filter(|_| u.maybe_sent))
+                .collect(),
             stopped: None,
             interrupted: false,
             requests: 0,
@@ -245,37 +260,6 @@ impl<'a> Pusher<'a> {
         let wanted: Vec<usize> = (0..run.users.len())
             .filter(|&i| run.users[i].maybe_sent)
             .collect();
-        if wanted.is_empty() {
-            return;
-        }
-        // One listing of the users created since the batch first left (a page per
-        // thousand) costs far less than a filter per fifty users where the target
-        // scans for each; refused, or holding too many, the filters are used.
-        let since = wanted
-            .iter()
-            .map(|&i| run.users[i].sent_at)
-            .collect::<Option<Vec<_>>>()
-            .and_then(|at| at.into_iter().min());
-        if let Some(since) = since {
-            let at_most = (wanted.len() * LISTED_PER_USER).max(1_000);
-            let (listed, requests) = self
-                .client
-                .created_since("/Users", since - CLOCK_SKEW, at_most)
-                .await;
-            run.requests += requests;
-            match listed {
-                Ok(Some(created)) => {
-                    let ours = ours_among(run, &wanted, &created);
-                    self.found(run, ours);
-                    return;
-                }
-                Err(call) if call.class() == ErrorClass::Unauthorized => {
-                    run.stopped = Some(call.failure);
-                    return;
-                }
-                Ok(None) | Err(_) => {}
-            }
-        }
         self.found_ours(run, &wanted).await;
     }
 
@@ -297,6 +281,37 @@ impl<'a> Pusher<'a> {
     /// its answer came. Asked for 50 at a time with `or` filters, one at a time (a few
     /// in the air) where the target refuses those.
     async fn found_ours(&self, run: &mut Run<'_>, indices: &[usize]) {
+        if indices.is_empty() {
+            return;
+        }
+        // One listing of the users created since the request first left (a page per
+        // thousand) costs far less than a filter per fifty users where the target
+        // scans for each; refused, or holding too many, the filters are used.
+        let since = indices
+            .iter()
+            .map(|&i| run.first_sent[i])
+            .collect::<Option<Vec<_>>>()
+            .and_then(|at| at.into_iter().min());
+        if let Some(since) = since {
+            let at_most = (indices.len() * LISTED_PER_USER).max(1_000);
+            let (listed, requests) = self
+                .client
+                .created_since("/Users", since - CLOCK_SKEW, at_most)
+                .await;
+            run.requests += requests;
+            match listed {
+                Ok(Some(created)) => {
+                    let ours = ours_among(run, indices, &created);
+                    self.found(run, ours);
+                    return;
+                }
+                Err(call) if call.class() == ErrorClass::Unauthorized => {
+                    run.stopped = Some(call.failure);
+                    return;
+                }
+                Ok(None) | Err(_) => {}
+            }
+        }
         for chunk in indices.chunks(LOOKUPS_PER_REQUEST) {
             if run.stopped.is_some() {
                 break;
@@ -377,6 +392,7 @@ impl<'a> Pusher<'a> {
             .filter_map(|b| index_of(b))
             .collect();
         run.requests += 1;
+        run.leaving(&indices);
         match self.client.bulk(request.body).await {
             Ok(answer) => match parse_response(&answer.body) {
                 Ok(results) => self.settle_users(run, &indices, results, work).await,
@@ -449,19 +465,14 @@ impl<'a> Pusher<'a> {
         let mut throttled: Option<ScimFailure> = None;
         let mut again = Vec::new();
         let mut not_yet_found: Option<(Vec<usize>, ScimFailure)> = None;
+        let mut conflicts = Vec::new();
         for &i in indices {
             match results.remove(&bulk_id(i)) {
                 Some(OpResult::Done { id: Some(id), .. }) => run.done(i, Outcome::Created { id }),
                 // Created, but the answer named no id: find it.
                 Some(OpResult::Done { id: None, .. }) => unsure.push(i),
                 Some(OpResult::Failed(failure)) => match failure.class {
-                    ErrorClass::AlreadyExists => match self.on_conflict(run, i, &failure).await {
-                        Some(outcome) => run.done(i, outcome),
-                        None => not_yet_found
-                            .get_or_insert_with(|| (Vec::new(), failure.clone()))
-                            .0
-                            .push(i),
-                    },
+                    ErrorClass::AlreadyExists => conflicts.push((i, failure)),
                     ErrorClass::Unauthorized => run.stopped = Some(failure),
                     ErrorClass::Throttled => {
                         again.push(i);
@@ -474,6 +485,27 @@ impl<'a> Pusher<'a> {
                 },
                 // The target did not say: it may or may not have created the user.
                 None => unsure.push(i),
+            }
+        }
+        // A conflict for a user an earlier request may have carried is most often that
+        // request's own doing (it reached the target late): all such users are found
+        // together, and only the others are looked up one by one.
+        let maybe_ours: Vec<usize> = conflicts
+            .iter()
+            .map(|(i, _)| *i)
+            .filter(|&i| run.sent[i])
+            .collect();
+        self.found_ours(run, &maybe_ours).await;
+        for (i, failure) in conflicts {
+            if run.is_done(i) {
+                continue;
+            }
+            match self.on_conflict(run, i, &failure).await {
+                Some(outcome) => run.done(i, outcome),
+                None => not_yet_found
+                    .get_or_insert_with(|| (Vec::new(), failure.clone()))
+                    .0
+                    .push(i),
             }
         }
         if !unsure.is_empty() {
@@ -841,6 +873,7 @@ impl<'a> Pusher<'a> {
             deferred,
         } = tail;
         let mut attempt = 0;
+        run.leaving(users);
         let answer = loop {
             run.requests += 1;
             match self.client.bulk(request.body.clone()).await {

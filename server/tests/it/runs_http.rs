@@ -476,9 +476,17 @@ async fn users_found_after_a_lost_answer_are_settled_before_their_batch_ends() {
         return;
     };
     let proxy = FaultProxy::start(peer.port).await;
-    // The peer creates the batch's users but the answer is lost; they are looked up
-    // 50 at a time, and the second look-up is slow to answer.
+    // The peer creates the batch's users but the answer is lost; the listing of what
+    // it created since is refused, so they are looked up 50 at a time, and the second
+    // look-up is slow to answer.
     proxy.inject("POST /v2/Bulk", Fault::DropAnswer);
+    proxy.inject(
+        "filter=meta.created",
+        Fault::Status {
+            code: 400,
+            retry_after: None,
+        },
+    );
     proxy.inject("filter=externalId", Fault::Slow(Duration::ZERO));
     proxy.inject("filter=externalId", Fault::Slow(Duration::from_secs(6)));
     let server = TestServer::start(sqlite_db()).await;

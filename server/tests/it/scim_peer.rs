@@ -469,6 +469,41 @@ async fn users_an_earlier_attempt_created_are_found_by_one_listing_of_what_it_cr
     );
     assert_eq!(peer.count("userName", "batch7").await, 1);
     assert_eq!(peer.count("userName", "refused3").await, 1);
+
+    // The earlier request reaches the target only after the look-up found nothing:
+    // sent again, every user meets 409, and all are found together, not one by one.
+    proxy.inject(
+        "filter=meta.created",
+        Fault::Answer {
+            code: 200,
+            body: json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+                "totalResults": 0,
+                "Resources": [],
+            }),
+        },
+    );
+    let report = Pusher::new(&client, BULK, ExistingPolicy::Fail)
+        .push(&again("refused"), &[])
+        .await;
+    assert!(
+        report.users[..60]
+            .iter()
+            .zip(&ids)
+            .all(|(o, id)| created(o) == id)
+    );
+    assert!(
+        report.users[60..]
+            .iter()
+            .all(|o| matches!(o, Outcome::Created { .. }))
+    );
+    assert_eq!(
+        proxy.count("filter=meta.created"),
+        4,
+        "a listing before, one after"
+    );
+    assert_eq!(proxy.count("filter=externalId"), 2, "no look-up one by one");
+    assert_eq!(peer.count("userName", "refused3").await, 1);
 }
 
 #[tokio::test]
@@ -491,7 +526,7 @@ async fn a_conflict_with_its_own_lost_request_is_recorded_as_created() {
         // follows does not find it yet (an index that lags), so it is sent again and
         // meets 409 from its own first request.
         proxy.inject(create, Fault::DropAnswer);
-        for search in ["externalId", "userName"] {
+        for search in ["meta.created", "externalId", "userName"] {
             proxy.inject(
                 &format!("GET /v2/Users?filter={search}"),
                 Fault::Answer {
@@ -774,6 +809,14 @@ async fn a_lost_answer_never_creates_a_user_twice() {
         assert_eq!(peer.count("userName", &format!("lost{i}")).await, 1);
     }
     assert_eq!(proxy.count("POST /v2/Bulk"), 1, "nothing was sent twice");
+    assert_eq!(
+        (
+            proxy.count("filter=meta.created"),
+            proxy.count("filter=externalId")
+        ),
+        (1, 0),
+        "found by one listing of what the target created since the request left"
+    );
 
     // The connection drops before the peer sees anything: looked up, not found, sent
     // again.
