@@ -2,7 +2,7 @@
 //! page by page (opened on every core), feeding them to the domain's `Assessor`,
 //! saving findings and progress as it goes, and keeping the report sealed.
 
-use crate::{records, vault::Vault};
+use crate::{background::Supervisor, records, scan, vault::Vault};
 use chrono::Utc;
 use domain::{
     DomainError,
@@ -16,10 +16,8 @@ use std::sync::{
     Arc,
     atomic::{AtomicU64, Ordering},
 };
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 
-/// Records read per page.
-const PAGE: u32 = 5_000;
 /// Findings saved per transaction.
 const FINDINGS_BATCH: usize = 5_000;
 
@@ -34,14 +32,16 @@ pub struct Assessments {
     vault: Vault,
     /// Records done of the assessments running now.
     live: crate::progress::Live,
+    background: Supervisor,
 }
 
 impl Assessments {
-    pub fn new(store: Arc<dyn Store>, vault: Vault) -> Self {
+    pub fn new(store: Arc<dyn Store>, vault: Vault, background: Supervisor) -> Self {
         Self {
             store,
             vault,
             live: crate::progress::Live::default(),
+            background,
         }
     }
 
@@ -51,29 +51,42 @@ impl Assessments {
     }
 
     /// Computes the report in the background; the store already says it is running.
+    /// However it ends (a panic included), the assessment is left finished or failed
+    /// with the reason, never running for good.
     pub fn spawn(&self, project: ProjectId, options: AssessOptions) {
-        let this = self.clone();
-        let done = self.live.start(project);
-        tokio::spawn(async move {
-            let outcome = this.compute(project, options, done).await;
-            let settled = match outcome {
-                Ok(sealed) => {
-                    this.store
-                        .finish_assessment(project, Ok(&sealed), Utc::now())
-                        .await
+        let (this, recover) = (self.clone(), self.clone());
+        let tracked = self.live.track(project);
+        self.background.spawn(
+            "assessment",
+            project,
+            async move {
+                let outcome = this.compute(project, options, tracked.done.clone()).await;
+                let settled = match outcome {
+                    Ok(sealed) => {
+                        this.store
+                            .finish_assessment(project, Ok(&sealed), Utc::now())
+                            .await
+                    }
+                    Err(err) => {
+                        tracing::warn!(project = %project, error = %err, "assessment failed");
+                        this.store
+                            .finish_assessment(project, Err(&err.to_string()), Utc::now())
+                            .await
+                    }
+                };
+                drop(tracked);
+                settled.map_err(|e| format!("the assessment could not be saved: {e}"))
+            },
+            move |reason| async move {
+                let failed = recover
+                    .store
+                    .finish_assessment(project, Err(&reason), Utc::now())
+                    .await;
+                if let Err(err) = failed {
+                    tracing::error!(project = %project, error = %err, "cannot mark the assessment failed");
                 }
-                Err(err) => {
-                    tracing::warn!(project = %project, error = %err, "assessment failed");
-                    this.store
-                        .finish_assessment(project, Err(&err.to_string()), Utc::now())
-                        .await
-                }
-            };
-            if let Err(err) = settled {
-                tracing::error!(project = %project, error = %err, "cannot settle the assessment");
-            }
-            this.live.finish(project);
-        });
+            },
+        );
     }
 
     /// Runs the whole assessment; returns the sealed report. Three stages overlap:
@@ -88,48 +101,45 @@ impl Assessments {
         let started = std::time::Instant::now();
         let mut assessor = Assessor::new(options, Utc::now());
         assessor.expect(self.store.count_records(project).await?);
-        let mut findings: Vec<(u64, Finding)> = Vec::new();
-        let mut seq = 0u64;
-        let fetch = |after: Option<String>| {
-            let store = self.store.clone();
-            tokio::spawn(async move {
-                store
-                    .records_with_upload(project, after.as_deref(), PAGE)
-                    .await
-            })
-        };
         let joined =
             |e: tokio::task::JoinError| DomainError::Internal(format!("assessment task: {e}"));
-        let mut next = fetch(None);
-        loop {
-            let page = next.await.map_err(joined)??;
-            let Some((last, _, _)) = page.last() else {
-                break;
-            };
-            next = fetch(Some(last.clone()));
-            let vault = self.vault.clone();
-            let count = page.len() as u64;
-            let (opened, back, page_findings) = tokio::task::spawn_blocking(move || {
-                let mut found = Vec::new();
-                let opened = assess_page(&vault, project, page, &mut assessor, &mut found);
-                (opened, assessor, found)
-            })
-            .await
-            .map_err(joined)?;
-            assessor = back;
-            opened?;
-            for finding in page_findings {
-                seq += 1;
-                findings.push((seq, finding));
-            }
-            let records_done = done.fetch_add(count, Ordering::Relaxed) + count;
-            if findings.len() >= FINDINGS_BATCH {
-                self.store
-                    .save_assessment_progress(project, records_done, &findings)
-                    .await?;
-                findings.clear();
-            }
-        }
+        let stop = self.background.stopping();
+        let (assessor, findings, _) = scan::scan(
+            &self.store,
+            project,
+            &stop,
+            &done,
+            (assessor, Vec::<(u64, Finding)>::new(), 0u64),
+            |(mut assessor, mut findings, mut seq), page| {
+                let (vault, store, done) = (self.vault.clone(), self.store.clone(), done.clone());
+                async move {
+                    let count = page.len() as u64;
+                    let (opened, assessor, page_findings) =
+                        tokio::task::spawn_blocking(move || {
+                            let mut found = Vec::new();
+                            let opened =
+                                assess_page(&vault, project, page, &mut assessor, &mut found);
+                            (opened, assessor, found)
+                        })
+                        .await
+                        .map_err(joined)?;
+                    opened?;
+                    for finding in page_findings {
+                        seq += 1;
+                        findings.push((seq, finding));
+                    }
+                    if findings.len() >= FINDINGS_BATCH {
+                        let records_done = done.load(Ordering::Relaxed) + count;
+                        store
+                            .save_assessment_progress(project, records_done, &findings)
+                            .await?;
+                        findings.clear();
+                    }
+                    Ok((assessor, findings, seq))
+                }
+            },
+        )
+        .await?;
         let records_done = done.load(Ordering::Relaxed);
         self.store
             .save_assessment_progress(project, records_done, &findings)
@@ -163,29 +173,27 @@ impl Assessments {
 
     /// Keeps reports current: once an upload of a project that has a report is read,
     /// the report is computed again (audited as Ferry's own doing), with the options
-    /// it was last computed with. Ends when `shutdown` changes.
-    pub fn keep_current(
-        &self,
-        mut settled: broadcast::Receiver<(ProjectId, UploadId)>,
-        mut shutdown: watch::Receiver<bool>,
-    ) -> tokio::task::JoinHandle<()> {
+    /// it was last computed with. Ends when Ferry stops.
+    pub fn keep_current(&self, mut settled: broadcast::Receiver<(ProjectId, UploadId)>) {
         let this = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    message = settled.recv() => match message {
-                        Ok((project, _)) => {
-                            if let Err(err) = this.refresh(project).await {
-                                tracing::warn!(project = %project, error = %err, "cannot refresh the assessment");
+        let stop = self.background.stopping();
+        self.background
+            .spawn_logged("assessment refresher", "every project", async move {
+                loop {
+                    tokio::select! {
+                        message = settled.recv() => match message {
+                            Ok((project, _)) => {
+                                if let Err(err) = this.refresh(project).await {
+                                    tracing::warn!(project = %project, error = %err, "cannot refresh the assessment");
+                                }
                             }
-                        }
-                        Err(broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(broadcast::error::RecvError::Closed) => break,
-                    },
-                    _ = shutdown.changed() => break,
+                            Err(broadcast::error::RecvError::Lagged(_)) => {}
+                            Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                        },
+                        () = stop.cancelled() => return Ok(()),
+                    }
                 }
-            }
-        })
+            });
     }
 
     /// Computes a project's report again if it has one that is not being computed.

@@ -88,7 +88,7 @@ impl Supervisor {
         self.0.tracker.spawn(async move {
             let work = async move {
                 if armed {
-                    panic!("a panic injected into {name} for a test");
+                    injected_panic(name);
                 }
                 work.await
             };
@@ -118,7 +118,12 @@ impl Supervisor {
     }
 
     /// A task that only logs when it fails: what it works on needs no recovery.
-    pub fn spawn_logged<W>(&self, name: &'static str, object: impl Display, work: W) -> JoinHandle<()>
+    pub fn spawn_logged<W>(
+        &self,
+        name: &'static str,
+        object: impl Display,
+        work: W,
+    ) -> JoinHandle<()>
     where
         W: Future<Output = Outcome> + Send + 'static,
     {
@@ -150,6 +155,12 @@ impl Supervisor {
             }
         }
     }
+}
+
+/// The test hook's panic, as a bug in the task would panic.
+#[expect(clippy::panic, reason = "the test hook stands for a bug that panics")]
+fn injected_panic(name: &str) -> ! {
+    panic!("a panic injected into {name} for a test")
 }
 
 /// The reason a spawned task's result gives, for [`Supervisor::spawn`].

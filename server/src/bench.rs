@@ -81,7 +81,7 @@ async fn assess(
     reset_peak_rss();
     // The reading's page cache and freed memory the allocator keeps are still held.
     let before = status_bytes("VmRSS:");
-    let assessments = Assessments::new(store.clone(), vault.clone());
+    let assessments = Assessments::new(store.clone(), vault.clone(), Default::default());
     assessments.begin(project, records, "benchmark").await?;
     let started = Instant::now();
     let options = AssessOptions {
@@ -149,7 +149,7 @@ pub async fn run(files: &[PathBuf], with_assessment: bool) -> anyhow::Result<Vec
     let key: [u8; 32] = random_bytes();
     let uploads = dir.path().join("uploads");
     std::fs::create_dir_all(&uploads)?;
-    let ingest = Ingest::new(store.clone(), Vault::new(&key), uploads);
+    let ingest = Ingest::new(store.clone(), Vault::new(&key), uploads, Default::default());
     let mut measures = Vec::new();
     let mut read_peaks = Vec::new();
     println!(

@@ -93,7 +93,7 @@ async fn prepare(
     let vault = Vault::new(&key);
     let uploads = dir.join("uploads");
     std::fs::create_dir_all(&uploads)?;
-    let ingest = Ingest::new(store.clone(), vault.clone(), uploads);
+    let ingest = Ingest::new(store.clone(), vault.clone(), uploads, Default::default());
     let (project, measure) = import(&store, &ingest, owner, export, "Run benchmark").await?;
     ferry
         .save_mapping(&actor, project, mapping(), "benchmark")
@@ -178,6 +178,7 @@ async fn engine_pass(
         prepared.vault.clone(),
         targets,
         RunConfig::default(),
+        Default::default(),
     );
     let started = Instant::now();
     advance(

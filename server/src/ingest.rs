@@ -61,6 +61,7 @@ pub struct Ingest {
     live: Arc<Mutex<HashMap<UploadId, Live>>>,
     /// Announces each upload whose reading ended (project, upload).
     settled: broadcast::Sender<(ProjectId, UploadId)>,
+    background: crate::background::Supervisor,
 }
 
 /// Counters a read updates as it goes and the progress stream reads.
@@ -104,13 +105,19 @@ pub struct ReadOptions {
 }
 
 impl Ingest {
-    pub fn new(store: Arc<dyn Store>, vault: Vault, dir: PathBuf) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        vault: Vault,
+        dir: PathBuf,
+        background: crate::background::Supervisor,
+    ) -> Self {
         Self {
             store,
             vault,
             dir,
             live: Arc::default(),
             settled: broadcast::channel(64).0,
+            background,
         }
     }
 
@@ -219,13 +226,41 @@ impl Ingest {
     /// of the first reading is reset.
     pub async fn start(&self, id: UploadId, options: ReadOptions) -> domain::Result<()> {
         let (upload, claim) = self.claim(id).await?;
-        let this = self.clone();
-        tokio::spawn(async move {
-            if let Err(err) = this.read_claimed(upload, claim, options).await {
-                tracing::error!(upload = %id, error = %err, "reading the upload failed");
-            }
-        });
+        let (this, recover) = (self.clone(), self.clone());
+        self.background.spawn(
+            "upload read",
+            id,
+            async move {
+                crate::background::reason(this.read_claimed(upload, claim, options).await.map(drop))
+            },
+            move |reason| async move { recover.fail_unfinished(id, &reason).await },
+        );
         Ok(())
+    }
+
+    /// An upload whose reading stopped without settling it (a panic), before or while
+    /// it was read, is marked failed with the reason, so that "Read again" can take it
+    /// up.
+    async fn fail_unfinished(&self, id: UploadId, reason: &str) {
+        let still_reading = matches!(
+            self.store.upload(id).await,
+            Ok(Some(upload)) if matches!(upload.status, UploadStatus::Parsing | UploadStatus::Stored)
+        );
+        if !still_reading {
+            return;
+        }
+        let failed = self
+            .store
+            .finish_parse(
+                id,
+                UploadStatus::Failed,
+                Some(&format!("reading stopped: {reason}; read it again")),
+                Utc::now(),
+            )
+            .await;
+        if let Err(err) = failed {
+            tracing::error!(upload = %id, error = %err, "the upload could not be marked failed");
+        }
     }
 
     /// The upload, claimed for reading by this instance.

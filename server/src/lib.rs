@@ -2,6 +2,7 @@
 //! and the start-up and shutdown of the whole process.
 
 pub mod assessment;
+pub mod background;
 pub mod bench;
 pub mod bench_run;
 pub mod bench_scim;
@@ -12,6 +13,7 @@ pub mod plans;
 pub mod progress;
 pub mod records;
 pub mod runs;
+pub mod scan;
 pub mod scim;
 pub mod security;
 pub mod store;
@@ -23,8 +25,12 @@ use domain::service::{Ferry, Policy};
 use leptos::prelude::LeptosOptions;
 use security::{Argon2Hasher, OsSecrets, SecretKey, SystemClock};
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
-use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tokio::net::TcpListener;
 use web::AppState;
+
+/// How long a stopping Ferry waits for its background work (a run's batches in the
+/// air settle or go back to pending) before it exits anyway.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Opens the data folder, the key and the database, and assembles the service.
 pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
@@ -40,9 +46,11 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&uploads)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", uploads.display()))?;
     let vault = vault::Vault::new(key.bytes());
-    let ingest = ingest::Ingest::new(store.clone(), vault.clone(), uploads);
-    let assessments = assessment::Assessments::new(store.clone(), vault.clone());
-    let plans = plans::Plans::new(store.clone(), vault.clone());
+    let background = background::Supervisor::new();
+    let ingest = ingest::Ingest::new(store.clone(), vault.clone(), uploads, background.clone());
+    let assessments =
+        assessment::Assessments::new(store.clone(), vault.clone(), background.clone());
+    let plans = plans::Plans::new(store.clone(), vault.clone(), background.clone());
     let targets = scim::connector::Targets::new(vault.clone());
     let runs = runs::Runs::new(
         store.clone(),
@@ -52,6 +60,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
             lease: std::time::Duration::from_secs(config.run_lease_secs.max(1)),
             ..runs::RunConfig::default()
         },
+        background.clone(),
     );
     let ferry = Ferry::new(
         store,
@@ -78,6 +87,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         leptos,
         config.public_url(),
         config.secure_cookies(),
+        background,
     );
     state.max_upload_bytes = config.max_upload_bytes;
     state.allowed_origins = Arc::new(config.allowed_origins());
@@ -115,74 +125,51 @@ pub async fn resume_uploads(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A named background task with a shutdown path.
-struct Task {
-    name: &'static str,
-    handle: JoinHandle<()>,
-}
-
-fn spawn_housekeeping(ferry: Ferry, mut shutdown: watch::Receiver<bool>) -> Task {
-    let handle = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(600));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => match ferry.housekeeping().await {
-                    Ok(removed) => tracing::debug!(removed, "housekeeping done"),
-                    Err(err) => tracing::warn!(error = %err, "housekeeping failed"),
-                },
-                _ = shutdown.changed() => break,
+/// Removes expired sessions and tokens every ten minutes, until Ferry stops.
+fn start_housekeeping(state: &AppState) {
+    let (ferry, stop) = (state.ferry.clone(), state.background.stopping());
+    state
+        .background
+        .spawn_logged("housekeeping", "every project", async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(600));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => match ferry.housekeeping().await {
+                        Ok(removed) => tracing::debug!(removed, "housekeeping done"),
+                        Err(err) => tracing::warn!(error = %err, "housekeeping failed"),
+                    },
+                    () = stop.cancelled() => return Ok(()),
+                }
             }
-        }
-    });
-    Task {
-        name: "housekeeping",
-        handle,
-    }
+        });
 }
 
-/// Serves Ferry on `listener` until `shutdown` completes, then drains requests and
-/// stops the background tasks.
+/// Serves Ferry on `listener` until `shutdown` completes. Stopping is one path: the
+/// supervisor's signal ends event streams and background work at once, requests in
+/// flight are drained, and the background work gets [`SHUTDOWN_DEADLINE`] to settle.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let tasks = vec![
-        Task {
-            name: "assessments",
-            handle: state
-                .assessments
-                .keep_current(state.ingest.settled(), stop_rx.clone()),
-        },
-        spawn_housekeeping(state.ferry.clone(), stop_rx),
-        // Also takes up the runs a stopped server left running.
-        Task {
-            name: "runs",
-            handle: state.runs.spawn_scheduler(),
-        },
-    ];
-    let streams = state.shutdown.clone();
-    let runs = state.runs.clone();
-    let shutdown = async move {
-        shutdown.await;
-        streams.cancel();
-        runs.shut_down();
-    };
+    state.assessments.keep_current(state.ingest.settled());
+    start_housekeeping(&state);
+    // Also takes up the runs a stopped server left running.
+    state.runs.start_scheduler();
+    let background = state.background.clone();
+    let stopping = background.stopping();
     let app = web::router(state);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        stopping.cancel();
+    })
     .await?;
-    let _ = stop_tx.send(true);
-    for task in tasks {
-        if let Err(err) = task.handle.await {
-            tracing::warn!(task = task.name, error = %err, "task ended abnormally");
-        }
-    }
+    background.shut_down(SHUTDOWN_DEADLINE).await;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! mapping computed in the background over every record, opened and evaluated on
 //! both cores, with progress and a sealed report.
 
-use crate::{records, vault::Vault};
+use crate::{background::Supervisor, records, scan, vault::Vault};
 use async_trait::async_trait;
 use chrono::Utc;
 use domain::{
@@ -21,8 +21,6 @@ use std::sync::{
     atomic::{AtomicU64, Ordering},
 };
 
-/// Records read per page.
-const PAGE: u32 = 5_000;
 /// A search looks at most at this many records.
 pub const SEARCH_SCAN: u64 = 50_000;
 /// Records asked for by id at once.
@@ -43,14 +41,16 @@ pub struct Plans {
     vault: Vault,
     /// Records done of the impacts computing now.
     live: crate::progress::Live,
+    background: Supervisor,
 }
 
 impl Plans {
-    pub fn new(store: Arc<dyn Store>, vault: Vault) -> Self {
+    pub fn new(store: Arc<dyn Store>, vault: Vault, background: Supervisor) -> Self {
         Self {
             store,
             vault,
             live: crate::progress::Live::default(),
+            background,
         }
     }
 
@@ -110,7 +110,7 @@ impl Plans {
         while found.len() < limit && scanned < SEARCH_SCAN {
             let page = self
                 .store
-                .records_with_upload(project, after.as_deref(), PAGE)
+                .records_with_upload(project, after.as_deref(), scan::PAGE)
                 .await?;
             let Some((last, _, _)) = page.last() else {
                 break;
@@ -144,6 +144,8 @@ impl Plans {
     }
 
     /// Computes the impact in the background; the store already says it is running.
+    /// However it ends (a panic included), the impact is left computed or failed with
+    /// the reason, never computing for good.
     pub fn spawn(
         &self,
         project: ProjectId,
@@ -151,36 +153,53 @@ impl Plans {
         mapping: Mapping,
         segments: usize,
     ) {
-        let this = self.clone();
-        let done = self.live.start(project);
-        tokio::spawn(async move {
-            let started = std::time::Instant::now();
-            let outcome = this
-                .compute(project, Arc::new(evaluator), &mapping, segments, done)
-                .await;
-            let settled = match outcome {
-                Ok(sealed) => {
-                    tracing::info!(
-                        project = %project,
-                        seconds = started.elapsed().as_secs_f64(),
-                        "impact computed"
-                    );
-                    this.store
-                        .finish_impact(project, Ok(&sealed), Utc::now())
-                        .await
+        let (this, recover) = (self.clone(), self.clone());
+        let tracked = self.live.track(project);
+        self.background.spawn(
+            "mapping impact",
+            project,
+            async move {
+                let started = std::time::Instant::now();
+                let outcome = this
+                    .compute(
+                        project,
+                        Arc::new(evaluator),
+                        &mapping,
+                        segments,
+                        tracked.done.clone(),
+                    )
+                    .await;
+                let settled = match outcome {
+                    Ok(sealed) => {
+                        tracing::info!(
+                            project = %project,
+                            seconds = started.elapsed().as_secs_f64(),
+                            "impact computed"
+                        );
+                        this.store
+                            .finish_impact(project, Ok(&sealed), Utc::now())
+                            .await
+                    }
+                    Err(err) => {
+                        tracing::warn!(project = %project, error = %err, "impact failed");
+                        this.store
+                            .finish_impact(project, Err(&err.to_string()), Utc::now())
+                            .await
+                    }
+                };
+                drop(tracked);
+                settled.map_err(|e| format!("the impact could not be saved: {e}"))
+            },
+            move |reason| async move {
+                let failed = recover
+                    .store
+                    .finish_impact(project, Err(&reason), Utc::now())
+                    .await;
+                if let Err(err) = failed {
+                    tracing::error!(project = %project, error = %err, "cannot mark the impact failed");
                 }
-                Err(err) => {
-                    tracing::warn!(project = %project, error = %err, "impact failed");
-                    this.store
-                        .finish_impact(project, Err(&err.to_string()), Utc::now())
-                        .await
-                }
-            };
-            if let Err(err) = settled {
-                tracing::error!(project = %project, error = %err, "cannot settle the impact");
-            }
-            this.live.finish(project);
-        });
+            },
+        );
     }
 
     /// Reads every record page by page (the next page fetched while this one is
@@ -193,43 +212,39 @@ impl Plans {
         segments: usize,
         done: Arc<AtomicU64>,
     ) -> domain::Result<Vec<u8>> {
-        let mut counter = ImpactCounter::new(mapping, segments);
-        let fetch = |after: Option<String>| {
-            let store = self.store.clone();
-            tokio::spawn(async move {
-                store
-                    .records_with_upload(project, after.as_deref(), PAGE)
+        let stop = self.background.stopping();
+        let counter = scan::scan(
+            &self.store,
+            project,
+            &stop,
+            &done,
+            ImpactCounter::new(mapping, segments),
+            |mut counter, page| {
+                let (vault, store, done) = (self.vault.clone(), self.store.clone(), done.clone());
+                let evaluator = evaluator.clone();
+                async move {
+                    let count = page.len() as u64;
+                    let counter = tokio::task::spawn_blocking(move || {
+                        let page: Vec<(String, Vec<u8>)> = page
+                            .into_iter()
+                            .map(|(id, _, sealed)| (id, sealed))
+                            .collect();
+                        let impacts = evaluate_page(&vault, project, &page, &evaluator)?;
+                        for ((id, _), impact) in page.iter().zip(impacts) {
+                            counter.add(id, impact, &evaluator.segments);
+                        }
+                        Ok::<_, DomainError>(counter)
+                    })
                     .await
-            })
-        };
-        let mut next = fetch(None);
-        loop {
-            let page = next.await.map_err(joined)??;
-            let Some((last, _, _)) = page.last() else {
-                break;
-            };
-            next = fetch(Some(last.clone()));
-            let vault = self.vault.clone();
-            let evaluator = evaluator.clone();
-            let count = page.len() as u64;
-            counter = tokio::task::spawn_blocking(move || {
-                let page: Vec<(String, Vec<u8>)> = page
-                    .into_iter()
-                    .map(|(id, _, sealed)| (id, sealed))
-                    .collect();
-                let impacts = evaluate_page(&vault, project, &page, &evaluator)?;
-                for ((id, _), impact) in page.iter().zip(impacts) {
-                    counter.add(id, impact, &evaluator.segments);
+                    .map_err(joined)??;
+                    store
+                        .save_impact_progress(project, done.load(Ordering::Relaxed) + count)
+                        .await?;
+                    Ok(counter)
                 }
-                Ok::<_, DomainError>(counter)
-            })
-            .await
-            .map_err(joined)??;
-            let records_done = done.fetch_add(count, Ordering::Relaxed) + count;
-            self.store
-                .save_impact_progress(project, records_done)
-                .await?;
-        }
+            },
+        )
+        .await?;
         let report = counter.finish();
         let json = serde_json::to_vec(&report)
             .map_err(|e| DomainError::Internal(format!("impact encoding: {e}")))?;

@@ -33,7 +33,30 @@ impl Live {
             .map(|done| done.load(Ordering::Relaxed))
     }
 
+    /// A fresh counter for a computation starting for `project`, dropped from the
+    /// list when the returned guard is dropped, however the computation ends.
+    pub fn track(&self, project: ProjectId) -> Tracked {
+        Tracked {
+            live: self.clone(),
+            project,
+            done: self.start(project),
+        }
+    }
+
     pub fn finish(&self, project: ProjectId) {
         self.map().remove(&project);
+    }
+}
+
+/// See [`Live::track`].
+pub struct Tracked {
+    live: Live,
+    project: ProjectId,
+    pub done: Arc<AtomicU64>,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.live.finish(self.project);
     }
 }

@@ -98,6 +98,8 @@ struct Inner {
     config: RunConfig,
     drives: Mutex<HashMap<JobId, Arc<Drive>>>,
     feeds: Mutex<HashMap<JobId, watch::Sender<Progress>>>,
+    /// Spawns the drives, workers and followers; its stop signal stops them all.
+    background: crate::background::Supervisor,
     shutdown: CancellationToken,
 }
 
@@ -254,7 +256,13 @@ pub fn random_password() -> String {
 }
 
 impl Runs {
-    pub fn new(store: Arc<dyn Store>, vault: Vault, targets: Targets, config: RunConfig) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        vault: Vault,
+        targets: Targets,
+        config: RunConfig,
+        background: crate::background::Supervisor,
+    ) -> Self {
         let instance = format!(
             "{}-{}",
             std::process::id(),
@@ -268,13 +276,9 @@ impl Runs {
             config,
             drives: Mutex::default(),
             feeds: Mutex::default(),
-            shutdown: CancellationToken::new(),
+            shutdown: background.stopping(),
+            background,
         }))
-    }
-
-    /// Stops every worker after its batch (the server is stopping).
-    pub fn shut_down(&self) {
-        self.0.shutdown.cancel();
     }
 
     /// The live progress of a job, as a channel the event stream follows. Fed by the
@@ -289,7 +293,12 @@ impl Runs {
         feeds.insert(job, feed);
         drop(feeds);
         let inner = self.0.clone();
-        tokio::spawn(async move { inner.follow(job).await });
+        self.0
+            .background
+            .spawn_logged("run progress follower", job, async move {
+                inner.follow(job).await;
+                Ok(())
+            });
         receiver
     }
 
@@ -297,22 +306,24 @@ impl Runs {
     /// pauses running ones whose window ended, resumes paused ones whose new window
     /// opened, and works on running jobs no worker here is on (after a restart, or
     /// beside another instance).
-    pub fn spawn_scheduler(&self) -> tokio::task::JoinHandle<()> {
+    pub fn start_scheduler(&self) {
         let this = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(this.0.config.tick);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    () = this.0.shutdown.cancelled() => break,
-                    _ = tick.tick() => {
-                        if let Err(err) = this.schedule().await {
-                            tracing::error!(error = %err, "the scheduler's round failed");
+        self.0
+            .background
+            .spawn_logged("run scheduler", "every run", async move {
+                let mut tick = tokio::time::interval(this.0.config.tick);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        () = this.0.shutdown.cancelled() => return Ok(()),
+                        _ = tick.tick() => {
+                            if let Err(err) = this.schedule().await {
+                                tracing::error!(error = %err, "the scheduler's round failed");
+                            }
                         }
                     }
                 }
-            }
-        })
+            });
     }
 
     /// One round of the scheduler.
@@ -357,6 +368,18 @@ impl Runs {
     }
 }
 
+/// Takes a job off this instance's drives when its drive ends, however it ends.
+struct Driving {
+    inner: Arc<Inner>,
+    job: JobId,
+}
+
+impl Drop for Driving {
+    fn drop(&mut self) {
+        lock(&self.inner.drives).remove(&self.job);
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -375,13 +398,32 @@ impl RunEngine for Runs {
         });
         drives.insert(job, drive);
         drop(drives);
+        let driving = Driving {
+            inner: self.0.clone(),
+            job,
+        };
         let inner = self.0.clone();
-        tokio::spawn(async move {
-            if let Err(err) = inner.clone().drive(job).await {
-                tracing::error!(job = %job, error = %err, "the run's workers stopped on an error");
-            }
-            lock(&inner.drives).remove(&job);
-        });
+        self.0.background.spawn(
+            "run drive",
+            job,
+            async move {
+                // An error (the database away for a moment) ends this drive; the
+                // scheduler's next round starts another.
+                if let Err(err) = driving.inner.clone().drive(job).await {
+                    tracing::error!(job = %job, error = %err, "the run's workers stopped on an error");
+                }
+                drop(driving);
+                Ok(())
+            },
+            // A panic would come back with every new drive: the run is paused with
+            // the reason, for someone to look at, not started again and again.
+            move |reason| async move {
+                let detail = format!("the run's workers stopped: {reason}");
+                if let Err(err) = inner.pause(job, PauseReason::CannotRun { detail }).await {
+                    tracing::error!(job = %job, error = %err, "cannot pause the run");
+                }
+            },
+        );
     }
 
     fn stop(&self, job: JobId) {
@@ -536,19 +578,18 @@ impl Inner {
         lock(&self.drives).insert(id, drive.clone());
         tracing::info!(job = %id, kind = job.kind.as_str(), total = job.total, "working on a run");
         let job = loop {
+            // Each worker's error or panic is logged by the supervisor; its records
+            // are claimed again once its lease lapses.
             let workers = (0..context.settings.tuning.concurrency).map(|n| {
                 let this = self.clone();
                 let context = context.clone();
                 let drive = drive.clone();
-                tokio::spawn(async move { this.work(context, n, &drive).await })
+                self.background
+                    .spawn_logged("run worker", format!("{id}:{n}"), async move {
+                        crate::background::reason(this.work(context, n, &drive).await)
+                    })
             });
-            for result in futures_util::future::join_all(workers).await {
-                match result {
-                    Ok(Ok(())) => {}
-                    Ok(Err(err)) => tracing::error!(job = %id, error = %err, "a run worker failed"),
-                    Err(err) => tracing::error!(job = %id, error = %err, "a run worker panicked"),
-                }
-            }
+            futures_util::future::join_all(workers).await;
             let job = self.job(id).await?;
             let held_elsewhere = job.counts.in_flight > 0 || job.counts.pending > 0;
             if job.state != JobState::Running || !held_elsewhere || drive.stop.is_cancelled() {

@@ -75,7 +75,7 @@ impl Events {
     async fn next(&mut self) -> Option<Event> {
         loop {
             tokio::select! {
-                () = self.state.shutdown.cancelled() => return None,
+                () = self.state.background.stopping().cancelled_owned() => return None,
                 message = self.settled.recv() => match message {
                     Ok((project, id)) if project == self.project => {
                         return Some(Event::default().event("settled").data(id.to_string()));

@@ -60,9 +60,9 @@ pub struct AppState {
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     pub secure_cookies: bool,
-    /// Cancelled when the server begins to stop, so endless responses (event streams)
-    /// end and the graceful shutdown does not wait for them.
-    pub shutdown: tokio_util::sync::CancellationToken,
+    /// Every background task; its stop signal also ends endless responses (event
+    /// streams), so the graceful shutdown does not wait for them.
+    pub background: crate::background::Supervisor,
     /// Once an owner exists it always will; caching this saves a query per request.
     setup_done: Arc<AtomicBool>,
 }
@@ -83,6 +83,7 @@ impl AppState {
         leptos: LeptosOptions,
         public_url: String,
         secure_cookies: bool,
+        background: crate::background::Supervisor,
     ) -> Self {
         let Workers {
             ingest,
@@ -104,7 +105,7 @@ impl AppState {
             public_url,
             trusted_proxies: Arc::new(Vec::new()),
             secure_cookies,
-            shutdown: tokio_util::sync::CancellationToken::new(),
+            background,
             setup_done: Arc::new(AtomicBool::new(false)),
         }
     }

@@ -84,6 +84,7 @@ async fn bench(db: TestDb) -> Bench {
         store.clone(),
         Vault::new(&[9u8; 32]),
         dir.path().to_path_buf(),
+        Default::default(),
     );
     Bench {
         store,

@@ -8,6 +8,7 @@ mod common;
 
 mod assessment_http;
 mod assessment_store;
+mod background;
 mod http_behaviour;
 mod ingest;
 mod job_store;

@@ -729,6 +729,51 @@ async fn a_refused_credential_stops_the_run_and_a_fixed_one_resumes_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_run_drive_pauses_the_run_with_the_reason_and_it_resumes() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let server = TestServer::start(sqlite_db()).await;
+    let (token, base) = ready(&server, &peer.base_url, PEER_TOKEN, "test", 20).await;
+    server.state.background.panic_next("run drive");
+    let (status, job) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/runs/test"),
+        &token,
+        Some(json!({"size": 18})),
+    )
+    .await;
+    assert_eq!(status, 201, "{job}");
+    let run = format!("{base}/runs/{}", job["id"].as_str().unwrap());
+    let view = until(&server, &token, &run, &["paused"]).await;
+    adds_up(&view["job"]);
+    assert_eq!(view["job"]["pause_reason"]["kind"], "cannot_run", "{view}");
+    let because = view["paused_because"].as_str().unwrap();
+    assert!(because.contains("internal error"), "{because}");
+    // Ferry keeps serving, and the run, resumed, finishes.
+    let (status, _) = send(&server, Method::GET, &run, &token, None).await;
+    assert_eq!(status, 200);
+    let (status, _) = send(
+        &server,
+        Method::POST,
+        &format!("{run}/resume"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let done = until(&server, &token, &run, &["succeeded", "failed"]).await;
+    adds_up(&done["job"]);
+    assert_eq!(
+        done["job"]["counts"]["created"].as_u64().unwrap()
+            + done["job"]["counts"]["failed"].as_u64().unwrap(),
+        18
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_of_failures_pauses_the_run() {
     let Some(peer) = Peer::start().await else {
         return;
@@ -987,6 +1032,17 @@ impl Process {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// Asks it to stop (SIGTERM) and waits for it to exit.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        self.child.wait().unwrap()
+    }
+
     /// Stops it the hard way, as a crash or an OOM kill would.
     fn kill(mut self) {
         self.child.kill().unwrap();
@@ -1111,6 +1167,75 @@ async fn a_run_survives_sigkill_without_losing_or_duplicating_a_user() {
     );
     drop(second);
     drop(data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_with_a_run_in_flight_loses_no_record_and_ends_in_time() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let server = TestServer::start(sqlite_db()).await;
+    let (token, base) = ready(&server, &peer.base_url, PEER_TOKEN, "test", 200).await;
+    let (db, data) = server.stop_keeping_data().await;
+    let process = Process::start(&db, data.path()).await;
+    let (status, job) = process
+        .send(
+            Method::POST,
+            &format!("{base}/runs/test"),
+            &token,
+            Some(json!({"size": 180, "tuning": {"batch_size": 10, "concurrency": 2, "max_users_per_second": 40}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{job}");
+    let run = format!("{base}/runs/{}", job["id"].as_str().unwrap());
+    watch(&process, &token, &run, |v| {
+        v["job"]["counts"]["created"].as_u64().unwrap() >= 30
+    })
+    .await;
+    // Asked to stop (SIGTERM), as a service manager would: it exits within its
+    // deadline, and every record is settled or back to pending, none held.
+    let stopped = std::time::Instant::now();
+    let code = process.terminate();
+    assert!(code.success(), "{code:?}");
+    assert!(
+        stopped.elapsed() < server::SHUTDOWN_DEADLINE + Duration::from_secs(5),
+        "took {:?}",
+        stopped.elapsed()
+    );
+    let counts = record_states(&db).await;
+    assert_eq!(counts.get("in_flight"), None, "{counts:?}");
+    let pending = counts.get("pending").copied().unwrap_or(0);
+    let settled: i64 = counts
+        .iter()
+        .filter(|(state, _)| *state != "pending")
+        .map(|(_, n)| n)
+        .sum();
+    assert!(pending > 0, "the run was over before the stop: {counts:?}");
+    assert_eq!(pending + settled, 180, "{counts:?}");
+
+    // Started again, it finishes the run with every user created once.
+    let again = Process::start(&db, data.path()).await;
+    let done = watch(&again, &token, &run, |v| {
+        matches!(v["job"]["state"].as_str(), Some("succeeded" | "failed"))
+    })
+    .await;
+    adds_up(&done["job"]);
+    let created = created_once(&again, &token, &run, &peer).await;
+    assert_eq!(created, done["job"]["counts"]["created"].as_u64().unwrap());
+    drop(again);
+    drop(data);
+}
+
+/// How many of the database's job records are in each state, read straight from it.
+async fn record_states(db: &TestDb) -> std::collections::BTreeMap<String, i64> {
+    let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT state, COUNT(*) FROM job_records GROUP BY state")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    rows.into_iter().collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -216,7 +216,7 @@ pub async fn events(
                 return None;
             }
             tokio::select! {
-                () = state.shutdown.cancelled() => None,
+                () = state.background.stopping().cancelled_owned() => None,
                 _ = tick.tick() => {
                     let event = match state.assessments.progress(project) {
                         Some(records) => (Event::default().event("progress").data(records.to_string()), false),

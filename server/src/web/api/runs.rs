@@ -410,7 +410,7 @@ pub async fn events(
 pub fn progress_stream(state: AppState, job: JobId, first: Progress) -> Response {
     use futures_util::StreamExt;
     let receiver = state.runs.subscribe(job);
-    let shutdown = state.shutdown.clone();
+    let shutdown = state.background.stopping();
     let stream = futures_util::stream::unfold(
         (Some(first), receiver, false),
         move |(first, mut receiver, ended)| {
