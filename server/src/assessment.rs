@@ -30,8 +30,6 @@ fn context(project: ProjectId) -> String {
 pub struct Assessments {
     store: Arc<dyn Store>,
     vault: Vault,
-    /// Records done of the assessments running now.
-    live: crate::progress::Live,
     background: Supervisor,
 }
 
@@ -40,14 +38,15 @@ impl Assessments {
         Self {
             store,
             vault,
-            live: crate::progress::Live::default(),
             background,
         }
     }
 
     /// Records done so far by the assessment running for `project`, from memory.
     pub fn progress(&self, project: ProjectId) -> Option<u64> {
-        self.live.get(project)
+        self.background
+            .progress()
+            .done(crate::progress::Work::Assessment(project))
     }
 
     /// Computes the report in the background; the store already says it is running.
@@ -55,12 +54,17 @@ impl Assessments {
     /// with the reason, never running for good.
     pub fn spawn(&self, project: ProjectId, options: AssessOptions) {
         let (this, recover) = (self.clone(), self.clone());
-        let tracked = self.live.track(project);
+        let tracked = self
+            .background
+            .progress()
+            .count(crate::progress::Work::Assessment(project));
         self.background.spawn(
             "assessment",
             project,
             async move {
-                let outcome = this.compute(project, options, tracked.done.clone()).await;
+                let outcome = this
+                    .compute(project, options, tracked.entry().clone())
+                    .await;
                 let settled = match outcome {
                     Ok(sealed) => {
                         this.store

@@ -36,6 +36,7 @@ struct Inner {
     running: Mutex<BTreeMap<u64, (&'static str, String)>>,
     /// Test hook: the next task of this name panics as it starts.
     panic_next: Mutex<Option<&'static str>>,
+    progress: crate::progress::Registry,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -55,6 +56,11 @@ impl Supervisor {
     /// streams) watch it.
     pub fn stopping(&self) -> CancellationToken {
         self.0.stop.clone()
+    }
+
+    /// What the work running here has done so far, fed by the tasks themselves.
+    pub fn progress(&self) -> &crate::progress::Registry {
+        &self.0.progress
     }
 
     /// Runs `work` as the task `name` working on `object`. When it fails or panics the

@@ -5,7 +5,7 @@
 //! runtime handle. Reading again after a crash is safe: records are upserted by source
 //! id and the upload's errors are cleared when reading starts.
 
-use crate::{records, vault::Vault};
+use crate::{progress::Work, records, vault::Vault};
 use chrono::Utc;
 use domain::{
     DomainError,
@@ -23,13 +23,13 @@ use domain::{
     uploads::{LiveProgress, ParseProgress, SealedRecord, StoredError, Upload, UploadStatus},
 };
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashSet,
     fs::File,
     hash::{BuildHasher, RandomState},
     io::{self, BufRead, BufReader, Read},
     path::{Path, PathBuf},
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicU64, Ordering},
     },
     time::Instant,
@@ -57,8 +57,6 @@ pub struct Ingest {
     store: Arc<dyn Store>,
     vault: Vault,
     dir: PathBuf,
-    /// The uploads being read now, with their counters.
-    live: Arc<Mutex<HashMap<UploadId, Live>>>,
     /// Announces each upload whose reading ended (project, upload).
     settled: broadcast::Sender<(ProjectId, UploadId)>,
     background: crate::background::Supervisor,
@@ -79,19 +77,21 @@ struct Live {
     counters: Arc<Counters>,
 }
 
-/// Removes an upload from the live list when its reading ends, however it ends, and
-/// says so to whoever listens.
+/// Takes an upload out of the progress registry when its reading ends, however it
+/// ends, and says so to whoever listens.
 struct Tracked {
     ingest: Ingest,
     project: ProjectId,
     id: UploadId,
+    live: Arc<Live>,
 }
 
 impl Drop for Tracked {
     fn drop(&mut self) {
-        if let Ok(mut live) = self.ingest.live.lock() {
-            live.remove(&self.id);
-        }
+        self.ingest
+            .background
+            .progress()
+            .remove(Work::Upload(self.id), &self.live);
         // Nobody listening is fine.
         let _ = self.ingest.settled.send((self.project, self.id));
     }
@@ -115,7 +115,6 @@ impl Ingest {
             store,
             vault,
             dir,
-            live: Arc::default(),
             settled: broadcast::channel(64).0,
             background,
         }
@@ -123,14 +122,19 @@ impl Ingest {
 
     /// The progress of every upload of `project` being read now.
     pub fn live(&self, project: ProjectId) -> Vec<LiveProgress> {
-        let Ok(live) = self.live.lock() else {
-            return Vec::new();
-        };
+        let live = self
+            .background
+            .progress()
+            .all::<Live>(|work| matches!(work, Work::Upload(_)));
         let mut out: Vec<LiveProgress> = live
             .iter()
             .filter(|(_, l)| l.project == project)
+            .filter_map(|(work, l)| match work {
+                Work::Upload(id) => Some((*id, l)),
+                _ => None,
+            })
             .map(|(id, l)| LiveProgress {
-                upload_id: *id,
+                upload_id: id,
                 bytes_read: l.counters.bytes_read.load(Ordering::Relaxed),
                 size_bytes: l.size_bytes,
                 rows_ok: l.counters.rows_ok.load(Ordering::Relaxed),
@@ -150,24 +154,23 @@ impl Ingest {
     /// Registers the upload as being read; `None` when it is already.
     fn track(&self, upload: &Upload) -> Option<(Tracked, Arc<Counters>)> {
         let counters = Arc::new(Counters::default());
-        if let Ok(mut live) = self.live.lock() {
-            if live.contains_key(&upload.id) {
-                return None;
-            }
-            live.insert(
-                upload.id,
-                Live {
+        let (live, fresh) =
+            self.background
+                .progress()
+                .get_or_insert(Work::Upload(upload.id), || Live {
                     project: upload.project_id,
                     size_bytes: upload.size_bytes,
                     started: Instant::now(),
                     counters: counters.clone(),
-                },
-            );
+                });
+        if !fresh {
+            return None;
         }
         let tracked = Tracked {
             ingest: self.clone(),
             project: upload.project_id,
             id: upload.id,
+            live,
         };
         Some((tracked, counters))
     }

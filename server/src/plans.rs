@@ -39,8 +39,6 @@ fn joined(e: tokio::task::JoinError) -> DomainError {
 pub struct Plans {
     store: Arc<dyn Store>,
     vault: Vault,
-    /// Records done of the impacts computing now.
-    live: crate::progress::Live,
     background: Supervisor,
 }
 
@@ -49,7 +47,6 @@ impl Plans {
         Self {
             store,
             vault,
-            live: crate::progress::Live::default(),
             background,
         }
     }
@@ -154,7 +151,10 @@ impl Plans {
         segments: usize,
     ) {
         let (this, recover) = (self.clone(), self.clone());
-        let tracked = self.live.track(project);
+        let tracked = self
+            .background
+            .progress()
+            .count(crate::progress::Work::Impact(project));
         self.background.spawn(
             "mapping impact",
             project,
@@ -166,7 +166,7 @@ impl Plans {
                         Arc::new(evaluator),
                         &mapping,
                         segments,
-                        tracked.done.clone(),
+                        tracked.entry().clone(),
                     )
                     .await;
                 let settled = match outcome {
@@ -335,7 +335,9 @@ impl RecordWork for Plans {
     }
 
     fn impact_progress(&self, project: ProjectId) -> Option<u64> {
-        self.live.get(project)
+        self.background
+            .progress()
+            .done(crate::progress::Work::Impact(project))
     }
 
     fn open_impact(&self, project: ProjectId, sealed: &[u8]) -> domain::Result<ImpactReport> {

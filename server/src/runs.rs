@@ -10,6 +10,7 @@
 //! under a lease that expires, another claims them, and a record claimed more than
 //! once is looked up in the target before it is sent again.
 
+use crate::progress::Work;
 use crate::{
     records,
     scim::{
@@ -97,7 +98,6 @@ struct Inner {
     instance: String,
     config: RunConfig,
     drives: Mutex<HashMap<JobId, Arc<Drive>>>,
-    feeds: Mutex<HashMap<JobId, watch::Sender<Progress>>>,
     /// Spawns the drives, workers and followers; its stop signal stops them all.
     background: crate::background::Supervisor,
     shutdown: CancellationToken,
@@ -275,7 +275,6 @@ impl Runs {
             instance,
             config,
             drives: Mutex::default(),
-            feeds: Mutex::default(),
             shutdown: background.stopping(),
             background,
         }))
@@ -285,13 +284,15 @@ impl Runs {
     /// workers while the job runs here; otherwise one task per job reads its counts
     /// every few seconds for all who follow it.
     pub fn subscribe(&self, job: JobId) -> watch::Receiver<Progress> {
-        let mut feeds = lock(&self.0.feeds);
-        if let Some(feed) = feeds.get(&job) {
-            return feed.subscribe();
+        let (feed, fresh) = self
+            .0
+            .background
+            .progress()
+            .get_or_insert(Work::Run(job), || watch::channel(Progress::default()).0);
+        let receiver = feed.subscribe();
+        if !fresh {
+            return receiver;
         }
-        let (feed, receiver) = watch::channel(Progress::default());
-        feeds.insert(job, feed);
-        drop(feeds);
         let inner = self.0.clone();
         self.0
             .background
@@ -476,19 +477,23 @@ impl Inner {
             meter.observe(job.counts.settled());
             meter.progress(job)
         };
-        if let Some(feed) = lock(&self.feeds).get(&job.id) {
+        if let Some(feed) = self.feed(job.id) {
             feed.send_replace(progress);
         }
+    }
+
+    /// The channel the followers of `job` listen on, while anyone does.
+    fn feed(&self, job: JobId) -> Option<Arc<watch::Sender<Progress>>> {
+        self.background.progress().get(Work::Run(job))
     }
 
     /// Feeds followers of a job no worker here runs: its counts every few seconds,
     /// until nobody follows or it ends.
     async fn follow(self: Arc<Self>, id: JobId) {
         loop {
-            let feed = lock(&self.feeds).get(&id).cloned();
-            let Some(feed) = feed else { return };
+            let Some(feed) = self.feed(id) else { return };
             if feed.receiver_count() == 0 || self.shutdown.is_cancelled() {
-                lock(&self.feeds).remove(&id);
+                self.background.progress().remove(Work::Run(id), &feed);
                 return;
             }
             let driven = lock(&self.drives).get(&id).cloned();
@@ -505,7 +510,7 @@ impl Inner {
                         feed.send_replace(progress);
                     }
                     Ok(None) => {
-                        lock(&self.feeds).remove(&id);
+                        self.background.progress().remove(Work::Run(id), &feed);
                         return;
                     }
                     Err(err) => {
@@ -791,14 +796,20 @@ impl Inner {
             }
             let mut pause = batch.pause;
             {
+                // In the records' order: the users settled early (found, so created)
+                // among the others, never all in one block, which would make the
+                // batch's failures look like a run of them.
+                let mut ended: Vec<(u64, bool)> = batch
+                    .settled
+                    .iter()
+                    .filter(|s| s.error_class.as_deref() != Some(classes::LEFT_BEHIND))
+                    .map(|s| (s.seq, s.state == RecordState::Failed))
+                    .chain(batch.early.iter().map(|seq| (*seq, false)))
+                    .collect();
+                ended.sort_unstable_by_key(|(seq, _)| *seq);
                 let mut guard = lock(&drive.guard);
-                for _ in &batch.early {
-                    guard.settle(false);
-                }
-                for s in &batch.settled {
-                    let counts = s.error_class.as_deref() != Some(classes::LEFT_BEHIND);
-                    if counts
-                        && let Some(reason) = guard.settle(s.state == RecordState::Failed)
+                for (_, failed) in ended {
+                    if let Some(reason) = guard.settle(failed)
                         && pause.is_none()
                     {
                         pause = Some(reason);

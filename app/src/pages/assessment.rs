@@ -517,29 +517,19 @@ fn Examples(
 /// Follows a running assessment's progress until it settles, then reloads the report.
 #[cfg(feature = "hydrate")]
 fn follow(project: &str, live: RwSignal<Option<u64>>, refresh: RwSignal<u32>) {
-    use wasm_bindgen::{JsCast, closure::Closure};
-    let Ok(source) = web_sys::EventSource::new(&format!("/projects/{project}/assessment/events"))
-    else {
-        return;
-    };
-    let progress =
-        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-            if let Some(done) = e.data().as_string().and_then(|t| t.parse().ok()) {
-                live.set(Some(done));
-            }
-        });
-    let closing = source.clone();
-    let settled = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
-        closing.close();
-        refresh.update(|n| *n += 1);
-    });
-    let _ = source.add_event_listener_with_callback("progress", progress.as_ref().unchecked_ref());
-    let _ = source.add_event_listener_with_callback("settled", settled.as_ref().unchecked_ref());
-    let held = send_wrapper::SendWrapper::new((source, progress, settled));
-    on_cleanup(move || {
-        let (source, ..) = &*held;
-        source.close();
-    });
+    use crate::live::{Next, follow};
+    follow(
+        &format!("/projects/{project}/assessment/events"),
+        move |done: u64| {
+            live.set(Some(done));
+            Next::Listen
+        },
+        move |_| {
+            refresh.update(|n| *n += 1);
+            Next::Close
+        },
+        || {},
+    );
 }
 
 /// The records one quality check found, fifty to a page.

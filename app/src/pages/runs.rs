@@ -311,24 +311,14 @@ pub fn RunPage() -> impl IntoView {
     .into_any()
 }
 
-/// Follows the run's progress events; reloads the view when the state changes.
+/// Follows the run's progress events; reloads the view when the state changes, and
+/// stops following once the run is over.
 #[cfg(feature = "hydrate")]
 fn follow(project: &str, job: &str, live: RwSignal<Option<Progress>>, refresh: RwSignal<u32>) {
-    use wasm_bindgen::{JsCast, closure::Closure};
-    let Ok(source) = web_sys::EventSource::new(&format!("/projects/{project}/runs/{job}/events"))
-    else {
-        return;
-    };
-    let closing = source.clone();
-    let progress =
-        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-            let Some(progress) = e
-                .data()
-                .as_string()
-                .and_then(|t| serde_json::from_str::<Progress>(&t).ok())
-            else {
-                return;
-            };
+    use crate::live::{Next, follow};
+    follow(
+        &format!("/projects/{project}/runs/{job}/events"),
+        move |progress: Progress| {
             let before = live.get_untracked().and_then(|p| p.state);
             let now = progress.state;
             live.set(Some(progress));
@@ -336,16 +326,14 @@ fn follow(project: &str, job: &str, live: RwSignal<Option<Progress>>, refresh: R
                 refresh.update(|n| *n += 1);
             }
             if now.is_some_and(|s| s.is_final()) {
-                closing.close();
                 refresh.update(|n| *n += 1);
+                return Next::Close;
             }
-        });
-    let _ = source.add_event_listener_with_callback("progress", progress.as_ref().unchecked_ref());
-    let held = send_wrapper::SendWrapper::new((source, progress));
-    on_cleanup(move || {
-        let (source, _) = &*held;
-        source.close();
-    });
+            Next::Listen
+        },
+        |_| Next::Listen,
+        || {},
+    );
 }
 
 #[component]

@@ -499,40 +499,27 @@ fn read_again(
 }
 
 /// Follows the project's reading progress over server-sent events until the page or
-/// project changes.
+/// project changes; an upload that settled (or a reconnect, after which some may have
+/// settled unseen) reloads the list.
 #[cfg(feature = "hydrate")]
 fn follow(project: &str, live: RwSignal<Vec<LiveProgress>>, refresh: RwSignal<u32>) {
-    use wasm_bindgen::{JsCast, closure::Closure};
+    use crate::live::{Next, follow};
     if project.is_empty() {
         return;
     }
-    let Ok(source) = web_sys::EventSource::new(&format!("/projects/{project}/uploads/events"))
-    else {
-        return;
-    };
-    let progress =
-        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-            if let Some(text) = e.data().as_string()
-                && let Ok(list) = serde_json::from_str::<Vec<LiveProgress>>(&text)
-            {
-                live.set(list);
-            }
-        });
-    let settled = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
-        refresh.update(|n| *n += 1);
-    });
-    // After a reconnect an upload may have settled unseen: load the list again.
-    let opened = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
-        refresh.update(|n| *n += 1);
-    });
-    let _ = source.add_event_listener_with_callback("progress", progress.as_ref().unchecked_ref());
-    let _ = source.add_event_listener_with_callback("settled", settled.as_ref().unchecked_ref());
-    source.set_onopen(Some(opened.as_ref().unchecked_ref()));
-    let held = send_wrapper::SendWrapper::new((source, progress, settled, opened));
-    on_cleanup(move || {
-        let (source, ..) = &*held;
-        source.close();
-    });
+    let reload = move || refresh.update(|n| *n += 1);
+    follow(
+        &format!("/projects/{project}/uploads/events"),
+        move |list: Vec<LiveProgress>| {
+            live.set(list);
+            Next::Listen
+        },
+        move |_| {
+            reload();
+            Next::Listen
+        },
+        reload,
+    );
 }
 
 /// Sends one file with XMLHttpRequest, whose upload events give the progress bar.

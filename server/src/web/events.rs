@@ -1,6 +1,9 @@
-//! Live progress as server-sent events: what the uploads of a project being read have
-//! done so far, twice a second from memory (never a database query per browser), and
-//! a `settled` event when one finishes so the page reloads that upload's final counts.
+//! Live progress as server-sent events, one way for every page that follows work in
+//! the background: [`stream`] asks its source for each event in turn and ends the
+//! stream when the source is done or Ferry begins to stop. The uploads of a project
+//! being read are followed here: what they have done so far, twice a second from
+//! memory (never a database query per browser), and a `settled` event when one
+//! finishes so the page reloads that upload's final counts.
 
 use super::{
     AppState,
@@ -17,11 +20,57 @@ use domain::{
     ids::{ProjectId, UploadId},
     pagination::PageRequest,
 };
-use std::{convert::Infallible, time::Duration};
+use futures_util::StreamExt;
+use std::{convert::Infallible, future::Future, time::Duration};
 use tokio::sync::broadcast::{self, error::RecvError};
 
-/// How often progress is sent while something is being read.
+/// How often progress read from memory is sent.
 const TICK: Duration = Duration::from_millis(500);
+
+/// A server-sent event stream: `next` gets the source back after each event and
+/// answers the next event with the source, or `None` to end the stream. It also ends
+/// when Ferry begins to stop, so the graceful shutdown never waits for a browser.
+pub fn stream<S, F, Fut>(state: &AppState, source: S, mut next: F) -> Response
+where
+    S: Send + 'static,
+    F: FnMut(S) -> Fut + Send + 'static,
+    Fut: Future<Output = Option<(Event, S)>> + Send + 'static,
+{
+    let stopping = state.background.stopping();
+    let events = futures_util::stream::unfold(source, move |source| {
+        let (stopping, step) = (stopping.clone(), next(source));
+        async move {
+            tokio::select! {
+                () = stopping.cancelled() => None,
+                step = step => step.map(|(event, source)| (Ok::<_, Infallible>(event), source)),
+            }
+        }
+    });
+    // Whatever polls the body after its end must find it ended, not panic.
+    Sse::new(events.fuse())
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// An event named `name` carrying `value` as JSON; `None` (logged) if it cannot be
+/// encoded, which ends the stream.
+pub fn json(name: &str, value: &impl serde::Serialize) -> Option<Event> {
+    match Event::default().event(name).json_data(value) {
+        Ok(event) => Some(event),
+        Err(err) => {
+            tracing::error!(error = %err, event = name, "an event could not be encoded");
+            None
+        }
+    }
+}
+
+/// The pace of a stream that reads progress from memory: twice a second, without a
+/// burst after a slow reader.
+pub fn ticker() -> tokio::time::Interval {
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
+}
 
 /// The live progress of a project's uploads: `progress` events carry a JSON list of
 /// `LiveProgress` (an empty list once nothing is being read), `settled` events the id
@@ -42,27 +91,20 @@ pub async fn upload_events(
         .ferry
         .list_uploads(&actor, project, PageRequest::new(Some(0), Some(1)))
         .await?;
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let events = Events {
+    let uploads = Uploads {
         settled: state.ingest.settled(),
-        state,
+        state: state.clone(),
         project,
-        tick,
+        tick: ticker(),
         quiet: false,
     };
-    let stream = futures_util::stream::unfold(events, |mut events| async move {
-        let event = events.next().await?;
-        Some((Ok::<_, Infallible>(event), events))
-    });
-    // Whatever polls the body after its end must find it ended, not panic.
-    let stream = futures_util::StreamExt::fuse(stream);
-    Ok(Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response())
+    Ok(stream(&state, uploads, |mut uploads| async move {
+        let event = uploads.next().await?;
+        Some((event, uploads))
+    }))
 }
 
-struct Events {
+struct Uploads {
     state: AppState,
     project: ProjectId,
     settled: broadcast::Receiver<(ProjectId, UploadId)>,
@@ -71,11 +113,10 @@ struct Events {
     quiet: bool,
 }
 
-impl Events {
+impl Uploads {
     async fn next(&mut self) -> Option<Event> {
         loop {
             tokio::select! {
-                () = self.state.background.stopping().cancelled_owned() => return None,
                 message = self.settled.recv() => match message {
                     Ok((project, id)) if project == self.project => {
                         return Some(Event::default().event("settled").data(id.to_string()));
@@ -93,13 +134,7 @@ impl Events {
                         continue;
                     }
                     self.quiet = live.is_empty();
-                    match Event::default().event("progress").json_data(&live) {
-                        Ok(event) => return Some(event),
-                        Err(err) => {
-                            tracing::error!(error = %err, "progress event encoding failed");
-                            return None;
-                        }
-                    }
+                    return json("progress", &live);
                 }
             }
         }

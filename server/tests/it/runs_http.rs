@@ -981,9 +981,12 @@ impl Process {
             .port();
         // Each process's warnings go to a file of its own in the data folder, for a
         // drill that went wrong to be read afterwards.
-        let log = std::fs::File::create(data.join(format!("ferry-{port}.log")))
-            .map(std::process::Stdio::from)
-            .unwrap_or_else(|_| std::process::Stdio::null());
+        let log = std::fs::File::create(data.join(format!("ferry-{port}.log"))).ok();
+        let out = |log: &Option<std::fs::File>| {
+            log.as_ref()
+                .and_then(|f| f.try_clone().ok())
+                .map_or_else(std::process::Stdio::null, std::process::Stdio::from)
+        };
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
             .args(["--data-dir", data.to_str().unwrap()])
             .args(["--database-url", &db.url])
@@ -991,8 +994,8 @@ impl Process {
             .env("FERRY_RUN_LEASE_SECS", "2")
             .env("FERRY_LOG", "warn")
             .env("FERRY_LOG_FORMAT", "json")
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
+            .stdout(out(&log))
+            .stderr(out(&log))
             .spawn()
             .unwrap();
         // Held at once, so that a failed start is killed and waited for on drop.
@@ -1395,7 +1398,13 @@ async fn drill() {
         .await;
     assert_eq!(status, 201, "{created}");
     let run = format!("{base}/runs/{}", created["job"]["id"].as_str().unwrap());
-    let finished = |v: &Value| matches!(v["job"]["state"].as_str(), Some("succeeded" | "failed"));
+    // Paused is an end here too: nothing in the drill may pause the run.
+    let finished = |v: &Value| {
+        matches!(
+            v["job"]["state"].as_str(),
+            Some("succeeded" | "failed" | "paused")
+        )
+    };
     let mut killed = 0;
     let mut last_report = started;
     let done = loop {
@@ -1470,6 +1479,7 @@ async fn drill() {
         proxy.seen().len(),
     );
     println!("drill: error classes {}", classes["classes"]);
+    assert_eq!(done["job"]["state"], "succeeded", "{done}");
     for (warning, n) in warnings(data.path()) {
         println!("drill: {n} × {warning}");
     }

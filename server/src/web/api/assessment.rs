@@ -200,37 +200,29 @@ pub async fn events(
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
 ) -> ApiResult<axum::response::Response> {
-    use axum::response::{
-        IntoResponse,
-        sse::{Event, KeepAlive, Sse},
-    };
+    use crate::web::events;
+    use axum::response::sse::Event;
     let project = project_id(&id)?;
     // Whoever may see the project may follow its assessment.
     state.ferry.project(&actor, project).await?;
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let stream = futures_util::stream::unfold(
-        (state, tick, false),
-        move |(state, mut tick, done)| async move {
-            if done {
+    let source = (state.clone(), events::ticker(), false);
+    Ok(events::stream(
+        &state,
+        source,
+        move |(state, mut tick, settled)| async move {
+            if settled {
                 return None;
             }
-            tokio::select! {
-                () = state.background.stopping().cancelled_owned() => None,
-                _ = tick.tick() => {
-                    let event = match state.assessments.progress(project) {
-                        Some(records) => (Event::default().event("progress").data(records.to_string()), false),
-                        // Browsers drop events whose data is empty.
-                        None => (Event::default().event("settled").data("done"), true),
-                    };
-                    Some((Ok::<_, std::convert::Infallible>(event.0), (state, tick, event.1)))
-                }
-            }
+            tick.tick().await;
+            let (event, settled) = match state.assessments.progress(project) {
+                Some(records) => (
+                    Event::default().event("progress").data(records.to_string()),
+                    false,
+                ),
+                // Browsers drop events whose data is empty.
+                None => (Event::default().event("settled").data("done"), true),
+            };
+            Some((event, (state, tick, settled)))
         },
-    );
-    // Whatever polls the body after its end must find it ended, not panic.
-    let stream = futures_util::StreamExt::fuse(stream);
-    Ok(Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response())
+    ))
 }

@@ -9,10 +9,7 @@ use axum::{
     Json,
     extract::{Path, Query, State},
     http::{StatusCode, header},
-    response::{
-        IntoResponse, Response,
-        sse::{Event, KeepAlive, Sse},
-    },
+    response::{IntoResponse, Response},
 };
 use domain::{
     DomainError,
@@ -24,7 +21,6 @@ use domain::{
     service::{Control, RecordsPage, RunView},
 };
 use serde::{Deserialize, Serialize};
-use std::convert::Infallible;
 use utoipa::{IntoParams, ToSchema};
 
 fn job_id(id: &str) -> ApiResult<JobId> {
@@ -406,43 +402,31 @@ pub async fn events(
     Ok(progress_stream(state, job, first))
 }
 
-/// The event stream of a run's progress, starting with `first`.
+/// The event stream of a run's progress, starting with `first`; it ends once the run
+/// is over.
 pub fn progress_stream(state: AppState, job: JobId, first: Progress) -> Response {
-    use futures_util::StreamExt;
     let receiver = state.runs.subscribe(job);
-    let shutdown = state.background.stopping();
-    let stream = futures_util::stream::unfold(
+    crate::web::events::stream(
+        &state,
         (Some(first), receiver, false),
-        move |(first, mut receiver, ended)| {
-            let shutdown = shutdown.clone();
-            async move {
-                if ended {
-                    return None;
-                }
-                let progress = match first {
-                    Some(p) => p,
-                    None => {
-                        tokio::select! {
-                            () = shutdown.cancelled() => return None,
-                            changed = receiver.changed() => changed.ok()?,
-                        }
-                        let p = receiver.borrow_and_update().clone();
-                        // The follower's first message before it read the store.
-                        if p.state.is_none() {
-                            return Some((None, (None, receiver, false)));
-                        }
-                        p
-                    }
-                };
-                let ended = progress.state.is_some_and(|s| !s.is_active());
-                let event = Event::default().event("progress").json_data(&progress).ok();
-                Some((event, (None, receiver, ended)))
+        |(first, mut receiver, ended)| async move {
+            if ended {
+                return None;
             }
+            let progress = match first {
+                Some(p) => p,
+                None => loop {
+                    receiver.changed().await.ok()?;
+                    let p = receiver.borrow_and_update().clone();
+                    // The follower's first message, before it read the store.
+                    if p.state.is_some() {
+                        break p;
+                    }
+                },
+            };
+            let ended = progress.state.is_some_and(|s| !s.is_active());
+            let event = crate::web::events::json("progress", &progress)?;
+            Some((event, (None, receiver, ended)))
         },
     )
-    .filter_map(|event| async move { event.map(Ok::<_, Infallible>) })
-    .fuse();
-    Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response()
 }
