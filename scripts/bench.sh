@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Ferry's benchmarks. Builds the release binary, writes synthetic 1,000,000-user exports
-# (generic CSV and a Keycloak realm) with `ferry gen-export` unless they exist, and
-# reads each into a fresh SQLite database with `ferry bench-ingest`, one process per
+# (generic CSV and a Keycloak realm) with `ferry-bench gen-export` unless they exist, and
+# reads each into a fresh SQLite database with `ferry-bench bench-ingest`, one process per
 # file so each peak memory figure is its own, then computes each file's assessment
 # report (time, rate, its own peak memory). Then the SCIM client: 100,000 users pushed
 # into an in-process null target and into the real SCIM peer, beside the peer's own
@@ -17,9 +17,9 @@ SCIM_USERS=${2:-100000}
 OUT="$ROOT/target/bench"
 mkdir -p "$OUT"
 
-printf '==> building ferry (release)\n'
-cargo build --release -p server --bin ferry
-FERRY="$ROOT/target/release/ferry"
+printf '==> building ferry-bench (release)\n'
+cargo build --release -p ferry-bench --bin ferry-bench
+FERRY="$ROOT/target/release/ferry-bench"
 
 for format in csv keycloak; do
     case $format in

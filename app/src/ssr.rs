@@ -17,15 +17,8 @@ pub const SESSION_COOKIE: &str = "ferry_session";
 /// Everything a server function needs about the request, provided by the server.
 #[derive(Clone)]
 pub struct RequestContext {
+    /// The service, with its workers.
     pub ferry: Ferry,
-    /// Computes assessments and opens their sealed reports.
-    pub assessments: std::sync::Arc<dyn domain::ports::AssessmentRunner>,
-    /// Samples records for previews and computes mapping impacts.
-    pub plans: std::sync::Arc<dyn domain::ports::RecordWork>,
-    /// Seals target secrets and tests target connections.
-    pub targets: std::sync::Arc<dyn domain::ports::TargetConnector>,
-    /// Works on running jobs and reports their progress.
-    pub runs: std::sync::Arc<dyn domain::ports::RunEngine>,
     pub actor: Option<Actor>,
     pub session_token: Option<String>,
     pub origin: RequestOrigin,

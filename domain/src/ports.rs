@@ -705,6 +705,16 @@ pub trait TargetConnector: Send + Sync {
     ) -> ConnectionReport;
 }
 
+/// The workers behind the service, given to it once at construction: the server holds
+/// the key, the files, the threads and the HTTP client they need.
+#[derive(Clone)]
+pub struct Workers {
+    pub assessments: std::sync::Arc<dyn AssessmentRunner>,
+    pub records: std::sync::Arc<dyn RecordWork>,
+    pub targets: std::sync::Arc<dyn TargetConnector>,
+    pub runs: std::sync::Arc<dyn RunEngine>,
+}
+
 /// Everything Ferry stores. One implementation per database, chosen at start.
 pub trait Store:
     AccountStore

@@ -1,6 +1,5 @@
 //! Ferry's configuration: flags and environment variables, read once in `main`.
 
-use crate::gen_export::ExportFormat;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::{fmt, net::SocketAddr, path::PathBuf};
 
@@ -77,64 +76,6 @@ pub struct Config {
 pub enum Command {
     /// Serve the dashboard and the API (the default).
     Serve,
-    /// Write a synthetic export (for benchmarks and demos). Password hashes stand for
-    /// the passwords `ferry-demo-0` … `ferry-demo-15`.
-    GenExport {
-        /// The export format to write.
-        #[arg(long, value_enum)]
-        format: ExportFormat,
-        /// How many users.
-        #[arg(long, default_value_t = 1000)]
-        users: u64,
-        /// The same seed writes the same people.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Output file; standard output when absent.
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
-    /// Measure reading exports: each file is stored sealed and read into a fresh
-    /// SQLite database in a temporary folder, then records/s and peak memory are printed.
-    BenchIngest {
-        /// The export files to read, one after the other.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// Also compute each file's assessment report, and measure it.
-        #[arg(long)]
-        assess: bool,
-    },
-    /// Measure the SCIM client: push synthetic users into an in-process null target
-    /// and, given the `scim2-server` executable, into fresh SCIM peers beside the
-    /// peer's own ceiling.
-    BenchScim {
-        /// How many users each pass pushes.
-        #[arg(long, default_value_t = 100_000)]
-        users: usize,
-        /// The `scim2-server` executable (see scripts/scim-peer.sh).
-        #[arg(long)]
-        peer: Option<PathBuf>,
-    },
-    /// Measure the run engine end to end: import synthetic users, save a mapping,
-    /// write a run's job table, then run it into an in-process null target and, given
-    /// the `scim2-server` executable, into a fresh peer beside the peer's ceiling. On
-    /// SQLite, and on PostgreSQL given an empty database's URL.
-    BenchRun {
-        /// How many users.
-        #[arg(long, default_value_t = 100_000)]
-        users: usize,
-        /// The `scim2-server` executable (see scripts/scim-peer.sh).
-        #[arg(long)]
-        peer: Option<PathBuf>,
-        /// An empty PostgreSQL database to measure on as well.
-        #[arg(long)]
-        postgres: Option<String>,
-    },
-    /// Measure the mapping engine: map synthetic normalized records on one thread.
-    BenchMap {
-        /// How many records.
-        #[arg(long, default_value_t = 1_000_000)]
-        records: usize,
-    },
 }
 
 impl Config {

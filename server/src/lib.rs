@@ -3,11 +3,7 @@
 
 pub mod assessment;
 pub mod background;
-pub mod bench;
-pub mod bench_run;
-pub mod bench_scim;
 pub mod config;
-pub mod gen_export;
 pub mod ingest;
 pub mod plans;
 pub mod progress;
@@ -47,20 +43,15 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", uploads.display()))?;
     let vault = vault::Vault::new(key.bytes());
     let background = background::Supervisor::new();
-    let ingest = ingest::Ingest::new(store.clone(), vault.clone(), uploads, background.clone());
-    let assessments =
-        assessment::Assessments::new(store.clone(), vault.clone(), background.clone());
-    let plans = plans::Plans::new(store.clone(), vault.clone(), background.clone());
-    let targets = scim::connector::Targets::new(vault.clone());
-    let runs = runs::Runs::new(
-        store.clone(),
-        vault,
-        targets.clone(),
+    let workers = workers(
+        &store,
+        &vault,
+        uploads,
         runs::RunConfig {
             lease: std::time::Duration::from_secs(config.run_lease_secs.max(1)),
             ..runs::RunConfig::default()
         },
-        background.clone(),
+        &background,
     );
     let ferry = Ferry::new(
         store,
@@ -68,6 +59,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         Arc::new(OsSecrets),
         Arc::new(Argon2Hasher::new()?),
         Policy::default(),
+        workers.ports(),
     );
     let leptos = LeptosOptions::builder()
         .output_name("ferry")
@@ -77,13 +69,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         .build();
     let mut state = AppState::new(
         ferry,
-        web::Workers {
-            ingest,
-            assessments,
-            plans,
-            targets,
-            runs,
-        },
+        workers,
         leptos,
         config.public_url(),
         config.secure_cookies(),
@@ -93,6 +79,31 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     state.allowed_origins = Arc::new(config.allowed_origins());
     state.trusted_proxies = Arc::new(config.trusted_proxies.clone());
     Ok(state)
+}
+
+/// The workers over `store`, holding `vault`'s key, reading uploads kept in `uploads`,
+/// their background work under `background`.
+pub fn workers(
+    store: &Arc<dyn domain::ports::Store>,
+    vault: &vault::Vault,
+    uploads: std::path::PathBuf,
+    run_config: runs::RunConfig,
+    background: &background::Supervisor,
+) -> web::Workers {
+    let targets = scim::connector::Targets::new(vault.clone());
+    web::Workers {
+        ingest: ingest::Ingest::new(store.clone(), vault.clone(), uploads, background.clone()),
+        assessments: assessment::Assessments::new(store.clone(), vault.clone(), background.clone()),
+        plans: plans::Plans::new(store.clone(), vault.clone(), background.clone()),
+        runs: runs::Runs::new(
+            store.clone(),
+            vault.clone(),
+            targets.clone(),
+            run_config,
+            background.clone(),
+        ),
+        targets,
+    }
 }
 
 /// On a fresh database, prints the one-time setup token the owner needs.

@@ -24,7 +24,7 @@ impl Clock for SystemClock {
     }
 }
 
-pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     // The OS random source failing means the machine cannot run anything safely.
     #[allow(clippy::expect_used)]

@@ -9,33 +9,19 @@ use domain::{
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
-use crate::ssr::{fail, signed_in};
+use crate::ssr::fail;
 #[cfg(feature = "ssr")]
 use domain::{DomainError, pagination::PageRequest};
-
-/// The actor, the service and the assessment runner of this request.
-#[cfg(feature = "ssr")]
-fn parts() -> Result<
-    (
-        domain::service::Ferry,
-        domain::accounts::Actor,
-        std::sync::Arc<dyn domain::ports::AssessmentRunner>,
-    ),
-    AppError,
-> {
-    let (ctx, actor) = signed_in()?;
-    Ok((ctx.ferry, actor, ctx.assessments))
-}
 
 #[server(prefix = "/sfn", endpoint = "assessment/get")]
 pub async fn get_assessment(
     project: String,
     zone: Option<String>,
 ) -> Result<Option<AssessmentView>, AppError> {
-    let (ferry, actor, runner) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
     ferry
-        .assessment(&actor, project, zone.as_deref(), runner.as_ref())
+        .assessment(&actor, project, zone.as_deref())
         .await
         .map_err(fail)
 }
@@ -45,11 +31,11 @@ pub async fn start_assessment(
     project: String,
     phone_region: Option<String>,
 ) -> Result<(), AppError> {
-    let (ferry, actor, runner) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
     let options = domain::assess::AssessOptions { phone_region };
     ferry
-        .start_assessment(&actor, project, options, runner.as_ref())
+        .start_assessment(&actor, project, options)
         .await
         .map_err(fail)
 }
@@ -60,7 +46,7 @@ pub async fn assessment_findings(
     check: String,
     offset: Option<u64>,
 ) -> Result<Page<Finding>, AppError> {
-    let (ferry, actor, _) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
     let check = domain::assess::Check::parse(&check)
         .ok_or_else(|| fail(DomainError::invalid("check", "is not a check")))?;
@@ -77,7 +63,7 @@ pub async fn set_attribute_class(
     path: String,
     class: String,
 ) -> Result<(), AppError> {
-    let (ferry, actor, _) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
     let class = match class.as_str() {
         "" => None,
@@ -102,10 +88,10 @@ pub async fn reveal_example(
     path: String,
     index: usize,
 ) -> Result<String, AppError> {
-    let (ferry, actor, runner) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
     ferry
-        .reveal_example(&actor, project, &path, index, runner.as_ref())
+        .reveal_example(&actor, project, &path, index)
         .await
         .map_err(fail)
 }

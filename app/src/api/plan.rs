@@ -16,22 +16,9 @@ use domain::{
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
-use crate::ssr::{fail, signed_in};
+use crate::ssr::fail;
 #[cfg(feature = "ssr")]
 use domain::{DomainError, mapping::Mapping, ports::Sample, segments::Segments};
-
-#[cfg(feature = "ssr")]
-fn parts() -> Result<
-    (
-        domain::service::Ferry,
-        domain::accounts::Actor,
-        std::sync::Arc<dyn domain::ports::RecordWork>,
-    ),
-    AppError,
-> {
-    let (ctx, actor) = signed_in()?;
-    Ok((ctx.ferry, actor, ctx.plans))
-}
 
 /// Reads a JSON argument, naming the field when it is not what it should be.
 #[cfg(feature = "ssr")]
@@ -56,17 +43,14 @@ fn rules(text: &str) -> Result<Mapping, AppError> {
 
 #[server(prefix = "/sfn", endpoint = "plan/get")]
 pub async fn get_plan(project: String) -> Result<PlanView, AppError> {
-    let (ferry, actor, work) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
-    ferry
-        .plan(&actor, project, work.as_ref())
-        .await
-        .map_err(fail)
+    ferry.plan(&actor, project).await.map_err(fail)
 }
 
 #[server(prefix = "/sfn", endpoint = "plan/segments/save")]
 pub async fn save_segments(project: String, segments: String) -> Result<SegmentsView, AppError> {
-    let (ferry, actor, _) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
     let segments: Segments = json("segments", &segments)?;
     ferry
@@ -80,25 +64,25 @@ pub async fn count_segments(
     project: String,
     segments: String,
 ) -> Result<SegmentEstimate, AppError> {
-    let (ferry, actor, work) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
     let segments: Segments = json("segments", &segments)?;
     ferry
-        .count_segments(&actor, project, &segments, work.as_ref())
+        .count_segments(&actor, project, &segments)
         .await
         .map_err(fail)
 }
 
 #[server(prefix = "/sfn", endpoint = "mapping/get")]
 pub async fn get_mapping(project: String, version: Option<u32>) -> Result<MappingView, AppError> {
-    let (ferry, actor, _) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
     ferry.mapping(&actor, project, version).await.map_err(fail)
 }
 
 #[server(prefix = "/sfn", endpoint = "mapping/targets")]
 pub async fn mapping_targets(project: String) -> Result<Vec<Offered>, AppError> {
-    let (ferry, actor, _) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
     ferry.mapping_targets(&actor, project).await.map_err(fail)
 }
@@ -109,7 +93,7 @@ pub async fn save_mapping(
     rules: String,
     note: String,
 ) -> Result<MappingView, AppError> {
-    let (ferry, actor, _) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
     let mapping = self::rules(&rules)?;
     ferry
@@ -123,7 +107,7 @@ pub async fn mapping_versions(
     project: String,
     offset: Option<u64>,
 ) -> Result<Page<MappingVersionSummary>, AppError> {
-    let (ferry, actor, _) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
     let page = domain::pagination::PageRequest::new(offset, Some(10));
     ferry
@@ -138,7 +122,7 @@ pub async fn mapping_diff(
     from: u32,
     to: u32,
 ) -> Result<Vec<RuleChange>, AppError> {
-    let (ferry, actor, _) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
     ferry
         .mapping_diff(&actor, project, from, to)
@@ -149,7 +133,7 @@ pub async fn mapping_diff(
 /// The version's export document (for the browser to offer as a download).
 #[server(prefix = "/sfn", endpoint = "mapping/export")]
 pub async fn export_mapping(project: String, version: Option<u32>) -> Result<String, AppError> {
-    let (ferry, actor, _) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
     ferry
         .export_mapping(&actor, project, version)
@@ -160,7 +144,7 @@ pub async fn export_mapping(project: String, version: Option<u32>) -> Result<Str
 
 #[server(prefix = "/sfn", endpoint = "mapping/import")]
 pub async fn import_mapping(project: String, document: String) -> Result<MappingView, AppError> {
-    let (ferry, actor, _) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
     ferry
         .import_mapping(&actor, project, &document)
@@ -174,33 +158,30 @@ pub async fn preview_mapping(
     rules: String,
     sample: String,
 ) -> Result<Preview, AppError> {
-    let (ferry, actor, work) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
     let mapping = self::rules(&rules)?;
     let sample: Sample = json("sample", &sample)?;
     ferry
-        .preview(&actor, project, &mapping, &sample, work.as_ref())
+        .preview(&actor, project, &mapping, &sample)
         .await
         .map_err(fail)
 }
 
 #[server(prefix = "/sfn", endpoint = "mapping/impact/start")]
 pub async fn start_impact(project: String, rules: String) -> Result<ImpactView, AppError> {
-    let (ferry, actor, work) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
     let mapping = self::rules(&rules)?;
     ferry
-        .start_impact(&actor, project, mapping, work.as_ref())
+        .start_impact(&actor, project, mapping)
         .await
         .map_err(fail)
 }
 
 #[server(prefix = "/sfn", endpoint = "mapping/impact")]
 pub async fn get_impact(project: String) -> Result<Option<ImpactView>, AppError> {
-    let (ferry, actor, work) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
-    ferry
-        .impact(&actor, project, work.as_ref())
-        .await
-        .map_err(fail)
+    ferry.impact(&actor, project).await.map_err(fail)
 }

@@ -13,22 +13,9 @@ use domain::{
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
-use crate::ssr::{fail, signed_in};
+use crate::ssr::fail;
 #[cfg(feature = "ssr")]
 use domain::DomainError;
-
-#[cfg(feature = "ssr")]
-type Parts = (
-    domain::service::Ferry,
-    domain::accounts::Actor,
-    crate::ssr::RequestContext,
-);
-
-#[cfg(feature = "ssr")]
-fn parts() -> Result<Parts, AppError> {
-    let (ctx, actor) = signed_in()?;
-    Ok((ctx.ferry.clone(), actor, ctx))
-}
 
 #[cfg(feature = "ssr")]
 fn json<T: serde::de::DeserializeOwned>(field: &str, text: &str) -> Result<T, AppError> {
@@ -42,7 +29,7 @@ fn ids(project: &str, job: &str) -> Result<(domain::ids::ProjectId, domain::ids:
 
 #[server(prefix = "/sfn", endpoint = "runs/list")]
 pub async fn list_runs(project: String, offset: Option<u64>) -> Result<Page<Job>, AppError> {
-    let (ferry, actor, _) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
     let page = domain::pagination::PageRequest::new(offset, Some(20));
     ferry.runs(&actor, project, page).await.map_err(fail)
@@ -50,57 +37,38 @@ pub async fn list_runs(project: String, offset: Option<u64>) -> Result<Page<Job>
 
 #[server(prefix = "/sfn", endpoint = "runs/get")]
 pub async fn get_run(project: String, job: String) -> Result<RunView, AppError> {
-    let (ferry, actor, ctx) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let (project, job) = ids(&project, &job)?;
-    ferry
-        .run(&actor, project, job, ctx.runs.as_ref())
-        .await
-        .map_err(fail)
+    ferry.run(&actor, project, job).await.map_err(fail)
 }
 
 /// `request`: a `TestRunRequest` as JSON.
 #[server(prefix = "/sfn", endpoint = "runs/test")]
 pub async fn start_test_run(project: String, request: String) -> Result<Job, AppError> {
-    let (ferry, actor, ctx) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
     let request = json("request", &request)?;
     ferry
-        .start_test_run(
-            &actor,
-            project,
-            request,
-            ctx.plans.as_ref(),
-            ctx.runs.as_ref(),
-        )
+        .start_test_run(&actor, project, request)
         .await
         .map_err(fail)
 }
 
 #[server(prefix = "/sfn", endpoint = "runs/preflight")]
 pub async fn run_preflight(project: String) -> Result<Preflight, AppError> {
-    let (ferry, actor, ctx) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
-    ferry
-        .preflight(&actor, project, ctx.targets.as_ref(), ctx.plans.as_ref())
-        .await
-        .map_err(fail)
+    ferry.preflight(&actor, project).await.map_err(fail)
 }
 
 /// `request`: a `RealRunRequest` as JSON.
 #[server(prefix = "/sfn", endpoint = "runs/real")]
 pub async fn start_real_run(project: String, request: String) -> Result<Job, AppError> {
-    let (ferry, actor, ctx) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
     let request = json("request", &request)?;
     ferry
-        .start_real_run(
-            &actor,
-            project,
-            request,
-            ctx.targets.as_ref(),
-            ctx.plans.as_ref(),
-            ctx.runs.as_ref(),
-        )
+        .start_real_run(&actor, project, request)
         .await
         .map(|(job, _)| job)
         .map_err(fail)
@@ -109,7 +77,7 @@ pub async fn start_real_run(project: String, request: String) -> Result<Job, App
 /// `window`: a `Window` as JSON.
 #[server(prefix = "/sfn", endpoint = "runs/window")]
 pub async fn reschedule_run(project: String, job: String, window: String) -> Result<Job, AppError> {
-    let (ferry, actor, _) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let (project, job) = ids(&project, &job)?;
     let window = json("window", &window)?;
     ferry
@@ -121,11 +89,11 @@ pub async fn reschedule_run(project: String, job: String, window: String) -> Res
 /// `action`: `start_now`, `pause`, `resume` or `cancel`.
 #[server(prefix = "/sfn", endpoint = "runs/control")]
 pub async fn control_run(project: String, job: String, action: String) -> Result<Job, AppError> {
-    let (ferry, actor, ctx) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let (project, job) = ids(&project, &job)?;
     let control = json("action", &format!("{action:?}"))?;
     ferry
-        .control_run(&actor, project, job, control, ctx.runs.as_ref())
+        .control_run(&actor, project, job, control)
         .await
         .map_err(fail)
 }
@@ -138,7 +106,7 @@ pub async fn run_records(
     error_class: Option<String>,
     after: Option<u64>,
 ) -> Result<RecordsPage, AppError> {
-    let (ferry, actor, _) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let (project, job) = ids(&project, &job)?;
     let state = match state.filter(|s| !s.is_empty()) {
         Some(text) => Some(domain::jobs::RecordState::parse(&text).ok_or_else(|| {
@@ -161,17 +129,14 @@ pub async fn run_records(
 
 #[server(prefix = "/sfn", endpoint = "runs/retry")]
 pub async fn retry_run(project: String, job: String) -> Result<Job, AppError> {
-    let (ferry, actor, ctx) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let (project, job) = ids(&project, &job)?;
-    ferry
-        .retry_failed(&actor, project, job, ctx.runs.as_ref())
-        .await
-        .map_err(fail)
+    ferry.retry_failed(&actor, project, job).await.map_err(fail)
 }
 
 #[server(prefix = "/sfn", endpoint = "runs/rollback")]
 pub async fn rollback_run(project: String, job: String, confirm: String) -> Result<Job, AppError> {
-    let (ferry, actor, ctx) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let (project, job) = ids(&project, &job)?;
     let confirm = confirm.trim().replace(',', "").parse().map_err(|_| {
         fail(DomainError::invalid(
@@ -180,7 +145,7 @@ pub async fn rollback_run(project: String, job: String, confirm: String) -> Resu
         ))
     })?;
     ferry
-        .rollback(&actor, project, job, confirm, ctx.runs.as_ref())
+        .rollback(&actor, project, job, confirm)
         .await
         .map_err(fail)
 }

@@ -9,25 +9,12 @@ use domain::scim::target::TargetView;
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
-use crate::ssr::{fail, signed_in};
+use crate::ssr::fail;
 #[cfg(feature = "ssr")]
 use domain::{
     DomainError,
     scim::target::{ExistingPolicy, Header, Preset, TargetAuth, TargetInput, TargetRole},
 };
-
-#[cfg(feature = "ssr")]
-fn parts() -> Result<
-    (
-        domain::service::Ferry,
-        domain::accounts::Actor,
-        std::sync::Arc<dyn domain::ports::TargetConnector>,
-    ),
-    AppError,
-> {
-    let (ctx, actor) = signed_in()?;
-    Ok((ctx.ferry, actor, ctx.targets))
-}
 
 #[cfg(feature = "ssr")]
 fn ids(project: &str, role: &str) -> Result<(domain::ids::ProjectId, TargetRole), AppError> {
@@ -39,12 +26,9 @@ fn ids(project: &str, role: &str) -> Result<(domain::ids::ProjectId, TargetRole)
 
 #[server(prefix = "/sfn", endpoint = "targets/list")]
 pub async fn get_targets(project: String) -> Result<Vec<TargetView>, AppError> {
-    let (ferry, actor, connector) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
-    ferry
-        .targets(&actor, project, connector.as_ref())
-        .await
-        .map_err(fail)
+    ferry.targets(&actor, project).await.map_err(fail)
 }
 
 /// "Name: value" per line; blank lines are skipped.
@@ -101,7 +85,7 @@ pub async fn save_target(
     #[server(default)] on_existing: String,
     #[server(default)] max_operations: String,
 ) -> Result<TargetView, AppError> {
-    let (ferry, actor, connector) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let (project, role) = ids(&project, &role)?;
     let auth = match auth_type.as_str() {
         "basic" => TargetAuth::Basic { username },
@@ -140,7 +124,7 @@ pub async fn save_target(
         max_operations: number("max_operations", &max_operations).map_err(fail)?,
     };
     ferry
-        .save_target(&actor, project, role, input, connector.as_ref())
+        .save_target(&actor, project, role, input)
         .await
         .map_err(|e| {
             // The form has one field for all extra headers.
@@ -155,17 +139,14 @@ pub async fn save_target(
 
 #[server(prefix = "/sfn", endpoint = "targets/test")]
 pub async fn test_target(project: String, role: String) -> Result<TargetView, AppError> {
-    let (ferry, actor, connector) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let (project, role) = ids(&project, &role)?;
-    ferry
-        .test_target(&actor, project, role, connector.as_ref())
-        .await
-        .map_err(fail)
+    ferry.test_target(&actor, project, role).await.map_err(fail)
 }
 
 #[server(prefix = "/sfn", endpoint = "targets/delete")]
 pub async fn delete_target(project: String, role: String) -> Result<(), AppError> {
-    let (ferry, actor, _) = parts()?;
+    let (ferry, actor) = crate::ssr::actor()?;
     let (project, role) = ids(&project, &role)?;
     ferry
         .delete_target(&actor, project, role)

@@ -18,7 +18,7 @@ use crate::{
         impact::{Evaluator, ImpactReport},
         source::{Expression, SourceField},
     },
-    ports::{RecordWork, Sample},
+    ports::Sample,
     scim::{discovery::TestStepKind, target::TargetRole},
     segments::{SegmentCounts, SegmentProblem, Segments},
 };
@@ -272,19 +272,14 @@ impl Ferry {
         actor: &Actor,
         project: ProjectId,
         segments: &Segments,
-        work: &dyn RecordWork,
     ) -> Result<SegmentEstimate> {
         self.may_plan(actor, project).await?;
-        self.counted(project, segments, work).await
+        self.counted(project, segments).await
     }
 
     /// The counts, for a caller that checked the actor already.
-    async fn counted(
-        &self,
-        project: ProjectId,
-        segments: &Segments,
-        work: &dyn RecordWork,
-    ) -> Result<SegmentEstimate> {
+    async fn counted(&self, project: ProjectId, segments: &Segments) -> Result<SegmentEstimate> {
+        let work = self.workers.records.as_ref();
         let compiled = segments.compile(self.now()).map_err(|problems| {
             let first = &problems[0];
             DomainError::invalid(first.field.clone(), first.message.clone())
@@ -301,16 +296,11 @@ impl Ferry {
     }
 
     /// The goals page: saved user types with their counts and the run estimate.
-    pub async fn plan(
-        &self,
-        actor: &Actor,
-        project: ProjectId,
-        work: &dyn RecordWork,
-    ) -> Result<PlanView> {
+    pub async fn plan(&self, actor: &Actor, project: ProjectId) -> Result<PlanView> {
         self.may_plan(actor, project).await?;
         let segments = self.saved_segments(project).await?;
         let estimate = if segments.problems.is_empty() {
-            self.counted(project, &segments.segments, work).await?
+            self.counted(project, &segments.segments).await?
         } else {
             SegmentEstimate {
                 counts: SegmentCounts::new(segments.segments.segments.len()),
@@ -318,7 +308,7 @@ impl Ferry {
             }
         };
         let run = self
-            .estimate(project, &segments.segments, &estimate, work)
+            .estimate(project, &segments.segments, &estimate)
             .await?;
         Ok(PlanView {
             segments,
@@ -334,8 +324,8 @@ impl Ferry {
         project: ProjectId,
         segments: &Segments,
         sample: &SegmentEstimate,
-        work: &dyn RecordWork,
     ) -> Result<Estimate> {
+        let work = self.workers.records.as_ref();
         let exact_impact = match self.store.impact(project).await? {
             Some(row) if row.status == AssessmentStatus::Ready && row.segments == *segments => row
                 .sealed_report
@@ -396,8 +386,8 @@ impl Ferry {
         project: ProjectId,
         mapping: &Mapping,
         sample: &Sample,
-        work: &dyn RecordWork,
     ) -> Result<Preview> {
+        let work = self.workers.records.as_ref();
         self.may_plan(actor, project).await?;
         if let Sample::Search { text } = sample
             && text.trim().is_empty()
@@ -479,8 +469,8 @@ impl Ferry {
         actor: &Actor,
         project: ProjectId,
         mapping: Mapping,
-        work: &dyn RecordWork,
     ) -> Result<ImpactView> {
+        let work = self.workers.records.as_ref();
         self.writable_project(actor, project).await?;
         self.may_plan(actor, project).await?;
         let segments = self.saved_segments(project).await?;
@@ -527,18 +517,14 @@ impl Ferry {
             mapping,
             count,
         );
-        self.impact(actor, project, work)
+        self.impact(actor, project)
             .await?
             .ok_or_else(|| DomainError::Internal("the impact vanished".into()))
     }
 
     /// The last impact computation, running or done; `None` before the first.
-    pub async fn impact(
-        &self,
-        actor: &Actor,
-        project: ProjectId,
-        work: &dyn RecordWork,
-    ) -> Result<Option<ImpactView>> {
+    pub async fn impact(&self, actor: &Actor, project: ProjectId) -> Result<Option<ImpactView>> {
+        let work = self.workers.records.as_ref();
         self.may_plan(actor, project).await?;
         let Some(row) = self.store.impact(project).await? else {
             return Ok(None);

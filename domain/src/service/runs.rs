@@ -13,10 +13,7 @@ use crate::{
     ids::{JobId, ProjectId},
     jobs::{Job, JobEvent, JobKind, JobState, NewJob, Phase, Placed, Window},
     pagination::{Page, PageRequest},
-    ports::{
-        ClassCount, JobRecord, JobRecords, RecordFilter, RecordWork, RunEngine, Sample, Store,
-        TargetConnector,
-    },
+    ports::{ClassCount, JobRecord, JobRecords, RecordFilter, Sample, Store},
     roles::Permission,
     runs::{
         GroupSummary, MAX_SAMPLE, Preflight, Progress, ReadBack, RealRunRequest, RunSettings,
@@ -258,7 +255,8 @@ impl Ferry {
     }
 
     /// Creates the job, audited, then starts it (or schedules it) and wakes the engine.
-    async fn launch(&self, actor: &Actor, what: Launch<'_>, engine: &dyn RunEngine) -> Result<Job> {
+    async fn launch(&self, actor: &Actor, what: Launch<'_>) -> Result<Job> {
+        let engine = self.workers.runs.as_ref();
         let job = NewJob {
             id: JobId(self.secrets.new_uuid()),
             project_id: what.project,
@@ -321,13 +319,8 @@ impl Ferry {
     }
 
     /// One run with its live progress, classes of failures and what its finish found.
-    pub async fn run(
-        &self,
-        actor: &Actor,
-        project: ProjectId,
-        id: JobId,
-        engine: &dyn RunEngine,
-    ) -> Result<RunView> {
+    pub async fn run(&self, actor: &Actor, project: ProjectId, id: JobId) -> Result<RunView> {
+        let engine = self.workers.runs.as_ref();
         self.may_view_runs(actor, project).await?;
         let job = self.job_in(project, id).await?;
         let settings = RunSettings::from_json(&job.settings).map_err(DomainError::Internal)?;
@@ -373,8 +366,8 @@ impl Ferry {
         actor: &Actor,
         project: ProjectId,
         id: JobId,
-        engine: &dyn RunEngine,
     ) -> Result<Progress> {
+        let engine = self.workers.runs.as_ref();
         self.may_view_runs(actor, project).await?;
         let job = self.job_in(project, id).await?;
         Ok(engine.progress(&job))
@@ -387,9 +380,8 @@ impl Ferry {
         actor: &Actor,
         project: ProjectId,
         request: TestRunRequest,
-        work: &dyn RecordWork,
-        engine: &dyn RunEngine,
     ) -> Result<Job> {
+        let work = self.workers.records.as_ref();
         self.writable_project(actor, project).await?;
         self.may_run(actor, project).await?;
         request
@@ -465,20 +457,14 @@ impl Ferry {
                 records: JobRecords::Ids(&ids),
                 schedule: false,
             },
-            engine,
         )
         .await
     }
 
     /// The checks a real run must pass, run now. The production target's connection is
     /// tested live (and its discovery kept, so it is fresh).
-    pub async fn preflight(
-        &self,
-        actor: &Actor,
-        project: ProjectId,
-        connector: &dyn TargetConnector,
-        work: &dyn RecordWork,
-    ) -> Result<Preflight> {
+    pub async fn preflight(&self, actor: &Actor, project: ProjectId) -> Result<Preflight> {
+        let connector = self.workers.targets.as_ref();
         self.may_run(actor, project).await?;
         let mut checks = Preflight { checks: Vec::new() };
         let now = self.now();
@@ -595,7 +581,7 @@ impl Ferry {
         checks.add(
             "data",
             "No blocking data issues",
-            self.data_check(project, &segments.segments, work).await?,
+            self.data_check(project, &segments.segments).await?,
         );
         let ask = ask_password_attribute(discovery);
         let resets = segments
@@ -637,8 +623,8 @@ impl Ferry {
         &self,
         project: ProjectId,
         segments: &Segments,
-        work: &dyn RecordWork,
     ) -> Result<std::result::Result<String, String>> {
+        let work = self.workers.records.as_ref();
         let uploads = self
             .store
             .list_uploads(project, PageRequest::new(Some(0), Some(500)))
@@ -703,9 +689,6 @@ impl Ferry {
         actor: &Actor,
         project: ProjectId,
         request: RealRunRequest,
-        connector: &dyn TargetConnector,
-        work: &dyn RecordWork,
-        engine: &dyn RunEngine,
     ) -> Result<(Job, Preflight)> {
         self.writable_project(actor, project).await?;
         self.may_run(actor, project).await?;
@@ -717,7 +700,7 @@ impl Ferry {
             Some(window) => Some(self.place_window(window)?),
             None => None,
         };
-        let preflight = self.preflight(actor, project, connector, work).await?;
+        let preflight = self.preflight(actor, project).await?;
         if !preflight.passed() {
             return Err(DomainError::invalid(
                 "preflight",
@@ -750,7 +733,6 @@ impl Ferry {
                     records: JobRecords::Project,
                     schedule: placed.is_some(),
                 },
-                engine,
             )
             .await?;
         Ok((job, preflight))
@@ -824,8 +806,8 @@ impl Ferry {
         project: ProjectId,
         id: JobId,
         control: Control,
-        engine: &dyn RunEngine,
     ) -> Result<Job> {
+        let engine = self.workers.runs.as_ref();
         self.may_run(actor, project).await?;
         let job = self.job_in(project, id).await?;
         let event = match control {
@@ -929,13 +911,7 @@ impl Ferry {
 
     /// The failed records of a finished (or paused) run as a new run, with the latest
     /// mapping and user types.
-    pub async fn retry_failed(
-        &self,
-        actor: &Actor,
-        project: ProjectId,
-        id: JobId,
-        engine: &dyn RunEngine,
-    ) -> Result<Job> {
+    pub async fn retry_failed(&self, actor: &Actor, project: ProjectId, id: JobId) -> Result<Job> {
         self.writable_project(actor, project).await?;
         self.may_run(actor, project).await?;
         let parent = self.job_in(project, id).await?;
@@ -982,7 +958,6 @@ impl Ferry {
                 records: JobRecords::FailedOf(parent.id),
                 schedule: false,
             },
-            engine,
         )
         .await
     }
@@ -995,7 +970,6 @@ impl Ferry {
         project: ProjectId,
         id: JobId,
         confirm: u64,
-        engine: &dyn RunEngine,
     ) -> Result<Job> {
         self.writable_project(actor, project).await?;
         self.may_run(actor, project).await?;
@@ -1043,7 +1017,6 @@ impl Ferry {
                 records: JobRecords::CreatedOf(parent.id),
                 schedule: false,
             },
-            engine,
         )
         .await
     }

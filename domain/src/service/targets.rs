@@ -8,7 +8,6 @@ use crate::{
     accounts::Actor,
     audit::{AuditAction, NewAuditEntry, ObjectKind},
     ids::ProjectId,
-    ports::TargetConnector,
     roles::Permission,
     scim::target::{StoredTarget, TargetInput, TargetRole, TargetSecrets, TargetView},
 };
@@ -20,26 +19,19 @@ impl Ferry {
         Ok(())
     }
 
-    fn view(&self, stored: StoredTarget, connector: &dyn TargetConnector) -> Result<TargetView> {
+    fn view(&self, stored: StoredTarget) -> Result<TargetView> {
+        let connector = self.workers.targets.as_ref();
         let secrets =
             connector.open_secrets(stored.project_id, stored.role, &stored.sealed_secrets)?;
         Ok(TargetView::new(stored, &secrets))
     }
 
     /// The project's targets (production first).
-    pub async fn targets(
-        &self,
-        actor: &Actor,
-        project: ProjectId,
-        connector: &dyn TargetConnector,
-    ) -> Result<Vec<TargetView>> {
+    pub async fn targets(&self, actor: &Actor, project: ProjectId) -> Result<Vec<TargetView>> {
         self.may_manage_targets(actor, project).await?;
         let mut stored = self.store.targets(project).await?;
         stored.sort_by_key(|t| t.role != TargetRole::Production);
-        stored
-            .into_iter()
-            .map(|t| self.view(t, connector))
-            .collect()
+        stored.into_iter().map(|t| self.view(t)).collect()
     }
 
     pub async fn target(
@@ -47,11 +39,10 @@ impl Ferry {
         actor: &Actor,
         project: ProjectId,
         role: TargetRole,
-        connector: &dyn TargetConnector,
     ) -> Result<TargetView> {
         self.may_manage_targets(actor, project).await?;
         let stored = self.stored_target(project, role).await?;
-        self.view(stored, connector)
+        self.view(stored)
     }
 
     async fn stored_target(&self, project: ProjectId, role: TargetRole) -> Result<StoredTarget> {
@@ -68,8 +59,8 @@ impl Ferry {
         project: ProjectId,
         role: TargetRole,
         input: TargetInput,
-        connector: &dyn TargetConnector,
     ) -> Result<TargetView> {
+        let connector = self.workers.targets.as_ref();
         self.writable_project(actor, project).await?;
         self.may_manage_targets(actor, project).await?;
         let current = match self.store.target(project, role).await? {
@@ -108,7 +99,7 @@ impl Ferry {
         self.store
             .put_target(project, role, &settings, &sealed, now, &audit)
             .await?;
-        self.target(actor, project, role, connector).await
+        self.target(actor, project, role).await
     }
 
     pub async fn delete_target(
@@ -143,8 +134,8 @@ impl Ferry {
         actor: &Actor,
         project: ProjectId,
         role: TargetRole,
-        connector: &dyn TargetConnector,
     ) -> Result<TargetView> {
+        let connector = self.workers.targets.as_ref();
         self.writable_project(actor, project).await?;
         self.may_manage_targets(actor, project).await?;
         let stored = self.stored_target(project, role).await?;
@@ -188,6 +179,6 @@ impl Ferry {
         self.store
             .save_connection_report(project, role, &report, &audit)
             .await?;
-        self.target(actor, project, role, connector).await
+        self.target(actor, project, role).await
     }
 }

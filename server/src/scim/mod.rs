@@ -3,5 +3,4 @@
 
 pub mod client;
 pub mod connector;
-pub mod null_target;
 pub mod push;

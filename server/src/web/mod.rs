@@ -76,6 +76,18 @@ pub struct Workers {
     pub runs: crate::runs::Runs,
 }
 
+impl Workers {
+    /// The service's view of them, given to it once.
+    pub fn ports(&self) -> domain::ports::Workers {
+        domain::ports::Workers {
+            assessments: std::sync::Arc::new(self.assessments.clone()),
+            records: std::sync::Arc::new(self.plans.clone()),
+            targets: std::sync::Arc::new(self.targets.clone()),
+            runs: std::sync::Arc::new(self.runs.clone()),
+        }
+    }
+}
+
 impl AppState {
     pub fn new(
         ferry: Ferry,
@@ -206,10 +218,6 @@ fn request_context(state: &AppState, req: &Request<Body>) -> RequestContext {
         },
         public_url: state.public_url.clone(),
         secure_cookies: state.secure_cookies,
-        assessments: std::sync::Arc::new(state.assessments.clone()),
-        plans: std::sync::Arc::new(state.plans.clone()),
-        targets: std::sync::Arc::new(state.targets.clone()),
-        runs: std::sync::Arc::new(state.runs.clone()),
     }
 }
 

@@ -462,7 +462,7 @@ async fn uploads_are_read_into_records_on_postgres() {
 /// LDIF users with the groups their group entries list.
 #[tokio::test]
 async fn generated_exports_read_back_whole() {
-    use server::gen_export::{self, ExportFormat};
+    use ferry_bench::gen_export::{self, ExportFormat};
     let b = bench(common::sqlite_db()).await;
     for (seed, format) in [
         ExportFormat::Csv,

@@ -364,8 +364,8 @@ async fn reading_progress_streams_as_server_sent_events() {
     );
     // Large enough that reading takes several ticks of the stream.
     let mut export = Vec::new();
-    server::gen_export::write(
-        server::gen_export::ExportFormat::Okta,
+    ferry_bench::gen_export::write(
+        ferry_bench::gen_export::ExportFormat::Okta,
         60_000,
         5,
         &mut export,

@@ -52,11 +52,11 @@ pub async fn start(
     };
     state
         .ferry
-        .start_assessment(&actor, project, options, &state.assessments)
+        .start_assessment(&actor, project, options)
         .await?;
     let view = state
         .ferry
-        .assessment(&actor, project, None, &state.assessments)
+        .assessment(&actor, project, None)
         .await?
         .ok_or_else(|| DomainError::Internal("the assessment vanished".into()))?;
     Ok((StatusCode::ACCEPTED, Json(view)))
@@ -74,12 +74,7 @@ pub async fn get(
 ) -> ApiResult<Json<AssessmentView>> {
     let view = state
         .ferry
-        .assessment(
-            &actor,
-            project_id(&id)?,
-            q.zone.as_deref(),
-            &state.assessments,
-        )
+        .assessment(&actor, project_id(&id)?, q.zone.as_deref())
         .await?
         .ok_or_else(|| {
             DomainError::NotFound("assessment (start one with POST to this address)".into())
@@ -176,13 +171,7 @@ pub async fn reveal(
 ) -> ApiResult<Json<Revealed>> {
     let value = state
         .ferry
-        .reveal_example(
-            &actor,
-            project_id(&id)?,
-            &request.path,
-            request.index,
-            &state.assessments,
-        )
+        .reveal_example(&actor, project_id(&id)?, &request.path, request.index)
         .await?;
     Ok(Json(Revealed { value }))
 }

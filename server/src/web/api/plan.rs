@@ -68,7 +68,7 @@ pub async fn count_segments(
     Ok(Json(
         state
             .ferry
-            .count_segments(&actor, project_id(&id)?, &body, &state.plans)
+            .count_segments(&actor, project_id(&id)?, &body)
             .await?,
     ))
 }
@@ -82,12 +82,7 @@ pub async fn plan(
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
 ) -> ApiResult<Json<PlanView>> {
-    Ok(Json(
-        state
-            .ferry
-            .plan(&actor, project_id(&id)?, &state.plans)
-            .await?,
-    ))
+    Ok(Json(state.ferry.plan(&actor, project_id(&id)?).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -139,7 +134,7 @@ pub async fn preview(
     Ok(Json(
         state
             .ferry
-            .preview(&actor, project, &mapping, &body.sample, &state.plans)
+            .preview(&actor, project, &mapping, &body.sample)
             .await?,
     ))
 }
@@ -165,10 +160,7 @@ pub async fn start_impact(
 ) -> ApiResult<(StatusCode, Json<ImpactView>)> {
     let project = project_id(&id)?;
     let mapping = rules_or_latest(&state, &actor, project, body.rules).await?;
-    let view = state
-        .ferry
-        .start_impact(&actor, project, mapping, &state.plans)
-        .await?;
+    let view = state.ferry.start_impact(&actor, project, mapping).await?;
     Ok((StatusCode::ACCEPTED, Json(view)))
 }
 
@@ -184,7 +176,7 @@ pub async fn impact(
 ) -> ApiResult<Json<ImpactView>> {
     state
         .ferry
-        .impact(&actor, project_id(&id)?, &state.plans)
+        .impact(&actor, project_id(&id)?)
         .await?
         .map(Json)
         .ok_or_else(|| DomainError::NotFound("impact (none computed yet)".into()).into())

@@ -58,7 +58,7 @@ pub async fn start_test(
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     let job = state
         .ferry
-        .start_test_run(&actor, project_id(&id)?, body, &state.plans, &state.runs)
+        .start_test_run(&actor, project_id(&id)?, body)
         .await?;
     Ok((StatusCode::CREATED, Json(job)))
 }
@@ -72,12 +72,7 @@ pub async fn preflight(
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Preflight>> {
-    Ok(Json(
-        state
-            .ferry
-            .preflight(&actor, project_id(&id)?, &state.targets, &state.plans)
-            .await?,
-    ))
+    Ok(Json(state.ferry.preflight(&actor, project_id(&id)?).await?))
 }
 
 /// The real run created, with the checks it passed.
@@ -102,14 +97,7 @@ pub async fn start_real(
 ) -> ApiResult<(StatusCode, Json<RealRunCreated>)> {
     let (job, preflight) = state
         .ferry
-        .start_real_run(
-            &actor,
-            project_id(&id)?,
-            body,
-            &state.targets,
-            &state.plans,
-            &state.runs,
-        )
+        .start_real_run(&actor, project_id(&id)?, body)
         .await?;
     Ok((StatusCode::CREATED, Json(RealRunCreated { job, preflight })))
 }
@@ -127,7 +115,7 @@ pub async fn get(
     Ok(Json(
         state
             .ferry
-            .run(&actor, project_id(&id)?, job_id(&job)?, &state.runs)
+            .run(&actor, project_id(&id)?, job_id(&job)?)
             .await?,
     ))
 }
@@ -161,7 +149,7 @@ async fn control(
     Ok(Json(
         state
             .ferry
-            .control_run(&actor, project_id(id)?, job_id(job)?, control, &state.runs)
+            .control_run(&actor, project_id(id)?, job_id(job)?, control)
             .await?,
     ))
 }
@@ -348,7 +336,7 @@ pub async fn retry(
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     let job = state
         .ferry
-        .retry_failed(&actor, project_id(&id)?, job_id(&job)?, &state.runs)
+        .retry_failed(&actor, project_id(&id)?, job_id(&job)?)
         .await?;
     Ok((StatusCode::CREATED, Json(job)))
 }
@@ -372,13 +360,7 @@ pub async fn rollback(
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     let job = state
         .ferry
-        .rollback(
-            &actor,
-            project_id(&id)?,
-            job_id(&job)?,
-            body.confirm,
-            &state.runs,
-        )
+        .rollback(&actor, project_id(&id)?, job_id(&job)?, body.confirm)
         .await?;
     Ok((StatusCode::CREATED, Json(job)))
 }
@@ -395,10 +377,7 @@ pub async fn events(
     Path((id, job)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let (project, job) = (project_id(&id)?, job_id(&job)?);
-    let first = state
-        .ferry
-        .run_progress(&actor, project, job, &state.runs)
-        .await?;
+    let first = state.ferry.run_progress(&actor, project, job).await?;
     Ok(progress_stream(state, job, first))
 }
 

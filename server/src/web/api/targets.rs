@@ -24,9 +24,7 @@ pub async fn list(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<TargetView>>> {
     let project = project_id(&id)?;
-    Ok(Json(
-        state.ferry.targets(&actor, project, &state.targets).await?,
-    ))
+    Ok(Json(state.ferry.targets(&actor, project).await?))
 }
 
 /// One target, with its last connection test and what discovery found.
@@ -39,12 +37,7 @@ pub async fn get(
     Path((id, target)): Path<(String, String)>,
 ) -> ApiResult<Json<TargetView>> {
     let (project, role) = (project_id(&id)?, role(&target)?);
-    Ok(Json(
-        state
-            .ferry
-            .target(&actor, project, role, &state.targets)
-            .await?,
-    ))
+    Ok(Json(state.ferry.target(&actor, project, role).await?))
 }
 
 /// Creates or replaces a target. `secret` and `headers` may be left out to keep the
@@ -62,7 +55,7 @@ pub async fn put(
     let (project, role) = (project_id(&id)?, role(&target)?);
     let view = state
         .ferry
-        .save_target(&actor, project, role, input, &state.targets)
+        .save_target(&actor, project, role, input)
         .await?;
     Ok(Json(view))
 }
@@ -93,9 +86,6 @@ pub async fn test(
     Path((id, target)): Path<(String, String)>,
 ) -> ApiResult<Json<TargetView>> {
     let (project, role) = (project_id(&id)?, role(&target)?);
-    let view = state
-        .ferry
-        .test_target(&actor, project, role, &state.targets)
-        .await?;
+    let view = state.ferry.test_target(&actor, project, role).await?;
     Ok(Json(view))
 }

@@ -107,13 +107,23 @@ pub async fn first_owner(ferry: &Ferry) -> domain::accounts::Actor {
         .unwrap()
 }
 
+/// The service over `store` with real workers (a fixed key; uploads are read by the
+/// tests' own `Ingest`, so the workers' upload folder is never written).
 pub fn service(store: Arc<dyn Store>, clock: Arc<TestClock>) -> Ferry {
+    let workers = server::workers(
+        &store,
+        &server::vault::Vault::new(&[7u8; 32]),
+        std::env::temp_dir(),
+        Default::default(),
+        &Default::default(),
+    );
     Ferry::new(
         store,
         clock,
         Arc::new(OsSecrets),
         Arc::new(Argon2Hasher::new().unwrap()),
         Policy::default(),
+        workers.ports(),
     )
 }
 

@@ -4,13 +4,6 @@
 //! temporary folder. Prints records/s and the process's peak resident memory; with
 //! `--assess`, also the assessment report's time, rate and peak memory.
 
-use crate::{
-    assessment::Assessments,
-    ingest::{Ingest, ReadOptions},
-    security::{Argon2Hasher, OsSecrets, SystemClock, random_bytes},
-    store,
-    vault::Vault,
-};
 use chrono::Utc;
 use domain::{
     assess::AssessOptions,
@@ -19,6 +12,13 @@ use domain::{
     projects::{Project, SourceKind},
     service::{Ferry, Policy},
     uploads::NewUpload,
+};
+use server::{
+    assessment::Assessments,
+    ingest::{Ingest, ReadOptions},
+    security::{Argon2Hasher, OsSecrets, SystemClock, random_bytes},
+    store,
+    vault::Vault,
 };
 use sha2::{Digest, Sha256};
 use std::{
@@ -109,18 +109,29 @@ async fn assess(
     Ok(())
 }
 
-/// A new database at `url` with its owner made: the store, the service and the
-/// owner's account.
+/// A new database at `url` with its owner made: the store, the service (its workers
+/// holding `vault`, reading uploads from `uploads`) and the owner's account.
 pub async fn fresh(
     url: &str,
+    vault: &Vault,
+    uploads: &std::path::Path,
 ) -> anyhow::Result<(Arc<dyn domain::ports::Store>, Ferry, domain::ids::AccountId)> {
     let store = store::connect(url).await?;
+    std::fs::create_dir_all(uploads)?;
+    let workers = server::workers(
+        &store,
+        vault,
+        uploads.to_path_buf(),
+        Default::default(),
+        &Default::default(),
+    );
     let ferry = Ferry::new(
         store.clone(),
         Arc::new(SystemClock),
         Arc::new(OsSecrets),
         Arc::new(Argon2Hasher::new()?),
         Policy::default(),
+        workers.ports(),
     );
     let token = ferry
         .issue_setup_token()
@@ -145,10 +156,9 @@ pub async fn fresh(
 pub async fn run(files: &[PathBuf], with_assessment: bool) -> anyhow::Result<Vec<Measure>> {
     let dir = tempfile::Builder::new().prefix("ferry-bench-").tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let (store, _, owner) = fresh(&url).await?;
     let key: [u8; 32] = random_bytes();
     let uploads = dir.path().join("uploads");
-    std::fs::create_dir_all(&uploads)?;
+    let (store, _, owner) = fresh(&url, &Vault::new(&key), &uploads).await?;
     let ingest = Ingest::new(store.clone(), Vault::new(&key), uploads, Default::default());
     let mut measures = Vec::new();
     let mut read_peaks = Vec::new();

@@ -7,14 +7,10 @@
 //! PostgreSQL when given its URL. Prints records/s and peak resident memory.
 
 use crate::{
-    bench::{fresh, import, peak_rss_bytes},
-    bench_scim::{PEER_TOKEN, post_bulk, start_peer},
     gen_export::{ExportFormat, write},
-    ingest::Ingest,
-    runs::{RunConfig, Runs},
-    scim::{connector::Targets, null_target},
-    security::random_bytes,
-    vault::Vault,
+    ingest::{fresh, import, peak_rss_bytes},
+    null_target,
+    scim::{PEER_TOKEN, post_bulk, start_peer},
 };
 use chrono::Utc;
 use domain::{
@@ -28,6 +24,13 @@ use domain::{
     scim::target::{ExistingPolicy, Preset, TargetAuth, TargetInput, TargetRole},
     segments::Segments,
     service::{Ferry, advance},
+};
+use server::{
+    ingest::Ingest,
+    runs::{RunConfig, Runs},
+    scim::connector::Targets,
+    security::random_bytes,
+    vault::Vault,
 };
 use std::{path::PathBuf, sync::Arc, time::Instant};
 
@@ -82,17 +85,16 @@ async fn prepare(
     dir: &std::path::Path,
     export: &std::path::Path,
 ) -> anyhow::Result<Prepared> {
-    let (store, ferry, owner) = fresh(url).await?;
+    let key: [u8; 32] = random_bytes();
+    let vault = Vault::new(&key);
+    let uploads = dir.join("uploads");
+    let (store, ferry, owner) = fresh(url, &vault, &uploads).await?;
     let actor = Actor {
         account_id: owner,
         role: Role::Owner,
         channel: Channel::Web,
         address: None,
     };
-    let key: [u8; 32] = random_bytes();
-    let vault = Vault::new(&key);
-    let uploads = dir.join("uploads");
-    std::fs::create_dir_all(&uploads)?;
     let ingest = Ingest::new(store.clone(), vault.clone(), uploads, Default::default());
     let (project, measure) = import(&store, &ingest, owner, export, "Run benchmark").await?;
     ferry
@@ -132,10 +134,8 @@ async fn engine_pass(
         max_operations: None,
     };
     let (ferry, actor, project) = (&prepared.ferry, &prepared.actor, prepared.project);
-    ferry
-        .save_target(actor, project, role, input, &targets)
-        .await?;
-    let tested = ferry.test_target(actor, project, role, &targets).await?;
+    ferry.save_target(actor, project, role, input).await?;
+    let tested = ferry.test_target(actor, project, role).await?;
     anyhow::ensure!(
         tested.last_test.as_ref().is_some_and(|r| r.passed()),
         "the target at {base_url} did not pass its connection test"
@@ -251,7 +251,7 @@ async fn ceiling_pass(prepared: &Prepared, base_url: &str) -> anyhow::Result<(u6
         };
         after = Some(last.clone());
         for (id, _, sealed) in &page {
-            let user = crate::records::open(&prepared.vault, prepared.project, id, sealed)?;
+            let user = server::records::open(&prepared.vault, prepared.project, id, sealed)?;
             let mut mapped = compiled.map(&user);
             if !mapped.failures.is_empty() {
                 continue;
@@ -259,7 +259,7 @@ async fn ceiling_pass(prepared: &Prepared, base_url: &str) -> anyhow::Result<(u6
             apply_password(
                 &mut mapped.resource,
                 &PasswordAction::RandomPassword,
-                crate::runs::random_password,
+                server::runs::random_password,
             );
             users += 1;
             match packer.push(Operation::create_user(

@@ -5,14 +5,8 @@
 //! Each pass against the peer starts a fresh one, so both face the same empty server.
 
 use crate::{
-    bench::peak_rss_bytes,
-    scim::{
-        client::{Limits, ScimClient},
-        connector::Targets,
-        null_target::{self, Counter},
-        push::{Pusher, UserPush},
-    },
-    vault::Vault,
+    ingest::peak_rss_bytes,
+    null_target::{self, Counter},
 };
 use domain::{
     ports::TargetConnector,
@@ -24,6 +18,14 @@ use domain::{
     },
 };
 use serde_json::json;
+use server::{
+    scim::{
+        client::{Limits, ScimClient},
+        connector::Targets,
+        push::{Pusher, UserPush},
+    },
+    vault::Vault,
+};
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},

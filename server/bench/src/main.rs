@@ -1,0 +1,134 @@
+//! `ferry-bench`: writes synthetic exports and measures Ferry — reading exports, the
+//! assessment, the SCIM client, the run engine end to end and the mapping engine.
+//! Each command prints its figures; `scripts/bench.sh` runs them all.
+
+use clap::{Parser, Subcommand};
+use ferry_bench::gen_export::ExportFormat;
+use std::{io::Write, path::PathBuf};
+use tracing_subscriber::EnvFilter;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Debug, Parser)]
+#[command(name = "ferry-bench", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Debug, Subcommand)]
+pub enum Command {
+    /// Write a synthetic export (for benchmarks and demos). Password hashes stand for
+    /// the passwords `ferry-demo-0` … `ferry-demo-15`.
+    GenExport {
+        /// The export format to write.
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// How many users.
+        #[arg(long, default_value_t = 1000)]
+        users: u64,
+        /// The same seed writes the same people.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output file; standard output when absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Measure reading exports: each file is stored sealed and read into a fresh
+    /// SQLite database in a temporary folder, then records/s and peak memory are printed.
+    BenchIngest {
+        /// The export files to read, one after the other.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Also compute each file's assessment report, and measure it.
+        #[arg(long)]
+        assess: bool,
+    },
+    /// Measure the SCIM client: push synthetic users into an in-process null target
+    /// and, given the `scim2-server` executable, into fresh SCIM peers beside the
+    /// peer's own ceiling.
+    BenchScim {
+        /// How many users each pass pushes.
+        #[arg(long, default_value_t = 100_000)]
+        users: usize,
+        /// The `scim2-server` executable (see scripts/scim-peer.sh).
+        #[arg(long)]
+        peer: Option<PathBuf>,
+    },
+    /// Measure the run engine end to end: import synthetic users, save a mapping,
+    /// write a run's job table, then run it into an in-process null target and, given
+    /// the `scim2-server` executable, into a fresh peer beside the peer's ceiling. On
+    /// SQLite, and on PostgreSQL given an empty database's URL.
+    BenchRun {
+        /// How many users.
+        #[arg(long, default_value_t = 100_000)]
+        users: usize,
+        /// The `scim2-server` executable (see scripts/scim-peer.sh).
+        #[arg(long)]
+        peer: Option<PathBuf>,
+        /// An empty PostgreSQL database to measure on as well.
+        #[arg(long)]
+        postgres: Option<String>,
+    },
+    /// Measure the mapping engine: map synthetic normalized records on one thread.
+    BenchMap {
+        /// How many records.
+        #[arg(long, default_value_t = 1_000_000)]
+        records: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // Progress lines would drown the figures: only warnings are logged (RUST_LOG
+    // overrides, e.g. server::runs=debug for each batch's timings).
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::GenExport {
+            format,
+            users,
+            seed,
+            out,
+        } => {
+            let mut sink: Box<dyn Write> = match out {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(&path)
+                        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            ferry_bench::gen_export::write(format, users, seed, &mut sink)
+        }
+        Command::BenchIngest { files, assess } => {
+            ferry_bench::ingest::run(&files, assess).await?;
+            Ok(())
+        }
+        Command::BenchScim { users, peer } => {
+            ferry_bench::scim::run(users, peer).await?;
+            Ok(())
+        }
+        Command::BenchRun {
+            users,
+            peer,
+            postgres,
+        } => {
+            ferry_bench::run::run(users, peer, postgres).await?;
+            Ok(())
+        }
+        Command::BenchMap { records } => {
+            println!(
+                "{:<34} {:>9} {:>9} {:>9} {:>12}",
+                "pass", "records", "failures", "seconds", "records/s"
+            );
+            ferry_bench::scim::run_map(records)?;
+            Ok(())
+        }
+    }
+}
