@@ -48,7 +48,17 @@ async fn a_panicking_upload_read_leaves_the_upload_failed_and_ferry_serving() {
         .await
         .unwrap();
     assert!(again.status().is_success(), "{}", again.status());
-    let read = settled(&server, &token, &id).await;
+    // Until the read begins the upload still says "failed": wait for it to be read.
+    let mut read = Value::Null;
+    for _ in 0..200 {
+        read = server
+            .api_get(&format!("/api/v1/uploads/{id}"), &token)
+            .await;
+        if read["status"] == "parsed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(read["status"], "parsed", "{read}");
     assert_eq!(read["rows_ok"], 2);
     assert!(

@@ -1,0 +1,217 @@
+//! The end of a run: groups and memberships follow the users, a test run's users are
+//! read back and compared, and the job finishes.
+
+use super::*;
+
+impl Inner {
+    /// Every record settled: groups and memberships follow the users, a test run's
+    /// users are read back, and the job finishes. One instance does it, under a lease
+    /// of its own; a repeat after a crash finds the groups and adds nothing twice.
+    pub(super) async fn finish(
+        &self,
+        context: &Context,
+        job: Job,
+        drive: &Drive,
+    ) -> domain::Result<()> {
+        let owner = format!("{}:finish", self.instance);
+        let lease = chrono::Duration::from_std(self.config.lease * 10)
+            .map_err(|e| DomainError::Internal(e.to_string()))?;
+        let now = Utc::now();
+        if !self
+            .store
+            .claim_finish(job.id, &owner, now, now + lease)
+            .await?
+        {
+            return Ok(());
+        }
+        let groups = if context.settings.tuning.groups && job.kind != JobKind::Rollback {
+            Some(self.groups(context).await?)
+        } else {
+            None
+        };
+        let readback = if job.kind == JobKind::TestRun {
+            let found = self.read_back(context).await?;
+            let json =
+                serde_json::to_vec(&found).map_err(|e| DomainError::Internal(e.to_string()))?;
+            Some(self.vault.seal(&json, readback_context(job.id).as_bytes()))
+        } else {
+            None
+        };
+        let summary = serde_json::to_string(&groups.unwrap_or_default())
+            .map_err(|e| DomainError::Internal(e.to_string()))?;
+        self.store
+            .save_finish(job.id, &summary, readback.as_deref())
+            .await?;
+        let job = self.job(job.id).await?;
+        if job.state == JobState::Running {
+            let event = JobEvent::Finish {
+                failed: job.counts.failed,
+            };
+            match advance(self.store.as_ref(), &job, &event, None, Utc::now()).await {
+                Ok(done) => {
+                    tracing::info!(job = %job.id, state = done.state.as_str(), "the run finished");
+                    self.publish(&done, drive);
+                }
+                Err(DomainError::Conflict(_)) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+
+    /// Pages through the job's records in `states` that have a SCIM id, opened.
+    pub(super) async fn each_sent(
+        &self,
+        context: &Context,
+        mut visit: impl FnMut(&domain::ports::JobRecord, domain::import::NormalizedUser),
+    ) -> domain::Result<()> {
+        for state in [
+            RecordState::Created,
+            RecordState::Updated,
+            RecordState::Skipped,
+        ] {
+            let filter = RecordFilter {
+                state: Some(state),
+                error_class: None,
+            };
+            let mut after = None;
+            loop {
+                let page = self
+                    .store
+                    .job_records(context.job.id, &filter, after, PAGE)
+                    .await?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.seq);
+                let ids: Vec<String> = page.iter().map(|r| r.source_id.clone()).collect();
+                let sealed: HashMap<String, Vec<u8>> = self
+                    .store
+                    .sealed_records(context.job.project_id, &ids)
+                    .await?
+                    .into_iter()
+                    .collect();
+                for record in &page {
+                    if record.scim_id.is_none() {
+                        continue;
+                    }
+                    if let Some(data) = sealed.get(&record.source_id)
+                        && let Ok(user) = records::open(
+                            &self.vault,
+                            context.job.project_id,
+                            &record.source_id,
+                            data,
+                        )
+                    {
+                        visit(record, user);
+                    }
+                }
+                if page.len() < PAGE as usize {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the groups of the users this run placed (or finds them) and adds the
+    /// members.
+    pub(super) async fn groups(&self, context: &Context) -> domain::Result<GroupSummary> {
+        // Names and SCIM ids kept when the users settled: no record is opened again.
+        let mut members: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .memberships(context.job.id, after, PAGE * 10)
+                .await?;
+            let Some((last, _, _)) = page.last() else {
+                break;
+            };
+            after = Some(*last);
+            let full = page.len() == (PAGE * 10) as usize;
+            for (_, scim_id, groups) in page {
+                for group in groups.lines().filter(|g| !g.is_empty()) {
+                    members
+                        .entry(group.to_string())
+                        .or_default()
+                        .push(scim_id.clone());
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        let pusher = Pusher::new(&context.client, context.limits, context.settings.policy);
+        let mut summary = GroupSummary::default();
+        for (name, ids) in &members {
+            let (outcome, added) = pusher.sync_group(name, ids).await;
+            summary.memberships += added;
+            match outcome {
+                Outcome::Created { .. } => summary.created += 1,
+                Outcome::Updated { .. } | Outcome::Skipped { .. } => summary.updated += 1,
+                Outcome::Failed(f) => {
+                    summary.failed += 1;
+                    if summary.errors.len() < 20 {
+                        summary.errors.push(format!("{name}: {}", f.detail));
+                    }
+                    if f.class == ErrorClass::Unauthorized {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Reads every user the test run created or updated back from the target and
+    /// compares it with what the mapping makes of the record now (the same mapping
+    /// version: what was sent, less the password).
+    pub(super) async fn read_back(&self, context: &Context) -> domain::Result<ReadBack> {
+        let mut sent: Vec<(String, String, serde_json::Value)> = Vec::new();
+        self.each_sent(context, |record, user| {
+            if record.state == RecordState::Skipped {
+                return;
+            }
+            if let Some(id) = &record.scim_id {
+                sent.push((
+                    record.source_id.clone(),
+                    id.clone(),
+                    context.mapping.map(&user).resource,
+                ));
+            }
+        })
+        .await?;
+        let mut found = ReadBack::default();
+        for (source_id, scim_id, resource) in sent {
+            found.checked += 1;
+            match context.client.get(&format!("/Users/{scim_id}")).await {
+                Ok(kept) => {
+                    let differences = diff(&resource, &kept);
+                    if differences.is_empty() {
+                        found.matching += 1;
+                    }
+                    for (path, sent, received) in differences {
+                        if found.mismatches.len() < MAX_MISMATCHES {
+                            found.mismatches.push(Mismatch {
+                                source_id: source_id.clone(),
+                                scim_id: scim_id.clone(),
+                                path,
+                                sent,
+                                received,
+                            });
+                        } else {
+                            found.more_mismatches += 1;
+                        }
+                    }
+                }
+                Err(call) if call.class() == ErrorClass::NotFound => found.missing += 1,
+                Err(call) => {
+                    found.unreadable += 1;
+                    if found.unreadable_reason.is_none() {
+                        found.unreadable_reason = Some(call.failure.detail);
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+}

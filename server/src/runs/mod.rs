@@ -1,0 +1,482 @@
+//! The run engine: workers that claim a running job's records under a lease, open
+//! and map them with the job's mapping version, push them with the SCIM client and
+//! settle every outcome; the heartbeat that keeps their leases; the failure guard and
+//! the stop on 401/403; the finish (groups and memberships, then a test run's
+//! read-back); rollbacks; live progress for the run page; and the scheduler that
+//! starts, pauses and resumes runs at their windows' edges and joins runs that
+//! another instance (or this one, before a restart) began.
+//!
+//! Durability lives in the job table: a worker that dies leaves records in flight
+//! under a lease that expires, another claims them, and a record claimed more than
+//! once is looked up in the target before it is sent again.
+
+mod finish;
+mod progress;
+mod rollback;
+mod scheduler;
+mod workers;
+
+use progress::{Meter, average_rate};
+
+use crate::progress::Work;
+use crate::{
+    records,
+    scim::{
+        client::{Limits, ScimClient},
+        connector::Targets,
+        push::{Pusher, UserPush},
+    },
+    vault::Vault,
+};
+use chrono::Utc;
+use domain::{
+    DomainError,
+    ids::JobId,
+    jobs::{
+        Claimed, FailureGuard, Job, JobEvent, JobKind, JobState, PauseReason, Phase, RecordState,
+        Settled,
+    },
+    mapping::CompiledMapping,
+    ports::{RecordFilter, RunEngine, Store, TargetConnector},
+    runs::{
+        GroupSummary, MAX_BATCH, MAX_MISMATCHES, Mismatch, PasswordAction, Progress, ReadBack,
+        RunSettings, apply_password, ask_password_attribute, diff, password_action,
+    },
+    scim::{
+        outcome::{ErrorClass, Outcome},
+        target::TargetRole,
+    },
+    segments::CompiledSegments,
+    service::advance,
+};
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// How the engine paces itself.
+#[derive(Clone, Copy, Debug)]
+pub struct RunConfig {
+    /// How long a claim holds records without a heartbeat.
+    pub lease: Duration,
+    /// How often the scheduler looks at the active jobs.
+    pub tick: Duration,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(60),
+            tick: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Error classes Ferry gives records itself (the target's are `ErrorClass`).
+pub mod classes {
+    /// The record's user type stays behind.
+    pub const LEFT_BEHIND: &str = "left_behind";
+    /// A mapping rule rejected the record.
+    pub const MAPPING: &str = "mapping";
+    /// The record is no longer in the project (a newer export removed it).
+    pub const MISSING_RECORD: &str = "missing_record";
+}
+
+/// Seconds between two points of the rate chart.
+const POINT_EVERY: Duration = Duration::from_secs(2);
+/// Points kept (the chart's width): beyond it, every other point is dropped.
+const MAX_POINTS: usize = 400;
+/// The current rate is measured over this long.
+const RATE_SPAN: Duration = Duration::from_secs(10);
+/// Records opened and mapped per read-back or group page.
+const PAGE: u32 = 1_000;
+
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Runs(Arc<Inner>);
+
+struct Inner {
+    store: Arc<dyn Store>,
+    vault: Vault,
+    targets: Targets,
+    /// Names this process's leases: unique per start.
+    instance: String,
+    config: RunConfig,
+    drives: Mutex<HashMap<JobId, Arc<Drive>>>,
+    /// Spawns the drives, workers and followers; its stop signal stops them all.
+    background: crate::background::Supervisor,
+    shutdown: CancellationToken,
+}
+
+/// One job being worked on here.
+struct Drive {
+    stop: CancellationToken,
+    meter: Mutex<Meter>,
+    guard: Mutex<FailureGuard>,
+    /// Users sent per second, at most: the next free slot.
+    pace: Option<(f64, tokio::sync::Mutex<Instant>)>,
+}
+
+/// What a run needs at hand: the target's client and limits, the job's mapping and
+/// user types, the password action per user type.
+struct Context {
+    job: Job,
+    settings: RunSettings,
+    client: ScimClient,
+    limits: Limits,
+    mapping: CompiledMapping,
+    segments: CompiledSegments,
+    actions: Vec<PasswordAction>,
+    batch: u32,
+}
+
+/// A record ready to push, or settled without pushing.
+enum Prepared {
+    Push {
+        seq: u64,
+        user: UserPush,
+        /// Its groups, one per line.
+        groups: Option<String>,
+    },
+    Settle(Settled),
+}
+
+/// What a batch came to.
+/// A claimed batch, its records opened and mapped (a rollback's need nothing).
+struct Ready {
+    claimed: Vec<Claimed>,
+    prepared: Vec<Prepared>,
+}
+
+#[derive(Default)]
+struct Batch {
+    settled: Vec<Settled>,
+    /// Records settled while the batch was still being pushed (users found created
+    /// by an earlier attempt), in order: not in `settled`.
+    early: Vec<u64>,
+    /// Some records were no longer this worker's when it settled them early.
+    lost: bool,
+    /// Records left unsettled that a request may have carried to the target (the
+    /// credentials were refused while they were being looked up): they stay claimed
+    /// until the worker releases them, so their claim counts as an attempt and the
+    /// next one looks them up before sending.
+    held: Vec<u64>,
+    /// Set when the run must pause.
+    pause: Option<PauseReason>,
+}
+
+fn settled(seq: u64, state: RecordState, class: &str, detail: impl Into<String>) -> Settled {
+    Settled {
+        seq,
+        state,
+        scim_id: None,
+        error_class: Some(class.into()),
+        error_detail: Some(detail.into()),
+        groups: None,
+    }
+}
+
+/// A strong password for one user, sent once and kept nowhere: 144 random bits and
+/// one character of each class that common password policies ask for.
+pub fn random_password() -> String {
+    use base64::Engine as _;
+    let bytes: [u8; 18] = rand::random();
+    format!(
+        "{}aZ7!",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+impl Runs {
+    pub fn new(
+        store: Arc<dyn Store>,
+        vault: Vault,
+        targets: Targets,
+        config: RunConfig,
+        background: crate::background::Supervisor,
+    ) -> Self {
+        let instance = format!(
+            "{}-{}",
+            std::process::id(),
+            &uuid::Uuid::now_v7().simple().to_string()[..12]
+        );
+        Self(Arc::new(Inner {
+            store,
+            vault,
+            targets,
+            instance,
+            config,
+            drives: Mutex::default(),
+            shutdown: background.stopping(),
+            background,
+        }))
+    }
+}
+
+/// Takes a job off this instance's drives when its drive ends, however it ends.
+struct Driving {
+    inner: Arc<Inner>,
+    job: JobId,
+}
+
+impl Drop for Driving {
+    fn drop(&mut self) {
+        lock(&self.inner.drives).remove(&self.job);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl RunEngine for Runs {
+    fn wake(&self, job: JobId) {
+        let mut drives = lock(&self.0.drives);
+        if drives.contains_key(&job) || self.0.shutdown.is_cancelled() {
+            return;
+        }
+        let drive = Arc::new(Drive {
+            stop: self.0.shutdown.child_token(),
+            meter: Mutex::new(Meter::new(0, 0)),
+            guard: Mutex::new(FailureGuard::new(1, 2)),
+            pace: None,
+        });
+        drives.insert(job, drive);
+        drop(drives);
+        let driving = Driving {
+            inner: self.0.clone(),
+            job,
+        };
+        let inner = self.0.clone();
+        self.0.background.spawn(
+            "run drive",
+            job,
+            async move {
+                // An error (the database away for a moment) ends this drive; the
+                // scheduler's next round starts another.
+                if let Err(err) = driving.inner.clone().drive(job).await {
+                    tracing::error!(job = %job, error = %err, "the run's workers stopped on an error");
+                }
+                drop(driving);
+                Ok(())
+            },
+            // A panic would come back with every new drive: the run is paused with
+            // the reason, for someone to look at, not started again and again.
+            move |reason| async move {
+                let detail = format!("the run's workers stopped: {reason}");
+                if let Err(err) = inner.pause(job, PauseReason::CannotRun { detail }).await {
+                    tracing::error!(job = %job, error = %err, "cannot pause the run");
+                }
+            },
+        );
+    }
+
+    fn stop(&self, job: JobId) {
+        if let Some(drive) = lock(&self.0.drives).get(&job) {
+            drive.stop.cancel();
+        }
+    }
+
+    fn progress(&self, job: &Job) -> Progress {
+        let drive = lock(&self.0.drives).get(&job.id).cloned();
+        match drive {
+            Some(drive) if job.state == JobState::Running => lock(&drive.meter).progress(job),
+            _ => Progress {
+                state: Some(job.state),
+                counts: job.counts,
+                total: job.total,
+                average_rate: average_rate(job),
+                ..Progress::default()
+            },
+        }
+    }
+
+    fn open_readback(&self, job: &Job, sealed: &[u8]) -> domain::Result<ReadBack> {
+        let plain = self
+            .0
+            .vault
+            .open(sealed, readback_context(job.id).as_bytes())
+            .map_err(|_| DomainError::Internal("the read-back cannot be opened".into()))?;
+        serde_json::from_slice(&plain)
+            .map_err(|e| DomainError::Internal(format!("the read-back does not read: {e}")))
+    }
+}
+
+fn readback_context(job: JobId) -> String {
+    format!("readback:{job}")
+}
+
+impl Inner {
+    async fn job(&self, id: JobId) -> domain::Result<Job> {
+        self.store
+            .job(id)
+            .await?
+            .ok_or_else(|| DomainError::NotFound("job".into()))
+    }
+
+    /// Pauses the job (when still running) for `reason`.
+    async fn pause(&self, id: JobId, reason: PauseReason) -> domain::Result<()> {
+        let job = self.job(id).await?;
+        if job.state != JobState::Running {
+            return Ok(());
+        }
+        tracing::warn!(job = %id, reason = %reason.describe(), "pausing the run");
+        match advance(
+            self.store.as_ref(),
+            &job,
+            &JobEvent::Pause(reason),
+            None,
+            Utc::now(),
+        )
+        .await
+        {
+            Ok(_) | Err(DomainError::Conflict(_)) => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn drive(self: Arc<Self>, id: JobId) -> domain::Result<()> {
+        let job = self.job(id).await?;
+        if job.state != JobState::Running {
+            return Ok(());
+        }
+        let context = match self.context(&job).await {
+            Ok(context) => Arc::new(context),
+            Err(detail) => return self.pause(id, PauseReason::CannotRun { detail }).await,
+        };
+        let drive = {
+            let offset = job
+                .started_at
+                .map(|s| u64::try_from((Utc::now() - s).num_seconds()).unwrap_or(0))
+                .unwrap_or(0);
+            let tuning = &context.settings.tuning;
+            Arc::new(Drive {
+                stop: lock(&self.drives)
+                    .get(&id)
+                    .map(|d| d.stop.clone())
+                    .unwrap_or_else(|| self.shutdown.child_token()),
+                meter: Mutex::new(Meter::new(job.counts.settled(), offset)),
+                guard: Mutex::new(FailureGuard::new(
+                    tuning.failure_window,
+                    tuning.failure_threshold,
+                )),
+                pace: tuning
+                    .max_users_per_second
+                    .map(|rate| (f64::from(rate), tokio::sync::Mutex::new(Instant::now()))),
+            })
+        };
+        lock(&self.drives).insert(id, drive.clone());
+        tracing::info!(job = %id, kind = job.kind.as_str(), total = job.total, "working on a run");
+        let job = loop {
+            // Each worker's error or panic is logged by the supervisor; its records
+            // are claimed again once its lease lapses.
+            let workers = (0..context.settings.tuning.concurrency).map(|n| {
+                let this = self.clone();
+                let context = context.clone();
+                let drive = drive.clone();
+                self.background
+                    .spawn_logged("run worker", format!("{id}:{n}"), async move {
+                        crate::background::reason(this.work(context, n, &drive).await)
+                    })
+            });
+            futures_util::future::join_all(workers).await;
+            let job = self.job(id).await?;
+            let held_elsewhere = job.counts.in_flight > 0 || job.counts.pending > 0;
+            if job.state != JobState::Running || !held_elsewhere || drive.stop.is_cancelled() {
+                break job;
+            }
+            // Records another instance holds: it settles them, or its lease expires
+            // (it is gone) and they are claimed here.
+            let wait = (self.config.lease / 4).min(Duration::from_secs(1));
+            tokio::select! {
+                () = drive.stop.cancelled() => break job,
+                () = tokio::time::sleep(wait) => {}
+            }
+        };
+        self.publish(&job, &drive);
+        if job.state == JobState::Running && job.counts.pending == 0 && job.counts.in_flight == 0 {
+            self.finish(&context, job, &drive).await?;
+        }
+        Ok(())
+    }
+
+    /// The client, mapping and user types of a job; an error says what to fix.
+    async fn context(&self, job: &Job) -> Result<Context, String> {
+        let failed = |e: DomainError| e.to_string();
+        let settings = RunSettings::from_json(&job.settings)?;
+        let role = TargetRole::parse(&job.target_role).map_err(failed)?;
+        let target = self
+            .store
+            .target(job.project_id, role)
+            .await
+            .map_err(failed)?
+            .ok_or_else(|| format!("the {} is no longer set up", role.label().to_lowercase()))?;
+        let secrets = self
+            .targets
+            .open_secrets(job.project_id, role, &target.sealed_secrets)
+            .map_err(failed)?;
+        let discovery = target.last_test.and_then(|r| r.discovery);
+        let client = ScimClient::new(&target.settings, &secrets).map_err(|e| e.0)?;
+        let limits = Limits::new(&target.settings, discovery.as_ref());
+        let version = match job.mapping_version {
+            Some(v) => self
+                .store
+                .mapping_version(job.project_id, Some(v))
+                .await
+                .map_err(failed)?
+                .ok_or_else(|| format!("mapping version {v} is gone"))?,
+            None => return Err("the run names no mapping version".into()),
+        };
+        let mapping = match job.kind {
+            // A rollback maps nothing; its records carry the SCIM ids to delete.
+            JobKind::Rollback => version.mapping.compile_lenient(discovery.as_ref()).0,
+            _ => version
+                .mapping
+                .compile(discovery.as_ref())
+                .map_err(|problems| {
+                    format!(
+                        "mapping version {} no longer checks against the target ({})",
+                        version.version, problems[0].message
+                    )
+                })?,
+        };
+        let segments = settings
+            .segments
+            .compile(Utc::now())
+            .map_err(|p| format!("the user types have problems ({})", p[0].message))?;
+        let ask = ask_password_attribute(discovery.as_ref());
+        let actions = settings
+            .segments
+            .segments
+            .iter()
+            .map(|s| password_action(s.password, ask.as_deref()))
+            .collect();
+        // A batch is one bulk request as large as the target takes (up to the most a
+        // batch may hold): a target spends time on each request as well as on each
+        // user (measured against scim2-server: 500 a request was 8% slower than 1,000).
+        let batch = settings.tuning.batch_size.unwrap_or(if limits.bulk {
+            limits.max_operations.clamp(1, MAX_BATCH)
+        } else {
+            50
+        });
+        // Under a rate limit a batch holds at most a second's worth of users, so that
+        // the limit holds from the first request on, not only on average.
+        let batch = match settings.tuning.max_users_per_second {
+            Some(rate) => batch.min(rate.max(1)),
+            None => batch,
+        };
+        Ok(Context {
+            job: job.clone(),
+            settings,
+            client,
+            limits,
+            mapping,
+            segments,
+            actions,
+            batch,
+        })
+    }
+}

@@ -1,0 +1,65 @@
+//! A rollback's batch: the users a run created, deleted by their SCIM ids.
+
+use super::*;
+
+impl Inner {
+    /// A rollback's batch: each user deleted by its SCIM id (one already gone counts
+    /// as deleted); 401/403 stops it.
+    pub(super) async fn delete(&self, context: &Context, claimed: &[Claimed]) -> Batch {
+        let mut out = Vec::with_capacity(claimed.len());
+        for c in claimed {
+            let Some(scim_id) = &c.scim_id else {
+                out.push(settled(
+                    c.seq,
+                    RecordState::Failed,
+                    ErrorClass::Protocol.as_str(),
+                    "the run recorded no SCIM id for this user",
+                ));
+                continue;
+            };
+            let path = format!("/Users/{scim_id}");
+            let result = context.client.delete(&path).await;
+            let done = match result {
+                Ok(()) => Settled {
+                    seq: c.seq,
+                    state: RecordState::Deleted,
+                    scim_id: Some(scim_id.clone()),
+                    error_class: None,
+                    error_detail: None,
+                    groups: None,
+                },
+                Err(call) if call.class() == ErrorClass::NotFound => Settled {
+                    seq: c.seq,
+                    state: RecordState::Deleted,
+                    scim_id: Some(scim_id.clone()),
+                    error_class: None,
+                    error_detail: Some("the user was gone already".into()),
+                    groups: None,
+                },
+                Err(call) if call.class() == ErrorClass::Unauthorized => {
+                    return Batch {
+                        settled: out,
+                        pause: Some(PauseReason::Unauthorized {
+                            status: call.failure.status.unwrap_or(401),
+                        }),
+                        ..Batch::default()
+                    };
+                }
+                Err(call) => Settled {
+                    scim_id: Some(scim_id.clone()),
+                    ..settled(
+                        c.seq,
+                        RecordState::Failed,
+                        call.class().as_str(),
+                        call.failure.detail,
+                    )
+                },
+            };
+            out.push(done);
+        }
+        Batch {
+            settled: out,
+            ..Batch::default()
+        }
+    }
+}
