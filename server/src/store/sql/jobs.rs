@@ -143,7 +143,13 @@ const RECORDS_PER_STATEMENT: usize = 500;
 /// 25 ms once analysed). SQLite keeps no statistics unless asked and plans the same
 /// way without them.
 macro_rules! job_store {
-    ($name:ident, $db:ty, $skip_locked:literal, $by_row:literal, $statistics:expr) => {
+    (
+        $name:ident,
+        $db:ty,
+        skip_locked = $skip_locked:literal,
+        by_row = $by_row:literal,
+        statistics = $statistics:expr $(,)?
+    ) => {
         impl $name {
             /// `UPDATE job_records SET {set}` over those of `seqs` that are `owner`'s
             /// and in flight (a chunk: one statement).
@@ -783,11 +789,17 @@ macro_rules! job_store {
     };
 }
 
-job_store!(SqliteStore, sqlx::Sqlite, "", "+", None::<&'static str>);
+job_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    skip_locked = "",
+    by_row = "+",
+    statistics = None::<&'static str>,
+);
 job_store!(
     PostgresStore,
     sqlx::Postgres,
-    " FOR UPDATE SKIP LOCKED",
-    "",
-    Some("ANALYZE job_records")
+    skip_locked = " FOR UPDATE SKIP LOCKED",
+    by_row = "",
+    statistics = Some("ANALYZE job_records"),
 );
