@@ -5,8 +5,8 @@ pub mod assessment;
 pub mod background;
 pub mod config;
 pub mod ingest;
-pub mod plans;
 pub mod progress;
+pub mod record_work;
 pub mod records;
 pub mod runs;
 pub mod scan;
@@ -94,7 +94,7 @@ pub fn workers(
     web::Workers {
         ingest: ingest::Ingest::new(store.clone(), vault.clone(), uploads, background.clone()),
         assessments: assessment::Assessments::new(store.clone(), vault.clone(), background.clone()),
-        plans: plans::Plans::new(store.clone(), vault.clone(), background.clone()),
+        records: record_work::RecordWorker::new(store.clone(), vault.clone(), background.clone()),
         runs: runs::Runs::new(
             store.clone(),
             vault.clone(),
@@ -123,7 +123,7 @@ pub async fn announce_setup(state: &AppState) -> anyhow::Result<()> {
 /// computing are marked interrupted.
 pub async fn resume_uploads(state: &AppState) -> anyhow::Result<()> {
     state.assessments.settle_interrupted().await?;
-    state.plans.settle_interrupted().await?;
+    state.records.settle_interrupted().await?;
     use domain::uploads::UploadStatus;
     for status in [UploadStatus::Parsing, UploadStatus::Stored] {
         for upload in state.ingest.uploads_with_status(status).await? {

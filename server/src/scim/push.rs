@@ -75,7 +75,9 @@ enum Pending {
     Done(Outcome),
 }
 
-struct Run<'a> {
+/// One push (one call of [`Pusher::push`]): its users and where each stands. A
+/// run of the engine is many of these, one per batch.
+struct Attempt<'a> {
     users: &'a [UserPush],
     state: Vec<Pending>,
     attempts: Vec<u32>,
@@ -91,7 +93,7 @@ struct Run<'a> {
     retries: u64,
 }
 
-impl Run<'_> {
+impl Attempt<'_> {
     fn done(&mut self, i: usize, outcome: Outcome) {
         self.state[i] = Pending::Done(outcome);
     }
@@ -154,7 +156,7 @@ impl<'a> Pusher<'a> {
 
     /// Waits before another attempt; `false` (and the push stopped) when the run
     /// stopped first.
-    async fn wait(&self, run: &mut Run<'_>, pause: std::time::Duration) -> bool {
+    async fn wait(&self, run: &mut Attempt<'_>, pause: std::time::Duration) -> bool {
         let Some(stop) = &self.stop else {
             tokio::time::sleep(pause).await;
             return true;
@@ -173,7 +175,7 @@ impl<'a> Pusher<'a> {
 
     /// Creates the users, then the groups; returns one outcome per user and group.
     pub async fn push(&self, users: &[UserPush], groups: &[GroupPush]) -> PushReport {
-        let mut run = Run {
+        let mut run = Attempt {
             users,
             state: users.iter().map(|_| Pending::Ready).collect(),
             attempts: vec![0; users.len()],
@@ -219,7 +221,7 @@ impl<'a> Pusher<'a> {
 
     // ---- bulk --------------------------------------------------------------------
 
-    async fn push_bulk(&self, run: &mut Run<'_>, groups: &[GroupPush]) -> Vec<Outcome> {
+    async fn push_bulk(&self, run: &mut Attempt<'_>, groups: &[GroupPush]) -> Vec<Outcome> {
         let mut work: VecDeque<Vec<usize>> = VecDeque::from([(0..run.users.len()).collect()]);
         let mut packer = self.packer();
         // The users of the last request stay open so that groups can join it and
@@ -256,7 +258,7 @@ impl<'a> Pusher<'a> {
     /// `externalId`, they are settled as created (by that attempt) and not sent. They
     /// are asked for many at a time (`externalId eq "a" or externalId eq "b" …`); a
     /// target that refuses such filters is asked one user at a time, a few at once.
-    async fn found_before(&self, run: &mut Run<'_>) {
+    async fn found_before(&self, run: &mut Attempt<'_>) {
         let wanted: Vec<usize> = (0..run.users.len())
             .filter(|&i| run.users[i].maybe_sent)
             .collect();
@@ -264,7 +266,7 @@ impl<'a> Pusher<'a> {
     }
 
     /// Settles users found created by an earlier request, and reports them at once.
-    fn found(&self, run: &mut Run<'_>, ours: Vec<(usize, String)>) {
+    fn found(&self, run: &mut Attempt<'_>, ours: Vec<(usize, String)>) {
         for (i, id) in &ours {
             run.done(*i, Outcome::Created { id: id.clone() });
         }
@@ -280,7 +282,7 @@ impl<'a> Pusher<'a> {
     /// created by an earlier request: settled as created, each reported as soon as
     /// its answer came. Asked for 50 at a time with `or` filters, one at a time (a few
     /// in the air) where the target refuses those.
-    async fn found_ours(&self, run: &mut Run<'_>, indices: &[usize]) {
+    async fn found_ours(&self, run: &mut Attempt<'_>, indices: &[usize]) {
         if indices.is_empty() {
             return;
         }
@@ -337,7 +339,7 @@ impl<'a> Pusher<'a> {
 
     /// The resources found by `externalId` for each of `chunk`, asked for one at a
     /// time with a few requests in the air.
-    async fn found_one_by_one(&self, run: &mut Run<'_>, chunk: &[usize]) -> Vec<Value> {
+    async fn found_one_by_one(&self, run: &mut Attempt<'_>, chunk: &[usize]) -> Vec<Value> {
         let mut answers = Vec::with_capacity(chunk.len());
         for group in chunk.chunks(LOOKUPS_IN_THE_AIR) {
             // Each ask owns its client (a clone shares the connections) and its id.
@@ -382,7 +384,7 @@ impl<'a> Pusher<'a> {
     /// go back on `work`.
     async fn send_users(
         &self,
-        run: &mut Run<'_>,
+        run: &mut Attempt<'_>,
         request: BulkRequest,
         work: &mut VecDeque<Vec<usize>>,
     ) {
@@ -408,7 +410,7 @@ impl<'a> Pusher<'a> {
 
     async fn request_failed(
         &self,
-        run: &mut Run<'_>,
+        run: &mut Attempt<'_>,
         indices: Vec<usize>,
         failure: CallFailure,
         work: &mut VecDeque<Vec<usize>>,
@@ -456,7 +458,7 @@ impl<'a> Pusher<'a> {
 
     async fn settle_users(
         &self,
-        run: &mut Run<'_>,
+        run: &mut Attempt<'_>,
         indices: &[usize],
         mut results: HashMap<String, OpResult>,
         work: &mut VecDeque<Vec<usize>>,
@@ -534,7 +536,7 @@ impl<'a> Pusher<'a> {
     /// times.
     async fn recover(
         &self,
-        run: &mut Run<'_>,
+        run: &mut Attempt<'_>,
         indices: &[usize],
         cause: &ScimFailure,
         work: &mut VecDeque<Vec<usize>>,
@@ -563,7 +565,7 @@ impl<'a> Pusher<'a> {
     /// of attempts fails with `cause`.
     async fn retry_later(
         &self,
-        run: &mut Run<'_>,
+        run: &mut Attempt<'_>,
         indices: &[usize],
         cause: &ScimFailure,
         work: &mut VecDeque<Vec<usize>>,
@@ -590,7 +592,7 @@ impl<'a> Pusher<'a> {
     /// Looks a user up by `externalId` (then `userName`). Only a resource whose
     /// attribute equals what was searched counts: a target that applies filters
     /// loosely (or ignores them) must not have a stranger taken for this user.
-    async fn lookup(&self, run: &mut Run<'_>, i: usize) -> Result<Option<Found>, CallFailure> {
+    async fn lookup(&self, run: &mut Attempt<'_>, i: usize) -> Result<Option<Found>, CallFailure> {
         let user = &run.users[i];
         let by_external = self
             .client
@@ -641,7 +643,7 @@ impl<'a> Pusher<'a> {
     /// it were someone else's.
     async fn on_conflict(
         &self,
-        run: &mut Run<'_>,
+        run: &mut Attempt<'_>,
         i: usize,
         failure: &ScimFailure,
     ) -> Option<Outcome> {
@@ -662,7 +664,7 @@ impl<'a> Pusher<'a> {
     /// ever updated, and then never its password or status.
     async fn apply_policy_to(
         &self,
-        run: &mut Run<'_>,
+        run: &mut Attempt<'_>,
         i: usize,
         failure: ScimFailure,
         found: Option<Found>,
@@ -721,7 +723,7 @@ impl<'a> Pusher<'a> {
     /// are named by their SCIM ids.
     async fn bulk_groups(
         &self,
-        run: &mut Run<'_>,
+        run: &mut Attempt<'_>,
         groups: &[GroupPush],
         mut packer: Packer,
     ) -> Vec<Outcome> {
@@ -836,7 +838,7 @@ impl<'a> Pusher<'a> {
 
     fn group_op(
         &self,
-        run: &Run<'_>,
+        run: &Attempt<'_>,
         g: usize,
         group: &GroupPush,
         in_request: &std::collections::HashSet<usize>,
@@ -860,7 +862,7 @@ impl<'a> Pusher<'a> {
     /// `request_failed`, the groups one by one once the users are settled (`deferred`).
     async fn send_mixed(
         &self,
-        run: &mut Run<'_>,
+        run: &mut Attempt<'_>,
         request: BulkRequest,
         open: (&[usize], &[usize]),
         groups: &[GroupPush],
@@ -949,7 +951,7 @@ impl<'a> Pusher<'a> {
         }
     }
 
-    fn stopped_groups(&self, run: &Run<'_>, groups: &[GroupPush]) -> Vec<Outcome> {
+    fn stopped_groups(&self, run: &Attempt<'_>, groups: &[GroupPush]) -> Vec<Outcome> {
         let failure = run
             .stopped
             .clone()
@@ -960,7 +962,7 @@ impl<'a> Pusher<'a> {
             .collect()
     }
 
-    async fn groups_single(&self, run: &Run<'_>, groups: &[GroupPush]) -> Vec<Outcome> {
+    async fn groups_single(&self, run: &Attempt<'_>, groups: &[GroupPush]) -> Vec<Outcome> {
         if run.stopped.is_some() {
             return self.stopped_groups(run, groups);
         }
@@ -973,7 +975,7 @@ impl<'a> Pusher<'a> {
 
     /// A group by itself: found by `displayName` first (so a repeat creates nothing),
     /// else created with its members by SCIM id.
-    async fn group_single(&self, run: &Run<'_>, group: &GroupPush) -> Outcome {
+    async fn group_single(&self, run: &Attempt<'_>, group: &GroupPush) -> Outcome {
         match self
             .client
             .filter_eq("/Groups", "displayName", &group.display_name)
@@ -1009,7 +1011,7 @@ impl<'a> Pusher<'a> {
     /// A group that exists: skip, fail, or (update) add the members it lacks.
     async fn resolve_group(
         &self,
-        run: &Run<'_>,
+        run: &Attempt<'_>,
         group: &GroupPush,
         failure: ScimFailure,
     ) -> Outcome {
@@ -1122,7 +1124,7 @@ impl<'a> Pusher<'a> {
     // ---- without bulk ------------------------------------------------------------
 
     /// One `POST /Users` per user, for targets without bulk support.
-    async fn push_single(&self, run: &mut Run<'_>) {
+    async fn push_single(&self, run: &mut Attempt<'_>) {
         for i in 0..run.users.len() {
             while !run.is_done(i) {
                 if let Some(failure) = &run.stopped {
@@ -1191,7 +1193,7 @@ impl<'a> Pusher<'a> {
         }
     }
 
-    async fn single_unsure(&self, run: &mut Run<'_>, i: usize) {
+    async fn single_unsure(&self, run: &mut Attempt<'_>, i: usize) {
         // Only the user with this externalId is the one just created.
         let outcome = match self.lookup(run, i).await {
             Ok(Some(Found::Ours { id, .. })) => Outcome::Created { id },
@@ -1253,7 +1255,7 @@ fn not_found_after_conflict(failure: ScimFailure) -> ScimFailure {
 
 /// Those of `indices` found in `resources` under their own `externalId`, with their
 /// SCIM ids.
-fn ours_among(run: &Run<'_>, indices: &[usize], resources: &[Value]) -> Vec<(usize, String)> {
+fn ours_among(run: &Attempt<'_>, indices: &[usize], resources: &[Value]) -> Vec<(usize, String)> {
     let by_external: HashMap<&str, &Value> = resources
         .iter()
         .filter_map(|r| Some((text_of(r, "externalId")?, r)))
@@ -1336,7 +1338,7 @@ fn update_operations(existing: &Value, mapped: &Value) -> Vec<Value> {
 }
 
 /// A group's members that have SCIM ids, as `members` values.
-fn created_members(run: &Run<'_>, group: &GroupPush) -> Vec<Value> {
+fn created_members(run: &Attempt<'_>, group: &GroupPush) -> Vec<Value> {
     group
         .members
         .iter()

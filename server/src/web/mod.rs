@@ -46,7 +46,7 @@ pub struct AppState {
     pub ingest: crate::ingest::Ingest,
     pub assessments: crate::assessment::Assessments,
     /// Samples records for previews and computes mapping impacts.
-    pub plans: crate::plans::Plans,
+    pub records: crate::record_work::RecordWorker,
     /// Seals target secrets and runs connection tests.
     pub targets: crate::scim::connector::Targets,
     /// The run engine and scheduler.
@@ -71,7 +71,7 @@ pub struct AppState {
 pub struct Workers {
     pub ingest: crate::ingest::Ingest,
     pub assessments: crate::assessment::Assessments,
-    pub plans: crate::plans::Plans,
+    pub records: crate::record_work::RecordWorker,
     pub targets: crate::scim::connector::Targets,
     pub runs: crate::runs::Runs,
 }
@@ -81,7 +81,7 @@ impl Workers {
     pub fn ports(&self) -> domain::ports::Workers {
         domain::ports::Workers {
             assessments: std::sync::Arc::new(self.assessments.clone()),
-            records: std::sync::Arc::new(self.plans.clone()),
+            records: std::sync::Arc::new(self.records.clone()),
             targets: std::sync::Arc::new(self.targets.clone()),
             runs: std::sync::Arc::new(self.runs.clone()),
         }
@@ -100,7 +100,7 @@ impl AppState {
         let Workers {
             ingest,
             assessments,
-            plans,
+            records,
             targets,
             runs,
         } = workers;
@@ -108,7 +108,7 @@ impl AppState {
             ferry,
             ingest,
             assessments,
-            plans,
+            records,
             targets,
             runs,
             max_upload_bytes: 2 * 1024 * 1024 * 1024,

@@ -1,7 +1,7 @@
-//! Work on a project's sealed records for the plan: samples for previews and live
-//! counts (random by content digest, by search, or by id), and the impact of a
-//! mapping computed in the background over every record, opened and evaluated on
-//! both cores, with progress and a sealed report.
+//! Work on a project's sealed records for the mapping and user-type pages: samples for
+//! previews and live counts (random by content digest, by search, or by id), and the
+//! impact of a mapping computed in the background over every record, opened and
+//! evaluated on both cores, with progress and a sealed report.
 
 use crate::{background::Supervisor, records, scan, vault::Vault};
 use async_trait::async_trait;
@@ -36,13 +36,13 @@ fn joined(e: tokio::task::JoinError) -> DomainError {
 
 /// Cheap to clone.
 #[derive(Clone)]
-pub struct Plans {
+pub struct RecordWorker {
     store: Arc<dyn Store>,
     vault: Vault,
     background: Supervisor,
 }
 
-impl Plans {
+impl RecordWorker {
     pub fn new(store: Arc<dyn Store>, vault: Vault, background: Supervisor) -> Self {
         Self {
             store,
@@ -304,7 +304,7 @@ fn matches_text(user: &NormalizedUser, wanted: &str) -> bool {
 }
 
 #[async_trait]
-impl RecordWork for Plans {
+impl RecordWork for RecordWorker {
     async fn sample(
         &self,
         project: ProjectId,
