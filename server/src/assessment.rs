@@ -79,7 +79,7 @@ impl Assessments {
                     }
                 };
                 drop(tracked);
-                settled.map_err(|e| format!("the assessment could not be saved: {e}"))
+                crate::background::reason(settled.map(drop))
             },
             move |reason| async move {
                 let failed = recover

@@ -19,9 +19,35 @@ use std::{
 use tokio::task::JoinHandle;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-/// What a supervised task ends with: `Err` carries the reason, for the log and for the
+/// What a supervised task ends with: `Err` carries why, for the log and for the
 /// object's recovery.
-pub type Outcome = Result<(), String>;
+pub type Outcome = Result<(), Failure>;
+
+/// Why a task failed: the words its object may show, and the whole error for the log
+/// (an internal error shows only "internal error"; the log names it).
+#[derive(Debug)]
+pub struct Failure {
+    shown: String,
+    detail: String,
+}
+
+impl From<String> for Failure {
+    fn from(shown: String) -> Self {
+        Self {
+            detail: shown.clone(),
+            shown,
+        }
+    }
+}
+
+impl From<domain::DomainError> for Failure {
+    fn from(err: domain::DomainError) -> Self {
+        Self {
+            shown: err.to_string(),
+            detail: format!("{err:?}"),
+        }
+    }
+}
 
 /// Cheap to clone: clones share the tasks and the stop signal.
 #[derive(Clone, Default)]
@@ -100,9 +126,9 @@ impl Supervisor {
             };
             let reason = match AssertUnwindSafe(work).catch_unwind().await {
                 Ok(Ok(())) => None,
-                Ok(Err(reason)) => {
-                    tracing::error!(task = name, object = %object, error = %reason, "a background task failed");
-                    Some(reason)
+                Ok(Err(failure)) => {
+                    tracing::error!(task = name, object = %object, error = %failure.detail, "a background task failed");
+                    Some(failure.shown)
                 }
                 Err(panic) => {
                     let message = panic
@@ -169,7 +195,7 @@ fn injected_panic(name: &str) -> ! {
     panic!("a panic injected into {name} for a test")
 }
 
-/// The reason a spawned task's result gives, for [`Supervisor::spawn`].
-pub fn reason<E: Display>(result: Result<(), E>) -> Outcome {
-    result.map_err(|e| e.to_string())
+/// A spawned task's result as its [`Outcome`].
+pub fn reason<E: Into<Failure>>(result: Result<(), E>) -> Outcome {
+    result.map_err(Into::into)
 }

@@ -188,7 +188,7 @@ impl RecordWorker {
                     }
                 };
                 drop(tracked);
-                settled.map_err(|e| format!("the impact could not be saved: {e}"))
+                crate::background::reason(settled.map(drop))
             },
             move |reason| async move {
                 let failed = recover
