@@ -53,41 +53,18 @@ impl Assessments {
     /// However it ends (a panic included), the assessment is left finished or failed
     /// with the reason, never running for good.
     pub fn spawn(&self, project: ProjectId, options: AssessOptions) {
-        let (this, recover) = (self.clone(), self.clone());
-        let tracked = self
-            .background
-            .progress()
-            .count(crate::progress::Work::Assessment(project));
-        self.background.spawn(
+        let (this, store) = (self.clone(), self.store.clone());
+        scan::spawn(
+            &self.background,
             "assessment",
+            crate::progress::Work::Assessment(project),
             project,
-            async move {
-                let outcome = this
-                    .compute(project, options, tracked.entry().clone())
-                    .await;
-                let settled = match outcome {
-                    Ok(sealed) => {
-                        this.store
-                            .finish_assessment(project, Ok(&sealed), Utc::now())
-                            .await
-                    }
-                    Err(err) => {
-                        tracing::warn!(project = %project, error = %err, "assessment failed");
-                        this.store
-                            .finish_assessment(project, Err(&err.to_string()), Utc::now())
-                            .await
-                    }
-                };
-                drop(tracked);
-                crate::background::reason(settled.map(drop))
-            },
-            move |reason| async move {
-                let failed = recover
-                    .store
-                    .finish_assessment(project, Err(&reason), Utc::now())
-                    .await;
-                if let Err(err) = failed {
-                    tracing::error!(project = %project, error = %err, "cannot mark the assessment failed");
+            move |done| async move { this.compute(project, options, done).await },
+            move |outcome: Result<Vec<u8>, String>| {
+                let store = store.clone();
+                async move {
+                    let outcome = outcome.as_deref().map_err(String::as_str);
+                    store.finish_assessment(project, outcome, Utc::now()).await
                 }
             },
         );

@@ -150,53 +150,21 @@ impl RecordWorker {
         mapping: Mapping,
         segments: usize,
     ) {
-        let (this, recover) = (self.clone(), self.clone());
-        let tracked = self
-            .background
-            .progress()
-            .count(crate::progress::Work::Impact(project));
-        self.background.spawn(
+        let (this, store) = (self.clone(), self.store.clone());
+        scan::spawn(
+            &self.background,
             "mapping impact",
+            crate::progress::Work::Impact(project),
             project,
-            async move {
-                let started = std::time::Instant::now();
-                let outcome = this
-                    .compute(
-                        project,
-                        Arc::new(evaluator),
-                        &mapping,
-                        segments,
-                        tracked.entry().clone(),
-                    )
-                    .await;
-                let settled = match outcome {
-                    Ok(sealed) => {
-                        tracing::info!(
-                            project = %project,
-                            seconds = started.elapsed().as_secs_f64(),
-                            "impact computed"
-                        );
-                        this.store
-                            .finish_impact(project, Ok(&sealed), Utc::now())
-                            .await
-                    }
-                    Err(err) => {
-                        tracing::warn!(project = %project, error = %err, "impact failed");
-                        this.store
-                            .finish_impact(project, Err(&err.to_string()), Utc::now())
-                            .await
-                    }
-                };
-                drop(tracked);
-                crate::background::reason(settled.map(drop))
+            move |done| async move {
+                this.compute(project, Arc::new(evaluator), &mapping, segments, done)
+                    .await
             },
-            move |reason| async move {
-                let failed = recover
-                    .store
-                    .finish_impact(project, Err(&reason), Utc::now())
-                    .await;
-                if let Err(err) = failed {
-                    tracing::error!(project = %project, error = %err, "cannot mark the impact failed");
+            move |outcome: Result<Vec<u8>, String>| {
+                let store = store.clone();
+                async move {
+                    let outcome = outcome.as_deref().map_err(String::as_str);
+                    store.finish_impact(project, outcome, Utc::now()).await
                 }
             },
         );

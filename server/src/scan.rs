@@ -3,6 +3,7 @@
 //! plug into. The next page is fetched while the current one is worked on; progress is
 //! counted as pages finish; a stop ends the pass between pages.
 
+use crate::{background::Supervisor, progress::Work};
 use domain::{DomainError, ids::ProjectId, ids::UploadId, ports::Store};
 use std::{
     future::Future,
@@ -21,6 +22,54 @@ pub type Page = Vec<(String, UploadId, Vec<u8>)>;
 
 /// What a pass ends with when Ferry stops during it.
 pub const STOPPED: &str = "Ferry stopped while this was computed; start it again";
+
+/// Runs a computation over `project`'s records in the background, under the
+/// supervisor as the task `name`: its records done are counted in the progress
+/// registry as `work`; `finish` saves its sealed result, or the reason it failed. However
+/// it ends (a panic, a failed save included), `finish` is given a reason, so the
+/// computation never stays "running" for good.
+pub fn spawn<C, CF, F, FF>(
+    background: &Supervisor,
+    name: &'static str,
+    work: Work,
+    project: ProjectId,
+    compute: C,
+    finish: F,
+) where
+    C: FnOnce(Arc<AtomicU64>) -> CF,
+    CF: Future<Output = domain::Result<Vec<u8>>> + Send + 'static,
+    F: Fn(Result<Vec<u8>, String>) -> FF + Clone + Send + 'static,
+    FF: Future<Output = domain::Result<()>> + Send + 'static,
+{
+    let tracked = background.progress().count(work);
+    let computing = compute(tracked.entry().clone());
+    let recover = finish.clone();
+    background.spawn(
+        name,
+        project,
+        async move {
+            let started = std::time::Instant::now();
+            let outcome = match computing.await {
+                Ok(sealed) => {
+                    tracing::info!(task = name, project = %project, seconds = started.elapsed().as_secs_f64(), "computed");
+                    Ok(sealed)
+                }
+                Err(err) => {
+                    tracing::warn!(task = name, project = %project, error = %err, "the computation failed");
+                    Err(err.to_string())
+                }
+            };
+            let settled = finish(outcome).await;
+            drop(tracked);
+            crate::background::reason(settled)
+        },
+        move |reason| async move {
+            if let Err(err) = recover(Err(reason)).await {
+                tracing::error!(task = name, project = %project, error = %err, "cannot mark the computation failed");
+            }
+        },
+    );
+}
 
 /// Hands every page of `project`'s records to `work` with the state it returned for
 /// the page before, adding each page's records to `done` once worked on. Returns the
