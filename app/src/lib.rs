@@ -91,7 +91,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("goals") view=pages::goals::GoalsPage />
                         <Route path=path!("mapping") view=pages::mapping::MappingPage />
                         <Route path=path!("runs") view=pages::runs::RunsPage />
-                        <Route path=path!("runs/:job") view=pages::runs::RunPage />
+                        <Route path=path!("runs/:run") view=pages::runs::RunPage />
                         <Route path=path!("activity") view=pages::project::ProjectActivity />
                     </ParentRoute>
                     <Route path=path!("members") view=pages::members::MembersPage />

@@ -69,10 +69,10 @@ audit_actions! {
     MappingSaved => "mapping.saved", "saved a mapping version";
     MappingPreviewed => "mapping.previewed", "previewed mapped records";
     ImpactStarted => "mapping.impact_started", "computed a mapping's impact";
-    SegmentsSaved => "segments.saved", "saved the user types";
-    JobCreated => "job.created", "created a job";
-    JobStateChanged => "job.state_changed", "changed a job's state";
-    JobRescheduled => "job.rescheduled", "gave a run a new window";
+    UserTypesSaved => "segments.saved", "saved the user types";
+    RunCreated => "job.created", "created a run";
+    RunStateChanged => "job.state_changed", "changed a run's state";
+    RunRescheduled => "job.rescheduled", "gave a run a new window";
     CrosswalkDownloaded => "job.crosswalk_downloaded", "downloaded a run's crosswalk";
 }
 
@@ -85,7 +85,7 @@ pub enum ObjectKind {
     Project,
     ApiToken,
     Upload,
-    Job,
+    Run,
 }
 
 impl ObjectKind {
@@ -95,7 +95,7 @@ impl ObjectKind {
             Self::Project => "project",
             Self::ApiToken => "api_token",
             Self::Upload => "upload",
-            Self::Job => "job",
+            Self::Run => "job",
         }
     }
 
@@ -104,7 +104,7 @@ impl ObjectKind {
             "account" => Ok(Self::Account),
             "project" => Ok(Self::Project),
             "api_token" => Ok(Self::ApiToken),
-            "job" => Ok(Self::Job),
+            "job" => Ok(Self::Run),
             "upload" => Ok(Self::Upload),
             other => Err(DomainError::Internal(format!(
                 "unknown object kind {other:?}"

@@ -46,8 +46,8 @@ id_type!(
     UploadId, "upload"
 );
 id_type!(
-    /// A job: a test run, a real run, a retry, a rollback or an invite wave.
-    JobId, "job"
+    /// A run: a test run, a real run, a retry, a rollback or an invite wave.
+    RunId, "run"
 );
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ pub mod audit;
 pub mod error;
 pub mod ids;
 pub mod import;
-pub mod jobs;
 pub mod mapping;
 pub mod pagination;
 pub mod passwords;
@@ -21,9 +20,9 @@ pub mod projects;
 pub mod roles;
 pub mod runs;
 pub mod scim;
-pub mod segments;
 pub mod service;
 pub mod throttle;
 pub mod uploads;
+pub mod user_types;
 
 pub use error::{DomainError, Result};

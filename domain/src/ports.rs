@@ -10,9 +10,8 @@ use crate::{
     api_tokens::{ApiToken, NewApiToken},
     assess::{AssessOptions, AssessmentStatus, Check, Finding, Report, classify::DataClass},
     audit::{AuditPage, AuditQuery, NewAuditEntry},
-    ids::{AccountId, ApiTokenId, JobId, ProjectId, UploadId},
+    ids::{AccountId, ApiTokenId, ProjectId, RunId, UploadId},
     import::record::NormalizedUser,
-    jobs::{Claimed, Job, JobState, NewJob, PauseReason, RecordState, Settled},
     mapping::{
         Mapping,
         impact::{Evaluator, ImpactReport},
@@ -21,13 +20,14 @@ use crate::{
     pagination::{Page, PageRequest},
     projects::{Project, ProjectDraft, ProjectFilter},
     roles::Role,
+    runs::{Claimed, NewRun, PauseReason, RecordState, Run, RunState, Settled},
     scim::{
         discovery::ConnectionReport,
         target::{StoredTarget, TargetRole, TargetSecrets, TargetSettings},
     },
-    segments::Segments,
     throttle::{FailureStats, ThrottleScope},
     uploads::{NewUpload, ParseProgress, SealedRecord, StoredError, Upload, UploadStatus},
+    user_types::UserTypes,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -399,8 +399,8 @@ pub trait MappingStore: Send + Sync {
 
 /// A project's saved user types.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredSegments {
-    pub segments: Segments,
+pub struct StoredUserTypes {
+    pub user_types: UserTypes,
     pub saved_at: DateTime<Utc>,
     pub saved_by_email: Option<String>,
 }
@@ -411,7 +411,7 @@ pub struct StoredSegments {
 pub struct ImpactRow {
     pub status: AssessmentStatus,
     pub mapping: Mapping,
-    pub segments: Segments,
+    pub user_types: UserTypes,
     pub records_total: u64,
     pub records_done: u64,
     pub started_at: DateTime<Utc>,
@@ -423,12 +423,12 @@ pub struct ImpactRow {
 /// The plan's tables: user types, the impact computation, and the sealed records a
 /// preview samples.
 #[async_trait]
-pub trait PlanStore: Send + Sync {
-    async fn segments(&self, project: ProjectId) -> Result<Option<StoredSegments>>;
-    async fn save_segments(
+pub trait GoalsStore: Send + Sync {
+    async fn user_types(&self, project: ProjectId) -> Result<Option<StoredUserTypes>>;
+    async fn save_user_types(
         &self,
         project: ProjectId,
-        segments: &Segments,
+        user_types: &UserTypes,
         by: Option<AccountId>,
         at: DateTime<Utc>,
         audit: &NewAuditEntry,
@@ -440,7 +440,7 @@ pub trait PlanStore: Send + Sync {
         project: ProjectId,
         records_total: u64,
         mapping: &Mapping,
-        segments: &Segments,
+        user_types: &UserTypes,
         at: DateTime<Utc>,
         audit: &NewAuditEntry,
     ) -> Result<()>;
@@ -470,53 +470,53 @@ pub trait PlanStore: Send + Sync {
     ) -> Result<Vec<(String, Vec<u8>)>>;
 }
 
-/// The job table and the record table of each job. Every method keeps a job's counts
+/// The run table and the record table of each run. Every method keeps a run's counts
 /// equal to its records' states, in the same transaction.
 #[async_trait]
-pub trait JobStore: Send + Sync {
-    /// Creates the job in draft with these records, all pending, in one transaction.
-    async fn create_job(
+pub trait RunStore: Send + Sync {
+    /// Creates the run in draft with these records, all pending, in one transaction.
+    async fn create_run(
         &self,
-        job: &NewJob,
-        records: JobRecords<'_>,
+        run: &NewRun,
+        records: RunRecords<'_>,
         audit: &NewAuditEntry,
-    ) -> Result<Job>;
-    async fn job(&self, id: JobId) -> Result<Option<Job>>;
-    /// A project's jobs, newest first.
-    async fn jobs(&self, project: ProjectId, page: PageRequest) -> Result<Page<Job>>;
-    /// Every scheduled, running or paused job (the scheduler's round).
-    async fn active_jobs(&self) -> Result<Vec<Job>>;
-    /// Replaces the job's settings (a new window), while it is in `state`.
-    async fn set_job_settings(
+    ) -> Result<Run>;
+    async fn run(&self, id: RunId) -> Result<Option<Run>>;
+    /// A project's runs, newest first.
+    async fn runs(&self, project: ProjectId, page: PageRequest) -> Result<Page<Run>>;
+    /// Every scheduled, running or paused run (the scheduler's round).
+    async fn active_runs(&self) -> Result<Vec<Run>>;
+    /// Replaces the run's settings (a new window), while it is in `state`.
+    async fn set_run_settings(
         &self,
-        id: JobId,
-        state: JobState,
+        id: RunId,
+        state: RunState,
         settings: &str,
         audit: &NewAuditEntry,
-    ) -> Result<Job>;
-    /// A job's records in order after `after`, filtered.
-    async fn job_records(
+    ) -> Result<Run>;
+    /// A run's records in order after `after`, filtered.
+    async fn run_records(
         &self,
-        id: JobId,
+        id: RunId,
         filter: &RecordFilter,
         after: Option<u64>,
         limit: u32,
-    ) -> Result<Vec<JobRecord>>;
+    ) -> Result<Vec<RunRecord>>;
     /// After `after`, records that got a SCIM id and belong to groups: (seq, SCIM id,
     /// group names one per line).
     async fn memberships(
         &self,
-        id: JobId,
+        id: RunId,
         after: Option<u64>,
         limit: u32,
     ) -> Result<Vec<(u64, String, String)>>;
     /// Failed (and skipped) records per error class, with one example detail each.
-    async fn error_classes(&self, id: JobId) -> Result<Vec<ClassCount>>;
-    /// Takes the right to finish the job (groups, read-back) until `until`, when
+    async fn error_classes(&self, id: RunId) -> Result<Vec<ClassCount>>;
+    /// Takes the right to finish the run (groups, read-back) until `until`, when
     /// nobody holds it or its holder's lease expired; whether it was taken.
     async fn claim_finish(
         &self,
-        id: JobId,
+        id: RunId,
         owner: &str,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
@@ -525,79 +525,79 @@ pub trait JobStore: Send + Sync {
     /// sealed read-back.
     async fn save_finish(
         &self,
-        id: JobId,
+        id: RunId,
         summary: &str,
         sealed_readback: Option<&[u8]>,
     ) -> Result<()>;
-    async fn job_finish(&self, id: JobId) -> Result<(Option<String>, Option<Vec<u8>>)>;
-    /// Moves the job from `from` to `to` (compare and set: a conflict when it is no
+    async fn run_finish(&self, id: RunId) -> Result<(Option<String>, Option<Vec<u8>>)>;
+    /// Moves the run from `from` to `to` (compare and set: a conflict when it is no
     /// longer in `from`), recording the pause reason and the start and end times.
-    async fn set_job_state(
+    async fn set_run_state(
         &self,
-        id: JobId,
-        from: JobState,
-        to: JobState,
+        id: RunId,
+        from: RunState,
+        to: RunState,
         reason: Option<&PauseReason>,
         at: DateTime<Utc>,
         audit: &NewAuditEntry,
-    ) -> Result<Job>;
+    ) -> Result<Run>;
     /// Claims up to `limit` records for `owner` until `lease_until`: pending ones,
     /// and in-flight ones whose lease expired before `now` (their worker is gone).
     /// Two claimers never get the same record.
     async fn claim(
         &self,
-        id: JobId,
+        id: RunId,
         owner: &str,
         limit: u32,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Vec<Claimed>>;
     /// Extends the lease of `owner`'s in-flight records; how many it holds.
-    async fn heartbeat(&self, id: JobId, owner: &str, lease_until: DateTime<Utc>) -> Result<u64>;
+    async fn heartbeat(&self, id: RunId, owner: &str, lease_until: DateTime<Utc>) -> Result<u64>;
     /// Settles `owner`'s claimed records. Records it no longer holds (its lease
     /// expired and another worker claimed them) are left alone; returns how many
     /// were settled.
     async fn settle(
         &self,
-        id: JobId,
+        id: RunId,
         owner: &str,
         outcomes: &[Settled],
         at: DateTime<Utc>,
     ) -> Result<u64>;
-    /// Gives `owner`'s in-flight records back (pending), as when a job pauses. They
+    /// Gives `owner`'s in-flight records back (pending), as when a run pauses. They
     /// may have been sent: their claims still count as attempts.
-    async fn release(&self, id: JobId, owner: &str) -> Result<u64>;
+    async fn release(&self, id: RunId, owner: &str) -> Result<u64>;
     /// Gives back records of `owner` that were claimed but certainly never sent (a
     /// batch readied ahead, a batch the target refused to authorise): their claims
     /// do not count as attempts, so that on their next claim nobody takes a user
     /// found in the target for one an earlier attempt created.
-    async fn unclaim(&self, id: JobId, owner: &str, seqs: &[u64]) -> Result<u64>;
+    async fn unclaim(&self, id: RunId, owner: &str, seqs: &[u64]) -> Result<u64>;
     /// Marks `owner`'s records as sent at `at` (kept from the first time): their
     /// batch's request is about to leave. One statement per batch; after a crash only
     /// records so marked are looked up.
     async fn mark_sent(
         &self,
-        id: JobId,
+        id: RunId,
         owner: &str,
         seqs: &[u64],
         at: DateTime<Utc>,
     ) -> Result<u64>;
 }
 
-/// Where a new job's records come from.
+/// Where a new run's records come from.
 #[derive(Clone, Copy, Debug)]
-pub enum JobRecords<'a> {
+pub enum RunRecords<'a> {
     /// These source ids.
     Ids(&'a [String]),
     /// Every record of the project.
     Project,
-    /// The records that failed in this job (a retry).
-    FailedOf(JobId),
-    /// The records this job created, with their SCIM ids (a rollback).
-    CreatedOf(JobId),
+    /// The records that failed in this run (a retry).
+    FailedOf(RunId),
+    /// The records this run created, with their SCIM ids (a rollback).
+    CreatedOf(RunId),
 }
 
-/// Which of a job's records to list.
+/// Which of a run's records to list.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecordFilter {
@@ -605,10 +605,10 @@ pub struct RecordFilter {
     pub error_class: Option<String>,
 }
 
-/// One record of a job as stored: ids and outcome, never values.
+/// One record of a run as stored: ids and outcome, never values.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct JobRecord {
+pub struct RunRecord {
     pub seq: u64,
     pub source_id: String,
     pub state: RecordState,
@@ -660,24 +660,24 @@ pub trait RecordWork: Send + Sync {
         project: ProjectId,
         evaluator: Evaluator,
         mapping: Mapping,
-        segments: usize,
+        user_types: usize,
     );
     /// Records done so far by a running impact, from memory.
     fn impact_progress(&self, project: ProjectId) -> Option<u64>;
     fn open_impact(&self, project: ProjectId, sealed: &[u8]) -> Result<ImpactReport>;
 }
 
-/// The engine that works on running jobs (the server holds the workers, the HTTP
-/// client and the key). Use-cases change a job's state in the store, then tell it.
+/// The engine that works on running runs (the server holds the workers, the HTTP
+/// client and the key). Use-cases change a run's state in the store, then tell it.
 pub trait RunEngine: Send + Sync {
-    /// The job is running: work on it here (nothing when already working on it).
-    fn wake(&self, job: JobId);
-    /// The job stopped running: local workers finish the batch in hand and stop.
-    fn stop(&self, job: JobId);
-    /// The job's progress: live from the workers while they run it here, else from its
+    /// The run is running: work on it here (nothing when already working on it).
+    fn wake(&self, run: RunId);
+    /// The run stopped running: local workers finish the batch in hand and stop.
+    fn stop(&self, run: RunId);
+    /// The run's progress: live from the workers while they run it here, else from its
     /// counts.
-    fn progress(&self, job: &Job) -> crate::runs::Progress;
-    fn open_readback(&self, job: &Job, sealed: &[u8]) -> Result<crate::runs::ReadBack>;
+    fn progress(&self, run: &Run) -> crate::runs::Progress;
+    fn open_readback(&self, run: &Run, sealed: &[u8]) -> Result<crate::runs::ReadBack>;
 }
 
 /// Seals target secrets and talks to targets (the server holds the key and the HTTP
@@ -729,8 +729,8 @@ pub trait Store:
     + AssessmentStore
     + TargetStore
     + MappingStore
-    + PlanStore
-    + JobStore
+    + GoalsStore
+    + RunStore
 {
 }
 
@@ -747,8 +747,8 @@ impl<T> Store for T where
         + AssessmentStore
         + TargetStore
         + MappingStore
-        + PlanStore
-        + JobStore
+        + GoalsStore
+        + RunStore
 {
 }
 

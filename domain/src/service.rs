@@ -27,20 +27,20 @@ use crate::{
 };
 mod access;
 mod assessment;
+mod goals;
 mod mappings;
 mod members;
-mod plan;
 mod projects;
 mod runs;
 mod targets;
 mod tokens;
 mod uploads;
 
-pub use mappings::{MAX_RULES, MappingView};
-pub use plan::{
-    COUNT_SAMPLE, Estimate, ImpactView, PREVIEW_RECORDS, PlanView, Preview, PreviewRecord,
-    RulePreview, SegmentEstimate, SegmentsView,
+pub use goals::{
+    COUNT_SAMPLE, Estimate, GoalsView, ImpactView, PREVIEW_RECORDS, Preview, PreviewRecord,
+    RulePreview, UserTypeEstimate, UserTypesView,
 };
+pub use mappings::{MAX_RULES, MappingView};
 pub use runs::{Control, MAX_RECORDS_PAGE, RecordsPage, RunView, WindowView, advance};
 
 use chrono::{DateTime, Duration, Utc};

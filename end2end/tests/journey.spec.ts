@@ -298,29 +298,29 @@ test("user types are counted live as they are edited, and a rule edited changes 
   const stages = page.getByRole("navigation", { name: "Migration stages" });
   await stages.getByRole("link", { name: "Goals" }).click();
   await hydrated(page);
-  const counts = page.locator("#segment-count-table");
-  await expect(counts.locator('tr[data-segment="Everyone"] td.count')).toHaveText("4");
+  const counts = page.locator("#user-type-count-table");
+  await expect(counts.locator('tr[data-user-type="Everyone"] td.count')).toHaveText("4");
   await expect(page.locator("#count-basis")).toContainText("all 4 records");
 
   // Disabled users stay behind: a new user type, tried first.
-  await page.locator("#add-segment").click();
-  const leavers = page.locator('fieldset[data-segment="1"]');
-  await leavers.locator(".segment-name").fill("Leavers");
-  await leavers.locator(".segment-name").press("Tab");
+  await page.locator("#add-user-type").click();
+  const leavers = page.locator('fieldset[data-user-type="1"]');
+  await leavers.locator(".user-type-name").fill("Leavers");
+  await leavers.locator(".user-type-name").press("Tab");
   await leavers.getByRole("button", { name: "↑" }).click();
-  const first = page.locator('fieldset[data-segment="0"]');
+  const first = page.locator('fieldset[data-user-type="0"]');
   await expect(first.locator("legend")).toHaveText("1. Leavers");
-  await first.locator(".segment-include").uncheck();
+  await first.locator(".user-type-include").uncheck();
   await first.locator(".condition-test").selectOption("status");
   await first.locator(".condition-value").fill("sleeping");
   await first.locator(".condition-value").press("Tab");
-  await expect(page.locator("#segment-counts")).toContainText("is not a status");
+  await expect(page.locator("#user-type-counts")).toContainText("is not a status");
   await first.locator(".condition-value").fill("disabled");
   await first.locator(".condition-value").press("Tab");
-  await expect(counts.locator('tr[data-segment="Leavers"] td.count')).toHaveText("1");
-  await expect(counts.locator('tr[data-segment="Everyone"] td.count')).toHaveText("3");
+  await expect(counts.locator('tr[data-user-type="Leavers"] td.count')).toHaveText("1");
+  await expect(counts.locator('tr[data-user-type="Everyone"] td.count')).toHaveText("3");
   await expect(page.locator("#moving-count")).toHaveText("3");
-  await page.locator("#save-segments").click();
+  await page.locator("#save-user-types").click();
   await expect(page.locator("#user-types .card-head")).toContainText("by olive@example.com");
   await expect(page.locator("#estimate-users")).toHaveText("3");
 

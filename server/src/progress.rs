@@ -3,7 +3,7 @@
 //! run): the workers feed their entries, progress requests and event streams read
 //! them, never the database. An entry leaves when its work ends, however it ends.
 
-use domain::ids::{JobId, ProjectId, UploadId};
+use domain::ids::{ProjectId, RunId, UploadId};
 use std::{
     any::Any,
     collections::HashMap,
@@ -19,7 +19,7 @@ pub enum Work {
     Upload(UploadId),
     Assessment(ProjectId),
     Impact(ProjectId),
-    Run(JobId),
+    Run(RunId),
 }
 
 type Entry = Arc<dyn Any + Send + Sync>;

@@ -148,7 +148,7 @@ impl RecordWorker {
         project: ProjectId,
         evaluator: Evaluator,
         mapping: Mapping,
-        segments: usize,
+        user_types: usize,
     ) {
         let (this, store) = (self.clone(), self.store.clone());
         scan::spawn(
@@ -157,7 +157,7 @@ impl RecordWorker {
             crate::progress::Work::Impact(project),
             project,
             move |done| async move {
-                this.compute(project, Arc::new(evaluator), &mapping, segments, done)
+                this.compute(project, Arc::new(evaluator), &mapping, user_types, done)
                     .await
             },
             move |outcome: Result<Vec<u8>, String>| {
@@ -177,7 +177,7 @@ impl RecordWorker {
         project: ProjectId,
         evaluator: Arc<Evaluator>,
         mapping: &Mapping,
-        segments: usize,
+        user_types: usize,
         done: Arc<AtomicU64>,
     ) -> domain::Result<Vec<u8>> {
         let stop = self.background.stopping();
@@ -186,7 +186,7 @@ impl RecordWorker {
             project,
             &stop,
             &done,
-            ImpactCounter::new(mapping, segments),
+            ImpactCounter::new(mapping, user_types),
             |mut counter, page| {
                 let (vault, store, done) = (self.vault.clone(), self.store.clone(), done.clone());
                 let evaluator = evaluator.clone();
@@ -199,7 +199,7 @@ impl RecordWorker {
                             .collect();
                         let impacts = evaluate_page(&vault, project, &page, &evaluator)?;
                         for ((id, _), impact) in page.iter().zip(impacts) {
-                            counter.add(id, impact, &evaluator.segments);
+                            counter.add(id, impact, &evaluator.user_types);
                         }
                         Ok::<_, DomainError>(counter)
                     })
@@ -297,9 +297,9 @@ impl RecordWork for RecordWorker {
         project: ProjectId,
         evaluator: Evaluator,
         mapping: Mapping,
-        segments: usize,
+        user_types: usize,
     ) {
-        self.spawn(project, evaluator, mapping, segments);
+        self.spawn(project, evaluator, mapping, user_types);
     }
 
     fn impact_progress(&self, project: ProjectId) -> Option<u64> {

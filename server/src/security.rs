@@ -68,10 +68,10 @@ impl Argon2Hasher {
         })
     }
 
-    /// Runs one hashing job on the blocking pool once a turn is free.
+    /// Runs one hashing run on the blocking pool once a turn is free.
     async fn in_turn<T: Send + 'static>(
         &self,
-        job: impl FnOnce() -> T + Send + 'static,
+        run: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T> {
         let turn = self
             .turns
@@ -80,7 +80,7 @@ impl Argon2Hasher {
             .await
             .map_err(|e| DomainError::Internal(format!("hashing turns: {e}")))?;
         tokio::task::spawn_blocking(move || {
-            let out = job();
+            let out = run();
             drop(turn);
             out
         })

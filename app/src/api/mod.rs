@@ -5,8 +5,8 @@
 pub mod assessment;
 pub mod audit;
 pub mod auth;
+pub mod goals;
 pub mod members;
-pub mod plan;
 pub mod projects;
 pub mod runs;
 pub mod targets;

@@ -5,9 +5,9 @@
 
 use crate::error::AppError;
 use domain::{
-    jobs::Job,
     pagination::Page,
     runs::Preflight,
+    runs::Run,
     service::{RecordsPage, RunView},
 };
 use leptos::prelude::*;
@@ -23,12 +23,12 @@ fn json<T: serde::de::DeserializeOwned>(field: &str, text: &str) -> Result<T, Ap
 }
 
 #[cfg(feature = "ssr")]
-fn ids(project: &str, job: &str) -> Result<(domain::ids::ProjectId, domain::ids::JobId), AppError> {
-    Ok((project.parse().map_err(fail)?, job.parse().map_err(fail)?))
+fn ids(project: &str, run: &str) -> Result<(domain::ids::ProjectId, domain::ids::RunId), AppError> {
+    Ok((project.parse().map_err(fail)?, run.parse().map_err(fail)?))
 }
 
 #[server(prefix = "/sfn", endpoint = "runs/list")]
-pub async fn list_runs(project: String, offset: Option<u64>) -> Result<Page<Job>, AppError> {
+pub async fn list_runs(project: String, offset: Option<u64>) -> Result<Page<Run>, AppError> {
     let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
     let page = domain::pagination::PageRequest::new(offset, Some(20));
@@ -36,15 +36,15 @@ pub async fn list_runs(project: String, offset: Option<u64>) -> Result<Page<Job>
 }
 
 #[server(prefix = "/sfn", endpoint = "runs/get")]
-pub async fn get_run(project: String, job: String) -> Result<RunView, AppError> {
+pub async fn get_run(project: String, run: String) -> Result<RunView, AppError> {
     let (ferry, actor) = crate::ssr::actor()?;
-    let (project, job) = ids(&project, &job)?;
-    ferry.run(&actor, project, job).await.map_err(fail)
+    let (project, run) = ids(&project, &run)?;
+    ferry.run(&actor, project, run).await.map_err(fail)
 }
 
 /// `request`: a `TestRunRequest` as JSON.
 #[server(prefix = "/sfn", endpoint = "runs/test")]
-pub async fn start_test_run(project: String, request: String) -> Result<Job, AppError> {
+pub async fn start_test_run(project: String, request: String) -> Result<Run, AppError> {
     let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
     let request = json("request", &request)?;
@@ -63,37 +63,37 @@ pub async fn run_preflight(project: String) -> Result<Preflight, AppError> {
 
 /// `request`: a `RealRunRequest` as JSON.
 #[server(prefix = "/sfn", endpoint = "runs/real")]
-pub async fn start_real_run(project: String, request: String) -> Result<Job, AppError> {
+pub async fn start_real_run(project: String, request: String) -> Result<Run, AppError> {
     let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
     let request = json("request", &request)?;
     ferry
         .start_real_run(&actor, project, request)
         .await
-        .map(|(job, _)| job)
+        .map(|(run, _)| run)
         .map_err(fail)
 }
 
 /// `window`: a `Window` as JSON.
 #[server(prefix = "/sfn", endpoint = "runs/window")]
-pub async fn reschedule_run(project: String, job: String, window: String) -> Result<Job, AppError> {
+pub async fn reschedule_run(project: String, run: String, window: String) -> Result<Run, AppError> {
     let (ferry, actor) = crate::ssr::actor()?;
-    let (project, job) = ids(&project, &job)?;
+    let (project, run) = ids(&project, &run)?;
     let window = json("window", &window)?;
     ferry
-        .reschedule(&actor, project, job, window)
+        .reschedule(&actor, project, run, window)
         .await
         .map_err(fail)
 }
 
 /// `action`: `start_now`, `pause`, `resume` or `cancel`.
 #[server(prefix = "/sfn", endpoint = "runs/control")]
-pub async fn control_run(project: String, job: String, action: String) -> Result<Job, AppError> {
+pub async fn control_run(project: String, run: String, action: String) -> Result<Run, AppError> {
     let (ferry, actor) = crate::ssr::actor()?;
-    let (project, job) = ids(&project, &job)?;
+    let (project, run) = ids(&project, &run)?;
     let control = json("action", &format!("{action:?}"))?;
     ferry
-        .control_run(&actor, project, job, control)
+        .control_run(&actor, project, run, control)
         .await
         .map_err(fail)
 }
@@ -101,15 +101,15 @@ pub async fn control_run(project: String, job: String, action: String) -> Result
 #[server(prefix = "/sfn", endpoint = "runs/records")]
 pub async fn run_records(
     project: String,
-    job: String,
+    run: String,
     state: Option<String>,
     error_class: Option<String>,
     after: Option<u64>,
 ) -> Result<RecordsPage, AppError> {
     let (ferry, actor) = crate::ssr::actor()?;
-    let (project, job) = ids(&project, &job)?;
+    let (project, run) = ids(&project, &run)?;
     let state = match state.filter(|s| !s.is_empty()) {
-        Some(text) => Some(domain::jobs::RecordState::parse(&text).ok_or_else(|| {
+        Some(text) => Some(domain::runs::RecordState::parse(&text).ok_or_else(|| {
             fail(DomainError::invalid(
                 "state",
                 format!("{text:?} is not a record state"),
@@ -122,22 +122,22 @@ pub async fn run_records(
         error_class: error_class.filter(|c| !c.is_empty()),
     };
     ferry
-        .run_records(&actor, project, job, &filter, after, 50)
+        .run_records(&actor, project, run, &filter, after, 50)
         .await
         .map_err(fail)
 }
 
 #[server(prefix = "/sfn", endpoint = "runs/retry")]
-pub async fn retry_run(project: String, job: String) -> Result<Job, AppError> {
+pub async fn retry_run(project: String, run: String) -> Result<Run, AppError> {
     let (ferry, actor) = crate::ssr::actor()?;
-    let (project, job) = ids(&project, &job)?;
-    ferry.retry_failed(&actor, project, job).await.map_err(fail)
+    let (project, run) = ids(&project, &run)?;
+    ferry.retry_failed(&actor, project, run).await.map_err(fail)
 }
 
 #[server(prefix = "/sfn", endpoint = "runs/rollback")]
-pub async fn rollback_run(project: String, job: String, confirm: String) -> Result<Job, AppError> {
+pub async fn rollback_run(project: String, run: String, confirm: String) -> Result<Run, AppError> {
     let (ferry, actor) = crate::ssr::actor()?;
-    let (project, job) = ids(&project, &job)?;
+    let (project, run) = ids(&project, &run)?;
     let confirm = confirm.trim().replace(',', "").parse().map_err(|_| {
         fail(DomainError::invalid(
             "confirm",
@@ -145,7 +145,7 @@ pub async fn rollback_run(project: String, job: String, confirm: String) -> Resu
         ))
     })?;
     ferry
-        .rollback(&actor, project, job, confirm)
+        .rollback(&actor, project, run, confirm)
         .await
         .map_err(fail)
 }

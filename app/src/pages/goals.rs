@@ -1,9 +1,9 @@
-//! The Goals stage: the user types (segments) that decide who moves and how their
+//! The Goals stage: the user types that decide who moves and how their
 //! password moves, edited with live counts over the project's records (a sample beyond
 //! ten thousand), the users in no type, and the estimate of the real run.
 
 use crate::{
-    api::plan::{count_segments, get_plan, save_segments},
+    api::goals::{count_user_types, get_goals, save_user_types},
     components::{
         charts::{Bar, BarChart},
         format_time,
@@ -13,8 +13,10 @@ use crate::{
     error::AppError,
 };
 use domain::{
-    segments::{Combine, Condition, PasswordStrategy, Segment, SegmentProblem, Segments, Test},
-    service::{Estimate, PlanView, SegmentEstimate},
+    service::{Estimate, GoalsView, UserTypeEstimate},
+    user_types::{
+        Combine, Condition, PasswordStrategy, Test, UserType, UserTypeProblem, UserTypes,
+    },
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -25,7 +27,7 @@ pub fn GoalsPage() -> impl IntoView {
     let params = use_params_map();
     let project = Signal::derive(move || params.read().get("id").unwrap_or_default());
     let saved = RwSignal::new(0u32);
-    let plan = Resource::new(move || (project.get(), saved.get()), |(p, _)| get_plan(p));
+    let goals = Resource::new(move || (project.get(), saved.get()), |(p, _)| get_goals(p));
     view! {
         <Title text="Goals" />
         <p class="muted intro">
@@ -35,7 +37,7 @@ pub fn GoalsPage() -> impl IntoView {
         </p>
         <Transition fallback=|| view! { <p class="muted">"Loading goals…"</p> }>
             {move || Suspend::new(async move {
-                match plan.await {
+                match goals.await {
                     Err(error) => view! { <LoadError error /> }.into_any(),
                     Ok(view) => view! { <GoalsEditor project=project.get_untracked() view saved /> }.into_any(),
                 }
@@ -44,29 +46,29 @@ pub fn GoalsPage() -> impl IntoView {
     }
 }
 
-fn to_json(segments: &[Segment]) -> String {
-    serde_json::to_string(&Segments {
-        segments: segments.to_vec(),
+fn to_json(user_types: &[UserType]) -> String {
+    serde_json::to_string(&UserTypes {
+        user_types: user_types.to_vec(),
     })
     .unwrap_or_default()
 }
 
 #[component]
-fn GoalsEditor(project: String, view: PlanView, saved: RwSignal<u32>) -> impl IntoView {
-    let segments = RwSignal::new(view.segments.segments.segments.clone());
-    let problems = RwSignal::new(view.segments.problems.clone());
+fn GoalsEditor(project: String, view: GoalsView, saved: RwSignal<u32>) -> impl IntoView {
+    let user_types = RwSignal::new(view.user_types.user_types.user_types.clone());
+    let problems = RwSignal::new(view.user_types.problems.clone());
     let dirty = RwSignal::new(false);
-    let json = Memo::new(move |_| to_json(&segments.get()));
+    let json = Memo::new(move |_| to_json(&user_types.get()));
     let counted = {
         let project = project.clone();
         Resource::new(
             move || json.get(),
-            move |json| count_segments(project.clone(), json),
+            move |json| count_user_types(project.clone(), json),
         )
     };
     let save = {
         let project = project.clone();
-        Action::new(move |json: &String| save_segments(project.clone(), json.clone()))
+        Action::new(move |json: &String| save_user_types(project.clone(), json.clone()))
     };
     Effect::new(move |_| {
         if let Some(Ok(view)) = save.value().get() {
@@ -77,10 +79,10 @@ fn GoalsEditor(project: String, view: PlanView, saved: RwSignal<u32>) -> impl In
     });
     let save_error = move || save.value().get().and_then(|r| r.err());
     let edit = move |f: Change| {
-        segments.update(|s| f(s));
+        user_types.update(|s| f(s));
         dirty.set(true);
     };
-    let saved_line = match (&view.segments.saved_at, &view.segments.saved_by_email) {
+    let saved_line = match (&view.user_types.saved_at, &view.user_types.saved_by_email) {
         (Some(at), Some(by)) => format!("Saved {} by {by}.", format_time(*at)),
         (Some(at), None) => format!("Saved {}.", format_time(*at)),
         _ => "Not saved yet: everyone moves with a forced reset until you save user types.".into(),
@@ -92,22 +94,22 @@ fn GoalsEditor(project: String, view: PlanView, saved: RwSignal<u32>) -> impl In
                 <span class="muted small">{saved_line}</span>
             </div>
             {move || {
-                let list = segments.get();
+                let list = user_types.get();
                 let count = list.len();
-                list.into_iter().enumerate().map(|(i, segment)| {
-                    let mine: Vec<SegmentProblem> = problems.get().into_iter().filter(|p| p.segment == Some(i)).collect();
-                    view! { <SegmentEditor index=i count segment problems=mine edit=Callback::new(move |f| edit(f)) /> }
+                list.into_iter().enumerate().map(|(i, user_type)| {
+                    let mine: Vec<UserTypeProblem> = problems.get().into_iter().filter(|p| p.user_type == Some(i)).collect();
+                    view! { <UserTypeEditor index=i count user_type problems=mine edit=Callback::new(move |f| edit(f)) /> }
                 }).collect_view()
             }}
             <div class="row-actions">
-                <button type="button" id="add-segment" on:click=move |_| edit(Box::new(|s: &mut Vec<Segment>| s.push(Segment {
+                <button type="button" id="add-user-type" on:click=move |_| edit(Box::new(|s: &mut Vec<UserType>| s.push(UserType {
                     name: format!("Type {}", s.len() + 1),
                     combine: Combine::All,
                     conditions: vec![Condition { test: Test::InGroup, field: String::new(), value: String::new(), negate: false }],
                     include: true,
                     password: PasswordStrategy::ForcedReset,
                 })))>"Add a user type"</button>
-                <button type="button" class="primary" id="save-segments"
+                <button type="button" class="primary" id="save-user-types"
                     disabled=move || save.pending().get()
                     on:click=move |_| { save.dispatch(json.get_untracked()); }>
                     {move || if save.pending().get() { "Saving…" } else { "Save user types" }}
@@ -116,18 +118,18 @@ fn GoalsEditor(project: String, view: PlanView, saved: RwSignal<u32>) -> impl In
             </div>
             {move || save_error().map(|e| view! { <div class="alert error" role="alert">{e.to_string()}</div> })}
             {move || {
-                let general: Vec<SegmentProblem> = problems.get().into_iter().filter(|p| p.segment.is_none()).collect();
+                let general: Vec<UserTypeProblem> = problems.get().into_iter().filter(|p| p.user_type.is_none()).collect();
                 general.into_iter().map(|p| view! { <div class="alert error">{p.message}</div> }).collect_view()
             }}
         </section>
-        <section class="card" id="segment-counts">
+        <section class="card" id="user-type-counts">
             <h2>"Who moves"</h2>
             <Transition fallback=|| view! { <p class="muted">"Counting…"</p> }>
                 {move || Suspend::new(async move {
                     match counted.await {
                         Err(AppError::Domain(e)) => view! { <p class="muted">{format!("Fix the user types to count them: {}", e.message())}</p> }.into_any(),
                         Err(error) => view! { <LoadError error /> }.into_any(),
-                        Ok(estimate) => view! { <Counts estimate segments=segments.get_untracked() /> }.into_any(),
+                        Ok(estimate) => view! { <Counts estimate user_types=user_types.get_untracked() /> }.into_any(),
                     }
                 })}
             </Transition>
@@ -141,23 +143,23 @@ fn GoalsEditor(project: String, view: PlanView, saved: RwSignal<u32>) -> impl In
 }
 
 /// A change to the user types being edited.
-type Change = Box<dyn FnOnce(&mut Vec<Segment>)>;
+type Change = Box<dyn FnOnce(&mut Vec<UserType>)>;
 type Edit = Callback<Change>;
 
 #[component]
-fn SegmentEditor(
+fn UserTypeEditor(
     index: usize,
     count: usize,
-    segment: Segment,
-    problems: Vec<SegmentProblem>,
+    user_type: UserType,
+    problems: Vec<UserTypeProblem>,
     edit: Edit,
 ) -> impl IntoView {
-    let at = move |f: fn(&mut Segment, String)| {
+    let at = move |f: fn(&mut UserType, String)| {
         move |ev: leptos::ev::Event| {
             let value = event_target_value(&ev);
-            edit.run(Box::new(move |s: &mut Vec<Segment>| {
-                if let Some(segment) = s.get_mut(index) {
-                    f(segment, value)
+            edit.run(Box::new(move |s: &mut Vec<UserType>| {
+                if let Some(user_type) = s.get_mut(index) {
+                    f(user_type, value)
                 }
             }))
         }
@@ -166,37 +168,37 @@ fn SegmentEditor(
         .iter()
         .find(|p| p.condition.is_none())
         .map(|p| p.message.clone());
-    let conditions = segment.conditions.clone();
+    let conditions = user_type.conditions.clone();
     view! {
-        <fieldset class="segment" data-segment=index>
-            <legend>{format!("{}. {}", index + 1, segment.name)}</legend>
-            <div class="segment-head">
-                <label>"Name " <input type="text" class="segment-name" value=segment.name.clone() on:change=at(|s, v| s.name = v) /></label>
+        <fieldset class="user-type" data-user-type=index>
+            <legend>{format!("{}. {}", index + 1, user_type.name)}</legend>
+            <div class="user-type-head">
+                <label>"Name " <input type="text" class="user-type-name" value=user_type.name.clone() on:change=at(|s, v| s.name = v) /></label>
                 <label>
-                    <input type="checkbox" class="segment-include" prop:checked=segment.include
-                        on:change=move |ev| { let on = event_target_checked(&ev); edit.run(Box::new(move |s: &mut Vec<Segment>| if let Some(x) = s.get_mut(index) { x.include = on })) } />
+                    <input type="checkbox" class="user-type-include" prop:checked=user_type.include
+                        on:change=move |ev| { let on = event_target_checked(&ev); edit.run(Box::new(move |s: &mut Vec<UserType>| if let Some(x) = s.get_mut(index) { x.include = on })) } />
                     " Moves"
                 </label>
                 <label>"Password "
-                    <select class="segment-password" on:change=at(|s, v| if let Some(p) = PasswordStrategy::parse(&v) { s.password = p })>
+                    <select class="user-type-password" on:change=at(|s, v| if let Some(p) = PasswordStrategy::parse(&v) { s.password = p })>
                         {PasswordStrategy::ALL.into_iter().map(|p| view! {
-                            <option value=p.as_str() selected=p == segment.password>{p.label()}</option>
+                            <option value=p.as_str() selected=p == user_type.password>{p.label()}</option>
                         }).collect_view()}
                     </select>
                 </label>
                 <label>"Match "
-                    <select class="segment-combine" on:change=at(|s, v| s.combine = if v == "any" { Combine::Any } else { Combine::All })>
-                        <option value="all" selected=segment.combine == Combine::All>"all conditions"</option>
-                        <option value="any" selected=segment.combine == Combine::Any>"any condition"</option>
+                    <select class="user-type-combine" on:change=at(|s, v| s.combine = if v == "any" { Combine::Any } else { Combine::All })>
+                        <option value="all" selected=user_type.combine == Combine::All>"all conditions"</option>
+                        <option value="any" selected=user_type.combine == Combine::Any>"any condition"</option>
                     </select>
                 </label>
                 <span class="row-actions">
                     <button type="button" class="small" disabled=index == 0 title="Try earlier"
-                        on:click=move |_| edit.run(Box::new(move |s: &mut Vec<Segment>| s.swap(index, index - 1)))>"↑"</button>
+                        on:click=move |_| edit.run(Box::new(move |s: &mut Vec<UserType>| s.swap(index, index - 1)))>"↑"</button>
                     <button type="button" class="small" disabled=index + 1 == count title="Try later"
-                        on:click=move |_| edit.run(Box::new(move |s: &mut Vec<Segment>| s.swap(index, index + 1)))>"↓"</button>
+                        on:click=move |_| edit.run(Box::new(move |s: &mut Vec<UserType>| s.swap(index, index + 1)))>"↓"</button>
                     <button type="button" class="small danger" title="Remove this user type"
-                        on:click=move |_| edit.run(Box::new(move |s: &mut Vec<Segment>| { s.remove(index); }))>"Remove"</button>
+                        on:click=move |_| edit.run(Box::new(move |s: &mut Vec<UserType>| { s.remove(index); }))>"Remove"</button>
                 </span>
             </div>
             {name_problem.map(|m| view! { <p class="field-error">{m}</p> })}
@@ -207,7 +209,7 @@ fn SegmentEditor(
                     let set = move |f: fn(&mut Condition, String)| {
                         move |ev: leptos::ev::Event| {
                             let value = event_target_value(&ev);
-                            edit.run(Box::new(move |s: &mut Vec<Segment>| {
+                            edit.run(Box::new(move |s: &mut Vec<UserType>| {
                                 if let Some(c) = s.get_mut(index).and_then(|x| x.conditions.get_mut(n)) { f(c, value) }
                             }))
                         }
@@ -215,7 +217,7 @@ fn SegmentEditor(
                     view! {
                         <li class="condition">
                             <label class="negate"><input type="checkbox" prop:checked=c.negate
-                                on:change=move |ev| { let on = event_target_checked(&ev); edit.run(Box::new(move |s: &mut Vec<Segment>| if let Some(c) = s.get_mut(index).and_then(|x| x.conditions.get_mut(n)) { c.negate = on })) } />" not"</label>
+                                on:change=move |ev| { let on = event_target_checked(&ev); edit.run(Box::new(move |s: &mut Vec<UserType>| if let Some(c) = s.get_mut(index).and_then(|x| x.conditions.get_mut(n)) { c.negate = on })) } />" not"</label>
                             <select class="condition-test" on:change=set(|c, v| if let Some(t) = Test::parse(&v) { c.test = t })>
                                 {Test::ALL.into_iter().map(|t| view! { <option value=t.as_str() selected=t == c.test>{t.label()}</option> }).collect_view()}
                             </select>
@@ -228,14 +230,14 @@ fn SegmentEditor(
                                     value=c.value.clone() on:change=set(|c, v| c.value = v) />
                             })}
                             <button type="button" class="small" title="Remove this condition"
-                                on:click=move |_| edit.run(Box::new(move |s: &mut Vec<Segment>| { if let Some(x) = s.get_mut(index) { x.conditions.remove(n); } }))>"×"</button>
+                                on:click=move |_| edit.run(Box::new(move |s: &mut Vec<UserType>| { if let Some(x) = s.get_mut(index) { x.conditions.remove(n); } }))>"×"</button>
                             {problem.map(|m| view! { <span class="field-error">{m}</span> })}
                         </li>
                     }
                 }).collect_view()}
             </ul>
             <button type="button" class="small add-condition"
-                on:click=move |_| edit.run(Box::new(move |s: &mut Vec<Segment>| if let Some(x) = s.get_mut(index) {
+                on:click=move |_| edit.run(Box::new(move |s: &mut Vec<UserType>| if let Some(x) = s.get_mut(index) {
                     x.conditions.push(Condition { test: Test::InGroup, field: String::new(), value: String::new(), negate: false })
                 }))>"Add a condition"</button>
         </fieldset>
@@ -256,7 +258,7 @@ fn placeholder(test: Test) -> &'static str {
 }
 
 #[component]
-fn Counts(estimate: SegmentEstimate, segments: Vec<Segment>) -> impl IntoView {
+fn Counts(estimate: UserTypeEstimate, user_types: Vec<UserType>) -> impl IntoView {
     let c = &estimate.counts;
     let exact = c.counted == estimate.records;
     let scale = |n: u64| {
@@ -273,9 +275,9 @@ fn Counts(estimate: SegmentEstimate, segments: Vec<Segment>) -> impl IntoView {
             format!("≈ {}", grouped(scale(n)))
         }
     };
-    let bars: Vec<Bar> = segments
+    let bars: Vec<Bar> = user_types
         .iter()
-        .zip(&c.segments)
+        .zip(&c.user_types)
         .map(|(s, n)| Bar {
             label: s.name.clone(),
             value: *n as f64,
@@ -298,11 +300,11 @@ fn Counts(estimate: SegmentEstimate, segments: Vec<Segment>) -> impl IntoView {
     };
     view! {
         <p class="muted small" id="count-basis">{basis}</p>
-        <table class="data" id="segment-count-table">
+        <table class="data" id="user-type-count-table">
             <thead><tr><th>"User type"</th><th>"Moves"</th><th>"Password"</th><th class="num">"Users"</th></tr></thead>
             <tbody>
-                {segments.iter().zip(&c.segments).map(|(s, n)| view! {
-                    <tr data-segment=s.name.clone()>
+                {user_types.iter().zip(&c.user_types).map(|(s, n)| view! {
+                    <tr data-user-type=s.name.clone()>
                         <td>{s.name.clone()}</td>
                         <td>{if s.include { view! { <span class="badge ok">"moves"</span> }.into_any() } else { view! { <span class="badge muted">"left behind"</span> }.into_any() }}</td>
                         <td>{s.password.label()}</td>
@@ -318,7 +320,7 @@ fn Counts(estimate: SegmentEstimate, segments: Vec<Segment>) -> impl IntoView {
             </tbody>
             <tfoot><tr><th colspan="3">"Moving"</th><th class="num" id="moving-count">{shown(c.moving)}</th></tr></tfoot>
         </table>
-        <BarChart title="Users per user type" bars id="segment-chart" />
+        <BarChart title="Users per user type" bars id="user-type-chart" />
     }
     .into_any()
 }

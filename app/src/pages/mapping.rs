@@ -6,7 +6,7 @@
 use crate::{
     api::{
         assessment::get_assessment,
-        plan::{
+        goals::{
             export_mapping, get_impact, get_mapping, import_mapping, mapping_diff, mapping_targets,
             mapping_versions, preview_mapping, save_mapping, start_impact,
         },
@@ -549,7 +549,7 @@ fn PreviewView(preview: Preview) -> impl IntoView {
                     <summary>
                         <code>{record.source_id.clone()}</code>" "
                         {if rejected { view! { <span class="badge error">"rejected"</span> }.into_any() } else { view! { <span class="badge ok">"ok"</span> }.into_any() }}
-                        " "<span class="muted small">{match (&record.segment, record.moves) {
+                        " "<span class="muted small">{match (&record.user_type, record.moves) {
                             (Some(s), true) => format!("{s}: moves"),
                             (Some(s), false) => format!("{s}: left behind"),
                             (None, _) => "in no user type: does not move".to_string(),
@@ -670,11 +670,11 @@ fn ImpactReportView(
         {progress}
         <dl class="facts" id="impact-totals">
             <dt>"Records"</dt><dd>{grouped(report.records)}</dd>
-            <dt>"Moving"</dt><dd>{grouped(report.segments.moving)}</dd>
+            <dt>"Moving"</dt><dd>{grouped(report.user_types.moving)}</dd>
             <dt>"Accepted by every rule"</dt><dd id="impact-accepted">{grouped(report.accepted)}</dd>
             <dt>"Rejected"</dt><dd id="impact-rejected">{grouped(report.rejected)}</dd>
             <dt>"Left behind by a user type"</dt><dd>{grouped(left_behind)}</dd>
-            <dt>"In no user type"</dt><dd>{grouped(report.segments.unmatched)}</dd>
+            <dt>"In no user type"</dt><dd>{grouped(report.user_types.unmatched)}</dd>
         </dl>
         <BarChart title="Records each rule rejects" bars id="rejects-chart" />
         {report.rules.iter().all(|r| r.rejected == 0).then(|| view! { <p class="muted" id="impact-none-rejected">"No rule rejects any record."</p> })}

@@ -18,30 +18,30 @@ use crate::{
     },
 };
 use domain::{
-    jobs::{Job, JobKind, JobState, RecordState},
     roles::Permission,
     runs::{Preflight, Progress, SampleHow, TestRunRequest, Tuning},
+    runs::{RecordState, Run, RunKind, RunState},
     service::RunView,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
-fn kind_label(kind: JobKind) -> &'static str {
+fn kind_label(kind: RunKind) -> &'static str {
     match kind {
-        JobKind::TestRun => "Test run",
-        JobKind::RealRun => "Real run",
-        JobKind::Retry => "Retry",
-        JobKind::Rollback => "Rollback",
-        JobKind::InviteWave => "Invite wave",
+        RunKind::TestRun => "Test run",
+        RunKind::RealRun => "Real run",
+        RunKind::Retry => "Retry",
+        RunKind::Rollback => "Rollback",
+        RunKind::InviteWave => "Invite wave",
     }
 }
 
-fn state_badge(state: JobState) -> impl IntoView {
+fn state_badge(state: RunState) -> impl IntoView {
     let class = match state {
-        JobState::Succeeded => "badge ok",
-        JobState::Failed | JobState::Cancelled => "badge bad",
-        JobState::Running => "badge live",
+        RunState::Succeeded => "badge ok",
+        RunState::Failed | RunState::Cancelled => "badge bad",
+        RunState::Running => "badge live",
         _ => "badge muted",
     };
     view! { <span class=class data-state=state.as_str()>{state.as_str().replace('_', " ")}</span> }
@@ -90,7 +90,7 @@ pub fn RunsPage() -> impl IntoView {
                             Ok(page) if page.items.is_empty() => view! {
                                 <p class="muted">"No runs yet. Start a test run on a sample first."</p>
                             }.into_any(),
-                            Ok(page) => view! { <RunHistory project=project.get_untracked() jobs=page.items /> }.into_any(),
+                            Ok(page) => view! { <RunHistory project=project.get_untracked() runs=page.items /> }.into_any(),
                         }}
                     </section>
                 }.into_any()
@@ -101,7 +101,7 @@ pub fn RunsPage() -> impl IntoView {
 }
 
 #[component]
-fn RunHistory(project: String, jobs: Vec<Job>) -> impl IntoView {
+fn RunHistory(project: String, runs: Vec<Run>) -> impl IntoView {
     view! {
         <table class="data compact" id="run-history">
             <thead><tr>
@@ -109,17 +109,17 @@ fn RunHistory(project: String, jobs: Vec<Job>) -> impl IntoView {
                 <th class="num">"Records"</th><th class="num">"Created (deleted)"</th><th class="num">"Failed"</th><th></th>
             </tr></thead>
             <tbody>
-                {jobs.into_iter().map(|job| {
-                    let href = format!("/projects/{project}/runs/{}", job.id);
+                {runs.into_iter().map(|run| {
+                    let href = format!("/projects/{project}/runs/{}", run.id);
                     view! {
                         <tr>
-                            <td>{format_time(job.created_at)}</td>
-                            <td>{kind_label(job.kind)}</td>
-                            <td>{job.target_role.clone()}</td>
-                            <td>{state_badge(job.state)}</td>
-                            <td class="num">{grouped(job.total)}</td>
-                            <td class="num">{if job.kind == JobKind::Rollback { format!("({})", grouped(job.counts.deleted)) } else { grouped(job.counts.created) }}</td>
-                            <td class="num">{grouped(job.counts.failed)}</td>
+                            <td>{format_time(run.created_at)}</td>
+                            <td>{kind_label(run.kind)}</td>
+                            <td>{run.target_role.clone()}</td>
+                            <td>{state_badge(run.state)}</td>
+                            <td class="num">{grouped(run.total)}</td>
+                            <td class="num">{if run.kind == RunKind::Rollback { format!("({})", grouped(run.counts.deleted)) } else { grouped(run.counts.created) }}</td>
+                            <td class="num">{grouped(run.counts.failed)}</td>
                             <td><a href=href>"Open"</a></td>
                         </tr>
                     }
@@ -142,9 +142,9 @@ fn TestRunCard(project: Signal<String>) -> impl IntoView {
     let error = Signal::derive(move || start.value().get().and_then(|r| r.err()));
     let navigate = use_navigate();
     Effect::new(move |_| {
-        if let Some(Ok(job)) = start.value().get() {
+        if let Some(Ok(run)) = start.value().get() {
             navigate(
-                &format!("/projects/{}/runs/{}", project.get_untracked(), job.id),
+                &format!("/projects/{}/runs/{}", project.get_untracked(), run.id),
                 Default::default(),
             );
         }
@@ -195,7 +195,7 @@ fn TestRunCard(project: Signal<String>) -> impl IntoView {
                 <FieldError error field="max_users_per_second" />
             </div>
             <FieldError error field="mapping" />
-            <FieldError error field="segments" />
+            <FieldError error field="user_types" />
             <button type="button" id="start-test-run" class="primary" disabled=move || start.pending().get() on:click=submit>
                 {move || if start.pending().get() { "Starting…" } else { "Start test run" }}
             </button>
@@ -215,9 +215,9 @@ fn RealRunCard(project: Signal<String>) -> impl IntoView {
     let passed = Signal::derive(move || matches!(checks.value().get(), Some(Ok(p)) if p.passed()));
     let navigate = use_navigate();
     Effect::new(move |_| {
-        if let Some(Ok(job)) = create.value().get() {
+        if let Some(Ok(run)) = create.value().get() {
             navigate(
-                &format!("/projects/{}/runs/{}", project.get_untracked(), job.id),
+                &format!("/projects/{}/runs/{}", project.get_untracked(), run.id),
                 Default::default(),
             );
         }
@@ -281,15 +281,15 @@ fn ChecksList(preflight: Preflight) -> impl IntoView {
 pub fn RunPage() -> impl IntoView {
     let params = use_params_map();
     let project = Signal::derive(move || params.read().get("id").unwrap_or_default());
-    let job = Signal::derive(move || params.read().get("job").unwrap_or_default());
+    let run = Signal::derive(move || params.read().get("run").unwrap_or_default());
     let refresh = RwSignal::new(0u32);
     let view_of = Resource::new(
-        move || (project.get(), job.get(), refresh.get()),
+        move || (project.get(), run.get(), refresh.get()),
         |(p, j, _)| get_run(p, j),
     );
     let live: RwSignal<Option<Progress>> = RwSignal::new(None);
     Effect::new(move |_| {
-        let (p, j) = (project.get(), job.get());
+        let (p, j) = (project.get(), run.get());
         // Another run's progress must not show while this one's first event comes.
         live.set(None);
         #[cfg(feature = "hydrate")]
@@ -303,7 +303,7 @@ pub fn RunPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match view_of.await {
                     Err(error) => view! { <LoadError error /> }.into_any(),
-                    Ok(run) => view! { <RunBody run live project=project.get_untracked() refresh /> }.into_any(),
+                    Ok(run) => view! { <RunBody shown=run live project=project.get_untracked() refresh /> }.into_any(),
                 }
             })}
         </Transition>
@@ -314,10 +314,10 @@ pub fn RunPage() -> impl IntoView {
 /// Follows the run's progress events; reloads the view when the state changes, and
 /// stops following once the run is over.
 #[cfg(feature = "hydrate")]
-fn follow(project: &str, job: &str, live: RwSignal<Option<Progress>>, refresh: RwSignal<u32>) {
+fn follow(project: &str, run: &str, live: RwSignal<Option<Progress>>, refresh: RwSignal<u32>) {
     use crate::live::{Next, follow};
     follow(
-        &format!("/projects/{project}/runs/{job}/events"),
+        &format!("/projects/{project}/runs/{run}/events"),
         move |progress: Progress| {
             let before = live.get_untracked().and_then(|p| p.state);
             let now = progress.state;
@@ -338,16 +338,16 @@ fn follow(project: &str, job: &str, live: RwSignal<Option<Progress>>, refresh: R
 
 #[component]
 fn RunBody(
-    run: RunView,
+    shown: RunView,
     live: RwSignal<Option<Progress>>,
     project: String,
     refresh: RwSignal<u32>,
 ) -> impl IntoView {
-    let initial = run.progress.clone();
+    let initial = shown.progress.clone();
     let progress = Signal::derive(move || live.get().unwrap_or_else(|| initial.clone()));
-    let job = run.job.clone();
-    let job_id = job.id.to_string();
-    let sample = run.settings.sample.map(|s| {
+    let run = shown.run.clone();
+    let run_id = run.id.to_string();
+    let sample = shown.settings.sample.map(|s| {
         format!(
             "{} records, {}, seed {}",
             s.size,
@@ -363,36 +363,36 @@ fn RunBody(
         <div class="page-head">
             <div>
                 <p class="crumbs"><a href=format!("/projects/{project}/runs")>"Runs"</a>" /"</p>
-                <h2>{kind_label(job.kind)}" "{move || progress.get().state.map(state_badge)}</h2>
+                <h2>{kind_label(run.kind)}" "{move || progress.get().state.map(state_badge)}</h2>
                 <p class="muted">
-                    {format!("{} target · mapping version {} · created {}", job.target_role, job.mapping_version.map_or("—".into(), |v| v.to_string()), format_time(job.created_at))}
+                    {format!("{} target · mapping version {} · created {}", run.target_role, run.mapping_version.map_or("—".into(), |v| v.to_string()), format_time(run.created_at))}
                     {sample.map(|s| format!(" · sample: {s}"))}
                 </p>
             </div>
         </div>
-        {run.paused_because.clone().map(|why| view! { <div class="alert warn" id="paused-because" role="status">"Paused: "{why}</div> })}
-        {run.may_control.then(|| view! { <Controls project=project.clone() job=job_id.clone() state=job.state refresh /> })}
-        <ProgressCard progress window=run.window.clone() />
-        {run.window.clone().map(|w| view! { <WindowCard window=w /> })}
+        {shown.paused_because.clone().map(|why| view! { <div class="alert warn" id="paused-because" role="status">"Paused: "{why}</div> })}
+        {shown.may_control.then(|| view! { <Controls project=project.clone() run=run_id.clone() state=run.state refresh /> })}
+        <ProgressCard progress window=shown.window.clone() />
+        {shown.window.clone().map(|w| view! { <WindowCard window=w /> })}
         <div class="grid-2">
-            <ClassesCard run=run.clone() project=project.clone() />
-            <GroupsCard run=run.clone() />
+            <ClassesCard shown=shown.clone() project=project.clone() />
+            <GroupsCard shown=shown.clone() />
         </div>
-        {run.readback.clone().map(|r| view! { <ReadBackCard readback=r /> })}
-        <RecordsCard project=project.clone() job=job_id.clone() />
-        {run.may_control.then(|| view! { <AfterCard run=run.clone() project=project.clone() /> })}
+        {shown.readback.clone().map(|r| view! { <ReadBackCard readback=r /> })}
+        <RecordsCard project=project.clone() run=run_id.clone() />
+        {shown.may_control.then(|| view! { <AfterCard shown=shown.clone() project=project.clone() /> })}
     }
 }
 
 #[component]
 fn Controls(
     project: String,
-    job: String,
-    state: JobState,
+    run: String,
+    state: RunState,
     refresh: RwSignal<u32>,
 ) -> impl IntoView {
     let act = Action::new(move |action: &&'static str| {
-        control_run(project.clone(), job.clone(), action.to_string())
+        control_run(project.clone(), run.clone(), action.to_string())
     });
     let error = Signal::derive(move || act.value().get().and_then(|r| r.err()));
     Effect::new(move |_| {
@@ -408,9 +408,9 @@ fn Controls(
     };
     view! {
         <div class="actions" id="run-controls">
-            {button("Start now", "start_now", state == JobState::Scheduled)}
-            {button("Pause", "pause", state == JobState::Running)}
-            {button("Resume", "resume", state == JobState::Paused)}
+            {button("Start now", "start_now", state == RunState::Scheduled)}
+            {button("Pause", "pause", state == RunState::Running)}
+            {button("Resume", "resume", state == RunState::Paused)}
             {button("Cancel", "cancel", state.is_active())}
         </div>
         <FormError error />
@@ -465,7 +465,7 @@ fn ProgressCard(
                         }).collect_view()}
                     </dl>
                     <dl class="facts">
-                        <dt>"Current rate"</dt><dd id="current-rate">{p.current_rate.filter(|_| p.state == Some(JobState::Running)).map_or("—".into(), |r| format!("{r:.1} users/s"))}</dd>
+                        <dt>"Current rate"</dt><dd id="current-rate">{p.current_rate.filter(|_| p.state == Some(RunState::Running)).map_or("—".into(), |r| format!("{r:.1} users/s"))}</dd>
                         <dt>"Average rate"</dt><dd>{p.average_rate.map_or("—".into(), |r| format!("{r:.1} users/s"))}</dd>
                         <dt>"Time left"</dt><dd>{if p.state.is_some_and(|s| s.is_final()) { "—".into() } else { p.eta_seconds.map_or("—".into(), duration) }}</dd>
                     </dl>
@@ -530,15 +530,15 @@ fn class_label(class: &str) -> String {
 }
 
 #[component]
-fn ClassesCard(run: RunView, project: String) -> impl IntoView {
-    let job = run.job.id;
+fn ClassesCard(shown: RunView, project: String) -> impl IntoView {
+    let run = shown.run.id;
     view! {
         <section class="card" id="run-classes">
             <h2>"Errors by class"</h2>
-            {if run.classes.is_empty() {
+            {if shown.classes.is_empty() {
                 view! { <p class="muted">"No failed or skipped records."</p> }.into_any()
             } else {
-                let bars = run.classes.iter().map(|c| Bar {
+                let bars = shown.classes.iter().map(|c| Bar {
                     label: format!("{} ({})", class_label(&c.error_class), c.state.as_str()),
                     value: c.count as f64,
                     text: grouped(c.count),
@@ -548,9 +548,9 @@ fn ClassesCard(run: RunView, project: String) -> impl IntoView {
                     <table class="data compact">
                         <thead><tr><th>"Class"</th><th class="num">"Records"</th><th>"Example"</th></tr></thead>
                         <tbody>
-                            {run.classes.into_iter().map(|c| view! {
+                            {shown.classes.into_iter().map(|c| view! {
                                 <tr data-class=c.error_class.clone()>
-                                    <td><a href=format!("/projects/{project}/runs/{job}?class={}#run-records", c.error_class)>{class_label(&c.error_class)}</a></td>
+                                    <td><a href=format!("/projects/{project}/runs/{run}?class={}#run-records", c.error_class)>{class_label(&c.error_class)}</a></td>
                                     <td class="num">{grouped(c.count)}</td>
                                     <td class="muted">{c.example.unwrap_or_default()}</td>
                                 </tr>
@@ -564,11 +564,11 @@ fn ClassesCard(run: RunView, project: String) -> impl IntoView {
 }
 
 #[component]
-fn GroupsCard(run: RunView) -> impl IntoView {
+fn GroupsCard(shown: RunView) -> impl IntoView {
     view! {
         <section class="card" id="run-groups">
             <h2>"Groups"</h2>
-            {match run.groups {
+            {match shown.groups {
                 None => view! { <p class="muted">"Groups follow the users when every record is settled."</p> }.into_any(),
                 Some(g) => view! {
                     <dl class="facts">
@@ -617,13 +617,13 @@ fn ReadBackCard(readback: domain::runs::ReadBack) -> impl IntoView {
 }
 
 #[component]
-fn RecordsCard(project: String, job: String) -> impl IntoView {
+fn RecordsCard(project: String, run: String) -> impl IntoView {
     let query = leptos_router::hooks::use_query_map();
     let class = RwSignal::new(query.read_untracked().get("class").unwrap_or_default());
     let state = RwSignal::new(String::new());
     // The `after` of each page seen, to go back.
     let pages = RwSignal::new(vec![None::<u64>]);
-    let (p, j) = (project.clone(), job.clone());
+    let (p, j) = (project.clone(), run.clone());
     let records = Resource::new(
         move || {
             (
@@ -685,10 +685,10 @@ fn RecordsCard(project: String, job: String) -> impl IntoView {
 }
 
 #[component]
-fn AfterCard(run: RunView, project: String) -> impl IntoView {
-    let job = run.job.clone();
-    let id = job.id.to_string();
-    let finished = job.state.is_final();
+fn AfterCard(shown: RunView, project: String) -> impl IntoView {
+    let run = shown.run.clone();
+    let id = run.id.to_string();
+    let finished = run.state.is_final();
     let (p1, j1, p2, j2) = (project.clone(), id.clone(), project.clone(), id.clone());
     let retry = Action::new(move |_: &()| retry_run(p1.clone(), j1.clone()));
     let confirm = RwSignal::new(String::new());
@@ -703,16 +703,16 @@ fn AfterCard(run: RunView, project: String) -> impl IntoView {
             .get()
             .and_then(Result::ok)
             .or_else(|| rollback.value().get().and_then(Result::ok));
-        if let Some(job) = made {
+        if let Some(run) = made {
             navigate(
-                &format!("/projects/{to}/runs/{}", job.id),
+                &format!("/projects/{to}/runs/{}", run.id),
                 Default::default(),
             );
         }
     });
-    let created = job.counts.created;
-    let can_retry = finished && job.counts.failed > 0 && job.kind != JobKind::Rollback;
-    let can_roll_back = finished && created > 0 && job.kind != JobKind::Rollback;
+    let created = run.counts.created;
+    let can_retry = finished && run.counts.failed > 0 && run.kind != RunKind::Rollback;
+    let can_roll_back = finished && created > 0 && run.kind != RunKind::Rollback;
     view! {
         <section class="card" id="run-after">
             <h2>"After the run"</h2>
@@ -720,7 +720,7 @@ fn AfterCard(run: RunView, project: String) -> impl IntoView {
             {can_retry.then(|| view! {
                 <FormError error=retry_error />
                 <button type="button" id="retry-failed" on:click=move |_| { retry.dispatch(()); }>
-                    {format!("Retry the {} failed records", grouped(job.counts.failed))}
+                    {format!("Retry the {} failed records", grouped(run.counts.failed))}
                 </button>
                 <p class="muted">"A new run with the latest mapping and user types: fix the data or the mapping first."</p>
             })}

@@ -135,8 +135,8 @@ pub fn classify(path: &str, facts: &ValueFacts) -> (DataClass, String) {
     // `emails[].value` is about e-mails: generic leaf names defer to their parent.
     let last = path
         .rsplit('.')
-        .map(|segment| letters(segment.trim_end_matches("[]")))
-        .find(|segment| !GENERIC.contains(&segment.as_str()))
+        .map(|user_type| letters(user_type.trim_end_matches("[]")))
+        .find(|user_type| !GENERIC.contains(&user_type.as_str()))
         .unwrap_or_default();
     let whole = letters(path);
     for (exact, reason) in CONFIDENTIAL_EXACT {

@@ -7,7 +7,7 @@
 use super::{CompiledMapping, Mapping, RuleFailure};
 use crate::{
     import::record::NormalizedUser,
-    segments::{CompiledSegments, SegmentCounts},
+    user_types::{CompiledUserTypes, UserTypeCounts},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -30,7 +30,7 @@ pub const DUPLICATE: &str = "has the same value as an earlier record, and the ta
 /// failures and the values its unique rules give.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RecordImpact {
-    pub segment: Option<usize>,
+    pub user_type: Option<usize>,
     pub moves: bool,
     pub failures: Vec<RuleFailure>,
     /// Per unique rule, the values it writes (lower-cased: targets compare user names
@@ -42,16 +42,16 @@ pub struct RecordImpact {
 /// shared by every thread.
 pub struct Evaluator {
     pub mapping: CompiledMapping,
-    pub segments: CompiledSegments,
+    pub user_types: CompiledUserTypes,
 }
 
 impl Evaluator {
     pub fn evaluate(&self, user: &NormalizedUser) -> RecordImpact {
-        let segment = self.segments.place(user);
-        let moves = segment.is_some_and(|s| self.segments.included(s));
+        let user_type = self.user_types.place(user);
+        let moves = user_type.is_some_and(|s| self.user_types.included(s));
         if !moves {
             return RecordImpact {
-                segment,
+                user_type,
                 moves,
                 failures: Vec::new(),
                 unique: Vec::new(),
@@ -69,7 +69,7 @@ impl Evaluator {
             }
         });
         RecordImpact {
-            segment,
+            user_type,
             moves,
             failures: mapped.failures,
             unique,
@@ -124,7 +124,8 @@ pub struct Collision {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImpactReport {
     pub records: u64,
-    pub segments: SegmentCounts,
+    #[serde(alias = "segments")]
+    pub user_types: UserTypeCounts,
     /// Moving records that no rule rejects.
     pub accepted: u64,
     /// Moving records at least one rule rejects.
@@ -138,7 +139,7 @@ pub struct ImpactReport {
 impl ImpactReport {
     /// Records in excluded user types.
     pub fn left_behind(&self) -> u64 {
-        self.segments.counted - self.segments.moving - self.segments.unmatched
+        self.user_types.counted - self.user_types.moving - self.user_types.unmatched
     }
 
     /// Source ids of records rule `rule` rejects (kept examples).
@@ -172,10 +173,10 @@ pub struct ImpactCounter {
 }
 
 impl ImpactCounter {
-    pub fn new(mapping: &Mapping, segments: usize) -> Self {
+    pub fn new(mapping: &Mapping, user_types: usize) -> Self {
         Self {
             report: ImpactReport {
-                segments: SegmentCounts::new(segments),
+                user_types: UserTypeCounts::new(user_types),
                 ..ImpactReport::default()
             },
             tallies: mapping
@@ -220,10 +221,10 @@ impl ImpactCounter {
         }
     }
 
-    pub fn add(&mut self, source_id: &str, impact: RecordImpact, segments: &CompiledSegments) {
+    pub fn add(&mut self, source_id: &str, impact: RecordImpact, user_types: &CompiledUserTypes) {
         self.report.records += 1;
-        self.report.segments.add(impact.segment, segments);
-        if impact.segment.is_none() && self.report.unmatched_examples.len() < UNMATCHED_EXAMPLES {
+        self.report.user_types.add(impact.user_type, user_types);
+        if impact.user_type.is_none() && self.report.unmatched_examples.len() < UNMATCHED_EXAMPLES {
             self.report.unmatched_examples.push(source_id.to_string());
         }
         if !impact.moves {

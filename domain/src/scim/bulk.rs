@@ -246,7 +246,7 @@ pub fn parse_response(body: &[u8]) -> Result<HashMap<String, OpResult>, String> 
     Ok(results)
 }
 
-/// The last path segment of a resource location: its SCIM id.
+/// The last path user type of a resource location: its SCIM id.
 pub fn id_from_location(location: &str) -> Option<String> {
     let path = location.split(['?', '#']).next()?;
     path.trim_end_matches('/')

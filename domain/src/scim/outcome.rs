@@ -1,5 +1,5 @@
 //! Every answer of a target turned into a domain outcome (DESIGN §3): the error
-//! classes and what each means for the record and the job, the SCIM error body, the
+//! classes and what each means for the record and the run, the SCIM error body, the
 //! `Retry-After` header and the back-off between attempts.
 
 use chrono::{DateTime, Utc};
@@ -20,7 +20,7 @@ pub enum ErrorClass {
     PayloadTooLarge,
     /// 429 or 503: back off, honouring `Retry-After`.
     Throttled,
-    /// 401 or 403: the credentials are wrong or lack rights; the job stops.
+    /// 401 or 403: the credentials are wrong or lack rights; the run stops.
     Unauthorized,
     /// 404 on a resource Ferry expected to exist.
     NotFound,
@@ -83,8 +83,8 @@ impl ErrorClass {
         matches!(self, Self::Throttled | Self::Network | Self::ServerError)
     }
 
-    /// Classes that end the whole job, not just the record.
-    pub fn stops_job(self) -> bool {
+    /// Classes that end the whole run, not just the record.
+    pub fn stops_run(self) -> bool {
         matches!(self, Self::Unauthorized)
     }
 }

@@ -366,7 +366,7 @@ fn every_status_has_its_class() {
     assert_eq!(classify(302, None), ErrorClass::Protocol);
     assert!(ErrorClass::Throttled.retryable() && ErrorClass::Network.retryable());
     assert!(!ErrorClass::InvalidData.retryable());
-    assert!(ErrorClass::Unauthorized.stops_job());
+    assert!(ErrorClass::Unauthorized.stops_run());
 }
 
 #[test]

@@ -10,17 +10,17 @@ use crate::{
     accounts::Actor,
     assess::AssessmentStatus,
     audit::{AuditAction, NewAuditEntry, ObjectKind},
-    ids::{JobId, ProjectId},
-    jobs::{Job, JobEvent, JobKind, JobState, NewJob, Phase, Placed, Window},
+    ids::{ProjectId, RunId},
     pagination::{Page, PageRequest},
-    ports::{ClassCount, JobRecord, JobRecords, RecordFilter, Sample, Store},
+    ports::{ClassCount, RecordFilter, RunRecord, RunRecords, Sample, Store},
     roles::Permission,
     runs::{
         GroupSummary, MAX_SAMPLE, Preflight, Progress, ReadBack, RealRunRequest, RunSettings,
         SampleHow, SampleSpec, TestRunRequest, ask_password_attribute, stratify,
     },
+    runs::{NewRun, Phase, Placed, Run, RunEvent, RunKind, RunState, Window},
     scim::target::{StoredTarget, TargetRole, TargetSecrets},
-    segments::{PasswordStrategy, Segments},
+    user_types::{PasswordStrategy, UserTypes},
 };
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -46,7 +46,7 @@ pub struct WindowView {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunView {
-    pub job: Job,
+    pub run: Run,
     pub settings: RunSettings,
     pub progress: Progress,
     /// Why it is paused, in words.
@@ -61,11 +61,11 @@ pub struct RunView {
     pub may_control: bool,
 }
 
-/// A page of a job's records.
+/// A page of a run's records.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecordsPage {
-    pub records: Vec<JobRecord>,
+    pub records: Vec<RunRecord>,
     /// Pass as `after` for the next page; `None` at the end.
     pub next_after: Option<u64>,
 }
@@ -82,73 +82,73 @@ pub enum Control {
     Cancel,
 }
 
-/// Moves a job by `event` after the rules allow it, audited (as Ferry's own doing
-/// without an actor), compared and set in the store: a job another instance moved
+/// Moves a run by `event` after the rules allow it, audited (as Ferry's own doing
+/// without an actor), compared and set in the store: a run another instance moved
 /// first answers a conflict.
 pub async fn advance(
     store: &dyn Store,
-    job: &Job,
-    event: &JobEvent,
+    run: &Run,
+    event: &RunEvent,
     actor: Option<&Actor>,
     now: DateTime<Utc>,
-) -> Result<Job> {
-    let to = job
+) -> Result<Run> {
+    let to = run
         .state
         .on(event)
         .map_err(|refused| DomainError::Conflict(refused.to_string()))?;
     let reason = match event {
-        JobEvent::Pause(reason) => Some(reason),
+        RunEvent::Pause(reason) => Some(reason),
         _ => None,
     };
     let detail = match reason {
         Some(reason) => format!(
             "{} → {}: {}",
-            job.state.as_str(),
+            run.state.as_str(),
             to.as_str(),
             reason.describe()
         ),
-        None => format!("{} → {}", job.state.as_str(), to.as_str()),
+        None => format!("{} → {}", run.state.as_str(), to.as_str()),
     };
     let audit = match actor {
         Some(actor) => NewAuditEntry::by(
             actor,
             now,
-            AuditAction::JobStateChanged,
-            ObjectKind::Job,
-            job.id,
+            AuditAction::RunStateChanged,
+            ObjectKind::Run,
+            run.id,
         ),
         None => NewAuditEntry::anonymous(
             None,
             now,
-            AuditAction::JobStateChanged,
-            ObjectKind::Job,
-            job.id,
+            AuditAction::RunStateChanged,
+            ObjectKind::Run,
+            run.id,
         ),
     }
-    .in_project(job.project_id)
+    .in_project(run.project_id)
     .detail(detail);
     store
-        .set_job_state(job.id, job.state, to, reason, now, &audit)
+        .set_run_state(run.id, run.state, to, reason, now, &audit)
         .await
 }
 
-/// A job about to be made: what it is, where its records come from, whether it waits
+/// A run about to be made: what it is, where its records come from, whether it waits
 /// for its window.
 struct Launch<'a> {
     project: ProjectId,
-    kind: JobKind,
+    kind: RunKind,
     target_role: String,
     mapping_version: Option<u32>,
-    parent: Option<JobId>,
+    parent: Option<RunId>,
     settings: &'a RunSettings,
-    records: JobRecords<'a>,
+    records: RunRecords<'a>,
     schedule: bool,
 }
 
 /// What a run needs from the project before it may be made.
 struct Ready {
     mapping_version: u32,
-    segments: Segments,
+    user_types: UserTypes,
 }
 
 impl Ferry {
@@ -161,9 +161,9 @@ impl Ferry {
         self.project(actor, project).await.map(|_| ())
     }
 
-    async fn job_in(&self, project: ProjectId, id: JobId) -> Result<Job> {
+    async fn run_in(&self, project: ProjectId, id: RunId) -> Result<Run> {
         self.store
-            .job(id)
+            .run(id)
             .await?
             .filter(|j| j.project_id == project)
             .ok_or_else(|| DomainError::NotFound("run".into()))
@@ -193,10 +193,10 @@ impl Ferry {
                 ),
             ));
         }
-        let segments = self.saved_segments(project).await?;
-        if let Some(problem) = segments.problems.first() {
+        let user_types = self.saved_user_types(project).await?;
+        if let Some(problem) = user_types.problems.first() {
             return Err(DomainError::invalid(
-                "segments",
+                "user_types",
                 format!(
                     "the user types have problems; fix them first ({})",
                     problem.message
@@ -205,7 +205,7 @@ impl Ferry {
         }
         Ok(Ready {
             mapping_version: version.version,
-            segments: segments.segments,
+            user_types: user_types.user_types,
         })
     }
 
@@ -242,7 +242,7 @@ impl Ferry {
     async fn no_active_run(&self, project: ProjectId) -> Result<()> {
         let recent = self
             .store
-            .jobs(project, PageRequest::new(Some(0), Some(100)))
+            .runs(project, PageRequest::new(Some(0), Some(100)))
             .await?;
         match recent.items.iter().find(|j| j.state.is_active()) {
             Some(active) => Err(DomainError::Conflict(format!(
@@ -254,11 +254,11 @@ impl Ferry {
         }
     }
 
-    /// Creates the job, audited, then starts it (or schedules it) and wakes the engine.
-    async fn launch(&self, actor: &Actor, what: Launch<'_>) -> Result<Job> {
+    /// Creates the run, audited, then starts it (or schedules it) and wakes the engine.
+    async fn launch(&self, actor: &Actor, what: Launch<'_>) -> Result<Run> {
         let engine = self.workers.runs.as_ref();
-        let job = NewJob {
-            id: JobId(self.secrets.new_uuid()),
+        let run = NewRun {
+            id: RunId(self.secrets.new_uuid()),
             project_id: what.project,
             kind: what.kind,
             target_role: what.target_role,
@@ -270,19 +270,19 @@ impl Ferry {
         };
         let (records, schedule) = (what.records, what.schedule);
         let now = self.now();
-        let audit = NewAuditEntry::by(actor, now, AuditAction::JobCreated, ObjectKind::Job, job.id)
-            .in_project(job.project_id)
+        let audit = NewAuditEntry::by(actor, now, AuditAction::RunCreated, ObjectKind::Run, run.id)
+            .in_project(run.project_id)
             .detail(format!(
                 "{} against the {} target",
-                job.kind.as_str(),
-                job.target_role
+                run.kind.as_str(),
+                run.target_role
             ));
-        let created = self.store.create_job(&job, records, &audit).await?;
+        let created = self.store.create_run(&run, records, &audit).await?;
         if created.total == 0 {
             let cancelled = advance(
                 self.store.as_ref(),
                 &created,
-                &JobEvent::Cancel,
+                &RunEvent::Cancel,
                 Some(actor),
                 now,
             )
@@ -296,15 +296,15 @@ impl Ferry {
             ));
         }
         let event = if schedule {
-            JobEvent::Schedule
+            RunEvent::Schedule
         } else {
-            JobEvent::Start
+            RunEvent::Start
         };
-        let job = advance(self.store.as_ref(), &created, &event, Some(actor), now).await?;
-        if job.state == JobState::Running {
-            engine.wake(job.id);
+        let run = advance(self.store.as_ref(), &created, &event, Some(actor), now).await?;
+        if run.state == RunState::Running {
+            engine.wake(run.id);
         }
-        Ok(job)
+        Ok(run)
     }
 
     /// A project's runs, newest first.
@@ -313,17 +313,17 @@ impl Ferry {
         actor: &Actor,
         project: ProjectId,
         page: PageRequest,
-    ) -> Result<Page<Job>> {
+    ) -> Result<Page<Run>> {
         self.may_view_runs(actor, project).await?;
-        self.store.jobs(project, page).await
+        self.store.runs(project, page).await
     }
 
     /// One run with its live progress, classes of failures and what its finish found.
-    pub async fn run(&self, actor: &Actor, project: ProjectId, id: JobId) -> Result<RunView> {
+    pub async fn run(&self, actor: &Actor, project: ProjectId, id: RunId) -> Result<RunView> {
         let engine = self.workers.runs.as_ref();
         self.may_view_runs(actor, project).await?;
-        let job = self.job_in(project, id).await?;
-        let settings = RunSettings::from_json(&job.settings).map_err(DomainError::Internal)?;
+        let run = self.run_in(project, id).await?;
+        let settings = RunSettings::from_json(&run.settings).map_err(DomainError::Internal)?;
         let now = self.now();
         let window = match (&settings.window, settings.placed) {
             (Some(window), Some(placed)) => {
@@ -342,21 +342,21 @@ impl Ferry {
             _ => None,
         };
         let may_control = actor.role.allows(Permission::ManageProjects);
-        let (summary, sealed) = self.store.job_finish(id).await?;
+        let (summary, sealed) = self.store.run_finish(id).await?;
         let readback = match sealed {
-            Some(sealed) if may_control => Some(engine.open_readback(&job, &sealed)?),
+            Some(sealed) if may_control => Some(engine.open_readback(&run, &sealed)?),
             _ => None,
         };
         Ok(RunView {
-            progress: engine.progress(&job),
-            paused_because: job.pause_reason.as_ref().map(|r| r.describe()),
+            progress: engine.progress(&run),
+            paused_because: run.pause_reason.as_ref().map(|r| r.describe()),
             classes: self.store.error_classes(id).await?,
             groups: summary.and_then(|s| serde_json::from_str(&s).ok()),
             readback,
             may_control,
             window,
             settings,
-            job,
+            run,
         })
     }
 
@@ -365,12 +365,12 @@ impl Ferry {
         &self,
         actor: &Actor,
         project: ProjectId,
-        id: JobId,
+        id: RunId,
     ) -> Result<Progress> {
         let engine = self.workers.runs.as_ref();
         self.may_view_runs(actor, project).await?;
-        let job = self.job_in(project, id).await?;
-        Ok(engine.progress(&job))
+        let run = self.run_in(project, id).await?;
+        Ok(engine.progress(&run))
     }
 
     /// A test run: a sample of the moving users, with the latest mapping, against the
@@ -380,7 +380,7 @@ impl Ferry {
         actor: &Actor,
         project: ProjectId,
         request: TestRunRequest,
-    ) -> Result<Job> {
+    ) -> Result<Run> {
         let work = self.workers.records.as_ref();
         self.writable_project(actor, project).await?;
         self.may_run(actor, project).await?;
@@ -404,9 +404,9 @@ impl Ferry {
             .seed
             .unwrap_or_else(|| self.secrets.new_uuid().as_u64_pair().1 >> 11);
         let placed = ready
-            .segments
+            .user_types
             .compile(self.now())
-            .map_err(|p| DomainError::invalid("segments", p[0].message.clone()))?;
+            .map_err(|p| DomainError::invalid("user_types", p[0].message.clone()))?;
         // Candidates: a random draw several times the size, so that after leaving out
         // the users who stay behind there are enough (and every type is represented).
         let draw = request.size.saturating_mul(4).min(4 * MAX_SAMPLE);
@@ -435,7 +435,7 @@ impl Ferry {
         }
         let settings = RunSettings {
             tuning: request.tuning,
-            segments: ready.segments,
+            user_types: ready.user_types,
             policy: target.settings.on_existing,
             sample: Some(SampleSpec {
                 size: request.size,
@@ -449,12 +449,12 @@ impl Ferry {
             actor,
             Launch {
                 project,
-                kind: JobKind::TestRun,
+                kind: RunKind::TestRun,
                 target_role: role.as_str().into(),
                 mapping_version: Some(ready.mapping_version),
                 parent: None,
                 settings: &settings,
-                records: JobRecords::Ids(&ids),
+                records: RunRecords::Ids(&ids),
                 schedule: false,
             },
         )
@@ -562,17 +562,17 @@ impl Ferry {
                 Err(e) => return Err(e.clone()),
             },
         );
-        let segments = self.saved_segments(project).await?;
-        let moving_types = segments
-            .segments
-            .segments
+        let user_types = self.saved_user_types(project).await?;
+        let moving_types = user_types
+            .user_types
+            .user_types
             .iter()
             .filter(|s| s.include)
             .count();
         checks.add(
             "user_types",
             "User types valid",
-            match segments.problems.first() {
+            match user_types.problems.first() {
                 Some(p) => Err(p.message.clone()),
                 None if moving_types == 0 => Err("no user type moves".into()),
                 None => Ok(format!("{moving_types} user type(s) move")),
@@ -581,12 +581,12 @@ impl Ferry {
         checks.add(
             "data",
             "No blocking data issues",
-            self.data_check(project, &segments.segments).await?,
+            self.data_check(project, &user_types.user_types).await?,
         );
         let ask = ask_password_attribute(discovery);
-        let resets = segments
-            .segments
-            .segments
+        let resets = user_types
+            .user_types
+            .user_types
             .iter()
             .filter(|s| s.include && s.password == PasswordStrategy::ForcedReset)
             .count();
@@ -622,7 +622,7 @@ impl Ferry {
     async fn data_check(
         &self,
         project: ProjectId,
-        segments: &Segments,
+        user_types: &UserTypes,
     ) -> Result<std::result::Result<String, String>> {
         let work = self.workers.records.as_ref();
         let uploads = self
@@ -647,7 +647,7 @@ impl Ferry {
             (Some(row), Some(v))
                 if row.status == AssessmentStatus::Ready
                     && row.mapping == v.mapping
-                    && row.segments == *segments =>
+                    && row.user_types == *user_types =>
             {
                 row.sealed_report
             }
@@ -689,7 +689,7 @@ impl Ferry {
         actor: &Actor,
         project: ProjectId,
         request: RealRunRequest,
-    ) -> Result<(Job, Preflight)> {
+    ) -> Result<(Run, Preflight)> {
         self.writable_project(actor, project).await?;
         self.may_run(actor, project).await?;
         request
@@ -714,28 +714,28 @@ impl Ferry {
         let target = self.run_target(project, TargetRole::Production).await?;
         let settings = RunSettings {
             tuning: request.tuning,
-            segments: ready.segments,
+            user_types: ready.user_types,
             policy: target.settings.on_existing,
             sample: None,
             window: request.window.clone(),
             placed,
         };
-        let job = self
+        let run = self
             .launch(
                 actor,
                 Launch {
                     project,
-                    kind: JobKind::RealRun,
+                    kind: RunKind::RealRun,
                     target_role: TargetRole::Production.as_str().into(),
                     mapping_version: Some(ready.mapping_version),
                     parent: None,
                     settings: &settings,
-                    records: JobRecords::Project,
+                    records: RunRecords::Project,
                     schedule: placed.is_some(),
                 },
             )
             .await?;
-        Ok((job, preflight))
+        Ok((run, preflight))
     }
 
     /// Places a window on the timeline; one that is over already is refused.
@@ -752,25 +752,25 @@ impl Ferry {
         Ok(placed)
     }
 
-    /// Replaces a job's settings (its window), audited with `detail`.
+    /// Replaces a run's settings (its window), audited with `detail`.
     async fn replace_settings(
         &self,
         actor: &Actor,
-        job: &Job,
+        run: &Run,
         settings: &RunSettings,
         detail: String,
-    ) -> Result<Job> {
+    ) -> Result<Run> {
         let audit = NewAuditEntry::by(
             actor,
             self.now(),
-            AuditAction::JobRescheduled,
-            ObjectKind::Job,
-            job.id,
+            AuditAction::RunRescheduled,
+            ObjectKind::Run,
+            run.id,
         )
-        .in_project(job.project_id)
+        .in_project(run.project_id)
         .detail(detail);
         self.store
-            .set_job_settings(job.id, job.state, &settings.to_json(), &audit)
+            .set_run_settings(run.id, run.state, &settings.to_json(), &audit)
             .await
     }
 
@@ -779,24 +779,24 @@ impl Ferry {
         &self,
         actor: &Actor,
         project: ProjectId,
-        id: JobId,
+        id: RunId,
         window: Window,
-    ) -> Result<Job> {
+    ) -> Result<Run> {
         self.writable_project(actor, project).await?;
         self.may_run(actor, project).await?;
-        let job = self.job_in(project, id).await?;
-        if !matches!(job.state, JobState::Scheduled | JobState::Paused) {
+        let run = self.run_in(project, id).await?;
+        if !matches!(run.state, RunState::Scheduled | RunState::Paused) {
             return Err(DomainError::Conflict(format!(
                 "a {} run cannot be given a window",
-                job.state.as_str()
+                run.state.as_str()
             )));
         }
         let placed = self.place_window(&window)?;
-        let mut settings = RunSettings::from_json(&job.settings).map_err(DomainError::Internal)?;
+        let mut settings = RunSettings::from_json(&run.settings).map_err(DomainError::Internal)?;
         settings.window = Some(window.clone());
         settings.placed = Some(placed);
         let detail = format!("{} to {} ({})", window.start, window.end, window.zone);
-        self.replace_settings(actor, &job, &settings, detail).await
+        self.replace_settings(actor, &run, &settings, detail).await
     }
 
     /// Start now, pause, resume or cancel.
@@ -804,21 +804,21 @@ impl Ferry {
         &self,
         actor: &Actor,
         project: ProjectId,
-        id: JobId,
+        id: RunId,
         control: Control,
-    ) -> Result<Job> {
+    ) -> Result<Run> {
         let engine = self.workers.runs.as_ref();
         self.may_run(actor, project).await?;
-        let job = self.job_in(project, id).await?;
+        let run = self.run_in(project, id).await?;
         let event = match control {
-            Control::StartNow => JobEvent::Start,
-            Control::Pause => JobEvent::Pause(crate::jobs::PauseReason::Manual),
-            Control::Resume => JobEvent::Resume,
-            Control::Cancel => JobEvent::Cancel,
+            Control::StartNow => RunEvent::Start,
+            Control::Pause => RunEvent::Pause(crate::runs::PauseReason::Manual),
+            Control::Resume => RunEvent::Resume,
+            Control::Cancel => RunEvent::Cancel,
         };
         if control == Control::Resume
-            && let Some(crate::jobs::PauseReason::WindowEnded) = job.pause_reason
-            && let Ok(settings) = RunSettings::from_json(&job.settings)
+            && let Some(crate::runs::PauseReason::WindowEnded) = run.pause_reason
+            && let Ok(settings) = RunSettings::from_json(&run.settings)
             && let Some(placed) = settings.placed
             && placed.phase(self.now()) == Phase::Over
         {
@@ -829,34 +829,34 @@ impl Ferry {
             settings.window = None;
             self.replace_settings(
                 actor,
-                &job,
+                &run,
                 &settings,
                 "resumed outside its window: no window any more".into(),
             )
             .await?;
         }
-        let job = advance(self.store.as_ref(), &job, &event, Some(actor), self.now()).await?;
-        match job.state {
-            JobState::Running => engine.wake(job.id),
-            _ => engine.stop(job.id),
+        let run = advance(self.store.as_ref(), &run, &event, Some(actor), self.now()).await?;
+        match run.state {
+            RunState::Running => engine.wake(run.id),
+            _ => engine.stop(run.id),
         }
-        Ok(job)
+        Ok(run)
     }
 
-    /// A job's records in order, filtered by state and error class.
+    /// A run's records in order, filtered by state and error class.
     pub async fn run_records(
         &self,
         actor: &Actor,
         project: ProjectId,
-        id: JobId,
+        id: RunId,
         filter: &RecordFilter,
         after: Option<u64>,
         limit: u32,
     ) -> Result<RecordsPage> {
         self.may_view_runs(actor, project).await?;
-        self.job_in(project, id).await?;
+        self.run_in(project, id).await?;
         let limit = limit.clamp(1, MAX_RECORDS_PAGE);
-        let records = self.store.job_records(id, filter, after, limit).await?;
+        let records = self.store.run_records(id, filter, after, limit).await?;
         let next_after = (records.len() == limit as usize)
             .then(|| records.last().map(|r| r.seq))
             .flatten();
@@ -872,20 +872,20 @@ impl Ferry {
         &self,
         actor: &Actor,
         project: ProjectId,
-        id: JobId,
-    ) -> Result<Job> {
+        id: RunId,
+    ) -> Result<Run> {
         self.may_run(actor, project).await?;
-        let job = self.job_in(project, id).await?;
+        let run = self.run_in(project, id).await?;
         let audit = NewAuditEntry::by(
             actor,
             self.now(),
             AuditAction::CrosswalkDownloaded,
-            ObjectKind::Job,
+            ObjectKind::Run,
             id,
         )
         .in_project(project);
         self.store.append_audit(&audit).await?;
-        Ok(job)
+        Ok(run)
     }
 
     /// A page of the crosswalk: records with a SCIM id (created, updated, skipped)
@@ -893,28 +893,28 @@ impl Ferry {
     /// at the end).
     pub async fn crosswalk_page(
         &self,
-        job: &Job,
+        run: &Run,
         after: Option<u64>,
         limit: u32,
-    ) -> Result<(Vec<JobRecord>, Option<u64>)> {
+    ) -> Result<(Vec<RunRecord>, Option<u64>)> {
         let filter = RecordFilter::default();
         let mut page = self
             .store
-            .job_records(job.id, &filter, after, limit)
+            .run_records(run.id, &filter, after, limit)
             .await?;
         let next = (page.len() == limit as usize)
             .then(|| page.last().map(|r| r.seq))
             .flatten();
-        page.retain(|r| r.scim_id.is_some() && r.state != crate::jobs::RecordState::Deleted);
+        page.retain(|r| r.scim_id.is_some() && r.state != crate::runs::RecordState::Deleted);
         Ok((page, next))
     }
 
     /// The failed records of a finished (or paused) run as a new run, with the latest
     /// mapping and user types.
-    pub async fn retry_failed(&self, actor: &Actor, project: ProjectId, id: JobId) -> Result<Job> {
+    pub async fn retry_failed(&self, actor: &Actor, project: ProjectId, id: RunId) -> Result<Run> {
         self.writable_project(actor, project).await?;
         self.may_run(actor, project).await?;
-        let parent = self.job_in(project, id).await?;
+        let parent = self.run_in(project, id).await?;
         if !parent.state.is_final() {
             return Err(DomainError::Conflict(
                 "the run is still active: cancel it or let it finish before retrying its failures"
@@ -927,7 +927,7 @@ impl Ferry {
                 "the run has no failed records",
             ));
         }
-        if parent.kind == JobKind::Rollback {
+        if parent.kind == RunKind::Rollback {
             return Err(DomainError::invalid(
                 "kind",
                 "a rollback is retried by rolling back again",
@@ -940,7 +940,7 @@ impl Ferry {
         let old = RunSettings::from_json(&parent.settings).map_err(DomainError::Internal)?;
         let settings = RunSettings {
             tuning: old.tuning,
-            segments: ready.segments,
+            user_types: ready.user_types,
             policy: target.settings.on_existing,
             sample: None,
             window: None,
@@ -950,12 +950,12 @@ impl Ferry {
             actor,
             Launch {
                 project,
-                kind: JobKind::Retry,
+                kind: RunKind::Retry,
                 target_role: parent.target_role.clone(),
                 mapping_version: Some(ready.mapping_version),
                 parent: Some(parent.id),
                 settings: &settings,
-                records: JobRecords::FailedOf(parent.id),
+                records: RunRecords::FailedOf(parent.id),
                 schedule: false,
             },
         )
@@ -968,18 +968,18 @@ impl Ferry {
         &self,
         actor: &Actor,
         project: ProjectId,
-        id: JobId,
+        id: RunId,
         confirm: u64,
-    ) -> Result<Job> {
+    ) -> Result<Run> {
         self.writable_project(actor, project).await?;
         self.may_run(actor, project).await?;
-        let parent = self.job_in(project, id).await?;
+        let parent = self.run_in(project, id).await?;
         if !parent.state.is_final() {
             return Err(DomainError::Conflict(
                 "the run is still active: cancel it or let it finish before rolling it back".into(),
             ));
         }
-        if parent.kind == JobKind::Rollback {
+        if parent.kind == RunKind::Rollback {
             return Err(DomainError::invalid(
                 "kind",
                 "a rollback cannot be rolled back",
@@ -1009,12 +1009,12 @@ impl Ferry {
             actor,
             Launch {
                 project,
-                kind: JobKind::Rollback,
+                kind: RunKind::Rollback,
                 target_role: parent.target_role.clone(),
                 mapping_version: parent.mapping_version,
                 parent: Some(parent.id),
                 settings: &settings,
-                records: JobRecords::CreatedOf(parent.id),
+                records: RunRecords::CreatedOf(parent.id),
                 schedule: false,
             },
         )

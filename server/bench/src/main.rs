@@ -57,7 +57,7 @@ pub enum Command {
         peer: Option<PathBuf>,
     },
     /// Measure the run engine end to end: import synthetic users, save a mapping,
-    /// write a run's job table, then run it into an in-process null target and, given
+    /// write a run's table of records, then run it into an in-process null target and, given
     /// the `scim2-server` executable, into a fresh peer beside the peer's ceiling. On
     /// SQLite, and on PostgreSQL given an empty database's URL.
     BenchRun {

@@ -1,6 +1,6 @@
 //! `ferry bench-run`: the run engine end to end. Synthetic users are imported (the
-//! upload path), a mapping is saved and the job table written before the clock
-//! starts; then the engine runs the job — claims under leases, opens and maps each
+//! upload path), a mapping is saved and the run table written before the clock
+//! starts; then the engine runs the run — claims under leases, opens and maps each
 //! record, pushes, settles every outcome in the database, then the groups — into the
 //! in-process null target and, given the `scim2-server` executable, into a fresh peer
 //! beside that peer's own ceiling measured in the same run. On SQLite, and on
@@ -15,15 +15,15 @@ use crate::{
 use chrono::Utc;
 use domain::{
     accounts::{Actor, Channel},
-    ids::{JobId, ProjectId},
-    jobs::{JobEvent, JobKind, JobState, NewJob},
+    ids::{ProjectId, RunId},
     mapping::{Mapping, Rule, transform::Transform},
-    ports::{JobRecords, RunEngine, Store},
+    ports::{RunEngine, RunRecords, Store},
     roles::Role,
+    runs::{NewRun, RunEvent, RunKind, RunState},
     runs::{RunSettings, Tuning},
     scim::target::{ExistingPolicy, Preset, TargetAuth, TargetInput, TargetRole},
-    segments::Segments,
     service::{Ferry, advance},
+    user_types::UserTypes,
 };
 use server::{
     ingest::Ingest,
@@ -111,7 +111,7 @@ async fn prepare(
 }
 
 /// Points the project's test target at `base_url`, tests it (for its limits), writes
-/// a real run's job table, then times the engine from start to finish.
+/// a real run's table of records, then times the engine from start to finish.
 async fn engine_pass(
     prepared: &Prepared,
     base_url: &str,
@@ -147,16 +147,16 @@ async fn engine_pass(
             batch_size: from_env("BENCH_BATCH"),
             ..Tuning::default()
         },
-        segments: Segments::default(),
+        user_types: UserTypes::default(),
         policy: ExistingPolicy::Skip,
         sample: None,
         window: None,
         placed: None,
     };
-    let job = NewJob {
-        id: JobId(uuid::Uuid::now_v7()),
+    let run = NewRun {
+        id: RunId(uuid::Uuid::now_v7()),
         project_id: project,
-        kind: JobKind::RealRun,
+        kind: RunKind::RealRun,
         target_role: role.as_str().into(),
         mapping_version: Some(1),
         parent: None,
@@ -167,12 +167,12 @@ async fn engine_pass(
     let audit = domain::audit::NewAuditEntry::by(
         actor,
         Utc::now(),
-        domain::audit::AuditAction::JobCreated,
-        domain::audit::ObjectKind::Job,
-        job.id,
+        domain::audit::AuditAction::RunCreated,
+        domain::audit::ObjectKind::Run,
+        run.id,
     );
     let store = &prepared.store;
-    let created = store.create_job(&job, JobRecords::Project, &audit).await?;
+    let created = store.create_run(&run, RunRecords::Project, &audit).await?;
     let runs = Runs::new(
         store.clone(),
         prepared.vault.clone(),
@@ -184,20 +184,20 @@ async fn engine_pass(
     advance(
         store.as_ref(),
         &created,
-        &JobEvent::Start,
+        &RunEvent::Start,
         Some(actor),
         Utc::now(),
     )
     .await?;
-    runs.wake(job.id);
+    runs.wake(run.id);
     let done = loop {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let job = store
-            .job(job.id)
+        let run = store
+            .run(run.id)
             .await?
-            .ok_or_else(|| anyhow::anyhow!("the job vanished"))?;
-        if job.state.is_final() || job.state == JobState::Paused {
-            break job;
+            .ok_or_else(|| anyhow::anyhow!("the run vanished"))?;
+        if run.state.is_final() || run.state == RunState::Paused {
+            break run;
         }
     };
     let seconds = started.elapsed().as_secs_f64();

@@ -108,7 +108,7 @@ async fn timed_push(pusher: &Pusher<'_>, batch: &[UserPush]) -> anyhow::Result<(
 }
 
 /// Pushes `users` synthetic users through Ferry's client, a bulk request's worth at a
-/// time (as the job runner hands them over), and checks every one was created. Only
+/// time (as the run runner hands them over), and checks every one was created. Only
 /// the pushing is timed; each chunk is made just before it is pushed, so the memory
 /// measured is the client's, not a hundred thousand users held at once.
 async fn ferry_pass(

@@ -1,16 +1,16 @@
 //! The end of a run: groups and memberships follow the users, a test run's users are
-//! read back and compared, and the job finishes.
+//! read back and compared, and the run finishes.
 
 use super::*;
 
 impl Inner {
     /// Every record settled: groups and memberships follow the users, a test run's
-    /// users are read back, and the job finishes. One instance does it, under a lease
+    /// users are read back, and the run finishes. One instance does it, under a lease
     /// of its own; a repeat after a crash finds the groups and adds nothing twice.
     pub(super) async fn finish(
         &self,
         context: &Context,
-        job: Job,
+        run: Run,
         drive: &Drive,
     ) -> domain::Result<()> {
         let owner = format!("{}:finish", self.instance);
@@ -19,37 +19,37 @@ impl Inner {
         let now = Utc::now();
         if !self
             .store
-            .claim_finish(job.id, &owner, now, now + lease)
+            .claim_finish(run.id, &owner, now, now + lease)
             .await?
         {
             return Ok(());
         }
-        let groups = if context.settings.tuning.groups && job.kind != JobKind::Rollback {
+        let groups = if context.settings.tuning.groups && run.kind != RunKind::Rollback {
             Some(self.groups(context).await?)
         } else {
             None
         };
-        let readback = if job.kind == JobKind::TestRun {
+        let readback = if run.kind == RunKind::TestRun {
             let found = self.read_back(context).await?;
             let json =
                 serde_json::to_vec(&found).map_err(|e| DomainError::Internal(e.to_string()))?;
-            Some(self.vault.seal(&json, readback_context(job.id).as_bytes()))
+            Some(self.vault.seal(&json, readback_context(run.id).as_bytes()))
         } else {
             None
         };
         let summary = serde_json::to_string(&groups.unwrap_or_default())
             .map_err(|e| DomainError::Internal(e.to_string()))?;
         self.store
-            .save_finish(job.id, &summary, readback.as_deref())
+            .save_finish(run.id, &summary, readback.as_deref())
             .await?;
-        let job = self.job(job.id).await?;
-        if job.state == JobState::Running {
-            let event = JobEvent::Finish {
-                failed: job.counts.failed,
+        let run = self.run(run.id).await?;
+        if run.state == RunState::Running {
+            let event = RunEvent::Finish {
+                failed: run.counts.failed,
             };
-            match advance(self.store.as_ref(), &job, &event, None, Utc::now()).await {
+            match advance(self.store.as_ref(), &run, &event, None, Utc::now()).await {
                 Ok(done) => {
-                    tracing::info!(job = %job.id, state = done.state.as_str(), "the run finished");
+                    tracing::info!(run = %run.id, state = done.state.as_str(), "the run finished");
                     self.publish(&done, drive);
                 }
                 Err(DomainError::Conflict(_)) => {}
@@ -59,11 +59,11 @@ impl Inner {
         Ok(())
     }
 
-    /// Pages through the job's records in `states` that have a SCIM id, opened.
+    /// Pages through the run's records in `states` that have a SCIM id, opened.
     pub(super) async fn each_sent(
         &self,
         context: &Context,
-        mut visit: impl FnMut(&domain::ports::JobRecord, domain::import::NormalizedUser),
+        mut visit: impl FnMut(&domain::ports::RunRecord, domain::import::NormalizedUser),
     ) -> domain::Result<()> {
         for state in [
             RecordState::Created,
@@ -78,14 +78,14 @@ impl Inner {
             loop {
                 let page = self
                     .store
-                    .job_records(context.job.id, &filter, after, PAGE)
+                    .run_records(context.run.id, &filter, after, PAGE)
                     .await?;
                 let Some(last) = page.last() else { break };
                 after = Some(last.seq);
                 let ids: Vec<String> = page.iter().map(|r| r.source_id.clone()).collect();
                 let sealed: HashMap<String, Vec<u8>> = self
                     .store
-                    .sealed_records(context.job.project_id, &ids)
+                    .sealed_records(context.run.project_id, &ids)
                     .await?
                     .into_iter()
                     .collect();
@@ -96,7 +96,7 @@ impl Inner {
                     if let Some(data) = sealed.get(&record.source_id)
                         && let Ok(user) = records::open(
                             &self.vault,
-                            context.job.project_id,
+                            context.run.project_id,
                             &record.source_id,
                             data,
                         )
@@ -121,7 +121,7 @@ impl Inner {
         loop {
             let page = self
                 .store
-                .memberships(context.job.id, after, PAGE * 10)
+                .memberships(context.run.id, after, PAGE * 10)
                 .await?;
             let Some((last, _, _)) = page.last() else {
                 break;

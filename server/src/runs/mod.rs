@@ -1,12 +1,12 @@
-//! The run engine: workers that claim a running job's records under a lease, open
-//! and map them with the job's mapping version, push them with the SCIM client and
+//! The run engine: workers that claim a running run's records under a lease, open
+//! and map them with the run's mapping version, push them with the SCIM client and
 //! settle every outcome; the heartbeat that keeps their leases; the failure guard and
 //! the stop on 401/403; the finish (groups and memberships, then a test run's
 //! read-back); rollbacks; live progress for the run page; and the scheduler that
 //! starts, pauses and resumes runs at their windows' edges and joins runs that
 //! another instance (or this one, before a restart) began.
 //!
-//! Durability lives in the job table: a worker that dies leaves records in flight
+//! Durability lives in the run table: a worker that dies leaves records in flight
 //! under a lease that expires, another claims them, and a record claimed more than
 //! once is looked up in the target before it is sent again.
 
@@ -31,13 +31,13 @@ use crate::{
 use chrono::Utc;
 use domain::{
     DomainError,
-    ids::JobId,
-    jobs::{
-        Claimed, FailureGuard, Job, JobEvent, JobKind, JobState, PauseReason, Phase, RecordState,
-        Settled,
-    },
+    ids::RunId,
     mapping::CompiledMapping,
     ports::{RecordFilter, RunEngine, Store, TargetConnector},
+    runs::{
+        Claimed, FailureGuard, PauseReason, Phase, RecordState, Run, RunEvent, RunKind, RunState,
+        Settled,
+    },
     runs::{
         GroupSummary, MAX_BATCH, MAX_MISMATCHES, Mismatch, PasswordAction, Progress, ReadBack,
         RunSettings, apply_password, ask_password_attribute, diff, password_action,
@@ -46,8 +46,8 @@ use domain::{
         outcome::{ErrorClass, Outcome},
         target::TargetRole,
     },
-    segments::CompiledSegments,
     service::advance,
+    user_types::CompiledUserTypes,
 };
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
@@ -62,7 +62,7 @@ use tokio_util::sync::CancellationToken;
 pub struct RunConfig {
     /// How long a claim holds records without a heartbeat.
     pub lease: Duration,
-    /// How often the scheduler looks at the active jobs.
+    /// How often the scheduler looks at the active runs.
     pub tick: Duration,
 }
 
@@ -105,13 +105,13 @@ struct Inner {
     /// Names this process's leases: unique per start.
     instance: String,
     config: RunConfig,
-    drives: Mutex<HashMap<JobId, Arc<Drive>>>,
+    drives: Mutex<HashMap<RunId, Arc<Drive>>>,
     /// Spawns the drives, workers and followers; its stop signal stops them all.
     background: crate::background::Supervisor,
     shutdown: CancellationToken,
 }
 
-/// One job being worked on here.
+/// One run being worked on here.
 struct Drive {
     stop: CancellationToken,
     meter: Mutex<Meter>,
@@ -120,17 +120,19 @@ struct Drive {
     pace: Option<(f64, tokio::sync::Mutex<Instant>)>,
 }
 
-/// What a run needs at hand: the target's client and limits, the job's mapping and
+/// What a run needs at hand: the target's client and limits, the run's mapping and
 /// user types, the password action per user type.
 struct Context {
-    job: Job,
+    run: Run,
     settings: RunSettings,
     client: ScimClient,
     limits: Limits,
     mapping: CompiledMapping,
-    segments: CompiledSegments,
+    user_types: CompiledUserTypes,
     actions: Vec<PasswordAction>,
     batch: u32,
+    /// The look-ups by listing this instance's pushes share.
+    listings: crate::scim::push::Listings,
 }
 
 /// A record ready to push, or settled without pushing.
@@ -216,15 +218,15 @@ impl Runs {
     }
 }
 
-/// Takes a job off this instance's drives when its drive ends, however it ends.
+/// Takes a run off this instance's drives when its drive ends, however it ends.
 struct Driving {
     inner: Arc<Inner>,
-    job: JobId,
+    run: RunId,
 }
 
 impl Drop for Driving {
     fn drop(&mut self) {
-        lock(&self.inner.drives).remove(&self.job);
+        lock(&self.inner.drives).remove(&self.run);
     }
 }
 
@@ -233,9 +235,9 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl RunEngine for Runs {
-    fn wake(&self, job: JobId) {
+    fn wake(&self, run: RunId) {
         let mut drives = lock(&self.0.drives);
-        if drives.contains_key(&job) || self.0.shutdown.is_cancelled() {
+        if drives.contains_key(&run) || self.0.shutdown.is_cancelled() {
             return;
         }
         let drive = Arc::new(Drive {
@@ -244,21 +246,21 @@ impl RunEngine for Runs {
             guard: Mutex::new(FailureGuard::new(1, 2)),
             pace: None,
         });
-        drives.insert(job, drive);
+        drives.insert(run, drive);
         drop(drives);
         let driving = Driving {
             inner: self.0.clone(),
-            job,
+            run,
         };
         let inner = self.0.clone();
         self.0.background.spawn(
             "run drive",
-            job,
+            run,
             async move {
                 // An error (the database away for a moment) ends this drive; the
                 // scheduler's next round starts another.
-                if let Err(err) = driving.inner.clone().drive(job).await {
-                    tracing::error!(job = %job, error = %err, "the run's workers stopped on an error");
+                if let Err(err) = driving.inner.clone().drive(run).await {
+                    tracing::error!(run = %run, error = %err, "the run's workers stopped on an error");
                 }
                 drop(driving);
                 Ok(())
@@ -267,67 +269,67 @@ impl RunEngine for Runs {
             // the reason, for someone to look at, not started again and again.
             move |reason| async move {
                 let detail = format!("the run's workers stopped: {reason}");
-                if let Err(err) = inner.pause(job, PauseReason::CannotRun { detail }).await {
-                    tracing::error!(job = %job, error = %err, "cannot pause the run");
+                if let Err(err) = inner.pause(run, PauseReason::CannotRun { detail }).await {
+                    tracing::error!(run = %run, error = %err, "cannot pause the run");
                 }
             },
         );
     }
 
-    fn stop(&self, job: JobId) {
-        if let Some(drive) = lock(&self.0.drives).get(&job) {
+    fn stop(&self, run: RunId) {
+        if let Some(drive) = lock(&self.0.drives).get(&run) {
             drive.stop.cancel();
         }
     }
 
-    fn progress(&self, job: &Job) -> Progress {
-        let drive = lock(&self.0.drives).get(&job.id).cloned();
+    fn progress(&self, run: &Run) -> Progress {
+        let drive = lock(&self.0.drives).get(&run.id).cloned();
         match drive {
-            Some(drive) if job.state == JobState::Running => lock(&drive.meter).progress(job),
+            Some(drive) if run.state == RunState::Running => lock(&drive.meter).progress(run),
             _ => Progress {
-                state: Some(job.state),
-                counts: job.counts,
-                total: job.total,
-                average_rate: average_rate(job),
+                state: Some(run.state),
+                counts: run.counts,
+                total: run.total,
+                average_rate: average_rate(run),
                 ..Progress::default()
             },
         }
     }
 
-    fn open_readback(&self, job: &Job, sealed: &[u8]) -> domain::Result<ReadBack> {
+    fn open_readback(&self, run: &Run, sealed: &[u8]) -> domain::Result<ReadBack> {
         let plain = self
             .0
             .vault
-            .open(sealed, readback_context(job.id).as_bytes())
+            .open(sealed, readback_context(run.id).as_bytes())
             .map_err(|_| DomainError::Internal("the read-back cannot be opened".into()))?;
         serde_json::from_slice(&plain)
             .map_err(|e| DomainError::Internal(format!("the read-back does not read: {e}")))
     }
 }
 
-fn readback_context(job: JobId) -> String {
-    format!("readback:{job}")
+fn readback_context(run: RunId) -> String {
+    format!("readback:{run}")
 }
 
 impl Inner {
-    async fn job(&self, id: JobId) -> domain::Result<Job> {
+    async fn run(&self, id: RunId) -> domain::Result<Run> {
         self.store
-            .job(id)
+            .run(id)
             .await?
-            .ok_or_else(|| DomainError::NotFound("job".into()))
+            .ok_or_else(|| DomainError::NotFound("run".into()))
     }
 
-    /// Pauses the job (when still running) for `reason`.
-    async fn pause(&self, id: JobId, reason: PauseReason) -> domain::Result<()> {
-        let job = self.job(id).await?;
-        if job.state != JobState::Running {
+    /// Pauses the run (when still running) for `reason`.
+    async fn pause(&self, id: RunId, reason: PauseReason) -> domain::Result<()> {
+        let run = self.run(id).await?;
+        if run.state != RunState::Running {
             return Ok(());
         }
-        tracing::warn!(job = %id, reason = %reason.describe(), "pausing the run");
+        tracing::warn!(run = %id, reason = %reason.describe(), "pausing the run");
         match advance(
             self.store.as_ref(),
-            &job,
-            &JobEvent::Pause(reason),
+            &run,
+            &RunEvent::Pause(reason),
             None,
             Utc::now(),
         )
@@ -338,17 +340,17 @@ impl Inner {
         }
     }
 
-    async fn drive(self: Arc<Self>, id: JobId) -> domain::Result<()> {
-        let job = self.job(id).await?;
-        if job.state != JobState::Running {
+    async fn drive(self: Arc<Self>, id: RunId) -> domain::Result<()> {
+        let run = self.run(id).await?;
+        if run.state != RunState::Running {
             return Ok(());
         }
-        let context = match self.context(&job).await {
+        let context = match self.context(&run).await {
             Ok(context) => Arc::new(context),
             Err(detail) => return self.pause(id, PauseReason::CannotRun { detail }).await,
         };
         let drive = {
-            let offset = job
+            let offset = run
                 .started_at
                 .map(|s| u64::try_from((Utc::now() - s).num_seconds()).unwrap_or(0))
                 .unwrap_or(0);
@@ -358,7 +360,7 @@ impl Inner {
                     .get(&id)
                     .map(|d| d.stop.clone())
                     .unwrap_or_else(|| self.shutdown.child_token()),
-                meter: Mutex::new(Meter::new(job.counts.settled(), offset)),
+                meter: Mutex::new(Meter::new(run.counts.settled(), offset)),
                 guard: Mutex::new(FailureGuard::new(
                     tuning.failure_window,
                     tuning.failure_threshold,
@@ -369,8 +371,8 @@ impl Inner {
             })
         };
         lock(&self.drives).insert(id, drive.clone());
-        tracing::info!(job = %id, kind = job.kind.as_str(), total = job.total, "working on a run");
-        let job = loop {
+        tracing::info!(run = %id, kind = run.kind.as_str(), total = run.total, "working on a run");
+        let run = loop {
             // Each worker's error or panic is logged by the supervisor; its records
             // are claimed again once its lease lapses.
             let workers = (0..context.settings.tuning.concurrency).map(|n| {
@@ -383,56 +385,56 @@ impl Inner {
                     })
             });
             futures_util::future::join_all(workers).await;
-            let job = self.job(id).await?;
-            let held_elsewhere = job.counts.in_flight > 0 || job.counts.pending > 0;
-            if job.state != JobState::Running || !held_elsewhere || drive.stop.is_cancelled() {
-                break job;
+            let run = self.run(id).await?;
+            let held_elsewhere = run.counts.in_flight > 0 || run.counts.pending > 0;
+            if run.state != RunState::Running || !held_elsewhere || drive.stop.is_cancelled() {
+                break run;
             }
             // Records another instance holds: it settles them, or its lease expires
             // (it is gone) and they are claimed here.
             let wait = (self.config.lease / 4).min(Duration::from_secs(1));
             tokio::select! {
-                () = drive.stop.cancelled() => break job,
+                () = drive.stop.cancelled() => break run,
                 () = tokio::time::sleep(wait) => {}
             }
         };
-        self.publish(&job, &drive);
-        if job.state == JobState::Running && job.counts.pending == 0 && job.counts.in_flight == 0 {
-            self.finish(&context, job, &drive).await?;
+        self.publish(&run, &drive);
+        if run.state == RunState::Running && run.counts.pending == 0 && run.counts.in_flight == 0 {
+            self.finish(&context, run, &drive).await?;
         }
         Ok(())
     }
 
-    /// The client, mapping and user types of a job; an error says what to fix.
-    async fn context(&self, job: &Job) -> Result<Context, String> {
+    /// The client, mapping and user types of a run; an error says what to fix.
+    async fn context(&self, run: &Run) -> Result<Context, String> {
         let failed = |e: DomainError| e.to_string();
-        let settings = RunSettings::from_json(&job.settings)?;
-        let role = TargetRole::parse(&job.target_role).map_err(failed)?;
+        let settings = RunSettings::from_json(&run.settings)?;
+        let role = TargetRole::parse(&run.target_role).map_err(failed)?;
         let target = self
             .store
-            .target(job.project_id, role)
+            .target(run.project_id, role)
             .await
             .map_err(failed)?
             .ok_or_else(|| format!("the {} is no longer set up", role.label().to_lowercase()))?;
         let secrets = self
             .targets
-            .open_secrets(job.project_id, role, &target.sealed_secrets)
+            .open_secrets(run.project_id, role, &target.sealed_secrets)
             .map_err(failed)?;
         let discovery = target.last_test.and_then(|r| r.discovery);
         let client = ScimClient::new(&target.settings, &secrets).map_err(|e| e.0)?;
         let limits = Limits::new(&target.settings, discovery.as_ref());
-        let version = match job.mapping_version {
+        let version = match run.mapping_version {
             Some(v) => self
                 .store
-                .mapping_version(job.project_id, Some(v))
+                .mapping_version(run.project_id, Some(v))
                 .await
                 .map_err(failed)?
                 .ok_or_else(|| format!("mapping version {v} is gone"))?,
             None => return Err("the run names no mapping version".into()),
         };
-        let mapping = match job.kind {
+        let mapping = match run.kind {
             // A rollback maps nothing; its records carry the SCIM ids to delete.
-            JobKind::Rollback => version.mapping.compile_lenient(discovery.as_ref()).0,
+            RunKind::Rollback => version.mapping.compile_lenient(discovery.as_ref()).0,
             _ => version
                 .mapping
                 .compile(discovery.as_ref())
@@ -443,14 +445,14 @@ impl Inner {
                     )
                 })?,
         };
-        let segments = settings
-            .segments
+        let user_types = settings
+            .user_types
             .compile(Utc::now())
             .map_err(|p| format!("the user types have problems ({})", p[0].message))?;
         let ask = ask_password_attribute(discovery.as_ref());
         let actions = settings
-            .segments
-            .segments
+            .user_types
+            .user_types
             .iter()
             .map(|s| password_action(s.password, ask.as_deref()))
             .collect();
@@ -469,14 +471,15 @@ impl Inner {
             None => batch,
         };
         Ok(Context {
-            job: job.clone(),
+            run: run.clone(),
             settings,
             client,
             limits,
             mapping,
-            segments,
+            user_types,
             actions,
             batch,
+            listings: Default::default(),
         })
     }
 }

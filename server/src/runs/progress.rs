@@ -3,7 +3,7 @@
 
 use super::*;
 
-/// The rate of one job as seen here.
+/// The rate of one run as seen here.
 pub(super) struct Meter {
     started: Instant,
     /// Settled records when this instance began, and since.
@@ -11,7 +11,7 @@ pub(super) struct Meter {
     recent: VecDeque<(Instant, u64)>,
     points: Vec<(u64, u64)>,
     last_point: Option<Instant>,
-    /// Seconds the job had run before this instance began (for the chart's axis).
+    /// Seconds the run had run before this instance began (for the chart's axis).
     offset: u64,
 }
 
@@ -50,8 +50,8 @@ impl Meter {
         }
     }
 
-    pub(super) fn progress(&self, job: &Job) -> Progress {
-        let settled = job.counts.settled();
+    pub(super) fn progress(&self, run: &Run) -> Progress {
+        let settled = run.counts.settled();
         let elapsed = self.started.elapsed().as_secs_f64();
         let average = (elapsed > 0.5).then(|| (settled - self.base.min(settled)) as f64 / elapsed);
         let current = match (self.recent.front(), self.recent.back()) {
@@ -60,11 +60,11 @@ impl Meter {
             }
             _ => None,
         };
-        let remaining = job.total - settled.min(job.total);
+        let remaining = run.total - settled.min(run.total);
         Progress {
-            state: Some(job.state),
-            counts: job.counts,
-            total: job.total,
+            state: Some(run.state),
+            counts: run.counts,
+            total: run.total,
             current_rate: current,
             average_rate: average,
             eta_seconds: current
@@ -77,15 +77,15 @@ impl Meter {
 }
 
 impl Runs {
-    /// The live progress of a job, as a channel the event stream follows. Fed by the
-    /// workers while the job runs here; otherwise one task per job reads its counts
+    /// The live progress of a run, as a channel the event stream follows. Fed by the
+    /// workers while the run runs here; otherwise one task per run reads its counts
     /// every few seconds for all who follow it.
-    pub fn subscribe(&self, job: JobId) -> watch::Receiver<Progress> {
+    pub fn subscribe(&self, run: RunId) -> watch::Receiver<Progress> {
         let (feed, fresh) = self
             .0
             .background
             .progress()
-            .get_or_insert(Work::Run(job), || watch::channel(Progress::default()).0);
+            .get_or_insert(Work::Run(run), || watch::channel(Progress::default()).0);
         let receiver = feed.subscribe();
         if !fresh {
             return receiver;
@@ -93,8 +93,8 @@ impl Runs {
         let inner = self.0.clone();
         self.0
             .background
-            .spawn_logged("run progress follower", job, async move {
-                inner.follow(job).await;
+            .spawn_logged("run progress follower", run, async move {
+                inner.follow(run).await;
                 Ok(())
             });
         receiver
@@ -102,33 +102,33 @@ impl Runs {
 }
 
 /// Records settled per second from start to finish (or to now).
-pub(super) fn average_rate(job: &Job) -> Option<f64> {
-    let start = job.started_at?;
-    let end = job.finished_at.unwrap_or_else(Utc::now);
+pub(super) fn average_rate(run: &Run) -> Option<f64> {
+    let start = run.started_at?;
+    let end = run.finished_at.unwrap_or_else(Utc::now);
     let seconds = (end - start).num_milliseconds() as f64 / 1000.0;
-    (seconds > 0.5).then(|| job.counts.settled() as f64 / seconds)
+    (seconds > 0.5).then(|| run.counts.settled() as f64 / seconds)
 }
 
 impl Inner {
-    pub(super) fn publish(&self, job: &Job, drive: &Drive) {
+    pub(super) fn publish(&self, run: &Run, drive: &Drive) {
         let progress = {
             let mut meter = lock(&drive.meter);
-            meter.observe(job.counts.settled());
-            meter.progress(job)
+            meter.observe(run.counts.settled());
+            meter.progress(run)
         };
-        if let Some(feed) = self.feed(job.id) {
+        if let Some(feed) = self.feed(run.id) {
             feed.send_replace(progress);
         }
     }
 
-    /// The channel the followers of `job` listen on, while anyone does.
-    pub(super) fn feed(&self, job: JobId) -> Option<Arc<watch::Sender<Progress>>> {
-        self.background.progress().get(Work::Run(job))
+    /// The channel the followers of `run` listen on, while anyone does.
+    pub(super) fn feed(&self, run: RunId) -> Option<Arc<watch::Sender<Progress>>> {
+        self.background.progress().get(Work::Run(run))
     }
 
-    /// Feeds followers of a job no worker here runs: its counts every few seconds,
+    /// Feeds followers of a run no worker here runs: its counts every few seconds,
     /// until nobody follows or it ends.
-    pub(super) async fn follow(self: Arc<Self>, id: JobId) {
+    pub(super) async fn follow(self: Arc<Self>, id: RunId) {
         loop {
             let Some(feed) = self.feed(id) else { return };
             if feed.receiver_count() == 0 || self.shutdown.is_cancelled() {
@@ -137,13 +137,13 @@ impl Inner {
             }
             let driven = lock(&self.drives).get(&id).cloned();
             if driven.is_none() {
-                match self.store.job(id).await {
-                    Ok(Some(job)) => {
+                match self.store.run(id).await {
+                    Ok(Some(run)) => {
                         let progress = Progress {
-                            state: Some(job.state),
-                            counts: job.counts,
-                            total: job.total,
-                            average_rate: average_rate(&job),
+                            state: Some(run.state),
+                            counts: run.counts,
+                            total: run.total,
+                            average_rate: average_rate(&run),
                             ..Progress::default()
                         };
                         feed.send_replace(progress);
@@ -153,7 +153,7 @@ impl Inner {
                         return;
                     }
                     Err(err) => {
-                        tracing::warn!(job = %id, error = %err, "reading a run's progress failed")
+                        tracing::warn!(run = %id, error = %err, "reading a run's progress failed")
                     }
                 }
             }

@@ -6,9 +6,9 @@
 use super::*;
 
 impl Runs {
-    /// Starts the scheduler: every tick it starts scheduled jobs whose window opened,
+    /// Starts the scheduler: every tick it starts scheduled runs whose window opened,
     /// pauses running ones whose window ended, resumes paused ones whose new window
-    /// opened, and works on running jobs no worker here is on (after a restart, or
+    /// opened, and works on running runs no worker here is on (after a restart, or
     /// beside another instance).
     pub fn start_scheduler(&self) {
         let this = self.clone();
@@ -33,27 +33,27 @@ impl Runs {
     /// One round of the scheduler.
     pub async fn schedule(&self) -> domain::Result<()> {
         let now = Utc::now();
-        for job in self.0.store.active_jobs().await? {
-            let settings = RunSettings::from_json(&job.settings).ok();
+        for run in self.0.store.active_runs().await? {
+            let settings = RunSettings::from_json(&run.settings).ok();
             let phase = settings
                 .as_ref()
                 .and_then(|s| s.placed)
                 .map(|p| p.phase(now));
-            let event = match (job.state, phase, &job.pause_reason) {
-                (JobState::Scheduled, Some(Phase::Open(_)), _) => Some(JobEvent::Start),
-                (JobState::Scheduled | JobState::Running, Some(Phase::Over), _) => {
-                    Some(JobEvent::Pause(PauseReason::WindowEnded))
+            let event = match (run.state, phase, &run.pause_reason) {
+                (RunState::Scheduled, Some(Phase::Open(_)), _) => Some(RunEvent::Start),
+                (RunState::Scheduled | RunState::Running, Some(Phase::Over), _) => {
+                    Some(RunEvent::Pause(PauseReason::WindowEnded))
                 }
-                (JobState::Paused, Some(Phase::Open(_)), Some(PauseReason::WindowEnded)) => {
-                    Some(JobEvent::Resume)
+                (RunState::Paused, Some(Phase::Open(_)), Some(PauseReason::WindowEnded)) => {
+                    Some(RunEvent::Resume)
                 }
                 _ => None,
             };
-            let job = match event {
+            let run = match event {
                 Some(event) => {
-                    match advance(self.0.store.as_ref(), &job, &event, None, now).await {
+                    match advance(self.0.store.as_ref(), &run, &event, None, now).await {
                         Ok(moved) => {
-                            tracing::info!(job = %job.id, from = job.state.as_str(), to = moved.state.as_str(), "the scheduler moved a run");
+                            tracing::info!(run = %run.id, from = run.state.as_str(), to = moved.state.as_str(), "the scheduler moved a run");
                             moved
                         }
                         // Another instance moved it first.
@@ -61,11 +61,11 @@ impl Runs {
                         Err(err) => return Err(err),
                     }
                 }
-                None => job,
+                None => run,
             };
-            match job.state {
-                JobState::Running => self.wake(job.id),
-                _ => self.stop(job.id),
+            match run.state {
+                RunState::Running => self.wake(run.id),
+                _ => self.stop(run.id),
             }
         }
         Ok(())

@@ -6,7 +6,7 @@ use super::*;
 
 impl Inner {
     /// One worker: claims a batch, pushes it while its lease is renewed, settles it;
-    /// until nothing is left, the job stops running, or a pause is called for. The
+    /// until nothing is left, the run stops running, or a pause is called for. The
     /// next batch is claimed, opened and mapped while the current one is pushed, so
     /// the target never waits for the database or the mapping.
     pub(super) async fn work(
@@ -15,7 +15,7 @@ impl Inner {
         n: u32,
         drive: &Drive,
     ) -> domain::Result<()> {
-        let id = context.job.id;
+        let id = context.run.id;
         let owner = format!("{}:{n}", self.instance);
         let lease = chrono::Duration::from_std(self.config.lease)
             .map_err(|e| DomainError::Internal(e.to_string()))?;
@@ -33,8 +33,8 @@ impl Inner {
         lease: chrono::Duration,
         drive: &Drive,
     ) -> domain::Result<()> {
-        let id = context.job.id;
-        if drive.stop.is_cancelled() || self.job(id).await?.state != JobState::Running {
+        let id = context.run.id;
+        if drive.stop.is_cancelled() || self.run(id).await?.state != RunState::Running {
             return Ok(());
         }
         // `None` when nothing is pending: what is in flight then is another worker's
@@ -79,7 +79,7 @@ impl Inner {
                 // Records settled by nobody here were taken up by another worker after
                 // this one's lease lapsed; that worker settles them. This one stops.
                 tracing::warn!(
-                    job = %id,
+                    run = %id,
                     owner,
                     kept,
                     outcomes = batch.settled.len(),
@@ -88,7 +88,7 @@ impl Inner {
                 break;
             }
             tracing::debug!(
-                job = %id,
+                run = %id,
                 owner,
                 records = claimed.len(),
                 push_ms = pushed.as_millis(),
@@ -134,8 +134,8 @@ impl Inner {
                     }
                 }
             }
-            let job = self.job(id).await?;
-            self.publish(&job, drive);
+            let run = self.run(id).await?;
+            self.publish(&run, drive);
             if let Some(reason) = pause {
                 if matches!(reason, PauseReason::FailureRate { .. }) {
                     lock(&drive.guard).reset();
@@ -144,7 +144,7 @@ impl Inner {
                 drive.stop.cancel();
                 break;
             }
-            if drive.stop.is_cancelled() || job.state != JobState::Running {
+            if drive.stop.is_cancelled() || run.state != RunState::Running {
                 break;
             }
         }
@@ -167,13 +167,13 @@ impl Inner {
         let now = Utc::now();
         let claimed = self
             .store
-            .claim(context.job.id, owner, context.batch, now, now + lease)
+            .claim(context.run.id, owner, context.batch, now, now + lease)
             .await?;
         if claimed.is_empty() {
             return Ok(None);
         }
-        let prepared = match context.job.kind {
-            JobKind::Rollback => Vec::new(),
+        let prepared = match context.run.kind {
+            RunKind::Rollback => Vec::new(),
             _ => self.prepare(context, &claimed).await?,
         };
         Ok(Some(Ready { claimed, prepared }))
@@ -182,35 +182,16 @@ impl Inner {
     /// Runs `work` while renewing `owner`'s lease a few times per lease.
     pub(super) async fn with_heartbeat<T>(
         &self,
-        id: JobId,
+        id: RunId,
         owner: &str,
         lease: chrono::Duration,
         work: impl std::future::Future<Output = domain::Result<T>>,
     ) -> domain::Result<T> {
-        let mut work = std::pin::pin!(work);
-        let mut beat = tokio::time::interval(self.config.lease / 3);
-        beat.tick().await;
-        let mut renewed = Instant::now();
-        loop {
-            tokio::select! {
-                result = &mut work => return result,
-                _ = beat.tick() => {
-                    match self.store.heartbeat(id, owner, Utc::now() + lease).await {
-                        Ok(_) => renewed = Instant::now(),
-                        // A worker whose lease runs out must not go on: another takes
-                        // its records up (looking up what may have been sent).
-                        Err(err) if renewed.elapsed() >= self.config.lease * 2 / 3 => {
-                            return Err(DomainError::Internal(format!(
-                                "the lease on the run's records could not be renewed: {err}"
-                            )));
-                        }
-                        Err(err) => {
-                            tracing::warn!(job = %id, error = %err, "renewing a lease failed; trying again");
-                        }
-                    }
-                }
-            }
-        }
+        let renew = || self.store.heartbeat(id, owner, Utc::now() + lease);
+        renewing_beside(work, self.config.lease, renew, |err| {
+            tracing::warn!(run = %id, error = %err, "renewing a lease failed; trying again");
+        })
+        .await
     }
 
     pub(super) async fn send(
@@ -220,8 +201,8 @@ impl Inner {
         ready: Ready,
         stop: &CancellationToken,
     ) -> Batch {
-        match context.job.kind {
-            JobKind::Rollback => self.delete(context, &ready.claimed).await,
+        match context.run.kind {
+            RunKind::Rollback => self.delete(context, &ready.claimed).await,
             _ => self.push(context, owner, ready.prepared, stop).await,
         }
     }
@@ -232,7 +213,7 @@ impl Inner {
         context: &Arc<Context>,
         claimed: &[Claimed],
     ) -> domain::Result<Vec<Prepared>> {
-        let project = context.job.project_id;
+        let project = context.run.project_id;
         let ids: Vec<String> = claimed.iter().map(|c| c.source_id.clone()).collect();
         let sealed: HashMap<String, Vec<u8>> = self
             .store
@@ -285,16 +266,16 @@ impl Inner {
         // once more; failing again, the batch goes back unsent and is claimed later.
         let mut marked = self
             .store
-            .mark_sent(context.job.id, owner, &leaving, Utc::now())
+            .mark_sent(context.run.id, owner, &leaving, Utc::now())
             .await;
         if marked.is_err() {
             marked = self
                 .store
-                .mark_sent(context.job.id, owner, &leaving, Utc::now())
+                .mark_sent(context.run.id, owner, &leaving, Utc::now())
                 .await;
         }
         if let Err(err) = marked {
-            tracing::warn!(job = %context.job.id, error = %err, "a batch could not be marked as sent; it goes back unsent");
+            tracing::warn!(run = %context.run.id, error = %err, "a batch could not be marked as sent; it goes back unsent");
             return Batch {
                 settled: out,
                 ..Batch::default()
@@ -307,6 +288,7 @@ impl Inner {
             Pusher::new(&context.client, context.limits, context.settings.policy)
                 .with_stop(stop.clone())
                 .with_found(found)
+                .with_listings(context.listings.clone())
                 .push(&users, &[])
                 .await
         };
@@ -326,7 +308,7 @@ impl Inner {
                     .collect();
                 match self
                     .store
-                    .settle(context.job.id, owner, &outcomes, Utc::now())
+                    .settle(context.run.id, owner, &outcomes, Utc::now())
                     .await
                 {
                     Ok(kept) => {
@@ -335,7 +317,7 @@ impl Inner {
                     }
                     // Settled with the rest of the batch instead.
                     Err(err) => {
-                        tracing::warn!(job = %context.job.id, error = %err, "users found could not be settled at once");
+                        tracing::warn!(run = %context.run.id, error = %err, "users found could not be settled at once");
                     }
                 }
             }
@@ -436,10 +418,10 @@ pub(super) fn prepare(
                 "the record is no longer in the project (a newer export removed it)",
             ));
         };
-        let user = match records::open(vault, context.job.project_id, &claimed.source_id, sealed) {
+        let user = match records::open(vault, context.run.project_id, &claimed.source_id, sealed) {
             Ok(user) => user,
             Err(err) => {
-                tracing::error!(job = %context.job.id, seq, error = %err, "a record did not open");
+                tracing::error!(run = %context.run.id, seq, error = %err, "a record did not open");
                 return Prepared::Settle(settled(
                     seq,
                     RecordState::Failed,
@@ -448,9 +430,9 @@ pub(super) fn prepare(
                 ));
             }
         };
-        let segment = context.segments.place(&user);
-        let Some(segment) = segment.filter(|s| context.segments.included(*s)) else {
-            let why = match segment.and_then(|s| context.settings.segments.segments.get(s)) {
+        let user_type = context.user_types.place(&user);
+        let Some(user_type) = user_type.filter(|s| context.user_types.included(*s)) else {
+            let why = match user_type.and_then(|s| context.settings.user_types.user_types.get(s)) {
                 Some(s) => format!("the user type {:?} stays behind", s.name),
                 None => "the user is in no user type".into(),
             };
@@ -471,7 +453,7 @@ pub(super) fn prepare(
                 .join("; ");
             return Prepared::Settle(settled(seq, RecordState::Failed, classes::MAPPING, detail));
         }
-        if let Some(action) = context.actions.get(segment) {
+        if let Some(action) = context.actions.get(user_type) {
             apply_password(&mut mapped.resource, action, random_password);
         }
         let text = |key: &str| {
@@ -494,5 +476,87 @@ pub(super) fn prepare(
                 data: mapped.resource,
             },
         }
+    }
+}
+
+/// Runs `work` while `renew` extends its lease every third of `lease`. The renewals go
+/// on beside the work, never in its stead: `work` may hold a transaction on the very
+/// records a renewal touches, and must go on to commit it while a renewal waits (a
+/// renewal awaited instead of the work waited for the work, for good). A worker whose
+/// renewals keep failing for two thirds of a lease stops: another takes its records up.
+async fn renewing_beside<T, R>(
+    work: impl std::future::Future<Output = domain::Result<T>>,
+    lease: Duration,
+    renew: impl Fn() -> R,
+    failed: impl Fn(&DomainError),
+) -> domain::Result<T>
+where
+    R: std::future::Future<Output = domain::Result<u64>>,
+{
+    let renewing = async {
+        let mut beat = tokio::time::interval(lease / 3);
+        beat.tick().await;
+        let mut renewed = tokio::time::Instant::now();
+        loop {
+            beat.tick().await;
+            match renew().await {
+                Ok(_) => renewed = tokio::time::Instant::now(),
+                Err(err) if renewed.elapsed() >= lease * 2 / 3 => {
+                    return DomainError::Internal(format!(
+                        "the lease on the run's records could not be renewed: {err}"
+                    ));
+                }
+                Err(err) => failed(&err),
+            }
+        }
+    };
+    tokio::select! {
+        result = work => result,
+        lapsed = renewing => Err(lapsed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The work holds a lock (as a transaction holds its rows) across a renewal that
+    /// needs the same lock: the work must still finish, and then the renewal runs.
+    #[tokio::test(start_paused = true)]
+    async fn a_renewal_waiting_on_the_work_does_not_stop_the_work() {
+        let rows = std::sync::Arc::new(tokio::sync::Mutex::new(0u64));
+        let lease = Duration::from_secs(3);
+        let work = {
+            let rows = rows.clone();
+            async move {
+                let mut held = rows.lock().await;
+                // Longer than a third of the lease: a renewal comes due meanwhile.
+                tokio::time::sleep(lease).await;
+                *held += 1;
+                Ok::<_, DomainError>(*held)
+            }
+        };
+        let renew = || {
+            let rows = rows.clone();
+            async move { Ok(*rows.lock().await) }
+        };
+        let done =
+            tokio::time::timeout(lease * 10, renewing_beside(work, lease, renew, |_| {})).await;
+        assert_eq!(done.expect("the work was left waiting").unwrap(), 1);
+    }
+
+    /// Renewals that keep failing stop the work with the reason.
+    #[tokio::test(start_paused = true)]
+    async fn a_lease_that_cannot_be_renewed_stops_the_work() {
+        let lease = Duration::from_secs(3);
+        let work = std::future::pending::<domain::Result<()>>();
+        let renew = || async { Err(DomainError::Internal("the database is gone".into())) };
+        let err = renewing_beside(work, lease, renew, |_| {})
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, DomainError::Internal(m) if m.contains("could not be renewed")),
+            "{err:?}"
+        );
     }
 }

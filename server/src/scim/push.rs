@@ -30,6 +30,23 @@ pub struct UserPush {
     pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// The users a target created since a moment, listed once and shared by every push of
+/// one run on this instance: after a restart, the batches the workers take up are
+/// looked up in one listing, asked for once (the others wait for it), instead of one
+/// listing or many filters per batch.
+#[derive(Clone, Default)]
+pub struct Listings(std::sync::Arc<tokio::sync::Mutex<Option<Listed>>>);
+
+struct Listed {
+    /// Users created at or after this moment (by the target's clock, give or take
+    /// [`CLOCK_SKEW`]) are in it.
+    since: chrono::DateTime<chrono::Utc>,
+    /// When the listing was asked for: it knows of requests that ended before then.
+    asked: chrono::DateTime<chrono::Utc>,
+    /// SCIM id by `externalId`.
+    ids: HashMap<String, String>,
+}
+
 /// One group to create after the users, with members as indices into the users.
 #[derive(Clone, Debug)]
 pub struct GroupPush {
@@ -42,7 +59,7 @@ pub struct GroupPush {
 pub struct PushReport {
     pub users: Vec<Outcome>,
     pub groups: Vec<Outcome>,
-    /// Set when the target refused the credentials (the job must stop), or when the
+    /// Set when the target refused the credentials (the run must stop), or when the
     /// push was interrupted.
     pub stopped: Option<ScimFailure>,
     /// The run stopped while the push waited: users not settled are to be given back,
@@ -66,6 +83,7 @@ pub struct Pusher<'a> {
     /// Told of each user found created by an earlier request as soon as its look-up
     /// answers (index, SCIM id), so that it can be settled before the push ends.
     found: Option<tokio::sync::mpsc::UnboundedSender<Vec<(usize, String)>>>,
+    listings: Option<Listings>,
 }
 
 /// Where a user stands while a push is under way.
@@ -87,6 +105,9 @@ struct Attempt<'a> {
     /// When a request first carried each user, where known: the users the target
     /// created since then can be listed.
     first_sent: Vec<Option<chrono::DateTime<chrono::Utc>>>,
+    /// When this push began: a listing asked for about then knows of the requests
+    /// earlier attempts made.
+    started: chrono::DateTime<chrono::Utc>,
     stopped: Option<ScimFailure>,
     interrupted: bool,
     requests: u64,
@@ -134,6 +155,7 @@ impl<'a> Pusher<'a> {
             policy,
             stop: None,
             found: None,
+            listings: None,
         }
     }
 
@@ -154,9 +176,16 @@ impl<'a> Pusher<'a> {
         self
     }
 
+    /// Look-ups by listing go through `listings`, shared with the other pushes of the
+    /// same run.
+    pub fn with_listings(mut self, listings: Listings) -> Self {
+        self.listings = Some(listings);
+        self
+    }
+
     /// Waits before another attempt; `false` (and the push stopped) when the run
     /// stopped first.
-    async fn wait(&self, run: &mut Attempt<'_>, pause: std::time::Duration) -> bool {
+    async fn wait(&self, push: &mut Attempt<'_>, pause: std::time::Duration) -> bool {
         let Some(stop) = &self.stop else {
             tokio::time::sleep(pause).await;
             return true;
@@ -164,8 +193,8 @@ impl<'a> Pusher<'a> {
         tokio::select! {
             () = tokio::time::sleep(pause) => true,
             () = stop.cancelled() => {
-                run.interrupted = true;
-                run.stopped.get_or_insert_with(|| {
+                push.interrupted = true;
+                push.stopped.get_or_insert_with(|| {
                     ScimFailure::new(ErrorClass::Throttled, None, INTERRUPTED)
                 });
                 false
@@ -175,7 +204,7 @@ impl<'a> Pusher<'a> {
 
     /// Creates the users, then the groups; returns one outcome per user and group.
     pub async fn push(&self, users: &[UserPush], groups: &[GroupPush]) -> PushReport {
-        let mut run = Attempt {
+        let mut push = Attempt {
             users,
             state: users.iter().map(|_| Pending::Ready).collect(),
             attempts: vec![0; users.len()],
@@ -184,21 +213,22 @@ impl<'a> Pusher<'a> {
                 .iter()
                 .map(|u| u.sent_at.filter(|_| u.maybe_sent))
                 .collect(),
+            started: chrono::Utc::now(),
             stopped: None,
             interrupted: false,
             requests: 0,
             retries: 0,
         };
-        self.found_before(&mut run).await;
+        self.found_before(&mut push).await;
         let group_outcomes = if self.limits.bulk {
-            self.push_bulk(&mut run, groups).await
+            self.push_bulk(&mut push, groups).await
         } else {
-            self.push_single(&mut run).await;
-            self.groups_single(&run, groups).await
+            self.push_single(&mut push).await;
+            self.groups_single(&push, groups).await
         };
-        let stopped = run.stopped.clone();
-        let sent = run.sent.clone();
-        let users = run
+        let stopped = push.stopped.clone();
+        let sent = push.sent.clone();
+        let users = push
             .state
             .into_iter()
             .map(|p| match p {
@@ -212,63 +242,63 @@ impl<'a> Pusher<'a> {
             users,
             groups: group_outcomes,
             stopped,
-            interrupted: run.interrupted,
+            interrupted: push.interrupted,
             sent,
-            requests: run.requests,
-            retries: run.retries,
+            requests: push.requests,
+            retries: push.retries,
         }
     }
 
     // ---- bulk --------------------------------------------------------------------
 
-    async fn push_bulk(&self, run: &mut Attempt<'_>, groups: &[GroupPush]) -> Vec<Outcome> {
-        let mut work: VecDeque<Vec<usize>> = VecDeque::from([(0..run.users.len()).collect()]);
+    async fn push_bulk(&self, push: &mut Attempt<'_>, groups: &[GroupPush]) -> Vec<Outcome> {
+        let mut work: VecDeque<Vec<usize>> = VecDeque::from([(0..push.users.len()).collect()]);
         let mut packer = self.packer();
         // The users of the last request stay open so that groups can join it and
         // name its users by `bulkId`.
         while let Some(chunk) = work.pop_front() {
             for i in chunk {
-                if run.stopped.is_some() {
+                if push.stopped.is_some() {
                     break;
                 }
-                if run.is_done(i) {
+                if push.is_done(i) {
                     continue;
                 }
-                let op = Operation::create_user(&bulk_id(i), &run.users[i].data);
+                let op = Operation::create_user(&bulk_id(i), &push.users[i].data);
                 match packer.push(op) {
-                    Ok(Some(request)) => self.send_users(run, request, &mut work).await,
+                    Ok(Some(request)) => self.send_users(push, request, &mut work).await,
                     Ok(None) => {}
-                    Err(op) => run.done(i, self.too_large(op.json.len())),
+                    Err(op) => push.done(i, self.too_large(op.json.len())),
                 }
             }
             if !work.is_empty()
-                && run.stopped.is_none()
+                && push.stopped.is_none()
                 && let Some(request) = packer.take()
             {
-                self.send_users(run, request, &mut work).await;
+                self.send_users(push, request, &mut work).await;
             }
         }
-        if run.stopped.is_some() {
-            return self.stopped_groups(run, groups);
+        if push.stopped.is_some() {
+            return self.stopped_groups(push, groups);
         }
-        self.bulk_groups(run, groups, packer).await
+        self.bulk_groups(push, groups, packer).await
     }
 
     /// Users an earlier attempt may have created are looked up first: found by their
     /// `externalId`, they are settled as created (by that attempt) and not sent. They
     /// are asked for many at a time (`externalId eq "a" or externalId eq "b" …`); a
     /// target that refuses such filters is asked one user at a time, a few at once.
-    async fn found_before(&self, run: &mut Attempt<'_>) {
-        let wanted: Vec<usize> = (0..run.users.len())
-            .filter(|&i| run.users[i].maybe_sent)
+    async fn found_before(&self, push: &mut Attempt<'_>) {
+        let wanted: Vec<usize> = (0..push.users.len())
+            .filter(|&i| push.users[i].maybe_sent)
             .collect();
-        self.found_ours(run, &wanted).await;
+        self.found_ours(push, &wanted).await;
     }
 
     /// Settles users found created by an earlier request, and reports them at once.
-    fn found(&self, run: &mut Attempt<'_>, ours: Vec<(usize, String)>) {
+    fn found(&self, push: &mut Attempt<'_>, ours: Vec<(usize, String)>) {
         for (i, id) in &ours {
-            run.done(*i, Outcome::Created { id: id.clone() });
+            push.done(*i, Outcome::Created { id: id.clone() });
         }
         if let Some(sink) = &self.found
             && !ours.is_empty()
@@ -282,7 +312,7 @@ impl<'a> Pusher<'a> {
     /// created by an earlier request: settled as created, each reported as soon as
     /// its answer came. Asked for 50 at a time with `or` filters, one at a time (a few
     /// in the air) where the target refuses those.
-    async fn found_ours(&self, run: &mut Attempt<'_>, indices: &[usize]) {
+    async fn found_ours(&self, push: &mut Attempt<'_>, indices: &[usize]) {
         if indices.is_empty() {
             return;
         }
@@ -291,71 +321,108 @@ impl<'a> Pusher<'a> {
         // scans for each; refused, or holding too many, the filters are used.
         let since = indices
             .iter()
-            .map(|&i| run.first_sent[i])
+            .map(|&i| push.first_sent[i])
             .collect::<Option<Vec<_>>>()
             .and_then(|at| at.into_iter().min());
-        if let Some(since) = since {
-            let at_most = (indices.len() * LISTED_PER_USER).max(1_000);
-            let (listed, requests) = self
-                .client
-                .created_since("/Users", since - CLOCK_SKEW, at_most)
-                .await;
-            run.requests += requests;
-            match listed {
-                Ok(Some(created)) => {
-                    let ours = ours_among(run, indices, &created);
-                    self.found(run, ours);
-                    return;
-                }
-                Err(call) if call.class() == ErrorClass::Unauthorized => {
-                    run.stopped = Some(call.failure);
-                    return;
-                }
-                Ok(None) | Err(_) => {}
-            }
+        if let Some(since) = since
+            && self.by_listing(push, indices, since - CLOCK_SKEW).await
+        {
+            return;
         }
         for chunk in indices.chunks(LOOKUPS_PER_REQUEST) {
-            if run.stopped.is_some() {
+            if push.stopped.is_some() {
                 break;
             }
             let ids: Vec<&str> = chunk
                 .iter()
-                .map(|&i| run.users[i].external_id.as_str())
+                .map(|&i| push.users[i].external_id.as_str())
                 .collect();
-            run.requests += 1;
+            push.requests += 1;
             let found = match self.client.filter_any("/Users", "externalId", &ids).await {
                 Ok(found) => found,
                 Err(call) if call.class() == ErrorClass::Unauthorized => {
-                    run.stopped = Some(call.failure);
+                    push.stopped = Some(call.failure);
                     break;
                 }
                 // Refused (or failed): one user at a time, a few at once.
-                Err(_) => self.found_one_by_one(run, chunk).await,
+                Err(_) => self.found_one_by_one(push, chunk).await,
             };
-            let ours = ours_among(run, chunk, &found);
-            self.found(run, ours);
+            let ours = ours_among(push, chunk, &found);
+            self.found(push, ours);
         }
+    }
+
+    /// Looks `indices` up in a listing of the users created since `since`: the one
+    /// shared by this run's pushes when it covers them (from early enough, and asked
+    /// for at most [`LISTING_SHARED_FOR`] before this push began), else a new one, kept
+    /// for the others. `false` when
+    /// the target refused the listing or it would hold too many users: filters then.
+    async fn by_listing(
+        &self,
+        push: &mut Attempt<'_>,
+        indices: &[usize],
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> bool {
+        let shared = self.listings.clone().unwrap_or_default();
+        // Held while listing: the other pushes wait for this listing and use it.
+        let mut listed = shared.0.lock().await;
+        let covers = listed
+            .as_ref()
+            .is_some_and(|l| l.since <= since && l.asked >= push.started - LISTING_SHARED_FOR);
+        if !covers {
+            let at_most = (indices.len() * LISTED_PER_USER).max(LISTED_AT_LEAST);
+            let asked = chrono::Utc::now();
+            let (answer, requests) = self.client.created_since("/Users", since, at_most).await;
+            push.requests += requests;
+            match answer {
+                Ok(Some(created)) => {
+                    let ids = created
+                        .iter()
+                        .filter_map(|r| {
+                            Some((text_of(r, "externalId")?.to_string(), resource_id(r)?))
+                        })
+                        .collect();
+                    *listed = Some(Listed { since, asked, ids });
+                }
+                Err(call) if call.class() == ErrorClass::Unauthorized => {
+                    push.stopped = Some(call.failure);
+                    return true;
+                }
+                Ok(None) | Err(_) => return false,
+            }
+        }
+        let Some(found) = listed.as_ref() else {
+            return false;
+        };
+        let ours: Vec<(usize, String)> = indices
+            .iter()
+            .filter_map(|&i| Some((i, found.ids.get(&push.users[i].external_id)?.clone())))
+            .collect();
+        drop(listed);
+        self.found(push, ours);
+        true
     }
 
     /// The resources found by `externalId` for each of `chunk`, asked for one at a
     /// time with a few requests in the air.
-    async fn found_one_by_one(&self, run: &mut Attempt<'_>, chunk: &[usize]) -> Vec<Value> {
+    async fn found_one_by_one(&self, push: &mut Attempt<'_>, chunk: &[usize]) -> Vec<Value> {
         let mut answers = Vec::with_capacity(chunk.len());
         for group in chunk.chunks(LOOKUPS_IN_THE_AIR) {
             // Each ask owns its client (a clone shares the connections) and its id.
             let asks = group.iter().map(|&i| {
-                let (client, external_id) = (self.client.clone(), run.users[i].external_id.clone());
+                let (client, external_id) =
+                    (self.client.clone(), push.users[i].external_id.clone());
                 async move { client.filter_eq("/Users", "externalId", &external_id).await }
             });
             answers.extend(futures_util::future::join_all(asks).await);
         }
-        run.requests += answers.len() as u64;
+        push.requests += answers.len() as u64;
         let mut found = Vec::new();
         for answer in answers {
             match answer {
                 Ok(resources) => found.extend(resources),
                 Err(call) if call.class() == ErrorClass::Unauthorized => {
-                    run.stopped = Some(call.failure);
+                    push.stopped = Some(call.failure);
                 }
                 // Not found now: sent again, and a 409 then is settled by a look-up.
                 Err(_) => {}
@@ -384,7 +451,7 @@ impl<'a> Pusher<'a> {
     /// go back on `work`.
     async fn send_users(
         &self,
-        run: &mut Attempt<'_>,
+        push: &mut Attempt<'_>,
         request: BulkRequest,
         work: &mut VecDeque<Vec<usize>>,
     ) {
@@ -393,30 +460,30 @@ impl<'a> Pusher<'a> {
             .iter()
             .filter_map(|b| index_of(b))
             .collect();
-        run.requests += 1;
-        run.leaving(&indices);
+        push.requests += 1;
+        push.leaving(&indices);
         match self.client.bulk(request.body).await {
             Ok(answer) => match parse_response(&answer.body) {
-                Ok(results) => self.settle_users(run, &indices, results, work).await,
+                Ok(results) => self.settle_users(push, &indices, results, work).await,
                 Err(reason) => {
                     let failure =
                         ScimFailure::new(ErrorClass::Protocol, Some(answer.status), reason);
-                    self.recover(run, &indices, &failure, work).await;
+                    self.recover(push, &indices, &failure, work).await;
                 }
             },
-            Err(failure) => self.request_failed(run, indices, failure, work).await,
+            Err(failure) => self.request_failed(push, indices, failure, work).await,
         }
     }
 
     async fn request_failed(
         &self,
-        run: &mut Attempt<'_>,
+        push: &mut Attempt<'_>,
         indices: Vec<usize>,
         failure: CallFailure,
         work: &mut VecDeque<Vec<usize>>,
     ) {
         match failure.class() {
-            ErrorClass::Unauthorized => run.stopped = Some(failure.failure),
+            ErrorClass::Unauthorized => push.stopped = Some(failure.failure),
             // Too large as a whole (the target counts differently, or a proxy in front
             // has a lower limit): halves, down to single operations.
             ErrorClass::PayloadTooLarge | ErrorClass::InvalidData if indices.len() > 1 => {
@@ -426,31 +493,31 @@ impl<'a> Pusher<'a> {
             }
             ErrorClass::Throttled => {
                 // Not processed: the same users go again after the wait.
-                let attempt = indices.iter().map(|&i| run.attempts[i]).max().unwrap_or(0) + 1;
+                let attempt = indices.iter().map(|&i| push.attempts[i]).max().unwrap_or(0) + 1;
                 if attempt >= self.client.retry.attempts {
                     for &i in &indices {
-                        run.done(i, Outcome::Failed(failure.failure.clone()));
+                        push.done(i, Outcome::Failed(failure.failure.clone()));
                     }
                     return;
                 }
                 for &i in &indices {
-                    run.attempts[i] = attempt;
+                    push.attempts[i] = attempt;
                 }
-                run.retries += 1;
+                push.retries += 1;
                 // Stopped while waiting: the users stay unsettled, to be given back.
                 if self
-                    .wait(run, self.client.retry.delay(attempt, failure.retry_after))
+                    .wait(push, self.client.retry.delay(attempt, failure.retry_after))
                     .await
                 {
                     work.push_front(indices);
                 }
             }
             ErrorClass::Network | ErrorClass::ServerError | ErrorClass::Protocol => {
-                self.recover(run, &indices, &failure.failure, work).await;
+                self.recover(push, &indices, &failure.failure, work).await;
             }
             _ => {
                 for &i in &indices {
-                    run.done(i, Outcome::Failed(failure.failure.clone()));
+                    push.done(i, Outcome::Failed(failure.failure.clone()));
                 }
             }
         }
@@ -458,7 +525,7 @@ impl<'a> Pusher<'a> {
 
     async fn settle_users(
         &self,
-        run: &mut Attempt<'_>,
+        push: &mut Attempt<'_>,
         indices: &[usize],
         mut results: HashMap<String, OpResult>,
         work: &mut VecDeque<Vec<usize>>,
@@ -470,12 +537,12 @@ impl<'a> Pusher<'a> {
         let mut conflicts = Vec::new();
         for &i in indices {
             match results.remove(&bulk_id(i)) {
-                Some(OpResult::Done { id: Some(id), .. }) => run.done(i, Outcome::Created { id }),
+                Some(OpResult::Done { id: Some(id), .. }) => push.done(i, Outcome::Created { id }),
                 // Created, but the answer named no id: find it.
                 Some(OpResult::Done { id: None, .. }) => unsure.push(i),
                 Some(OpResult::Failed(failure)) => match failure.class {
                     ErrorClass::AlreadyExists => conflicts.push((i, failure)),
-                    ErrorClass::Unauthorized => run.stopped = Some(failure),
+                    ErrorClass::Unauthorized => push.stopped = Some(failure),
                     ErrorClass::Throttled => {
                         again.push(i);
                         throttled = Some(failure);
@@ -483,7 +550,7 @@ impl<'a> Pusher<'a> {
                     ErrorClass::Network | ErrorClass::ServerError | ErrorClass::Protocol => {
                         unsure.push(i)
                     }
-                    _ => run.done(i, Outcome::Failed(failure)),
+                    _ => push.done(i, Outcome::Failed(failure)),
                 },
                 // The target did not say: it may or may not have created the user.
                 None => unsure.push(i),
@@ -495,15 +562,15 @@ impl<'a> Pusher<'a> {
         let maybe_ours: Vec<usize> = conflicts
             .iter()
             .map(|(i, _)| *i)
-            .filter(|&i| run.sent[i])
+            .filter(|&i| push.sent[i])
             .collect();
-        self.found_ours(run, &maybe_ours).await;
+        self.found_ours(push, &maybe_ours).await;
         for (i, failure) in conflicts {
-            if run.is_done(i) {
+            if push.is_done(i) {
                 continue;
             }
-            match self.on_conflict(run, i, &failure).await {
-                Some(outcome) => run.done(i, outcome),
+            match self.on_conflict(push, i, &failure).await {
+                Some(outcome) => push.done(i, outcome),
                 None => not_yet_found
                     .get_or_insert_with(|| (Vec::new(), failure.clone()))
                     .0
@@ -516,10 +583,10 @@ impl<'a> Pusher<'a> {
                 None,
                 "the bulk answer did not report this operation",
             );
-            self.recover(run, &unsure, &failure, work).await;
+            self.recover(push, &unsure, &failure, work).await;
         }
         if let Some((indices, failure)) = not_yet_found {
-            self.retry_later(run, &indices, &not_found_after_conflict(failure), work)
+            self.retry_later(push, &indices, &not_found_after_conflict(failure), work)
                 .await;
         }
         if let Some(failure) = throttled {
@@ -527,7 +594,7 @@ impl<'a> Pusher<'a> {
                 failure,
                 retry_after: None,
             };
-            self.request_failed(run, again, call, work).await;
+            self.request_failed(push, again, call, work).await;
         }
     }
 
@@ -536,7 +603,7 @@ impl<'a> Pusher<'a> {
     /// times.
     async fn recover(
         &self,
-        run: &mut Attempt<'_>,
+        push: &mut Attempt<'_>,
         indices: &[usize],
         cause: &ScimFailure,
         work: &mut VecDeque<Vec<usize>>,
@@ -544,28 +611,28 @@ impl<'a> Pusher<'a> {
         for &i in indices {
             // The request reached the target or may have: from now on a 409 for this
             // user may answer it.
-            run.sent[i] = true;
+            push.sent[i] = true;
         }
         // Found by their externalId, the users were created by the request whose
         // answer was lost; the others go again (a stranger holding a user name then
         // meets 409 and the policy).
-        self.found_ours(run, indices).await;
+        self.found_ours(push, indices).await;
         let again: Vec<usize> = indices
             .iter()
             .copied()
-            .filter(|&i| !run.is_done(i))
+            .filter(|&i| !push.is_done(i))
             .collect();
-        if run.stopped.is_some() {
+        if push.stopped.is_some() {
             return;
         }
-        self.retry_later(run, &again, cause, work).await;
+        self.retry_later(push, &again, cause, work).await;
     }
 
     /// Counts an attempt for each user and sends them again after a pause; a user out
     /// of attempts fails with `cause`.
     async fn retry_later(
         &self,
-        run: &mut Attempt<'_>,
+        push: &mut Attempt<'_>,
         indices: &[usize],
         cause: &ScimFailure,
         work: &mut VecDeque<Vec<usize>>,
@@ -573,17 +640,20 @@ impl<'a> Pusher<'a> {
         let mut again = Vec::new();
         let mut attempt = 0;
         for &i in indices {
-            run.attempts[i] += 1;
-            attempt = attempt.max(run.attempts[i]);
-            if run.attempts[i] >= self.client.retry.attempts {
-                run.done(i, Outcome::Failed(cause.clone()));
+            push.attempts[i] += 1;
+            attempt = attempt.max(push.attempts[i]);
+            if push.attempts[i] >= self.client.retry.attempts {
+                push.done(i, Outcome::Failed(cause.clone()));
             } else {
                 again.push(i);
             }
         }
         if !again.is_empty() {
-            run.retries += 1;
-            if self.wait(run, self.client.retry.delay(attempt, None)).await {
+            push.retries += 1;
+            if self
+                .wait(push, self.client.retry.delay(attempt, None))
+                .await
+            {
                 work.push_front(again);
             }
         }
@@ -592,8 +662,8 @@ impl<'a> Pusher<'a> {
     /// Looks a user up by `externalId` (then `userName`). Only a resource whose
     /// attribute equals what was searched counts: a target that applies filters
     /// loosely (or ignores them) must not have a stranger taken for this user.
-    async fn lookup(&self, run: &mut Attempt<'_>, i: usize) -> Result<Option<Found>, CallFailure> {
-        let user = &run.users[i];
+    async fn lookup(&self, push: &mut Attempt<'_>, i: usize) -> Result<Option<Found>, CallFailure> {
+        let user = &push.users[i];
         let by_external = self
             .client
             .filter_eq("/Users", "externalId", &user.external_id)
@@ -601,7 +671,7 @@ impl<'a> Pusher<'a> {
         let by_external = match by_external {
             Ok(found) => found,
             Err(failure) if failure.class() == ErrorClass::Unauthorized => {
-                run.stopped = Some(failure.failure.clone());
+                push.stopped = Some(failure.failure.clone());
                 return Err(failure);
             }
             Err(failure) => return Err(failure),
@@ -643,19 +713,19 @@ impl<'a> Pusher<'a> {
     /// it were someone else's.
     async fn on_conflict(
         &self,
-        run: &mut Attempt<'_>,
+        push: &mut Attempt<'_>,
         i: usize,
         failure: &ScimFailure,
     ) -> Option<Outcome> {
-        let found = match self.lookup(run, i).await {
+        let found = match self.lookup(push, i).await {
             Ok(found) => found,
-            Err(call) if run.sent[i] && call.class().retryable() => return None,
+            Err(call) if push.sent[i] && call.class().retryable() => return None,
             Err(call) => return Some(Outcome::Failed(call.failure)),
         };
         match found {
-            Some(Found::Ours { id, .. }) if run.sent[i] => Some(Outcome::Created { id }),
-            None if run.sent[i] => None,
-            found => Some(self.apply_policy_to(run, i, failure.clone(), found).await),
+            Some(Found::Ours { id, .. }) if push.sent[i] => Some(Outcome::Created { id }),
+            None if push.sent[i] => None,
+            found => Some(self.apply_policy_to(push, i, failure.clone(), found).await),
         }
     }
 
@@ -664,7 +734,7 @@ impl<'a> Pusher<'a> {
     /// ever updated, and then never its password or status.
     async fn apply_policy_to(
         &self,
-        run: &mut Attempt<'_>,
+        push: &mut Attempt<'_>,
         i: usize,
         failure: ScimFailure,
         found: Option<Found>,
@@ -698,7 +768,7 @@ impl<'a> Pusher<'a> {
                 ..failure
             }),
             (ExistingPolicy::Update, Some(existing)) => {
-                let ops = update_operations(&existing, &run.users[i].data);
+                let ops = update_operations(&existing, &push.users[i].data);
                 let changed: Vec<String> = ops
                     .iter()
                     .filter_map(|op| op.get("path").and_then(Value::as_str))
@@ -707,7 +777,7 @@ impl<'a> Pusher<'a> {
                 if ops.is_empty() {
                     return Outcome::Updated { id, changed };
                 }
-                run.requests += 1;
+                push.requests += 1;
                 match self.client.patch(&format!("/Users/{id}"), ops).await {
                     Ok(()) => Outcome::Updated { id, changed },
                     Err(call) => Outcome::Failed(call.failure),
@@ -723,7 +793,7 @@ impl<'a> Pusher<'a> {
     /// are named by their SCIM ids.
     async fn bulk_groups(
         &self,
-        run: &mut Attempt<'_>,
+        push: &mut Attempt<'_>,
         groups: &[GroupPush],
         mut packer: Packer,
     ) -> Vec<Outcome> {
@@ -759,7 +829,7 @@ impl<'a> Pusher<'a> {
                 }
                 Ok(_) => {}
                 Err(call) if call.class() == ErrorClass::Unauthorized => {
-                    run.stopped = Some(call.failure);
+                    push.stopped = Some(call.failure);
                     break;
                 }
                 Err(call) => {
@@ -767,16 +837,17 @@ impl<'a> Pusher<'a> {
                     continue;
                 }
             }
-            let mut op = self.group_op(run, g, group, &in_request);
+            let mut op = self.group_op(push, g, group, &in_request);
             if !packer.fits(op.json.len()) {
                 if let Some(request) = packer.take() {
                     let open = (open_users.as_slice(), open.as_slice());
-                    self.send_mixed(run, request, open, groups, &mut tail).await;
+                    self.send_mixed(push, request, open, groups, &mut tail)
+                        .await;
                 }
                 in_request.clear();
                 open_users.clear();
                 open.clear();
-                op = self.group_op(run, g, group, &in_request);
+                op = self.group_op(push, g, group, &in_request);
             }
             match packer.push(op) {
                 Ok(_) => open.push(g),
@@ -785,7 +856,8 @@ impl<'a> Pusher<'a> {
         }
         if let Some(request) = packer.take() {
             let open = (open_users.as_slice(), open.as_slice());
-            self.send_mixed(run, request, open, groups, &mut tail).await;
+            self.send_mixed(push, request, open, groups, &mut tail)
+                .await;
         }
         let Tail {
             mut outcomes,
@@ -794,36 +866,36 @@ impl<'a> Pusher<'a> {
         } = tail;
         // Users of the last request that must go again go alone, as before.
         while let Some(chunk) = work.pop_front() {
-            if run.stopped.is_some() {
+            if push.stopped.is_some() {
                 break;
             }
             let mut packer = self.packer();
             for i in chunk {
-                let op = Operation::create_user(&bulk_id(i), &run.users[i].data);
+                let op = Operation::create_user(&bulk_id(i), &push.users[i].data);
                 match packer.push(op) {
-                    Ok(Some(request)) => self.send_users(run, request, &mut work).await,
+                    Ok(Some(request)) => self.send_users(push, request, &mut work).await,
                     Ok(None) => {}
-                    Err(op) => run.done(i, self.too_large(op.json.len())),
+                    Err(op) => push.done(i, self.too_large(op.json.len())),
                 }
             }
             if let Some(request) = packer.take() {
-                self.send_users(run, request, &mut work).await;
+                self.send_users(push, request, &mut work).await;
             }
         }
         for g in deferred {
-            if run.stopped.is_some() {
+            if push.stopped.is_some() {
                 break;
             }
-            outcomes[g] = Some(self.group_single(run, &groups[g]).await);
+            outcomes[g] = Some(self.group_single(push, &groups[g]).await);
         }
         for g in existing {
-            if run.stopped.is_some() {
+            if push.stopped.is_some() {
                 break;
             }
             let failure = ScimFailure::new(ErrorClass::AlreadyExists, None, "the group exists");
-            outcomes[g] = Some(self.resolve_group(run, &groups[g], failure).await);
+            outcomes[g] = Some(self.resolve_group(push, &groups[g], failure).await);
         }
-        let stopped = run.stopped.clone();
+        let stopped = push.stopped.clone();
         outcomes
             .into_iter()
             .map(|o| {
@@ -838,7 +910,7 @@ impl<'a> Pusher<'a> {
 
     fn group_op(
         &self,
-        run: &Attempt<'_>,
+        push: &Attempt<'_>,
         g: usize,
         group: &GroupPush,
         in_request: &std::collections::HashSet<usize>,
@@ -850,7 +922,7 @@ impl<'a> Pusher<'a> {
                 if in_request.contains(&i) {
                     Some(Member::BulkId(bulk_id(i)))
                 } else {
-                    run.scim_id(i).map(|id| Member::Id(id.to_string()))
+                    push.scim_id(i).map(|id| Member::Id(id.to_string()))
                 }
             })
             .collect();
@@ -862,7 +934,7 @@ impl<'a> Pusher<'a> {
     /// `request_failed`, the groups one by one once the users are settled (`deferred`).
     async fn send_mixed(
         &self,
-        run: &mut Attempt<'_>,
+        push: &mut Attempt<'_>,
         request: BulkRequest,
         open: (&[usize], &[usize]),
         groups: &[GroupPush],
@@ -875,18 +947,18 @@ impl<'a> Pusher<'a> {
             deferred,
         } = tail;
         let mut attempt = 0;
-        run.leaving(users);
+        push.leaving(users);
         let answer = loop {
-            run.requests += 1;
+            push.requests += 1;
             match self.client.bulk(request.body.clone()).await {
                 Err(f)
                     if f.class() == ErrorClass::Throttled
                         && attempt + 1 < self.client.retry.attempts =>
                 {
                     attempt += 1;
-                    run.retries += 1;
+                    push.retries += 1;
                     if !self
-                        .wait(run, self.client.retry.delay(attempt, f.retry_after))
+                        .wait(push, self.client.retry.delay(attempt, f.retry_after))
                         .await
                     {
                         break Err(f);
@@ -899,17 +971,17 @@ impl<'a> Pusher<'a> {
             Ok((_, Ok(results))) => results,
             Ok((status, Err(reason))) => {
                 let failure = ScimFailure::new(ErrorClass::Protocol, Some(status), reason);
-                self.recover(run, users, &failure, work).await;
+                self.recover(push, users, &failure, work).await;
                 deferred.extend_from_slice(group_indices);
                 return;
             }
             Err(failure) => {
                 if failure.class() == ErrorClass::Unauthorized {
-                    run.stopped = Some(failure.failure);
+                    push.stopped = Some(failure.failure);
                     return;
                 }
                 if !users.is_empty() {
-                    self.request_failed(run, users.to_vec(), failure.clone(), work)
+                    self.request_failed(push, users.to_vec(), failure.clone(), work)
                         .await;
                 }
                 if failure.class().retryable()
@@ -932,14 +1004,14 @@ impl<'a> Pusher<'a> {
             .iter()
             .filter_map(|&i| results.remove_entry(&bulk_id(i)))
             .collect();
-        self.settle_users(run, users, user_results, work).await;
+        self.settle_users(push, users, user_results, work).await;
         for &g in group_indices {
             match results.remove(&format!("g{g}")) {
                 Some(OpResult::Done { id: Some(id), .. }) => {
                     outcomes[g] = Some(Outcome::Created { id })
                 }
                 Some(OpResult::Failed(f)) if f.class == ErrorClass::AlreadyExists => {
-                    outcomes[g] = Some(self.resolve_group(run, &groups[g], f).await)
+                    outcomes[g] = Some(self.resolve_group(push, &groups[g], f).await)
                 }
                 Some(OpResult::Failed(f)) if !f.class.retryable() => {
                     outcomes[g] = Some(Outcome::Failed(f))
@@ -951,31 +1023,31 @@ impl<'a> Pusher<'a> {
         }
     }
 
-    fn stopped_groups(&self, run: &Attempt<'_>, groups: &[GroupPush]) -> Vec<Outcome> {
-        let failure = run
+    fn stopped_groups(&self, push: &Attempt<'_>, groups: &[GroupPush]) -> Vec<Outcome> {
+        let failure = push
             .stopped
             .clone()
-            .unwrap_or_else(|| ScimFailure::new(ErrorClass::Unauthorized, None, "the job stopped"));
+            .unwrap_or_else(|| ScimFailure::new(ErrorClass::Unauthorized, None, "the run stopped"));
         groups
             .iter()
             .map(|_| Outcome::Failed(failure.clone()))
             .collect()
     }
 
-    async fn groups_single(&self, run: &Attempt<'_>, groups: &[GroupPush]) -> Vec<Outcome> {
-        if run.stopped.is_some() {
-            return self.stopped_groups(run, groups);
+    async fn groups_single(&self, push: &Attempt<'_>, groups: &[GroupPush]) -> Vec<Outcome> {
+        if push.stopped.is_some() {
+            return self.stopped_groups(push, groups);
         }
         let mut outcomes = Vec::with_capacity(groups.len());
         for group in groups {
-            outcomes.push(self.group_single(run, group).await);
+            outcomes.push(self.group_single(push, group).await);
         }
         outcomes
     }
 
     /// A group by itself: found by `displayName` first (so a repeat creates nothing),
     /// else created with its members by SCIM id.
-    async fn group_single(&self, run: &Attempt<'_>, group: &GroupPush) -> Outcome {
+    async fn group_single(&self, push: &Attempt<'_>, group: &GroupPush) -> Outcome {
         match self
             .client
             .filter_eq("/Groups", "displayName", &group.display_name)
@@ -984,12 +1056,12 @@ impl<'a> Pusher<'a> {
             Ok(found) if named_group(&found, &group.display_name).is_some() => {
                 let failure =
                     ScimFailure::new(ErrorClass::AlreadyExists, Some(409), "the group exists");
-                return self.resolve_group(run, group, failure).await;
+                return self.resolve_group(push, group, failure).await;
             }
             Ok(_) => {}
             Err(call) => return Outcome::Failed(call.failure),
         }
-        let members = created_members(run, group);
+        let members = created_members(push, group);
         let resource = serde_json::json!({
             "schemas": [domain::scim::urn::GROUP],
             "displayName": group.display_name,
@@ -1011,7 +1083,7 @@ impl<'a> Pusher<'a> {
     /// A group that exists: skip, fail, or (update) add the members it lacks.
     async fn resolve_group(
         &self,
-        run: &Attempt<'_>,
+        push: &Attempt<'_>,
         group: &GroupPush,
         failure: ScimFailure,
     ) -> Outcome {
@@ -1033,7 +1105,7 @@ impl<'a> Pusher<'a> {
                 ..failure
             }),
             ExistingPolicy::Update => {
-                let members = created_members(run, group);
+                let members = created_members(push, group);
                 if members.is_empty() {
                     return Outcome::Updated {
                         id,
@@ -1124,78 +1196,78 @@ impl<'a> Pusher<'a> {
     // ---- without bulk ------------------------------------------------------------
 
     /// One `POST /Users` per user, for targets without bulk support.
-    async fn push_single(&self, run: &mut Attempt<'_>) {
-        for i in 0..run.users.len() {
-            while !run.is_done(i) {
-                if let Some(failure) = &run.stopped {
+    async fn push_single(&self, push: &mut Attempt<'_>) {
+        for i in 0..push.users.len() {
+            while !push.is_done(i) {
+                if let Some(failure) = &push.stopped {
                     let failure = failure.clone();
-                    run.done(i, Outcome::Failed(failure));
+                    push.done(i, Outcome::Failed(failure));
                     break;
                 }
-                run.requests += 1;
-                let result = self.client.create("/Users", &run.users[i].data).await;
+                push.requests += 1;
+                let result = self.client.create("/Users", &push.users[i].data).await;
                 match result {
                     Ok(created) => match resource_id(&created) {
-                        Some(id) => run.done(i, Outcome::Created { id }),
-                        None => self.single_unsure(run, i).await,
+                        Some(id) => push.done(i, Outcome::Created { id }),
+                        None => self.single_unsure(push, i).await,
                     },
                     Err(call) => match call.class() {
                         ErrorClass::AlreadyExists => {
-                            match self.on_conflict(run, i, &call.failure).await {
-                                Some(outcome) => run.done(i, outcome),
+                            match self.on_conflict(push, i, &call.failure).await {
+                                Some(outcome) => push.done(i, outcome),
                                 None => {
-                                    run.attempts[i] += 1;
-                                    if run.attempts[i] >= self.client.retry.attempts {
+                                    push.attempts[i] += 1;
+                                    if push.attempts[i] >= self.client.retry.attempts {
                                         let failure = not_found_after_conflict(call.failure);
-                                        run.done(i, Outcome::Failed(failure));
+                                        push.done(i, Outcome::Failed(failure));
                                     } else {
-                                        run.retries += 1;
-                                        let wait = self.client.retry.delay(run.attempts[i], None);
-                                        self.wait(run, wait).await;
+                                        push.retries += 1;
+                                        let wait = self.client.retry.delay(push.attempts[i], None);
+                                        self.wait(push, wait).await;
                                     }
                                 }
                             }
                         }
-                        ErrorClass::Unauthorized => run.stopped = Some(call.failure),
+                        ErrorClass::Unauthorized => push.stopped = Some(call.failure),
                         ErrorClass::Throttled => {
-                            run.attempts[i] += 1;
-                            if run.attempts[i] >= self.client.retry.attempts {
-                                run.done(i, Outcome::Failed(call.failure));
+                            push.attempts[i] += 1;
+                            if push.attempts[i] >= self.client.retry.attempts {
+                                push.done(i, Outcome::Failed(call.failure));
                             } else {
-                                run.retries += 1;
+                                push.retries += 1;
                                 let wait =
-                                    self.client.retry.delay(run.attempts[i], call.retry_after);
-                                self.wait(run, wait).await;
+                                    self.client.retry.delay(push.attempts[i], call.retry_after);
+                                self.wait(push, wait).await;
                             }
                         }
                         ErrorClass::Network | ErrorClass::ServerError | ErrorClass::Protocol => {
-                            run.sent[i] = true;
-                            match self.lookup(run, i).await {
+                            push.sent[i] = true;
+                            match self.lookup(push, i).await {
                                 Ok(Some(Found::Ours { id, .. })) => {
-                                    run.done(i, Outcome::Created { id })
+                                    push.done(i, Outcome::Created { id })
                                 }
                                 _ => {
-                                    run.attempts[i] += 1;
-                                    if run.attempts[i] >= self.client.retry.attempts {
-                                        run.done(i, Outcome::Failed(call.failure));
+                                    push.attempts[i] += 1;
+                                    if push.attempts[i] >= self.client.retry.attempts {
+                                        push.done(i, Outcome::Failed(call.failure));
                                     } else {
-                                        run.retries += 1;
-                                        let wait = self.client.retry.delay(run.attempts[i], None);
-                                        self.wait(run, wait).await;
+                                        push.retries += 1;
+                                        let wait = self.client.retry.delay(push.attempts[i], None);
+                                        self.wait(push, wait).await;
                                     }
                                 }
                             }
                         }
-                        _ => run.done(i, Outcome::Failed(call.failure)),
+                        _ => push.done(i, Outcome::Failed(call.failure)),
                     },
                 }
             }
         }
     }
 
-    async fn single_unsure(&self, run: &mut Attempt<'_>, i: usize) {
+    async fn single_unsure(&self, push: &mut Attempt<'_>, i: usize) {
         // Only the user with this externalId is the one just created.
-        let outcome = match self.lookup(run, i).await {
+        let outcome = match self.lookup(push, i).await {
             Ok(Some(Found::Ours { id, .. })) => Outcome::Created { id },
             _ => Outcome::Failed(ScimFailure::new(
                 ErrorClass::Protocol,
@@ -1203,7 +1275,7 @@ impl<'a> Pusher<'a> {
                 "the created user came back without an id and cannot be found",
             )),
         };
-        run.done(i, outcome);
+        push.done(i, outcome);
     }
 }
 
@@ -1220,13 +1292,21 @@ struct Tail {
 const LOOKUPS_PER_REQUEST: usize = 50;
 
 /// A listing of users created since a batch left is used while it holds at most this
-/// many users per user looked for (more, and filters cost less).
-const LISTED_PER_USER: usize = 10;
+/// many users per user looked for, or [`LISTED_AT_LEAST`]: a page of a listing costs
+/// the target about what one filter of [`LOOKUPS_PER_REQUEST`] terms does, and is
+/// shared by every batch taken up after a restart.
+const LISTED_PER_USER: usize = 20;
+const LISTED_AT_LEAST: usize = 20_000;
 
 /// How far the target's clock may be behind Ferry's: a listing starts this much
 /// before the batch left. A user it misses is sent again, and the 409 then settled by
 /// a look-up.
 const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(10);
+/// A listing serves the pushes that began up to this long after it was asked: the
+/// batches workers take up together after a restart, whose earlier requests ended
+/// with the process that sent them. A user a request created later than the listing
+/// is sent again, and the 409 then settled by a look-up.
+const LISTING_SHARED_FOR: chrono::Duration = chrono::Duration::seconds(5);
 /// Single look-ups in the air at once, for a target that refuses `or` filters.
 const LOOKUPS_IN_THE_AIR: usize = 4;
 
@@ -1255,7 +1335,7 @@ fn not_found_after_conflict(failure: ScimFailure) -> ScimFailure {
 
 /// Those of `indices` found in `resources` under their own `externalId`, with their
 /// SCIM ids.
-fn ours_among(run: &Attempt<'_>, indices: &[usize], resources: &[Value]) -> Vec<(usize, String)> {
+fn ours_among(push: &Attempt<'_>, indices: &[usize], resources: &[Value]) -> Vec<(usize, String)> {
     let by_external: HashMap<&str, &Value> = resources
         .iter()
         .filter_map(|r| Some((text_of(r, "externalId")?, r)))
@@ -1263,7 +1343,7 @@ fn ours_among(run: &Attempt<'_>, indices: &[usize], resources: &[Value]) -> Vec<
     indices
         .iter()
         .filter_map(|&i| {
-            let resource = by_external.get(run.users[i].external_id.as_str())?;
+            let resource = by_external.get(push.users[i].external_id.as_str())?;
             Some((i, resource_id(resource)?))
         })
         .collect()
@@ -1338,11 +1418,11 @@ fn update_operations(existing: &Value, mapped: &Value) -> Vec<Value> {
 }
 
 /// A group's members that have SCIM ids, as `members` values.
-fn created_members(run: &Attempt<'_>, group: &GroupPush) -> Vec<Value> {
+fn created_members(push: &Attempt<'_>, group: &GroupPush) -> Vec<Value> {
     group
         .members
         .iter()
-        .filter_map(|&i| run.scim_id(i))
+        .filter_map(|&i| push.scim_id(i))
         .map(|id| serde_json::json!({ "value": id }))
         .collect()
 }

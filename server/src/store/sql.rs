@@ -2,9 +2,9 @@
 //! parameters, `RETURNING`, `ON CONFLICT`) and expanded by macros into two typed
 //! implementations, one per driver: `sql_store!` here makes the two stores and their
 //! shared helpers, and each file of `sql/` the tables of one concern (access,
-//! projects, uploads, assessments, targets, mappings, plan, jobs). Dialect differences
+//! projects, uploads, assessments, targets, mappings, plan, runs). Dialect differences
 //! live in the migrations, and the few statements that differ name them (see
-//! `sql/jobs.rs`).
+//! `sql/runs.rs`).
 //!
 //! Some statements are assembled with `format!` (column lists, optional filters). They
 //! are built only from the constant fragments in this file; every value is bound as a
@@ -74,10 +74,10 @@ fn not_found_unless_one(rows: u64, what: &str) -> Result<()> {
 
 mod access;
 mod assessments;
-mod jobs;
+mod goals;
 mod mappings;
-mod plan;
 mod projects;
+mod runs;
 mod targets;
 mod uploads;
 
@@ -138,7 +138,7 @@ macro_rules! sql_store {
             }
 
             /// Runs one statement outside a transaction; returns how many rows it touched.
-            async fn run<'q>(
+            async fn execute<'q>(
                 &self,
                 statement: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
             ) -> Result<u64> {

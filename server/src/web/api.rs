@@ -28,8 +28,8 @@ use utoipa::{
 };
 
 pub(super) mod assessment;
+pub(super) mod goals;
 pub(super) mod mappings;
-pub(super) mod plan;
 pub(super) mod runs;
 pub(super) mod targets;
 
@@ -79,38 +79,41 @@ pub fn router() -> Router<AppState> {
         .route("/projects/{id}/mapping/diff", get(mappings::diff))
         .route("/projects/{id}/mapping/export", get(mappings::export))
         .route("/projects/{id}/mapping/import", post(mappings::import))
-        .route("/projects/{id}/mapping/preview", post(plan::preview))
+        .route("/projects/{id}/mapping/preview", post(goals::preview))
         .route(
             "/projects/{id}/mapping/impact",
-            get(plan::impact).post(plan::start_impact),
+            get(goals::impact).post(goals::start_impact),
         )
         .route(
-            "/projects/{id}/segments",
-            get(plan::get_segments).put(plan::put_segments),
+            "/projects/{id}/user-types",
+            get(goals::get_user_types).put(goals::put_user_types),
         )
-        .route("/projects/{id}/segments/count", post(plan::count_segments))
-        .route("/projects/{id}/plan", get(plan::plan))
+        .route(
+            "/projects/{id}/user-types/count",
+            post(goals::count_user_types),
+        )
+        .route("/projects/{id}/goals", get(goals::goals))
         .route("/projects/{id}/runs", get(runs::list))
         .route("/projects/{id}/runs/test", post(runs::start_test))
         .route("/projects/{id}/runs/preflight", get(runs::preflight))
         .route("/projects/{id}/runs/real", post(runs::start_real))
-        .route("/projects/{id}/runs/{job}", get(runs::get))
+        .route("/projects/{id}/runs/{run}", get(runs::get))
         .route(
-            "/projects/{id}/runs/{job}/window",
+            "/projects/{id}/runs/{run}/window",
             axum::routing::put(runs::window),
         )
-        .route("/projects/{id}/runs/{job}/start", post(runs::start))
-        .route("/projects/{id}/runs/{job}/pause", post(runs::pause))
-        .route("/projects/{id}/runs/{job}/resume", post(runs::resume))
-        .route("/projects/{id}/runs/{job}/cancel", post(runs::cancel))
-        .route("/projects/{id}/runs/{job}/records", get(runs::records))
+        .route("/projects/{id}/runs/{run}/start", post(runs::start))
+        .route("/projects/{id}/runs/{run}/pause", post(runs::pause))
+        .route("/projects/{id}/runs/{run}/resume", post(runs::resume))
+        .route("/projects/{id}/runs/{run}/cancel", post(runs::cancel))
+        .route("/projects/{id}/runs/{run}/records", get(runs::records))
         .route(
-            "/projects/{id}/runs/{job}/crosswalk.csv",
+            "/projects/{id}/runs/{run}/crosswalk.csv",
             get(runs::crosswalk),
         )
-        .route("/projects/{id}/runs/{job}/retry", post(runs::retry))
-        .route("/projects/{id}/runs/{job}/rollback", post(runs::rollback))
-        .route("/projects/{id}/runs/{job}/events", get(runs::events))
+        .route("/projects/{id}/runs/{run}/retry", post(runs::retry))
+        .route("/projects/{id}/runs/{run}/rollback", post(runs::rollback))
+        .route("/projects/{id}/runs/{run}/events", get(runs::events))
         .fallback(|| async { ApiError(DomainError::NotFound("API endpoint".into())) })
 }
 
@@ -600,13 +603,13 @@ impl Modify for BearerAuth {
         assessment::set_class, assessment::reveal, assessment::events,
         targets::list, targets::get, targets::put, targets::delete, targets::test,
         mappings::get, mappings::put, mappings::versions, mappings::diff, mappings::export, mappings::import,
-        plan::get_segments, plan::put_segments, plan::count_segments, plan::plan, plan::preview,
-        plan::start_impact, plan::impact,
+        goals::get_user_types, goals::put_user_types, goals::count_user_types, goals::goals, goals::preview,
+        goals::start_impact, goals::impact,
         runs::list, runs::start_test, runs::preflight, runs::start_real, runs::get, runs::window,
         runs::start, runs::pause, runs::resume, runs::cancel, runs::records, runs::crosswalk,
         runs::retry, runs::rollback, runs::events),
     modifiers(&BearerAuth),
     security(("api_token" = [])),
-    tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "assessment"), (name = "targets"), (name = "mapping"), (name = "plan"), (name = "runs"), (name = "audit"))
+    tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "assessment"), (name = "targets"), (name = "mapping"), (name = "goals"), (name = "runs"), (name = "audit"))
 )]
 pub struct ApiDoc;

@@ -27,8 +27,8 @@ pub enum Access {
 /// The access rule of every page path. Server functions and API routes check roles in
 /// the use-cases; this table keeps people from opening pages they cannot use.
 pub fn page_access(path: &str) -> Access {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match segments.as_slice() {
+    let user_types: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match user_types.as_slice() {
         ["login"] | ["setup"] | ["invite", _] => Access::Public,
         ["audit"] => Access::Needs(Permission::ViewAudit),
         ["members"] => Access::Needs(Permission::ManageMembers),

@@ -164,9 +164,9 @@ pub fn router(state: AppState) -> Router {
         .route("/uploads/{id}/errors.csv", get(api::upload_errors_csv))
         .route("/projects/{id}/uploads/events", get(events::upload_events))
         .route("/uploads/{id}/read", axum::routing::post(api::read_again))
-        .route("/projects/{id}/runs/{job}/events", get(api::runs::events))
+        .route("/projects/{id}/runs/{run}/events", get(api::runs::events))
         .route(
-            "/projects/{id}/runs/{job}/crosswalk.csv",
+            "/projects/{id}/runs/{run}/crosswalk.csv",
             get(api::runs::crosswalk),
         )
         .route(

@@ -465,12 +465,12 @@ async fn every_route_admits_exactly_the_roles_it_should() {
         ),
     ];
     // Goals and mapping: admins only, each call naming the project and its own fields.
-    let everyone = r#"{"segments": [{"name": "Everyone", "include": true}]}"#;
+    let everyone = r#"{"user_types": [{"name": "Everyone", "include": true}]}"#;
     let user_name = r#"[{"target": "userName", "source": "username"}]"#;
-    let plan_fns: [(&str, Vec<(&str, &str)>); 13] = [
-        ("plan/get", vec![]),
-        ("plan/segments/save", vec![("segments", everyone)]),
-        ("plan/segments/count", vec![("segments", everyone)]),
+    let goals_fns: [(&str, Vec<(&str, &str)>); 13] = [
+        ("goals/get", vec![]),
+        ("goals/user-types/save", vec![("user_types", everyone)]),
+        ("goals/user-types/count", vec![("user_types", everyone)]),
         ("mapping/get", vec![]),
         ("mapping/targets", vec![]),
         (
@@ -493,7 +493,7 @@ async fn every_route_admits_exactly_the_roles_it_should() {
         ("mapping/impact/start", vec![("rules", "[]")]),
         ("mapping/impact", vec![]),
     ];
-    for (name, fields) in plan_fns {
+    for (name, fields) in goals_fns {
         let mut form = vec![kv("project", &p)];
         form.extend(fields.into_iter().map(|(k, v)| kv(k, v)));
         server_fns.push((
@@ -509,12 +509,12 @@ async fn every_route_admits_exactly_the_roles_it_should() {
         (
             "runs/get",
             Rule::AtLeast(Role::Support),
-            vec![("job", NO_JOB)],
+            vec![("run", NO_JOB)],
         ),
         (
             "runs/records",
             Rule::AtLeast(Role::Support),
-            vec![("job", NO_JOB)],
+            vec![("run", NO_JOB)],
         ),
         (
             "runs/test",
@@ -531,7 +531,7 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             "runs/window",
             Rule::AtLeast(Role::Admin),
             vec![
-                ("job", NO_JOB),
+                ("run", NO_JOB),
                 (
                     "window",
                     r#"{"start": "2030-01-01T22:00", "end": "2030-01-02T02:00", "zone": "UTC"}"#,
@@ -541,17 +541,17 @@ async fn every_route_admits_exactly_the_roles_it_should() {
         (
             "runs/control",
             Rule::AtLeast(Role::Admin),
-            vec![("job", NO_JOB), ("action", "pause")],
+            vec![("run", NO_JOB), ("action", "pause")],
         ),
         (
             "runs/retry",
             Rule::AtLeast(Role::Admin),
-            vec![("job", NO_JOB)],
+            vec![("run", NO_JOB)],
         ),
         (
             "runs/rollback",
             Rule::AtLeast(Role::Admin),
-            vec![("job", NO_JOB), ("confirm", "1")],
+            vec![("run", NO_JOB), ("confirm", "1")],
         ),
     ];
     for (name, rule, fields) in run_fns {
@@ -703,25 +703,25 @@ async fn every_route_admits_exactly_the_roles_it_should() {
         ),
         (
             Method::GET,
-            format!("/api/v1/projects/{p}/segments"),
+            format!("/api/v1/projects/{p}/user-types"),
             None,
             Rule::AtLeast(Role::Admin),
         ),
         (
             Method::PUT,
-            format!("/api/v1/projects/{p}/segments"),
-            Some(serde_json::json!({"segments": [{"name": "Everyone", "include": true}]})),
+            format!("/api/v1/projects/{p}/user-types"),
+            Some(serde_json::json!({"user_types": [{"name": "Everyone", "include": true}]})),
             Rule::AtLeast(Role::Admin),
         ),
         (
             Method::POST,
-            format!("/api/v1/projects/{p}/segments/count"),
-            Some(serde_json::json!({"segments": [{"name": "Everyone", "include": true}]})),
+            format!("/api/v1/projects/{p}/user-types/count"),
+            Some(serde_json::json!({"user_types": [{"name": "Everyone", "include": true}]})),
             Rule::AtLeast(Role::Admin),
         ),
         (
             Method::GET,
-            format!("/api/v1/projects/{p}/plan"),
+            format!("/api/v1/projects/{p}/goals"),
             None,
             Rule::AtLeast(Role::Admin),
         ),

@@ -111,8 +111,8 @@ async fn target(server: &TestServer, token: &str, base: &str, role: &str, url: &
 }
 
 /// The counts of a run add up to its total.
-fn adds_up(job: &Value) {
-    let counts = &job["counts"];
+fn adds_up(run: &Value) {
+    let counts = &run["counts"];
     let sum: u64 = [
         "pending",
         "in_flight",
@@ -125,7 +125,7 @@ fn adds_up(job: &Value) {
     .iter()
     .map(|k| counts[k].as_u64().unwrap())
     .sum();
-    assert_eq!(sum, job["total"].as_u64().unwrap(), "{job}");
+    assert_eq!(sum, run["total"].as_u64().unwrap(), "{run}");
 }
 
 /// Waits until the run is in one of `states` (bounded), checking the counts on the way.
@@ -133,8 +133,8 @@ async fn until(server: &TestServer, token: &str, path: &str, states: &[&str]) ->
     for _ in 0..600 {
         let (status, view) = send(server, Method::GET, path, token, None).await;
         assert_eq!(status, 200, "{view}");
-        adds_up(&view["job"]);
-        if states.contains(&view["job"]["state"].as_str().unwrap()) {
+        adds_up(&view["run"]);
+        if states.contains(&view["run"]["state"].as_str().unwrap()) {
             return view;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -169,7 +169,7 @@ async fn story(db: TestDb, peer: &Peer) {
     }
 
     // A test run on a random sample of 20, seeded.
-    let (status, job) = send(
+    let (status, run) = send(
         &server,
         Method::POST,
         &format!("{base}/runs/test"),
@@ -177,19 +177,19 @@ async fn story(db: TestDb, peer: &Peer) {
         Some(json!({"size": 20, "seed": 7, "tuning": {"batch_size": 6, "concurrency": 2}})),
     )
     .await;
-    assert_eq!(status, 201, "{job}");
-    assert_eq!(job["kind"], "test_run");
-    assert_eq!(job["total"], 20);
-    adds_up(&job);
-    let run = format!("{base}/runs/{}", job["id"].as_str().unwrap());
+    assert_eq!(status, 201, "{run}");
+    assert_eq!(run["kind"], "test_run");
+    assert_eq!(run["total"], 20);
+    adds_up(&run);
+    let run = format!("{base}/runs/{}", run["id"].as_str().unwrap());
 
     let view = until(&server, &token, &run, &["succeeded", "failed"]).await;
-    let counts = &view["job"]["counts"];
+    let counts = &view["run"]["counts"];
     let failed = counts["failed"].as_u64().unwrap();
     let created = counts["created"].as_u64().unwrap();
     assert_eq!(created + failed, 20, "{view}");
     assert!(failed >= 1, "every tenth address is rejected: {view}");
-    assert_eq!(view["job"]["state"], "failed");
+    assert_eq!(view["run"]["state"], "failed");
     assert_eq!(view["settings"]["sample"]["seed"], 7);
     assert_eq!(view["classes"][0]["error_class"], "mapping", "{view}");
     assert_eq!(view["classes"][0]["count"], failed);
@@ -306,8 +306,8 @@ async fn story(db: TestDb, peer: &Peer) {
     assert_eq!(retry["total"], failed);
     let retry_run = format!("{base}/runs/{}", retry["id"].as_str().unwrap());
     let retried = until(&server, &token, &retry_run, &["succeeded", "failed"]).await;
-    assert_eq!(retried["job"]["state"], "succeeded", "{retried}");
-    assert_eq!(retried["job"]["counts"]["created"], failed);
+    assert_eq!(retried["run"]["state"], "succeeded", "{retried}");
+    assert_eq!(retried["run"]["counts"]["created"], failed);
 
     // Roll the test run back: the confirmation must match.
     let (status, error) = send(
@@ -331,7 +331,7 @@ async fn story(db: TestDb, peer: &Peer) {
     assert_eq!(status, 201, "{rollback}");
     let rollback_run = format!("{base}/runs/{}", rollback["id"].as_str().unwrap());
     let rolled = until(&server, &token, &rollback_run, &["succeeded", "failed"]).await;
-    assert_eq!(rolled["job"]["counts"]["deleted"], created, "{rolled}");
+    assert_eq!(rolled["run"]["counts"]["deleted"], created, "{rolled}");
     for r in &records {
         assert_eq!(
             peer.count("externalId", r["source_id"].as_str().unwrap())
@@ -430,7 +430,7 @@ async fn pausing_ends_a_wait_for_the_targets_retry_after_at_once() {
     );
     let server = TestServer::start(sqlite_db()).await;
     let (token, base) = ready(&server, &proxy.base_url, PEER_TOKEN, "test", 20).await;
-    let (status, job) = send(
+    let (status, run) = send(
         &server,
         Method::POST,
         &format!("{base}/runs/test"),
@@ -438,8 +438,8 @@ async fn pausing_ends_a_wait_for_the_targets_retry_after_at_once() {
         Some(json!({"size": 20})),
     )
     .await;
-    assert_eq!(status, 201, "{job}");
-    let run = format!("{base}/runs/{}", job["id"].as_str().unwrap());
+    assert_eq!(status, 201, "{run}");
+    let run = format!("{base}/runs/{}", run["id"].as_str().unwrap());
     let started = std::time::Instant::now();
     while proxy.count("POST /v2/Bulk") == 0 {
         assert!(
@@ -454,15 +454,15 @@ async fn pausing_ends_a_wait_for_the_targets_retry_after_at_once() {
     // e-mail addresses fail by the mapping, never sent), nothing failed for the wait,
     // and the counts add up, long before the hour is over.
     let view = wait_for_run(&server, &run, &token, Duration::from_secs(60), |v| {
-        v["job"]["counts"]["in_flight"] == 0
+        v["run"]["counts"]["in_flight"] == 0
     })
     .await;
-    adds_up(&view["job"]);
-    assert_eq!(view["job"]["state"], "paused");
-    assert_eq!(view["job"]["counts"]["failed"], 2, "{view}");
+    adds_up(&view["run"]);
+    assert_eq!(view["run"]["state"], "paused");
+    assert_eq!(view["run"]["counts"]["failed"], 2, "{view}");
     assert_eq!(view["classes"][0]["error_class"], "mapping", "{view}");
-    assert_eq!(view["job"]["counts"]["created"], 0, "{view}");
-    assert_eq!(view["job"]["counts"]["pending"], 18, "{view}");
+    assert_eq!(view["run"]["counts"]["created"], 0, "{view}");
+    assert_eq!(view["run"]["counts"]["pending"], 18, "{view}");
     assert_eq!(
         proxy.count("POST /v2/Bulk"),
         1,
@@ -491,7 +491,7 @@ async fn users_found_after_a_lost_answer_are_settled_before_their_batch_ends() {
     proxy.inject("filter=externalId", Fault::Slow(Duration::from_secs(6)));
     let server = TestServer::start(sqlite_db()).await;
     let (token, base) = ready(&server, &proxy.base_url, PEER_TOKEN, "test", 120).await;
-    let (status, job) = send(
+    let (status, run) = send(
         &server,
         Method::POST,
         &format!("{base}/runs/test"),
@@ -499,28 +499,28 @@ async fn users_found_after_a_lost_answer_are_settled_before_their_batch_ends() {
         Some(json!({"size": 120, "tuning": {"batch_size": 120, "concurrency": 1}})),
     )
     .await;
-    assert_eq!(status, 201, "{job}");
-    let run = format!("{base}/runs/{}", job["id"].as_str().unwrap());
+    assert_eq!(status, 201, "{run}");
+    let run = format!("{base}/runs/{}", run["id"].as_str().unwrap());
     // The first look-up's 50 users are settled while the batch still waits for the
     // second: a crash now would not look them up again.
     let early = wait_for_run(&server, &run, &token, Duration::from_secs(30), |v| {
-        v["job"]["counts"]["created"].as_u64().unwrap_or(0) >= 50
+        v["run"]["counts"]["created"].as_u64().unwrap_or(0) >= 50
     })
     .await;
-    adds_up(&early["job"]);
-    assert_eq!(early["job"]["counts"]["created"], 50, "{early}");
+    adds_up(&early["run"]);
+    assert_eq!(early["run"]["counts"]["created"], 50, "{early}");
     assert!(
-        early["job"]["counts"]["in_flight"].as_u64().unwrap() > 0,
+        early["run"]["counts"]["in_flight"].as_u64().unwrap() > 0,
         "the batch had ended: {early}"
     );
     let done = wait_for_run(&server, &run, &token, Duration::from_secs(60), |v| {
-        v["job"]["counts"]["in_flight"] == 0 && v["job"]["counts"]["pending"] == 0
+        v["run"]["counts"]["in_flight"] == 0 && v["run"]["counts"]["pending"] == 0
     })
     .await;
-    adds_up(&done["job"]);
-    let failed = done["job"]["counts"]["failed"].as_u64().unwrap();
+    adds_up(&done["run"]);
+    let failed = done["run"]["counts"]["failed"].as_u64().unwrap();
     assert_eq!(
-        done["job"]["counts"]["created"].as_u64().unwrap() + failed,
+        done["run"]["counts"]["created"].as_u64().unwrap() + failed,
         120
     );
     assert_eq!(done["classes"][0]["error_class"], "mapping", "{done}");
@@ -541,7 +541,7 @@ async fn runs_pause_resume_and_cancel_with_counts_that_add_up() {
     let (token, base) = ready(&server, &peer.base_url, PEER_TOKEN, "test", 60).await;
     // Slow on purpose: 20 users a second in batches of 4.
     let slow = json!({"size": 54, "tuning": {"batch_size": 4, "concurrency": 1, "max_users_per_second": 20}});
-    let (status, job) = send(
+    let (status, run) = send(
         &server,
         Method::POST,
         &format!("{base}/runs/test"),
@@ -549,11 +549,11 @@ async fn runs_pause_resume_and_cancel_with_counts_that_add_up() {
         Some(slow.clone()),
     )
     .await;
-    assert_eq!(status, 201, "{job}");
-    let run = format!("{base}/runs/{}", job["id"].as_str().unwrap());
+    assert_eq!(status, 201, "{run}");
+    let run = format!("{base}/runs/{}", run["id"].as_str().unwrap());
     // Paused once something has settled (a wait on the run's state, not on a clock).
     wait_for_run(&server, &run, &token, Duration::from_secs(60), |v| {
-        v["job"]["counts"]["created"].as_u64().unwrap_or(0) > 0
+        v["run"]["counts"]["created"].as_u64().unwrap_or(0) > 0
     })
     .await;
     let (status, paused) = send(&server, Method::POST, &format!("{run}/pause"), &token, None).await;
@@ -562,17 +562,17 @@ async fn runs_pause_resume_and_cancel_with_counts_that_add_up() {
     assert_eq!(paused["pause_reason"]["kind"], "manual");
     // The batch in hand settles; then nothing moves.
     wait_for_run(&server, &run, &token, Duration::from_secs(60), |v| {
-        v["job"]["counts"]["in_flight"] == 0
+        v["run"]["counts"]["in_flight"] == 0
     })
     .await;
     let (_, first) = send(&server, Method::GET, &run, &token, None).await;
-    adds_up(&first["job"]);
-    assert_eq!(first["job"]["counts"]["in_flight"], 0, "{first}");
+    adds_up(&first["run"]);
+    assert_eq!(first["run"]["counts"]["in_flight"], 0, "{first}");
     assert_eq!(first["paused_because"], "paused by hand");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (_, second) = send(&server, Method::GET, &run, &token, None).await;
-    assert_eq!(first["job"]["counts"], second["job"]["counts"]);
-    let settled_before = 54 - first["job"]["counts"]["pending"].as_u64().unwrap();
+    assert_eq!(first["run"]["counts"], second["run"]["counts"]);
+    let settled_before = 54 - first["run"]["counts"]["pending"].as_u64().unwrap();
     assert!(settled_before > 0 && settled_before < 54, "{first}");
     // One run at a time: a paused one still holds the project.
     let (status, busy) = send(
@@ -612,7 +612,7 @@ async fn runs_pause_resume_and_cancel_with_counts_that_add_up() {
     assert_eq!(status, 200, "{resumed}");
     // Cancelled once the resumed run has moved on.
     wait_for_run(&server, &run, &token, Duration::from_secs(60), |v| {
-        54 - v["job"]["counts"]["pending"].as_u64().unwrap_or(54) > settled_before
+        54 - v["run"]["counts"]["pending"].as_u64().unwrap_or(54) > settled_before
     })
     .await;
     let (status, cancelled) = send(
@@ -626,12 +626,12 @@ async fn runs_pause_resume_and_cancel_with_counts_that_add_up() {
     assert_eq!(status, 200, "{cancelled}");
     assert_eq!(cancelled["state"], "cancelled");
     let last = wait_for_run(&server, &run, &token, Duration::from_secs(60), |v| {
-        v["job"]["counts"]["in_flight"] == 0
+        v["run"]["counts"]["in_flight"] == 0
     })
     .await;
-    adds_up(&last["job"]);
-    assert_eq!(last["job"]["counts"]["in_flight"], 0, "{last}");
-    assert!(last["job"]["counts"]["pending"].as_u64().unwrap() > 0);
+    adds_up(&last["run"]);
+    assert_eq!(last["run"]["counts"]["in_flight"], 0, "{last}");
+    assert!(last["run"]["counts"]["pending"].as_u64().unwrap() > 0);
     let (status, _) = send(
         &server,
         Method::POST,
@@ -682,7 +682,7 @@ async fn a_refused_credential_stops_the_run_and_a_fixed_one_resumes_it() {
     )
     .await;
     assert_eq!(status, 200);
-    let (status, job) = send(
+    let (status, run) = send(
         &server,
         Method::POST,
         &format!("{base}/runs/test"),
@@ -690,14 +690,14 @@ async fn a_refused_credential_stops_the_run_and_a_fixed_one_resumes_it() {
         Some(json!({"size": 18})),
     )
     .await;
-    assert_eq!(status, 201, "{job}");
-    let run = format!("{base}/runs/{}", job["id"].as_str().unwrap());
+    assert_eq!(status, 201, "{run}");
+    let run = format!("{base}/runs/{}", run["id"].as_str().unwrap());
     let view = until(&server, &token, &run, &["paused"]).await;
     assert_eq!(
-        view["job"]["pause_reason"]["kind"], "unauthorized",
+        view["run"]["pause_reason"]["kind"], "unauthorized",
         "{view}"
     );
-    assert_eq!(view["job"]["pause_reason"]["status"], 401);
+    assert_eq!(view["run"]["pause_reason"]["status"], 401);
     assert!(
         view["paused_because"]
             .as_str()
@@ -705,8 +705,8 @@ async fn a_refused_credential_stops_the_run_and_a_fixed_one_resumes_it() {
             .contains("credentials")
     );
     // Nothing was lost: what was not sent waits.
-    assert_eq!(view["job"]["counts"]["created"], 0);
-    assert!(view["job"]["counts"]["pending"].as_u64().unwrap() > 0);
+    assert_eq!(view["run"]["counts"]["created"], 0);
+    assert!(view["run"]["counts"]["pending"].as_u64().unwrap() > 0);
 
     // Credentials fixed, resumed: it finishes.
     target(&server, &token, &base, "test", &peer.base_url, PEER_TOKEN).await;
@@ -721,8 +721,8 @@ async fn a_refused_credential_stops_the_run_and_a_fixed_one_resumes_it() {
     assert_eq!(status, 200);
     let done = until(&server, &token, &run, &["succeeded", "failed"]).await;
     assert_eq!(
-        done["job"]["counts"]["created"].as_u64().unwrap()
-            + done["job"]["counts"]["failed"].as_u64().unwrap(),
+        done["run"]["counts"]["created"].as_u64().unwrap()
+            + done["run"]["counts"]["failed"].as_u64().unwrap(),
         18
     );
     server.stop().await;
@@ -736,7 +736,7 @@ async fn a_panicking_run_drive_pauses_the_run_with_the_reason_and_it_resumes() {
     let server = TestServer::start(sqlite_db()).await;
     let (token, base) = ready(&server, &peer.base_url, PEER_TOKEN, "test", 20).await;
     server.state.background.panic_next("run drive");
-    let (status, job) = send(
+    let (status, run) = send(
         &server,
         Method::POST,
         &format!("{base}/runs/test"),
@@ -744,11 +744,11 @@ async fn a_panicking_run_drive_pauses_the_run_with_the_reason_and_it_resumes() {
         Some(json!({"size": 18})),
     )
     .await;
-    assert_eq!(status, 201, "{job}");
-    let run = format!("{base}/runs/{}", job["id"].as_str().unwrap());
+    assert_eq!(status, 201, "{run}");
+    let run = format!("{base}/runs/{}", run["id"].as_str().unwrap());
     let view = until(&server, &token, &run, &["paused"]).await;
-    adds_up(&view["job"]);
-    assert_eq!(view["job"]["pause_reason"]["kind"], "cannot_run", "{view}");
+    adds_up(&view["run"]);
+    assert_eq!(view["run"]["pause_reason"]["kind"], "cannot_run", "{view}");
     let because = view["paused_because"].as_str().unwrap();
     assert!(because.contains("internal error"), "{because}");
     // Ferry keeps serving, and the run, resumed, finishes.
@@ -764,10 +764,10 @@ async fn a_panicking_run_drive_pauses_the_run_with_the_reason_and_it_resumes() {
     .await;
     assert_eq!(status, 200);
     let done = until(&server, &token, &run, &["succeeded", "failed"]).await;
-    adds_up(&done["job"]);
+    adds_up(&done["run"]);
     assert_eq!(
-        done["job"]["counts"]["created"].as_u64().unwrap()
-            + done["job"]["counts"]["failed"].as_u64().unwrap(),
+        done["run"]["counts"]["created"].as_u64().unwrap()
+            + done["run"]["counts"]["failed"].as_u64().unwrap(),
         18
     );
     server.stop().await;
@@ -792,7 +792,7 @@ async fn a_run_of_failures_pauses_the_run() {
     )
     .await;
     assert_eq!(status, 201, "{saved}");
-    let (status, job) = send(
+    let (status, run) = send(
         &server,
         Method::POST,
         &format!("{base}/runs/test"),
@@ -800,17 +800,17 @@ async fn a_run_of_failures_pauses_the_run() {
         Some(json!({"size": 27, "tuning": {"batch_size": 3, "concurrency": 1, "failure_window": 6, "failure_threshold": 5}})),
     )
     .await;
-    assert_eq!(status, 201, "{job}");
-    let run = format!("{base}/runs/{}", job["id"].as_str().unwrap());
+    assert_eq!(status, 201, "{run}");
+    let run = format!("{base}/runs/{}", run["id"].as_str().unwrap());
     let view = until(&server, &token, &run, &["paused"]).await;
     assert_eq!(
-        view["job"]["pause_reason"],
+        view["run"]["pause_reason"],
         json!({"kind": "failure_rate", "failed": 6, "of": 6}),
         "{view}"
     );
     assert_eq!(view["paused_because"], "6 of the last 6 records failed");
-    assert_eq!(view["job"]["counts"]["failed"], 6);
-    assert_eq!(view["job"]["counts"]["pending"], 21);
+    assert_eq!(view["run"]["counts"]["failed"], 6);
+    assert_eq!(view["run"]["counts"]["pending"], 21);
     server.stop().await;
 }
 
@@ -896,9 +896,9 @@ async fn the_real_run_waits_for_its_checks_and_its_window() {
     )
     .await;
     assert_eq!(status, 201, "{created}");
-    assert_eq!(created["job"]["state"], "scheduled");
-    assert_eq!(created["job"]["total"], 30);
-    let run = format!("{base}/runs/{}", created["job"]["id"].as_str().unwrap());
+    assert_eq!(created["run"]["state"], "scheduled");
+    assert_eq!(created["run"]["total"], 30);
+    let run = format!("{base}/runs/{}", created["run"]["id"].as_str().unwrap());
     let (_, view) = send(&server, Method::GET, &run, &token, None).await;
     assert_eq!(view["window"]["phase"], "before", "{view}");
     assert!(view["window"]["seconds"].as_u64().unwrap() > 20 * 3600);
@@ -915,8 +915,8 @@ async fn the_real_run_waits_for_its_checks_and_its_window() {
     .await;
     assert_eq!(status, 200, "{moved}");
     let done = until(&server, &token, &run, &["succeeded", "failed"]).await;
-    assert_eq!(done["job"]["counts"]["created"], 27, "{done}");
-    assert_eq!(done["job"]["counts"]["failed"], 3);
+    assert_eq!(done["run"]["counts"]["created"], 27, "{done}");
+    assert_eq!(done["run"]["counts"]["failed"], 3);
     assert!(done["readback"].is_null(), "only test runs are read back");
 
     // A window that closes while the run is under way: the scheduler pauses it; given
@@ -936,15 +936,15 @@ async fn the_real_run_waits_for_its_checks_and_its_window() {
     )
     .await;
     assert_eq!(status, 201, "{created}");
-    let run = format!("{base}/runs/{}", created["job"]["id"].as_str().unwrap());
+    let run = format!("{base}/runs/{}", created["run"]["id"].as_str().unwrap());
     let paused = until(&server, &token, &run, &["paused"]).await;
     assert_eq!(
-        paused["job"]["pause_reason"]["kind"], "window_ended",
+        paused["run"]["pause_reason"]["kind"], "window_ended",
         "{paused}"
     );
     assert_eq!(paused["paused_because"], "the downtime window ended");
     assert_eq!(paused["window"]["phase"], "over");
-    let pending = paused["job"]["counts"]["pending"].as_u64().unwrap();
+    let pending = paused["run"]["counts"]["pending"].as_u64().unwrap();
     assert!(pending > 0 && pending < 30, "{paused}");
     let (status, moved) = send(
         &server,
@@ -957,7 +957,7 @@ async fn the_real_run_waits_for_its_checks_and_its_window() {
     .await;
     assert_eq!(status, 200, "{moved}");
     let done = until(&server, &token, &run, &["succeeded", "failed"]).await;
-    assert_eq!(done["job"]["counts"]["skipped"], 27, "{done}");
+    assert_eq!(done["run"]["counts"]["skipped"], 27, "{done}");
     assert_eq!(
         done["classes"][0]["error_class"], "already_exists",
         "{done}"
@@ -1065,7 +1065,7 @@ async fn watch(process: &Process, token: &str, run: &str, done: impl Fn(&Value) 
     for _ in 0..1200 {
         let (status, view) = process.send(Method::GET, run, token, None).await;
         assert_eq!(status, 200, "{view}");
-        adds_up(&view["job"]);
+        adds_up(&view["run"]);
         if done(&view) {
             return view;
         }
@@ -1117,7 +1117,7 @@ async fn a_run_survives_sigkill_without_losing_or_duplicating_a_user() {
     let (db, data) = server.stop_keeping_data().await;
 
     let first = Process::start(&db, data.path()).await;
-    let (status, job) = first
+    let (status, run) = first
         .send(
             Method::POST,
             &format!("{base}/runs/test"),
@@ -1125,11 +1125,11 @@ async fn a_run_survives_sigkill_without_losing_or_duplicating_a_user() {
             Some(json!({"size": 180, "tuning": {"batch_size": 10, "concurrency": 2, "max_users_per_second": 60}})),
         )
         .await;
-    assert_eq!(status, 201, "{job}");
-    let run = format!("{base}/runs/{}", job["id"].as_str().unwrap());
+    assert_eq!(status, 201, "{run}");
+    let run = format!("{base}/runs/{}", run["id"].as_str().unwrap());
     // Killed mid-run, with batches in flight.
     watch(&first, &token, &run, |v| {
-        v["job"]["counts"]["created"].as_u64().unwrap() >= 40
+        v["run"]["counts"]["created"].as_u64().unwrap() >= 40
     })
     .await;
     first.kill();
@@ -1138,10 +1138,10 @@ async fn a_run_survives_sigkill_without_losing_or_duplicating_a_user() {
     // finishes it.
     let second = Process::start(&db, data.path()).await;
     let done = watch(&second, &token, &run, |v| {
-        matches!(v["job"]["state"].as_str(), Some("succeeded" | "failed"))
+        matches!(v["run"]["state"].as_str(), Some("succeeded" | "failed"))
     })
     .await;
-    let counts = &done["job"]["counts"];
+    let counts = &done["run"]["counts"];
     assert_eq!(counts["pending"], 0, "{done}");
     assert_eq!(counts["in_flight"], 0);
     assert_eq!(
@@ -1181,7 +1181,7 @@ async fn stopping_with_a_run_in_flight_loses_no_record_and_ends_in_time() {
     let (token, base) = ready(&server, &peer.base_url, PEER_TOKEN, "test", 200).await;
     let (db, data) = server.stop_keeping_data().await;
     let process = Process::start(&db, data.path()).await;
-    let (status, job) = process
+    let (status, run) = process
         .send(
             Method::POST,
             &format!("{base}/runs/test"),
@@ -1189,10 +1189,10 @@ async fn stopping_with_a_run_in_flight_loses_no_record_and_ends_in_time() {
             Some(json!({"size": 180, "tuning": {"batch_size": 10, "concurrency": 2, "max_users_per_second": 40}})),
         )
         .await;
-    assert_eq!(status, 201, "{job}");
-    let run = format!("{base}/runs/{}", job["id"].as_str().unwrap());
+    assert_eq!(status, 201, "{run}");
+    let run = format!("{base}/runs/{}", run["id"].as_str().unwrap());
     watch(&process, &token, &run, |v| {
-        v["job"]["counts"]["created"].as_u64().unwrap() >= 30
+        v["run"]["counts"]["created"].as_u64().unwrap() >= 30
     })
     .await;
     // Asked to stop (SIGTERM), as a service manager would: it exits within its
@@ -1219,17 +1219,17 @@ async fn stopping_with_a_run_in_flight_loses_no_record_and_ends_in_time() {
     // Started again, it finishes the run with every user created once.
     let again = Process::start(&db, data.path()).await;
     let done = watch(&again, &token, &run, |v| {
-        matches!(v["job"]["state"].as_str(), Some("succeeded" | "failed"))
+        matches!(v["run"]["state"].as_str(), Some("succeeded" | "failed"))
     })
     .await;
-    adds_up(&done["job"]);
+    adds_up(&done["run"]);
     let created = created_once(&again, &token, &run, &peer).await;
-    assert_eq!(created, done["job"]["counts"]["created"].as_u64().unwrap());
+    assert_eq!(created, done["run"]["counts"]["created"].as_u64().unwrap());
     drop(again);
     drop(data);
 }
 
-/// How many of the database's job records are in each state, read straight from it.
+/// How many of the database's run records are in each state, read straight from it.
 async fn record_states(db: &TestDb) -> std::collections::BTreeMap<String, i64> {
     let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
     let rows: Vec<(String, i64)> =
@@ -1252,7 +1252,7 @@ async fn two_instances_on_one_postgres_split_a_run_without_overlap() {
     let one = Process::start(&db, data.path()).await;
     let two = Process::start(&db, data.path()).await;
     // Each instance sends at most 40 users a second: alone, it would take six.
-    let (status, job) = one
+    let (status, run) = one
         .send(
             Method::POST,
             &format!("{base}/runs/test"),
@@ -1260,14 +1260,14 @@ async fn two_instances_on_one_postgres_split_a_run_without_overlap() {
             Some(json!({"size": 216, "tuning": {"batch_size": 4, "concurrency": 1, "max_users_per_second": 40}})),
         )
         .await;
-    assert_eq!(status, 201, "{job}");
-    let id = job["id"].as_str().unwrap().to_string();
+    assert_eq!(status, 201, "{run}");
+    let id = run["id"].as_str().unwrap().to_string();
     let run = format!("{base}/runs/{id}");
     let done = watch(&two, &token, &run, |v| {
-        matches!(v["job"]["state"].as_str(), Some("succeeded" | "failed"))
+        matches!(v["run"]["state"].as_str(), Some("succeeded" | "failed"))
     })
     .await;
-    let counts = &done["job"]["counts"];
+    let counts = &done["run"]["counts"];
     assert_eq!(
         counts["created"].as_u64().unwrap() + counts["failed"].as_u64().unwrap(),
         216,
@@ -1397,15 +1397,16 @@ async fn drill() {
         )
         .await;
     assert_eq!(status, 201, "{created}");
-    let run = format!("{base}/runs/{}", created["job"]["id"].as_str().unwrap());
+    let run = format!("{base}/runs/{}", created["run"]["id"].as_str().unwrap());
     // Paused is an end here too: nothing in the drill may pause the run.
     let finished = |v: &Value| {
         matches!(
-            v["job"]["state"].as_str(),
+            v["run"]["state"].as_str(),
             Some("succeeded" | "failed" | "paused")
         )
     };
     let mut killed = 0;
+    let mut kill_times = String::new();
     let mut last_report = started;
     let done = loop {
         tokio::time::sleep(if killed < kills {
@@ -1416,13 +1417,13 @@ async fn drill() {
         .await;
         let (status, view) = running[0].send(Method::GET, &run, &token, None).await;
         assert_eq!(status, 200, "{view}");
-        adds_up(&view["job"]);
+        adds_up(&view["run"]);
         if finished(&view) {
             break view;
         }
         if last_report.elapsed() >= Duration::from_secs(20) {
             last_report = std::time::Instant::now();
-            let counts = &view["job"]["counts"];
+            let counts = &view["run"]["counts"];
             println!(
                 "drill: at {:.0} s: created {}, failed {}, in flight {}, pending {}",
                 started.elapsed().as_secs_f64(),
@@ -1436,13 +1437,14 @@ async fn drill() {
             // SIGKILL one instance (in turn) with batches in flight, and restart it.
             let victim = (killed as usize) % running.len();
             running.remove(victim).kill();
+            kill_times += &format!("{:.2} KILL\n", started.elapsed().as_secs_f64());
             running.insert(victim, Process::start(&db, data.path()).await);
             killed += 1;
         }
     };
     let seconds = started.elapsed().as_secs_f64();
     proxy.chaos(None);
-    let counts = &done["job"]["counts"];
+    let counts = &done["run"]["counts"];
     let number = |k: &str| counts[k].as_u64().unwrap();
     // The target holds each created user once.
     let mut by_external: std::collections::HashMap<String, u32> = Default::default();
@@ -1479,11 +1481,24 @@ async fn drill() {
         proxy.seen().len(),
     );
     println!("drill: error classes {}", classes["classes"]);
+    // The request timeline (seconds since the start, request line), for reading where
+    // the time went.
+    if let Ok(path) = std::env::var("FERRY_DRILL_TIMELINE") {
+        let lines: String = proxy
+            .seen()
+            .iter()
+            .map(|(at, head)| {
+                let at = at.saturating_duration_since(started).as_secs_f64();
+                format!("{at:.2} {}\n", head.lines().next().unwrap_or_default())
+            })
+            .collect();
+        std::fs::write(&path, lines + &kill_times).unwrap();
+    }
     for (warning, n) in warnings(data.path()) {
         println!("drill: {n} × {warning}");
     }
     // Ended, not paused: the export's bad addresses make it end "failed".
-    assert_ne!(done["job"]["state"], "paused", "{done}");
+    assert_ne!(done["run"]["state"], "paused", "{done}");
     assert_eq!(duplicates, 0, "a user was created twice");
     assert_eq!(u64::from(in_target), number("created"));
     assert_eq!(number("skipped"), 0, "{done}");

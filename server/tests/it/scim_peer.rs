@@ -22,7 +22,7 @@ use server::{
     scim::{
         client::{Limits, RetryPolicy, ScimClient},
         connector::Targets,
-        push::{GroupPush, Pusher, UserPush},
+        push::{GroupPush, Listings, Pusher, UserPush},
     },
     vault::Vault,
 };
@@ -379,6 +379,67 @@ async fn a_target_that_filters_loosely_never_gets_a_stranger_taken_for_the_user(
     let id = created(&report.users[0]).to_string();
     assert_ne!(id, carol, "carol was taken for dave");
     assert_eq!(peer.count("userName", "dave").await, 1);
+}
+
+/// After a restart every worker takes up a batch an earlier process sent: the batches
+/// are looked up in one listing, asked for by the first and used by the others.
+#[tokio::test]
+async fn batches_taken_up_together_share_one_listing() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let proxy = FaultProxy::start(peer.port).await;
+    let client = client(&proxy.base_url);
+    let left = chrono::Utc::now();
+    let prefixes = ["first", "second", "third"];
+    let mut earlier = Vec::new();
+    for prefix in prefixes {
+        let report = Pusher::new(&client, BULK, ExistingPolicy::Skip)
+            .push(&users(prefix, 40), &[])
+            .await;
+        earlier.push(
+            report
+                .users
+                .iter()
+                .map(|o| created(o).to_string())
+                .collect::<Vec<_>>(),
+        );
+    }
+    let taken_up = |prefix: &str| -> Vec<UserPush> {
+        let mut batch = users(prefix, 40);
+        for u in &mut batch {
+            u.maybe_sent = true;
+            u.sent_at = Some(left);
+        }
+        batch
+    };
+    let batches: Vec<Vec<UserPush>> = prefixes.iter().map(|p| taken_up(p)).collect();
+    let listings = Listings::default();
+    let bulks = proxy.count("POST /v2/Bulk");
+    let pushers: Vec<Pusher> = batches
+        .iter()
+        .map(|_| Pusher::new(&client, BULK, ExistingPolicy::Fail).with_listings(listings.clone()))
+        .collect();
+    let pushes = pushers
+        .iter()
+        .zip(&batches)
+        .map(|(p, batch)| p.push(batch, &[]));
+    let reports = futures_util::future::join_all(pushes).await;
+    for (report, ids) in reports.iter().zip(&earlier) {
+        let found: Vec<String> = report
+            .users
+            .iter()
+            .map(|o| created(o).to_string())
+            .collect();
+        assert_eq!(&found, ids, "settled as created by the earlier requests");
+    }
+    assert_eq!(
+        proxy.count("filter=meta.created"),
+        1,
+        "one listing for all three"
+    );
+    assert_eq!(proxy.count("filter=externalId"), 0);
+    assert_eq!(proxy.count("POST /v2/Bulk"), bulks, "nothing sent again");
 }
 
 #[tokio::test]

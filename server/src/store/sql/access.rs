@@ -219,14 +219,14 @@ macro_rules! access_store {
             }
 
             async fn delete_other_sessions(&self, account: AccountId, keep_hash: &str) -> Result<()> {
-                self.run(sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND token_hash <> $2")
+                self.execute(sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND token_hash <> $2")
                     .bind(account.0)
                     .bind(keep_hash)).await?;
                 Ok(())
             }
 
             async fn purge_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
-                self.run(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                self.execute(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
                     .bind(millis(now))).await
             }
         }
@@ -234,7 +234,7 @@ macro_rules! access_store {
         #[async_trait]
         impl SetupStore for $name {
             async fn add_setup_token(&self, token_hash: &str, created_at: DateTime<Utc>) -> Result<()> {
-                self.run(sqlx::query("INSERT INTO setup_tokens (token_hash, created_at) VALUES ($1, $2)")
+                self.execute(sqlx::query("INSERT INTO setup_tokens (token_hash, created_at) VALUES ($1, $2)")
                     .bind(token_hash)
                     .bind(millis(created_at))).await?;
                 Ok(())
@@ -253,7 +253,7 @@ macro_rules! access_store {
             }
 
             async fn clear_setup_tokens(&self) -> Result<()> {
-                self.run(sqlx::query("DELETE FROM setup_tokens")).await?;
+                self.execute(sqlx::query("DELETE FROM setup_tokens")).await?;
                 Ok(())
             }
         }
@@ -266,7 +266,7 @@ macro_rules! access_store {
                 account: AccountId,
                 expires_at: DateTime<Utc>,
             ) -> Result<()> {
-                self.run(sqlx::query("INSERT INTO invites (token_hash, account_id, expires_at) VALUES ($1, $2, $3) \
+                self.execute(sqlx::query("INSERT INTO invites (token_hash, account_id, expires_at) VALUES ($1, $2, $3) \
                      ON CONFLICT (account_id) DO UPDATE SET token_hash = excluded.token_hash, \
                      expires_at = excluded.expires_at")
                 .bind(token_hash)
@@ -288,7 +288,7 @@ macro_rules! access_store {
             }
 
             async fn delete_invites(&self, account: AccountId) -> Result<()> {
-                self.run(sqlx::query("DELETE FROM invites WHERE account_id = $1")
+                self.execute(sqlx::query("DELETE FROM invites WHERE account_id = $1")
                     .bind(account.0)).await?;
                 Ok(())
             }
@@ -302,7 +302,7 @@ macro_rules! access_store {
                 key: &str,
                 at: DateTime<Utc>,
             ) -> Result<()> {
-                self.run(sqlx::query("INSERT INTO sign_in_failures (scope, key, at) VALUES ($1, $2, $3)")
+                self.execute(sqlx::query("INSERT INTO sign_in_failures (scope, key, at) VALUES ($1, $2, $3)")
                     .bind(scope.as_str())
                     .bind(key)
                     .bind(millis(at))).await?;
@@ -332,7 +332,7 @@ macro_rules! access_store {
             }
 
             async fn clear_failures(&self, scope: ThrottleScope, key: &str) -> Result<()> {
-                self.run(sqlx::query("DELETE FROM sign_in_failures WHERE scope = $1 AND key = $2")
+                self.execute(sqlx::query("DELETE FROM sign_in_failures WHERE scope = $1 AND key = $2")
                     .bind(scope.as_str())
                     .bind(key)).await?;
                 Ok(())
@@ -344,7 +344,7 @@ macro_rules! access_store {
                 key: &str,
                 at: DateTime<Utc>,
             ) -> Result<()> {
-                self.run(sqlx::query(
+                self.execute(sqlx::query(
                     "DELETE FROM sign_in_failures WHERE id = (SELECT MAX(id) FROM sign_in_failures \
                      WHERE scope = $1 AND key = $2 AND at = $3)",
                 )
@@ -355,7 +355,7 @@ macro_rules! access_store {
             }
 
             async fn purge_failures_before(&self, before: DateTime<Utc>) -> Result<u64> {
-                self.run(sqlx::query("DELETE FROM sign_in_failures WHERE at < $1")
+                self.execute(sqlx::query("DELETE FROM sign_in_failures WHERE at < $1")
                     .bind(millis(before))).await
             }
         }

@@ -133,7 +133,7 @@ macro_rules! assessment_store {
                     .bind(millis(at))
                     .bind(reason.to_string()),
                 };
-                self.run(statement).await.map(|_| ())
+                self.execute(statement).await.map(|_| ())
             }
 
             async fn assessment(&self, project: ProjectId) -> Result<Option<AssessmentRow>> {

@@ -193,7 +193,7 @@ macro_rules! project_store {
             }
 
             async fn touch_api_token(&self, id: ApiTokenId, at: DateTime<Utc>) -> Result<()> {
-                self.run(sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
+                self.execute(sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
                     .bind(id.0)
                     .bind(millis(at))).await?;
                 Ok(())

@@ -210,7 +210,7 @@ macro_rules! upload_store {
                 .fetch_one(&self.pool)
                 .await
                 .map_err(internal)?;
-                self.run(
+                self.execute(
                     sqlx::query(
                         "UPDATE uploads SET status = $2, error = $3, parse_finished_at = $4, \
                          records_new = $5, records_changed = $6, records_unchanged = $7, \

@@ -13,30 +13,30 @@ use axum::{
 };
 use domain::{
     DomainError,
-    ids::JobId,
-    jobs::{Job, RecordState, Window},
+    ids::RunId,
     pagination::{Page, PageRequest},
     ports::RecordFilter,
     runs::{Preflight, Progress, RealRunRequest, TestRunRequest},
+    runs::{RecordState, Run, Window},
     service::{Control, RecordsPage, RunView},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-fn job_id(id: &str) -> ApiResult<JobId> {
+fn run_id(id: &str) -> ApiResult<RunId> {
     Ok(id.parse()?)
 }
 
 /// A project's runs, newest first.
 #[utoipa::path(get, path = "/api/v1/projects/{id}/runs", tag = "runs",
     params(("id" = String, Path, description = "Project id"), PageParams),
-    responses((status = 200, body = Page<Job>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Page<Run>), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
     Query(q): Query<PageParams>,
-) -> ApiResult<Json<Page<Job>>> {
+) -> ApiResult<Json<Page<Run>>> {
     let page = PageRequest::new(q.offset, q.limit);
     Ok(Json(
         state.ferry.runs(&actor, project_id(&id)?, page).await?,
@@ -49,18 +49,18 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/v1/projects/{id}/runs/test", tag = "runs",
     params(("id" = String, Path, description = "Project id")),
     request_body = TestRunRequest,
-    responses((status = 201, body = Job), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = Run), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn start_test(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<TestRunRequest>,
-) -> ApiResult<(StatusCode, Json<Job>)> {
-    let job = state
+) -> ApiResult<(StatusCode, Json<Run>)> {
+    let run = state
         .ferry
         .start_test_run(&actor, project_id(&id)?, body)
         .await?;
-    Ok((StatusCode::CREATED, Json(job)))
+    Ok((StatusCode::CREATED, Json(run)))
 }
 
 /// Runs the real run's pre-flight checks now (the production target is tested live).
@@ -78,7 +78,7 @@ pub async fn preflight(
 /// The real run created, with the checks it passed.
 #[derive(Serialize, ToSchema)]
 pub struct RealRunCreated {
-    job: Job,
+    run: Run,
     preflight: Preflight,
 }
 
@@ -95,46 +95,46 @@ pub async fn start_real(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RealRunRequest>,
 ) -> ApiResult<(StatusCode, Json<RealRunCreated>)> {
-    let (job, preflight) = state
+    let (run, preflight) = state
         .ferry
         .start_real_run(&actor, project_id(&id)?, body)
         .await?;
-    Ok((StatusCode::CREATED, Json(RealRunCreated { job, preflight })))
+    Ok((StatusCode::CREATED, Json(RealRunCreated { run, preflight })))
 }
 
 /// One run: counts, progress and rate, window, failures by class, groups, and a test
 /// run's read-back (owners and administrators).
-#[utoipa::path(get, path = "/api/v1/projects/{id}/runs/{job}", tag = "runs",
-    params(("id" = String, Path, description = "Project id"), ("job" = String, Path, description = "Run id")),
+#[utoipa::path(get, path = "/api/v1/projects/{id}/runs/{run}", tag = "runs",
+    params(("id" = String, Path, description = "Project id"), ("run" = String, Path, description = "Run id")),
     responses((status = 200, body = RunView), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path((id, job)): Path<(String, String)>,
+    Path((id, run)): Path<(String, String)>,
 ) -> ApiResult<Json<RunView>> {
     Ok(Json(
         state
             .ferry
-            .run(&actor, project_id(&id)?, job_id(&job)?)
+            .run(&actor, project_id(&id)?, run_id(&run)?)
             .await?,
     ))
 }
 
 /// Gives a scheduled or paused run a new downtime window.
-#[utoipa::path(put, path = "/api/v1/projects/{id}/runs/{job}/window", tag = "runs",
-    params(("id" = String, Path, description = "Project id"), ("job" = String, Path, description = "Run id")),
+#[utoipa::path(put, path = "/api/v1/projects/{id}/runs/{run}/window", tag = "runs",
+    params(("id" = String, Path, description = "Project id"), ("run" = String, Path, description = "Run id")),
     request_body = Window,
-    responses((status = 200, body = Job), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Run), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn window(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path((id, job)): Path<(String, String)>,
+    Path((id, run)): Path<(String, String)>,
     ApiJson(body): ApiJson<Window>,
-) -> ApiResult<Json<Job>> {
+) -> ApiResult<Json<Run>> {
     Ok(Json(
         state
             .ferry
-            .reschedule(&actor, project_id(&id)?, job_id(&job)?, body)
+            .reschedule(&actor, project_id(&id)?, run_id(&run)?, body)
             .await?,
     ))
 }
@@ -143,63 +143,63 @@ async fn control(
     state: AppState,
     actor: domain::accounts::Actor,
     id: &str,
-    job: &str,
+    run: &str,
     control: Control,
-) -> ApiResult<Json<Job>> {
+) -> ApiResult<Json<Run>> {
     Ok(Json(
         state
             .ferry
-            .control_run(&actor, project_id(id)?, job_id(job)?, control)
+            .control_run(&actor, project_id(id)?, run_id(run)?, control)
             .await?,
     ))
 }
 
 /// Starts a scheduled run now, before its window.
-#[utoipa::path(post, path = "/api/v1/projects/{id}/runs/{job}/start", tag = "runs",
-    params(("id" = String, Path, description = "Project id"), ("job" = String, Path, description = "Run id")),
-    responses((status = 200, body = Job), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/projects/{id}/runs/{run}/start", tag = "runs",
+    params(("id" = String, Path, description = "Project id"), ("run" = String, Path, description = "Run id")),
+    responses((status = 200, body = Run), (status = 409, body = ErrorBody)))]
 pub async fn start(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path((id, job)): Path<(String, String)>,
-) -> ApiResult<Json<Job>> {
-    control(state, actor, &id, &job, Control::StartNow).await
+    Path((id, run)): Path<(String, String)>,
+) -> ApiResult<Json<Run>> {
+    control(state, actor, &id, &run, Control::StartNow).await
 }
 
 /// Pauses a running run: its workers finish the batch in hand.
-#[utoipa::path(post, path = "/api/v1/projects/{id}/runs/{job}/pause", tag = "runs",
-    params(("id" = String, Path, description = "Project id"), ("job" = String, Path, description = "Run id")),
-    responses((status = 200, body = Job), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/projects/{id}/runs/{run}/pause", tag = "runs",
+    params(("id" = String, Path, description = "Project id"), ("run" = String, Path, description = "Run id")),
+    responses((status = 200, body = Run), (status = 409, body = ErrorBody)))]
 pub async fn pause(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path((id, job)): Path<(String, String)>,
-) -> ApiResult<Json<Job>> {
-    control(state, actor, &id, &job, Control::Pause).await
+    Path((id, run)): Path<(String, String)>,
+) -> ApiResult<Json<Run>> {
+    control(state, actor, &id, &run, Control::Pause).await
 }
 
 /// Resumes a paused run.
-#[utoipa::path(post, path = "/api/v1/projects/{id}/runs/{job}/resume", tag = "runs",
-    params(("id" = String, Path, description = "Project id"), ("job" = String, Path, description = "Run id")),
-    responses((status = 200, body = Job), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/projects/{id}/runs/{run}/resume", tag = "runs",
+    params(("id" = String, Path, description = "Project id"), ("run" = String, Path, description = "Run id")),
+    responses((status = 200, body = Run), (status = 409, body = ErrorBody)))]
 pub async fn resume(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path((id, job)): Path<(String, String)>,
-) -> ApiResult<Json<Job>> {
-    control(state, actor, &id, &job, Control::Resume).await
+    Path((id, run)): Path<(String, String)>,
+) -> ApiResult<Json<Run>> {
+    control(state, actor, &id, &run, Control::Resume).await
 }
 
 /// Cancels a run; records not yet sent stay pending and are counted as such.
-#[utoipa::path(post, path = "/api/v1/projects/{id}/runs/{job}/cancel", tag = "runs",
-    params(("id" = String, Path, description = "Project id"), ("job" = String, Path, description = "Run id")),
-    responses((status = 200, body = Job), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/projects/{id}/runs/{run}/cancel", tag = "runs",
+    params(("id" = String, Path, description = "Project id"), ("run" = String, Path, description = "Run id")),
+    responses((status = 200, body = Run), (status = 409, body = ErrorBody)))]
 pub async fn cancel(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path((id, job)): Path<(String, String)>,
-) -> ApiResult<Json<Job>> {
-    control(state, actor, &id, &job, Control::Cancel).await
+    Path((id, run)): Path<(String, String)>,
+) -> ApiResult<Json<Run>> {
+    control(state, actor, &id, &run, Control::Cancel).await
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -216,13 +216,13 @@ pub struct RecordsQuery {
 
 /// A run's records in order, filtered by state and error class, with the error
 /// detail and the SCIM id each got.
-#[utoipa::path(get, path = "/api/v1/projects/{id}/runs/{job}/records", tag = "runs",
-    params(("id" = String, Path, description = "Project id"), ("job" = String, Path, description = "Run id"), RecordsQuery),
+#[utoipa::path(get, path = "/api/v1/projects/{id}/runs/{run}/records", tag = "runs",
+    params(("id" = String, Path, description = "Project id"), ("run" = String, Path, description = "Run id"), RecordsQuery),
     responses((status = 200, body = RecordsPage), (status = 422, body = ErrorBody)))]
 pub async fn records(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path((id, job)): Path<(String, String)>,
+    Path((id, run)): Path<(String, String)>,
     Query(q): Query<RecordsQuery>,
 ) -> ApiResult<Json<RecordsPage>> {
     let state_filter = match q.state.as_deref().filter(|s| !s.is_empty()) {
@@ -241,7 +241,7 @@ pub async fn records(
             .run_records(
                 &actor,
                 project_id(&id)?,
-                job_id(&job)?,
+                run_id(&run)?,
                 &filter,
                 q.after,
                 q.limit.unwrap_or(100),
@@ -252,25 +252,25 @@ pub async fn records(
 
 /// The crosswalk: legacy id → SCIM id of every user the run placed in the target, as
 /// CSV (`source_id,scim_id,state`), streamed page by page.
-#[utoipa::path(get, path = "/api/v1/projects/{id}/runs/{job}/crosswalk.csv", tag = "runs",
-    params(("id" = String, Path, description = "Project id"), ("job" = String, Path, description = "Run id")),
+#[utoipa::path(get, path = "/api/v1/projects/{id}/runs/{run}/crosswalk.csv", tag = "runs",
+    params(("id" = String, Path, description = "Project id"), ("run" = String, Path, description = "Run id")),
     responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = ErrorBody)))]
 pub async fn crosswalk(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path((id, job)): Path<(String, String)>,
+    Path((id, run)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let job = state
+    let run = state
         .ferry
-        .open_crosswalk(&actor, project_id(&id)?, job_id(&job)?)
+        .open_crosswalk(&actor, project_id(&id)?, run_id(&run)?)
         .await?;
-    let name = format!("attachment; filename=\"crosswalk-{}.csv\"", job.id);
+    let name = format!("attachment; filename=\"crosswalk-{}.csv\"", run.id);
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
             (header::CONTENT_DISPOSITION, name),
         ],
-        axum::body::Body::from_stream(crosswalk_stream(state, job)),
+        axum::body::Body::from_stream(crosswalk_stream(state, run)),
     )
         .into_response())
 }
@@ -278,13 +278,13 @@ pub async fn crosswalk(
 /// The crosswalk's CSV, page by page (the header first).
 pub fn crosswalk_stream(
     state: AppState,
-    job: Job,
+    run: Run,
 ) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
     use futures_util::StreamExt;
     // `None` before the first page, then the last sequence number seen; the outer
     // `Option` ends the stream.
     futures_util::stream::unfold(Some(None::<u64>), move |cursor| {
-        let (state, job) = (state.clone(), job.clone());
+        let (state, run) = (state.clone(), run.clone());
         async move {
             let after = cursor?;
             let mut out = csv::Writer::from_writer(Vec::new());
@@ -295,7 +295,7 @@ pub fn crosswalk_stream(
             // does not end the walk early.
             let page = state
                 .ferry
-                .crosswalk_page(&job, after, domain::service::MAX_RECORDS_PAGE)
+                .crosswalk_page(&run, after, domain::service::MAX_RECORDS_PAGE)
                 .await;
             // A database error mid-way fails the stream (the download ends in an
             // error), so a crosswalk cut short never looks complete.
@@ -311,7 +311,7 @@ pub fn crosswalk_stream(
                     last.map(Some)
                 }
                 Err(err) => {
-                    tracing::error!(job = %job.id, error = %err, "crosswalk export failed");
+                    tracing::error!(run = %run.id, error = %err, "crosswalk export failed");
                     return Some((
                         Err(std::io::Error::other("the crosswalk stopped early")),
                         None,
@@ -326,19 +326,19 @@ pub fn crosswalk_stream(
 
 /// Retries the failed records of a finished run as a new run, with the latest
 /// mapping and user types.
-#[utoipa::path(post, path = "/api/v1/projects/{id}/runs/{job}/retry", tag = "runs",
-    params(("id" = String, Path, description = "Project id"), ("job" = String, Path, description = "Run id")),
-    responses((status = 201, body = Job), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/projects/{id}/runs/{run}/retry", tag = "runs",
+    params(("id" = String, Path, description = "Project id"), ("run" = String, Path, description = "Run id")),
+    responses((status = 201, body = Run), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn retry(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path((id, job)): Path<(String, String)>,
-) -> ApiResult<(StatusCode, Json<Job>)> {
-    let job = state
+    Path((id, run)): Path<(String, String)>,
+) -> ApiResult<(StatusCode, Json<Run>)> {
+    let run = state
         .ferry
-        .retry_failed(&actor, project_id(&id)?, job_id(&job)?)
+        .retry_failed(&actor, project_id(&id)?, run_id(&run)?)
         .await?;
-    Ok((StatusCode::CREATED, Json(job)))
+    Ok((StatusCode::CREATED, Json(run)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -348,43 +348,43 @@ pub struct RollbackRequest {
 }
 
 /// Rolls a finished run back: deletes from the target every user it created.
-#[utoipa::path(post, path = "/api/v1/projects/{id}/runs/{job}/rollback", tag = "runs",
-    params(("id" = String, Path, description = "Project id"), ("job" = String, Path, description = "Run id")),
+#[utoipa::path(post, path = "/api/v1/projects/{id}/runs/{run}/rollback", tag = "runs",
+    params(("id" = String, Path, description = "Project id"), ("run" = String, Path, description = "Run id")),
     request_body = RollbackRequest,
-    responses((status = 201, body = Job), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = Run), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn rollback(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path((id, job)): Path<(String, String)>,
+    Path((id, run)): Path<(String, String)>,
     ApiJson(body): ApiJson<RollbackRequest>,
-) -> ApiResult<(StatusCode, Json<Job>)> {
-    let job = state
+) -> ApiResult<(StatusCode, Json<Run>)> {
+    let run = state
         .ferry
-        .rollback(&actor, project_id(&id)?, job_id(&job)?, body.confirm)
+        .rollback(&actor, project_id(&id)?, run_id(&run)?, body.confirm)
         .await?;
-    Ok((StatusCode::CREATED, Json(job)))
+    Ok((StatusCode::CREATED, Json(run)))
 }
 
 /// The run's progress as server-sent events (`progress`, JSON), from the workers'
 /// memory while it runs here; the stream ends after the run does.
-#[utoipa::path(get, path = "/api/v1/projects/{id}/runs/{job}/events", tag = "runs",
-    params(("id" = String, Path, description = "Project id"), ("job" = String, Path, description = "Run id")),
+#[utoipa::path(get, path = "/api/v1/projects/{id}/runs/{run}/events", tag = "runs",
+    params(("id" = String, Path, description = "Project id"), ("run" = String, Path, description = "Run id")),
     responses((status = 200, content_type = "text/event-stream", body = Progress,
         description = "Server-sent events: `progress` (JSON)"), (status = 404, body = ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path((id, job)): Path<(String, String)>,
+    Path((id, run)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let (project, job) = (project_id(&id)?, job_id(&job)?);
-    let first = state.ferry.run_progress(&actor, project, job).await?;
-    Ok(progress_stream(state, job, first))
+    let (project, run) = (project_id(&id)?, run_id(&run)?);
+    let first = state.ferry.run_progress(&actor, project, run).await?;
+    Ok(progress_stream(state, run, first))
 }
 
 /// The event stream of a run's progress, starting with `first`; it ends once the run
 /// is over.
-pub fn progress_stream(state: AppState, job: JobId, first: Progress) -> Response {
-    let receiver = state.runs.subscribe(job);
+pub fn progress_stream(state: AppState, run: RunId, first: Progress) -> Response {
+    let receiver = state.runs.subscribe(run);
     crate::web::events::stream(
         &state,
         (Some(first), receiver, false),

@@ -12,7 +12,7 @@ use domain::{
         impact::{DUPLICATE, Evaluator, ImpactCounter},
         transform::Transform,
     },
-    segments::{Combine, Condition, PasswordStrategy, Segment, SegmentCounts, Segments, Test},
+    user_types::{Combine, Condition, PasswordStrategy, Test, UserType, UserTypeCounts, UserTypes},
 };
 use serde_json::json;
 
@@ -42,8 +42,8 @@ fn condition(test: Test, field: &str, value: &str) -> Condition {
     }
 }
 
-fn segment(name: &str, combine: Combine, conditions: Vec<Condition>, include: bool) -> Segment {
-    Segment {
+fn user_type(name: &str, combine: Combine, conditions: Vec<Condition>, include: bool) -> UserType {
+    UserType {
         name: name.into(),
         combine,
         conditions,
@@ -53,10 +53,10 @@ fn segment(name: &str, combine: Combine, conditions: Vec<Condition>, include: bo
 }
 
 fn holds(c: Condition, u: &NormalizedUser) -> bool {
-    let segments = Segments {
-        segments: vec![segment("s", Combine::All, vec![c], true)],
+    let user_types = UserTypes {
+        user_types: vec![user_type("s", Combine::All, vec![c], true)],
     };
-    segments.compile(now()).unwrap().place(u) == Some(0)
+    user_types.compile(now()).unwrap().place(u) == Some(0)
 }
 
 #[test]
@@ -119,7 +119,7 @@ fn every_test_reads_the_record_it_names() {
 
 #[test]
 fn the_first_matching_user_type_wins_and_users_in_none_are_counted() {
-    let dormant = segment(
+    let dormant = user_type(
         "Dormant",
         Combine::Any,
         vec![
@@ -128,7 +128,7 @@ fn the_first_matching_user_type_wins_and_users_in_none_are_counted() {
         ],
         false,
     );
-    let staff = segment(
+    let staff = user_type(
         "Staff",
         Combine::All,
         vec![
@@ -137,10 +137,10 @@ fn the_first_matching_user_type_wins_and_users_in_none_are_counted() {
         ],
         true,
     );
-    let segments = Segments {
-        segments: vec![dormant, staff],
+    let user_types = UserTypes {
+        user_types: vec![dormant, staff],
     };
-    let compiled = segments.compile(now()).unwrap();
+    let compiled = user_types.compile(now()).unwrap();
     let recent = Some(Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap());
     let mut a = user("a", "a@corp.example");
     a.last_login_at = recent;
@@ -156,25 +156,25 @@ fn the_first_matching_user_type_wins_and_users_in_none_are_counted() {
     assert_eq!(compiled.place(&c), None);
     assert_eq!(compiled.place(&d), None);
 
-    let mut counts = SegmentCounts::new(compiled.len());
+    let mut counts = UserTypeCounts::new(compiled.len());
     for u in [&a, &b, &c, &d] {
         counts.add(compiled.place(u), &compiled);
     }
-    assert_eq!(counts.segments, vec![1, 1]);
+    assert_eq!(counts.user_types, vec![1, 1]);
     assert_eq!(counts.unmatched, 2);
     assert_eq!(counts.moving, 1);
     assert_eq!(counts.counted, 4);
 
     // A user type without conditions takes everyone left.
-    let everyone = Segments::default().compile(now()).unwrap();
+    let everyone = UserTypes::default().compile(now()).unwrap();
     assert_eq!(everyone.place(&c), Some(0));
 }
 
 #[test]
 fn bad_user_types_are_reported_all_at_once_with_their_place() {
-    let segments = Segments {
-        segments: vec![
-            segment(
+    let user_types = UserTypes {
+        user_types: vec![
+            user_type(
                 " ",
                 Combine::All,
                 vec![
@@ -186,14 +186,14 @@ fn bad_user_types_are_reported_all_at_once_with_their_place() {
                 ],
                 true,
             ),
-            segment("Staff", Combine::All, vec![], true),
-            segment("staff", Combine::All, vec![], true),
+            user_type("Staff", Combine::All, vec![], true),
+            user_type("staff", Combine::All, vec![], true),
         ],
     };
-    let problems = segments.compile(now()).err().unwrap();
+    let problems = user_types.compile(now()).err().unwrap();
     let at: Vec<(Option<usize>, Option<usize>, &str)> = problems
         .iter()
-        .map(|p| (p.segment, p.condition, p.field.as_str()))
+        .map(|p| (p.user_type, p.condition, p.field.as_str()))
         .collect();
     assert_eq!(
         at,
@@ -210,7 +210,10 @@ fn bad_user_types_are_reported_all_at_once_with_their_place() {
     assert!(problems[1].message.contains("regular expression"));
     assert!(problems[2].message.contains("365 days"));
     assert!(
-        Segments { segments: vec![] }.compile(now()).err().unwrap()[0]
+        UserTypes { user_types: vec![] }
+            .compile(now())
+            .err()
+            .unwrap()[0]
             .message
             .contains("at least one")
     );
@@ -229,15 +232,15 @@ fn the_impact_counts_rejects_per_rule_and_collisions_after_transformation() {
             },
         ],
     };
-    let segments = Segments {
-        segments: vec![
-            segment(
+    let user_types = UserTypes {
+        user_types: vec![
+            user_type(
                 "Leavers",
                 Combine::All,
                 vec![condition(Test::Status, "", "disabled")],
                 false,
             ),
-            segment(
+            user_type(
                 "Example",
                 Combine::All,
                 vec![condition(Test::EmailDomain, "", "example.com")],
@@ -247,7 +250,7 @@ fn the_impact_counts_rejects_per_rule_and_collisions_after_transformation() {
     };
     let evaluator = Evaluator {
         mapping: mapping.compile(None).unwrap(),
-        segments: segments.compile(now()).unwrap(),
+        user_types: user_types.compile(now()).unwrap(),
     };
     let titled = |mut u: NormalizedUser| {
         u.attributes.insert("title".into(), json!("Dr"));
@@ -271,19 +274,19 @@ fn the_impact_counts_rejects_per_rule_and_collisions_after_transformation() {
     ];
     let mut counter = ImpactCounter::new(&mapping, 2);
     for u in &users {
-        counter.add(&u.source_id, evaluator.evaluate(u), &evaluator.segments);
+        counter.add(&u.source_id, evaluator.evaluate(u), &evaluator.user_types);
     }
     let report = counter.finish();
 
     assert_eq!(report.records, 6);
-    assert_eq!(report.segments.segments, vec![1, 4]);
-    assert_eq!(report.segments.unmatched, 1);
+    assert_eq!(report.user_types.user_types, vec![1, 4]);
+    assert_eq!(report.user_types.unmatched, 1);
     assert_eq!(report.unmatched_examples, vec!["5"]);
     assert_eq!(report.left_behind(), 1);
     assert_eq!(report.accepted, 2);
     assert_eq!(report.rejected, 2);
     assert_eq!(
-        report.accepted + report.rejected + report.left_behind() + report.segments.unmatched,
+        report.accepted + report.rejected + report.left_behind() + report.user_types.unmatched,
         report.records
     );
 
@@ -309,4 +312,22 @@ fn the_impact_counts_rejects_per_rule_and_collisions_after_transformation() {
     assert_eq!(report.rules[1].rejected, 0);
     assert_eq!(report.rules[2].rejected, 1);
     assert_eq!(report.failing(2), ["3".to_string()]);
+}
+
+/// User types saved before they had that name in code read as saved: the stored JSON
+/// still says `segments` (and a run's settings and an impact's counts with it).
+#[test]
+fn user_types_stored_under_their_earlier_name_read() {
+    let stored = json!({"segments": [{"name": "Everyone", "include": true}]});
+    let read: UserTypes = serde_json::from_value(stored).unwrap();
+    assert_eq!(read.user_types.len(), 1);
+    assert_eq!(read.user_types[0].name, "Everyone");
+    let counts: UserTypeCounts = serde_json::from_value(
+        json!({"segments": [3, 4], "unmatched": 1, "moving": 7, "counted": 8}),
+    )
+    .unwrap();
+    assert_eq!(counts.user_types, vec![3, 4]);
+    // Written again, the current name.
+    let written = serde_json::to_value(&read).unwrap();
+    assert!(written.get("user_types").is_some(), "{written}");
 }

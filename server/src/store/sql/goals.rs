@@ -12,11 +12,11 @@ use domain::{
     audit::NewAuditEntry,
     ids::{AccountId, ProjectId},
     mapping::{Mapping, Rule},
-    ports::{ImpactRow, PlanStore, StoredSegments},
-    segments::Segments,
+    ports::{GoalsStore, ImpactRow, StoredUserTypes},
+    user_types::UserTypes,
 };
 
-type SegmentsRow = (String, i64, Option<String>);
+type UserTypesRow = (String, i64, Option<String>);
 type ImpactDbRow = (
     String,
     String,
@@ -40,12 +40,12 @@ fn text<T: serde::Serialize>(value: &T) -> Result<String> {
 /// Source ids per statement when reading records by id.
 const IDS_PER_STATEMENT: usize = 500;
 
-macro_rules! plan_store {
+macro_rules! goals_store {
     ($name:ident, $db:ty) => {
         #[async_trait]
-        impl PlanStore for $name {
-            async fn segments(&self, project: ProjectId) -> Result<Option<StoredSegments>> {
-                let row: Option<SegmentsRow> = sqlx::query_as(
+        impl GoalsStore for $name {
+            async fn user_types(&self, project: ProjectId) -> Result<Option<StoredUserTypes>> {
+                let row: Option<UserTypesRow> = sqlx::query_as(
                     "SELECT s.segments, s.saved_at, a.email FROM project_segments s \
                      LEFT JOIN accounts a ON a.id = s.saved_by WHERE s.project_id = $1",
                 )
@@ -53,9 +53,9 @@ macro_rules! plan_store {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(internal)?;
-                row.map(|(segments, at, email)| {
-                    Ok(StoredSegments {
-                        segments: json(&segments, "user types")?,
+                row.map(|(user_types, at, email)| {
+                    Ok(StoredUserTypes {
+                        user_types: json(&user_types, "user types")?,
                         saved_at: time(at),
                         saved_by_email: email,
                     })
@@ -63,10 +63,10 @@ macro_rules! plan_store {
                 .transpose()
             }
 
-            async fn save_segments(
+            async fn save_user_types(
                 &self,
                 project: ProjectId,
-                segments: &Segments,
+                user_types: &UserTypes,
                 by: Option<AccountId>,
                 at: DateTime<Utc>,
                 audit: &NewAuditEntry,
@@ -81,7 +81,7 @@ macro_rules! plan_store {
                          saved_at = excluded.saved_at",
                     )
                     .bind(project.0)
-                    .bind(text(segments)?)
+                    .bind(text(user_types)?)
                     .bind(by.map(|a| a.0))
                     .bind(millis(at)),
                 )
@@ -94,7 +94,7 @@ macro_rules! plan_store {
                 project: ProjectId,
                 records_total: u64,
                 mapping: &Mapping,
-                segments: &Segments,
+                user_types: &UserTypes,
                 at: DateTime<Utc>,
                 audit: &NewAuditEntry,
             ) -> Result<()> {
@@ -124,7 +124,7 @@ macro_rules! plan_store {
                     .bind(project.0)
                     .bind(AssessmentStatus::Running.as_str())
                     .bind(text(&mapping.rules)?)
-                    .bind(text(segments)?)
+                    .bind(text(user_types)?)
                     .bind(records_total as i64)
                     .bind(millis(at)),
                 )
@@ -133,7 +133,7 @@ macro_rules! plan_store {
             }
 
             async fn save_impact_progress(&self, project: ProjectId, records_done: u64) -> Result<()> {
-                self.run(
+                self.execute(
                     sqlx::query("UPDATE mapping_impacts SET records_done = $2 WHERE project_id = $1")
                         .bind(project.0)
                         .bind(records_done as i64),
@@ -168,7 +168,7 @@ macro_rules! plan_store {
                     .bind(millis(at))
                     .bind(reason.to_string()),
                 };
-                self.run(statement).await.map(|_| ())
+                self.execute(statement).await.map(|_| ())
             }
 
             async fn impact(&self, project: ProjectId) -> Result<Option<ImpactRow>> {
@@ -181,14 +181,14 @@ macro_rules! plan_store {
                 .await
                 .map_err(internal)?;
                 row.map(
-                    |(status, rules, segments, total, done, started, finished, error, report)| {
+                    |(status, rules, user_types, total, done, started, finished, error, report)| {
                         let rules: Vec<Rule> = json(&rules, "impact rules")?;
                         Ok(ImpactRow {
                             status: AssessmentStatus::parse(&status).ok_or_else(|| {
                                 DomainError::Internal(format!("unknown impact status {status:?}"))
                             })?,
                             mapping: Mapping { rules },
-                            segments: json(&segments, "impact user types")?,
+                            user_types: json(&user_types, "impact user types")?,
                             records_total: count(total),
                             records_done: count(done),
                             started_at: time(started),
@@ -264,5 +264,5 @@ macro_rules! plan_store {
     };
 }
 
-plan_store!(SqliteStore, sqlx::Sqlite);
-plan_store!(PostgresStore, sqlx::Postgres);
+goals_store!(SqliteStore, sqlx::Sqlite);
+goals_store!(PostgresStore, sqlx::Postgres);

@@ -11,14 +11,14 @@ use domain::{
         versions::{MappingVersionSummary, RuleChange},
     },
     pagination::Page,
-    service::{ImpactView, MappingView, PlanView, Preview, SegmentEstimate, SegmentsView},
+    service::{GoalsView, ImpactView, MappingView, Preview, UserTypeEstimate, UserTypesView},
 };
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
 use crate::ssr::fail;
 #[cfg(feature = "ssr")]
-use domain::{DomainError, mapping::Mapping, ports::Sample, segments::Segments};
+use domain::{DomainError, mapping::Mapping, ports::Sample, user_types::UserTypes};
 
 /// Reads a JSON argument, naming the field when it is not what it should be.
 #[cfg(feature = "ssr")]
@@ -41,34 +41,37 @@ fn rules(text: &str) -> Result<Mapping, AppError> {
     Ok(Mapping { rules })
 }
 
-#[server(prefix = "/sfn", endpoint = "plan/get")]
-pub async fn get_plan(project: String) -> Result<PlanView, AppError> {
+#[server(prefix = "/sfn", endpoint = "goals/get")]
+pub async fn get_goals(project: String) -> Result<GoalsView, AppError> {
     let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
-    ferry.plan(&actor, project).await.map_err(fail)
+    ferry.goals(&actor, project).await.map_err(fail)
 }
 
-#[server(prefix = "/sfn", endpoint = "plan/segments/save")]
-pub async fn save_segments(project: String, segments: String) -> Result<SegmentsView, AppError> {
+#[server(prefix = "/sfn", endpoint = "goals/user-types/save")]
+pub async fn save_user_types(
+    project: String,
+    user_types: String,
+) -> Result<UserTypesView, AppError> {
     let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
-    let segments: Segments = json("segments", &segments)?;
+    let user_types: UserTypes = json("user_types", &user_types)?;
     ferry
-        .save_segments(&actor, project, segments)
+        .save_user_types(&actor, project, user_types)
         .await
         .map_err(fail)
 }
 
-#[server(prefix = "/sfn", endpoint = "plan/segments/count")]
-pub async fn count_segments(
+#[server(prefix = "/sfn", endpoint = "goals/user-types/count")]
+pub async fn count_user_types(
     project: String,
-    segments: String,
-) -> Result<SegmentEstimate, AppError> {
+    user_types: String,
+) -> Result<UserTypeEstimate, AppError> {
     let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
-    let segments: Segments = json("segments", &segments)?;
+    let user_types: UserTypes = json("user_types", &user_types)?;
     ferry
-        .count_segments(&actor, project, &segments)
+        .count_user_types(&actor, project, &user_types)
         .await
         .map_err(fail)
 }

@@ -1,8 +1,8 @@
-//! User types: named segments of the source users, each defined by conditions over the
+//! User types: named user types of the source users, each defined by conditions over the
 //! normalized record (group or role membership, e-mail domain, status, last login,
 //! any field equal to, containing or matching a value), included in the migration or
 //! left behind, and carrying the password strategy its users get. A user belongs to
-//! the first segment whose conditions hold; users in no segment are counted and
+//! the first user type whose conditions hold; users in no user type are counted and
 //! reported, never silently dropped.
 
 use crate::{
@@ -12,7 +12,7 @@ use crate::{
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The most segments a project may define, and conditions per segment.
+/// The most user types a project may define, and conditions per user type.
 pub const MAX_SEGMENTS: usize = 50;
 pub const MAX_CONDITIONS: usize = 20;
 
@@ -29,7 +29,7 @@ pub enum Test {
     /// `active`, `disabled`, `pending` or `unknown`.
     Status,
     /// Last login before `value`: a date (`2025-01-31`), a date and time, or an age
-    /// (`365 days`, `365d`) counted back from when the segments are evaluated.
+    /// (`365 days`, `365d`) counted back from when the user types are evaluated.
     LastLoginBefore,
     LastLoginAfter,
     NeverLoggedIn,
@@ -122,7 +122,7 @@ pub struct Condition {
     pub negate: bool,
 }
 
-/// How a segment's conditions combine.
+/// How a user type's conditions combine.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
@@ -134,7 +134,7 @@ pub enum Combine {
     Any,
 }
 
-/// What a segment's users do about their password in the target.
+/// What a user type's users do about their password in the target.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
@@ -168,7 +168,7 @@ impl PasswordStrategy {
         Self::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
-    /// What the choice means for the segment's users.
+    /// What the choice means for the user type's users.
     pub fn label(self) -> &'static str {
         match self {
             PasswordStrategy::ForcedReset => {
@@ -184,14 +184,14 @@ impl PasswordStrategy {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Segment {
+pub struct UserType {
     pub name: String,
     #[serde(default)]
     pub combine: Combine,
-    /// No conditions: every user not taken by an earlier segment.
+    /// No conditions: every user not taken by an earlier user type.
     #[serde(default)]
     pub conditions: Vec<Condition>,
-    /// Whether the segment's users move; an excluded segment leaves them behind.
+    /// Whether the user type's users move; an excluded user type leaves them behind.
     pub include: bool,
     #[serde(default)]
     pub password: PasswordStrategy,
@@ -200,15 +200,16 @@ pub struct Segment {
 /// A project's user types, in the order they are tried.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Segments {
-    pub segments: Vec<Segment>,
+pub struct UserTypes {
+    #[serde(alias = "segments")]
+    pub user_types: Vec<UserType>,
 }
 
-impl Default for Segments {
+impl Default for UserTypes {
     /// Before any are defined, everyone moves with a forced reset.
     fn default() -> Self {
         Self {
-            segments: vec![Segment {
+            user_types: vec![UserType {
                 name: "Everyone".into(),
                 combine: Combine::All,
                 conditions: Vec::new(),
@@ -219,13 +220,14 @@ impl Default for Segments {
     }
 }
 
-/// Something wrong with a segment definition.
+/// Something wrong with a user type definition.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct SegmentProblem {
-    /// The segment's position; `None` for the list as a whole.
-    pub segment: Option<usize>,
-    /// The condition's position inside the segment.
+pub struct UserTypeProblem {
+    /// The user type's position; `None` for the list as a whole.
+    #[serde(alias = "segment")]
+    pub user_type: Option<usize>,
+    /// The condition's position inside the user type.
     pub condition: Option<usize>,
     /// `name`, `field` or `value`.
     pub field: String,
@@ -251,14 +253,14 @@ struct CompiledCondition {
     negate: bool,
 }
 
-struct CompiledSegment {
+struct CompiledUserType {
     combine: Combine,
     conditions: Vec<CompiledCondition>,
 }
 
-/// Segments ready to place users.
-pub struct CompiledSegments {
-    segments: Vec<CompiledSegment>,
+/// User types ready to place users.
+pub struct CompiledUserTypes {
+    user_types: Vec<CompiledUserType>,
     included: Vec<bool>,
 }
 
@@ -337,37 +339,37 @@ impl Condition {
     }
 }
 
-impl Segments {
-    /// Checks every segment and condition (all problems at once) and prepares them;
+impl UserTypes {
+    /// Checks every user type and condition (all problems at once) and prepares them;
     /// ages (`365 days`) are counted back from `now`.
-    pub fn compile(&self, now: DateTime<Utc>) -> Result<CompiledSegments, Vec<SegmentProblem>> {
+    pub fn compile(&self, now: DateTime<Utc>) -> Result<CompiledUserTypes, Vec<UserTypeProblem>> {
         let mut problems = Vec::new();
-        if self.segments.is_empty() {
-            problems.push(SegmentProblem {
-                segment: None,
+        if self.user_types.is_empty() {
+            problems.push(UserTypeProblem {
+                user_type: None,
                 condition: None,
-                field: "segments".into(),
+                field: "user_types".into(),
                 message: "define at least one user type".into(),
             });
         }
-        if self.segments.len() > MAX_SEGMENTS {
-            problems.push(SegmentProblem {
-                segment: None,
+        if self.user_types.len() > MAX_SEGMENTS {
+            problems.push(UserTypeProblem {
+                user_type: None,
                 condition: None,
-                field: "segments".into(),
+                field: "user_types".into(),
                 message: format!("at most {MAX_SEGMENTS} user types"),
             });
         }
         let mut names: Vec<String> = Vec::new();
-        let mut segments = Vec::with_capacity(self.segments.len());
-        for (i, segment) in self.segments.iter().enumerate() {
-            let problem = |condition, field: &str, message: String| SegmentProblem {
-                segment: Some(i),
+        let mut user_types = Vec::with_capacity(self.user_types.len());
+        for (i, user_type) in self.user_types.iter().enumerate() {
+            let problem = |condition, field: &str, message: String| UserTypeProblem {
+                user_type: Some(i),
                 condition,
                 field: field.into(),
                 message,
             };
-            let name = segment.name.trim();
+            let name = user_type.name.trim();
             if name.is_empty() {
                 problems.push(problem(None, "name", "give the user type a name".into()));
             } else if name.chars().count() > 80 {
@@ -380,15 +382,15 @@ impl Segments {
                 problems.push(problem(None, "name", format!("{name:?} is used twice")));
             }
             names.push(name.to_lowercase());
-            if segment.conditions.len() > MAX_CONDITIONS {
+            if user_type.conditions.len() > MAX_CONDITIONS {
                 problems.push(problem(
                     None,
                     "conditions",
                     format!("at most {MAX_CONDITIONS} conditions"),
                 ));
             }
-            let mut conditions = Vec::with_capacity(segment.conditions.len());
-            for (n, condition) in segment.conditions.iter().enumerate() {
+            let mut conditions = Vec::with_capacity(user_type.conditions.len());
+            for (n, condition) in user_type.conditions.iter().enumerate() {
                 match condition.compile(now) {
                     Ok(test) => conditions.push(CompiledCondition {
                         test,
@@ -397,17 +399,17 @@ impl Segments {
                     Err((field, message)) => problems.push(problem(Some(n), field, message)),
                 }
             }
-            segments.push(CompiledSegment {
-                combine: segment.combine,
+            user_types.push(CompiledUserType {
+                combine: user_type.combine,
                 conditions,
             });
         }
         if !problems.is_empty() {
             return Err(problems);
         }
-        Ok(CompiledSegments {
-            segments,
-            included: self.segments.iter().map(|s| s.include).collect(),
+        Ok(CompiledUserTypes {
+            user_types,
+            included: self.user_types.iter().map(|s| s.include).collect(),
         })
     }
 }
@@ -449,61 +451,62 @@ impl Compiled {
     }
 }
 
-impl CompiledSegments {
-    /// The first segment the user belongs to; `None` when the user is in none.
+impl CompiledUserTypes {
+    /// The first user type the user belongs to; `None` when the user is in none.
     pub fn place(&self, user: &NormalizedUser) -> Option<usize> {
-        self.segments.iter().position(|segment| {
+        self.user_types.iter().position(|user_type| {
             let holds = |c: &CompiledCondition| c.test.holds(user) != c.negate;
-            match segment.combine {
-                Combine::All => segment.conditions.iter().all(holds),
+            match user_type.combine {
+                Combine::All => user_type.conditions.iter().all(holds),
                 Combine::Any => {
-                    segment.conditions.is_empty() || segment.conditions.iter().any(holds)
+                    user_type.conditions.is_empty() || user_type.conditions.iter().any(holds)
                 }
             }
         })
     }
 
-    /// Whether the users of segment `index` move.
+    /// Whether the users of user type `index` move.
     pub fn included(&self, index: usize) -> bool {
         self.included.get(index).copied().unwrap_or(false)
     }
 
     pub fn len(&self) -> usize {
-        self.segments.len()
+        self.user_types.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.segments.is_empty()
+        self.user_types.is_empty()
     }
 }
 
-/// How many users each segment holds, and how many are in none.
+/// How many users each user type holds, and how many are in none.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct SegmentCounts {
-    /// Per segment, in their order.
-    pub segments: Vec<u64>,
-    /// Users in no segment: they do not move, and are reported.
+pub struct UserTypeCounts {
+    /// Per user type, in their order.
+    #[serde(alias = "segments")]
+    pub user_types: Vec<u64>,
+    /// Users in no user type: they do not move, and are reported.
     pub unmatched: u64,
-    /// Users that move: the sum over included segments.
+    /// Users that move: the sum over included user types.
     pub moving: u64,
     /// Users counted.
     pub counted: u64,
 }
 
-impl SegmentCounts {
-    pub fn new(segments: usize) -> Self {
+impl UserTypeCounts {
+    pub fn new(user_types: usize) -> Self {
         Self {
-            segments: vec![0; segments],
+            user_types: vec![0; user_types],
             ..Self::default()
         }
     }
 
-    pub fn add(&mut self, placed: Option<usize>, compiled: &CompiledSegments) {
+    pub fn add(&mut self, placed: Option<usize>, compiled: &CompiledUserTypes) {
         self.counted += 1;
         match placed {
             Some(i) => {
-                if let Some(n) = self.segments.get_mut(i) {
+                if let Some(n) = self.user_types.get_mut(i) {
                     *n += 1;
                 }
                 if compiled.included(i) {

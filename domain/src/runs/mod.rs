@@ -1,20 +1,24 @@
-//! What a run is asked to do and what it reports, apart from the job table's rules
-//! (`jobs`): the settings kept with each job as it was made, the test-run sample
+//! Runs: their rules (`state`: the states of a run and of its records, and the checked
+//! transitions between them) and, here, what a run is asked to do and what it
+//! reports: the settings kept with each run as it was made, the test-run sample
 //! (random with a recorded seed, or stratified by user type), the pre-flight checks of
 //! a real run, how each user type's password is handled in the target, and the
 //! read-back comparison of what a test run sent with what the target kept.
 
+mod state;
+
+pub use state::*;
+
 use crate::{
-    jobs::{JobState, Placed, RecordCounts, Window},
     scim::{discovery::Discovery, target::ExistingPolicy},
-    segments::{PasswordStrategy, Segments},
+    user_types::{PasswordStrategy, UserTypes},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 /// The largest test-run sample.
 pub const MAX_SAMPLE: u32 = 10_000;
-/// Workers one instance runs for one job, at most.
+/// Workers one instance runs for one run, at most.
 pub const MAX_CONCURRENCY: u32 = 16;
 /// The most records a batch (one claim, usually one bulk request) holds.
 pub const MAX_BATCH: u32 = 1_000;
@@ -106,13 +110,14 @@ pub struct SampleSpec {
     pub seed: u64,
 }
 
-/// Everything a job needs kept as it was when it was made: later edits of the user
+/// Everything a run needs kept as it was when it was made: later edits of the user
 /// types or the policy do not change a run under way.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunSettings {
     pub tuning: Tuning,
-    pub segments: Segments,
+    #[serde(alias = "segments")]
+    pub user_types: UserTypes,
     pub policy: ExistingPolicy,
     pub sample: Option<SampleSpec>,
     /// The downtime window as written, and placed on the timeline.
@@ -126,7 +131,7 @@ impl RunSettings {
     }
 
     pub fn from_json(text: &str) -> Result<Self, String> {
-        serde_json::from_str(text).map_err(|e| format!("the job's settings do not read: {e}"))
+        serde_json::from_str(text).map_err(|e| format!("the run's settings do not read: {e}"))
     }
 }
 
@@ -303,8 +308,8 @@ pub fn stratify(
     size: usize,
 ) -> Vec<String> {
     let mut by_type: std::collections::BTreeMap<usize, Vec<&str>> = Default::default();
-    for (id, segment) in placed {
-        if let Some(s) = segment.filter(|s| included(*s)) {
+    for (id, user_type) in placed {
+        if let Some(s) = user_type.filter(|s| included(*s)) {
             by_type.entry(s).or_default().push(id);
         }
     }
@@ -451,11 +456,11 @@ pub struct GroupSummary {
 }
 
 /// A run's rate and progress as the page shows it (from the worker's memory while it
-/// runs here, else from the job's counts).
+/// runs here, else from the run's counts).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Progress {
-    pub state: Option<JobState>,
+    pub state: Option<RunState>,
     pub counts: RecordCounts,
     pub total: u64,
     /// Users settled per second over the last few seconds and since the start.
@@ -465,7 +470,7 @@ pub struct Progress {
     pub eta_seconds: Option<u64>,
     /// Seconds since the start and settled count, one point every few seconds.
     pub rate_points: Vec<(u64, u64)>,
-    /// Whether it is sent by an instance running the job (else read from the store).
+    /// Whether it is sent by an instance running the run (else read from the store).
     pub live: bool,
 }
 

@@ -42,47 +42,47 @@ async fn story(db: TestDb) {
     let (status, view) = send(
         &server,
         Method::GET,
-        &format!("{base}/segments"),
+        &format!("{base}/user-types"),
         &token,
         None,
     )
     .await;
     assert_eq!(status, 200, "{view}");
-    assert_eq!(view["segments"]["segments"][0]["name"], "Everyone");
+    assert_eq!(view["user_types"]["user_types"][0]["name"], "Everyone");
     assert!(view["saved_at"].is_null());
 
     // Broken user types are saved with their problems, each in its place.
-    let broken = json!({"segments": [{"name": "Bad", "include": true, "conditions": [
+    let broken = json!({"user_types": [{"name": "Bad", "include": true, "conditions": [
         {"test": "matches", "field": "email", "value": "(unclosed"}]}]});
     let (status, view) = send(
         &server,
         Method::PUT,
-        &format!("{base}/segments"),
+        &format!("{base}/user-types"),
         &token,
         Some(broken.clone()),
     )
     .await;
     assert_eq!(status, 200, "{view}");
-    assert_eq!(view["problems"][0]["segment"], 0);
+    assert_eq!(view["problems"][0]["user_type"], 0);
     assert_eq!(view["problems"][0]["condition"], 0);
     assert_eq!(view["problems"][0]["field"], "value");
     // Counting them says what is wrong instead.
     let (status, body) = send(
         &server,
         Method::POST,
-        &format!("{base}/segments/count"),
+        &format!("{base}/user-types/count"),
         &token,
         Some(broken),
     )
     .await;
     assert_eq!(status, 422, "{body}");
     // An unknown test is named by the JSON reader.
-    let (status, body) = send(&server, Method::PUT, &format!("{base}/segments"), &token,
-        Some(json!({"segments": [{"name": "X", "include": true, "conditions": [{"test": "psychic"}]}]}))).await;
+    let (status, body) = send(&server, Method::PUT, &format!("{base}/user-types"), &token,
+        Some(json!({"user_types": [{"name": "X", "include": true, "conditions": [{"test": "psychic"}]}]}))).await;
     assert_eq!(status, 422, "{body}");
 
     // Dormant and disabled users stay behind; staff move; the guest is in none.
-    let segments = json!({"segments": [
+    let user_types = json!({"user_types": [
         {"name": "Leavers", "include": false, "combine": "any", "password": "none", "conditions": [
             {"test": "last_login_before", "value": "2025-01-01"},
             {"test": "status", "value": "disabled"}]},
@@ -91,9 +91,9 @@ async fn story(db: TestDb) {
     let (status, view) = send(
         &server,
         Method::PUT,
-        &format!("{base}/segments"),
+        &format!("{base}/user-types"),
         &token,
-        Some(segments.clone()),
+        Some(user_types.clone()),
     )
     .await;
     assert_eq!(status, 200, "{view}");
@@ -102,22 +102,22 @@ async fn story(db: TestDb) {
     let (status, counted) = send(
         &server,
         Method::POST,
-        &format!("{base}/segments/count"),
+        &format!("{base}/user-types/count"),
         &token,
-        Some(segments),
+        Some(user_types),
     )
     .await;
     assert_eq!(status, 200, "{counted}");
     assert_eq!(counted["records"], 6);
-    assert_eq!(counted["counts"]["segments"], json!([2, 3]));
+    assert_eq!(counted["counts"]["user_types"], json!([2, 3]));
     assert_eq!(counted["counts"]["unmatched"], 1);
     assert_eq!(counted["counts"]["moving"], 3);
-    let (status, plan) = send(&server, Method::GET, &format!("{base}/plan"), &token, None).await;
-    assert_eq!(status, 200, "{plan}");
-    assert_eq!(plan["run"]["moving"], 3);
-    assert_eq!(plan["run"]["exact"], true);
+    let (status, goals) = send(&server, Method::GET, &format!("{base}/goals"), &token, None).await;
+    assert_eq!(status, 200, "{goals}");
+    assert_eq!(goals["run"]["moving"], 3);
+    assert_eq!(goals["run"]["exact"], true);
     assert!(
-        plan["run"]["seconds"].is_null(),
+        goals["run"]["seconds"].is_null(),
         "no target tested: no estimate"
     );
 
@@ -141,7 +141,7 @@ async fn story(db: TestDb) {
     let records = preview["records"].as_array().unwrap();
     assert_eq!(records.len(), 2);
     assert_eq!(records[0]["source_id"], "u-3");
-    assert_eq!(records[0]["segment"], "Staff");
+    assert_eq!(records[0]["user_type"], "Staff");
     assert_eq!(records[0]["moves"], true);
     assert_eq!(records[0]["rules"][0]["source"], "not an address");
     assert_eq!(records[0]["rules"][0]["error"], "is not an e-mail address");
@@ -252,8 +252,8 @@ async fn story(db: TestDb) {
     assert_eq!(impact["current"], false);
     let report = &impact["report"];
     assert_eq!(report["records"], 6);
-    assert_eq!(report["segments"]["segments"], json!([2, 3]));
-    assert_eq!(report["segments"]["unmatched"], 1);
+    assert_eq!(report["user_types"]["user_types"], json!([2, 3]));
+    assert_eq!(report["user_types"]["unmatched"], 1);
     assert_eq!(report["unmatched_examples"], json!(["u-5"]));
     // u-1 passes; u-2 collides with u-1 after trimming and lower-casing; u-3 is not an
     // address and its department is too long ("Navy").
@@ -291,8 +291,8 @@ async fn story(db: TestDb) {
     .await;
     assert_eq!(impact["current"], true);
     // And the plan counts moving users from it exactly.
-    let (_, plan) = send(&server, Method::GET, &format!("{base}/plan"), &token, None).await;
-    assert_eq!(plan["run"]["moving"], 3);
+    let (_, goals) = send(&server, Method::GET, &format!("{base}/goals"), &token, None).await;
+    assert_eq!(goals["run"]["moving"], 3);
 
     // A project without records has no impact to compute.
     let (_, other) = send(
@@ -334,7 +334,7 @@ async fn story(db: TestDb) {
     let (status, _) = send(
         &server,
         Method::GET,
-        &format!("{base}/segments"),
+        &format!("{base}/user-types"),
         &support,
         None,
     )
@@ -344,12 +344,12 @@ async fn story(db: TestDb) {
 }
 
 #[tokio::test]
-async fn plan_on_sqlite() {
+async fn goals_on_sqlite() {
     story(sqlite_db()).await;
 }
 
 #[tokio::test]
-async fn plan_on_postgres() {
+async fn goals_on_postgres() {
     let Some(db) = postgres_db().await else {
         return;
     };

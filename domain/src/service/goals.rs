@@ -20,7 +20,7 @@ use crate::{
     },
     ports::Sample,
     scim::{discovery::TestStepKind, target::TargetRole},
-    segments::{SegmentCounts, SegmentProblem, Segments},
+    user_types::{UserTypeCounts, UserTypeProblem, UserTypes},
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -34,9 +34,10 @@ pub const PREVIEW_RECORDS: u32 = 20;
 /// The user types as the editor shows them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct SegmentsView {
-    pub segments: Segments,
-    pub problems: Vec<SegmentProblem>,
+pub struct UserTypesView {
+    #[serde(alias = "segments")]
+    pub user_types: UserTypes,
+    pub problems: Vec<UserTypeProblem>,
     /// `None` until they are first saved (the default: everyone moves).
     pub saved_at: Option<DateTime<Utc>>,
     pub saved_by_email: Option<String>,
@@ -45,8 +46,8 @@ pub struct SegmentsView {
 /// How many users each user type holds, counted on a sample or on every record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct SegmentEstimate {
-    pub counts: SegmentCounts,
+pub struct UserTypeEstimate {
+    pub counts: UserTypeCounts,
     /// The project's records; `counts` covers all of them when `counts.counted`
     /// equals it, otherwise a random sample to scale.
     pub records: u64,
@@ -71,7 +72,8 @@ pub struct RulePreview {
 pub struct PreviewRecord {
     pub source_id: String,
     /// The user type it falls in; `None` for none.
-    pub segment: Option<String>,
+    #[serde(alias = "segment")]
+    pub user_type: Option<String>,
     pub moves: bool,
     pub rules: Vec<RulePreview>,
     /// The SCIM resource the target would receive.
@@ -101,7 +103,8 @@ pub struct ImpactView {
     pub error: Option<String>,
     /// The rules and user types it was computed for.
     pub mapping: Mapping,
-    pub segments: Segments,
+    #[serde(alias = "segments")]
+    pub user_types: UserTypes,
     /// Whether those are the latest saved mapping and the saved user types.
     pub current: bool,
     pub report: Option<ImpactReport>,
@@ -124,9 +127,10 @@ pub struct Estimate {
 /// The goals page in one: user types, their live counts and the estimate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct PlanView {
-    pub segments: SegmentsView,
-    pub estimate: SegmentEstimate,
+pub struct GoalsView {
+    #[serde(alias = "segments")]
+    pub user_types: UserTypesView,
+    pub estimate: UserTypeEstimate,
     pub run: Estimate,
 }
 
@@ -149,7 +153,7 @@ fn confidential(path: &str, classes: &[(String, DataClass)]) -> bool {
 }
 
 impl Ferry {
-    async fn may_plan(&self, actor: &Actor, project: ProjectId) -> Result<()> {
+    async fn may_set_goals(&self, actor: &Actor, project: ProjectId) -> Result<()> {
         actor.require(crate::roles::Permission::ManageProjects)?;
         self.project(actor, project).await?;
         Ok(())
@@ -209,78 +213,82 @@ impl Ferry {
         Ok((compiled, problems))
     }
 
-    pub(super) async fn saved_segments(&self, project: ProjectId) -> Result<SegmentsView> {
-        let stored = self.store.segments(project).await?;
-        let (segments, saved_at, saved_by_email) = match stored {
-            Some(s) => (s.segments, Some(s.saved_at), s.saved_by_email),
-            None => (Segments::default(), None, None),
+    pub(super) async fn saved_user_types(&self, project: ProjectId) -> Result<UserTypesView> {
+        let stored = self.store.user_types(project).await?;
+        let (user_types, saved_at, saved_by_email) = match stored {
+            Some(s) => (s.user_types, Some(s.saved_at), s.saved_by_email),
+            None => (UserTypes::default(), None, None),
         };
-        let problems = segments.compile(self.now()).err().unwrap_or_default();
-        Ok(SegmentsView {
-            segments,
+        let problems = user_types.compile(self.now()).err().unwrap_or_default();
+        Ok(UserTypesView {
+            user_types,
             problems,
             saved_at,
             saved_by_email,
         })
     }
 
-    pub async fn segments(&self, actor: &Actor, project: ProjectId) -> Result<SegmentsView> {
-        self.may_plan(actor, project).await?;
-        self.saved_segments(project).await
+    pub async fn user_types(&self, actor: &Actor, project: ProjectId) -> Result<UserTypesView> {
+        self.may_set_goals(actor, project).await?;
+        self.saved_user_types(project).await
     }
 
     /// Saves the user types. Like mapping versions, they are kept with their problems
     /// (work in progress), which come back with them; runs refuse them until fixed.
-    pub async fn save_segments(
+    pub async fn save_user_types(
         &self,
         actor: &Actor,
         project: ProjectId,
-        segments: Segments,
-    ) -> Result<SegmentsView> {
+        user_types: UserTypes,
+    ) -> Result<UserTypesView> {
         self.writable_project(actor, project).await?;
-        self.may_plan(actor, project).await?;
-        if segments.segments.len() > crate::segments::MAX_SEGMENTS {
+        self.may_set_goals(actor, project).await?;
+        if user_types.user_types.len() > crate::user_types::MAX_SEGMENTS {
             return Err(DomainError::invalid(
-                "segments",
-                format!("at most {} user types", crate::segments::MAX_SEGMENTS),
+                "user_types",
+                format!("at most {} user types", crate::user_types::MAX_SEGMENTS),
             ));
         }
         let now = self.now();
-        let included = segments.segments.iter().filter(|s| s.include).count();
+        let included = user_types.user_types.iter().filter(|s| s.include).count();
         let audit = NewAuditEntry::by(
             actor,
             now,
-            AuditAction::SegmentsSaved,
+            AuditAction::UserTypesSaved,
             ObjectKind::Project,
             project,
         )
         .in_project(project)
         .detail(format!(
             "{} user types, {included} moving",
-            segments.segments.len()
+            user_types.user_types.len()
         ));
         self.store
-            .save_segments(project, &segments, Some(actor.account_id), now, &audit)
+            .save_user_types(project, &user_types, Some(actor.account_id), now, &audit)
             .await?;
-        self.saved_segments(project).await
+        self.saved_user_types(project).await
     }
 
     /// Counts users per user type: on every record up to `COUNT_SAMPLE`, beyond that
     /// on a random sample of that size.
-    pub async fn count_segments(
+    pub async fn count_user_types(
         &self,
         actor: &Actor,
         project: ProjectId,
-        segments: &Segments,
-    ) -> Result<SegmentEstimate> {
-        self.may_plan(actor, project).await?;
-        self.counted(project, segments).await
+        user_types: &UserTypes,
+    ) -> Result<UserTypeEstimate> {
+        self.may_set_goals(actor, project).await?;
+        self.counted(project, user_types).await
     }
 
     /// The counts, for a caller that checked the actor already.
-    async fn counted(&self, project: ProjectId, segments: &Segments) -> Result<SegmentEstimate> {
+    async fn counted(
+        &self,
+        project: ProjectId,
+        user_types: &UserTypes,
+    ) -> Result<UserTypeEstimate> {
         let work = self.workers.records.as_ref();
-        let compiled = segments.compile(self.now()).map_err(|problems| {
+        let compiled = user_types.compile(self.now()).map_err(|problems| {
             let first = &problems[0];
             DomainError::invalid(first.field.clone(), first.message.clone())
         })?;
@@ -288,30 +296,30 @@ impl Ferry {
         let sampled = work
             .sample(project, &Sample::Random { seed: 0 }, COUNT_SAMPLE)
             .await?;
-        let mut counts = SegmentCounts::new(compiled.len());
+        let mut counts = UserTypeCounts::new(compiled.len());
         for user in &sampled.records {
             counts.add(compiled.place(user), &compiled);
         }
-        Ok(SegmentEstimate { counts, records })
+        Ok(UserTypeEstimate { counts, records })
     }
 
     /// The goals page: saved user types with their counts and the run estimate.
-    pub async fn plan(&self, actor: &Actor, project: ProjectId) -> Result<PlanView> {
-        self.may_plan(actor, project).await?;
-        let segments = self.saved_segments(project).await?;
-        let estimate = if segments.problems.is_empty() {
-            self.counted(project, &segments.segments).await?
+    pub async fn goals(&self, actor: &Actor, project: ProjectId) -> Result<GoalsView> {
+        self.may_set_goals(actor, project).await?;
+        let user_types = self.saved_user_types(project).await?;
+        let estimate = if user_types.problems.is_empty() {
+            self.counted(project, &user_types.user_types).await?
         } else {
-            SegmentEstimate {
-                counts: SegmentCounts::new(segments.segments.segments.len()),
+            UserTypeEstimate {
+                counts: UserTypeCounts::new(user_types.user_types.user_types.len()),
                 records: self.store.count_records(project).await?,
             }
         };
         let run = self
-            .estimate(project, &segments.segments, &estimate)
+            .estimate(project, &user_types.user_types, &estimate)
             .await?;
-        Ok(PlanView {
-            segments,
+        Ok(GoalsView {
+            user_types,
             estimate,
             run,
         })
@@ -322,14 +330,15 @@ impl Ferry {
     async fn estimate(
         &self,
         project: ProjectId,
-        segments: &Segments,
-        sample: &SegmentEstimate,
+        user_types: &UserTypes,
+        sample: &UserTypeEstimate,
     ) -> Result<Estimate> {
         let work = self.workers.records.as_ref();
         let exact_impact = match self.store.impact(project).await? {
-            Some(row) if row.status == AssessmentStatus::Ready && row.segments == *segments => row
-                .sealed_report
-                .and_then(|sealed| work.open_impact(project, &sealed).ok()),
+            Some(row) if row.status == AssessmentStatus::Ready && row.user_types == *user_types => {
+                row.sealed_report
+                    .and_then(|sealed| work.open_impact(project, &sealed).ok())
+            }
             _ => None,
         };
         let (moving, exact) = match exact_impact {
@@ -388,15 +397,15 @@ impl Ferry {
         sample: &Sample,
     ) -> Result<Preview> {
         let work = self.workers.records.as_ref();
-        self.may_plan(actor, project).await?;
+        self.may_set_goals(actor, project).await?;
         if let Sample::Search { text } = sample
             && text.trim().is_empty()
         {
             return Err(DomainError::invalid("text", "type something to search for"));
         }
         let (compiled, problems) = self.compile_for_records(project, mapping).await?;
-        let segments = self.saved_segments(project).await?;
-        let placed = segments.segments.compile(self.now()).ok();
+        let user_types = self.saved_user_types(project).await?;
+        let placed = user_types.user_types.compile(self.now()).ok();
         let total = self.store.count_records(project).await?;
         let sampled = work.sample(project, sample, PREVIEW_RECORDS).await?;
         let hidden: Vec<usize> = problems.iter().filter_map(|p| p.rule).collect();
@@ -407,7 +416,7 @@ impl Ferry {
                 // One mapping pass gives both the resource and each rule's value.
                 let mut values: Vec<(usize, Json)> = Vec::new();
                 let mapped = compiled.map_seeing(user, |i, value| values.push((i, value.clone())));
-                let segment = placed.as_ref().and_then(|p| p.place(user));
+                let user_type = placed.as_ref().and_then(|p| p.place(user));
                 let rules = mapping
                     .rules
                     .iter()
@@ -427,10 +436,10 @@ impl Ferry {
                     .collect();
                 PreviewRecord {
                     source_id: user.source_id.clone(),
-                    segment: segment
-                        .and_then(|s| segments.segments.segments.get(s))
+                    user_type: user_type
+                        .and_then(|s| user_types.user_types.user_types.get(s))
                         .map(|s| s.name.clone()),
-                    moves: match (&placed, segment) {
+                    moves: match (&placed, user_type) {
                         (Some(p), Some(s)) => p.included(s),
                         _ => false,
                     },
@@ -472,17 +481,20 @@ impl Ferry {
     ) -> Result<ImpactView> {
         let work = self.workers.records.as_ref();
         self.writable_project(actor, project).await?;
-        self.may_plan(actor, project).await?;
-        let segments = self.saved_segments(project).await?;
-        let placed = segments.segments.compile(self.now()).map_err(|problems| {
-            DomainError::invalid(
-                "segments",
-                format!(
-                    "the user types have problems; fix them first ({})",
-                    problems[0].message
-                ),
-            )
-        })?;
+        self.may_set_goals(actor, project).await?;
+        let user_types = self.saved_user_types(project).await?;
+        let placed = user_types
+            .user_types
+            .compile(self.now())
+            .map_err(|problems| {
+                DomainError::invalid(
+                    "user_types",
+                    format!(
+                        "the user types have problems; fix them first ({})",
+                        problems[0].message
+                    ),
+                )
+            })?;
         let (compiled, _) = self.compile_for_records(project, &mapping).await?;
         let total = self.store.count_records(project).await?;
         if total == 0 {
@@ -505,14 +517,21 @@ impl Ferry {
             mapping.rules.len()
         ));
         self.store
-            .start_impact(project, total, &mapping, &segments.segments, now, &audit)
+            .start_impact(
+                project,
+                total,
+                &mapping,
+                &user_types.user_types,
+                now,
+                &audit,
+            )
             .await?;
-        let count = segments.segments.segments.len();
+        let count = user_types.user_types.user_types.len();
         work.spawn_impact(
             project,
             Evaluator {
                 mapping: compiled,
-                segments: placed,
+                user_types: placed,
             },
             mapping,
             count,
@@ -525,14 +544,14 @@ impl Ferry {
     /// The last impact computation, running or done; `None` before the first.
     pub async fn impact(&self, actor: &Actor, project: ProjectId) -> Result<Option<ImpactView>> {
         let work = self.workers.records.as_ref();
-        self.may_plan(actor, project).await?;
+        self.may_set_goals(actor, project).await?;
         let Some(row) = self.store.impact(project).await? else {
             return Ok(None);
         };
         let latest = self.store.mapping_version(project, None).await?;
-        let saved = self.saved_segments(project).await?;
+        let saved = self.saved_user_types(project).await?;
         let current =
-            latest.is_some_and(|v| v.mapping == row.mapping) && saved.segments == row.segments;
+            latest.is_some_and(|v| v.mapping == row.mapping) && saved.user_types == row.user_types;
         let report = match &row.sealed_report {
             Some(sealed) => Some(work.open_impact(project, sealed)?),
             None => None,
@@ -549,7 +568,7 @@ impl Ferry {
             finished_at: row.finished_at,
             error: row.error,
             mapping: row.mapping,
-            segments: row.segments,
+            user_types: row.user_types,
             current,
             report,
         }))

@@ -1,7 +1,7 @@
-//! The rules of jobs (test runs, real runs, retries, rollbacks, invite waves) and of
-//! the records in them. A job's state and each record's state change only through the
-//! checked transitions here, and a job's counts move a record from one state to
-//! another, never add or drop one: the states always add up to the job's total.
+//! The rules of runs (test runs, real runs, retries, rollbacks, invite waves) and of
+//! the records in them. A run's state and each record's state change only through the
+//! checked transitions here, and a run's counts move a record from one state to
+//! another, never add or drop one: the states always add up to the run's total.
 //! The automatic pause on a run of failures is decided here too, from the outcomes in
 //! the order they settle.
 
@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
-pub enum JobKind {
+pub enum RunKind {
     /// A sample against the test target (or production, when an admin chooses).
     TestRun,
     /// Everyone who moves, against production, inside a downtime window.
@@ -24,22 +24,22 @@ pub enum JobKind {
     InviteWave,
 }
 
-impl JobKind {
-    pub const ALL: [JobKind; 5] = [
-        JobKind::TestRun,
-        JobKind::RealRun,
-        JobKind::Retry,
-        JobKind::Rollback,
-        JobKind::InviteWave,
+impl RunKind {
+    pub const ALL: [RunKind; 5] = [
+        RunKind::TestRun,
+        RunKind::RealRun,
+        RunKind::Retry,
+        RunKind::Rollback,
+        RunKind::InviteWave,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            JobKind::TestRun => "test_run",
-            JobKind::RealRun => "real_run",
-            JobKind::Retry => "retry",
-            JobKind::Rollback => "rollback",
-            JobKind::InviteWave => "invite_wave",
+            RunKind::TestRun => "test_run",
+            RunKind::RealRun => "real_run",
+            RunKind::Retry => "retry",
+            RunKind::Rollback => "rollback",
+            RunKind::InviteWave => "invite_wave",
         }
     }
 
@@ -51,7 +51,7 @@ impl JobKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
-pub enum JobState {
+pub enum RunState {
     Draft,
     Scheduled,
     Running,
@@ -61,26 +61,26 @@ pub enum JobState {
     Cancelled,
 }
 
-impl JobState {
-    pub const ALL: [JobState; 7] = [
-        JobState::Draft,
-        JobState::Scheduled,
-        JobState::Running,
-        JobState::Paused,
-        JobState::Succeeded,
-        JobState::Failed,
-        JobState::Cancelled,
+impl RunState {
+    pub const ALL: [RunState; 7] = [
+        RunState::Draft,
+        RunState::Scheduled,
+        RunState::Running,
+        RunState::Paused,
+        RunState::Succeeded,
+        RunState::Failed,
+        RunState::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            JobState::Draft => "draft",
-            JobState::Scheduled => "scheduled",
-            JobState::Running => "running",
-            JobState::Paused => "paused",
-            JobState::Succeeded => "succeeded",
-            JobState::Failed => "failed",
-            JobState::Cancelled => "cancelled",
+            RunState::Draft => "draft",
+            RunState::Scheduled => "scheduled",
+            RunState::Running => "running",
+            RunState::Paused => "paused",
+            RunState::Succeeded => "succeeded",
+            RunState::Failed => "failed",
+            RunState::Cancelled => "cancelled",
         }
     }
 
@@ -92,7 +92,7 @@ impl JobState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            JobState::Succeeded | JobState::Failed | JobState::Cancelled
+            RunState::Succeeded | RunState::Failed | RunState::Cancelled
         )
     }
 
@@ -100,12 +100,12 @@ impl JobState {
     pub fn is_active(self) -> bool {
         matches!(
             self,
-            JobState::Scheduled | JobState::Running | JobState::Paused
+            RunState::Scheduled | RunState::Running | RunState::Paused
         )
     }
 }
 
-/// Why a job stopped sending without ending.
+/// Why a run stopped sending without ending.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -140,9 +140,9 @@ impl PauseReason {
     }
 }
 
-/// What happens to a job.
+/// What happens to a run.
 #[derive(Clone, Debug, PartialEq)]
-pub enum JobEvent {
+pub enum RunEvent {
     /// Given a window start (a draft becomes scheduled).
     Schedule,
     /// The window opened, or an admin started it now.
@@ -158,40 +158,40 @@ pub enum JobEvent {
 
 /// A transition that the rules refuse, with both ends named.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("a {from} job cannot {event}")]
+#[error("a {from} run cannot {event}")]
 pub struct Refused {
     pub from: &'static str,
     pub event: &'static str,
 }
 
-impl JobEvent {
+impl RunEvent {
     fn name(&self) -> &'static str {
         match self {
-            JobEvent::Schedule => "be scheduled",
-            JobEvent::Start => "start",
-            JobEvent::Pause(_) => "pause",
-            JobEvent::Resume => "resume",
-            JobEvent::Finish { .. } => "finish",
-            JobEvent::Cancel => "be cancelled",
+            RunEvent::Schedule => "be scheduled",
+            RunEvent::Start => "start",
+            RunEvent::Pause(_) => "pause",
+            RunEvent::Resume => "resume",
+            RunEvent::Finish { .. } => "finish",
+            RunEvent::Cancel => "be cancelled",
         }
     }
 }
 
-impl JobState {
+impl RunState {
     /// The state after `event`, or why it cannot happen.
-    pub fn on(self, event: &JobEvent) -> Result<JobState, Refused> {
-        use JobState as S;
+    pub fn on(self, event: &RunEvent) -> Result<RunState, Refused> {
+        use RunState as S;
         let next = match (self, event) {
-            (S::Draft, JobEvent::Schedule) => S::Scheduled,
-            (S::Draft | S::Scheduled, JobEvent::Start) => S::Running,
-            (S::Running, JobEvent::Pause(_)) => S::Paused,
-            // A scheduled job whose window ends before it could start waits for the
+            (S::Draft, RunEvent::Schedule) => S::Scheduled,
+            (S::Draft | S::Scheduled, RunEvent::Start) => S::Running,
+            (S::Running, RunEvent::Pause(_)) => S::Paused,
+            // A scheduled run whose window ends before it could start waits for the
             // next window, paused.
-            (S::Scheduled, JobEvent::Pause(PauseReason::WindowEnded)) => S::Paused,
-            (S::Paused, JobEvent::Resume) => S::Running,
-            (S::Running, JobEvent::Finish { failed: 0 }) => S::Succeeded,
-            (S::Running, JobEvent::Finish { .. }) => S::Failed,
-            (S::Draft | S::Scheduled | S::Running | S::Paused, JobEvent::Cancel) => S::Cancelled,
+            (S::Scheduled, RunEvent::Pause(PauseReason::WindowEnded)) => S::Paused,
+            (S::Paused, RunEvent::Resume) => S::Running,
+            (S::Running, RunEvent::Finish { failed: 0 }) => S::Succeeded,
+            (S::Running, RunEvent::Finish { .. }) => S::Failed,
+            (S::Draft | S::Scheduled | S::Running | S::Paused, RunEvent::Cancel) => S::Cancelled,
             _ => {
                 return Err(Refused {
                     from: self.as_str(),
@@ -252,8 +252,8 @@ impl RecordState {
 
     /// Whether a record may go from this state to `to`: pending records are claimed,
     /// claimed ones settle (or go back to pending when their lease expires or the
-    /// job pauses before they were sent). Settled records never change: a retry is a
-    /// new job.
+    /// run pauses before they were sent). Settled records never change: a retry is a
+    /// new run.
     pub fn may_become(self, to: RecordState) -> bool {
         use RecordState as R;
         matches!(
@@ -268,7 +268,7 @@ impl RecordState {
     }
 }
 
-/// How many of a job's records are in each state.
+/// How many of a run's records are in each state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecordCounts {
@@ -283,7 +283,7 @@ pub struct RecordCounts {
 }
 
 impl RecordCounts {
-    /// A new job's counts: every record pending.
+    /// A new run's counts: every record pending.
     pub fn new(total: u64) -> Self {
         Self {
             pending: total,
@@ -393,50 +393,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn jobs_move_only_along_their_transitions() {
-        use JobState as S;
+    fn runs_move_only_along_their_transitions() {
+        use RunState as S;
         let allowed = [
-            (S::Draft, JobEvent::Schedule, S::Scheduled),
-            (S::Draft, JobEvent::Start, S::Running),
-            (S::Scheduled, JobEvent::Start, S::Running),
+            (S::Draft, RunEvent::Schedule, S::Scheduled),
+            (S::Draft, RunEvent::Start, S::Running),
+            (S::Scheduled, RunEvent::Start, S::Running),
             (
                 S::Scheduled,
-                JobEvent::Pause(PauseReason::WindowEnded),
+                RunEvent::Pause(PauseReason::WindowEnded),
                 S::Paused,
             ),
-            (S::Running, JobEvent::Pause(PauseReason::Manual), S::Paused),
+            (S::Running, RunEvent::Pause(PauseReason::Manual), S::Paused),
             (
                 S::Running,
-                JobEvent::Pause(PauseReason::WindowEnded),
+                RunEvent::Pause(PauseReason::WindowEnded),
                 S::Paused,
             ),
             (
                 S::Running,
-                JobEvent::Pause(PauseReason::Unauthorized { status: 401 }),
+                RunEvent::Pause(PauseReason::Unauthorized { status: 401 }),
                 S::Paused,
             ),
-            (S::Paused, JobEvent::Resume, S::Running),
-            (S::Running, JobEvent::Finish { failed: 0 }, S::Succeeded),
-            (S::Running, JobEvent::Finish { failed: 3 }, S::Failed),
-            (S::Draft, JobEvent::Cancel, S::Cancelled),
-            (S::Scheduled, JobEvent::Cancel, S::Cancelled),
-            (S::Running, JobEvent::Cancel, S::Cancelled),
-            (S::Paused, JobEvent::Cancel, S::Cancelled),
+            (S::Paused, RunEvent::Resume, S::Running),
+            (S::Running, RunEvent::Finish { failed: 0 }, S::Succeeded),
+            (S::Running, RunEvent::Finish { failed: 3 }, S::Failed),
+            (S::Draft, RunEvent::Cancel, S::Cancelled),
+            (S::Scheduled, RunEvent::Cancel, S::Cancelled),
+            (S::Running, RunEvent::Cancel, S::Cancelled),
+            (S::Paused, RunEvent::Cancel, S::Cancelled),
         ];
         for (from, event, to) in &allowed {
             assert_eq!(from.on(event), Ok(*to), "{from:?} on {event:?}");
         }
         let events = [
-            JobEvent::Schedule,
-            JobEvent::Start,
-            JobEvent::Pause(PauseReason::Manual),
-            JobEvent::Pause(PauseReason::WindowEnded),
-            JobEvent::Resume,
-            JobEvent::Finish { failed: 0 },
-            JobEvent::Cancel,
+            RunEvent::Schedule,
+            RunEvent::Start,
+            RunEvent::Pause(PauseReason::Manual),
+            RunEvent::Pause(PauseReason::WindowEnded),
+            RunEvent::Resume,
+            RunEvent::Finish { failed: 0 },
+            RunEvent::Cancel,
         ];
         // Everything else is refused, and says what was refused.
-        for from in JobState::ALL {
+        for from in RunState::ALL {
             for event in &events {
                 let listed = allowed.iter().any(|(f, e, _)| *f == from && e == event);
                 if !listed {
@@ -445,7 +445,7 @@ mod tests {
                     assert!(
                         refused
                             .to_string()
-                            .starts_with(&format!("a {} job cannot", from.as_str()))
+                            .starts_with(&format!("a {} run cannot", from.as_str()))
                     );
                 }
             }
@@ -455,8 +455,8 @@ mod tests {
             assert!(events.iter().all(|e| state.on(e).is_err()));
         }
         assert!(S::Paused.is_active() && !S::Draft.is_active());
-        assert_eq!(JobState::parse("paused"), Some(S::Paused));
-        assert_eq!(JobKind::parse("rollback"), Some(JobKind::Rollback));
+        assert_eq!(RunState::parse("paused"), Some(S::Paused));
+        assert_eq!(RunKind::parse("rollback"), Some(RunKind::Rollback));
     }
 
     #[test]
@@ -523,35 +523,35 @@ mod tests {
     }
 }
 
-/// A job as it is created: in draft, its records all pending.
+/// A run as it is created: in draft, its records all pending.
 #[derive(Clone, Debug, PartialEq)]
-pub struct NewJob {
-    pub id: crate::ids::JobId,
+pub struct NewRun {
+    pub id: crate::ids::RunId,
     pub project_id: crate::ids::ProjectId,
-    pub kind: JobKind,
+    pub kind: RunKind,
     /// `production` or `test`.
     pub target_role: String,
     pub mapping_version: Option<u32>,
-    /// The job this one retries or rolls back.
-    pub parent: Option<crate::ids::JobId>,
-    /// How the job runs (sample, concurrency, rate, failure guard, window) as JSON,
-    /// kept as it was when the job was made.
+    /// The run this one retries or rolls back.
+    pub parent: Option<crate::ids::RunId>,
+    /// How the run runs (sample, concurrency, rate, failure guard, window) as JSON,
+    /// kept as it was when the run was made.
     pub settings: String,
     pub created_by: Option<crate::ids::AccountId>,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// A job as stored.
+/// A run as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Job {
-    pub id: crate::ids::JobId,
+pub struct Run {
+    pub id: crate::ids::RunId,
     pub project_id: crate::ids::ProjectId,
-    pub kind: JobKind,
-    pub state: JobState,
+    pub kind: RunKind,
+    pub state: RunState,
     pub target_role: String,
     pub mapping_version: Option<u32>,
-    pub parent: Option<crate::ids::JobId>,
+    pub parent: Option<crate::ids::RunId>,
     pub settings: String,
     pub pause_reason: Option<PauseReason>,
     pub total: u64,
@@ -562,7 +562,7 @@ pub struct Job {
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// A record a worker claimed: its place in the job and its source id.
+/// A record a worker claimed: its place in the run and its source id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Claimed {
     pub seq: u64,

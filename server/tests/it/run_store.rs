@@ -1,5 +1,5 @@
-//! The job table on SQLite always and on PostgreSQL whenever the test command provides
-//! a server: jobs created with their records, state changes compared and set, records
+//! The run table on SQLite always and on PostgreSQL whenever the test command provides
+//! a server: runs created with their records, state changes compared and set, records
 //! claimed under leases by concurrent workers without overlap, expired leases
 //! reclaimed, stale workers unable to settle what they lost, released records — and
 //! after every step the counts equal the records' states and add up to the total.
@@ -11,15 +11,15 @@ use chrono::{Duration, TimeZone, Utc};
 use common::{TestClock, TestDb, postgres_db, service, sqlite_db, store};
 use domain::{
     audit::{AuditAction, NewAuditEntry, ObjectKind},
-    ids::JobId,
-    jobs::{Job, JobKind, JobState, NewJob, PauseReason, RecordState, Settled},
-    ports::{JobRecords, Store},
+    ids::RunId,
+    ports::{RunRecords, Store},
     projects::ProjectDraft,
+    runs::{NewRun, PauseReason, RecordState, Run, RunKind, RunState, Settled},
 };
 use std::{collections::HashSet, sync::Arc};
 
-fn assert_adds_up(job: &Job) {
-    assert_eq!(job.counts.total(), job.total, "{:?}", job.counts);
+fn assert_adds_up(run: &Run) {
+    assert_eq!(run.counts.total(), run.total, "{:?}", run.counts);
 }
 
 async fn story(db: TestDb) {
@@ -32,17 +32,17 @@ async fn story(db: TestDb) {
         .unwrap()
         .id;
     let at = Utc.with_ymd_and_hms(2026, 11, 21, 22, 0, 0).unwrap();
-    let id = JobId(uuid::Uuid::now_v7());
+    let id = RunId(uuid::Uuid::now_v7());
     let audit = |action| {
-        NewAuditEntry::by(&owner, at, action, ObjectKind::Job, id)
+        NewAuditEntry::by(&owner, at, action, ObjectKind::Run, id)
             .in_project(project)
             .detail("test".to_string())
     };
     let ids: Vec<String> = (0..1_200).map(|i| format!("legacy-{i:05}")).collect();
-    let new = NewJob {
+    let new = NewRun {
         id,
         project_id: project,
-        kind: JobKind::TestRun,
+        kind: RunKind::TestRun,
         target_role: "test".into(),
         mapping_version: Some(3),
         parent: None,
@@ -50,53 +50,53 @@ async fn story(db: TestDb) {
         created_by: Some(owner.account_id),
         created_at: at,
     };
-    let job = store
-        .create_job(&new, JobRecords::Ids(&ids), &audit(AuditAction::JobCreated))
+    let run = store
+        .create_run(&new, RunRecords::Ids(&ids), &audit(AuditAction::RunCreated))
         .await
         .unwrap();
-    assert_eq!(job.state, JobState::Draft);
-    assert_eq!(job.total, 1_200);
-    assert_eq!(job.counts.pending, 1_200);
-    assert_eq!(job.mapping_version, Some(3));
-    assert_adds_up(&job);
+    assert_eq!(run.state, RunState::Draft);
+    assert_eq!(run.total, 1_200);
+    assert_eq!(run.counts.pending, 1_200);
+    assert_eq!(run.mapping_version, Some(3));
+    assert_adds_up(&run);
 
-    // A record twice is refused, and nothing of that job is left.
-    let twice = NewJob {
-        id: JobId(uuid::Uuid::now_v7()),
+    // A record twice is refused, and nothing of that run is left.
+    let twice = NewRun {
+        id: RunId(uuid::Uuid::now_v7()),
         ..new.clone()
     };
     let err = store
-        .create_job(
+        .create_run(
             &twice,
-            JobRecords::Ids(&["a".into(), "a".into()]),
-            &audit(AuditAction::JobCreated),
+            RunRecords::Ids(&["a".into(), "a".into()]),
+            &audit(AuditAction::RunCreated),
         )
         .await
         .unwrap_err();
     assert!(err.to_string().contains("twice"), "{err}");
-    assert!(store.job(twice.id).await.unwrap().is_none());
+    assert!(store.run(twice.id).await.unwrap().is_none());
 
     // State changes are compared and set.
     let running = store
-        .set_job_state(
+        .set_run_state(
             id,
-            JobState::Draft,
-            JobState::Running,
+            RunState::Draft,
+            RunState::Running,
             None,
             at,
-            &audit(AuditAction::JobStateChanged),
+            &audit(AuditAction::RunStateChanged),
         )
         .await
         .unwrap();
     assert_eq!(running.started_at, Some(at));
     let stale = store
-        .set_job_state(
+        .set_run_state(
             id,
-            JobState::Draft,
-            JobState::Cancelled,
+            RunState::Draft,
+            RunState::Cancelled,
             None,
             at,
-            &audit(AuditAction::JobStateChanged),
+            &audit(AuditAction::RunStateChanged),
         )
         .await
         .unwrap_err();
@@ -108,17 +108,17 @@ async fn story(db: TestDb) {
     // Two drafts of a project, ready to be started at once.
     let two_drafts = |project| {
         let (store, new, ids) = (store.clone(), new.clone(), ids.clone());
-        let audit = audit(AuditAction::JobCreated);
+        let audit = audit(AuditAction::RunCreated);
         async move {
             let mut drafts = Vec::new();
             for _ in 0..2 {
-                let other = NewJob {
-                    id: JobId(uuid::Uuid::now_v7()),
+                let other = NewRun {
+                    id: RunId(uuid::Uuid::now_v7()),
                     project_id: project,
                     ..new.clone()
                 };
                 store
-                    .create_job(&other, JobRecords::Ids(&ids[..2]), &audit)
+                    .create_run(&other, RunRecords::Ids(&ids[..2]), &audit)
                     .await
                     .unwrap();
                 drafts.push(other.id);
@@ -127,12 +127,12 @@ async fn story(db: TestDb) {
         }
     };
     let drafts = two_drafts(project).await;
-    let start = |job: JobId| {
+    let start = |run: RunId| {
         let store = store.clone();
-        let audit = audit(AuditAction::JobStateChanged);
+        let audit = audit(AuditAction::RunStateChanged);
         async move {
             store
-                .set_job_state(job, JobState::Draft, JobState::Scheduled, None, at, &audit)
+                .set_run_state(run, RunState::Draft, RunState::Scheduled, None, at, &audit)
                 .await
         }
     };
@@ -165,9 +165,9 @@ async fn story(db: TestDb) {
     let seen: HashSet<u64> = a.iter().chain(&b).map(|c| c.seq).collect();
     assert_eq!(seen.len(), 800, "a record was claimed twice");
     assert!(a.iter().all(|c| c.attempts == 1));
-    let job = store.job(id).await.unwrap().unwrap();
-    assert_eq!(job.counts.in_flight, 800);
-    assert_adds_up(&job);
+    let run = store.run(id).await.unwrap().unwrap();
+    assert_eq!(run.counts.in_flight, 800);
+    assert_adds_up(&run);
 
     // Worker A settles its records: created, skipped and failed.
     let outcomes: Vec<Settled> = a
@@ -195,12 +195,12 @@ async fn story(db: TestDb) {
         store.settle(id, "worker-a", &outcomes, at).await.unwrap(),
         0
     );
-    let job = store.job(id).await.unwrap().unwrap();
+    let run = store.run(id).await.unwrap().unwrap();
     assert_eq!(
-        (job.counts.created, job.counts.skipped, job.counts.failed),
+        (run.counts.created, run.counts.skipped, run.counts.failed),
         (200, 100, 100)
     );
-    assert_adds_up(&job);
+    assert_adds_up(&run);
 
     // Worker B keeps its lease alive; then it stops. Once the lease expires, C takes
     // B's records back with the rest, and B can no longer settle them.
@@ -234,19 +234,19 @@ async fn story(db: TestDb) {
         store.settle(id, "worker-b", &from_b, later).await.unwrap(),
         0
     );
-    let job = store.job(id).await.unwrap().unwrap();
-    assert_eq!(job.counts.in_flight, 800);
-    assert_adds_up(&job);
+    let run = store.run(id).await.unwrap().unwrap();
+    assert_eq!(run.counts.in_flight, 800);
+    assert_adds_up(&run);
 
     // Pausing gives C's records back.
     let paused = store
-        .set_job_state(
+        .set_run_state(
             id,
-            JobState::Running,
-            JobState::Paused,
+            RunState::Running,
+            RunState::Paused,
             Some(&PauseReason::FailureRate { failed: 5, of: 10 }),
             later,
-            &audit(AuditAction::JobStateChanged),
+            &audit(AuditAction::RunStateChanged),
         )
         .await
         .unwrap();
@@ -255,10 +255,10 @@ async fn story(db: TestDb) {
         Some(PauseReason::FailureRate { failed: 5, of: 10 })
     );
     assert_eq!(store.release(id, "worker-c").await.unwrap(), 800);
-    let job = store.job(id).await.unwrap().unwrap();
-    assert_eq!(job.counts.pending, 800);
-    assert_eq!(job.counts.in_flight, 0);
-    assert_adds_up(&job);
+    let run = store.run(id).await.unwrap().unwrap();
+    assert_eq!(run.counts.pending, 800);
+    assert_eq!(run.counts.in_flight, 0);
+    assert_adds_up(&run);
 
     // Records given back unsent keep their attempt count; only their owner can, and
     // only those it names.
@@ -270,9 +270,9 @@ async fn story(db: TestDb) {
     let seqs: Vec<u64> = d.iter().map(|r| r.seq).collect();
     assert_eq!(store.unclaim(id, "worker-c", &seqs).await.unwrap(), 0);
     assert_eq!(store.unclaim(id, "worker-d", &seqs[..6]).await.unwrap(), 6);
-    let job = store.job(id).await.unwrap().unwrap();
-    assert_eq!((job.counts.pending, job.counts.in_flight), (796, 4));
-    assert_adds_up(&job);
+    let run = store.run(id).await.unwrap().unwrap();
+    assert_eq!((run.counts.pending, run.counts.in_flight), (796, 4));
+    assert_adds_up(&run);
     assert_eq!(store.release(id, "worker-d").await.unwrap(), 4);
     let again = store
         .claim(id, "worker-e", 10, later, later + Duration::seconds(30))
@@ -346,7 +346,7 @@ async fn story(db: TestDb) {
     drop(db);
 }
 
-/// Many workers racing over one job settle every record exactly once.
+/// Many workers racing over one run settle every record exactly once.
 async fn race(db: TestDb) {
     let store: Arc<dyn Store> = store(&db).await;
     let ferry = service(store.clone(), TestClock::new());
@@ -357,13 +357,13 @@ async fn race(db: TestDb) {
         .unwrap()
         .id;
     let at = Utc.with_ymd_and_hms(2026, 11, 21, 22, 0, 0).unwrap();
-    let id = JobId(uuid::Uuid::now_v7());
+    let id = RunId(uuid::Uuid::now_v7());
     let ids: Vec<String> = (0..2_000).map(|i| format!("u{i}")).collect();
-    let audit = NewAuditEntry::by(&owner, at, AuditAction::JobCreated, ObjectKind::Job, id);
-    let new = NewJob {
+    let audit = NewAuditEntry::by(&owner, at, AuditAction::RunCreated, ObjectKind::Run, id);
+    let new = NewRun {
         id,
         project_id: project,
-        kind: JobKind::RealRun,
+        kind: RunKind::RealRun,
         target_role: "production".into(),
         mapping_version: None,
         parent: None,
@@ -372,7 +372,7 @@ async fn race(db: TestDb) {
         created_at: at,
     };
     store
-        .create_job(&new, JobRecords::Ids(&ids), &audit)
+        .create_run(&new, RunRecords::Ids(&ids), &audit)
         .await
         .unwrap();
     let workers: Vec<_> = (0..4)
@@ -419,19 +419,19 @@ async fn race(db: TestDb) {
     let unique: HashSet<u64> = all.iter().copied().collect();
     assert_eq!(all.len(), 2_000);
     assert_eq!(unique.len(), 2_000);
-    let job = store.job(id).await.unwrap().unwrap();
-    assert_eq!(job.counts.created, 2_000);
-    assert_adds_up(&job);
+    let run = store.run(id).await.unwrap().unwrap();
+    assert_eq!(run.counts.created, 2_000);
+    assert_adds_up(&run);
     drop(db);
 }
 
 #[tokio::test]
-async fn jobs_on_sqlite() {
+async fn runs_on_sqlite() {
     story(sqlite_db()).await;
 }
 
 #[tokio::test]
-async fn jobs_on_postgres() {
+async fn runs_on_postgres() {
     let Some(db) = postgres_db().await else {
         return;
     };
@@ -450,9 +450,9 @@ async fn racing_workers_on_postgres() {
     };
     let url = db.url.clone();
     race(db).await;
-    // A job of thousands of records leaves the planner knowing they exist: claims are
+    // A run of thousands of records leaves the planner knowing they exist: claims are
     // planned from these statistics, and a table it believes empty gets a join that
-    // walks the whole job for every record claimed.
+    // walks the whole run for every record claimed.
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     let rows: f32 =
         sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE relname = 'job_records'")

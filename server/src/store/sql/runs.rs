@@ -1,8 +1,8 @@
-//! The job and job-record tables for both databases: jobs created with their records,
+//! The run and run-record tables for both databases: runs created with their records,
 //! state changes compared and set, and the worker's side — claiming records under a
 //! lease (expired leases reclaimed; `FOR UPDATE SKIP LOCKED` on PostgreSQL so two
 //! instances never take the same record), heartbeats, settling and releasing. Each
-//! change moves the job's counts with its records in one transaction.
+//! change moves the run's counts with its records in one transaction.
 
 use super::{PostgresStore, SqliteStore, count};
 use crate::store::rows::{internal, millis, time};
@@ -11,16 +11,16 @@ use chrono::{DateTime, Utc};
 use domain::{
     DomainError, Result,
     audit::NewAuditEntry,
-    ids::{AccountId, JobId, ProjectId},
-    jobs::{
-        Claimed, Job, JobKind, JobState, NewJob, PauseReason, RecordCounts, RecordState, Settled,
-    },
+    ids::{AccountId, ProjectId, RunId},
     pagination::{Page, PageRequest},
-    ports::{ClassCount, JobRecord, JobRecords, JobStore, RecordFilter},
+    ports::{ClassCount, RecordFilter, RunRecord, RunRecords, RunStore},
+    runs::{
+        Claimed, NewRun, PauseReason, RecordCounts, RecordState, Run, RunKind, RunState, Settled,
+    },
 };
 
 #[derive(sqlx::FromRow)]
-struct JobRow {
+struct RunRow {
     id: uuid::Uuid,
     project_id: uuid::Uuid,
     kind: String,
@@ -44,20 +44,20 @@ struct JobRow {
     finished_at: Option<i64>,
 }
 
-impl TryFrom<JobRow> for Job {
+impl TryFrom<RunRow> for Run {
     type Error = DomainError;
-    fn try_from(r: JobRow) -> Result<Job> {
+    fn try_from(r: RunRow) -> Result<Run> {
         let unknown = |what: &str, value: &str| {
-            DomainError::Internal(format!("stored job {what} {value:?} is unknown"))
+            DomainError::Internal(format!("stored run {what} {value:?} is unknown"))
         };
-        Ok(Job {
-            id: JobId(r.id),
+        Ok(Run {
+            id: RunId(r.id),
             project_id: ProjectId(r.project_id),
-            kind: JobKind::parse(&r.kind).ok_or_else(|| unknown("kind", &r.kind))?,
-            state: JobState::parse(&r.state).ok_or_else(|| unknown("state", &r.state))?,
+            kind: RunKind::parse(&r.kind).ok_or_else(|| unknown("kind", &r.kind))?,
+            state: RunState::parse(&r.state).ok_or_else(|| unknown("state", &r.state))?,
             target_role: r.target_role,
             mapping_version: r.mapping_version.and_then(|v| u32::try_from(v).ok()),
-            parent: r.parent_id.map(JobId),
+            parent: r.parent_id.map(RunId),
             settings: r.settings,
             pause_reason: r
                 .pause_reason
@@ -98,10 +98,10 @@ struct RecordRow {
     settled_at: Option<i64>,
 }
 
-impl TryFrom<RecordRow> for JobRecord {
+impl TryFrom<RecordRow> for RunRecord {
     type Error = DomainError;
-    fn try_from(r: RecordRow) -> Result<JobRecord> {
-        Ok(JobRecord {
+    fn try_from(r: RecordRow) -> Result<RunRecord> {
+        Ok(RunRecord {
             seq: count(r.seq),
             source_id: r.source_id,
             state: RecordState::parse(&r.state).ok_or_else(|| {
@@ -122,7 +122,7 @@ impl TryFrom<RecordRow> for JobRecord {
 /// 1,000), so the statement stays small.
 const SETTLED_PER_STATEMENT: usize = 200;
 
-/// Jobs from this many records on refresh the planner's statistics once written; on
+/// Runs from this many records on refresh the planner's statistics once written; on
 /// smaller ones a misestimate costs little.
 const ANALYZE_FROM: u64 = 1_000;
 
@@ -131,18 +131,18 @@ const RECORDS_PER_STATEMENT: usize = 500;
 
 /// Settle and unclaim name their records by sequence number and check each one is
 /// still in flight under its owner. On SQLite that check must not pick the
-/// `(job_id, state, seq)` index to find the rows: the unary `+` leaves them to the
+/// `(run_id, state, seq)` index to find the rows: the unary `+` leaves them to the
 /// primary key. Through the state index a settle cost ~38 µs a record against ~9 µs
 /// through the primary key (measured on 100,000 records, batches of 1,000); PostgreSQL
 /// has no unary plus on text and chooses the primary key by itself.
 ///
-/// `$statistics` refreshes the planner's statistics after a large job is written.
-/// PostgreSQL plans the claim from them: statistics taken before the job's records
-/// existed estimate one row for the job, and the claim's join then walks every record
-/// of the job for each record picked (6.3 s for one claim of 1,000 out of 20,000;
+/// `$statistics` refreshes the planner's statistics after a large run is written.
+/// PostgreSQL plans the claim from them: statistics taken before the run's records
+/// existed estimate one row for the run, and the claim's join then walks every record
+/// of the run for each record picked (6.3 s for one claim of 1,000 out of 20,000;
 /// 25 ms once analysed). SQLite keeps no statistics unless asked and plans the same
 /// way without them.
-macro_rules! job_store {
+macro_rules! run_store {
     (
         $name:ident,
         $db:ty,
@@ -151,11 +151,11 @@ macro_rules! job_store {
         statistics = $statistics:expr $(,)?
     ) => {
         impl $name {
-            /// `UPDATE job_records SET {set}` over those of `seqs` that are `owner`'s
+            /// `UPDATE run_records SET {set}` over those of `seqs` that are `owner`'s
             /// and in flight (a chunk: one statement).
             fn update_owned(
                 set: &str,
-                id: JobId,
+                id: RunId,
                 owner: &str,
                 seqs: &[u64],
             ) -> sqlx::QueryBuilder<$db> {
@@ -176,10 +176,10 @@ macro_rules! job_store {
                 update
             }
 
-            /// Moves the job's counts by the records that changed state.
+            /// Moves the run's counts by the records that changed state.
             async fn shift_counts(
                 conn: &mut <$db as sqlx::Database>::Connection,
-                id: JobId,
+                id: RunId,
                 from: RecordState,
                 to: RecordState,
                 n: u64,
@@ -204,13 +204,13 @@ macro_rules! job_store {
         }
 
         #[async_trait]
-        impl JobStore for $name {
-            async fn create_job(
+        impl RunStore for $name {
+            async fn create_run(
                 &self,
-                job: &NewJob,
-                records: JobRecords<'_>,
+                run: &NewRun,
+                records: RunRecords<'_>,
                 audit: &NewAuditEntry,
-            ) -> Result<Job> {
+            ) -> Result<Run> {
                 let mut tx = self.begin().await?;
                 Self::exec(
                     &mut tx,
@@ -221,21 +221,21 @@ macro_rules! job_store {
                          created_at, started_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, \
                          $7, $8, NULL, 0, 0, 0, 0, 0, 0, 0, 0, $9, $10, NULL, NULL)",
                     )
-                    .bind(job.id.0)
-                    .bind(job.project_id.0)
-                    .bind(job.kind.as_str())
-                    .bind(JobState::Draft.as_str())
-                    .bind(job.target_role.clone())
-                    .bind(job.mapping_version.map(i64::from))
-                    .bind(job.parent.map(|p| p.0))
-                    .bind(job.settings.clone())
-                    .bind(job.created_by.map(|a| a.0))
-                    .bind(millis(job.created_at)),
+                    .bind(run.id.0)
+                    .bind(run.project_id.0)
+                    .bind(run.kind.as_str())
+                    .bind(RunState::Draft.as_str())
+                    .bind(run.target_role.clone())
+                    .bind(run.mapping_version.map(i64::from))
+                    .bind(run.parent.map(|p| p.0))
+                    .bind(run.settings.clone())
+                    .bind(run.created_by.map(|a| a.0))
+                    .bind(millis(run.created_at)),
                 )
                 .await?;
                 let pending = RecordState::Pending.as_str();
                 let total = match records {
-                    JobRecords::Ids(source_ids) => {
+                    RunRecords::Ids(source_ids) => {
                         for (chunk_at, chunk) in
                             source_ids.chunks(RECORDS_PER_STATEMENT).enumerate()
                         {
@@ -244,34 +244,34 @@ macro_rules! job_store {
                             );
                             let first = chunk_at * RECORDS_PER_STATEMENT;
                             insert.push_values(chunk.iter().enumerate(), |mut row, (i, id)| {
-                                row.push_bind(job.id.0)
+                                row.push_bind(run.id.0)
                                     .push_bind((first + i) as i64)
                                     .push_bind(id.clone())
                                     .push_bind(pending);
                             });
                             insert.build().execute(&mut *tx).await.map_err(
-                                crate::store::rows::db_error("a record appears twice in the job"),
+                                crate::store::rows::db_error("a record appears twice in the run"),
                             )?;
                         }
                         source_ids.len() as u64
                     }
                     // Numbered in source-id order, straight from the table: a million
                     // ids never pass through memory.
-                    JobRecords::Project => Self::exec(
+                    RunRecords::Project => Self::exec(
                         &mut tx,
                         sqlx::query(
                             "INSERT INTO job_records (job_id, seq, source_id, state) \
                              SELECT $1, ROW_NUMBER() OVER (ORDER BY source_id) - 1, source_id, $3 \
                              FROM records WHERE project_id = $2",
                         )
-                        .bind(job.id.0)
-                        .bind(job.project_id.0)
+                        .bind(run.id.0)
+                        .bind(run.project_id.0)
                         .bind(pending),
                     )
                     .await?,
-                    JobRecords::FailedOf(parent) | JobRecords::CreatedOf(parent) => {
+                    RunRecords::FailedOf(parent) | RunRecords::CreatedOf(parent) => {
                         let (state, scim_id) = match records {
-                            JobRecords::FailedOf(_) => (RecordState::Failed, "NULL"),
+                            RunRecords::FailedOf(_) => (RecordState::Failed, "NULL"),
                             _ => (RecordState::Created, "scim_id"),
                         };
                         Self::exec(
@@ -281,7 +281,7 @@ macro_rules! job_store {
                                  SELECT $1, ROW_NUMBER() OVER (ORDER BY seq) - 1, source_id, $3, \
                                  {scim_id} FROM job_records WHERE job_id = $2 AND state = $4"
                             )))
-                            .bind(job.id.0)
+                            .bind(run.id.0)
                             .bind(parent.0)
                             .bind(pending)
                             .bind(state.as_str()),
@@ -292,31 +292,31 @@ macro_rules! job_store {
                 Self::exec(
                     &mut tx,
                     sqlx::query("UPDATE jobs SET total = $2, pending = $2 WHERE id = $1")
-                        .bind(job.id.0)
+                        .bind(run.id.0)
                         .bind(total as i64),
                 )
                 .await?;
                 Self::commit(tx, audit).await?;
-                // The job is written whatever happens here: statistics only speed up
+                // The run is written whatever happens here: statistics only speed up
                 // its claims, so a failure (a lost connection, say) is logged.
                 if let Some(refresh) = $statistics
                     && total >= ANALYZE_FROM
                     && let Err(err) = sqlx::query(refresh).execute(&self.pool).await
                 {
-                    tracing::warn!(job = %job.id.0, error = %err, "the job's statistics were not refreshed");
+                    tracing::warn!(run = %run.id.0, error = %err, "the run's statistics were not refreshed");
                 }
-                self.job(job.id)
+                self.run(run.id)
                     .await?
-                    .ok_or_else(|| DomainError::Internal("the created job vanished".into()))
+                    .ok_or_else(|| DomainError::Internal("the created run vanished".into()))
             }
 
-            async fn jobs(&self, project: ProjectId, page: PageRequest) -> Result<Page<Job>> {
+            async fn runs(&self, project: ProjectId, page: PageRequest) -> Result<Page<Run>> {
                 let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE project_id = $1")
                     .bind(project.0)
                     .fetch_one(&self.pool)
                     .await
                     .map_err(internal)?;
-                let rows = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+                let rows = sqlx::query_as::<_, RunRow>(sqlx::AssertSqlSafe(format!(
                     "{COLUMNS} WHERE project_id = $1 ORDER BY created_at DESC, id LIMIT $2 OFFSET $3"
                 )))
                 .bind(project.0)
@@ -326,35 +326,35 @@ macro_rules! job_store {
                 .await
                 .map_err(internal)?;
                 Ok(Page {
-                    items: rows.into_iter().map(Job::try_from).collect::<Result<_>>()?,
+                    items: rows.into_iter().map(Run::try_from).collect::<Result<_>>()?,
                     total: count(total),
                     offset: page.offset,
                     limit: page.limit,
                 })
             }
 
-            async fn active_jobs(&self) -> Result<Vec<Job>> {
-                sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+            async fn active_runs(&self) -> Result<Vec<Run>> {
+                sqlx::query_as::<_, RunRow>(sqlx::AssertSqlSafe(format!(
                     "{COLUMNS} WHERE state IN ($1, $2, $3) ORDER BY created_at"
                 )))
-                .bind(JobState::Scheduled.as_str())
-                .bind(JobState::Running.as_str())
-                .bind(JobState::Paused.as_str())
+                .bind(RunState::Scheduled.as_str())
+                .bind(RunState::Running.as_str())
+                .bind(RunState::Paused.as_str())
                 .fetch_all(&self.pool)
                 .await
                 .map_err(internal)?
                 .into_iter()
-                .map(Job::try_from)
+                .map(Run::try_from)
                 .collect()
             }
 
-            async fn set_job_settings(
+            async fn set_run_settings(
                 &self,
-                id: JobId,
-                state: JobState,
+                id: RunId,
+                state: RunState,
                 settings: &str,
                 audit: &NewAuditEntry,
-            ) -> Result<Job> {
+            ) -> Result<Run> {
                 let mut tx = self.begin().await?;
                 let changed = Self::exec(
                     &mut tx,
@@ -366,23 +366,23 @@ macro_rules! job_store {
                 .await?;
                 if changed == 0 {
                     return Err(DomainError::Conflict(format!(
-                        "the job is no longer {}; reload it",
+                        "the run is no longer {}; reload it",
                         state.as_str()
                     )));
                 }
                 Self::commit(tx, audit).await?;
-                self.job(id)
+                self.run(id)
                     .await?
-                    .ok_or_else(|| DomainError::NotFound("job".into()))
+                    .ok_or_else(|| DomainError::NotFound("run".into()))
             }
 
-            async fn job_records(
+            async fn run_records(
                 &self,
-                id: JobId,
+                id: RunId,
                 filter: &RecordFilter,
                 after: Option<u64>,
                 limit: u32,
-            ) -> Result<Vec<JobRecord>> {
+            ) -> Result<Vec<RunRecord>> {
                 let mut query = sqlx::QueryBuilder::<$db>::new(
                     "SELECT seq, source_id, state, attempts, scim_id, error_class, error_detail, \
                      settled_at FROM job_records WHERE job_id = ",
@@ -404,13 +404,13 @@ macro_rules! job_store {
                     .await
                     .map_err(internal)?
                     .into_iter()
-                    .map(JobRecord::try_from)
+                    .map(RunRecord::try_from)
                     .collect()
             }
 
             async fn memberships(
                 &self,
-                id: JobId,
+                id: RunId,
                 after: Option<u64>,
                 limit: u32,
             ) -> Result<Vec<(u64, String, String)>> {
@@ -434,7 +434,7 @@ macro_rules! job_store {
                     .collect())
             }
 
-            async fn error_classes(&self, id: JobId) -> Result<Vec<ClassCount>> {
+            async fn error_classes(&self, id: RunId) -> Result<Vec<ClassCount>> {
                 let rows: Vec<(String, String, i64, Option<String>)> = sqlx::query_as(
                     "SELECT state, error_class, COUNT(*), MIN(error_detail) FROM job_records \
                      WHERE job_id = $1 AND error_class IS NOT NULL \
@@ -460,13 +460,13 @@ macro_rules! job_store {
 
             async fn claim_finish(
                 &self,
-                id: JobId,
+                id: RunId,
                 owner: &str,
                 now: DateTime<Utc>,
                 until: DateTime<Utc>,
             ) -> Result<bool> {
                 let taken = self
-                    .run(
+                    .execute(
                         sqlx::query(
                             "UPDATE jobs SET finisher = $2, finisher_until = $4 WHERE id = $1 \
                              AND (finisher IS NULL OR finisher = $2 OR finisher_until < $3)",
@@ -482,11 +482,11 @@ macro_rules! job_store {
 
             async fn save_finish(
                 &self,
-                id: JobId,
+                id: RunId,
                 summary: &str,
                 sealed_readback: Option<&[u8]>,
             ) -> Result<()> {
-                self.run(
+                self.execute(
                     sqlx::query(
                         "UPDATE jobs SET summary = $2, \
                          sealed_readback = COALESCE($3, sealed_readback) WHERE id = $1",
@@ -499,7 +499,7 @@ macro_rules! job_store {
                 Ok(())
             }
 
-            async fn job_finish(&self, id: JobId) -> Result<(Option<String>, Option<Vec<u8>>)> {
+            async fn run_finish(&self, id: RunId) -> Result<(Option<String>, Option<Vec<u8>>)> {
                 Ok(sqlx::query_as::<_, (Option<String>, Option<Vec<u8>>)>(
                     "SELECT summary, sealed_readback FROM jobs WHERE id = $1",
                 )
@@ -510,30 +510,30 @@ macro_rules! job_store {
                 .unwrap_or((None, None)))
             }
 
-            async fn job(&self, id: JobId) -> Result<Option<Job>> {
-                sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!("{COLUMNS} WHERE id = $1")))
+            async fn run(&self, id: RunId) -> Result<Option<Run>> {
+                sqlx::query_as::<_, RunRow>(sqlx::AssertSqlSafe(format!("{COLUMNS} WHERE id = $1")))
                     .bind(id.0)
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(internal)?
-                    .map(Job::try_from)
+                    .map(Run::try_from)
                     .transpose()
             }
 
-            async fn set_job_state(
+            async fn set_run_state(
                 &self,
-                id: JobId,
-                from: JobState,
-                to: JobState,
+                id: RunId,
+                from: RunState,
+                to: RunState,
                 reason: Option<&PauseReason>,
                 at: DateTime<Utc>,
                 audit: &NewAuditEntry,
-            ) -> Result<Job> {
+            ) -> Result<Run> {
                 let reason = reason
                     .map(serde_json::to_string)
                     .transpose()
                     .map_err(|e| DomainError::Internal(e.to_string()))?;
-                let started = (to == JobState::Running).then(|| millis(at));
+                let started = (to == RunState::Running).then(|| millis(at));
                 let finished = to.is_final().then(|| millis(at));
                 let mut tx = self.begin().await?;
                 // The database keeps one active run per project (a partial unique
@@ -559,19 +559,19 @@ macro_rules! job_store {
                 .rows_affected();
                 if changed == 0 {
                     return Err(DomainError::Conflict(format!(
-                        "the job is no longer {}; reload it",
+                        "the run is no longer {}; reload it",
                         from.as_str()
                     )));
                 }
                 Self::commit(tx, audit).await?;
-                self.job(id)
+                self.run(id)
                     .await?
-                    .ok_or_else(|| DomainError::NotFound("job".into()))
+                    .ok_or_else(|| DomainError::NotFound("run".into()))
             }
 
             async fn claim(
                 &self,
-                id: JobId,
+                id: RunId,
                 owner: &str,
                 limit: u32,
                 now: DateTime<Utc>,
@@ -580,12 +580,17 @@ macro_rules! job_store {
                 let mut tx = self.begin_bulk().await?;
                 // Records whose worker stopped renewing its lease go back to pending
                 // first, then are claimed like any other.
+                // Rows another transaction holds (a late settle, a renewal) are left for
+                // the next claim: waiting for them could close a cycle of locks.
                 let reclaimed = Self::exec(
                     &mut tx,
-                    sqlx::query(
-                        "UPDATE job_records SET state = $2, lease_owner = NULL, lease_until = NULL \
-                         WHERE job_id = $1 AND state = $3 AND lease_until < $4",
-                    )
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "WITH lapsed (l_seq) AS (SELECT seq FROM job_records WHERE job_id = $1 \
+                         AND state = $3 AND lease_until < $4{}) \
+                         UPDATE job_records SET state = $2, lease_owner = NULL, lease_until = NULL \
+                         FROM lapsed WHERE job_id = $1 AND seq = l_seq",
+                        $skip_locked
+                    )))
                     .bind(id.0)
                     .bind(RecordState::Pending.as_str())
                     .bind(RecordState::InFlight.as_str())
@@ -640,14 +645,19 @@ macro_rules! job_store {
 
             async fn heartbeat(
                 &self,
-                id: JobId,
+                id: RunId,
                 owner: &str,
                 lease_until: DateTime<Utc>,
             ) -> Result<u64> {
-                sqlx::query(
-                    "UPDATE job_records SET lease_until = $4 \
-                     WHERE job_id = $1 AND state = $2 AND lease_owner = $3",
-                )
+                // Never waits: a record another transaction holds is being settled or
+                // given back, and the next renewal finds it if it is still in flight.
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "WITH mine (m_seq) AS (SELECT seq FROM job_records WHERE job_id = $1 \
+                     AND state = $2 AND lease_owner = $3{}) \
+                     UPDATE job_records SET lease_until = $4 FROM mine \
+                     WHERE job_id = $1 AND seq = m_seq",
+                    $skip_locked
+                )))
                 .bind(id.0)
                 .bind(RecordState::InFlight.as_str())
                 .bind(owner)
@@ -660,7 +670,7 @@ macro_rules! job_store {
 
             async fn settle(
                 &self,
-                id: JobId,
+                id: RunId,
                 owner: &str,
                 outcomes: &[Settled],
                 at: DateTime<Utc>,
@@ -722,7 +732,7 @@ macro_rules! job_store {
                 Ok(by_state.iter().sum())
             }
 
-            async fn release(&self, id: JobId, owner: &str) -> Result<u64> {
+            async fn release(&self, id: RunId, owner: &str) -> Result<u64> {
                 let mut tx = self.begin_bulk().await?;
                 let released = Self::exec(
                     &mut tx,
@@ -742,7 +752,7 @@ macro_rules! job_store {
                 Ok(released)
             }
 
-            async fn unclaim(&self, id: JobId, owner: &str, seqs: &[u64]) -> Result<u64> {
+            async fn unclaim(&self, id: RunId, owner: &str, seqs: &[u64]) -> Result<u64> {
                 let mut tx = self.begin_bulk().await?;
                 let mut unclaimed = 0;
                 // Never sent: the claim does not count as an attempt, nor the record as sent.
@@ -767,7 +777,7 @@ macro_rules! job_store {
 
             async fn mark_sent(
                 &self,
-                id: JobId,
+                id: RunId,
                 owner: &str,
                 seqs: &[u64],
                 at: DateTime<Utc>,
@@ -789,14 +799,14 @@ macro_rules! job_store {
     };
 }
 
-job_store!(
+run_store!(
     SqliteStore,
     sqlx::Sqlite,
     skip_locked = "",
     by_row = "+",
     statistics = None::<&'static str>,
 );
-job_store!(
+run_store!(
     PostgresStore,
     sqlx::Postgres,
     skip_locked = " FOR UPDATE SKIP LOCKED",

@@ -14,75 +14,77 @@ use domain::{
     ids::ProjectId,
     mapping::{Mapping, Rule},
     ports::Sample,
-    segments::Segments,
-    service::{ImpactView, PlanView, Preview, SegmentEstimate, SegmentsView},
+    service::{GoalsView, ImpactView, Preview, UserTypeEstimate, UserTypesView},
+    user_types::UserTypes,
 };
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 /// The user types (by default, one that moves everyone with a forced reset) with
 /// their problems.
-#[utoipa::path(get, path = "/api/v1/projects/{id}/segments", tag = "plan",
+#[utoipa::path(get, path = "/api/v1/projects/{id}/user-types", tag = "goals",
     params(("id" = String, Path, description = "Project id")),
-    responses((status = 200, body = SegmentsView), (status = 403, body = ErrorBody)))]
-pub async fn get_segments(
+    responses((status = 200, body = UserTypesView), (status = 403, body = ErrorBody)))]
+pub async fn get_user_types(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
-) -> ApiResult<Json<SegmentsView>> {
-    Ok(Json(state.ferry.segments(&actor, project_id(&id)?).await?))
+) -> ApiResult<Json<UserTypesView>> {
+    Ok(Json(
+        state.ferry.user_types(&actor, project_id(&id)?).await?,
+    ))
 }
 
 /// Saves the user types, tried in order: a user belongs to the first whose conditions
 /// hold. Saved with their problems, which come back with them.
-#[utoipa::path(put, path = "/api/v1/projects/{id}/segments", tag = "plan",
+#[utoipa::path(put, path = "/api/v1/projects/{id}/user-types", tag = "goals",
     params(("id" = String, Path, description = "Project id")),
-    request_body = Segments,
-    responses((status = 200, body = SegmentsView), (status = 422, body = ErrorBody)))]
-pub async fn put_segments(
+    request_body = UserTypes,
+    responses((status = 200, body = UserTypesView), (status = 422, body = ErrorBody)))]
+pub async fn put_user_types(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<Segments>,
-) -> ApiResult<Json<SegmentsView>> {
+    ApiJson(body): ApiJson<UserTypes>,
+) -> ApiResult<Json<UserTypesView>> {
     Ok(Json(
         state
             .ferry
-            .save_segments(&actor, project_id(&id)?, body)
+            .save_user_types(&actor, project_id(&id)?, body)
             .await?,
     ))
 }
 
 /// Counts users per user type (saved or not): on every record up to 10,000, on a
 /// random sample of 10,000 beyond.
-#[utoipa::path(post, path = "/api/v1/projects/{id}/segments/count", tag = "plan",
+#[utoipa::path(post, path = "/api/v1/projects/{id}/user-types/count", tag = "goals",
     params(("id" = String, Path, description = "Project id")),
-    request_body = Segments,
-    responses((status = 200, body = SegmentEstimate), (status = 422, body = ErrorBody)))]
-pub async fn count_segments(
+    request_body = UserTypes,
+    responses((status = 200, body = UserTypeEstimate), (status = 422, body = ErrorBody)))]
+pub async fn count_user_types(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<Segments>,
-) -> ApiResult<Json<SegmentEstimate>> {
+    ApiJson(body): ApiJson<UserTypes>,
+) -> ApiResult<Json<UserTypeEstimate>> {
     Ok(Json(
         state
             .ferry
-            .count_segments(&actor, project_id(&id)?, &body)
+            .count_user_types(&actor, project_id(&id)?, &body)
             .await?,
     ))
 }
 
 /// The saved user types with their counts and the estimate of the real run.
-#[utoipa::path(get, path = "/api/v1/projects/{id}/plan", tag = "plan",
+#[utoipa::path(get, path = "/api/v1/projects/{id}/goals", tag = "goals",
     params(("id" = String, Path, description = "Project id")),
-    responses((status = 200, body = PlanView), (status = 403, body = ErrorBody)))]
-pub async fn plan(
+    responses((status = 200, body = GoalsView), (status = 403, body = ErrorBody)))]
+pub async fn goals(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
-) -> ApiResult<Json<PlanView>> {
-    Ok(Json(state.ferry.plan(&actor, project_id(&id)?).await?))
+) -> ApiResult<Json<GoalsView>> {
+    Ok(Json(state.ferry.goals(&actor, project_id(&id)?).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -119,7 +121,7 @@ async fn rules_or_latest(
 
 /// Maps up to 20 records — a random sample, a search, or chosen ids (those a rule
 /// rejects come with the impact) — and shows each rule's source value, result or error.
-#[utoipa::path(post, path = "/api/v1/projects/{id}/mapping/preview", tag = "plan",
+#[utoipa::path(post, path = "/api/v1/projects/{id}/mapping/preview", tag = "goals",
     params(("id" = String, Path, description = "Project id")),
     request_body = PreviewRequest,
     responses((status = 200, body = Preview), (status = 422, body = ErrorBody)))]
@@ -148,7 +150,7 @@ pub struct ImpactRequest {
 
 /// Starts computing the impact over every record in the background (202); poll the
 /// GET for progress and the report.
-#[utoipa::path(post, path = "/api/v1/projects/{id}/mapping/impact", tag = "plan",
+#[utoipa::path(post, path = "/api/v1/projects/{id}/mapping/impact", tag = "goals",
     params(("id" = String, Path, description = "Project id")),
     request_body = ImpactRequest,
     responses((status = 202, body = ImpactView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -166,7 +168,7 @@ pub async fn start_impact(
 
 /// The last impact computation: progress while it runs, then per user type counts,
 /// rejects per rule with their reasons, and uniqueness collisions.
-#[utoipa::path(get, path = "/api/v1/projects/{id}/mapping/impact", tag = "plan",
+#[utoipa::path(get, path = "/api/v1/projects/{id}/mapping/impact", tag = "goals",
     params(("id" = String, Path, description = "Project id")),
     responses((status = 200, body = ImpactView), (status = 404, body = ErrorBody)))]
 pub async fn impact(
