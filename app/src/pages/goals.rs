@@ -91,7 +91,18 @@ fn GoalsEditor(project: String, view: GoalsView, saved: RwSignal<u32>) -> impl I
         <section class="card" id="user-types">
             <div class="card-head">
                 <h2>"User types"</h2>
-                <span class="muted small">{saved_line}</span>
+                <span class="muted small">{move || {
+                    // Saved with problems is kept, not ready: say so where "Saved" shows.
+                    let n = problems.get().len();
+                    if n == 0 || dirty.get() {
+                        saved_line.clone()
+                    } else {
+                        format!(
+                            "Saved with {n} problem{} to fix: no run can start until they are fixed.",
+                            if n == 1 { "" } else { "s" }
+                        )
+                    }
+                }}</span>
             </div>
             {move || {
                 let list = user_types.get();

@@ -40,11 +40,12 @@ fn kind_label(kind: RunKind) -> &'static str {
 fn state_badge(state: RunState) -> impl IntoView {
     let class = match state {
         RunState::Succeeded => "badge ok",
-        RunState::Failed | RunState::Cancelled => "badge bad",
+        RunState::Failed => "badge warn",
+        RunState::Cancelled => "badge bad",
         RunState::Running => "badge live",
         _ => "badge muted",
     };
-    view! { <span class=class data-state=state.as_str()>{state.as_str().replace('_', " ")}</span> }
+    view! { <span class=class data-state=state.as_str()>{state.label()}</span> }
 }
 
 /// `3 h 05 min`, `4 min 12 s`.
@@ -347,6 +348,12 @@ fn RunBody(
     let progress = Signal::derive(move || live.get().unwrap_or_else(|| initial.clone()));
     let run = shown.run.clone();
     let run_id = run.id.to_string();
+    let mut record_classes: Vec<String> = shown
+        .classes
+        .iter()
+        .map(|c| c.error_class.clone())
+        .collect();
+    record_classes.dedup();
     let sample = shown.settings.sample.map(|s| {
         format!(
             "{} records, {}, seed {}",
@@ -379,7 +386,7 @@ fn RunBody(
             <GroupsCard shown=shown.clone() />
         </div>
         {shown.readback.clone().map(|r| view! { <ReadBackCard readback=r /> })}
-        <RecordsCard project=project.clone() run=run_id.clone() />
+        <RecordsCard project=project.clone() run=run_id.clone() classes=record_classes />
         {shown.may_control.then(|| view! { <AfterCard shown=shown.clone() project=project.clone() /> })}
     }
 }
@@ -534,11 +541,18 @@ fn ClassesCard(shown: RunView, project: String) -> impl IntoView {
     let run = shown.run.id;
     view! {
         <section class="card" id="run-classes">
-            <h2>"Errors by class"</h2>
-            {if shown.classes.is_empty() {
+            <h2>"Not created, by reason"</h2>
+            {
+                // Users their user type leaves behind did what was asked: not errors.
+                let behind: u64 = shown.classes.iter().filter(|c| c.error_class == "left_behind").map(|c| c.count).sum();
+                (behind > 0).then(|| view! {
+                    <p class="muted" id="left-behind">{format!("{} left behind by their user type, as the user types say (not errors).", grouped(behind))}</p>
+                })
+            }
+            {if shown.classes.iter().all(|c| c.error_class == "left_behind") {
                 view! { <p class="muted">"No failed or skipped records."</p> }.into_any()
             } else {
-                let bars = shown.classes.iter().map(|c| Bar {
+                let bars = shown.classes.iter().filter(|c| c.error_class != "left_behind").map(|c| Bar {
                     label: format!("{} ({})", class_label(&c.error_class), c.state.as_str()),
                     value: c.count as f64,
                     text: grouped(c.count),
@@ -548,7 +562,7 @@ fn ClassesCard(shown: RunView, project: String) -> impl IntoView {
                     <table class="data compact">
                         <thead><tr><th>"Class"</th><th class="num">"Records"</th><th>"Example"</th></tr></thead>
                         <tbody>
-                            {shown.classes.into_iter().map(|c| view! {
+                            {shown.classes.into_iter().filter(|c| c.error_class != "left_behind").map(|c| view! {
                                 <tr data-class=c.error_class.clone()>
                                     <td><a href=format!("/projects/{project}/runs/{run}?class={}#run-records", c.error_class)>{class_label(&c.error_class)}</a></td>
                                     <td class="num">{grouped(c.count)}</td>
@@ -617,12 +631,20 @@ fn ReadBackCard(readback: domain::runs::ReadBack) -> impl IntoView {
 }
 
 #[component]
-fn RecordsCard(project: String, run: String) -> impl IntoView {
+fn RecordsCard(project: String, run: String, classes: Vec<String>) -> impl IntoView {
     let query = leptos_router::hooks::use_query_map();
     let class = RwSignal::new(query.read_untracked().get("class").unwrap_or_default());
     let state = RwSignal::new(String::new());
     // The `after` of each page seen, to go back.
     let pages = RwSignal::new(vec![None::<u64>]);
+    // A class chosen by its link (`?class=…`) filters at once, not after a reload.
+    Effect::new(move |_| {
+        let wanted = query.read().get("class").unwrap_or_default();
+        if class.get_untracked() != wanted {
+            class.set(wanted);
+            pages.set(vec![None]);
+        }
+    });
     let (p, j) = (project.clone(), run.clone());
     let records = Resource::new(
         move || {
@@ -645,7 +667,15 @@ fn RecordsCard(project: String, run: String) -> impl IntoView {
                         {RecordState::ALL.map(|s| view! { <option value=s.as_str()>{s.as_str().replace('_', " ")}</option> }).collect_view()}
                     </select>
                 </label>
-                <label>"Error class"<input id="records-class" type="text" prop:value=class on:change=move |e| { class.set(event_target_value(&e)); reset(); } placeholder="any" /></label>
+                <label>"Reason"
+                    <select id="records-class" prop:value=move || class.get() on:change=move |e| { class.set(event_target_value(&e)); reset(); }>
+                        <option value="">"Any"</option>
+                        {classes.into_iter().map(|c| {
+                            let label = class_label(&c);
+                            view! { <option value=c.clone() selected=move || class.get() == c>{label}</option> }
+                        }).collect_view()}
+                    </select>
+                </label>
             </div>
             <Transition fallback=|| view! { <p class="muted">"Loading records…"</p> }>
                 {move || Suspend::new(async move {

@@ -88,6 +88,21 @@ impl RunState {
         Self::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
+    /// What the state is called on screen: for what happened, not the stored name (a
+    /// run that sent everyone and some failed on their data has finished, with
+    /// failures to review; it did not fail).
+    pub fn label(self) -> &'static str {
+        match self {
+            RunState::Draft => "draft",
+            RunState::Scheduled => "scheduled",
+            RunState::Running => "running",
+            RunState::Paused => "paused",
+            RunState::Succeeded => "finished",
+            RunState::Failed => "finished with failures",
+            RunState::Cancelled => "cancelled",
+        }
+    }
+
     /// No transition leaves it.
     pub fn is_final(self) -> bool {
         matches!(

@@ -55,9 +55,16 @@ fn same_origin(headers: &HeaderMap, allowed: &[String]) -> bool {
         .is_some_and(|site| site == "same-origin")
 }
 
+/// The policy of a page Ferry writes itself (no script): its own stylesheet and
+/// nothing else. Without it the default for non-page responses (nothing at all)
+/// refused the stylesheet and the page showed unstyled.
+pub const STATIC_PAGE_CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'";
+
 fn forbidden_page() -> Response {
     (
         StatusCode::FORBIDDEN,
+        [(header::CONTENT_SECURITY_POLICY, STATIC_PAGE_CSP)],
         Html(
             "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not allowed · Ferry</title>\
              <link rel=\"stylesheet\" href=\"/pkg/ferry.css\"></head><body><main class=\"auth\"><section class=\"card auth-card\">\

@@ -190,12 +190,8 @@ async fn every_route_admits_exactly_the_roles_it_should() {
     ];
     for (path, rule) in &pages {
         for (who, client) in &f.browsers {
-            let status = client
-                .get(f.server.url(path))
-                .send()
-                .await
-                .unwrap()
-                .status();
+            let answer = client.get(f.server.url(path)).send().await.unwrap();
+            let status = answer.status();
             let expected = match (rule, who) {
                 (Rule::Public, Who::Nobody) => StatusCode::OK,
                 (Rule::Public, _) => StatusCode::SEE_OTHER,
@@ -203,6 +199,19 @@ async fn every_route_admits_exactly_the_roles_it_should() {
                 (rule, who) if rule.admits(*who) => StatusCode::OK,
                 _ => StatusCode::FORBIDDEN,
             };
+            // The "Not allowed" page is a page: its policy lets its stylesheet load.
+            if status == StatusCode::FORBIDDEN {
+                let policy = answer
+                    .headers()
+                    .get("content-security-policy")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                if !policy.contains("style-src 'self'") {
+                    failures.push(format!(
+                        "GET {path} as {who:?}: 403 page refuses its stylesheet ({policy})"
+                    ));
+                }
+            }
             if status != expected {
                 failures.push(format!(
                     "GET {path} as {who:?}: {status}, expected {expected}"
