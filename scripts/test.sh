@@ -50,7 +50,7 @@ if [ -n "${CI:-}" ]; then
 fi
 
 step "release build for the browser tests"
-cargo leptos build --release
+scripts/build-release.sh
 
 step "Playwright in Chromium"
 (cd end2end && FERRY_BINARY="$ROOT/target/release/ferry" FERRY_SITE_ROOT="$ROOT/target/site" npx playwright test)

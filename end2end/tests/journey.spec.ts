@@ -23,6 +23,19 @@ async function signIn(page: Page, email: string, password: string) {
   await expect(page.getByRole("heading", { name: "Projects", exact: true })).toBeVisible();
 }
 
+// With FERRY_SCREENSHOTS set to a folder, a page is photographed at 1366 and 390 px
+// wide there, to be looked at by a person.
+async function shot(page: Page, name: string) {
+  const dir = process.env.FERRY_SCREENSHOTS;
+  if (!dir) return;
+  const size = page.viewportSize();
+  for (const width of [1366, 390]) {
+    await page.setViewportSize({ width, height: 900 });
+    await page.screenshot({ path: `${dir}/${name}-${width}.png`, fullPage: true });
+  }
+  if (size) await page.setViewportSize(size);
+}
+
 async function signOut(page: Page) {
   await page.getByRole("button", { name: "Sign out" }).click();
   await expect(page).toHaveURL(/\/login$/);
@@ -315,6 +328,10 @@ test("user types are counted live as they are edited, and a rule edited changes 
   await first.locator(".condition-value").fill("sleeping");
   await first.locator(".condition-value").press("Tab");
   await expect(page.locator("#user-type-counts")).toContainText("is not a status");
+  // Saved with the problem: kept, and said to be not ready.
+  await page.locator("#save-user-types").click();
+  await expect(page.locator("#user-types .card-head")).toContainText("Saved with 1 problem to fix");
+  await shot(page, "goals-problem");
   await first.locator(".condition-value").fill("disabled");
   await first.locator(".condition-value").press("Tab");
   await expect(counts.locator('tr[data-user-type="Leavers"] td.count')).toHaveText("1");
@@ -373,8 +390,10 @@ test("a test run on a small sample is watched live to its end against the peer, 
   await expect(page.locator("#settled-line")).toContainText("of 3 records settled");
   await expect(created).toHaveText("3", { timeout: 30_000 });
   await expect(page.locator('.page-head h2 .badge[data-state="succeeded"]')).toBeVisible({ timeout: 30_000 });
+  await expect(page.locator(".page-head h2 .badge")).toHaveText("finished");
   await expect(page.locator('#run-counts dd[data-count="pending"]')).toHaveText("0");
   await expect(page.locator("#run-readback")).toContainText("of 3 users read back");
+  await shot(page, "run-finished");
   expect(await page.evaluate(() => (window as unknown as { ferryMark?: number }).ferryMark)).toBe(42);
 
   // The crosswalk downloads with one line per created user.
