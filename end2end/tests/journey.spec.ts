@@ -23,15 +23,37 @@ async function signIn(page: Page, email: string, password: string) {
   await expect(page.getByRole("heading", { name: "Projects", exact: true })).toBeVisible();
 }
 
-// With FERRY_SCREENSHOTS set to a folder, a page is photographed at 1366 and 390 px
-// wide there, to be looked at by a person.
-async function shot(page: Page, name: string) {
+// Each page of the journey is looked at 1366 and 390 px wide: at neither may it scroll
+// sideways. With FERRY_SCREENSHOTS set to a folder, it is photographed there at both.
+async function atBothWidths(page: Page, name: string) {
   const dir = process.env.FERRY_SCREENSHOTS;
-  if (!dir) return;
   const size = page.viewportSize();
   for (const width of [1366, 390]) {
     await page.setViewportSize({ width, height: 900 });
-    await page.screenshot({ path: `${dir}/${name}-${width}.png`, fullPage: true });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    // The outermost elements reaching past the edge, to say what to fix.
+    const culprits = overflow <= 0 ? [] : await page.evaluate(() =>
+      [...document.querySelectorAll("body *")]
+        .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
+        .filter((e) => !(e.parentElement && e.parentElement.getBoundingClientRect().right > window.innerWidth + 1))
+        .filter((e) => {
+          // What a scrolling box clips does not widen the page.
+          for (let a = e.parentElement; a; a = a.parentElement) {
+            if (getComputedStyle(a).overflowX !== "visible") return false;
+          }
+          return true;
+        })
+        .slice(0, 5)
+        .map((e) => {
+          const chain = [];
+          for (let a = e.parentElement; a && chain.length < 4; a = a.parentElement) {
+            chain.push(`${a.tagName.toLowerCase()}.${[...a.classList].join(".")}[${getComputedStyle(a).overflowX},${getComputedStyle(a).display},${Math.round(a.getBoundingClientRect().width)}]`);
+          }
+          return `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""}.${[...e.classList].join(".")} (${Math.round(e.getBoundingClientRect().width)} px) in ${chain.join(" < ")}`;
+        }),
+    );
+    expect(overflow, `${name} at ${width} px scrolls sideways by ${overflow} px: ${culprits.join(", ")}`).toBeLessThanOrEqual(0);
+    if (dir) await page.screenshot({ path: `${dir}/${name}-${width}.png`, fullPage: true });
   }
   if (size) await page.setViewportSize(size);
 }
@@ -196,6 +218,7 @@ test("an export is uploaded in the browser, read, and its bad rows shown", async
   await expect(errors).toContainText("line 3");
   await expect(errors).toContainText("2 fields where the header has 3");
   await expect(errors).not.toContainText("not a date");
+  await atBothWidths(page, "uploads");
 });
 
 test("a Firebase export is refused without its hash parameters and read again with them", async ({ page }) => {
@@ -240,6 +263,7 @@ test("the assessment is computed, drawn as charts, an attribute's class overridd
   await page.getByLabel("Phone region").fill("us");
   await page.locator("#start-assessment").click();
   await expect(page.locator("#assessment-status")).toHaveText("Ready");
+  await atBothWidths(page, "assessment");
   await expect(page.locator("#totals")).toContainText("Users4");
 
   // The pictures: bars for fill rates and last sign-ins, a 7 × 24 heatmap.
@@ -266,6 +290,7 @@ test("the assessment is computed, drawn as charts, an attribute's class overridd
   await page.locator("#quality tr", { hasText: "No given, family or display name" }).getByRole("link", { name: "Show records" }).click();
   await expect(page.getByRole("heading", { name: "No given, family or display name" })).toBeVisible();
   await expect(page.locator("#findings tbody tr").first()).toContainText("has no given, family or display name");
+  await atBothWidths(page, "findings");
 });
 
 test("a target pointing at the SCIM peer is saved with its token hidden, tested, and shows what it discovered", async ({ page }) => {
@@ -303,6 +328,7 @@ test("a target pointing at the SCIM peer is saved with its token hidden, tested,
   await test.getByRole("button", { name: "Test connection" }).click();
   await expect(test.locator(".card-head .badge")).toHaveText("Connection failed");
   await expect(test.locator(".test-steps tbody tr", { hasText: "Authentication" })).toContainText("401");
+  await atBothWidths(page, "target");
 });
 
 test("user types are counted live as they are edited, and a rule edited changes the preview and the rejected count", async ({ page }) => {
@@ -331,7 +357,7 @@ test("user types are counted live as they are edited, and a rule edited changes 
   // Saved with the problem: kept, and said to be not ready.
   await page.locator("#save-user-types").click();
   await expect(page.locator("#user-types .card-head")).toContainText("Saved with 1 problem to fix");
-  await shot(page, "goals-problem");
+  await atBothWidths(page, "goals-problem");
   await first.locator(".condition-value").fill("disabled");
   await first.locator(".condition-value").press("Tab");
   await expect(counts.locator('tr[data-user-type="Leavers"] td.count')).toHaveText("1");
@@ -366,6 +392,7 @@ test("user types are counted live as they are edited, and a rule edited changes 
   await page.locator("#save-mapping").click();
   await expect(page.locator("#mapping-version")).toHaveText("Version 1");
   await expect(page.locator("#version-list")).toContainText("userName from e-mail");
+  await atBothWidths(page, "mapping");
 });
 
 test("a test run on a small sample is watched live to its end against the peer, then rolled back", async ({ page }) => {
@@ -393,7 +420,7 @@ test("a test run on a small sample is watched live to its end against the peer, 
   await expect(page.locator(".page-head h2 .badge")).toHaveText("finished");
   await expect(page.locator('#run-counts dd[data-count="pending"]')).toHaveText("0");
   await expect(page.locator("#run-readback")).toContainText("of 3 users read back");
-  await shot(page, "run-finished");
+  await atBothWidths(page, "run-finished");
   expect(await page.evaluate(() => (window as unknown as { ferryMark?: number }).ferryMark)).toBe(42);
 
   // The crosswalk downloads with one line per created user.

@@ -685,7 +685,7 @@ fn RecordsCard(project: String, run: String, classes: Vec<String>) -> impl IntoV
                             let next = page.next_after;
                             view! {
                                 <table class="data compact" id="records-table">
-                                    <thead><tr><th class="num">"#"</th><th>"Legacy id"</th><th>"State"</th><th class="num">"Attempts"</th><th>"SCIM id"</th><th>"Class"</th><th>"Detail"</th><th>"Settled"</th></tr></thead>
+                                    <thead><tr><th class="num">"#"</th><th>"Legacy id"</th><th>"State"</th><th class="num">"Attempts"</th><th>"SCIM id"</th><th>"Reason"</th><th>"Detail"</th><th>"Settled"</th></tr></thead>
                                     <tbody>
                                         {page.records.into_iter().map(|r| view! {
                                             <tr>

@@ -373,7 +373,8 @@ impl Ferry {
                     seconds: Some((moving as f64 / rate).ceil() as u64),
                     basis: format!(
                         "one user per round trip of the production target's connection test \
-                         ({ms} ms), one request at a time: an upper bound; a test run measures \
+                         ({ms} ms): a first guess that leaves out the target's own work on each \
+                         user, so the real run most likely takes longer; a test run measures \
                          the real rate"
                     ),
                 }
