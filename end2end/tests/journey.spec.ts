@@ -301,6 +301,12 @@ test("a target pointing at the SCIM peer is saved with its token hidden, tested,
   const card = page.locator("#target-production");
   await expect(card.locator(".card-head .badge")).toHaveText("Not set up");
   await card.getByLabel("Kind of target").selectOption("generic");
+  // Refused by the server (no token yet): what was chosen stays chosen.
+  await card.getByLabel("SCIM base URL").fill("ftp://is.example.com/scim2");
+  await card.getByRole("button", { name: "Save target" }).click();
+  await expect(card.locator(".field-error").first()).toBeVisible();
+  await expect(card.getByLabel("Kind of target")).toHaveValue("generic");
+  await expect(card.getByLabel("SCIM base URL")).toHaveValue("ftp://is.example.com/scim2");
   await card.getByLabel("SCIM base URL").fill(process.env.FERRY_SCIM_URL!);
   await card.getByLabel("Authentication").selectOption("basic");
   await expect(card.getByLabel("User name")).toBeVisible();

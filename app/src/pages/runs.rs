@@ -348,6 +348,7 @@ fn RunBody(
     let progress = Signal::derive(move || live.get().unwrap_or_else(|| initial.clone()));
     let run = shown.run.clone();
     let run_id = run.id.to_string();
+    let run_ended = run.state.is_final();
     let mut record_classes: Vec<String> = shown
         .classes
         .iter()
@@ -380,7 +381,7 @@ fn RunBody(
         {shown.paused_because.clone().map(|why| view! { <div class="alert warn" id="paused-because" role="status">"Paused: "{why}</div> })}
         {shown.may_control.then(|| view! { <Controls project=project.clone() run=run_id.clone() state=run.state refresh /> })}
         <ProgressCard progress window=shown.window.clone() />
-        {shown.window.clone().map(|w| view! { <WindowCard window=w /> })}
+        {shown.window.clone().map(|w| view! { <WindowCard window=w ended=run_ended /> })}
         <div class="grid-2">
             <ClassesCard shown=shown.clone() project=project.clone() />
             <GroupsCard shown=shown.clone() />
@@ -496,7 +497,11 @@ fn ProgressCard(
 }
 
 #[component]
-fn WindowCard(window: domain::service::WindowView) -> impl IntoView {
+fn WindowCard(
+    window: domain::service::WindowView,
+    /// The run has ended: its window no longer counts down.
+    ended: bool,
+) -> impl IntoView {
     let span = (window.placed.ends_at - window.placed.starts_at)
         .num_seconds()
         .max(1) as f64;
@@ -507,20 +512,23 @@ fn WindowCard(window: domain::service::WindowView) -> impl IntoView {
         _ => 100.0,
     };
     let said = match window.phase.as_str() {
+        _ if ended => "the run has ended".to_string(),
         "before" => format!("opens in {}", duration(window.seconds)),
         "open" => format!("open, closes in {}", duration(window.seconds)),
         _ => "over".to_string(),
     };
+    // `2026-12-06T23:00` as people write it.
+    let local = |at: &str| at.replacen('T', " ", 1);
     view! {
         <section class="card" id="run-window">
             <h2>"Downtime window"</h2>
-            <p>{format!("{} to {} ({})", window.window.start, window.window.end, window.window.zone)}" — "<strong id="window-phase">{said}</strong></p>
+            <p>{format!("{} to {} ({})", local(&window.window.start), local(&window.window.end), window.window.zone)}" — "<strong id="window-phase">{said}</strong></p>
             <svg class="timeline" viewBox="0 0 1000 24" preserveAspectRatio="none" width="100%" height="24"
                 role="img" aria-label="The window on a timeline, now marked">
                 <rect x="0" y="5" width="1000" height="14" rx="7" class="window-span"></rect>
                 <rect x=format!("{:.1}", at * 10.0 - 1.5) y="0" width="3" height="24" class="now-mark"><title>"now"</title></rect>
             </svg>
-            <p class="muted">{format!("{} – {} UTC", format_time(window.placed.starts_at), format_time(window.placed.ends_at))}</p>
+            <p class="muted">{format!("{} – {}", format_time(window.placed.starts_at), format_time(window.placed.ends_at))}</p>
         </section>
     }
 }

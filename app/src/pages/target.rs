@@ -43,11 +43,28 @@ pub fn TargetPage() -> impl IntoView {
     let project = Signal::derive(move || params.read().get("id").unwrap_or_default());
     let production = Actions::new();
     let test = Actions::new();
+    // A refused save must not draw the form again from what is stored: that threw
+    // away what was being entered (the kind of target went back to its default).
+    let stored = |a: Actions| {
+        Memo::new(move |last: Option<&usize>| {
+            let last = last.copied().unwrap_or(0);
+            if a.save.pending().get() {
+                return last;
+            }
+            match a.save.value().with(|v| matches!(v, Some(Ok(_)))) {
+                true => a.save.version().get(),
+                false => last,
+            }
+        })
+    };
+    let (stored_production, stored_test) = (stored(production), stored(test));
     let versions = move || {
-        [production, test]
-            .iter()
-            .map(|a| a.save.version().get() + a.test.version().get() + a.remove.version().get())
-            .sum::<usize>()
+        stored_production.get()
+            + stored_test.get()
+            + [production, test]
+                .iter()
+                .map(|a| a.test.version().get() + a.remove.version().get())
+                .sum::<usize>()
     };
     let targets = Resource::new(move || (project.get(), versions()), |(p, _)| get_targets(p));
     view! {
