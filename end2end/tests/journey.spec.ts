@@ -205,7 +205,7 @@ test("an export is uploaded in the browser, read, and its bad rows shown", async
         "s3,three@example.com,not a date\n",
     ),
   });
-  await expect(page.locator("#sending")).toContainText("Stored");
+  await expect(page.locator("#sending")).toContainText("Uploaded");
   const row = page.locator("#uploads tbody tr", { hasText: "staff.csv" });
   await expect(row.locator(".badge")).toHaveText("Read");
   // The user with an unreadable date is kept; only the short row is refused, and no
@@ -236,6 +236,8 @@ test("a Firebase export is refused without its hash parameters and read again wi
   const row = page.locator("#uploads tbody tr", { hasText: "firebase.json" });
   await expect(row.locator(".badge")).toHaveText("Not readable");
   await expect(row).toContainText("password hash parameters");
+  // Not read, so compared with nothing: no users shown as vanished.
+  await expect(row.locator("td.compared")).toHaveText("— (not read)");
   await row.getByRole("button", { name: "Read again…" }).click();
   const panel = page.locator("#read-again");
   await expect(panel.getByRole("heading")).toHaveText("Read firebase.json again");

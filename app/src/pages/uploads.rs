@@ -122,7 +122,8 @@ pub fn UploadsPage() -> impl IntoView {
                                     <span>{s.name.clone()}</span>
                                     {match s.outcome.clone() {
                                         None => view! { <progress max="1" value=s.sent></progress> }.into_any(),
-                                        Some(Ok(())) => view! { <span class="badge ok">"Stored"</span> }.into_any(),
+                                        // Sent and kept: whether it reads shows in the table.
+                                        Some(Ok(())) => view! { <span class="badge">"Uploaded"</span> }.into_any(),
                                         Some(Err(message)) => view! { <span class="field-error">{message}</span> }.into_any(),
                                     }}
                                 </li>
@@ -228,13 +229,23 @@ fn UploadRow(
         _ => "—".into(),
     };
     let failed = upload.rows_failed;
+    // Compared with the project's earlier records only once it is read: a file that
+    // could not be read changed nothing (its "missing" would read as users vanished).
+    let compared = match upload.status {
+        UploadStatus::Parsed => format!(
+            "{} · {} · {}",
+            upload.records_new, upload.records_changed, upload.records_missing
+        ),
+        UploadStatus::Failed => "— (not read)".to_string(),
+        UploadStatus::Stored | UploadStatus::Parsing => "—".to_string(),
+    };
     view! {
         <tr>
             <td>{upload.file_name.clone()}<br /><span class="muted small">{size(upload.size_bytes)}</span></td>
             <td>{format}</td>
             <td>{status}</td>
             <td class="records">{move || now().map_or(saved_rows, |p| p.rows_ok)}</td>
-            <td>{format!("{} · {} · {}", upload.records_new, upload.records_changed, upload.records_missing)}</td>
+            <td class="compared">{compared}</td>
             <td>
                 {if failed == 0 {
                     view! { <span>"0"</span> }.into_any()
