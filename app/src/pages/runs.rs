@@ -354,6 +354,8 @@ fn RunBody(
         .iter()
         .map(|c| c.error_class.clone())
         .collect();
+    // A reason can stand for failed and for skipped records: listed once.
+    record_classes.sort();
     record_classes.dedup();
     let sample = shown.settings.sample.map(|s| {
         format!(
