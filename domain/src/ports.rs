@@ -564,6 +564,12 @@ pub trait RunStore: Send + Sync {
         outcomes: &[Settled],
         at: DateTime<Utc>,
     ) -> Result<u64>;
+    /// Lets the leases of a process that ran before under the same instance name lapse
+    /// at once (records and finishers whose owner starts with `prefix`, except those of
+    /// `current`): that process is gone, so nobody waits out its lease. Its records
+    /// keep their attempts and sent marks, so the next claim looks them up first.
+    /// How many records' leases lapsed.
+    async fn lapse_leases(&self, prefix: &str, current: &str, now: DateTime<Utc>) -> Result<u64>;
     /// Gives `owner`'s in-flight records back (pending), as when a run pauses. They
     /// may have been sent: their claims still count as attempts.
     async fn release(&self, id: RunId, owner: &str) -> Result<u64>;

@@ -63,6 +63,13 @@ pub struct Config {
     #[arg(long, env = "FERRY_RUN_LEASE_SECS", default_value_t = 60)]
     pub run_lease_secs: u64,
 
+    /// This process's name among the instances sharing one PostgreSQL database, the
+    /// same across its restarts (letters, digits, `.`, `_`, `-`). When it starts, the
+    /// records a predecessor of the same name left claimed are taken up at once instead
+    /// of after their lease. On SQLite (one instance) the name is implied.
+    #[arg(long, env = "FERRY_INSTANCE", value_parser = parse_instance)]
+    pub instance: Option<String>,
+
     /// Folder with the compiled site (wasm, JS, CSS), as built by cargo-leptos.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
@@ -147,9 +154,24 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("public_url", &self.public_url())
             .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("instance", &self.instance)
             .field("site_root", &self.site_root)
             .field("command", &self.command)
             .finish()
+    }
+}
+
+/// An instance name: short, and safe inside a lease owner (`name~start:worker`).
+fn parse_instance(text: &str) -> Result<String, String> {
+    let ok = !text.is_empty()
+        && text.len() <= 64
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(text.to_string())
+    } else {
+        Err("expected 1 to 64 letters, digits, '.', '_' or '-'".to_string())
     }
 }
 

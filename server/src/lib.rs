@@ -49,6 +49,11 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         uploads,
         runs::RunConfig {
             lease: std::time::Duration::from_secs(config.run_lease_secs.max(1)),
+            instance: config.instance.clone().or_else(|| {
+                // SQLite serves one instance: whoever held its leases before is gone.
+                (store::Backend::of(&config.database_url()).ok() == Some(store::Backend::Sqlite))
+                    .then(|| "single".to_string())
+            }),
             ..runs::RunConfig::default()
         },
         &background,

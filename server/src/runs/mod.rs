@@ -58,12 +58,15 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// How the engine paces itself.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct RunConfig {
     /// How long a claim holds records without a heartbeat.
     pub lease: Duration,
     /// How often the scheduler looks at the active runs.
     pub tick: Duration,
+    /// This process's name, the same across restarts: its predecessor's leases lapse
+    /// when it starts. Without one, leases are waited out.
+    pub instance: Option<String>,
 }
 
 impl Default for RunConfig {
@@ -71,6 +74,7 @@ impl Default for RunConfig {
         Self {
             lease: Duration::from_secs(60),
             tick: Duration::from_secs(1),
+            instance: None,
         }
     }
 }
@@ -102,7 +106,7 @@ struct Inner {
     store: Arc<dyn Store>,
     vault: Vault,
     targets: Targets,
-    /// Names this process's leases: unique per start.
+    /// Names this process's leases: unique per start (`name~start` when named).
     instance: String,
     config: RunConfig,
     drives: Mutex<HashMap<RunId, Arc<Drive>>>,
@@ -200,11 +204,13 @@ impl Runs {
         config: RunConfig,
         background: crate::background::Supervisor,
     ) -> Self {
-        let instance = format!(
-            "{}-{}",
-            std::process::id(),
-            &uuid::Uuid::now_v7().simple().to_string()[..12]
-        );
+        // `name~start:worker`: the part before `~` is shared with the predecessors whose
+        // leases lapse at start; the rest is unique per start.
+        let start = &uuid::Uuid::now_v7().simple().to_string()[..12];
+        let instance = match &config.instance {
+            Some(name) => format!("{name}~{start}"),
+            None => format!("{}-{start}", std::process::id()),
+        };
         Self(Arc::new(Inner {
             store,
             vault,

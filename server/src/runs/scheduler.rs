@@ -15,6 +15,7 @@ impl Runs {
         self.0
             .background
             .spawn_logged("run scheduler", "every run", async move {
+                this.lapse_predecessors().await;
                 let mut tick = tokio::time::interval(this.0.config.tick);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
@@ -28,6 +29,29 @@ impl Runs {
                     }
                 }
             });
+    }
+
+    /// A process that ran before under this one's name is gone: its claims lapse now
+    /// rather than after their lease (a failure here only means waiting them out).
+    async fn lapse_predecessors(&self) {
+        let Some(name) = &self.0.config.instance else {
+            return;
+        };
+        let prefix = format!("{name}~");
+        match self
+            .0
+            .store
+            .lapse_leases(&prefix, &self.0.instance, Utc::now())
+            .await
+        {
+            Ok(0) => {}
+            Ok(records) => {
+                tracing::info!(instance = %name, records, "took up the records a predecessor of this instance left claimed");
+            }
+            Err(err) => {
+                tracing::warn!(instance = %name, error = %err, "could not lapse a predecessor's leases; they will be waited out");
+            }
+        }
     }
 
     /// One round of the scheduler.

@@ -333,6 +333,37 @@ async fn story(db: TestDb) {
     );
     assert_eq!(store.release(id, "worker-g").await.unwrap(), 10);
 
+    // A restarted instance lets its predecessor's leases lapse at once: only those of
+    // its own name from before (not its own, not another instance's).
+    let claim = |owner: &'static str, n: u32| {
+        let store = store.clone();
+        async move {
+            store
+                .claim(id, owner, n, later, later + Duration::seconds(30))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| c.seq)
+                .collect::<HashSet<u64>>()
+        }
+    };
+    let old = claim("box~old:0", 3).await;
+    let new = claim("box~new:0", 3).await;
+    let other = claim("boxer~x:0", 3).await;
+    assert_eq!(old.len() + new.len() + other.len(), 9);
+    assert_eq!(
+        store.lapse_leases("box~", "box~new", later).await.unwrap(),
+        3
+    );
+    let taken = claim("box~new:1", 1_000).await;
+    assert!(old.is_subset(&taken), "the predecessor's records are taken up");
+    assert!(taken.is_disjoint(&new) && taken.is_disjoint(&other));
+    for owner in ["box~new:0", "box~new:1", "boxer~x:0"] {
+        store.release(id, owner).await.unwrap();
+    }
+    let run = store.run(id).await.unwrap().unwrap();
+    assert_adds_up(&run);
+
     // An outcome that is not a settled state is refused outright.
     let bad = Settled {
         seq: 0,

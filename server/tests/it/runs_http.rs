@@ -965,15 +965,15 @@ async fn the_real_run_waits_for_its_checks_and_its_window() {
     server.stop().await;
 }
 
-/// A `ferry` process serving `db` with the data folder `data`, stopped (SIGKILL) when
-/// dropped.
+/// A `ferry` process serving `db` with the data folder `data`, named `instance` (the
+/// same name across its restarts), stopped (SIGKILL) when dropped.
 struct Process {
     child: std::process::Child,
     base: String,
 }
 
 impl Process {
-    async fn start(db: &TestDb, data: &std::path::Path) -> Self {
+    async fn start(db: &TestDb, data: &std::path::Path, instance: &str) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -992,6 +992,7 @@ impl Process {
             .args(["--database-url", &db.url])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .env("FERRY_RUN_LEASE_SECS", "2")
+            .env("FERRY_INSTANCE", instance)
             .env("FERRY_LOG", "warn")
             .env("FERRY_LOG_FORMAT", "json")
             .stdout(out(&log))
@@ -1116,7 +1117,7 @@ async fn a_run_survives_sigkill_without_losing_or_duplicating_a_user() {
     let (token, base) = ready(&server, &peer.base_url, PEER_TOKEN, "test", 200).await;
     let (db, data) = server.stop_keeping_data().await;
 
-    let first = Process::start(&db, data.path()).await;
+    let first = Process::start(&db, data.path(), "a").await;
     let (status, run) = first
         .send(
             Method::POST,
@@ -1136,7 +1137,7 @@ async fn a_run_survives_sigkill_without_losing_or_duplicating_a_user() {
 
     // Restarted: it takes the run up again (the dead worker's leases expire) and
     // finishes it.
-    let second = Process::start(&db, data.path()).await;
+    let second = Process::start(&db, data.path(), "a").await;
     let done = watch(&second, &token, &run, |v| {
         matches!(v["run"]["state"].as_str(), Some("succeeded" | "failed"))
     })
@@ -1180,7 +1181,7 @@ async fn stopping_with_a_run_in_flight_loses_no_record_and_ends_in_time() {
     let server = TestServer::start(sqlite_db()).await;
     let (token, base) = ready(&server, &peer.base_url, PEER_TOKEN, "test", 200).await;
     let (db, data) = server.stop_keeping_data().await;
-    let process = Process::start(&db, data.path()).await;
+    let process = Process::start(&db, data.path(), "a").await;
     let (status, run) = process
         .send(
             Method::POST,
@@ -1217,7 +1218,7 @@ async fn stopping_with_a_run_in_flight_loses_no_record_and_ends_in_time() {
     assert_eq!(pending + settled, 180, "{counts:?}");
 
     // Started again, it finishes the run with every user created once.
-    let again = Process::start(&db, data.path()).await;
+    let again = Process::start(&db, data.path(), "a").await;
     let done = watch(&again, &token, &run, |v| {
         matches!(v["run"]["state"].as_str(), Some("succeeded" | "failed"))
     })
@@ -1249,8 +1250,8 @@ async fn two_instances_on_one_postgres_split_a_run_without_overlap() {
     let server = TestServer::start(db).await;
     let (token, base) = ready(&server, &peer.base_url, PEER_TOKEN, "test", 240).await;
     let (db, data) = server.stop_keeping_data().await;
-    let one = Process::start(&db, data.path()).await;
-    let two = Process::start(&db, data.path()).await;
+    let one = Process::start(&db, data.path(), "one").await;
+    let two = Process::start(&db, data.path(), "two").await;
     // Each instance sends at most 40 users a second: alone, it would take six.
     let (status, run) = one
         .send(
@@ -1381,8 +1382,8 @@ async fn drill() {
     impact_computed(&server, &token, &base).await;
     let (db, data) = server.stop_keeping_data().await;
     let mut running: Vec<Process> = Vec::new();
-    for _ in 0..instances {
-        running.push(Process::start(&db, data.path()).await);
+    for n in 0..instances {
+        running.push(Process::start(&db, data.path(), &format!("drill-{n}")).await);
     }
     if faults {
         proxy.chaos(Some(Chaos::drill(0x5eed)));
@@ -1438,7 +1439,10 @@ async fn drill() {
             let victim = (killed as usize) % running.len();
             running.remove(victim).kill();
             kill_times += &format!("{:.2} KILL\n", started.elapsed().as_secs_f64());
-            running.insert(victim, Process::start(&db, data.path()).await);
+            running.insert(
+                victim,
+                Process::start(&db, data.path(), &format!("drill-{victim}")).await,
+            );
             killed += 1;
         }
     };

@@ -732,6 +732,43 @@ macro_rules! run_store {
                 Ok(by_state.iter().sum())
             }
 
+            async fn lapse_leases(
+                &self,
+                prefix: &str,
+                current: &str,
+                now: DateTime<Utc>,
+            ) -> Result<u64> {
+                let lapsed = millis(now) - 1;
+                let records = self
+                    .execute(
+                        sqlx::query(
+                            "UPDATE job_records SET lease_until = $1 WHERE state = $2 \
+                             AND substr(lease_owner, 1, $3) = $4 \
+                             AND substr(lease_owner, 1, $5) <> $6",
+                        )
+                        .bind(lapsed)
+                        .bind(RecordState::InFlight.as_str())
+                        .bind(prefix.len() as i32)
+                        .bind(prefix)
+                        .bind(current.len() as i32)
+                        .bind(current),
+                    )
+                    .await?;
+                self.execute(
+                    sqlx::query(
+                        "UPDATE jobs SET finisher_until = $1 WHERE finisher IS NOT NULL \
+                         AND substr(finisher, 1, $2) = $3 AND substr(finisher, 1, $4) <> $5",
+                    )
+                    .bind(lapsed)
+                    .bind(prefix.len() as i32)
+                    .bind(prefix)
+                    .bind(current.len() as i32)
+                    .bind(current),
+                )
+                .await?;
+                Ok(records)
+            }
+
             async fn release(&self, id: RunId, owner: &str) -> Result<u64> {
                 let mut tx = self.begin_bulk().await?;
                 let released = Self::exec(
