@@ -292,7 +292,8 @@ impl<'a> Pusher<'a> {
         let wanted: Vec<usize> = (0..push.users.len())
             .filter(|&i| push.users[i].maybe_sent)
             .collect();
-        self.found_ours(push, &wanted).await;
+        let fresh_after = push.started - LISTING_SHARED_FOR;
+        self.found_ours(push, &wanted, fresh_after).await;
     }
 
     /// Settles users found created by an earlier request, and reports them at once.
@@ -311,8 +312,15 @@ impl<'a> Pusher<'a> {
     /// The users of `indices` the target holds under their own `externalId` were
     /// created by an earlier request: settled as created, each reported as soon as
     /// its answer came. Asked for 50 at a time with `or` filters, one at a time (a few
-    /// in the air) where the target refuses those.
-    async fn found_ours(&self, push: &mut Attempt<'_>, indices: &[usize]) {
+    /// in the air) where the target refuses those. A shared listing serves only if it
+    /// was asked at or after `fresh_after`: one asked before a conflict was met, or
+    /// before an answer was lost, cannot know the user that request created.
+    async fn found_ours(
+        &self,
+        push: &mut Attempt<'_>,
+        indices: &[usize],
+        fresh_after: chrono::DateTime<chrono::Utc>,
+    ) {
         if indices.is_empty() {
             return;
         }
@@ -325,7 +333,9 @@ impl<'a> Pusher<'a> {
             .collect::<Option<Vec<_>>>()
             .and_then(|at| at.into_iter().min());
         if let Some(since) = since
-            && self.by_listing(push, indices, since - CLOCK_SKEW).await
+            && self
+                .by_listing(push, indices, since - CLOCK_SKEW, fresh_after)
+                .await
         {
             return;
         }
@@ -354,21 +364,21 @@ impl<'a> Pusher<'a> {
 
     /// Looks `indices` up in a listing of the users created since `since`: the one
     /// shared by this run's pushes when it covers them (from early enough, and asked
-    /// for at most [`LISTING_SHARED_FOR`] before this push began), else a new one, kept
-    /// for the others. `false` when
+    /// at or after `fresh_after`), else a new one, kept for the others. `false` when
     /// the target refused the listing or it would hold too many users: filters then.
     async fn by_listing(
         &self,
         push: &mut Attempt<'_>,
         indices: &[usize],
         since: chrono::DateTime<chrono::Utc>,
+        fresh_after: chrono::DateTime<chrono::Utc>,
     ) -> bool {
         let shared = self.listings.clone().unwrap_or_default();
         // Held while listing: the other pushes wait for this listing and use it.
         let mut listed = shared.0.lock().await;
         let covers = listed
             .as_ref()
-            .is_some_and(|l| l.since <= since && l.asked >= push.started - LISTING_SHARED_FOR);
+            .is_some_and(|l| l.since <= since && l.asked >= fresh_after);
         if !covers {
             let at_most = (indices.len() * LISTED_PER_USER).max(LISTED_AT_LEAST);
             let asked = chrono::Utc::now();
@@ -564,7 +574,8 @@ impl<'a> Pusher<'a> {
             .map(|(i, _)| *i)
             .filter(|&i| push.sent[i])
             .collect();
-        self.found_ours(push, &maybe_ours).await;
+        // Asked after these answers came: such a user was in the target by then.
+        self.found_ours(push, &maybe_ours, chrono::Utc::now()).await;
         for (i, failure) in conflicts {
             if push.is_done(i) {
                 continue;
@@ -616,7 +627,7 @@ impl<'a> Pusher<'a> {
         // Found by their externalId, the users were created by the request whose
         // answer was lost; the others go again (a stranger holding a user name then
         // meets 409 and the policy).
-        self.found_ours(push, indices).await;
+        self.found_ours(push, indices, chrono::Utc::now()).await;
         let again: Vec<usize> = indices
             .iter()
             .copied()

@@ -356,7 +356,10 @@ async fn story(db: TestDb) {
         3
     );
     let taken = claim("box~new:1", 1_000).await;
-    assert!(old.is_subset(&taken), "the predecessor's records are taken up");
+    assert!(
+        old.is_subset(&taken),
+        "the predecessor's records are taken up"
+    );
     assert!(taken.is_disjoint(&new) && taken.is_disjoint(&other));
     for owner in ["box~new:0", "box~new:1", "boxer~x:0"] {
         store.release(id, owner).await.unwrap();

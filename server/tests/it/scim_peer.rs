@@ -532,7 +532,9 @@ async fn users_an_earlier_attempt_created_are_found_by_one_listing_of_what_it_cr
     assert_eq!(peer.count("userName", "refused3").await, 1);
 
     // The earlier request reaches the target only after the look-up found nothing:
-    // sent again, every user meets 409, and all are found together, not one by one.
+    // sent again, every user meets 409, and all are found together, not one by one —
+    // with the listings shared as in a run, where the one asked before the conflicts
+    // cannot serve for them.
     proxy.inject(
         "filter=meta.created",
         Fault::Answer {
@@ -545,6 +547,7 @@ async fn users_an_earlier_attempt_created_are_found_by_one_listing_of_what_it_cr
         },
     );
     let report = Pusher::new(&client, BULK, ExistingPolicy::Fail)
+        .with_listings(Listings::default())
         .push(&again("refused"), &[])
         .await;
     assert!(
