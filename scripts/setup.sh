@@ -9,7 +9,6 @@ TOOLS="$ROOT/tools"
 WITH_TESTS=false
 [ "${1:-}" = "--test" ] && WITH_TESTS=true
 
-CARGO_LEPTOS_VERSION=0.3.10   # 0.3.11 needs a newer rustc than this machine's
 WASM_BINDGEN_VERSION=0.2.130  # must equal the wasm-bindgen crate pinned in Cargo.toml
 BINARYEN_VERSION=132.0.0      # Debian's binaryen 108 emits wasm that breaks hydration
 
@@ -26,12 +25,6 @@ step "Rust targets and components"
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
-
-step "cargo-leptos $CARGO_LEPTOS_VERSION"
-if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
-  echo "building cargo-leptos (10-16 minutes on 2 cores, once)"
-  cargo install cargo-leptos --locked --version "$CARGO_LEPTOS_VERSION"
-fi
 
 step "wasm-bindgen-cli $WASM_BINDGEN_VERSION"
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then

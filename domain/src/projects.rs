@@ -192,11 +192,12 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// In the order a migration walks them: the export first, then where it goes.
     pub const AVAILABLE: [Stage; 8] = [
         Stage::Project,
-        Stage::Target,
         Stage::Uploads,
         Stage::Assessment,
+        Stage::Target,
         Stage::Goals,
         Stage::Mapping,
         Stage::Runs,

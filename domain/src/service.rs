@@ -28,6 +28,7 @@ use crate::{
 mod access;
 mod assessment;
 mod goals;
+mod journey;
 mod mappings;
 mod members;
 mod projects;

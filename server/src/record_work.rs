@@ -63,12 +63,14 @@ impl RecordWorker {
 
     async fn random(&self, project: ProjectId, seed: u64, limit: u32) -> domain::Result<Sampled> {
         let total = self.store.count_records(project).await?;
-        let (from, to) = if total <= u64::from(limit) {
+        // A digest range holding about twice the records wanted, at a place the seed
+        // chooses: digests are uniform, so the records in it are random. Up to twice the
+        // records wanted, the range is every record (a share of one would leave no room
+        // to place the range: the start's modulus would be zero).
+        let share = 2.0 * f64::from(limit) / total.max(1) as f64;
+        let (from, to) = if share >= 1.0 {
             (String::new(), "g".to_string())
         } else {
-            // A digest range holding about twice the records wanted, at a place the
-            // seed chooses: digests are uniform, so the records in it are random.
-            let share = (2.0 * f64::from(limit) / total as f64).min(1.0);
             let width = (u128::MAX as f64 * share) as u128;
             let start = {
                 use std::hash::{BuildHasher, Hasher};
@@ -77,7 +79,9 @@ impl RecordWorker {
                 h.write_u64(seed);
                 let high = u128::from(h.finish());
                 h.write_u64(seed.rotate_left(17));
-                ((high << 64) | u128::from(h.finish())) % (u128::MAX - width)
+                ((high << 64) | u128::from(h.finish()))
+                    .checked_rem(u128::MAX - width)
+                    .unwrap_or(0)
             };
             (format!("{start:032x}"), format!("{:032x}", start + width))
         };

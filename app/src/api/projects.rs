@@ -34,6 +34,32 @@ pub async fn get_project(id: String) -> Result<Project, AppError> {
     ferry.project(&actor, project_id(&id)?).await.map_err(fail)
 }
 
+/// How far the project's migration has got.
+#[server(prefix = "/sfn", endpoint = "projects/journey")]
+pub async fn get_journey(id: String) -> Result<domain::journey::Journey, AppError> {
+    let (ferry, actor) = actor()?;
+    ferry.journey(&actor, project_id(&id)?).await.map_err(fail)
+}
+
+/// The journeys of the projects listed (ids joined by commas), for the list's
+/// progress column.
+#[server(prefix = "/sfn", endpoint = "projects/journeys")]
+pub async fn project_journeys(
+    ids: String,
+) -> Result<Vec<(String, domain::journey::Journey)>, AppError> {
+    let (ferry, actor) = actor()?;
+    let ids = ids
+        .split(',')
+        .filter(|id| !id.is_empty())
+        .map(project_id)
+        .collect::<Result<Vec<_>, _>>()?;
+    let journeys = ferry.journeys(&actor, &ids).await.map_err(fail)?;
+    Ok(journeys
+        .into_iter()
+        .map(|(id, journey)| (id.to_string(), journey))
+        .collect())
+}
+
 #[server(prefix = "/sfn", endpoint = "projects/create")]
 pub async fn create_project(
     name: String,

@@ -55,10 +55,16 @@ pub async fn start_test_run(project: String, request: String) -> Result<Run, App
 }
 
 #[server(prefix = "/sfn", endpoint = "runs/preflight")]
-pub async fn run_preflight(project: String) -> Result<Preflight, AppError> {
+pub async fn run_preflight(
+    project: String,
+    accept_collisions: Option<u64>,
+) -> Result<Preflight, AppError> {
     let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
-    ferry.preflight(&actor, project).await.map_err(fail)
+    ferry
+        .preflight(&actor, project, accept_collisions)
+        .await
+        .map_err(fail)
 }
 
 /// `request`: a `RealRunRequest` as JSON.

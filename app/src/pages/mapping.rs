@@ -22,7 +22,7 @@ use domain::{
     assess::{AssessmentStatus, AttributeReport, classify::DataClass},
     mapping::{
         Rule, RuleProblem,
-        source::FIELDS,
+        source::{FIELDS, SourceVocabulary},
         target::Offered,
         transform::Transform,
         versions::{MappingVersionSummary, RuleChange},
@@ -110,6 +110,10 @@ fn MappingEditor(
 ) -> impl IntoView {
     let rules = RwSignal::new(view.mapping.rules.clone());
     let problems = RwSignal::new(view.problems.clone());
+    // The assessment's attributes by the names rules read them with.
+    let vocabulary = StoredValue::new(SourceVocabulary::new(
+        attributes.iter().map(|a| a.path.clone()).collect(),
+    ));
     let initial = view.version.as_ref().map(|v| v.version);
     let version = RwSignal::new(initial);
     let dirty = RwSignal::new(false);
@@ -138,6 +142,13 @@ fn MappingEditor(
             move |(json, pick)| preview_mapping(project.clone(), json, pick.json()),
         )
     };
+    // The rules' problems follow the rules as they are edited (the preview checks the
+    // rules being edited, not only the saved ones).
+    Effect::new(move |_| {
+        if let Some(Ok(checked)) = preview.get() {
+            problems.set(checked.problems);
+        }
+    });
     let edit = Callback::new(move |f: Edit| {
         rules.update(|r| f(r));
         dirty.set(true);
@@ -149,6 +160,7 @@ fn MappingEditor(
             .map(|r| (r.source, r.target))
             .collect::<Vec<_>>()
     });
+    let notes = view.notes.clone();
     let checked = if view.checked_against_target {
         "Checked against the production target's schemas."
     } else {
@@ -185,7 +197,7 @@ fn MappingEditor(
         <datalist id="source-fields">
             {source_options.iter().map(|s| view! { <option value=s.clone()></option> }).collect_view()}
         </datalist>
-        <SourceAttributes attributes mapped=mapped_sources edit />
+        <SourceAttributes attributes mapped=mapped_sources edit vocabulary />
         <section class="card" id="rules">
             <div class="card-head">
                 <h2>"Rules"</h2>
@@ -202,12 +214,19 @@ fn MappingEditor(
                 }}
                 " " {checked}
             </p>
+            {(!notes.is_empty() && initial.is_none()).then(|| view! {
+                <div class="alert info" id="suggestion-notes">
+                    <p>"Fitted to the records this project holds:"</p>
+                    <ul>{notes.iter().map(|n| view! { <li>{n.clone()}</li> }).collect_view()}</ul>
+                </div>
+            })}
             <table class="data rules">
                 <thead><tr><th>"#"</th><th>"Target attribute"</th><th>"Source"</th><th>"Transforms"</th><th>"Checks"</th><th></th></tr></thead>
                 <tbody>
                     {move || rules.get().into_iter().enumerate().map(|(i, rule)| {
                         let mine: Vec<RuleProblem> = problems.get().into_iter().filter(|p| p.rule == Some(i)).collect();
-                        view! { <RuleRow index=i rule problems=mine edit /> }
+                        let unknown = vocabulary.with_value(|v| v.unknown(&rule.source));
+                        view! { <RuleRow index=i rule problems=mine unknown edit /> }
                     }).collect_view()}
                 </tbody>
             </table>
@@ -248,6 +267,7 @@ fn SourceAttributes(
     attributes: Vec<AttributeReport>,
     mapped: Memo<Vec<(String, String)>>,
     edit: EditRules,
+    vocabulary: StoredValue<SourceVocabulary>,
 ) -> impl IntoView {
     if attributes.is_empty() {
         return view! {
@@ -268,21 +288,34 @@ fn SourceAttributes(
         <section class="card" id="source-attributes">
             <details>
                 <summary><h2 class="inline">"Source attributes"</h2>" "<span class="muted small">{format!("{} from the assessment", attributes.len())}</span></summary>
+                <p class="muted small">"Each attribute of the export as the assessment names it, and what a rule reads to get it: a column Ferry recognises is read into one of its own fields (a first_name column is given_name)."</p>
                 <table class="data compact">
-                    <thead><tr><th>"Attribute"</th><th class="num">"Filled"</th><th>"Class"</th><th>"Mapped to"</th><th></th></tr></thead>
+                    <thead><tr><th>"Attribute"</th><th>"A rule reads"</th><th class="num">"Filled"</th><th>"Class"</th><th>"Mapped to"</th><th></th></tr></thead>
                     <tbody>
                         {attributes.into_iter().map(|a| {
-                            let source = format!("attributes.{}", a.path);
+                            let source = vocabulary.with_value(|v| v.source_for(&a.path));
                             let secret = a.class == DataClass::Confidential;
-                            let src = source.clone();
-                            let targets = move || mapped.get().into_iter().filter(|(s, _)| s.contains(&src)).map(|(_, t)| t).collect::<Vec<_>>().join(", ");
+                            let path = a.path.clone();
+                            let targets = move || {
+                                let path = path.clone();
+                                vocabulary.with_value(|v| {
+                                    mapped
+                                        .get()
+                                        .into_iter()
+                                        .filter(|(s, _)| v.reads(s, &path))
+                                        .map(|(_, t)| t)
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                })
+                            };
                             let add = source.clone();
                             view! {
                                 <tr data-attribute=a.path.clone()>
                                     <td><code>{a.path.clone()}</code></td>
+                                    <td>{(!secret).then(|| view! { <code class="read-as">{source.clone()}</code> })}</td>
                                     <td class="num">{format!("{:.0} %", a.filled as f64 * 100.0 / most as f64)}</td>
                                     <td><span class=format!("badge {}", if secret { "danger" } else if a.class == DataClass::Pii { "warn" } else { "muted" })>{a.class.label()}</span></td>
-                                    <td>{targets}</td>
+                                    <td class="mapped-to">{targets}</td>
                                     <td>{if secret {
                                         view! { <span class="muted small">"never moves"</span> }.into_any()
                                     } else {
@@ -402,7 +435,14 @@ fn build(op: &str, a: &str, b: &str) -> Result<Transform, String> {
 }
 
 #[component]
-fn RuleRow(index: usize, rule: Rule, problems: Vec<RuleProblem>, edit: EditRules) -> impl IntoView {
+fn RuleRow(
+    index: usize,
+    rule: Rule,
+    problems: Vec<RuleProblem>,
+    /// Attributes the source names that no record has.
+    unknown: Vec<String>,
+    edit: EditRules,
+) -> impl IntoView {
     let set = move |f: fn(&mut Rule, String)| {
         move |ev: leptos::ev::Event| {
             let value = event_target_value(&ev);
@@ -460,6 +500,12 @@ fn RuleRow(index: usize, rule: Rule, problems: Vec<RuleProblem>, edit: EditRules
             <td>
                 <input type="text" class="rule-source" list="source-fields" placeholder="email or {given_name}.{family_name}" value=rule.source.clone() on:change=set(|r, v| r.source = v.trim().to_string()) />
                 {(!source_problem.is_empty()).then(|| view! { <p class="field-error">{source_problem}</p> })}
+                {(!unknown.is_empty()).then(|| view! {
+                    <p class="field-warning">{format!(
+                        "No record has {}: this rule will never find a value (the Source attributes list what the export has).",
+                        unknown.join(" or ")
+                    )}</p>
+                })}
             </td>
             <td class="transforms">
                 <ol class="chain">

@@ -5,8 +5,8 @@ use crate::{
     api::{
         audit::load_audit,
         projects::{
-            AssignSupport, SetProjectArchived, UnassignSupport, UpdateProject, get_project,
-            project_support,
+            AssignSupport, SetProjectArchived, UnassignSupport, UpdateProject, get_journey,
+            get_project, project_support,
         },
     },
     components::{
@@ -18,6 +18,7 @@ use crate::{
     pages::{audit::AuditTable, projects::SourceSelect},
 };
 use domain::{
+    journey::{Journey, StepState},
     projects::{Project, Stage},
     roles::{Permission, Role},
 };
@@ -104,6 +105,7 @@ pub fn ProjectOverview() -> impl IntoView {
                 match current.project.await {
                     Err(_) => ().into_any(),
                     Ok(project) => view! {
+                        <JourneyCard project_id=project.id.to_string() />
                         <div class="grid-2">
                             <section class="card">
                                 <h2>"About"</h2>
@@ -125,6 +127,67 @@ pub fn ProjectOverview() -> impl IntoView {
         </Transition>
     }
     .into_any()
+}
+
+/// The stage checklist: each step of the migration with its state and what it holds,
+/// and a link to the next step.
+#[component]
+fn JourneyCard(project_id: String) -> impl IntoView {
+    let id = project_id.clone();
+    let journey = Resource::new(move || id.clone(), get_journey);
+    view! {
+        <section class="card" id="journey">
+            <h2>"Where this migration stands"</h2>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || {
+                    let project_id = project_id.clone();
+                    Suspend::new(async move {
+                        match journey.await {
+                            Err(error) => view! { <LoadError error /> }.into_any(),
+                            Ok(journey) => view! { <JourneySteps journey project_id /> }.into_any(),
+                        }
+                    })
+                }}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn JourneySteps(journey: Journey, project_id: String) -> impl IntoView {
+    let base = format!("/projects/{project_id}");
+    let next = journey.next.map(|step| {
+        let href = format!("{base}{}", step.stage().path_segment());
+        view! {
+            <p class="journey-next">"Next: "<a class="button primary" href=href>{step.label()}</a></p>
+        }
+    });
+    let finished = journey.next.is_none().then(|| {
+        view! { <p class="journey-next">"The real run has finished: review its failures on the Runs page."</p> }
+    });
+    view! {
+        <ol class="journey">
+            {journey.steps.into_iter().map(|s| {
+                let class = match s.state {
+                    StepState::Done => "ok",
+                    StepState::Working => "info",
+                    StepState::NeedsAttention => "warn",
+                    StepState::NotStarted => "muted",
+                };
+                let href = format!("{base}{}", s.step.stage().path_segment());
+                let current = (journey.next == Some(s.step)).then_some("step");
+                view! {
+                    <li data-step=s.step.key() aria-current=current>
+                        <span class=format!("badge {class}")>{s.state.label()}</span>
+                        <a href=href>{s.step.label()}</a>
+                        <span class="muted small">{s.summary}</span>
+                    </li>
+                }
+            }).collect_view()}
+        </ol>
+        {next}
+        {finished}
+    }
 }
 
 fn bump_on_success<T: Clone + Send + Sync + 'static>(value: Signal<Option<Result<T, AppError>>>) {

@@ -1,7 +1,7 @@
 //! The list of projects and the form for a new one.
 
 use crate::{
-    api::projects::{CreateProject, list_projects},
+    api::projects::{CreateProject, list_projects, project_journeys},
     components::{
         format_time,
         forms::{FieldError, FormError, LoadError, action_error},
@@ -10,6 +10,7 @@ use crate::{
     },
 };
 use domain::{
+    journey::{Journey, Step},
     pagination::Page,
     projects::{Project, SourceKind},
     roles::Permission,
@@ -76,6 +77,29 @@ pub fn ProjectsPage() -> impl IntoView {
 fn ProjectTable(page: Page<Project>, archived: bool) -> impl IntoView {
     let extra = if archived { "&archived=1" } else { "" };
     let (offset, shown, total, limit) = (page.offset, page.items.len(), page.total, page.limit);
+    let ids = page
+        .items
+        .iter()
+        .map(|p| p.id.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    // Fetched after the list: the list shows at once, the progress as it comes.
+    let journeys = Resource::new(move || ids.clone(), project_journeys);
+    let progress = move |id: String| {
+        view! {
+            <Suspense fallback=|| view! { <span class="muted">"…"</span> }>
+                {let id = id.clone(); move || {
+                    let id = id.clone();
+                    Suspend::new(async move {
+                        let journey = journeys.await.ok().and_then(|all| {
+                            all.into_iter().find(|(j, _)| *j == id).map(|(_, j)| j)
+                        });
+                        journey.map(|j| view! { <JourneyProgress journey=j /> })
+                    })
+                }}
+            </Suspense>
+        }
+    };
     view! {
         <div class="table-wrap">
             <table class="data" id="projects">
@@ -83,6 +107,7 @@ fn ProjectTable(page: Page<Project>, archived: bool) -> impl IntoView {
                     <tr>
                         <th scope="col">"Name"</th>
                         <th scope="col">"Source"</th>
+                        <th scope="col">"Progress"</th>
                         <th scope="col">"Status"</th>
                         <th scope="col">"Created"</th>
                     </tr>
@@ -96,6 +121,7 @@ fn ProjectTable(page: Page<Project>, archived: bool) -> impl IntoView {
                                 <tr>
                                     <td><a href=format!("/projects/{}", p.id)>{p.name}</a></td>
                                     <td>{p.source_kind.label()}</td>
+                                    <td class="journey-cell">{progress(p.id.to_string())}</td>
                                     <td>
                                         {if p.archived {
                                             view! { <span class="badge muted">"Archived"</span> }.into_any()
@@ -112,6 +138,24 @@ fn ProjectTable(page: Page<Project>, archived: bool) -> impl IntoView {
             </table>
         </div>
         <Pager offset shown total limit href_for=projects_href extra=extra />
+    }
+}
+
+/// How far a project has got, in a line: steps done of all, and the next one.
+#[component]
+fn JourneyProgress(journey: Journey) -> impl IntoView {
+    let done = journey.done();
+    let all = Step::ALL.len();
+    let next = match journey.next {
+        Some(step) => format!("next: {}", step.label().to_lowercase()),
+        None => "migrated".to_string(),
+    };
+    view! {
+        <span class="journey-progress">
+            <meter min="0" max=all.to_string() value=done.to_string()
+                aria-label=format!("{done} of {all} steps done")></meter>
+            " "<span class="small">{format!("{done} of {all} · {next}")}</span>
+        </span>
     }
 }
 

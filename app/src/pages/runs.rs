@@ -206,7 +206,10 @@ fn TestRunCard(project: Signal<String>) -> impl IntoView {
 
 #[component]
 fn RealRunCard(project: Signal<String>) -> impl IntoView {
-    let checks = Action::new(move |_: &()| run_preflight(project.get_untracked()));
+    // Colliding records accepted to fail into review: the number the data check gave.
+    let accepted: RwSignal<Option<u64>> = RwSignal::new(None);
+    let checks =
+        Action::new(move |accept: &Option<u64>| run_preflight(project.get_untracked(), *accept));
     let start_at = RwSignal::new(String::new());
     let end_at = RwSignal::new(String::new());
     let zone = RwSignal::new("UTC".to_string());
@@ -227,13 +230,42 @@ fn RealRunCard(project: Signal<String>) -> impl IntoView {
         let window = windowed.then(|| serde_json::json!({
             "start": start_at.get_untracked(), "end": end_at.get_untracked(), "zone": zone.get_untracked()
         }));
-        create.dispatch(serde_json::json!({ "window": window }).to_string());
+        create.dispatch(
+            serde_json::json!({ "window": window, "accept_collisions": accepted.get_untracked() })
+                .to_string(),
+        );
+    };
+    // Why Start and Schedule are not open yet, in words.
+    let why_closed = move || match checks.value().get() {
+        None if !checks.pending().get() => Some(
+            "Run the pre-flight checks first: Start and Schedule open when every check passes."
+                .to_string(),
+        ),
+        Some(Ok(p)) if !p.passed() => {
+            let failed = p.checks.iter().filter(|c| !c.passed).count();
+            Some(format!(
+                "{failed} check{} did not pass: fix {} (see above), then run the checks again.",
+                if failed == 1 { "" } else { "s" },
+                if failed == 1 { "it" } else { "them" }
+            ))
+        }
+        Some(Err(_)) => Some("The checks could not run: try again.".to_string()),
+        _ => None,
+    };
+    // The data check's colliding records, when they are the only thing in the way.
+    let acceptable = move || match checks.value().get() {
+        Some(Ok(p)) => p
+            .checks
+            .iter()
+            .find(|c| c.name == "data" && !c.passed)
+            .and_then(|c| c.acceptable),
+        _ => None,
     };
     view! {
         <section class="card" id="real-run">
             <h2>"Real run"</h2>
             <p class="muted">"Every user who moves, against the production target. It may start only when every check passes."</p>
-            <button type="button" id="run-preflight" disabled=move || checks.pending().get() on:click=move |_| { checks.dispatch(()); }>
+            <button type="button" id="run-preflight" disabled=move || checks.pending().get() on:click=move |_| { checks.dispatch(accepted.get_untracked()); }>
                 {move || if checks.pending().get() { "Checking…" } else { "Run pre-flight checks" }}
             </button>
             {move || match checks.value().get() {
@@ -241,6 +273,18 @@ fn RealRunCard(project: Signal<String>) -> impl IntoView {
                 Some(Err(error)) => view! { <LoadError error /> }.into_any(),
                 Some(Ok(preflight)) => view! { <ChecksList preflight /> }.into_any(),
             }}
+            {move || acceptable().map(|n| view! {
+                <div class="alert warn" id="accept-collisions">
+                    <p>{format!(
+                        "Or go ahead without changing the mapping: the later record of each colliding pair ({} in all) fails into review, where support staff can fix it. The decision is recorded in the audit log.",
+                        grouped(n)
+                    )}</p>
+                    <button type="button" class="secondary" on:click=move |_| {
+                        accepted.set(Some(n));
+                        checks.dispatch(Some(n));
+                    }>{format!("Accept: let these {} records fail into review", grouped(n))}</button>
+                </div>
+            })}
             <h3>"Downtime window"</h3>
             <FormError error />
             <div class="form-grid">
@@ -259,6 +303,7 @@ fn RealRunCard(project: Signal<String>) -> impl IntoView {
                 <button type="button" id="schedule-run" class="primary" disabled=move || !passed.get() || create.pending().get() on:click=move |_| launch(true)>"Schedule in this window"</button>
                 <button type="button" id="start-real-run" disabled=move || !passed.get() || create.pending().get() on:click=move |_| launch(false)>"Start now"</button>
             </div>
+            {move || why_closed().map(|why| view! { <p class="muted small" id="why-closed">{why}</p> })}
         </section>
     }
 }

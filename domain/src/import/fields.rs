@@ -27,6 +27,31 @@ pub enum Field {
     PasswordHash,
 }
 
+impl Field {
+    /// The name mapping rules read this field by (`first_name` feeds `given_name`);
+    /// `None` for a password hash, which no rule may read.
+    pub fn source_name(self) -> Option<&'static str> {
+        Some(match self {
+            Field::Id => "source_id",
+            Field::Username => "username",
+            Field::Email => "email",
+            Field::SecondaryEmail => "emails",
+            Field::EmailVerified => "email_verified",
+            Field::Phone | Field::Mobile => "phone",
+            Field::GivenName => "given_name",
+            Field::FamilyName => "family_name",
+            Field::DisplayName => "display_name",
+            Field::Status => "status",
+            Field::Enabled => "active",
+            Field::Created => "created_at",
+            Field::LastLogin => "last_login_at",
+            Field::Groups => "groups",
+            Field::Roles => "roles",
+            Field::PasswordHash => return None,
+        })
+    }
+}
+
 /// Header aliases, most specific first. Earlier entries win when a file has several.
 const ALIASES: &[(Field, &[&str])] = &[
     (

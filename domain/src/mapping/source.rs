@@ -321,3 +321,91 @@ impl Expression {
         }
     }
 }
+
+/// The export's own attributes as rules name them: for each attribute path the
+/// assessment lists, the normalized field Ferry reads it into (a `first_name` column is
+/// read as `given_name`), so that Assessment and Mapping speak of one field by one name,
+/// and which attributes a rule's source names that no record has.
+#[derive(Clone, Debug, Default)]
+pub struct SourceVocabulary {
+    /// Attribute paths as the assessment lists them (`department`, `address.city`,
+    /// `identities[].provider`).
+    paths: Vec<String>,
+    /// Top-level attribute → the normalized field it feeds.
+    read_as: std::collections::HashMap<String, &'static str>,
+}
+
+impl SourceVocabulary {
+    pub fn new(paths: Vec<String>) -> Self {
+        let columns: Vec<String> = paths.iter().filter(|p| is_column(p)).cloned().collect();
+        let read_as = crate::import::fields::assign(&columns)
+            .into_iter()
+            .zip(&columns)
+            .filter_map(|(field, column)| Some((column.clone(), field?.source_name()?)))
+            .collect();
+        Self { paths, read_as }
+    }
+
+    /// The normalized field the attribute `path` is read into, if any.
+    pub fn read_as(&self, path: &str) -> Option<&'static str> {
+        self.read_as.get(path).copied()
+    }
+
+    /// What a rule reads to get the attribute `path`: its normalized field, or
+    /// `attributes.path`.
+    pub fn source_for(&self, path: &str) -> String {
+        self.read_as(path)
+            .map_or_else(|| format!("attributes.{path}"), str::to_string)
+    }
+
+    /// Whether a rule reading `source` reads the attribute `path` (by its normalized
+    /// field, by its own name, or through the object holding it).
+    pub fn reads(&self, source: &str, path: &str) -> bool {
+        let Ok(expression) = Expression::parse(source) else {
+            return false;
+        };
+        let plain = path.replace("[]", "");
+        expression.fields().into_iter().any(|field| match field {
+            SourceField::Attribute(segments) => {
+                let named = segments.join(".");
+                plain == named || plain.starts_with(&format!("{named}."))
+            }
+            field => self
+                .read_as(path)
+                .is_some_and(|name| FIELDS.iter().any(|(n, f)| *n == name && f == field)),
+        })
+    }
+
+    /// The attributes `source` names that no record holds (`attributes.nope`), as
+    /// written in the rule. Empty when the vocabulary knows no attributes (no
+    /// assessment yet).
+    pub fn unknown(&self, source: &str) -> Vec<String> {
+        if self.paths.is_empty() {
+            return Vec::new();
+        }
+        let Ok(expression) = Expression::parse(source) else {
+            return Vec::new();
+        };
+        expression
+            .fields()
+            .into_iter()
+            .filter_map(|field| match field {
+                SourceField::Attribute(segments) => Some(segments.join(".")),
+                _ => None,
+            })
+            .filter(|named| {
+                !self.paths.iter().any(|path| {
+                    let plain = path.replace("[]", "");
+                    plain == *named || plain.starts_with(&format!("{named}."))
+                })
+            })
+            .map(|named| format!("attributes.{named}"))
+            .collect()
+    }
+}
+
+/// A top-level attribute holding plain values: a column of a CSV file, a key of a flat
+/// JSON record.
+fn is_column(path: &str) -> bool {
+    !path.contains('.') && !path.contains("[]")
+}

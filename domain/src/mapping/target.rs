@@ -121,6 +121,29 @@ pub struct TargetFacts {
 
 /// Checks a path against the target's schemas; the facts of what it writes.
 pub fn check(path: &TargetPath, discovery: &Discovery, core: &str) -> Result<TargetFacts, String> {
+    // SCIM's common attributes (RFC 7643 §3.1) belong to every resource, not to the
+    // User schema a target describes: they are not in its attribute list.
+    if path.schema.is_none() {
+        match path.attribute.to_ascii_lowercase().as_str() {
+            "id" | "meta" => {
+                return Err(format!(
+                    "{} is set by the target itself (read-only); the legacy id goes to \
+                     externalId, which Ferry fills from source_id unless a rule sets it",
+                    path.attribute
+                ));
+            }
+            "externalid" if path.sub.is_none() && path.selector.is_none() => {
+                return Ok(TargetFacts {
+                    kind: "string".into(),
+                    multi_valued: false,
+                    required: false,
+                    unique: false,
+                    case_exact: true,
+                });
+            }
+            _ => {}
+        }
+    }
     let schema_id = path.schema.as_deref().unwrap_or(core);
     if path.schema.is_some()
         && !discovery

@@ -553,7 +553,7 @@ fn what_a_record_cannot_give_is_its_failure_named_by_rule() {
 #[test]
 fn the_suggested_mapping_of_every_source_compiles_against_the_target() {
     for source in crate::projects::SourceKind::ALL {
-        let mapping = super::suggest::suggested(source, Some(&discovery()));
+        let mapping = super::suggest::suggested(source, Some(&discovery()), &[]).mapping;
         let compiled = mapping.compile(Some(&discovery()));
         assert!(compiled.is_ok(), "{source:?}: {:?}", compiled.err());
         let user_name = &mapping.rules[0];
@@ -571,7 +571,8 @@ fn the_suggested_mapping_of_every_source_compiles_against_the_target() {
     narrow.schemas[0]
         .attributes
         .retain(|a| a.name != "phoneNumbers");
-    let mapping = super::suggest::suggested(crate::projects::SourceKind::Okta, Some(&narrow));
+    let mapping =
+        super::suggest::suggested(crate::projects::SourceKind::Okta, Some(&narrow), &[]).mapping;
     assert!(
         mapping
             .rules
@@ -637,4 +638,124 @@ fn the_editor_offers_the_targets_writable_attributes_and_every_offer_checks() {
     // Before discovery: the core attributes, userName first.
     let core = super::target::offered(None, crate::scim::urn::USER);
     assert_eq!(core[0].path, "userName");
+}
+
+#[test]
+fn the_suggestion_uses_the_fields_the_export_has_and_maps_every_record() {
+    use crate::import::csv_reader::CsvUsers;
+    use crate::projects::SourceKind;
+    // A plain CSV export: no user name, no display name; one address Ferry's e-mail
+    // check refuses.
+    let csv = "id,email,first_name,last_name,created_at\n\
+               u-1,ada@example.com,Ada,Lovelace,2020-01-01T00:00:00Z\n\
+               u-2,grace@example.com,Grace,Hopper,2020-01-02T00:00:00Z\n\
+               u-3,alan@example.com,Alan,,2020-01-03T00:00:00Z\n\
+               u-4,not an address,Edsger,Dijkstra,2020-01-04T00:00:00Z\n";
+    let sample: Vec<NormalizedUser> = CsvUsers::new(csv.as_bytes(), b',')
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let suggestion = super::suggest::suggested(SourceKind::Csv, Some(&discovery()), &sample);
+    assert!(
+        suggestion
+            .notes
+            .iter()
+            .any(|n| n.contains("userName comes from source_id")),
+        "{:?}",
+        suggestion.notes
+    );
+    let mapping = suggestion.mapping;
+    let rule = |target: &str| mapping.rules.iter().find(|r| r.target == target);
+    // No `username` column: the user name comes from what every record has.
+    assert_eq!(rule("userName").unwrap().source, "source_id");
+    assert_eq!(
+        rule("displayName").unwrap().source,
+        "{given_name} {family_name}"
+    );
+    assert!(rule("phoneNumbers[type eq \"mobile\"].value").is_none());
+    assert!(rule("active").is_none(), "no status column");
+    let compiled = mapping.compile(Some(&discovery())).unwrap();
+    for user in &sample {
+        let mapped = compiled.map(user);
+        assert!(mapped.failures.is_empty(), "{:?}", mapped.failures);
+    }
+    // Clean addresses: the user name is the address, checked.
+    let clean: Vec<NormalizedUser> = sample.iter().take(3).cloned().collect();
+    let mapping = super::suggest::suggested(SourceKind::Csv, Some(&discovery()), &clean).mapping;
+    assert_eq!(mapping.rules[0].source, "email");
+    assert_eq!(mapping.rules[0].transforms, vec![Transform::Email]);
+    // Before any record is read, the format's usual fields.
+    let mapping = super::suggest::suggested(SourceKind::Csv, Some(&discovery()), &[]).mapping;
+    assert_eq!(mapping.rules[0].source, "username");
+}
+
+#[test]
+fn source_attributes_are_named_as_rules_read_them_and_unknown_ones_found() {
+    use super::source::SourceVocabulary;
+    let vocabulary = SourceVocabulary::new(
+        [
+            "first_name",
+            "Last Name",
+            "department",
+            "address.city",
+            "identities[].provider",
+            "password_hash",
+        ]
+        .map(str::to_string)
+        .to_vec(),
+    );
+    assert_eq!(vocabulary.read_as("first_name"), Some("given_name"));
+    assert_eq!(vocabulary.read_as("Last Name"), Some("family_name"));
+    assert_eq!(vocabulary.read_as("department"), None);
+    assert_eq!(vocabulary.read_as("password_hash"), None, "never readable");
+    assert_eq!(vocabulary.source_for("first_name"), "given_name");
+    assert_eq!(vocabulary.source_for("department"), "attributes.department");
+    // A rule reading the normalized field reads the column (the "Mapped to" column).
+    assert!(vocabulary.reads("given_name", "first_name"));
+    assert!(vocabulary.reads("{given_name} {family_name}", "Last Name"));
+    assert!(vocabulary.reads("attributes.first_name", "first_name"));
+    assert!(vocabulary.reads("attributes.address", "address.city"));
+    assert!(!vocabulary.reads("email", "first_name"));
+    // Sources naming attributes no record has are found, fields and known ones are not.
+    assert_eq!(vocabulary.unknown("attributes.nope"), ["attributes.nope"]);
+    assert_eq!(
+        vocabulary.unknown("{attributes.department}-{attributes.desk}"),
+        ["attributes.desk"]
+    );
+    assert!(
+        vocabulary
+            .unknown("attributes.identities.provider")
+            .is_empty()
+    );
+    assert!(vocabulary.unknown("attributes.address").is_empty());
+    assert!(vocabulary.unknown("given_name").is_empty());
+    assert!(
+        SourceVocabulary::default()
+            .unknown("attributes.nope")
+            .is_empty()
+    );
+}
+
+#[test]
+fn common_attributes_are_known_though_the_user_schema_does_not_list_them() {
+    // Targets describe only the User schema's own attributes; `id`, `externalId` and
+    // `meta` belong to every resource (RFC 7643 §3.1).
+    let mut bare = discovery();
+    bare.schemas[0]
+        .attributes
+        .retain(|a| !matches!(a.name.as_str(), "id" | "externalId" | "meta"));
+    let compile = |rules: Vec<Rule>| (Mapping { rules }).compile(Some(&bare));
+    let user_name = || Rule::new("userName", "username", vec![]);
+    let Err(refused) = compile(vec![user_name(), Rule::new("id", "source_id", vec![])]) else {
+        panic!("a rule writing id is refused");
+    };
+    assert!(refused[0].message.contains("read-only"), "{refused:?}");
+    assert!(!refused[0].message.contains("no attribute"), "{refused:?}");
+    assert!(
+        compile(vec![
+            user_name(),
+            Rule::new("externalId", "username", vec![])
+        ])
+        .is_ok()
+    );
 }

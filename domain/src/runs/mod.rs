@@ -169,6 +169,11 @@ pub struct RealRunRequest {
     pub window: Option<Window>,
     #[serde(default)]
     pub tuning: Tuning,
+    /// Colliding records an administrator accepts to fail into review rather than
+    /// change the mapping: the number the pre-flight check reported (a different
+    /// number means the data or mapping changed since, and is refused). Audited.
+    #[serde(default)]
+    pub accept_collisions: Option<u64>,
 }
 
 /// One pre-flight check and its result.
@@ -180,6 +185,10 @@ pub struct Check {
     pub label: String,
     pub passed: bool,
     pub detail: String,
+    /// Colliding records an administrator may accept to fail into review instead of
+    /// fixing the mapping (a run started accepting exactly this many may go ahead).
+    #[serde(default)]
+    pub acceptable: Option<u64>,
 }
 
 /// The checks a real run must pass before it may be scheduled or started.
@@ -204,6 +213,7 @@ impl Preflight {
             label: label.into(),
             passed,
             detail,
+            acceptable: None,
         });
     }
 

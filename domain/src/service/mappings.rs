@@ -18,6 +18,7 @@ use crate::{
         },
     },
     pagination::{Page, PageRequest},
+    ports::Sample,
     roles::Permission,
     scim::{discovery::Discovery, target::TargetRole},
 };
@@ -25,6 +26,9 @@ use serde::{Deserialize, Serialize};
 
 /// The most rules one mapping may hold.
 pub const MAX_RULES: usize = 500;
+
+/// Records the suggested mapping is fitted to.
+const SUGGESTION_SAMPLE: u32 = 1_000;
 
 /// A mapping as the editor shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +43,10 @@ pub struct MappingView {
     /// Whether the rules were checked against the production target's schemas (its
     /// last connection test), or only for themselves.
     pub checked_against_target: bool,
+    /// Of a suggestion: where it departs from the format's usual fields, and why (the
+    /// fields the records hold).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 impl Ferry {
@@ -60,7 +68,7 @@ impl Ferry {
             .and_then(|r| r.discovery))
     }
 
-    async fn view_of(
+    pub(super) async fn view_of(
         &self,
         project: ProjectId,
         version: Option<&MappingVersion>,
@@ -77,6 +85,7 @@ impl Ferry {
             mapping,
             problems,
             checked_against_target: discovery.is_some(),
+            notes: Vec::new(),
         })
     }
 
@@ -111,8 +120,17 @@ impl Ferry {
             None if version.is_some() => Err(DomainError::NotFound("mapping version".into())),
             None => {
                 let discovery = self.production_discovery(project).await?;
-                let mapping = suggested(p.source_kind, discovery.as_ref());
-                self.view_of(project, None, mapping).await
+                // Fitted to the records: a suggestion that names fields this export
+                // does not have would reject every user.
+                let sample = self
+                    .workers
+                    .records
+                    .sample(project, &Sample::Random { seed: 0 }, SUGGESTION_SAMPLE)
+                    .await?;
+                let suggestion = suggested(p.source_kind, discovery.as_ref(), &sample.records);
+                let mut view = self.view_of(project, None, suggestion.mapping).await?;
+                view.notes = suggestion.notes;
+                Ok(view)
             }
         }
     }

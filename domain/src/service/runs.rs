@@ -5,6 +5,7 @@
 //! failed records in the projects assigned to them.
 
 use super::Ferry;
+use crate::numbers::grouped;
 use crate::{
     DomainError, Result,
     accounts::Actor,
@@ -143,6 +144,19 @@ struct Launch<'a> {
     settings: &'a RunSettings,
     records: RunRecords<'a>,
     schedule: bool,
+    /// A decision taken with it, for its audit entry (colliding records accepted).
+    note: Option<String>,
+}
+
+/// The colliding records the data check passed on because an administrator accepted
+/// them, in words for the run's audit entry.
+fn accepted_collisions(preflight: &Preflight) -> Option<String> {
+    preflight
+        .checks
+        .iter()
+        .find(|c| c.name == "data" && c.passed)
+        .and_then(|c| c.acceptable)
+        .map(|n| format!("accepted {n} colliding records to fail into review"))
 }
 
 /// What a run needs from the project before it may be made.
@@ -273,9 +287,13 @@ impl Ferry {
         let audit = NewAuditEntry::by(actor, now, AuditAction::RunCreated, ObjectKind::Run, run.id)
             .in_project(run.project_id)
             .detail(format!(
-                "{} against the {} target",
+                "{} against the {} target{}",
                 run.kind.as_str(),
-                run.target_role
+                run.target_role,
+                what.note
+                    .as_deref()
+                    .map(|n| format!("; {n}"))
+                    .unwrap_or_default()
             ));
         let created = self.store.create_run(&run, records, &audit).await?;
         if created.total == 0 {
@@ -456,6 +474,7 @@ impl Ferry {
                 settings: &settings,
                 records: RunRecords::Ids(&ids),
                 schedule: false,
+                note: None,
             },
         )
         .await
@@ -463,7 +482,15 @@ impl Ferry {
 
     /// The checks a real run must pass, run now. The production target's connection is
     /// tested live (and its discovery kept, so it is fresh).
-    pub async fn preflight(&self, actor: &Actor, project: ProjectId) -> Result<Preflight> {
+    ///
+    /// `accept_collisions`: colliding records the administrator accepts to fail into
+    /// review; the data check then passes when exactly that many collide.
+    pub async fn preflight(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        accept_collisions: Option<u64>,
+    ) -> Result<Preflight> {
         let connector = self.workers.targets.as_ref();
         self.may_run(actor, project).await?;
         let mut checks = Preflight { checks: Vec::new() };
@@ -578,11 +605,13 @@ impl Ferry {
                 None => Ok(format!("{moving_types} user type(s) move")),
             },
         );
-        checks.add(
-            "data",
-            "No blocking data issues",
-            self.data_check(project, &user_types.user_types).await?,
-        );
+        let (data, acceptable) = self
+            .data_check(project, &user_types.user_types, accept_collisions)
+            .await?;
+        checks.add("data", "No blocking data issues", data);
+        if let Some(check) = checks.checks.last_mut() {
+            check.acceptable = acceptable;
+        }
         let ask = ask_password_attribute(discovery);
         let resets = user_types
             .user_types
@@ -619,11 +648,13 @@ impl Ferry {
 
     /// Uploads read, records present, and the impact of the current mapping and user
     /// types computed without collisions on unique attributes.
+    /// With the number of colliding records an administrator may accept, if any.
     async fn data_check(
         &self,
         project: ProjectId,
         user_types: &UserTypes,
-    ) -> Result<std::result::Result<String, String>> {
+        accept_collisions: Option<u64>,
+    ) -> Result<(std::result::Result<String, String>, Option<u64>)> {
         let work = self.workers.records.as_ref();
         let uploads = self
             .store
@@ -635,11 +666,17 @@ impl Ferry {
                 crate::uploads::UploadStatus::Stored | crate::uploads::UploadStatus::Parsing
             )
         }) {
-            return Ok(Err(format!("{} is still being read", reading.file_name)));
+            return Ok((
+                Err(format!("{} is still being read", reading.file_name)),
+                None,
+            ));
         }
         let records = self.store.count_records(project).await?;
         if records == 0 {
-            return Ok(Err("the project has no records: upload an export".into()));
+            return Ok((
+                Err("the project has no records: upload an export".into()),
+                None,
+            ));
         }
         let latest = self.store.mapping_version(project, None).await?;
         let impact = self.store.impact(project).await?;
@@ -653,33 +690,76 @@ impl Ferry {
             }
             _ => None,
         };
-        let Some(sealed) = current else {
-            return Ok(Err(
-                "compute the impact of the latest mapping and user types first (Mapping page)"
-                    .into(),
+        let (Some(sealed), Some(latest)) = (current, latest) else {
+            return Ok((
+                Err(
+                    "compute the impact of the latest mapping and user types first (Mapping page)"
+                        .into(),
+                ),
+                None,
             ));
         };
         let report = work.open_impact(project, &sealed)?;
-        Ok(Self::impact_blockers(&report).map(|ok| format!("{records} records read; {ok}")))
+        let (outcome, acceptable) =
+            Self::impact_blockers(&report, &latest.mapping, accept_collisions);
+        Ok((
+            outcome.map(|ok| format!("{} records read; {ok}", grouped(records))),
+            acceptable,
+        ))
     }
 
-    /// The collisions and rejects of the current impact, for the data check.
+    /// The collisions and rejects of the current impact, for the data check: colliding
+    /// records block the run unless an administrator accepts exactly as many to fail
+    /// into review; the words say which rule and what to do.
     fn impact_blockers(
         report: &crate::mapping::impact::ImpactReport,
-    ) -> std::result::Result<String, String> {
-        if let Some(c) = report.collisions.first() {
-            return Err(format!(
-                "{} record(s) collide on a unique attribute after the mapping (for example {} and {})",
-                report.collisions.len(),
-                c.first,
-                c.second
-            ));
-        }
-        Ok(format!(
+        mapping: &crate::mapping::Mapping,
+        accept_collisions: Option<u64>,
+    ) -> (std::result::Result<String, String>, Option<u64>) {
+        let moving = format!(
             "{} users move; {} will fail their mapping and go to review",
-            report.accepted + report.rejected,
-            report.rejected
-        ))
+            grouped(report.accepted + report.rejected),
+            grouped(report.rejected)
+        );
+        let colliding: u64 = report.rules.iter().map(|r| r.collisions).sum();
+        let Some(example) = report.collisions.first() else {
+            return (Ok(moving), None);
+        };
+        let rules: Vec<String> = report
+            .rules
+            .iter()
+            .filter(|r| r.collisions > 0)
+            .map(|r| {
+                let target = mapping
+                    .rules
+                    .get(r.rule)
+                    .map_or(r.target.as_str(), |rule| rule.target.as_str());
+                format!("{target} (rule {})", r.rule + 1)
+            })
+            .collect();
+        if accept_collisions == Some(colliding) {
+            return (
+                Ok(format!(
+                    "{moving}; {} colliding on {} accepted to fail into review",
+                    grouped(colliding),
+                    rules.join(", ")
+                )),
+                Some(colliding),
+            );
+        }
+        (
+            Err(format!(
+                "{} records take a value another record took, on {} (for example {} and {}). \
+                 Change that rule on the Mapping page so each record gets its own value \
+                 (the legacy id, source_id, is unique), or accept that these records fail \
+                 into review",
+                grouped(colliding),
+                rules.join(", "),
+                example.first,
+                example.second
+            )),
+            Some(colliding),
+        )
     }
 
     /// The real run: every record of the project, against production, in a downtime
@@ -700,7 +780,9 @@ impl Ferry {
             Some(window) => Some(self.place_window(window)?),
             None => None,
         };
-        let preflight = self.preflight(actor, project).await?;
+        let preflight = self
+            .preflight(actor, project, request.accept_collisions)
+            .await?;
         if !preflight.passed() {
             return Err(DomainError::invalid(
                 "preflight",
@@ -732,6 +814,7 @@ impl Ferry {
                     settings: &settings,
                     records: RunRecords::Project,
                     schedule: placed.is_some(),
+                    note: accepted_collisions(&preflight),
                 },
             )
             .await?;
@@ -957,6 +1040,7 @@ impl Ferry {
                 settings: &settings,
                 records: RunRecords::FailedOf(parent.id),
                 schedule: false,
+                note: None,
             },
         )
         .await
@@ -1016,6 +1100,7 @@ impl Ferry {
                 settings: &settings,
                 records: RunRecords::CreatedOf(parent.id),
                 schedule: false,
+                note: None,
             },
         )
         .await

@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/me", get(me))
         .route("/projects", get(list_projects).post(create_project))
         .route("/projects/{id}", get(get_project).patch(update_project))
+        .route("/projects/{id}/journey", get(get_journey))
         .route("/projects/{id}/archive", post(archive_project))
         .route("/projects/{id}/restore", post(restore_project))
         .route("/audit", get(audit))
@@ -283,6 +284,18 @@ async fn get_project(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Project>> {
     Ok(Json(state.ferry.project(&actor, project_id(&id)?).await?))
+}
+
+/// How far the project's migration has got: each step's state and the next step.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/journey", tag = "projects",
+    params(("id" = String, Path, description = "Project id")),
+    responses((status = 200, body = domain::journey::Journey), (status = 404, body = ErrorBody)))]
+async fn get_journey(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<Json<domain::journey::Journey>> {
+    Ok(Json(state.ferry.journey(&actor, project_id(&id)?).await?))
 }
 
 /// Fields to change; those left out keep their value.
@@ -597,7 +610,7 @@ impl Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Ferry API", version = "1", description = "Automation API of Ferry. Authenticate with an API token created on the API tokens page: `Authorization: Bearer ferry_…`."),
-    paths(me, list_projects, create_project, get_project, update_project, archive_project, restore_project, audit,
+    paths(me, list_projects, create_project, get_project, get_journey, update_project, archive_project, restore_project, audit,
         list_uploads, super::uploads::receive, get_upload, upload_errors, upload_errors_csv, read_again,
         super::events::upload_events, assessment::start, assessment::get, assessment::findings,
         assessment::set_class, assessment::reveal, assessment::events,

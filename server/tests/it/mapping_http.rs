@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use common::{TestServer, owner_with_token, sqlite_db};
+use common::{TestServer, owner_with_token, settled, sqlite_db, upload};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
@@ -201,5 +201,63 @@ async fn mappings_are_suggested_saved_compared_exported_and_imported() {
     let support = server.token(&owner, "support", "support").await;
     let (status, _) = send(&server, Method::GET, &base, &support, None).await;
     assert!(status == 403 || status == 404, "{status}");
+    server.stop().await;
+}
+
+/// The suggestion is fitted to the records: an export without a user name column gets
+/// its user names from the addresses, and every record previews clean.
+#[tokio::test]
+async fn the_suggestion_uses_the_columns_the_upload_has_and_previews_clean() {
+    use reqwest::Method;
+    let server = TestServer::start(sqlite_db()).await;
+    let (_owner, project, token) = owner_with_token(&server, "admin").await;
+    let mut csv = String::from("id,email,first_name,last_name\n");
+    for i in 0..40 {
+        csv.push_str(&format!("u-{i},user{i}@corp.example,Given{i},Family{i}\n"));
+    }
+    let created = upload(&server, &project, &token, "plain.csv", csv.into()).await;
+    let read = settled(&server, &token, created["id"].as_str().unwrap()).await;
+    assert_eq!(read["rows_ok"], 40, "{read}");
+    let base = format!("/api/v1/projects/{project}/mapping");
+    let (status, view) = send(&server, Method::GET, &base, &token, None).await;
+    assert_eq!(status, 200, "{view}");
+    let rules = view["mapping"]["rules"].as_array().unwrap();
+    assert_eq!(rules[0]["source"], "email", "{view}");
+    let sources: Vec<&str> = rules
+        .iter()
+        .map(|r| r["source"].as_str().unwrap())
+        .collect();
+    assert!(
+        !sources.contains(&"username") && !sources.contains(&"display_name"),
+        "{sources:?}"
+    );
+    assert!(
+        sources.contains(&"{given_name} {family_name}"),
+        "{sources:?}"
+    );
+    assert!(
+        view["notes"].to_string().contains("displayName is made of"),
+        "{view}"
+    );
+    let (status, preview) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/preview"),
+        &token,
+        Some(json!({"rules": rules, "sample": {"kind": "random", "seed": 3}}).to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{preview}");
+    let records = preview["records"].as_array().unwrap();
+    assert!(!records.is_empty(), "{preview}");
+    assert!(
+        records.iter().all(|r| r["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|rule| rule["error"].is_null())),
+        "{preview}"
+    );
+    assert_eq!(preview["problems"], json!([]), "{preview}");
     server.stop().await;
 }

@@ -814,6 +814,98 @@ async fn a_run_of_failures_pauses_the_run() {
     server.stop().await;
 }
 
+/// Colliding records block the real run with what to do: the rule to change, or an
+/// administrator accepts that exactly those records fail into review (audited).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn colliding_records_block_the_real_run_with_a_way_forward() {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let server = TestServer::start(sqlite_db()).await;
+    let (token, base) = ready(&server, &peer.base_url, PEER_TOKEN, "production", 30).await;
+    // Four departments for thirty users: 26 records take a user name another took.
+    let colliding = json!([
+        {"target": "userName", "source": "attributes.department"},
+        {"target": "name.givenName", "source": "given_name"}
+    ]);
+    let (status, saved) = send(
+        &server,
+        Method::PUT,
+        &format!("{base}/mapping"),
+        &token,
+        Some(json!({"rules": colliding})),
+    )
+    .await;
+    assert_eq!(status, 201, "{saved}");
+    impact_computed_with(&server, &token, &base, colliding).await;
+    let preflight = |accept: Option<u64>| {
+        let path = match accept {
+            Some(n) => format!("{base}/runs/preflight?accept_collisions={n}"),
+            None => format!("{base}/runs/preflight"),
+        };
+        let (server, token) = (&server, &token);
+        async move {
+            let (status, checks) = send(server, Method::GET, &path, token, None).await;
+            assert_eq!(status, 200, "{checks}");
+            checks["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["name"] == "data")
+                .unwrap()
+                .clone()
+        }
+    };
+    let data = preflight(None).await;
+    assert_eq!(data["passed"], false, "{data}");
+    assert_eq!(data["acceptable"], 26, "{data}");
+    let detail = data["detail"].as_str().unwrap();
+    for words in ["26 records", "userName (rule 1)", "source_id", "accept"] {
+        assert!(detail.contains(words), "{words:?} in {detail}");
+    }
+    // Accepting a number other than the one reported (the data changed since) is no
+    // acceptance.
+    let real = |accept: u64| {
+        json!({"accept_collisions": accept, "window": {
+        "start": (chrono::Utc::now() + chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M").to_string(),
+        "end": (chrono::Utc::now() + chrono::Duration::days(1) + chrono::Duration::hours(2)).format("%Y-%m-%dT%H:%M").to_string(),
+        "zone": "UTC"}})
+    };
+    let (status, error) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/runs/real"),
+        &token,
+        Some(real(25)),
+    )
+    .await;
+    assert_eq!(status, 422, "{error}");
+    let data = preflight(Some(26)).await;
+    assert_eq!(data["passed"], true, "{data}");
+    assert!(
+        data["detail"]
+            .as_str()
+            .unwrap()
+            .contains("26 colliding on userName (rule 1) accepted"),
+        "{data}"
+    );
+    let (status, created) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/runs/real"),
+        &token,
+        Some(real(26)),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let audit = server.api_get("/api/v1/audit", &token).await.to_string();
+    assert!(
+        audit.contains("accepted 26 colliding records to fail into review"),
+        "{audit}"
+    );
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_run_waits_for_its_checks_and_its_window() {
     let Some(peer) = Peer::start().await else {
@@ -1296,13 +1388,17 @@ async fn two_instances_on_one_postgres_split_a_run_without_overlap() {
 
 /// Computes the mapping's impact and waits (bounded) until it is ready.
 async fn impact_computed(server: &TestServer, token: &str, base: &str) {
+    impact_computed_with(server, token, base, rules()).await;
+}
+
+async fn impact_computed_with(server: &TestServer, token: &str, base: &str, rules: Value) {
     let impact = format!("{base}/mapping/impact");
     let (status, _) = send(
         server,
         Method::POST,
         &impact,
         token,
-        Some(json!({"rules": rules()})),
+        Some(json!({"rules": rules})),
     )
     .await;
     assert_eq!(status, 202);

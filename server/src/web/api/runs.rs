@@ -63,16 +63,30 @@ pub async fn start_test(
     Ok((StatusCode::CREATED, Json(run)))
 }
 
+/// What the pre-flight checks are asked with.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PreflightQuery {
+    /// Colliding records accepted to fail into review (the number the data check
+    /// reported as `acceptable`).
+    accept_collisions: Option<u64>,
+}
+
 /// Runs the real run's pre-flight checks now (the production target is tested live).
 #[utoipa::path(get, path = "/api/v1/projects/{id}/runs/preflight", tag = "runs",
-    params(("id" = String, Path, description = "Project id")),
+    params(("id" = String, Path, description = "Project id"), PreflightQuery),
     responses((status = 200, body = Preflight), (status = 403, body = ErrorBody)))]
 pub async fn preflight(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
+    Query(query): Query<PreflightQuery>,
 ) -> ApiResult<Json<Preflight>> {
-    Ok(Json(state.ferry.preflight(&actor, project_id(&id)?).await?))
+    Ok(Json(
+        state
+            .ferry
+            .preflight(&actor, project_id(&id)?, query.accept_collisions)
+            .await?,
+    ))
 }
 
 /// The real run created, with the checks it passed.

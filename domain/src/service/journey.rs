@@ -1,0 +1,88 @@
+//! The use-case behind the stage checklist and the projects list's progress: each
+//! step's state, read from what the store keeps. Anyone who may see the project.
+
+use super::Ferry;
+use crate::{
+    Result,
+    accounts::Actor,
+    ids::ProjectId,
+    journey::{Facts, Journey},
+    pagination::PageRequest,
+    scim::target::TargetRole,
+};
+
+/// Newest uploads and runs looked at: enough to tell what is under way.
+const LOOKED_AT: u32 = 50;
+
+impl Ferry {
+    /// How far the project's migration has got, and the next step.
+    pub async fn journey(&self, actor: &Actor, project: ProjectId) -> Result<Journey> {
+        self.project(actor, project).await?;
+        Ok(Journey::of(&self.journey_facts(project).await?))
+    }
+
+    /// The journeys of several projects (a page of the projects list); projects the
+    /// actor may not see are left out.
+    pub async fn journeys(
+        &self,
+        actor: &Actor,
+        projects: &[ProjectId],
+    ) -> Result<Vec<(ProjectId, Journey)>> {
+        let mut journeys = Vec::with_capacity(projects.len());
+        for &project in projects.iter().take(LOOKED_AT as usize) {
+            match self.journey(actor, project).await {
+                Ok(journey) => journeys.push((project, journey)),
+                Err(crate::DomainError::NotFound(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(journeys)
+    }
+
+    async fn journey_facts(&self, project: ProjectId) -> Result<Facts> {
+        let newest = PageRequest::new(None, Some(LOOKED_AT));
+        let uploads = self.store.list_uploads(project, newest).await?.items;
+        let records = self.store.count_records(project).await?;
+        let assessment = self
+            .store
+            .assessment(project)
+            .await?
+            .map(|a| (a.status, a.started_at));
+        let target = self
+            .store
+            .targets(project)
+            .await?
+            .into_iter()
+            .find(|t| t.role == TargetRole::Production)
+            .map(|t| t.last_test.map(|report| report.passed()));
+        let user_type_problems = self.store.user_types(project).await?.map(|stored| {
+            stored
+                .user_types
+                .compile(self.now())
+                .err()
+                .map_or(0, |problems| problems.len())
+        });
+        let mapping_problems = match self.store.mapping_version(project, None).await? {
+            Some(saved) => {
+                let mapping = saved.mapping.clone();
+                Some(
+                    self.view_of(project, Some(&saved), mapping)
+                        .await?
+                        .problems
+                        .len(),
+                )
+            }
+            None => None,
+        };
+        let runs = self.store.runs(project, newest).await?.items;
+        Ok(Facts {
+            uploads,
+            records,
+            assessment,
+            target,
+            user_type_problems,
+            mapping_problems,
+            runs,
+        })
+    }
+}
