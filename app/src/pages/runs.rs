@@ -639,6 +639,14 @@ fn GroupsCard(shown: RunView) -> impl IntoView {
             <h2>"Groups"</h2>
             {match shown.groups {
                 None => view! { <p class="muted">"Groups follow the users when every record is settled."</p> }.into_any(),
+                Some(g) if shown.run.kind == RunKind::Rollback => view! {
+                    <dl class="facts">
+                        <dt>"Deleted or gone already (created by the run, left empty)"</dt><dd>{grouped(g.deleted)}</dd>
+                        <dt>"Kept (they still hold members)"</dt><dd>{grouped(g.kept)}</dd>
+                        <dt>"Failed"</dt><dd>{grouped(g.failed)}</dd>
+                    </dl>
+                    <ul>{g.errors.into_iter().map(|e| view! { <li class="field-error">{e}</li> }).collect_view()}</ul>
+                }.into_any(),
                 Some(g) => view! {
                     <dl class="facts">
                         <dt>"Created"</dt><dd>{grouped(g.created)}</dd>

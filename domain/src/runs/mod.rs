@@ -463,6 +463,16 @@ pub struct GroupSummary {
     pub memberships: u64,
     /// The first failures, each naming the group.
     pub errors: Vec<String>,
+    /// SCIM ids of the groups this run created: a rollback deletes them.
+    #[serde(default)]
+    pub created_ids: Vec<String>,
+    /// Of a rollback: groups the rolled-back run created, deleted.
+    #[serde(default)]
+    pub deleted: u64,
+    /// Of a rollback: groups the rolled-back run created but that hold members it did
+    /// not create (someone added them since), kept.
+    #[serde(default)]
+    pub kept: u64,
 }
 
 /// A run's rate and progress as the page shows it (from the worker's memory while it

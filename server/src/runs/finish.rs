@@ -3,6 +3,11 @@
 
 use super::*;
 
+/// Retries of retries followed back to the run whose groups they filled.
+const MAX_RETRY_CHAIN: usize = 50;
+/// Group members asked after in one filter.
+const MEMBERS_PER_LOOKUP: usize = 50;
+
 impl Inner {
     /// Every record settled: groups and memberships follow the users, a test run's
     /// users are read back, and the run finishes. One instance does it, under a lease
@@ -24,10 +29,13 @@ impl Inner {
         {
             return Ok(());
         }
-        let groups = if context.settings.tuning.groups && run.kind != RunKind::Rollback {
-            Some(self.groups(context).await?)
-        } else {
-            None
+        let groups = match run.kind {
+            RunKind::Rollback => match run.parent {
+                Some(parent) => Some(self.delete_groups(context, parent).await?),
+                None => None,
+            },
+            _ if context.settings.tuning.groups => Some(self.groups(context).await?),
+            _ => None,
         };
         let readback = if run.kind == RunKind::TestRun {
             let found = self.read_back(context).await?;
@@ -146,7 +154,10 @@ impl Inner {
             let (outcome, added) = pusher.sync_group(name, ids).await;
             summary.memberships += added;
             match outcome {
-                Outcome::Created { .. } => summary.created += 1,
+                Outcome::Created { id } => {
+                    summary.created += 1;
+                    summary.created_ids.push(id);
+                }
                 Outcome::Updated { .. } | Outcome::Skipped { .. } => summary.updated += 1,
                 Outcome::Failed(f) => {
                     summary.failed += 1;
@@ -160,6 +171,127 @@ impl Inner {
             }
         }
         Ok(summary)
+    }
+
+    /// A rollback's groups: those the rolled-back run created — or the run it retried,
+    /// whose groups a retry fills — are deleted once they hold no member; one that
+    /// still holds members (the retry's, or someone's added since) is kept, and said
+    /// so. A group already gone counts as deleted.
+    pub(super) async fn delete_groups(
+        &self,
+        context: &Context,
+        rolled_back: RunId,
+    ) -> domain::Result<GroupSummary> {
+        let mut created: Vec<String> = Vec::new();
+        let mut next = Some(rolled_back);
+        // A retry's parent is the run it retried (itself perhaps a retry).
+        for _ in 0..MAX_RETRY_CHAIN {
+            let Some(id) = next else { break };
+            let (summary, _) = self.store.run_finish(id).await?;
+            if let Some(groups) =
+                summary.and_then(|s| serde_json::from_str::<GroupSummary>(&s).ok())
+            {
+                for id in groups.created_ids {
+                    if !created.contains(&id) {
+                        created.push(id);
+                    }
+                }
+            }
+            next = match self.store.run(id).await? {
+                Some(run) if run.kind == RunKind::Retry => run.parent,
+                _ => None,
+            };
+        }
+        let mut out = GroupSummary::default();
+        for id in &created {
+            let path = format!("/Groups/{id}");
+            let failed = |out: &mut GroupSummary, detail: String| {
+                out.failed += 1;
+                if out.errors.len() < 20 {
+                    out.errors.push(format!("group {id}: {detail}"));
+                }
+            };
+            let members = match context.client.get(&path).await {
+                Ok(group) => match self.members_left(context, &group).await {
+                    Ok(left) => left,
+                    Err(detail) => {
+                        // Not knowing who is left, the group stays.
+                        out.kept += 1;
+                        if out.errors.len() < 20 {
+                            out.errors.push(format!(
+                                "group {id} kept: its members could not be checked ({detail})"
+                            ));
+                        }
+                        continue;
+                    }
+                },
+                Err(call) if call.class() == ErrorClass::NotFound => {
+                    out.deleted += 1;
+                    continue;
+                }
+                Err(call) if call.class() == ErrorClass::Unauthorized => {
+                    failed(&mut out, call.failure.detail);
+                    break;
+                }
+                Err(call) => {
+                    failed(&mut out, call.failure.detail);
+                    continue;
+                }
+            };
+            if members > 0 {
+                out.kept += 1;
+                if out.errors.len() < 20 {
+                    out.errors.push(format!(
+                        "group {id} kept: {members} of its members are still in the target"
+                    ));
+                }
+                continue;
+            }
+            match context.client.delete(&path).await {
+                Ok(()) => out.deleted += 1,
+                Err(call) if call.class() == ErrorClass::NotFound => out.deleted += 1,
+                Err(call) => failed(&mut out, call.failure.detail),
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many of a group's members are still there: users the target still holds
+    /// (some targets keep a deleted user in its groups' member lists), and any member
+    /// that is not a user (a nested group).
+    async fn members_left(
+        &self,
+        context: &Context,
+        group: &serde_json::Value,
+    ) -> Result<usize, String> {
+        let members = group["members"].as_array().cloned().unwrap_or_default();
+        let mut users = Vec::new();
+        let mut left = 0;
+        for member in &members {
+            let is_group = member["type"].as_str() == Some("Group")
+                || member["$ref"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("/Groups/"));
+            match member["value"].as_str() {
+                Some(id) if !is_group => users.push(id.to_string()),
+                _ => left += 1,
+            }
+        }
+        for chunk in users.chunks(MEMBERS_PER_LOOKUP) {
+            let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            let found = context
+                .client
+                .filter_any("/Users", "id", &ids)
+                .await
+                .map_err(|call| call.failure.detail)?;
+            // A target that filters loosely may answer with others: only these count.
+            left += found
+                .iter()
+                .filter_map(|user| user["id"].as_str())
+                .filter(|id| ids.contains(id))
+                .count();
+        }
+        Ok(left)
     }
 
     /// Reads every user the test run created or updated back from the target and

@@ -339,6 +339,32 @@ async fn story(db: TestDb, peer: &Peer) {
             0
         );
     }
+    // The groups the test run created: those the retry's users are in are kept, and
+    // said so; those left empty are deleted.
+    let made = view["groups"]["created"].as_u64().unwrap();
+    let kept = rolled["groups"]["kept"].as_u64().unwrap();
+    assert!(kept >= 1, "{rolled}");
+    assert_eq!(
+        rolled["groups"]["deleted"].as_u64().unwrap() + kept,
+        made,
+        "{rolled}"
+    );
+    // Rolling the retry back too leaves them empty: then they go (one gone already
+    // counts as deleted).
+    let (status, rollback) = send(
+        &server,
+        Method::POST,
+        &format!("{retry_run}/rollback"),
+        &token,
+        Some(json!({"confirm": failed})),
+    )
+    .await;
+    assert_eq!(status, 201, "{rollback}");
+    let second = format!("{base}/runs/{}", rollback["id"].as_str().unwrap());
+    let rolled = until(&server, &token, &second, &["succeeded", "failed"]).await;
+    assert_eq!(rolled["groups"]["deleted"], made, "{rolled}");
+    let groups = peer.get("/Groups").await;
+    assert_eq!(groups["totalResults"], 0, "{groups}");
 
     // The history lists all three, newest first.
     let (_, history) = send(&server, Method::GET, &format!("{base}/runs"), &token, None).await;
@@ -348,7 +374,7 @@ async fn story(db: TestDb, peer: &Peer) {
         .iter()
         .map(|j| j["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["rollback", "retry", "test_run"]);
+    assert_eq!(kinds, ["rollback", "rollback", "retry", "test_run"]);
 
     // A crosswalk cut short by a database error never looks complete: the download
     // fails instead of ending as though it were whole.
