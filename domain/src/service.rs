@@ -42,7 +42,7 @@ pub use goals::{
     RulePreview, UserTypeEstimate, UserTypesView,
 };
 pub use mappings::{MAX_RULES, MappingView};
-pub use runs::{Control, MAX_RECORDS_PAGE, RecordsPage, RunView, WindowView, advance};
+pub use runs::{Control, MAX_RECORDS_PAGE, RecordsPage, RetryPlan, RunView, WindowView, advance};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};

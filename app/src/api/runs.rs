@@ -133,11 +133,25 @@ pub async fn run_records(
         .map_err(fail)
 }
 
-#[server(prefix = "/sfn", endpoint = "runs/retry")]
-pub async fn retry_run(project: String, run: String) -> Result<Run, AppError> {
+#[server(prefix = "/sfn", endpoint = "runs/retry-plan")]
+pub async fn retry_plan(
+    project: String,
+    run: String,
+) -> Result<domain::service::RetryPlan, AppError> {
     let (ferry, actor) = crate::ssr::actor()?;
     let (project, run) = ids(&project, &run)?;
-    ferry.retry_failed(&actor, project, run).await.map_err(fail)
+    ferry.retry_plan(&actor, project, run).await.map_err(fail)
+}
+
+/// `confirm`: the number of failed records, as the retry plan gave it.
+#[server(prefix = "/sfn", endpoint = "runs/retry")]
+pub async fn retry_run(project: String, run: String, confirm: u64) -> Result<Run, AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let (project, run) = ids(&project, &run)?;
+    ferry
+        .retry_failed(&actor, project, run, confirm)
+        .await
+        .map_err(fail)
 }
 
 #[server(prefix = "/sfn", endpoint = "runs/rollback")]

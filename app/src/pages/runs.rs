@@ -6,8 +6,8 @@
 
 use crate::{
     api::runs::{
-        control_run, get_run, list_runs, retry_run, rollback_run, run_preflight, run_records,
-        start_real_run, start_test_run,
+        control_run, get_run, list_runs, retry_plan, retry_run, rollback_run, run_preflight,
+        run_records, start_real_run, start_test_run,
     },
     components::{
         charts::{Bar, BarChart, LineChart},
@@ -783,7 +783,10 @@ fn AfterCard(shown: RunView, project: String) -> impl IntoView {
     let id = run.id.to_string();
     let finished = run.state.is_final();
     let (p1, j1, p2, j2) = (project.clone(), id.clone(), project.clone(), id.clone());
-    let retry = Action::new(move |_: &()| retry_run(p1.clone(), j1.clone()));
+    let (p3, j3) = (project.clone(), id.clone());
+    // The retry is confirmed after reading what it would do and what changed.
+    let plan = Action::new(move |_: &()| retry_plan(p3.clone(), j3.clone()));
+    let retry = Action::new(move |n: &u64| retry_run(p1.clone(), j1.clone(), *n));
     let confirm = RwSignal::new(String::new());
     let rollback = Action::new(move |n: &String| rollback_run(p2.clone(), j2.clone(), n.clone()));
     let retry_error = Signal::derive(move || retry.value().get().and_then(|r| r.err()));
@@ -812,10 +815,37 @@ fn AfterCard(shown: RunView, project: String) -> impl IntoView {
             <p><a id="crosswalk" href=format!("/projects/{project}/runs/{id}/crosswalk.csv") download="">"Download the crosswalk (legacy id → SCIM id)"</a></p>
             {can_retry.then(|| view! {
                 <FormError error=retry_error />
-                <button type="button" id="retry-failed" on:click=move |_| { retry.dispatch(()); }>
-                    {format!("Retry the {} failed records", grouped(run.counts.failed))}
+                <button type="button" id="retry-failed" disabled=move || plan.pending().get() on:click=move |_| { plan.dispatch(()); }>
+                    {format!("Retry the {} failed records…", grouped(run.counts.failed))}
                 </button>
-                <p class="muted">"A new run with the latest mapping and user types: fix the data or the mapping first."</p>
+                <p class="muted">"A new run with the latest mapping and user types: fix the data or the mapping first. You confirm after seeing what changed."</p>
+                {move || match plan.value().get() {
+                    None => ().into_any(),
+                    Some(Err(error)) => view! { <LoadError error /> }.into_any(),
+                    Some(Ok(p)) => {
+                        let n = p.failed;
+                        let whom = if p.target_role == "production" { "the production target" } else { "the test target" };
+                        view! {
+                            <div class=if p.changed.is_empty() { "alert warn" } else { "alert info" } id="retry-plan">
+                                <p>{format!("Sends {} records again to {whom}, with mapping version {}.", grouped(n), p.mapping_version)}</p>
+                                {if p.changed.is_empty() {
+                                    view! { <p><strong>"Nothing changed since this run"</strong>{format!(
+                                        ": the same mapping and user types. {} of these records failed on a mapping rule and will fail the same way; the others failed at the target and may succeed if what stopped them is gone.",
+                                        grouped(p.failed_on_mapping)
+                                    )}</p> }.into_any()
+                                } else {
+                                    view! { <p>"Changed since this run:"</p><ul>{p.changed.iter().map(|c| view! { <li>{c.clone()}</li> }).collect_view()}</ul> }.into_any()
+                                }}
+                                <div class="actions">
+                                    <button type="button" class="primary" id="retry-confirm" disabled=move || retry.pending().get() on:click=move |_| { retry.dispatch(n); }>
+                                        {format!("Retry {} records now", grouped(n))}
+                                    </button>
+                                    <button type="button" class="secondary" on:click=move |_| plan.clear()>"Not now"</button>
+                                </div>
+                            </div>
+                        }.into_any()
+                    }
+                }}
             })}
             {can_roll_back.then(|| view! {
                 <h3>"Roll back"</h3>

@@ -159,6 +159,26 @@ fn accepted_collisions(preflight: &Preflight) -> Option<String> {
         .map(|n| format!("accepted {n} colliding records to fail into review"))
 }
 
+/// The error class of records a mapping rule rejected (the run engine's).
+const MAPPING_CLASS: &str = "mapping";
+
+/// What retrying a run's failed records would do, shown before it is confirmed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RetryPlan {
+    /// Records sent again (the number to confirm).
+    pub failed: u64,
+    /// `production` or `test`: where they go.
+    pub target_role: String,
+    /// The mapping version the retry uses (the latest).
+    pub mapping_version: u32,
+    /// What changed since the run, in words; empty when nothing did, and records that
+    /// failed on their data would fail the same way again.
+    pub changed: Vec<String>,
+    /// Of the failed records, those a mapping rule rejected.
+    pub failed_on_mapping: u64,
+}
+
 /// What a run needs from the project before it may be made.
 struct Ready {
     mapping_version: u32,
@@ -994,9 +1014,49 @@ impl Ferry {
 
     /// The failed records of a finished (or paused) run as a new run, with the latest
     /// mapping and user types.
-    pub async fn retry_failed(&self, actor: &Actor, project: ProjectId, id: RunId) -> Result<Run> {
-        self.writable_project(actor, project).await?;
+    /// What retrying a run's failed records would do and what changed since the run:
+    /// shown before the retry is confirmed.
+    pub async fn retry_plan(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        id: RunId,
+    ) -> Result<RetryPlan> {
         self.may_run(actor, project).await?;
+        let parent = self.retryable(project, id).await?;
+        let ready = self.ready(project).await?;
+        let old = RunSettings::from_json(&parent.settings).map_err(DomainError::Internal)?;
+        let mut changed = Vec::new();
+        match parent.mapping_version {
+            Some(v) if v == ready.mapping_version => {}
+            Some(v) => changed.push(format!(
+                "the mapping: version {} (the run used version {v})",
+                ready.mapping_version
+            )),
+            None => changed.push(format!("the mapping: version {}", ready.mapping_version)),
+        }
+        if old.user_types != ready.user_types {
+            changed.push("the user types".into());
+        }
+        let classes = self.store.error_classes(id).await?;
+        let on_data: u64 = classes
+            .iter()
+            .filter(|c| {
+                c.state == crate::runs::RecordState::Failed && c.error_class == MAPPING_CLASS
+            })
+            .map(|c| c.count)
+            .sum();
+        Ok(RetryPlan {
+            failed: parent.counts.failed,
+            target_role: parent.target_role.clone(),
+            mapping_version: ready.mapping_version,
+            changed,
+            failed_on_mapping: on_data,
+        })
+    }
+
+    /// A finished run whose failed records may be retried.
+    async fn retryable(&self, project: ProjectId, id: RunId) -> Result<Run> {
         let parent = self.run_in(project, id).await?;
         if !parent.state.is_final() {
             return Err(DomainError::Conflict(
@@ -1014,6 +1074,30 @@ impl Ferry {
             return Err(DomainError::invalid(
                 "kind",
                 "a rollback is retried by rolling back again",
+            ));
+        }
+        Ok(parent)
+    }
+
+    /// Retries a finished run's failed records with the latest mapping and user types.
+    /// `confirm` must be the number of failed records, as the retry plan showed it.
+    pub async fn retry_failed(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        id: RunId,
+        confirm: u64,
+    ) -> Result<Run> {
+        self.writable_project(actor, project).await?;
+        self.may_run(actor, project).await?;
+        let parent = self.retryable(project, id).await?;
+        if confirm != parent.counts.failed {
+            return Err(DomainError::invalid(
+                "confirm",
+                format!(
+                    "confirm the number of failed records the retry sends again ({})",
+                    parent.counts.failed
+                ),
             ));
         }
         let ready = self.ready(project).await?;

@@ -112,7 +112,10 @@ pub fn router() -> Router<AppState> {
             "/projects/{id}/runs/{run}/crosswalk.csv",
             get(runs::crosswalk),
         )
-        .route("/projects/{id}/runs/{run}/retry", post(runs::retry))
+        .route(
+            "/projects/{id}/runs/{run}/retry",
+            get(runs::retry_plan).post(runs::retry),
+        )
         .route("/projects/{id}/runs/{run}/rollback", post(runs::rollback))
         .route("/projects/{id}/runs/{run}/events", get(runs::events))
         .fallback(|| async { ApiError(DomainError::NotFound("API endpoint".into())) })
@@ -620,7 +623,7 @@ impl Modify for BearerAuth {
         goals::start_impact, goals::impact,
         runs::list, runs::start_test, runs::preflight, runs::start_real, runs::get, runs::window,
         runs::start, runs::pause, runs::resume, runs::cancel, runs::records, runs::crosswalk,
-        runs::retry, runs::rollback, runs::events),
+        runs::retry_plan, runs::retry, runs::rollback, runs::events),
     modifiers(&BearerAuth),
     security(("api_token" = [])),
     tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "assessment"), (name = "targets"), (name = "mapping"), (name = "goals"), (name = "runs"), (name = "audit"))

@@ -254,6 +254,22 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             }),
         ),
         (
+            "projects/journey",
+            Rule::AtLeast(Role::Support),
+            Box::new({
+                let p = p.clone();
+                move |_| vec![kv("id", &p)]
+            }),
+        ),
+        (
+            "projects/journeys",
+            Rule::AtLeast(Role::Support),
+            Box::new({
+                let p = p.clone();
+                move |_| vec![kv("ids", &p)]
+            }),
+        ),
+        (
             "projects/support",
             Rule::AtLeast(Role::Support),
             Box::new({
@@ -513,7 +529,7 @@ async fn every_route_admits_exactly_the_roles_it_should() {
     }
     // Runs: support staff see them; admins start and control them. No such run:
     // allowed callers get 404 (or 422 for a request that cannot be met).
-    let run_fns: [RunFn; 10] = [
+    let run_fns: [RunFn; 11] = [
         ("runs/list", Rule::AtLeast(Role::Support), vec![]),
         (
             "runs/get",
@@ -553,9 +569,14 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             vec![("run", NO_JOB), ("action", "pause")],
         ),
         (
-            "runs/retry",
+            "runs/retry-plan",
             Rule::AtLeast(Role::Admin),
             vec![("run", NO_JOB)],
+        ),
+        (
+            "runs/retry",
+            Rule::AtLeast(Role::Admin),
+            vec![("run", NO_JOB), ("confirm", "1")],
         ),
         (
             "runs/rollback",
@@ -771,6 +792,12 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             format!("/api/v1/projects/{p}/runs/preflight"),
             None,
             Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/journey"),
+            None,
+            Rule::AtLeast(Role::Support),
         ),
         (
             Method::PUT,

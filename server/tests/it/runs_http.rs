@@ -286,6 +286,24 @@ async fn story(db: TestDb, peer: &Peer) {
     assert_eq!(lines[0], "source_id,scim_id,state");
     assert_eq!(lines.len() as u64, created + 1, "{text}");
 
+    // Before anything changed, the retry plan says so: the mapping's rejects would
+    // fail again. A retry must be confirmed with its number of records.
+    let (status, plan) = send(&server, Method::GET, &format!("{run}/retry"), &token, None).await;
+    assert_eq!(status, 200, "{plan}");
+    assert_eq!(plan["failed"], failed, "{plan}");
+    assert_eq!(plan["failed_on_mapping"], failed, "{plan}");
+    assert_eq!(plan["changed"], json!([]), "{plan}");
+    let (status, error) = send(
+        &server,
+        Method::POST,
+        &format!("{run}/retry"),
+        &token,
+        Some(json!({"confirm": failed + 1})),
+    )
+    .await;
+    assert_eq!(status, 422, "{error}");
+    assert_eq!(error["error"]["field"], "confirm");
+
     // Retry the failures after fixing the mapping: the address is no longer required
     // to be one (a plain userName).
     let mut fixed = rules();
@@ -300,7 +318,20 @@ async fn story(db: TestDb, peer: &Peer) {
     )
     .await;
     assert_eq!(status, 201, "{saved}");
-    let (status, retry) = send(&server, Method::POST, &format!("{run}/retry"), &token, None).await;
+    let (_, plan) = send(&server, Method::GET, &format!("{run}/retry"), &token, None).await;
+    assert_eq!(
+        plan["changed"],
+        json!(["the mapping: version 2 (the run used version 1)"]),
+        "{plan}"
+    );
+    let (status, retry) = send(
+        &server,
+        Method::POST,
+        &format!("{run}/retry"),
+        &token,
+        Some(json!({"confirm": failed})),
+    )
+    .await;
     assert_eq!(status, 201, "{retry}");
     assert_eq!(retry["kind"], "retry");
     assert_eq!(retry["total"], failed);

@@ -338,19 +338,46 @@ pub fn crosswalk_stream(
     .fuse()
 }
 
+/// What retrying the run's failed records would do: how many, where to, with which
+/// mapping version, and what changed since the run (nothing: they would most likely
+/// fail again).
+#[utoipa::path(get, path = "/api/v1/projects/{id}/runs/{run}/retry", tag = "runs",
+    params(("id" = String, Path, description = "Project id"), ("run" = String, Path, description = "Run id")),
+    responses((status = 200, body = domain::service::RetryPlan), (status = 422, body = ErrorBody)))]
+pub async fn retry_plan(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path((id, run)): Path<(String, String)>,
+) -> ApiResult<Json<domain::service::RetryPlan>> {
+    Ok(Json(
+        state
+            .ferry
+            .retry_plan(&actor, project_id(&id)?, run_id(&run)?)
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RetryRequest {
+    /// The number of failed records the retry sends again (as the retry plan gave it).
+    confirm: u64,
+}
+
 /// Retries the failed records of a finished run as a new run, with the latest
 /// mapping and user types.
 #[utoipa::path(post, path = "/api/v1/projects/{id}/runs/{run}/retry", tag = "runs",
     params(("id" = String, Path, description = "Project id"), ("run" = String, Path, description = "Run id")),
+    request_body = RetryRequest,
     responses((status = 201, body = Run), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn retry(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     Path((id, run)): Path<(String, String)>,
+    ApiJson(body): ApiJson<RetryRequest>,
 ) -> ApiResult<(StatusCode, Json<Run>)> {
     let run = state
         .ferry
-        .retry_failed(&actor, project_id(&id)?, run_id(&run)?)
+        .retry_failed(&actor, project_id(&id)?, run_id(&run)?, body.confirm)
         .await?;
     Ok((StatusCode::CREATED, Json(run)))
 }
