@@ -155,17 +155,33 @@ pub fn classify(path: &str, facts: &ValueFacts) -> (DataClass, String) {
             "most values look like password hashes".into(),
         );
     }
-    for (exact, reason) in PII_EXACT {
-        if last == *exact {
-            return (DataClass::Pii, format!("the name says {reason}"));
-        }
-    }
-    for (fragment, reason) in PII {
-        if last.contains(fragment) {
-            return (DataClass::Pii, format!("the name says {reason}"));
-        }
-    }
     let most = |count: u64| facts.values > 0 && count * 2 > facts.values;
+    let named = PII_EXACT
+        .iter()
+        .find(|(exact, _)| last == *exact)
+        .or_else(|| PII.iter().find(|(fragment, _)| last.contains(fragment)));
+    if let Some((_, reason)) = named {
+        // `email_verified` is about an address but holds flags; `last_login` is about
+        // a sign-in but holds times: the values say what the name only mentions. A
+        // birth date is a date and personal all the same.
+        let flags = facts.main_type == ValueType::Boolean && most(facts.of_main_type);
+        let times = facts.main_type == ValueType::DateTime
+            && most(facts.of_main_type)
+            && !reason.contains("birth");
+        if flags {
+            return (
+                DataClass::Other,
+                format!("its values are true or false, not {reason}"),
+            );
+        }
+        if times {
+            return (
+                DataClass::Other,
+                format!("its values are dates and times, not {reason}"),
+            );
+        }
+        return (DataClass::Pii, format!("the name says {reason}"));
+    }
     match facts.main_type {
         ValueType::Email if most(facts.of_main_type) => {
             return (DataClass::Pii, "most values are e-mail addresses".into());
@@ -296,6 +312,23 @@ mod tests {
         );
         let (_, reason) = classify("birthdate", &ValueFacts::default());
         assert_eq!(reason, "the name says a birth date");
+        // Names that mention personal data over values that are not.
+        let (class, reason) = classify("email_verified", &facts(ValueType::Boolean, 10, 0, 0));
+        assert_eq!(class, DataClass::Other);
+        assert_eq!(
+            reason,
+            "its values are true or false, not an e-mail address"
+        );
+        let (class, reason) = classify("last_login", &facts(ValueType::DateTime, 10, 0, 0));
+        assert_eq!(class, DataClass::Other);
+        assert!(
+            reason.starts_with("its values are dates and times"),
+            "{reason}"
+        );
+        assert_eq!(
+            classify("birthdate", &facts(ValueType::DateTime, 10, 0, 0)).0,
+            DataClass::Pii
+        );
     }
 
     #[test]

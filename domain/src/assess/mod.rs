@@ -25,8 +25,14 @@ use std::{
 };
 use values::{ValueType, infer, is_email, to_e164};
 
-/// Distinct values counted exactly per attribute; past this a sketch estimates them.
+/// Distinct values counted exactly, with how often each occurs (for the top values),
+/// per attribute.
 const EXACT_DISTINCT: usize = 1_000;
+/// Past that, distinct values still counted exactly by a 64-bit digest of each, per
+/// attribute: a column of up to this many values is known unique or not, not guessed.
+const EXACT_DIGESTS: usize = 250_000;
+/// Digests held across all attributes (about 16 bytes each): past this, sketches only.
+const DIGEST_BUDGET: usize = 4_000_000;
 /// An attribute with at most this many distinct values lists them as its top values.
 const LOW_CARDINALITY: u64 = 20;
 /// Attribute paths followed; an export with more (keys made of ids, say) reports the
@@ -315,6 +321,8 @@ struct AttributeStats {
     secret_like: u64,
     ip_like: u64,
     exact: Option<HashMap<String, u64, foldhash::fast::RandomState>>,
+    /// Digests of the distinct values, once there are too many to keep the values.
+    digests: Option<std::collections::HashSet<u64, foldhash::fast::RandomState>>,
     sketch: Option<HyperLogLogPlus<str, FixedState>>,
     examples: Vec<String>,
     dates_by_name: bool,
@@ -335,6 +343,7 @@ impl AttributeStats {
             secret_like: 0,
             ip_like: 0,
             exact: Some(HashMap::default()),
+            digests: None,
             sketch: None,
             examples: Vec::new(),
             dates_by_name: dated(path),
@@ -346,7 +355,8 @@ impl AttributeStats {
         }
     }
 
-    fn add(&mut self, record: u64, value: &str) {
+    /// Adds one value; `budget` is what is left of [`DIGEST_BUDGET`].
+    fn add(&mut self, record: u64, value: &str, budget: &mut usize) {
         if self.last_record != record {
             self.last_record = record;
             self.filled += 1;
@@ -365,23 +375,45 @@ impl AttributeStats {
         if let Some(exact) = &mut self.exact {
             *exact.entry(value.to_string()).or_default() += 1;
             if exact.len() > EXACT_DISTINCT {
+                // The sketch runs from here on beside the digests, so that it can take
+                // over when they grow too many.
                 let mut sketch = new_sketch();
+                let mut digests = std::collections::HashSet::default();
                 for key in exact.keys() {
                     sketch.insert(key.as_str());
+                    digests.insert(digest(key));
+                }
+                if *budget >= digests.len() {
+                    *budget -= digests.len();
+                    self.digests = Some(digests);
                 }
                 self.sketch = Some(sketch);
                 self.exact = None;
             }
-        } else if let Some(sketch) = &mut self.sketch {
+            return;
+        }
+        if let Some(sketch) = &mut self.sketch {
             sketch.insert(value);
+        }
+        if let Some(digests) = &mut self.digests {
+            if digests.insert(digest(value)) {
+                if digests.len() > EXACT_DIGESTS || *budget == 0 {
+                    *budget += digests.len() - 1;
+                    self.digests = None;
+                } else {
+                    *budget -= 1;
+                }
+            }
         }
     }
 
     fn report(mut self, path: String) -> AttributeReport {
-        let (distinct, exact) = match (&self.exact, &mut self.sketch) {
-            (Some(exact), _) => (exact.len() as u64, true),
-            (None, Some(sketch)) => (sketch.count().round() as u64, false),
-            (None, None) => (0, true),
+        let (distinct, exact) = match (&self.exact, &self.digests, &mut self.sketch) {
+            (Some(exact), _, _) => (exact.len() as u64, true),
+            (None, Some(digests), _) => (digests.len() as u64, true),
+            // An estimate is never above the number of values it estimates.
+            (None, None, Some(sketch)) => ((sketch.count().round() as u64).min(self.values), false),
+            (None, None, None) => (0, true),
         };
         let uniqueness = if exact && distinct == self.values {
             Uniqueness::Unique
@@ -466,6 +498,12 @@ fn dated(path: &str) -> bool {
         || last.ends_with("At")
 }
 
+/// A value's 64-bit digest, the same in every run (distinct counts must not vary).
+fn digest(value: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::quality::FixedState::with_seed(0x5eed).hash_one(value)
+}
+
 fn new_sketch() -> HyperLogLogPlus<str, FixedState> {
     // Precision 14: 16 KiB a sketch, about 0.8% error. 14 is within the crate's range.
     #[allow(clippy::expect_used)]
@@ -523,6 +561,8 @@ pub struct Assessor {
     uploads: HashMap<UploadId, Totals>,
     credentials: HashMap<(String, String), u64>,
     attributes: HashMap<String, AttributeStats>,
+    /// Digests the attributes may still hold ([`DIGEST_BUDGET`] in all).
+    digest_budget: usize,
     more_paths: std::collections::HashSet<u64>,
     groups: HashMap<String, u64>,
     roles: HashMap<String, u64>,
@@ -546,6 +586,7 @@ impl Assessor {
             uploads: HashMap::new(),
             credentials: HashMap::new(),
             attributes: HashMap::new(),
+            digest_budget: DIGEST_BUDGET,
             more_paths: Default::default(),
             groups: HashMap::new(),
             roles: HashMap::new(),
@@ -642,7 +683,7 @@ impl Assessor {
                 if stats.grants {
                     *self.permissions.entry(text.clone()).or_default() += 1;
                 }
-                stats.add(record, &text);
+                stats.add(record, &text, &mut self.digest_budget);
                 if stats.dates_by_name && !matches!(scalar, Value::Bool(_)) {
                     match crate::import::record::parse_time(&text) {
                         None => self.find(
@@ -965,12 +1006,18 @@ impl Report {
     /// attributes masked too, and the login histogram folded into the heatmap.
     pub fn masked(mut self) -> Report {
         for attribute in &mut self.attributes {
+            let pii = attribute.class == DataClass::Pii;
             for example in &mut attribute.examples {
-                *example = mask(example);
+                // A flag or a time of an attribute not classed personal says nothing
+                // of a person (`true` is not masked to `t•••`).
+                let plain =
+                    !pii && matches!(infer(example), ValueType::Boolean | ValueType::DateTime);
+                if !plain {
+                    *example = mask(example);
+                }
             }
             // An attribute of mixed values may be classed "other" and still hold an
             // address or a number among its top values: those are masked too.
-            let pii = attribute.class == DataClass::Pii;
             for top in &mut attribute.top {
                 if pii || matches!(infer(&top.name), ValueType::Email | ValueType::Phone) {
                     top.name = mask(&top.name);
