@@ -325,6 +325,10 @@ async fn story(db: TestDb) {
         )
         .await;
     assert_eq!(junk.status, UploadStatus::Failed);
+    assert_eq!(
+        junk.records_missing, 0,
+        "a file that was not read says nothing of who is missing"
+    );
     assert!(
         junk.error.as_deref().unwrap().contains("binary"),
         "{:?}",

@@ -223,7 +223,8 @@ macro_rules! upload_store {
                     .bind(counts.0)
                     .bind(counts.1)
                     .bind(counts.2)
-                    .bind(counts.3),
+                    // A file not read says nothing of who is missing from the source.
+                    .bind(if status == UploadStatus::Failed { 0 } else { counts.3 }),
                 )
                 .await?;
                 self.upload(id)
