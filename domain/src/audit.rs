@@ -59,6 +59,7 @@ audit_actions! {
     ApiTokenCreated => "api_token.created", "created an API token";
     ApiTokenRevoked => "api_token.revoked", "revoked an API token";
     UploadStored => "upload.stored", "uploaded an export";
+    UploadRemoved => "upload.removed", "removed an upload";
     ProjectSecretSet => "project.secret_set", "saved a project secret";
     AssessmentStarted => "assessment.started", "started the assessment";
     AttributeClassSet => "assessment.class_set", "changed an attribute's class";

@@ -211,6 +211,11 @@ pub trait AuditStore: Send + Sync {
 pub trait UploadStore: Send + Sync {
     async fn insert_upload(&self, upload: &NewUpload, audit: &NewAuditEntry) -> Result<Upload>;
     async fn upload(&self, id: UploadId) -> Result<Option<Upload>>;
+    /// Removes an upload that is not being read, with its row errors and the users
+    /// only it delivered; refused (409) when some of its users were also delivered by
+    /// another upload (their data is this upload's: removing it would lose it). How
+    /// many users went with it.
+    async fn delete_upload(&self, id: UploadId, audit: &NewAuditEntry) -> Result<u64>;
     async fn list_uploads(&self, project: ProjectId, page: PageRequest) -> Result<Page<Upload>>;
     /// An earlier upload of the same file (same SHA-256) to the project.
     async fn upload_by_sha(&self, project: ProjectId, sha256: &str) -> Result<Option<Upload>>;

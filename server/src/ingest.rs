@@ -175,6 +175,20 @@ impl Ingest {
         Some((tracked, counters))
     }
 
+    /// After an upload was removed: its sealed file goes, and the project's assessment
+    /// is told (its users may have gone with it).
+    pub fn forget(&self, project: ProjectId, id: UploadId) {
+        match std::fs::remove_file(self.path(id)) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            // The row is gone; a stray sealed file holds nothing anyone can reach.
+            Err(err) => {
+                tracing::warn!(upload = %id, error = %err, "cannot delete a removed upload's file")
+            }
+        }
+        let _ = self.settled.send((project, id));
+    }
+
     pub fn path(&self, id: UploadId) -> PathBuf {
         self.dir.join(format!("{id}.sealed"))
     }

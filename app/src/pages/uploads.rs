@@ -155,7 +155,7 @@ pub fn UploadsPage() -> impl IntoView {
                                     </tr>
                                 </thead>
                                 <tbody>
-                                    {page.items.into_iter().map(|u| view! { <UploadRow upload=u selected live reading may_manage /> }).collect_view()}
+                                    {page.items.into_iter().map(|u| view! { <UploadRow upload=u selected live reading may_manage refresh /> }).collect_view()}
                                 </tbody>
                             </table>
                         </div>
@@ -175,8 +175,20 @@ fn UploadRow(
     live: RwSignal<Vec<LiveProgress>>,
     reading: RwSignal<Option<(String, String)>>,
     may_manage: bool,
+    refresh: RwSignal<u32>,
 ) -> impl IntoView {
     let id = upload.id.to_string();
+    // Removing asks first, in the row: what goes with it, and a second click.
+    let confirming = RwSignal::new(false);
+    let refused = RwSignal::new(None::<String>);
+    let users = upload.rows_ok;
+    let remove_id = id.clone();
+    let remove = move |_| {
+        #[cfg(feature = "hydrate")]
+        remove_upload(&remove_id, refused, refresh);
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (&remove_id, refused, refresh);
+    };
     let name = upload.file_name.clone();
     let settled = matches!(upload.status, UploadStatus::Parsed | UploadStatus::Failed);
     let again = (id.clone(), name.clone());
@@ -260,12 +272,32 @@ fn UploadRow(
             </td>
             <td class="nowrap">{format_time(upload.created_at)}</td>
             {may_manage.then(|| view! {
-                <td>
+                <td class="upload-actions">
                     {settled.then(|| view! {
                         <button type="button" class="link-button" on:click=move |_| reading.set(Some(again.clone()))>
                             "Read again…"
                         </button>
+                        " "
+                        <button type="button" class="link-button remove-upload" on:click=move |_| confirming.set(true)>
+                            "Remove…"
+                        </button>
                     })}
+                    {move || confirming.get().then(|| {
+                        let remove = remove.clone();
+                        view! {
+                            <div class="confirm-remove" role="alert">
+                                <p class="small">{if users == 0 {
+                                    "Remove this upload? No user was read from it.".to_string()
+                                } else {
+                                    format!("Remove this upload and the {} users only it delivered?", grouped(users))
+                                }}</p>
+                                <button type="button" class="danger small confirm-remove-button" on:click=remove>"Remove"</button>
+                                " "
+                                <button type="button" class="secondary small" on:click=move |_| { confirming.set(false); refused.set(None); }>"Keep it"</button>
+                            </div>
+                        }
+                    })}
+                    {move || refused.get().map(|why| view! { <p class="field-error">{why}</p> })}
                 </td>
             })}
         </tr>
@@ -472,6 +504,32 @@ fn refusal(xhr: &web_sys::XmlHttpRequest, what: &str) -> String {
             })
         })
         .unwrap_or_else(|| format!("{what} (HTTP {})", xhr.status().unwrap_or(0)))
+}
+
+/// Asks the server to remove the upload; on success reloads the list, else says why.
+#[cfg(feature = "hydrate")]
+fn remove_upload(upload: &str, refused: RwSignal<Option<String>>, refresh: RwSignal<u32>) {
+    use wasm_bindgen::{JsCast, closure::Closure};
+    let Ok(xhr) = web_sys::XmlHttpRequest::new() else {
+        return;
+    };
+    if xhr
+        .open_with_async("POST", &format!("/uploads/{upload}/remove"), true)
+        .is_err()
+    {
+        return;
+    }
+    let done_xhr = xhr.clone();
+    let done = Closure::<dyn FnMut()>::new(move || {
+        if done_xhr.status().unwrap_or(0) == 204 {
+            refresh.update(|n| *n += 1);
+            return;
+        }
+        refused.set(Some(refusal(&done_xhr, "removing failed")));
+    });
+    xhr.set_onloadend(Some(done.as_ref().unchecked_ref()));
+    done.forget();
+    let _ = xhr.send();
 }
 
 /// Posts the read request; on success closes the panel and reloads the list.

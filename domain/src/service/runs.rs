@@ -273,7 +273,7 @@ impl Ferry {
         })
     }
 
-    async fn no_active_run(&self, project: ProjectId) -> Result<()> {
+    pub(super) async fn no_active_run(&self, project: ProjectId) -> Result<()> {
         let recent = self
             .store
             .runs(project, PageRequest::new(Some(0), Some(100)))

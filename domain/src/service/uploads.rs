@@ -104,6 +104,28 @@ impl Ferry {
         Ok(upload)
     }
 
+    /// Removes an upload (a file that could not be read, or the wrong export) with the
+    /// users only it delivered, audited. Not while it is being read, nor while a run of
+    /// the project is active when it takes users with it. The caller deletes the file.
+    pub async fn remove_upload(&self, actor: &Actor, id: UploadId) -> Result<Upload> {
+        let upload = self.may_read_again(actor, id).await?;
+        self.writable_project(actor, upload.project_id).await?;
+        if upload.rows_ok > 0 {
+            self.no_active_run(upload.project_id).await?;
+        }
+        let audit = NewAuditEntry::by(
+            actor,
+            self.now(),
+            AuditAction::UploadRemoved,
+            ObjectKind::Upload,
+            upload.id,
+        )
+        .in_project(upload.project_id)
+        .detail(format!("{} ({})", upload.file_name, upload.status.as_str()));
+        self.store.delete_upload(id, &audit).await?;
+        Ok(upload)
+    }
+
     pub async fn upload_errors(
         &self,
         actor: &Actor,

@@ -44,7 +44,7 @@ pub fn router() -> Router<AppState> {
         .route("/projects/{id}/restore", post(restore_project))
         .route("/audit", get(audit))
         .route("/projects/{id}/uploads", get(list_uploads))
-        .route("/uploads/{id}", get(get_upload))
+        .route("/uploads/{id}", get(get_upload).delete(remove_upload))
         .route("/uploads/{id}/errors", get(upload_errors))
         .route("/uploads/{id}/read", post(read_again))
         .route("/uploads/{id}/errors.csv", get(upload_errors_csv))
@@ -538,6 +538,22 @@ pub struct ReadRequest {
     firebase: Option<FirebaseHashParams>,
 }
 
+/// Removes an upload — a file that could not be read, or the wrong export — with the
+/// users only it delivered. Refused (409) while it is being read, while a run of the
+/// project is active, or when some of its users also came from another upload.
+#[utoipa::path(delete, path = "/api/v1/uploads/{id}", tag = "uploads",
+    params(("id" = String, Path, description = "Upload id")),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn remove_upload(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let removed = state.ferry.remove_upload(&actor, upload_id(&id)?).await?;
+    state.ingest.forget(removed.project_id, removed.id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Reads an upload again, with a chosen format or the parameters a format needs.
 #[utoipa::path(post, path = "/api/v1/uploads/{id}/read", tag = "uploads", request_body = ReadRequest,
     params(("id" = String, Path, description = "Upload id")),
@@ -614,7 +630,7 @@ impl Modify for BearerAuth {
 #[openapi(
     info(title = "Ferry API", version = "1", description = "Automation API of Ferry. Authenticate with an API token created on the API tokens page: `Authorization: Bearer ferry_…`."),
     paths(me, list_projects, create_project, get_project, get_journey, update_project, archive_project, restore_project, audit,
-        list_uploads, super::uploads::receive, get_upload, upload_errors, upload_errors_csv, read_again,
+        list_uploads, super::uploads::receive, get_upload, remove_upload, upload_errors, upload_errors_csv, read_again,
         super::events::upload_events, assessment::start, assessment::get, assessment::findings,
         assessment::set_class, assessment::reveal, assessment::events,
         targets::list, targets::get, targets::put, targets::delete, targets::test,

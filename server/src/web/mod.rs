@@ -164,6 +164,10 @@ pub fn router(state: AppState) -> Router {
         .route("/uploads/{id}/errors.csv", get(api::upload_errors_csv))
         .route("/projects/{id}/uploads/events", get(events::upload_events))
         .route("/uploads/{id}/read", axum::routing::post(api::read_again))
+        .route(
+            "/uploads/{id}/remove",
+            axum::routing::post(api::remove_upload),
+        )
         .route("/projects/{id}/runs/{run}/events", get(api::runs::events))
         .route(
             "/projects/{id}/runs/{run}/crosswalk.csv",

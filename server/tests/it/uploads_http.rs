@@ -395,3 +395,98 @@ async fn reading_progress_streams_as_server_sent_events() {
     let done = settled(&server, &token, &id).await;
     assert_eq!(done["rows_ok"], 60_000);
 }
+
+/// An upload that could not be read, or the wrong export, can be removed with the users
+/// only it delivered; one whose users also came from another upload cannot (their data
+/// is this upload's now), and every removal is audited.
+#[tokio::test]
+async fn uploads_are_removed_with_the_users_only_they_delivered() {
+    let server = TestServer::start(common::sqlite_db()).await;
+    let (_, project, token) = owner_with_token(&server, "admin").await;
+    let api = Client::new();
+    let remove = |id: String| {
+        let (api, url, token) = (
+            api.clone(),
+            server.url(&format!("/api/v1/uploads/{id}")),
+            token.clone(),
+        );
+        async move {
+            let answer = api.delete(url).bearer_auth(token).send().await.unwrap();
+            let status = answer.status();
+            (status, answer.text().await.unwrap())
+        }
+    };
+    let users = || async {
+        server
+            .api_get(&format!("/api/v1/projects/{project}/journey"), &token)
+            .await["steps"][0]["summary"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    // Not an export: removed, its sealed file with it.
+    let junk = upload(
+        &server,
+        &project,
+        &token,
+        "photo.jpg",
+        vec![0, 1, 2, 250, 251],
+    )
+    .await;
+    let junk_id = junk["id"].as_str().unwrap().to_string();
+    assert_eq!(settled(&server, &token, &junk_id).await["status"], "failed");
+    let file = server.state.ingest.path(junk_id.parse().unwrap());
+    assert!(file.exists());
+    assert_eq!(remove(junk_id.clone()).await.0, StatusCode::NO_CONTENT);
+    assert!(!file.exists(), "the sealed file goes with it");
+    let listed = server
+        .api_get(&format!("/api/v1/projects/{project}/uploads"), &token)
+        .await;
+    assert_eq!(listed["total"], 0, "{listed}");
+    assert_eq!(remove(junk_id).await.0, StatusCode::NOT_FOUND);
+
+    // The wrong export, read: removed with its users.
+    let wrong = upload(
+        &server,
+        &project,
+        &token,
+        "wrong.csv",
+        b"id,email\nw1,w1@example.com\nw2,w2@example.com\n".to_vec(),
+    )
+    .await;
+    let wrong_id = wrong["id"].as_str().unwrap().to_string();
+    assert_eq!(settled(&server, &token, &wrong_id).await["rows_ok"], 2);
+    assert!(users().await.starts_with("2 users"), "{}", users().await);
+    assert_eq!(remove(wrong_id).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(users().await, "No export uploaded yet");
+
+    // Users delivered by two uploads: the first cannot be removed any more.
+    let first = upload(
+        &server,
+        &project,
+        &token,
+        "first.csv",
+        b"id,email\na,a@example.com\nb,b@example.com\n".to_vec(),
+    )
+    .await;
+    let first_id = first["id"].as_str().unwrap().to_string();
+    settled(&server, &token, &first_id).await;
+    let second = upload(
+        &server,
+        &project,
+        &token,
+        "second.csv",
+        b"id,email\nb,b@example.com\nc,c@example.com\n".to_vec(),
+    )
+    .await;
+    settled(&server, &token, second["id"].as_str().unwrap()).await;
+    let (status, body) = remove(first_id).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("also in another upload"), "{body}");
+    assert!(!body.contains("a@example.com"), "never a value: {body}");
+
+    let audit = server.api_get("/api/v1/audit", &token).await.to_string();
+    assert_eq!(audit.matches("\"UploadRemoved\"").count(), 2, "{audit}");
+    server.stop().await;
+}

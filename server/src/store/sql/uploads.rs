@@ -35,6 +35,63 @@ macro_rules! upload_store {
                 self.by_id::<UploadRow, Upload>(sql, id.0).await
             }
 
+            async fn delete_upload(&self, id: UploadId, audit: &NewAuditEntry) -> Result<u64> {
+                let mut tx = self.begin().await?;
+                // Taken while reading or being read: the status checked here holds
+                // until the commit (a read starting meanwhile waits for the row).
+                let status: Option<String> = sqlx::query_scalar(
+                    "UPDATE uploads SET status = status WHERE id = $1 RETURNING status",
+                )
+                .bind(id.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(internal)?;
+                match status.as_deref() {
+                    None => return Err(DomainError::NotFound("upload".into())),
+                    Some(s) if s == UploadStatus::Parsing.as_str() => {
+                        return Err(DomainError::Conflict(
+                            "the upload is being read; wait until it finishes".into(),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+                let shared: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM records WHERE                      (first_upload_id = $1 OR last_upload_id = $1 OR changed_upload_id = $1)                      AND NOT (first_upload_id = $1 AND last_upload_id = $1 AND changed_upload_id = $1)",
+                )
+                .bind(id.0)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(internal)?;
+                if shared > 0 {
+                    return Err(DomainError::Conflict(format!(
+                        "{shared} users of this upload were also in another upload, and their data \
+                         is this upload's now: removing it would lose it. Upload a corrected \
+                         export of the same source instead"
+                    )));
+                }
+                let removed = Self::exec(
+                    &mut tx,
+                    sqlx::query(
+                        "DELETE FROM records WHERE first_upload_id = $1 AND last_upload_id = $1 \
+                         AND changed_upload_id = $1",
+                    )
+                    .bind(id.0),
+                )
+                .await?;
+                Self::exec(
+                    &mut tx,
+                    sqlx::query("DELETE FROM record_errors WHERE upload_id = $1").bind(id.0),
+                )
+                .await?;
+                Self::exec(
+                    &mut tx,
+                    sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id.0),
+                )
+                .await?;
+                Self::commit(tx, audit).await?;
+                Ok(removed)
+            }
+
             async fn list_uploads(&self, project: ProjectId, page: PageRequest) -> Result<Page<Upload>> {
                 let sql = format!(
                     "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE project_id = $1 \
