@@ -219,6 +219,21 @@ test("an export is uploaded in the browser, read, and its bad rows shown", async
   await expect(errors).toContainText("2 fields where the header has 3");
   await expect(errors).not.toContainText("not a date");
   await atBothWidths(page, "uploads");
+
+  // A file that is no export is not readable, and can be removed after a second click.
+  await page.locator("#upload-files").setInputFiles({
+    name: "photo.jpg",
+    mimeType: "image/jpeg",
+    buffer: Buffer.from([0, 1, 2, 3, 250, 251, 252]),
+  });
+  const junk = page.locator("#uploads tbody tr", { hasText: "photo.jpg" });
+  await expect(junk.locator(".badge")).toHaveText("Not readable");
+  await expect(junk.locator("td.compared")).toHaveText("— (not read)");
+  await junk.getByRole("button", { name: "Remove…" }).click();
+  await expect(junk.locator(".confirm-remove")).toContainText("No user was read from it");
+  await junk.getByRole("button", { name: "Remove", exact: true }).click();
+  await expect(page.locator("#uploads tbody tr", { hasText: "photo.jpg" })).toHaveCount(0);
+  await expect(page.locator("#uploads tbody tr", { hasText: "staff.csv" })).toHaveCount(1);
 });
 
 test("a Firebase export is refused without its hash parameters and read again with them", async ({ page }) => {
@@ -375,19 +390,31 @@ test("user types are counted live as they are edited, and a rule edited changes 
   await expect(page.locator("#user-types .card-head")).toContainText("by olive@example.com");
   await expect(page.locator("#estimate-users")).toHaveText("3");
 
-  // The suggested mapping reads a user name these records do not have.
+  // The suggested mapping is fitted to these records: they have no user name, so it
+  // takes the address, says why, and every record passes.
   await stages.getByRole("link", { name: "Mapping" }).click();
   await hydrated(page);
+  await expect(page.locator("#suggestion-notes")).toContainText("userName comes from email, not username");
+  await expect(page.locator("#preview-summary")).toHaveText("4 records shown, 0 rejected by a rule.");
+  const userName = page.locator('tr.rule[data-rule="0"]');
+  await expect(userName.locator(".rule-target")).toHaveValue("userName");
+  await expect(userName.locator(".rule-source")).toHaveValue("email");
+
+  // A field these records lack rejects every one of them, on the rule and in the
+  // preview; an attribute no record has is flagged on the rule.
+  await userName.locator(".rule-source").fill("username");
+  await userName.locator(".rule-source").press("Tab");
   await expect(page.locator("#preview-summary")).toHaveText("4 records shown, 4 rejected by a rule.");
   await expect(page.locator(".preview-record .field-error").first()).toContainText("has no value");
   await page.locator("#compute-impact").click();
   await expect(page.locator("#impact-status")).toContainText("Computed");
   await expect(page.locator("#impact-rejected")).toHaveText("3");
   await expect(page.locator('#impact-rules tr[data-rule="0"] td.rejected')).toHaveText("3");
+  await userName.locator(".rule-source").fill("attributes.nope");
+  await userName.locator(".rule-source").press("Tab");
+  await expect(userName.locator(".field-warning")).toContainText("No record has attributes.nope");
 
-  // userName from the e-mail address instead: every record passes.
-  const userName = page.locator('tr.rule[data-rule="0"]');
-  await expect(userName.locator(".rule-target")).toHaveValue("userName");
+  // Back to the e-mail address: every record passes.
   await userName.locator(".rule-source").fill("email");
   await userName.locator(".rule-source").press("Tab");
   await expect(page.locator("#preview-summary")).toHaveText("4 records shown, 0 rejected by a rule.");
@@ -410,6 +437,9 @@ test("a test run on a small sample is watched live to its end against the peer, 
   await stages.getByRole("link", { name: "Runs" }).click();
   await hydrated(page);
   await expect(page.locator("#run-history")).toHaveCount(0);
+  // The real run's buttons are closed, and the page says why.
+  await expect(page.locator("#start-real-run")).toBeDisabled();
+  await expect(page.locator("#why-closed")).toContainText("Run the pre-flight checks first");
 
   // Three moving users, one a second, against the production target (the peer).
   const form = page.locator("#test-run");
@@ -450,6 +480,24 @@ test("a test run on a small sample is watched live to its end against the peer, 
   await stages.getByRole("link", { name: "Runs" }).click();
   await expect(page.locator("#run-history tbody tr")).toHaveCount(2);
   await expect(page.locator("#run-history tbody tr").last()).toContainText("Test run");
+
+  // The project page says where the migration stands and what comes next.
+  await stages.getByRole("link", { name: "Project" }).click();
+  const journey = page.locator("#journey");
+  await expect(journey.locator('li[data-step="uploads"] .badge')).toHaveText("done");
+  await expect(journey.locator('li[data-step="uploads"]')).toContainText("users from");
+  await expect(journey.locator('li[data-step="target"] .badge')).toHaveText("done");
+  await expect(journey.locator('li[data-step="mapping"] .badge')).toHaveText("done");
+  await expect(journey.locator('li[data-step="test_run"] .badge')).toHaveText("done");
+  await expect(journey.locator('li[data-step="test_run"]')).toContainText("The last test run finished: 3 created");
+  await expect(journey.locator('li[data-step="real_run"] .badge')).toHaveText("not started");
+  await expect(journey.locator(".journey-next")).toContainText("Next:");
+  await atBothWidths(page, "project-overview");
+  // And the projects list, how far each project has got.
+  await page.goto(`${url()}/`);
+  const row = page.locator("#projects tbody tr", { hasText: "Acme staff to Asgardeo" });
+  await expect(row.locator(".journey-progress")).toContainText("of 7");
+  await atBothWidths(page, "projects");
 });
 
 test("on a 390 px phone the menu button opens the navigation and nothing overflows", async ({ browser }) => {
