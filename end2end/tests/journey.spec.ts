@@ -493,6 +493,29 @@ test("a test run on a small sample is watched live to its end against the peer, 
   await expect(journey.locator('li[data-step="real_run"] .badge')).toHaveText("not started");
   await expect(journey.locator(".journey-next")).toContainText("Next:");
   await atBothWidths(page, "project-overview");
+
+  // The real run: every check passes, it starts now and finishes; the crosswalk holds
+  // the users it created.
+  await stages.getByRole("link", { name: "Runs" }).click();
+  await hydrated(page);
+  await page.locator("#run-preflight").click();
+  await expect(page.locator("#preflight-checks li").first()).toBeVisible({ timeout: 30_000 });
+  await expect(page.locator("#preflight-checks li.check.bad")).toHaveCount(0);
+  await expect(page.locator("#why-closed")).toHaveCount(0);
+  await page.locator("#start-real-run").click();
+  await expect(page).toHaveURL(/\/runs\/[0-9a-f-]+$/);
+  await hydrated(page);
+  await expect(page.locator(".page-head h2")).toContainText("Real run");
+  await expect(page.locator(".page-head h2 .badge")).toHaveText("finished", { timeout: 30_000 });
+  await expect(page.locator('#run-counts dd[data-count="created"]')).toHaveText("3");
+  const real = page.waitForEvent("download");
+  await page.locator("#crosswalk").click();
+  const lines = readFileSync(await (await real).path(), "utf8").trim().split("\n");
+  expect(lines).toHaveLength(4);
+  await atBothWidths(page, "real-run-finished");
+  await stages.getByRole("link", { name: "Project" }).click();
+  await expect(journey.locator('li[data-step="real_run"] .badge')).toHaveText("done");
+  await expect(journey.locator(".journey-next")).toContainText("The real run has finished");
   // And the projects list, how far each project has got.
   await page.goto(`${url()}/`);
   const row = page.locator("#projects tbody tr", { hasText: "Acme staff to Asgardeo" });

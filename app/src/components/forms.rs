@@ -44,6 +44,26 @@ where
     Signal::derive(move || action.value().get().and_then(|r| r.err()))
 }
 
+/// The version of the action's last completion that succeeded: what a resource holding
+/// a form refetches on. Keyed on every completion instead, a refused submit would draw
+/// the form again from what is stored and throw away what was being entered.
+pub fn succeeded<I, O>(action: ServerAction<I>) -> Memo<usize>
+where
+    I: leptos::server_fn::ServerFn<Output = O, Error = AppError> + Clone + Send + Sync + 'static,
+    O: Clone + Send + Sync + 'static,
+{
+    Memo::new(move |last: Option<&usize>| {
+        let last = last.copied().unwrap_or(0);
+        if action.pending().get() {
+            return last;
+        }
+        match action.value().with(|v| matches!(v, Some(Ok(_)))) {
+            true => action.version().get(),
+            false => last,
+        }
+    })
+}
+
 /// Shown in place of a page's content when loading it failed.
 #[component]
 pub fn LoadError(error: AppError) -> impl IntoView {

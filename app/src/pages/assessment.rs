@@ -9,7 +9,7 @@ use crate::{
     components::{
         charts::{Bar, BarChart, Heatmap},
         format_time,
-        forms::{FormError, LoadError, action_error},
+        forms::{FormError, LoadError, action_error, succeeded},
         grouped,
         pager::Pager,
     },
@@ -57,14 +57,16 @@ pub fn AssessmentPage() -> impl IntoView {
     let refresh = RwSignal::new(0u32);
     let start = ServerAction::<StartAssessment>::new();
     let class_set = ServerAction::<SetAttributeClass>::new();
+    let (started, class_changed) = (succeeded(start), succeeded(class_set));
     let view_data = Resource::new(
         move || {
             (
                 project.get(),
                 zone.get(),
                 refresh.get(),
-                start.version().get(),
-                class_set.version().get(),
+                // Only a change that was made: a refused one keeps the form as entered.
+                started.get(),
+                class_changed.get(),
             )
         },
         |(p, z, ..)| get_assessment(p, z),

@@ -11,7 +11,7 @@ use crate::{
     },
     components::{
         format_time,
-        forms::{FieldError, FormError, LoadError, action_error},
+        forms::{FieldError, FormError, LoadError, action_error, succeeded},
         layout::current_account,
     },
     error::AppError,
@@ -260,9 +260,10 @@ fn EditProject(project: Project) -> impl IntoView {
 fn SupportStaffCard(project_id: String, can_manage: bool) -> impl IntoView {
     let assign = ServerAction::<AssignSupport>::new();
     let unassign = ServerAction::<UnassignSupport>::new();
+    let (assigned, unassigned) = (succeeded(assign), succeeded(unassign));
     let id = project_id.clone();
     let staff = Resource::new(
-        move || (id.clone(), assign.version().get(), unassign.version().get()),
+        move || (id.clone(), assigned.get(), unassigned.get()),
         |(id, _, _)| project_support(id),
     );
     let assign_error = action_error(assign);

@@ -836,6 +836,7 @@ fn AfterCard(shown: RunView, project: String) -> impl IntoView {
                                 } else {
                                     view! { <p>"Changed since this run:"</p><ul>{p.changed.iter().map(|c| view! { <li>{c.clone()}</li> }).collect_view()}</ul> }.into_any()
                                 }}
+                                {p.checks.clone().map(|preflight| view! { <ChecksList preflight /> })}
                                 <div class="actions">
                                     <button type="button" class="primary" id="retry-confirm" disabled=move || retry.pending().get() on:click=move |_| { retry.dispatch(n); }>
                                         {format!("Retry {} records now", grouped(n))}

@@ -6,7 +6,7 @@ use crate::{
     api::targets::{DeleteTarget, SaveTarget, TestTarget, get_targets},
     components::{
         format_time,
-        forms::{FieldError, FormError, LoadError, action_error},
+        forms::{FieldError, FormError, LoadError, action_error, succeeded},
         grouped,
     },
 };
@@ -45,19 +45,7 @@ pub fn TargetPage() -> impl IntoView {
     let test = Actions::new();
     // A refused save must not draw the form again from what is stored: that threw
     // away what was being entered (the kind of target went back to its default).
-    let stored = |a: Actions| {
-        Memo::new(move |last: Option<&usize>| {
-            let last = last.copied().unwrap_or(0);
-            if a.save.pending().get() {
-                return last;
-            }
-            match a.save.value().with(|v| matches!(v, Some(Ok(_)))) {
-                true => a.save.version().get(),
-                false => last,
-            }
-        })
-    };
-    let (stored_production, stored_test) = (stored(production), stored(test));
+    let (stored_production, stored_test) = (succeeded(production.save), succeeded(test.save));
     let versions = move || {
         stored_production.get()
             + stored_test.get()

@@ -177,6 +177,9 @@ pub struct RetryPlan {
     pub changed: Vec<String>,
     /// Of the failed records, those a mapping rule rejected.
     pub failed_on_mapping: u64,
+    /// Against production: the pre-flight checks that concern a retry, run now (the
+    /// retry is refused unless they pass).
+    pub checks: Option<Preflight>,
 }
 
 /// What a run needs from the project before it may be made.
@@ -1046,13 +1049,32 @@ impl Ferry {
             })
             .map(|c| c.count)
             .sum();
+        let checks = self.retry_checks(actor, project, &parent).await?;
         Ok(RetryPlan {
             failed: parent.counts.failed,
             target_role: parent.target_role.clone(),
             mapping_version: ready.mapping_version,
             changed,
             failed_on_mapping: on_data,
+            checks,
         })
+    }
+
+    /// A retry against production passes the real run's checks that concern it (the
+    /// target reachable and described, the mapping and user types sound, no other run
+    /// active); the data check is about every record, not these.
+    async fn retry_checks(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        parent: &Run,
+    ) -> Result<Option<Preflight>> {
+        if parent.target_role != TargetRole::Production.as_str() {
+            return Ok(None);
+        }
+        let mut checks = self.preflight(actor, project, None).await?;
+        checks.checks.retain(|c| c.name != "data");
+        Ok(Some(checks))
     }
 
     /// A finished run whose failed records may be retried.
@@ -1098,6 +1120,14 @@ impl Ferry {
                     "confirm the number of failed records the retry sends again ({})",
                     parent.counts.failed
                 ),
+            ));
+        }
+        if let Some(checks) = self.retry_checks(actor, project, &parent).await?
+            && !checks.passed()
+        {
+            return Err(DomainError::invalid(
+                "preflight",
+                format!("the pre-flight checks did not pass: {}", checks.failures()),
             ));
         }
         let ready = self.ready(project).await?;

@@ -293,6 +293,10 @@ async fn story(db: TestDb, peer: &Peer) {
     assert_eq!(plan["failed"], failed, "{plan}");
     assert_eq!(plan["failed_on_mapping"], failed, "{plan}");
     assert_eq!(plan["changed"], json!([]), "{plan}");
+    assert!(
+        plan["checks"].is_null(),
+        "a test target's retry has no pre-flight"
+    );
     let (status, error) = send(
         &server,
         Method::POST,
@@ -1067,6 +1071,27 @@ async fn the_real_run_waits_for_its_checks_and_its_window() {
     assert_eq!(done["run"]["counts"]["created"], 27, "{done}");
     assert_eq!(done["run"]["counts"]["failed"], 3);
     assert!(done["readback"].is_null(), "only test runs are read back");
+    // A retry against production passes the checks that concern it, run now.
+    let (status, plan) = send(&server, Method::GET, &format!("{run}/retry"), &token, None).await;
+    assert_eq!(status, 200, "{plan}");
+    let names: Vec<&str> = plan["checks"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"target") && !names.contains(&"data"),
+        "{plan}"
+    );
+    assert!(
+        plan["checks"]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["passed"] == true),
+        "{plan}"
+    );
 
     // A window that closes while the run is under way: the scheduler pauses it; given
     // the next window, it resumes there and finishes (everyone exists now: skipped).
