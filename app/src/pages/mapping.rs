@@ -214,7 +214,7 @@ fn MappingEditor(
                 }}
                 " " {checked}
             </p>
-            {(!notes.is_empty() && initial.is_none()).then(|| view! {
+            {move || (!notes.is_empty() && version.get().is_none()).then(|| view! {
                 <div class="alert info" id="suggestion-notes">
                     <p>"Fitted to the records this project holds:"</p>
                     <ul>{notes.iter().map(|n| view! { <li>{n.clone()}</li> }).collect_view()}</ul>
@@ -492,12 +492,12 @@ fn RuleRow(
     let has_problem = !problems.is_empty();
     view! {
         <tr class=if has_problem { "rule has-problem" } else { "rule" } data-rule=index>
-            <td class="num">{index + 1}</td>
-            <td>
-                <input type="text" class="rule-target" list="target-paths" placeholder="userName" value=rule.target.clone() on:change=set(|r, v| r.target = v.trim().to_string()) />
+            <td class="num rule-number" data-label="Rule">{index + 1}</td>
+            <td data-label="Target attribute">
+                <input type="text" class="rule-target" list="target-paths" placeholder="userName" title=rule.target.clone() value=rule.target.clone() on:change=set(|r, v| r.target = v.trim().to_string()) />
                 {(!target_problem.is_empty()).then(|| view! { <p class="field-error">{target_problem}</p> })}
             </td>
-            <td>
+            <td data-label="Source">
                 <input type="text" class="rule-source" list="source-fields" placeholder="email or {given_name}.{family_name}" value=rule.source.clone() on:change=set(|r, v| r.source = v.trim().to_string()) />
                 {(!source_problem.is_empty()).then(|| view! { <p class="field-error">{source_problem}</p> })}
                 {(!unknown.is_empty()).then(|| view! {
@@ -507,7 +507,7 @@ fn RuleRow(
                     )}</p>
                 })}
             </td>
-            <td class="transforms">
+            <td class="transforms" data-label="Transforms">
                 <ol class="chain">
                     {rule.transforms.iter().enumerate().map(|(n, t)| view! {
                         <li class="chip">{describe(t)}
@@ -533,7 +533,7 @@ fn RuleRow(
                 </details>
                 {(!transform_problem.is_empty()).then(|| view! { <p class="field-error">{transform_problem}</p> })}
             </td>
-            <td class="checks">
+            <td class="checks" data-label="Checks">
                 <label><input type="checkbox" class="rule-required" prop:checked=rule.required on:change=flag(|r, on| r.required = on) />" required"</label>
                 <label><input type="checkbox" class="rule-unique" prop:checked=rule.unique on:change=flag(|r, on| r.unique = on) />" unique"</label>
                 <label>"max " <input type="number" class="rule-max" min="1" value=rule.max_length.map(|n| n.to_string()).unwrap_or_default()

@@ -554,7 +554,14 @@ impl Ferry {
         let current =
             latest.is_some_and(|v| v.mapping == row.mapping) && saved.user_types == row.user_types;
         let report = match &row.sealed_report {
-            Some(sealed) => Some(work.open_impact(project, sealed)?),
+            // A colliding value is a user's (an address, a name): shown masked, like the
+            // assessment's examples; the two records' ids say where to look.
+            Some(sealed) => Some(work.open_impact(project, sealed)?).map(|mut report| {
+                for collision in &mut report.collisions {
+                    collision.value = crate::assess::mask(&collision.value);
+                }
+                report
+            }),
             None => None,
         };
         let records_done = match row.status {

@@ -899,6 +899,21 @@ async fn colliding_records_block_the_real_run_with_a_way_forward() {
     .await;
     assert_eq!(status, 201, "{saved}");
     impact_computed_with(&server, &token, &base, colliding).await;
+    // The colliding values are the users' own: masked, the record ids say where.
+    let (_, impact) = send(
+        &server,
+        Method::GET,
+        &format!("{base}/mapping/impact"),
+        &token,
+        None,
+    )
+    .await;
+    let example = &impact["report"]["collisions"][0];
+    assert!(
+        example["value"].as_str().unwrap().contains('•'),
+        "{example}"
+    );
+    assert!(!impact.to_string().contains("Dept1"), "{impact}");
     let preflight = |accept: Option<u64>| {
         let path = match accept {
             Some(n) => format!("{base}/runs/preflight?accept_collisions={n}"),
