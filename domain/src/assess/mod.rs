@@ -395,14 +395,14 @@ impl AttributeStats {
         if let Some(sketch) = &mut self.sketch {
             sketch.insert(value);
         }
-        if let Some(digests) = &mut self.digests {
-            if digests.insert(digest(value)) {
-                if digests.len() > EXACT_DIGESTS || *budget == 0 {
-                    *budget += digests.len() - 1;
-                    self.digests = None;
-                } else {
-                    *budget -= 1;
-                }
+        if let Some(digests) = &mut self.digests
+            && digests.insert(digest(value))
+        {
+            if digests.len() > EXACT_DIGESTS || *budget == 0 {
+                *budget += digests.len() - 1;
+                self.digests = None;
+            } else {
+                *budget -= 1;
             }
         }
     }
