@@ -523,6 +523,123 @@ test("a test run on a small sample is watched live to its end against the peer, 
   await atBothWidths(page, "projects");
 });
 
+// A newcomer's whole journey on an export made by Ferry's generator (300 users with the
+// flaws real exports have: duplicate, invalid and missing addresses), guided by the
+// project page's checklist from the first step to the crosswalk of the real run.
+test("a newcomer walks a generated export from a new project to the real run's crosswalk", async ({ page }) => {
+  test.setTimeout(180_000);
+  await signIn(page, owner.email, owner.password);
+  await page.getByRole("link", { name: "New project" }).click();
+  await page.getByLabel("Name").fill("Generated staff");
+  await page.getByLabel("Source identity provider").selectOption("csv");
+  await page.getByRole("button", { name: "Create project" }).click();
+  await expect(page.getByRole("heading", { name: "Generated staff" })).toBeVisible();
+  const journey = page.locator("#journey");
+  const next = journey.locator(".journey-next a");
+  await expect(journey.locator('li[data-step="uploads"] .badge')).toHaveText("not started");
+  await expect(next).toHaveText("Upload an export");
+
+  // Each step is reached from the checklist's Next button.
+  await next.click();
+  await hydrated(page);
+  await page.locator("#upload-files").setInputFiles(`${__dirname}/../fixtures/generated-300.csv`);
+  const row = page.locator("#uploads tbody tr", { hasText: "generated-300.csv" });
+  await expect(row.locator(".badge")).toHaveText("Read", { timeout: 30_000 });
+  await expect(row.locator("td.records")).toHaveText("300");
+
+  await page.getByRole("navigation", { name: "Migration stages" }).getByRole("link", { name: "Project" }).click();
+  await expect(journey.locator('li[data-step="uploads"]')).toContainText("300 users from 1 upload");
+  await expect(next).toHaveText("Assess the data");
+  await next.click();
+  await hydrated(page);
+  await page.locator("#start-assessment").click();
+  await expect(page.locator("#assessment-status")).toHaveText("Ready", { timeout: 30_000 });
+  // The legacy id is counted, not estimated; a flag is not personal data.
+  await expect(page.locator('#attributes tr[data-path="id"]')).toContainText("unique");
+  await expect(page.locator('#attributes tr[data-path="id"]')).not.toContainText("estimated");
+  await expect(page.locator('#attributes tr[data-path="email_verified"] .badge')).toHaveText("Not personal");
+
+  await page.getByRole("navigation", { name: "Migration stages" }).getByRole("link", { name: "Project" }).click();
+  await expect(next).toHaveText("Connect the target");
+  await next.click();
+  await hydrated(page);
+  const card = page.locator("#target-production");
+  await card.getByLabel("Kind of target").selectOption("generic");
+  await card.getByLabel("SCIM base URL").fill(process.env.FERRY_SCIM_URL!);
+  await card.getByLabel("Authentication").selectOption("bearer");
+  await card.getByLabel("Bearer token").fill(process.env.FERRY_SCIM_TOKEN!);
+  await card.getByRole("button", { name: "Save target" }).click();
+  await expect(card.locator(".card-head .badge")).toHaveText("Not tested");
+  await card.getByRole("button", { name: "Test connection" }).click();
+  await expect(card.locator(".card-head .badge")).toHaveText("Connection passed");
+
+  await page.getByRole("navigation", { name: "Migration stages" }).getByRole("link", { name: "Project" }).click();
+  await expect(next).toHaveText("Decide who moves");
+  await next.click();
+  await hydrated(page);
+  await expect(page.locator('#user-type-count-table tr[data-user-type="Everyone"] td.count')).toHaveText("300");
+  await page.locator("#save-user-types").click();
+  await expect(page.locator("#user-types .card-head")).toContainText("by olive@example.com");
+
+  // The suggestion is fitted to this export, says how, and previews clean.
+  await page.getByRole("navigation", { name: "Migration stages" }).getByRole("link", { name: "Project" }).click();
+  await expect(next).toHaveText("Map the attributes");
+  await next.click();
+  await hydrated(page);
+  await expect(page.locator("#suggestion-notes")).toContainText("userName comes from");
+  await expect(page.locator("#preview-summary")).toContainText(", 0 rejected by a rule.");
+  await page.locator("#compute-impact").click();
+  await expect(page.locator("#impact-status")).toContainText("Computed", { timeout: 30_000 });
+  await expect(page.locator("#impact-rejected")).toHaveText("0");
+  await page.locator("#version-note").fill("as suggested");
+  await page.locator("#save-mapping").click();
+  await expect(page.locator("#mapping-version")).toHaveText("Version 1");
+  await expect(page.locator("#suggestion-notes")).toHaveCount(0);
+
+  // A test run of 10 against production, rolled back; then the real run.
+  await page.getByRole("navigation", { name: "Migration stages" }).getByRole("link", { name: "Project" }).click();
+  await expect(next).toHaveText("Run a test");
+  await next.click();
+  await hydrated(page);
+  const form = page.locator("#test-run");
+  await form.getByLabel("Records").fill("10");
+  await form.getByLabel("Target").selectOption("production");
+  await form.getByRole("button", { name: "Start test run" }).click();
+  await expect(page).toHaveURL(/\/runs\/[0-9a-f-]+$/);
+  await hydrated(page);
+  await expect(page.locator(".page-head h2 .badge")).toHaveText(/finished/, { timeout: 60_000 });
+  const made = await page.locator('#run-counts dd[data-count="created"]').innerText();
+  await page.locator("#rollback-confirm").fill(made.replace(/,/g, ""));
+  await page.locator("#rollback").click();
+  await expect(page.locator(".page-head h2")).toContainText("Rollback");
+  await expect(page.locator(".page-head h2 .badge")).toHaveText(/finished/, { timeout: 60_000 });
+
+  await page.getByRole("navigation", { name: "Migration stages" }).getByRole("link", { name: "Project" }).click();
+  await expect(next).toHaveText("Run the migration");
+  await next.click();
+  await hydrated(page);
+  await page.locator("#run-preflight").click();
+  await expect(page.locator("#preflight-checks li").first()).toBeVisible({ timeout: 30_000 });
+  await expect(page.locator("#preflight-checks li.check.bad")).toHaveCount(0);
+  await page.locator("#start-real-run").click();
+  await expect(page).toHaveURL(/\/runs\/[0-9a-f-]+$/);
+  await hydrated(page);
+  await expect(page.locator(".page-head h2 .badge")).toHaveText(/finished/, { timeout: 120_000 });
+  const created = Number((await page.locator('#run-counts dd[data-count="created"]').innerText()).replace(/,/g, ""));
+  const failed = Number((await page.locator('#run-counts dd[data-count="failed"]').innerText()).replace(/,/g, ""));
+  expect(created + failed).toBe(300);
+  expect(created).toBeGreaterThan(290);
+  const download = page.waitForEvent("download");
+  await page.locator("#crosswalk").click();
+  const lines = readFileSync(await (await download).path(), "utf8").trim().split("\n");
+  expect(lines).toHaveLength(created + 1);
+  await atBothWidths(page, "generated-real-run");
+
+  await page.getByRole("navigation", { name: "Migration stages" }).getByRole("link", { name: "Project" }).click();
+  await expect(journey.locator('li[data-step="real_run"] .badge')).toHaveText("done");
+  await expect(journey.locator(".journey-next")).toContainText("The real run has finished");
+});
+
 test("on a 390 px phone the menu button opens the navigation and nothing overflows", async ({ browser }) => {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await context.newPage();
