@@ -406,6 +406,8 @@ test("user types are counted live as they are edited, and a rule edited changes 
   await userName.locator(".rule-source").press("Tab");
   await expect(page.locator("#preview-summary")).toHaveText("4 records shown, 4 rejected by a rule.");
   await expect(page.locator(".preview-record .field-error").first()).toContainText("has no value");
+  // Rejected records open with their results beside (or, narrow, above) the JSON.
+  await atBothWidths(page, "mapping-rejected");
   await page.locator("#compute-impact").click();
   await expect(page.locator("#impact-status")).toContainText("Computed");
   await expect(page.locator("#impact-rejected")).toHaveText("3");
