@@ -548,6 +548,7 @@ test("a newcomer walks a generated export from a new project to the real run's c
   const row = page.locator("#uploads tbody tr", { hasText: "generated-300.csv" });
   await expect(row.locator(".badge")).toHaveText("Read", { timeout: 30_000 });
   await expect(row.locator("td.records")).toHaveText("300");
+  await atBothWidths(page, "generated-uploads");
 
   await page.getByRole("navigation", { name: "Migration stages" }).getByRole("link", { name: "Project" }).click();
   await expect(journey.locator('li[data-step="uploads"]')).toContainText("300 users from 1 upload");
@@ -560,6 +561,7 @@ test("a newcomer walks a generated export from a new project to the real run's c
   await expect(page.locator('#attributes tr[data-path="id"]')).toContainText("unique");
   await expect(page.locator('#attributes tr[data-path="id"]')).not.toContainText("estimated");
   await expect(page.locator('#attributes tr[data-path="email_verified"] .badge')).toHaveText("Not personal");
+  await atBothWidths(page, "generated-assessment");
 
   await page.getByRole("navigation", { name: "Migration stages" }).getByRole("link", { name: "Project" }).click();
   await expect(next).toHaveText("Connect the target");
@@ -582,6 +584,7 @@ test("a newcomer walks a generated export from a new project to the real run's c
   await expect(page.locator('#user-type-count-table tr[data-user-type="Everyone"] td.count')).toHaveText("300");
   await page.locator("#save-user-types").click();
   await expect(page.locator("#user-types .card-head")).toContainText("by olive@example.com");
+  await atBothWidths(page, "generated-goals");
 
   // The suggestion is fitted to this export, says how, and previews clean.
   await page.getByRole("navigation", { name: "Migration stages" }).getByRole("link", { name: "Project" }).click();
@@ -593,6 +596,7 @@ test("a newcomer walks a generated export from a new project to the real run's c
   await page.locator("#compute-impact").click();
   await expect(page.locator("#impact-status")).toContainText("Computed", { timeout: 30_000 });
   await expect(page.locator("#impact-rejected")).toHaveText("0");
+  await atBothWidths(page, "generated-mapping");
   await page.locator("#version-note").fill("as suggested");
   await page.locator("#save-mapping").click();
   await expect(page.locator("#mapping-version")).toHaveText("Version 1");
@@ -618,6 +622,7 @@ test("a newcomer walks a generated export from a new project to the real run's c
 
   await page.getByRole("navigation", { name: "Migration stages" }).getByRole("link", { name: "Project" }).click();
   await expect(next).toHaveText("Run the migration");
+  await atBothWidths(page, "generated-checklist");
   await next.click();
   await hydrated(page);
   await page.locator("#run-preflight").click();
