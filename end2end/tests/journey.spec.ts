@@ -394,7 +394,8 @@ test("user types are counted live as they are edited, and a rule edited changes 
   // takes the address, says why, and every record passes.
   await stages.getByRole("link", { name: "Mapping" }).click();
   await hydrated(page);
-  await expect(page.locator("#suggestion-notes")).toContainText("userName comes from email, not username");
+  await expect(page.locator("#suggestion-notes")).toContainText("userName comes from email, the first field");
+  await expect(page.locator("#suggestion-notes")).toContainText("username in 4 of 4");
   await expect(page.locator("#preview-summary")).toHaveText("4 records shown, 0 rejected by a rule.");
   const userName = page.locator('tr.rule[data-rule="0"]');
   await expect(userName.locator(".rule-target")).toHaveValue("userName");

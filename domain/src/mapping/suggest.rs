@@ -110,16 +110,22 @@ fn pick(
     let Some((_, chosen)) = best else {
         return candidates[0].clone();
     };
-    let usual = &candidates[0];
-    if chosen.source != usual.source {
-        let short = sample.len() - mapped_by(usual, discovery, sample);
+    if chosen.source != candidates[0].source {
+        // Each field passed over, with how many records it would have failed.
+        let passed_over: Vec<String> = candidates
+            .iter()
+            .take_while(|c| c.source != chosen.source)
+            .map(|c| {
+                let short = sample.len() - mapped_by(c, discovery, sample);
+                format!("{} in {short} of {}", c.source, sample.len())
+            })
+            .collect();
         notes.push(format!(
-            "userName comes from {}, not {}: {short} of {} sampled records have no {} \
-             that maps, or share one with another record.",
+            "userName comes from {}, the first field that gives every sampled record a \
+             value of its own: {} sampled records it is missing, unusable or shared with \
+             another record.",
             chosen.source,
-            usual.source,
-            sample.len(),
-            usual.source,
+            passed_over.join(", "),
         ));
     }
     chosen.clone()

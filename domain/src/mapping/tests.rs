@@ -660,7 +660,8 @@ fn the_suggestion_uses_the_fields_the_export_has_and_maps_every_record() {
         suggestion
             .notes
             .iter()
-            .any(|n| n.contains("userName comes from source_id")),
+            .any(|n| n.contains("userName comes from source_id")
+                && n.contains("username in 4 of 4, email in 1 of 4")),
         "{:?}",
         suggestion.notes
     );
