@@ -96,39 +96,36 @@ fn pick(
     sample: &[NormalizedUser],
     notes: &mut Vec<String>,
 ) -> Rule {
-    let mut best: Option<(usize, &Rule)> = None;
-    for rule in candidates {
-        let mapped = mapped_by(rule, discovery, sample);
-        if mapped == sample.len() {
-            best = Some((mapped, rule));
-            break;
-        }
-        if best.is_none_or(|(most, _)| mapped > most) {
-            best = Some((mapped, rule));
-        }
-    }
-    let Some((_, chosen)) = best else {
-        return candidates[0].clone();
-    };
-    if chosen.source != candidates[0].source {
-        // Each field passed over, with how many records it would have failed.
-        let passed_over: Vec<String> = candidates
+    // Each candidate tried once; the counts serve the choice and the note.
+    let mapped: Vec<usize> = candidates
+        .iter()
+        .map(|rule| mapped_by(rule, discovery, sample))
+        .collect();
+    let whole = mapped.iter().position(|&n| n == sample.len());
+    let chosen = whole.unwrap_or_else(|| {
+        // The first of those that map most.
+        let most = mapped.iter().copied().max().unwrap_or(0);
+        mapped.iter().position(|&n| n == most).unwrap_or(0)
+    });
+    if chosen > 0 {
+        let passed_over: Vec<String> = candidates[..chosen]
             .iter()
-            .take_while(|c| c.source != chosen.source)
-            .map(|c| {
-                let short = sample.len() - mapped_by(c, discovery, sample);
-                format!("{} in {short} of {}", c.source, sample.len())
-            })
+            .zip(&mapped)
+            .map(|(c, n)| format!("{} in {} of {}", c.source, sample.len() - n, sample.len()))
             .collect();
+        let why = if whole.is_some() {
+            "the first field that gives every sampled record a value of its own"
+        } else {
+            "the field that gives most sampled records a value of their own"
+        };
         notes.push(format!(
-            "userName comes from {}, the first field that gives every sampled record a \
-             value of its own: {} sampled records it is missing, unusable or shared with \
-             another record.",
-            chosen.source,
+            "userName comes from {}, {why}: {} sampled records it is missing, unusable or \
+             shared with another record.",
+            candidates[chosen].source,
             passed_over.join(", "),
         ));
     }
-    chosen.clone()
+    candidates[chosen].clone()
 }
 
 /// `rule` as it is when it maps every sampled record; else with only its whitespace

@@ -217,6 +217,17 @@ impl Preflight {
         });
     }
 
+    /// Refused (422, field `preflight`) unless every check passed.
+    pub fn require(&self) -> crate::Result<()> {
+        if self.passed() {
+            return Ok(());
+        }
+        Err(crate::DomainError::invalid(
+            "preflight",
+            format!("the pre-flight checks did not pass: {}", self.failures()),
+        ))
+    }
+
     /// The failed checks in one sentence.
     pub fn failures(&self) -> String {
         self.checks

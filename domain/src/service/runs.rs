@@ -806,15 +806,7 @@ impl Ferry {
         let preflight = self
             .preflight(actor, project, request.accept_collisions)
             .await?;
-        if !preflight.passed() {
-            return Err(DomainError::invalid(
-                "preflight",
-                format!(
-                    "the pre-flight checks did not pass: {}",
-                    preflight.failures()
-                ),
-            ));
-        }
+        preflight.require()?;
         let ready = self.ready(project).await?;
         let target = self.run_target(project, TargetRole::Production).await?;
         let settings = RunSettings {
@@ -1122,13 +1114,8 @@ impl Ferry {
                 ),
             ));
         }
-        if let Some(checks) = self.retry_checks(actor, project, &parent).await?
-            && !checks.passed()
-        {
-            return Err(DomainError::invalid(
-                "preflight",
-                format!("the pre-flight checks did not pass: {}", checks.failures()),
-            ));
+        if let Some(checks) = self.retry_checks(actor, project, &parent).await? {
+            checks.require()?;
         }
         let ready = self.ready(project).await?;
         self.no_active_run(project).await?;
