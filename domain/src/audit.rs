@@ -75,6 +75,13 @@ audit_actions! {
     RunStateChanged => "job.state_changed", "changed a run's state";
     RunRescheduled => "job.rescheduled", "gave a run a new window";
     CrosswalkDownloaded => "job.crosswalk_downloaded", "downloaded a run's crosswalk";
+    ReviewActed => "review.acted", "acted on failed records";
+    RecordCorrected => "review.corrected", "corrected a record";
+    ReviewRetried => "review.retried", "retried failed records";
+    ReviewExported => "review.exported", "exported the review queue";
+    CorrectionsImported => "review.corrections_imported", "imported corrections";
+    PersonalDataGranted => "member.personal_data_granted", "let a member see personal data";
+    PersonalDataRevoked => "member.personal_data_revoked", "took back a member's view of personal data";
 }
 
 /// The kind of object an action touched.
@@ -87,6 +94,8 @@ pub enum ObjectKind {
     ApiToken,
     Upload,
     Run,
+    /// A legacy user of a project (its source id).
+    Record,
 }
 
 impl ObjectKind {
@@ -97,6 +106,7 @@ impl ObjectKind {
             Self::ApiToken => "api_token",
             Self::Upload => "upload",
             Self::Run => "job",
+            Self::Record => "record",
         }
     }
 
@@ -107,6 +117,7 @@ impl ObjectKind {
             "api_token" => Ok(Self::ApiToken),
             "job" => Ok(Self::Run),
             "upload" => Ok(Self::Upload),
+            "record" => Ok(Self::Record),
             other => Err(DomainError::Internal(format!(
                 "unknown object kind {other:?}"
             ))),

@@ -19,6 +19,7 @@ pub mod pagination;
 pub mod passwords;
 pub mod ports;
 pub mod projects;
+pub mod review;
 pub mod roles;
 pub mod runs;
 pub mod scim;

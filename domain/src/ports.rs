@@ -19,6 +19,10 @@ use crate::{
     },
     pagination::{Page, PageRequest},
     projects::{Project, ProjectDraft, ProjectFilter},
+    review::{
+        Attempt, CorrectionInfo, GroupBy, NewReviewEvent, QueueItem, QueuedFailure,
+        ReviewAction, ReviewEvent, ReviewSummary, StoredFilter,
+    },
     roles::Role,
     runs::{Claimed, NewRun, PauseReason, RecordState, Run, RunState, Settled},
     scim::{
@@ -458,7 +462,8 @@ pub trait GoalsStore: Send + Sync {
     ) -> Result<()>;
     async fn impact(&self, project: ProjectId) -> Result<Option<ImpactRow>>;
     async fn running_impacts(&self) -> Result<Vec<ProjectId>>;
-    /// The sealed records with these source ids (those that exist).
+    /// The sealed records with these source ids (those that exist); where support
+    /// staff corrected a record, the correction.
     async fn sealed_records(
         &self,
         project: ProjectId,
@@ -595,6 +600,106 @@ pub trait RunStore: Send + Sync {
     ) -> Result<u64>;
 }
 
+/// The review queue, its history, corrections and the grant to see personal data.
+#[async_trait]
+pub trait ReviewStore: Send + Sync {
+    /// Records a finished run's outcomes in the queue: each failure becomes (or
+    /// updates) its user's row unless the row already holds a later outcome; each
+    /// success marks a queued user migrated (a test run's only users whose failure
+    /// was a test run's). Each change is added to the user's history. Repeatable:
+    /// a repeat changes nothing.
+    async fn queue_outcomes(
+        &self,
+        project: ProjectId,
+        run: RunId,
+        target_role: &str,
+        failed: &[QueuedFailure],
+        succeeded: &[(String, DateTime<Utc>)],
+    ) -> Result<()>;
+    /// Up to `limit` queued users matching the filter, in legacy-id order after `after`.
+    async fn queue(
+        &self,
+        project: ProjectId,
+        filter: &StoredFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<QueueItem>>;
+    async fn queue_count(&self, project: ProjectId, filter: &StoredFilter) -> Result<u64>;
+    /// The matching users counted by `by`, largest groups first, at most `limit`.
+    async fn queue_groups(
+        &self,
+        project: ProjectId,
+        filter: &StoredFilter,
+        by: GroupBy,
+        limit: u32,
+    ) -> Result<Vec<(Option<String>, u64)>>;
+    async fn queue_item(&self, project: ProjectId, source_id: &str) -> Result<Option<QueueItem>>;
+    async fn queue_summary(&self, project: ProjectId) -> Result<ReviewSummary>;
+    #[allow(clippy::too_many_arguments)]
+    /// Applies an action to those of `ids` that are queued, adds it to each one's
+    /// history and writes the audit entry, in one transaction; how many changed.
+    async fn queue_act(
+        &self,
+        project: ProjectId,
+        ids: &[String],
+        action: &ReviewAction,
+        event: &NewReviewEvent,
+        actor: AccountId,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<u64>;
+    /// Adds the same entry to the history of each of `ids` (a retry, a correction).
+    async fn queue_note(
+        &self,
+        project: ProjectId,
+        ids: &[String],
+        actor: AccountId,
+        event: &NewReviewEvent,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    async fn queue_events(&self, project: ProjectId, source_id: &str) -> Result<Vec<ReviewEvent>>;
+    /// Every run's outcome for this user, newest first.
+    async fn attempts(&self, project: ProjectId, source_id: &str) -> Result<Vec<Attempt>>;
+    /// The imported record, sealed, and its content digest (not a correction).
+    async fn imported_record(
+        &self,
+        project: ProjectId,
+        source_id: &str,
+    ) -> Result<Option<(String, Vec<u8>)>>;
+    /// Keeps a correction (replacing an earlier one), its search digests, the history
+    /// entry and the audit entry, in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    async fn put_correction(
+        &self,
+        project: ProjectId,
+        source_id: &str,
+        sealed: &[u8],
+        base_digest: &str,
+        fields: &[String],
+        digests: &[String],
+        actor: AccountId,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+    /// The correction's sealed record and what is known of it, if there is one.
+    async fn correction(
+        &self,
+        project: ProjectId,
+        source_id: &str,
+    ) -> Result<Option<(Vec<u8>, CorrectionInfo)>>;
+    async fn personal_data_grant(&self, account: AccountId) -> Result<bool>;
+    async fn set_personal_data_grant(
+        &self,
+        account: AccountId,
+        granted: bool,
+        by: AccountId,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+    /// Members allowed to see personal data unmasked.
+    async fn personal_data_grants(&self) -> Result<Vec<AccountId>>;
+}
+
 /// Where a new run's records come from.
 #[derive(Clone, Copy, Debug)]
 pub enum RunRecords<'a> {
@@ -606,6 +711,9 @@ pub enum RunRecords<'a> {
     FailedOf(RunId),
     /// The records this run created, with their SCIM ids (a rollback).
     CreatedOf(RunId),
+    /// These source ids, each with whether an earlier attempt may have reached the
+    /// target (then the user is looked up by its `externalId` before it is sent).
+    Reviewed(&'a [(String, bool)]),
 }
 
 /// Which of a run's records to list.
@@ -627,6 +735,8 @@ pub struct RunRecord {
     pub scim_id: Option<String>,
     pub error_class: Option<String>,
     pub error_detail: Option<String>,
+    /// The target's `scimType` of a failure, when it gave one.
+    pub scim_type: Option<String>,
     pub settled_at: Option<DateTime<Utc>>,
 }
 
@@ -676,6 +786,13 @@ pub trait RecordWork: Send + Sync {
     /// Records done so far by a running impact, from memory.
     fn impact_progress(&self, project: ProjectId) -> Option<u64>;
     fn open_impact(&self, project: ProjectId, sealed: &[u8]) -> Result<ImpactReport>;
+    /// The keyed digest a search value is looked up by (never the value itself).
+    fn search_digest(&self, project: ProjectId, key: &str) -> String;
+    /// Opens one of the project's sealed records (imported or corrected).
+    fn open_record(&self, project: ProjectId, source_id: &str, sealed: &[u8])
+    -> Result<NormalizedUser>;
+    /// Seals a record (a correction) as records are kept.
+    fn seal_record(&self, project: ProjectId, user: &NormalizedUser) -> Result<Vec<u8>>;
 }
 
 /// The engine that works on running runs (the server holds the workers, the HTTP
@@ -742,6 +859,7 @@ pub trait Store:
     + MappingStore
     + GoalsStore
     + RunStore
+    + ReviewStore
 {
 }
 
@@ -760,6 +878,7 @@ impl<T> Store for T where
         + MappingStore
         + GoalsStore
         + RunStore
+        + ReviewStore
 {
 }
 

@@ -32,6 +32,7 @@ mod journey;
 mod mappings;
 mod members;
 mod projects;
+mod review;
 mod runs;
 mod targets;
 mod tokens;
@@ -42,6 +43,7 @@ pub use goals::{
     RulePreview, UserTypeEstimate, UserTypesView,
 };
 pub use mappings::{MAX_RULES, MappingView};
+pub use review::{CorrectionPreview, MAX_QUEUE_PAGE, QueueView, RecordReview};
 pub use runs::{Control, MAX_RECORDS_PAGE, RecordsPage, RetryPlan, RunView, WindowView, advance};
 
 use chrono::{DateTime, Duration, Utc};

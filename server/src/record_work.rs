@@ -320,4 +320,21 @@ impl RecordWork for RecordWorker {
         serde_json::from_slice(&json)
             .map_err(|e| DomainError::Internal(format!("impact report: {e}")))
     }
+
+    fn search_digest(&self, project: ProjectId, key: &str) -> String {
+        records::search_digest(&self.vault, project, key)
+    }
+
+    fn open_record(
+        &self,
+        project: ProjectId,
+        source_id: &str,
+        sealed: &[u8],
+    ) -> domain::Result<NormalizedUser> {
+        records::open(&self.vault, project, source_id, sealed)
+    }
+
+    fn seal_record(&self, project: ProjectId, user: &NormalizedUser) -> domain::Result<Vec<u8>> {
+        records::seal(&self.vault, project, user).map(|s| s.data)
+    }
 }

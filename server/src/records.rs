@@ -55,6 +55,11 @@ pub fn seal(vault: &Vault, project: ProjectId, user: &NormalizedUser) -> domain:
     Ok(Sealed { data, digest })
 }
 
+/// The keyed digest a queued user is found by (see `domain::review::search_keys`).
+pub fn search_digest(vault: &Vault, project: ProjectId, key: &str) -> String {
+    vault.digest(format!("search:{project}").as_bytes(), key.as_bytes())
+}
+
 pub fn open(
     vault: &Vault,
     project: ProjectId,

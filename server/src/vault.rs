@@ -43,13 +43,36 @@ impl From<VaultError> for io::Error {
 #[derive(Clone)]
 pub struct Vault {
     cipher: Aes256Gcm,
+    /// The key of search digests, derived from the server key so that it is never
+    /// the encryption key itself.
+    index_key: [u8; 32],
 }
 
 impl Vault {
     pub fn new(key: &[u8; 32]) -> Self {
+        use hmac::Mac as _;
+        let mut derive = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(key)
+            .expect("HMAC takes a key of any length");
+        derive.update(b"ferry search digest v1");
         Self {
             cipher: Aes256Gcm::new(key.into()),
+            index_key: derive.finalize().into_bytes().into(),
         }
+    }
+
+    /// A keyed digest (HMAC-SHA-256, 128 bits in hex) of `value` in `context`: equal
+    /// values give equal digests, and nobody without the server key can test a guess.
+    pub fn digest(&self, context: &[u8], value: &[u8]) -> String {
+        use hmac::Mac as _;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&self.index_key)
+            .expect("HMAC takes a key of any length");
+        mac.update(context);
+        mac.update(&[0]);
+        mac.update(value);
+        mac.finalize().into_bytes()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// `nonce || ciphertext`, authenticated together with `context` (for example the
@@ -309,6 +332,16 @@ mod tests {
             vault().reader(&b"plain text file"[..]),
             Err(VaultError::NotSealed)
         ));
+    }
+
+    #[test]
+    fn digests_depend_on_the_key_and_the_context() {
+        let other = Vault::new(&[8u8; 32]);
+        let v = vault();
+        assert_eq!(v.digest(b"p", b"ann"), v.digest(b"p", b"ann"));
+        assert_ne!(v.digest(b"p", b"ann"), v.digest(b"q", b"ann"));
+        assert_ne!(v.digest(b"p", b"ann"), other.digest(b"p", b"ann"));
+        assert_eq!(v.digest(b"p", b"ann").len(), 32);
     }
 
     #[test]

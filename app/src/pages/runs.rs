@@ -27,16 +27,6 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
-fn kind_label(kind: RunKind) -> &'static str {
-    match kind {
-        RunKind::TestRun => "Test run",
-        RunKind::RealRun => "Real run",
-        RunKind::Retry => "Retry",
-        RunKind::Rollback => "Rollback",
-        RunKind::InviteWave => "Invite wave",
-    }
-}
-
 fn state_badge(state: RunState) -> impl IntoView {
     let class = match state {
         RunState::Succeeded => "badge ok",
@@ -115,7 +105,7 @@ fn RunHistory(project: String, runs: Vec<Run>) -> impl IntoView {
                     view! {
                         <tr>
                             <td>{format_time(run.created_at)}</td>
-                            <td>{kind_label(run.kind)}</td>
+                            <td>{run.kind.label()}</td>
                             <td>{run.target_role.clone()}</td>
                             <td>{state_badge(run.state)}</td>
                             <td class="num">{grouped(run.total)}</td>
@@ -418,7 +408,7 @@ fn RunBody(
         <div class="page-head">
             <div>
                 <p class="crumbs"><a href=format!("/projects/{project}/runs")>"Runs"</a>" /"</p>
-                <h2>{kind_label(run.kind)}" "{move || progress.get().state.map(state_badge)}</h2>
+                <h2>{run.kind.label()}" "{move || progress.get().state.map(state_badge)}</h2>
                 <p class="muted">
                     {format!("{} target · mapping version {} · created {}", run.target_role, run.mapping_version.map_or("—".into(), |v| v.to_string()), format_time(run.created_at))}
                     {sample.map(|s| format!(" · sample: {s}"))}

@@ -43,6 +43,16 @@ impl RunKind {
         }
     }
 
+    pub fn label(self) -> &'static str {
+        match self {
+            RunKind::TestRun => "Test run",
+            RunKind::RealRun => "Real run",
+            RunKind::Retry => "Retry",
+            RunKind::Rollback => "Rollback",
+            RunKind::InviteWave => "Invite wave",
+        }
+    }
+
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == text)
     }
@@ -602,6 +612,8 @@ pub struct Settled {
     pub scim_id: Option<String>,
     pub error_class: Option<String>,
     pub error_detail: Option<String>,
+    /// The target's `scimType` of a failure, when it gave one.
+    pub scim_type: Option<String>,
     /// The groups the user belongs to (names, one per line), kept for the groups that
     /// follow the users, so that the records need not be opened again.
     pub groups: Option<String>,

@@ -31,6 +31,51 @@ pub const COUNT_SAMPLE: u32 = 10_000;
 /// Records one preview shows.
 pub const PREVIEW_RECORDS: u32 = 20;
 
+/// One record as `mapping` makes it: each rule's value or error (rules in `hidden`
+/// left out), its user type, and the resource.
+pub(super) fn preview_record(
+    mapping: &Mapping,
+    compiled: &CompiledMapping,
+    hidden: &[usize],
+    placed: Option<&crate::user_types::CompiledUserTypes>,
+    user_types: &UserTypes,
+    user: &crate::import::NormalizedUser,
+) -> PreviewRecord {
+    // One mapping pass gives both the resource and each rule's value.
+    let mut values: Vec<(usize, Json)> = Vec::new();
+    let mapped = compiled.map_seeing(user, |i, value| values.push((i, value.clone())));
+    let user_type = placed.and_then(|p| p.place(user));
+    let rules = mapping
+        .rules
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| compiled.has_rule(*i) && !hidden.contains(i))
+        .map(|(i, rule)| RulePreview {
+            rule: i,
+            target: rule.target.clone(),
+            source: compiled.source_value(i, user),
+            value: values.iter().find(|(v, _)| *v == i).map(|(_, j)| j.clone()),
+            error: mapped
+                .failures
+                .iter()
+                .find(|f| f.rule == i)
+                .map(|f| f.message.clone()),
+        })
+        .collect();
+    PreviewRecord {
+        source_id: user.source_id.clone(),
+        user_type: user_type
+            .and_then(|s| user_types.user_types.get(s))
+            .map(|s| s.name.clone()),
+        moves: match (placed, user_type) {
+            (Some(p), Some(s)) => p.included(s),
+            _ => false,
+        },
+        rules,
+        resource: mapped.resource,
+    }
+}
+
 /// The user types as the editor shows them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -193,7 +238,7 @@ impl Ferry {
 
     /// Compiles the rules for use on records, leaving out those with problems and
     /// those reading a confidential attribute, whose values must never be read.
-    async fn compile_for_records(
+    pub(super) async fn compile_for_records(
         &self,
         project: ProjectId,
         mapping: &Mapping,
@@ -414,39 +459,14 @@ impl Ferry {
             .records
             .iter()
             .map(|user| {
-                // One mapping pass gives both the resource and each rule's value.
-                let mut values: Vec<(usize, Json)> = Vec::new();
-                let mapped = compiled.map_seeing(user, |i, value| values.push((i, value.clone())));
-                let user_type = placed.as_ref().and_then(|p| p.place(user));
-                let rules = mapping
-                    .rules
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| compiled.has_rule(*i) && !hidden.contains(i))
-                    .map(|(i, rule)| RulePreview {
-                        rule: i,
-                        target: rule.target.clone(),
-                        source: compiled.source_value(i, user),
-                        value: values.iter().find(|(v, _)| *v == i).map(|(_, j)| j.clone()),
-                        error: mapped
-                            .failures
-                            .iter()
-                            .find(|f| f.rule == i)
-                            .map(|f| f.message.clone()),
-                    })
-                    .collect();
-                PreviewRecord {
-                    source_id: user.source_id.clone(),
-                    user_type: user_type
-                        .and_then(|s| user_types.user_types.user_types.get(s))
-                        .map(|s| s.name.clone()),
-                    moves: match (&placed, user_type) {
-                        (Some(p), Some(s)) => p.included(s),
-                        _ => false,
-                    },
-                    rules,
-                    resource: mapped.resource,
-                }
+                preview_record(
+                    mapping,
+                    &compiled,
+                    &hidden,
+                    placed.as_ref(),
+                    &user_types.user_types,
+                    user,
+                )
             })
             .collect::<Vec<_>>();
         let what = match sample {

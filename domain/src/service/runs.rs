@@ -514,8 +514,19 @@ impl Ferry {
         project: ProjectId,
         accept_collisions: Option<u64>,
     ) -> Result<Preflight> {
-        let connector = self.workers.targets.as_ref();
         self.may_run(actor, project).await?;
+        self.checks_before_run(actor, project, accept_collisions)
+            .await
+    }
+
+    /// The pre-flight checks themselves, for whoever may start the run asking.
+    pub(super) async fn checks_before_run(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        accept_collisions: Option<u64>,
+    ) -> Result<Preflight> {
+        let connector = self.workers.targets.as_ref();
         let mut checks = Preflight { checks: Vec::new() };
         let now = self.now();
         let stored = self.store.target(project, TargetRole::Production).await?;
@@ -1064,9 +1075,16 @@ impl Ferry {
         if parent.target_role != TargetRole::Production.as_str() {
             return Ok(None);
         }
-        let mut checks = self.preflight(actor, project, None).await?;
+        Ok(Some(self.retry_preflight(actor, project).await?))
+    }
+
+    /// The real run's checks that concern a retry against production: the target
+    /// reachable and described, the mapping and user types sound, no other run active
+    /// (the data check is about every record, not the retried ones).
+    pub(super) async fn retry_preflight(&self, actor: &Actor, project: ProjectId) -> Result<Preflight> {
+        let mut checks = self.checks_before_run(actor, project, None).await?;
         checks.checks.retain(|c| c.name != "data");
-        Ok(Some(checks))
+        Ok(checks)
     }
 
     /// A finished run whose failed records may be retried.
@@ -1142,6 +1160,48 @@ impl Ferry {
                 records: RunRecords::FailedOf(parent.id),
                 schedule: false,
                 note: None,
+            },
+        )
+        .await
+    }
+
+    /// A retry run of exactly these users against production, with the latest mapping,
+    /// user types and corrections; users an earlier attempt may have created are
+    /// looked up by their `externalId` before they are sent. Whoever may act on the
+    /// review queue may start it; it passes the checks a retry passes.
+    pub(super) async fn launch_chosen_retry(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        chosen: &[(String, bool)],
+    ) -> Result<Run> {
+        self.retry_preflight(actor, project).await?.require()?;
+        let ready = self.ready(project).await?;
+        self.no_active_run(project).await?;
+        let target = self.run_target(project, TargetRole::Production).await?;
+        let settings = RunSettings {
+            tuning: Default::default(),
+            user_types: ready.user_types,
+            policy: target.settings.on_existing,
+            sample: None,
+            window: None,
+            placed: None,
+        };
+        self.launch(
+            actor,
+            Launch {
+                project,
+                kind: RunKind::Retry,
+                target_role: TargetRole::Production.as_str().into(),
+                mapping_version: Some(ready.mapping_version),
+                parent: None,
+                settings: &settings,
+                records: RunRecords::Reviewed(chosen),
+                schedule: false,
+                note: Some(format!(
+                    "{} user(s) chosen in the review queue",
+                    grouped(chosen.len() as u64)
+                )),
             },
         )
         .await

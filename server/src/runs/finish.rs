@@ -50,6 +50,9 @@ impl Inner {
         self.store
             .save_finish(run.id, &summary, readback.as_deref())
             .await?;
+        if run.kind != RunKind::Rollback {
+            self.queue_outcomes(context).await?;
+        }
         let run = self.run(run.id).await?;
         if run.state == RunState::Running {
             let event = RunEvent::Finish {
@@ -62,6 +65,83 @@ impl Inner {
                 }
                 Err(DomainError::Conflict(_)) => {}
                 Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+
+    /// Folds the run's outcomes into the review queue: its failed users (with their
+    /// user type and the digests they are found by) and the queued users it migrated.
+    /// A repeat after a crash changes nothing.
+    async fn queue_outcomes(&self, context: &Context) -> domain::Result<()> {
+        let run = &context.run;
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .run_records(run.id, &RecordFilter::default(), after, PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.seq);
+            let failed_ids: Vec<String> = page
+                .iter()
+                .filter(|r| r.state == RecordState::Failed)
+                .map(|r| r.source_id.clone())
+                .collect();
+            let sealed: HashMap<String, Vec<u8>> = self
+                .store
+                .sealed_records(run.project_id, &failed_ids)
+                .await?
+                .into_iter()
+                .collect();
+            let mut failed = Vec::new();
+            let mut succeeded = Vec::new();
+            for record in &page {
+                let at = record.settled_at.unwrap_or_else(Utc::now);
+                match record.state {
+                    RecordState::Failed => {
+                        let user = sealed.get(&record.source_id).and_then(|data| {
+                            records::open(&self.vault, run.project_id, &record.source_id, data)
+                                .ok()
+                        });
+                        let user_type = user
+                            .as_ref()
+                            .and_then(|u| context.user_types.place(u))
+                            .and_then(|s| context.settings.user_types.user_types.get(s))
+                            .map(|s| s.name.clone());
+                        let keys = match &user {
+                            Some(user) => domain::review::search_keys(user),
+                            None => domain::review::search_keys(&domain::import::NormalizedUser {
+                                source_id: record.source_id.clone(),
+                                ..Default::default()
+                            }),
+                        };
+                        failed.push(domain::review::QueuedFailure {
+                            source_id: record.source_id.clone(),
+                            at,
+                            error_class: record.error_class.clone().unwrap_or_default(),
+                            scim_type: record.scim_type.clone(),
+                            detail: record.error_detail.clone().unwrap_or_default(),
+                            user_type,
+                            digests: keys
+                                .iter()
+                                .map(|k| records::search_digest(&self.vault, run.project_id, k))
+                                .collect(),
+                        });
+                    }
+                    RecordState::Created | RecordState::Updated | RecordState::Skipped
+                        if record.scim_id.is_some() =>
+                    {
+                        succeeded.push((record.source_id.clone(), at));
+                    }
+                    _ => {}
+                }
+            }
+            self.store
+                .queue_outcomes(run.project_id, run.id, &run.target_role, &failed, &succeeded)
+                .await?;
+            if page.len() < PAGE as usize {
+                break;
             }
         }
         Ok(())

@@ -181,6 +181,7 @@ fn settled(seq: u64, state: RecordState, class: &str, detail: impl Into<String>)
         scim_id: None,
         error_class: Some(class.into()),
         error_detail: Some(detail.into()),
+        scim_type: None,
         groups: None,
     }
 }

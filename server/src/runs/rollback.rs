@@ -26,6 +26,7 @@ impl Inner {
                     scim_id: Some(scim_id.clone()),
                     error_class: None,
                     error_detail: None,
+                    scim_type: None,
                     groups: None,
                 },
                 Err(call) if call.class() == ErrorClass::NotFound => Settled {
@@ -34,6 +35,7 @@ impl Inner {
                     scim_id: Some(scim_id.clone()),
                     error_class: None,
                     error_detail: Some("the user was gone already".into()),
+                    scim_type: None,
                     groups: None,
                 },
                 Err(call) if call.class() == ErrorClass::Unauthorized => {

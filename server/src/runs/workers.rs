@@ -303,6 +303,7 @@ impl Inner {
                         scim_id: Some(id),
                         error_class: None,
                         error_detail: None,
+                        scim_type: None,
                         groups: seqs[i].1.clone(),
                     })
                     .collect();
@@ -340,6 +341,7 @@ impl Inner {
                     scim_id: Some(id),
                     error_class: None,
                     error_detail: None,
+                    scim_type: None,
                     groups,
                 },
                 Outcome::Updated { id, changed } => Settled {
@@ -356,6 +358,7 @@ impl Inner {
                             changed.join(", ")
                         )
                     }),
+                    scim_type: None,
                     groups,
                 },
                 Outcome::Skipped { id } => Settled {
@@ -380,7 +383,10 @@ impl Inner {
                     }
                     continue;
                 }
-                Outcome::Failed(f) => settled(seq, RecordState::Failed, f.class.as_str(), f.detail),
+                Outcome::Failed(f) => Settled {
+                    scim_type: f.scim_type,
+                    ..settled(seq, RecordState::Failed, f.class.as_str(), f.detail)
+                },
             };
             out.push(done);
         }

@@ -77,6 +77,7 @@ mod assessments;
 mod goals;
 mod mappings;
 mod projects;
+mod review;
 mod runs;
 mod targets;
 mod uploads;

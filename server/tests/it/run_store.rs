@@ -183,6 +183,7 @@ async fn story(db: TestDb) {
             scim_id: (i % 4 < 2).then(|| format!("scim-{}", c.seq)),
             error_class: (i % 4 == 3).then(|| "invalid_value".into()),
             error_detail: (i % 4 == 3).then(|| "userName is not unique".into()),
+            scim_type: None,
             groups: None,
         })
         .collect();
@@ -227,6 +228,7 @@ async fn story(db: TestDb) {
             scim_id: Some("late".into()),
             error_class: None,
             error_detail: None,
+            scim_type: None,
             groups: None,
         })
         .collect();
@@ -374,6 +376,7 @@ async fn story(db: TestDb) {
         scim_id: None,
         error_class: None,
         error_detail: None,
+        scim_type: None,
         groups: None,
     };
     assert!(store.settle(id, "worker-c", &[bad], later).await.is_err());
@@ -433,6 +436,7 @@ async fn race(db: TestDb) {
                             scim_id: Some(format!("s{}", c.seq)),
                             error_class: None,
                             error_detail: None,
+                            scim_type: None,
                             groups: None,
                         })
                         .collect();

@@ -219,9 +219,11 @@ macro_rules! goals_store {
                 let mut found = Vec::with_capacity(ids.len());
                 for chunk in ids.chunks(IDS_PER_STATEMENT) {
                     let mut query = sqlx::QueryBuilder::<$db>::new(
-                        "SELECT source_id, data FROM records WHERE project_id = ",
+                        "SELECT r.source_id, COALESCE(c.data, r.data) FROM records r \
+                         LEFT JOIN record_corrections c ON c.project_id = r.project_id \
+                         AND c.source_id = r.source_id WHERE r.project_id = ",
                     );
-                    query.push_bind(project.0).push(" AND source_id IN (");
+                    query.push_bind(project.0).push(" AND r.source_id IN (");
                     let mut list = query.separated(", ");
                     for id in chunk {
                         list.push_bind(id.clone());
@@ -249,8 +251,10 @@ macro_rules! goals_store {
                 limit: u32,
             ) -> Result<Vec<(String, Vec<u8>)>> {
                 sqlx::query_as(
-                    "SELECT source_id, data FROM records WHERE project_id = $1 \
-                     AND digest >= $2 AND digest < $3 LIMIT $4",
+                    "SELECT r.source_id, COALESCE(c.data, r.data) FROM records r \
+                     LEFT JOIN record_corrections c ON c.project_id = r.project_id \
+                     AND c.source_id = r.source_id WHERE r.project_id = $1 \
+                     AND r.digest >= $2 AND r.digest < $3 LIMIT $4",
                 )
                 .bind(project.0)
                 .bind(from)

@@ -95,6 +95,7 @@ struct RecordRow {
     scim_id: Option<String>,
     error_class: Option<String>,
     error_detail: Option<String>,
+    scim_type: Option<String>,
     settled_at: Option<i64>,
 }
 
@@ -111,6 +112,7 @@ impl TryFrom<RecordRow> for RunRecord {
             scim_id: r.scim_id,
             error_class: r.error_class,
             error_detail: r.error_detail,
+            scim_type: r.scim_type,
             settled_at: r.settled_at.map(time),
         })
     }
@@ -257,18 +259,41 @@ macro_rules! run_store {
                     }
                     // Numbered in source-id order, straight from the table: a million
                     // ids never pass through memory.
+                    // Users support staff decided to skip stay out.
                     RunRecords::Project => Self::exec(
                         &mut tx,
                         sqlx::query(
                             "INSERT INTO job_records (job_id, seq, source_id, state) \
                              SELECT $1, ROW_NUMBER() OVER (ORDER BY source_id) - 1, source_id, $3 \
-                             FROM records WHERE project_id = $2",
+                             FROM records r WHERE project_id = $2 AND NOT EXISTS (\
+                             SELECT 1 FROM review_items ri WHERE ri.project_id = r.project_id \
+                             AND ri.source_id = r.source_id AND ri.state = $4)",
                         )
                         .bind(run.id.0)
                         .bind(run.project_id.0)
-                        .bind(pending),
+                        .bind(pending)
+                        .bind(domain::review::ReviewState::Skipped.as_str()),
                     )
                     .await?,
+                    RunRecords::Reviewed(chosen) => {
+                        for (chunk_at, chunk) in chosen.chunks(RECORDS_PER_STATEMENT).enumerate() {
+                            let mut insert = sqlx::QueryBuilder::<$db>::new(
+                                "INSERT INTO job_records (job_id, seq, source_id, state, sent) ",
+                            );
+                            let first = chunk_at * RECORDS_PER_STATEMENT;
+                            insert.push_values(chunk.iter().enumerate(), |mut row, (i, (id, reached))| {
+                                row.push_bind(run.id.0)
+                                    .push_bind((first + i) as i64)
+                                    .push_bind(id.clone())
+                                    .push_bind(pending)
+                                    .push_bind(*reached);
+                            });
+                            insert.build().execute(&mut *tx).await.map_err(
+                                crate::store::rows::db_error("a record appears twice in the run"),
+                            )?;
+                        }
+                        chosen.len() as u64
+                    }
                     RunRecords::FailedOf(parent) | RunRecords::CreatedOf(parent) => {
                         let (state, scim_id) = match records {
                             RunRecords::FailedOf(_) => (RecordState::Failed, "NULL"),
@@ -385,7 +410,7 @@ macro_rules! run_store {
             ) -> Result<Vec<RunRecord>> {
                 let mut query = sqlx::QueryBuilder::<$db>::new(
                     "SELECT seq, source_id, state, attempts, scim_id, error_class, error_detail, \
-                     settled_at FROM job_records WHERE job_id = ",
+                     scim_type, settled_at FROM job_records WHERE job_id = ",
                 );
                 query.push_bind(id.0);
                 if let Some(state) = filter.state {
@@ -692,13 +717,14 @@ macro_rules! run_store {
                         outcomes.iter().filter(|o| o.state == *state).collect();
                     for chunk in ending.chunks(SETTLED_PER_STATEMENT) {
                         let mut update = sqlx::QueryBuilder::<$db>::new(
-                            "WITH v (v_seq, v_scim_id, v_class, v_detail, v_groups) AS (",
+                            "WITH v (v_seq, v_scim_id, v_class, v_detail, v_type, v_groups) AS (",
                         );
                         update.push_values(chunk, |mut row, o| {
                             row.push_bind(o.seq as i64)
                                 .push_bind(o.scim_id.clone())
                                 .push_bind(o.error_class.clone())
                                 .push_bind(o.error_detail.clone())
+                                .push_bind(o.scim_type.clone())
                                 .push_bind(o.groups.clone());
                         });
                         update
@@ -706,7 +732,7 @@ macro_rules! run_store {
                             .push_bind(state.as_str())
                             .push(
                                 ", scim_id = v_scim_id, error_class = v_class, \
-                                 error_detail = v_detail, member_of = v_groups, \
+                                 error_detail = v_detail, scim_type = v_type, member_of = v_groups, \
                                  lease_until = NULL, settled_at = ",
                             )
                             .push_bind(millis(at))

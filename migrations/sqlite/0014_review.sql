@@ -1,0 +1,80 @@
+-- Support staff's review of failed records: the target's scimType kept with a failure,
+-- one queue row per legacy user that failed (its latest outcome, the review state, the
+-- assignee, a skip decision), keyed digests to find a user without a plaintext column,
+-- the history of each row, corrections kept beside the imported records (sealed like
+-- them), and the grant to see personal data unmasked.
+
+ALTER TABLE job_records ADD COLUMN scim_type TEXT;
+
+-- Ids, classes and the target's words; never values. `outcome` is `failed` or
+-- `migrated` (a later run succeeded); `state` is the review state (`open`,
+-- `in_progress`, `waiting`, `resolved`) or `skipped` (a decision, with its reason).
+CREATE TABLE review_items (
+    project_id      BLOB NOT NULL REFERENCES projects (id),
+    source_id       TEXT NOT NULL,
+    outcome         TEXT NOT NULL,
+    outcome_at      BIGINT NOT NULL,
+    job_id          BLOB NOT NULL REFERENCES jobs (id),
+    target_role     TEXT NOT NULL,
+    error_class     TEXT NOT NULL,
+    scim_type       TEXT,
+    fault           TEXT,
+    pattern         TEXT NOT NULL,
+    error_detail    TEXT NOT NULL,
+    user_type       TEXT,
+    state           TEXT NOT NULL,
+    assignee        BLOB REFERENCES accounts (id),
+    skip_reason     TEXT,
+    first_failed_at BIGINT NOT NULL,
+    updated_at      BIGINT NOT NULL,
+    PRIMARY KEY (project_id, source_id)
+);
+CREATE INDEX review_waiting ON review_items (project_id, outcome, state, source_id);
+CREATE INDEX review_by_class ON review_items (project_id, error_class, source_id);
+CREATE INDEX review_by_assignee ON review_items (project_id, assignee, source_id);
+CREATE INDEX review_by_job ON review_items (project_id, job_id, source_id);
+CREATE INDEX review_oldest ON review_items (project_id, outcome, state, first_failed_at);
+
+-- Keyed digests (HMAC under a key derived from the server key) of each queued user's
+-- normalized e-mail addresses, user name and legacy id.
+CREATE TABLE review_keys (
+    project_id BLOB NOT NULL REFERENCES projects (id),
+    digest     TEXT NOT NULL,
+    source_id  TEXT NOT NULL,
+    PRIMARY KEY (project_id, digest, source_id)
+);
+
+-- What happened to a queued user: failures and successes of runs, and every action
+-- of support staff (assignments, states, skips, corrections, retries, comments).
+CREATE TABLE review_events (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id BLOB NOT NULL REFERENCES projects (id),
+    source_id  TEXT NOT NULL,
+    at         BIGINT NOT NULL,
+    actor_id   BLOB REFERENCES accounts (id),
+    kind       TEXT NOT NULL,
+    detail     TEXT NOT NULL
+);
+CREATE INDEX review_events_item ON review_events (project_id, source_id, id);
+
+-- A correction of an imported record: the whole corrected record, sealed under the
+-- same context as the record (runs and previews read it in its place), the digest of
+-- the import it corrects (a newer export that changed the user shows the conflict),
+-- and the names of the fields it changed.
+CREATE TABLE record_corrections (
+    project_id  BLOB NOT NULL REFERENCES projects (id),
+    source_id   TEXT NOT NULL,
+    data        BLOB NOT NULL,
+    base_digest TEXT NOT NULL,
+    fields      TEXT NOT NULL,
+    created_by  BLOB REFERENCES accounts (id),
+    created_at  BIGINT NOT NULL,
+    PRIMARY KEY (project_id, source_id)
+);
+
+-- Members an owner allowed to see personal data unmasked.
+CREATE TABLE personal_data_grants (
+    account_id BLOB PRIMARY KEY REFERENCES accounts (id),
+    granted_by BLOB REFERENCES accounts (id),
+    granted_at BIGINT NOT NULL
+);
