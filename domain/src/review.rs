@@ -795,9 +795,239 @@ pub struct CorrectionInfo {
     pub conflict: bool,
 }
 
+
+/// The columns of the queue's CSV export, in order. The value columns are what a
+/// correction may change; re-imported, they become corrections.
+pub const EXPORT_COLUMNS: [&str; 19] = [
+    "source_id",
+    "outcome",
+    "review_state",
+    "error_class",
+    "scim_type",
+    "fault",
+    "detail",
+    "user_type",
+    "assignee",
+    "skip_reason",
+    "first_failed_at",
+    "run_id",
+    "corrected",
+    "username",
+    "email",
+    "given_name",
+    "family_name",
+    "display_name",
+    "phone",
+];
+
+/// Value columns a corrections CSV may carry, besides `attributes.<name>`.
+pub const CORRECTABLE: [&str; 6] = [
+    "username",
+    "email",
+    "given_name",
+    "family_name",
+    "display_name",
+    "phone",
+];
+
+/// One exported user: its queue row and its values (masked unless the viewer may see
+/// personal data).
+pub fn export_row(item: &QueueItem, user: Option<&NormalizedUser>, unmasked: bool) -> Vec<String> {
+    let show = |v: Option<&str>| match v {
+        Some(v) if unmasked => v.to_string(),
+        Some(v) => mask(v),
+        None => String::new(),
+    };
+    let u = user;
+    vec![
+        item.source_id.clone(),
+        item.outcome.as_str().into(),
+        item.state.as_str().into(),
+        item.error_class.clone(),
+        item.scim_type.clone().unwrap_or_default(),
+        item.fault.clone().unwrap_or_default(),
+        // The target's words may quote the user's values: masked viewers get the
+        // pattern, with the values taken out.
+        if unmasked {
+            item.detail.clone()
+        } else {
+            item.pattern.clone()
+        },
+        item.user_type.clone().unwrap_or_default(),
+        item.assignee_name.clone().unwrap_or_default(),
+        item.skip_reason.clone().unwrap_or_default(),
+        item.first_failed_at.to_rfc3339(),
+        item.run_id.to_string(),
+        if item.corrected { "yes" } else { "no" }.into(),
+        show(u.and_then(|u| u.username.as_deref())),
+        show(u.and_then(|u| u.primary_email())),
+        show(u.and_then(|u| u.given_name.as_deref())),
+        show(u.and_then(|u| u.family_name.as_deref())),
+        show(u.and_then(|u| u.display_name.as_deref())),
+        show(u.and_then(|u| u.phones.iter().find(|p| p.primary).or(u.phones.first())).map(|p| p.value.as_str())),
+    ]
+}
+
+/// A correction read from a CSV row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CorrectionRow {
+    /// The row's line in the file (1-based; the header is line 1).
+    pub line: u64,
+    pub source_id: String,
+    pub correction: Correction,
+}
+
+/// A row of a corrections CSV that could not be used: where and why, never the value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RowProblem {
+    pub line: u64,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+/// What importing corrections did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CorrectionsReport {
+    /// Rows read (the header not counted).
+    pub rows: u64,
+    /// Users whose record a row corrected.
+    pub corrected: u64,
+    /// Rows that changed nothing (every value as it was, masked or empty).
+    pub unchanged: u64,
+    pub problems: Vec<RowProblem>,
+}
+
+/// Rows one corrections CSV may hold.
+pub const MAX_CORRECTION_ROWS: usize = 100_000;
+/// Problems listed at most (the count says how many rows had one).
+pub const MAX_ROW_PROBLEMS: usize = 200;
+
+/// Reads a corrections CSV: a `source_id` column and any of the correctable columns
+/// (`attributes.<name>` too); other columns (the export's own) are ignored. An empty
+/// cell, or one holding a masked value (`•`), changes nothing.
+pub fn parse_corrections(bytes: &[u8]) -> Result<(Vec<CorrectionRow>, Vec<RowProblem>)> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
+    let headers = reader
+        .headers()
+        .map_err(|_| DomainError::invalid("file", "line 1: not a CSV header row"))?
+        .clone();
+    let id_at = headers
+        .iter()
+        .position(|h| h.trim_start_matches('\u{feff}') == "source_id")
+        .ok_or_else(|| DomainError::invalid("file", "line 1: there is no source_id column"))?;
+    let columns: Vec<(usize, String)> = headers
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| CORRECTABLE.contains(h) || h.starts_with("attributes."))
+        .map(|(i, h)| (i, h.to_string()))
+        .collect();
+    if columns.is_empty() {
+        return Err(DomainError::invalid(
+            "file",
+            format!(
+                "line 1: no column to correct; name one of {} or attributes.<name>",
+                CORRECTABLE.join(", ")
+            ),
+        ));
+    }
+    let mut rows = Vec::new();
+    let mut problems = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (n, record) in reader.records().enumerate() {
+        let line = n as u64 + 2;
+        if rows.len() >= MAX_CORRECTION_ROWS {
+            return Err(DomainError::invalid(
+                "file",
+                format!("more than {MAX_CORRECTION_ROWS} rows; split the file"),
+            ));
+        }
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(line, |p| p.line());
+                problems.push(RowProblem {
+                    line,
+                    field: None,
+                    message: "the row is not valid CSV (a quote left open, or not UTF-8)".into(),
+                });
+                continue;
+            }
+        };
+        let source_id = record.get(id_at).unwrap_or_default().to_string();
+        if source_id.is_empty() {
+            problems.push(RowProblem {
+                line,
+                field: Some("source_id".into()),
+                message: "empty: each row names the legacy id of the user it corrects".into(),
+            });
+            continue;
+        }
+        if !seen.insert(source_id.clone()) {
+            problems.push(RowProblem {
+                line,
+                field: Some("source_id".into()),
+                message: "the same legacy id is on an earlier row".into(),
+            });
+            continue;
+        }
+        let mut correction = Correction::default();
+        for (i, name) in &columns {
+            let Some(value) = record.get(*i).filter(|v| !v.is_empty() && !v.contains('•')) else {
+                continue;
+            };
+            let value = Some(value.to_string());
+            match name.as_str() {
+                "username" => correction.username = value,
+                "email" => correction.email = value,
+                "given_name" => correction.given_name = value,
+                "family_name" => correction.family_name = value,
+                "display_name" => correction.display_name = value,
+                "phone" => correction.phone = value,
+                other => {
+                    let key = other.trim_start_matches("attributes.").to_string();
+                    correction.attributes.insert(key, value.unwrap_or_default());
+                }
+            }
+        }
+        rows.push(CorrectionRow {
+            line,
+            source_id,
+            correction,
+        });
+    }
+    Ok((rows, problems))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn corrections_csv_reports_bad_rows_by_line_and_ignores_masked_cells() {
+        let csv = "source_id,email,given_name,detail\n\
+                   u1,ann@example.com,a•••,x\n\
+                   ,bob@example.com,,\n\
+                   u1,x@example.com,,\n\
+                   u3,,Carl,\n";
+        let (rows, problems) = parse_corrections(csv.as_bytes()).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].correction.email.as_deref(), Some("ann@example.com"));
+        assert_eq!(rows[0].correction.given_name, None);
+        assert_eq!(rows[1].source_id, "u3");
+        assert_eq!(rows[1].line, 5);
+        assert_eq!(
+            problems.iter().map(|p| p.line).collect::<Vec<_>>(),
+            [3, 4]
+        );
+        assert!(problems.iter().all(|p| !p.message.contains("example.com")));
+        let err = parse_corrections(b"id,email\n1,a@b.c\n").unwrap_err();
+        assert!(err.to_string().contains("source_id"));
+    }
 
     #[test]
     fn patterns_drop_what_the_target_quoted() {

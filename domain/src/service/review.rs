@@ -16,8 +16,8 @@ use crate::{
     review::{
         ActionResult, Attempt, BACKGROUND_FROM, Correction, CorrectionInfo, GroupBy, GroupCount,
         MAX_GROUPS, MAX_SELECTED, NewReviewEvent, Outcome, QueueFilter, QueueItem, QueuePage,
-        RecordFields, ReviewAction, ReviewEvent, ReviewState, ReviewSummary, Selection,
-        StoredFilter, search_keys,
+        CorrectionsReport, MAX_ROW_PROBLEMS, RecordFields, ReviewAction, ReviewEvent, ReviewState,
+        ReviewSummary, RowProblem, Selection, StoredFilter, parse_corrections, search_keys,
     },
     roles::{Permission, Role},
     runs::Run,
@@ -77,6 +77,14 @@ pub struct QueueView {
     pub members: Vec<(AccountId, String)>,
     /// Values are masked for this viewer.
     pub masked: bool,
+}
+
+/// An export of the queue under way: what it reads and how it shows values.
+#[derive(Clone, Debug)]
+pub struct ReviewExport {
+    pub project: ProjectId,
+    filter: StoredFilter,
+    pub unmasked: bool,
 }
 
 /// Classes whose request may have reached the target: a retry looks the user up
@@ -660,6 +668,131 @@ impl Ferry {
         .detail(format!("{} user(s) from the review queue", ids.len()));
         self.store.append_audit(&audit).await?;
         Ok(run)
+    }
+
+    /// Opens an export of the queue (audited): the filter as stored and whether the
+    /// values go out unmasked. The pages follow through [`Ferry::review_export_page`].
+    pub async fn open_review_export(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        filter: &QueueFilter,
+    ) -> Result<ReviewExport> {
+        self.may_review(actor, project).await?;
+        let stored = self.stored_filter(project, filter)?;
+        let unmasked = self.sees_personal_data(actor).await?;
+        let matching = self.store.queue_count(project, &stored).await?;
+        let audit = NewAuditEntry::by(
+            actor,
+            self.now(),
+            AuditAction::ReviewExported,
+            ObjectKind::Project,
+            project,
+        )
+        .in_project(project)
+        .detail(format!(
+            "{matching} user(s), values {}",
+            if unmasked { "unmasked" } else { "masked" }
+        ));
+        self.store.append_audit(&audit).await?;
+        Ok(ReviewExport {
+            project,
+            filter: stored,
+            unmasked,
+        })
+    }
+
+    /// A page of an export as CSV rows, and where the next starts (`None` at the end).
+    pub async fn review_export_page(
+        &self,
+        export: &ReviewExport,
+        after: Option<&str>,
+    ) -> Result<(Vec<Vec<String>>, Option<String>)> {
+        let work = self.workers.records.as_ref();
+        let limit = MAX_QUEUE_PAGE;
+        let items = self
+            .store
+            .queue(export.project, &export.filter, after, limit)
+            .await?;
+        let next = (items.len() == limit as usize)
+            .then(|| items.last().map(|i| i.source_id.clone()))
+            .flatten();
+        let ids: Vec<String> = items.iter().map(|i| i.source_id.clone()).collect();
+        let sealed: std::collections::HashMap<String, Vec<u8>> = self
+            .store
+            .sealed_records(export.project, &ids)
+            .await?
+            .into_iter()
+            .collect();
+        let rows = items
+            .iter()
+            .map(|item| {
+                let user = sealed
+                    .get(&item.source_id)
+                    .and_then(|data| work.open_record(export.project, &item.source_id, data).ok());
+                crate::review::export_row(item, user.as_ref(), export.unmasked)
+            })
+            .collect();
+        Ok((rows, next))
+    }
+
+    /// Corrections from a CSV (as the export writes it, or any file with a
+    /// `source_id` column and the columns to correct): each row corrects its user;
+    /// rows that cannot are reported by line and field, and the others still apply.
+    pub async fn import_corrections(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        csv: &[u8],
+    ) -> Result<CorrectionsReport> {
+        self.may_act_on_review(actor, project).await?;
+        let (rows, mut problems) = parse_corrections(csv)?;
+        let mut report = CorrectionsReport {
+            rows: rows.len() as u64 + problems.len() as u64,
+            ..Default::default()
+        };
+        for row in rows {
+            if row.correction.is_empty() {
+                report.unchanged += 1;
+                continue;
+            }
+            match self
+                .save_correction(actor, project, &row.source_id, &row.correction)
+                .await
+            {
+                Ok(changed) if changed.is_empty() => report.unchanged += 1,
+                Ok(_) => report.corrected += 1,
+                Err(DomainError::NotFound(_)) => problems.push(RowProblem {
+                    line: row.line,
+                    field: Some("source_id".into()),
+                    message: "no user of this project has this legacy id".into(),
+                }),
+                Err(DomainError::Invalid { field, message }) => problems.push(RowProblem {
+                    line: row.line,
+                    field: Some(field),
+                    message,
+                }),
+                Err(other) => return Err(other),
+            }
+        }
+        problems.sort_by_key(|p| p.line);
+        let had = problems.len();
+        problems.truncate(MAX_ROW_PROBLEMS);
+        report.problems = problems;
+        let audit = NewAuditEntry::by(
+            actor,
+            self.now(),
+            AuditAction::CorrectionsImported,
+            ObjectKind::Project,
+            project,
+        )
+        .in_project(project)
+        .detail(format!(
+            "{} row(s): {} corrected, {} unchanged, {had} with problems",
+            report.rows, report.corrected, report.unchanged
+        ));
+        self.store.append_audit(&audit).await?;
+        Ok(report)
     }
 
     /// Lets a member see personal data unmasked, or takes it back (owners only).

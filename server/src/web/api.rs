@@ -30,6 +30,7 @@ use utoipa::{
 pub(super) mod assessment;
 pub(super) mod goals;
 pub(super) mod mappings;
+pub(super) mod review;
 pub(super) mod runs;
 pub(super) mod targets;
 
@@ -118,6 +119,32 @@ pub fn router() -> Router<AppState> {
         )
         .route("/projects/{id}/runs/{run}/rollback", post(runs::rollback))
         .route("/projects/{id}/runs/{run}/events", get(runs::events))
+        .route("/projects/{id}/review", get(review::queue))
+        .route("/projects/{id}/review/summary", get(review::summary))
+        .route("/projects/{id}/review/groups", get(review::groups))
+        .route(
+            "/projects/{id}/review/records/{source_id}",
+            get(review::record),
+        )
+        .route(
+            "/projects/{id}/review/records/{source_id}/correction",
+            axum::routing::put(review::correct),
+        )
+        .route(
+            "/projects/{id}/review/records/{source_id}/correction/preview",
+            post(review::preview_correction),
+        )
+        .route("/projects/{id}/review/actions", post(review::act))
+        .route("/projects/{id}/review/retry", post(review::retry))
+        .route("/projects/{id}/review/export.csv", get(review::export))
+        .route(
+            "/projects/{id}/review/corrections",
+            post(review::import_corrections),
+        )
+        .route(
+            "/members/{id}/personal-data",
+            axum::routing::put(review::grant),
+        )
         .fallback(|| async { ApiError(DomainError::NotFound("API endpoint".into())) })
 }
 
@@ -218,6 +245,48 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
 
 pub(super) fn project_id(id: &str) -> ApiResult<ProjectId> {
     Ok(id.parse()?)
+}
+
+/// A CSV download read page by page: the header, then each page `fetch` returns
+/// after the key of the one before, until it returns no next key. A failure mid-way
+/// ends the download in an error (logged with `what`), so a file cut short never looks
+/// complete.
+pub(super) fn csv_pages<K, F, Fut>(
+    header: &'static [&'static str],
+    what: String,
+    fetch: F,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static
+where
+    K: Send + 'static,
+    F: Fn(Option<K>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = domain::Result<(Vec<Vec<String>>, Option<K>)>> + Send + 'static,
+{
+    use futures_util::StreamExt;
+    let fetch = std::sync::Arc::new(fetch);
+    // `Some(None)` before the first page, then the key of the last page; `None` ends.
+    futures_util::stream::unfold(Some(None::<K>), move |cursor| {
+        let (fetch, what) = (fetch.clone(), what.clone());
+        async move {
+            let after = cursor?;
+            let mut out = csv::Writer::from_writer(Vec::new());
+            if after.is_none() {
+                let _ = out.write_record(header);
+            }
+            match fetch(after).await {
+                Ok((rows, next)) => {
+                    for row in &rows {
+                        let _ = out.write_record(row);
+                    }
+                    Some((Ok(out.into_inner().unwrap_or_default()), next.map(Some)))
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "{what} stopped early");
+                    Some((Err(std::io::Error::other(format!("{what} stopped early"))), None))
+                }
+            }
+        }
+    })
+    .fuse()
 }
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
@@ -639,9 +708,12 @@ impl Modify for BearerAuth {
         goals::start_impact, goals::impact,
         runs::list, runs::start_test, runs::preflight, runs::start_real, runs::get, runs::window,
         runs::start, runs::pause, runs::resume, runs::cancel, runs::records, runs::crosswalk,
-        runs::retry_plan, runs::retry, runs::rollback, runs::events),
+        runs::retry_plan, runs::retry, runs::rollback, runs::events,
+        review::queue, review::summary, review::groups, review::record, review::preview_correction,
+        review::correct, review::act, review::retry, review::export, review::import_corrections,
+        review::grant),
     modifiers(&BearerAuth),
     security(("api_token" = [])),
-    tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "assessment"), (name = "targets"), (name = "mapping"), (name = "goals"), (name = "runs"), (name = "audit"))
+    tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "assessment"), (name = "targets"), (name = "mapping"), (name = "goals"), (name = "runs"), (name = "review"), (name = "audit"))
 )]
 pub struct ApiDoc;

@@ -174,6 +174,10 @@ pub fn router(state: AppState) -> Router {
             get(api::runs::crosswalk),
         )
         .route(
+            "/projects/{id}/review/export.csv",
+            get(api::review::export),
+        )
+        .route(
             "/projects/{id}/assessment/events",
             get(api::assessment::events),
         )

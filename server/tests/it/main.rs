@@ -14,6 +14,7 @@ mod http_behaviour;
 mod ingest;
 mod mapping_http;
 mod mapping_store;
+mod review_http;
 mod role_matrix;
 mod run_store;
 mod runs_http;

@@ -16,7 +16,7 @@ use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-async fn send(
+pub(crate) async fn send(
     server: &TestServer,
     method: Method,
     path: &str,
@@ -44,7 +44,7 @@ pub fn export(prefix: &str, n: usize) -> String {
     csv
 }
 
-fn rules() -> Value {
+pub(crate) fn rules() -> Value {
     json!([
         {"target": "userName", "source": "email", "transforms": [{"op": "email"}]},
         {"target": "name.givenName", "source": "given_name"},
@@ -56,7 +56,7 @@ fn rules() -> Value {
 
 /// A project with `n` users read, a target (`role`) on the peer, tested, and the
 /// mapping saved: ready to run.
-async fn ready(
+pub(crate) async fn ready(
     server: &TestServer,
     peer_url: &str,
     secret: &str,
@@ -82,7 +82,7 @@ async fn ready(
     (token, base)
 }
 
-async fn target(server: &TestServer, token: &str, base: &str, role: &str, url: &str, secret: &str) {
+pub(crate) async fn target(server: &TestServer, token: &str, base: &str, role: &str, url: &str, secret: &str) {
     let input = json!({
         "preset": "generic",
         "base_url": url,
@@ -111,7 +111,7 @@ async fn target(server: &TestServer, token: &str, base: &str, role: &str, url: &
 }
 
 /// The counts of a run add up to its total.
-fn adds_up(run: &Value) {
+pub(crate) fn adds_up(run: &Value) {
     let counts = &run["counts"];
     let sum: u64 = [
         "pending",
@@ -129,7 +129,7 @@ fn adds_up(run: &Value) {
 }
 
 /// Waits until the run is in one of `states` (bounded), checking the counts on the way.
-async fn until(server: &TestServer, token: &str, path: &str, states: &[&str]) -> Value {
+pub(crate) async fn until(server: &TestServer, token: &str, path: &str, states: &[&str]) -> Value {
     for _ in 0..600 {
         let (status, view) = send(server, Method::GET, path, token, None).await;
         assert_eq!(status, 200, "{view}");
@@ -1484,11 +1484,11 @@ async fn two_instances_on_one_postgres_split_a_run_without_overlap() {
 }
 
 /// Computes the mapping's impact and waits (bounded) until it is ready.
-async fn impact_computed(server: &TestServer, token: &str, base: &str) {
+pub(crate) async fn impact_computed(server: &TestServer, token: &str, base: &str) {
     impact_computed_with(server, token, base, rules()).await;
 }
 
-async fn impact_computed_with(server: &TestServer, token: &str, base: &str, rules: Value) {
+pub(crate) async fn impact_computed_with(server: &TestServer, token: &str, base: &str, rules: Value) {
     let impact = format!("{base}/mapping/impact");
     let (status, _) = send(
         server,

@@ -294,48 +294,33 @@ pub fn crosswalk_stream(
     state: AppState,
     run: Run,
 ) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
-    use futures_util::StreamExt;
-    // `None` before the first page, then the last sequence number seen; the outer
-    // `Option` ends the stream.
-    futures_util::stream::unfold(Some(None::<u64>), move |cursor| {
-        let (state, run) = (state.clone(), run.clone());
-        async move {
-            let after = cursor?;
-            let mut out = csv::Writer::from_writer(Vec::new());
-            if after.is_none() {
-                let _ = out.write_record(["source_id", "scim_id", "state"]);
+    let id = run.id;
+    // Pages are read without the state filter so that a page of failures does not end
+    // the walk early.
+    super::csv_pages(
+        &["source_id", "scim_id", "state"],
+        format!("the crosswalk of run {id}"),
+        move |after: Option<u64>| {
+            let (state, run) = (state.clone(), run.clone());
+            async move {
+                let (records, last) = state
+                    .ferry
+                    .crosswalk_page(&run, after, domain::service::MAX_RECORDS_PAGE)
+                    .await?;
+                let rows = records
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.source_id.clone(),
+                            r.scim_id.clone().unwrap_or_default(),
+                            r.state.as_str().to_string(),
+                        ]
+                    })
+                    .collect();
+                Ok((rows, last))
             }
-            // Pages are read without the state filter so that a page of failures
-            // does not end the walk early.
-            let page = state
-                .ferry
-                .crosswalk_page(&run, after, domain::service::MAX_RECORDS_PAGE)
-                .await;
-            // A database error mid-way fails the stream (the download ends in an
-            // error), so a crosswalk cut short never looks complete.
-            let next = match page {
-                Ok((records, last)) => {
-                    for r in &records {
-                        let _ = out.write_record([
-                            r.source_id.as_str(),
-                            r.scim_id.as_deref().unwrap_or(""),
-                            r.state.as_str(),
-                        ]);
-                    }
-                    last.map(Some)
-                }
-                Err(err) => {
-                    tracing::error!(run = %run.id, error = %err, "crosswalk export failed");
-                    return Some((
-                        Err(std::io::Error::other("the crosswalk stopped early")),
-                        None,
-                    ));
-                }
-            };
-            Some((Ok(out.into_inner().unwrap_or_default()), next))
-        }
-    })
-    .fuse()
+        },
+    )
 }
 
 /// What retrying the run's failed records would do: how many, where to, with which
