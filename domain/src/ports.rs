@@ -20,8 +20,8 @@ use crate::{
     pagination::{Page, PageRequest},
     projects::{Project, ProjectDraft, ProjectFilter},
     review::{
-        Attempt, CorrectionInfo, GroupBy, NewReviewEvent, QueueItem, QueuedFailure,
-        ReviewAction, ReviewEvent, ReviewSummary, StoredFilter,
+        Attempt, CorrectionInfo, GroupBy, NewReviewEvent, QueueItem, QueuedFailure, ReviewAction,
+        ReviewEvent, ReviewSummary, StoredFilter,
     },
     roles::Role,
     runs::{Claimed, NewRun, PauseReason, RecordState, Run, RunState, Settled},
@@ -789,8 +789,12 @@ pub trait RecordWork: Send + Sync {
     /// The keyed digest a search value is looked up by (never the value itself).
     fn search_digest(&self, project: ProjectId, key: &str) -> String;
     /// Opens one of the project's sealed records (imported or corrected).
-    fn open_record(&self, project: ProjectId, source_id: &str, sealed: &[u8])
-    -> Result<NormalizedUser>;
+    fn open_record(
+        &self,
+        project: ProjectId,
+        source_id: &str,
+        sealed: &[u8],
+    ) -> Result<NormalizedUser>;
     /// Seals a record (a correction) as records are kept.
     fn seal_record(&self, project: ProjectId, user: &NormalizedUser) -> Result<Vec<u8>>;
 }

@@ -187,13 +187,15 @@ pub enum Stage {
     Mapping,
     /// Test runs, the real run and its window, live progress, failures, rollbacks.
     Runs,
+    /// Support staff's queue of failed users: fix, retry, skip, discuss.
+    Review,
     /// What happened in this project, from the audit log.
     Activity,
 }
 
 impl Stage {
     /// In the order a migration walks them: the export first, then where it goes.
-    pub const AVAILABLE: [Stage; 8] = [
+    pub const AVAILABLE: [Stage; 9] = [
         Stage::Project,
         Stage::Uploads,
         Stage::Assessment,
@@ -201,6 +203,7 @@ impl Stage {
         Stage::Goals,
         Stage::Mapping,
         Stage::Runs,
+        Stage::Review,
         Stage::Activity,
     ];
 
@@ -213,6 +216,7 @@ impl Stage {
             Stage::Goals => "Goals",
             Stage::Mapping => "Mapping",
             Stage::Runs => "Runs",
+            Stage::Review => "Review",
             Stage::Activity => "Activity",
         }
     }
@@ -227,6 +231,7 @@ impl Stage {
             Stage::Goals => "/goals",
             Stage::Mapping => "/mapping",
             Stage::Runs => "/runs",
+            Stage::Review => "/review",
             Stage::Activity => "/activity",
         }
     }

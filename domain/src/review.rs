@@ -116,6 +116,14 @@ pub struct QueueItem {
     pub updated_at: DateTime<Utc>,
 }
 
+impl QueueItem {
+    /// As a viewer who may not see personal data gets it: the target's detail, which
+    /// may quote the user's values, replaced by its pattern.
+    pub fn redact(&mut self) {
+        self.detail = self.pattern.clone();
+    }
+}
+
 /// Which queued users to show. Empty fields do not filter; with no `state`, the users
 /// still waiting for someone (open, in progress, waiting for the customer) whose latest
 /// outcome is a failure.
@@ -160,6 +168,9 @@ pub struct StoredFilter {
     pub assignee: Option<Option<AccountId>>,
     pub view: View,
     pub text: Option<String>,
+    /// The text is looked for in the detail's pattern (values taken out), not in the
+    /// detail: a viewer who may not see personal data cannot probe for a value.
+    pub text_in_pattern: bool,
 }
 
 /// Which outcomes and states a filter shows.
@@ -213,6 +224,7 @@ impl QueueFilter {
             assignee,
             view,
             text: text(&self.text),
+            text_in_pattern: false,
         })
     }
 }
@@ -220,7 +232,10 @@ impl QueueFilter {
 /// The digests a search value is looked up by: the value as a legacy id (exact) and
 /// normalized as an e-mail address or user name.
 fn search_digests(value: &str, digest: &impl Fn(&str) -> String) -> Vec<String> {
-    let mut keys = vec![digest(&key_of_id(value.trim())), digest(&key_of_name(value))];
+    let mut keys = vec![
+        digest(&key_of_id(value.trim())),
+        digest(&key_of_name(value)),
+    ];
     keys.dedup();
     keys
 }
@@ -386,12 +401,20 @@ pub struct NewReviewEvent {
 pub enum ReviewAction {
     /// Assign to a member (support staff of the project, an administrator or an
     /// owner); `None` takes the assignment away.
-    Assign { member: Option<AccountId> },
+    Assign {
+        member: Option<AccountId>,
+    },
     /// Open, in progress, waiting for the customer or resolved.
-    SetState { state: ReviewState },
+    SetState {
+        state: ReviewState,
+    },
     /// Deliberately not migrated, with a reason.
-    Skip { reason: String },
-    Comment { text: String },
+    Skip {
+        reason: String,
+    },
+    Comment {
+        text: String,
+    },
 }
 
 /// Longest comment or skip reason kept.
@@ -445,7 +468,7 @@ pub enum Selection {
     /// Everything the filter matches (`expected`: the count the page showed; the
     /// action is refused when the filter now matches a different number).
     Filter {
-        filter: QueueFilter,
+        filter: Box<QueueFilter>,
         expected: Option<u64>,
     },
 }
@@ -465,6 +488,19 @@ pub struct ActionResult {
     pub run: Option<RunId>,
 }
 
+/// An error class in words: Ferry's own (a mapping rule, a user type, a missing
+/// record) and the target's.
+pub fn class_label(class: &str) -> String {
+    match class {
+        "left_behind" => "Left behind (user type)".into(),
+        "mapping" => "Mapping rejected".into(),
+        "missing_record" => "Record missing".into(),
+        other => crate::scim::outcome::ErrorClass::parse(other)
+            .map(|c| c.label().to_string())
+            .unwrap_or_else(|| other.replace('_', " ")),
+    }
+}
+
 /// The shape of a failure detail: digits, quoted text and e-mail addresses replaced,
 /// so `userName "ann" exists` and `userName "bob" exists` are one pattern. Whatever a
 /// target quoted of a user is gone from the pattern.
@@ -479,7 +515,7 @@ pub fn pattern(detail: &str) -> String {
                         break;
                     }
                 }
-                out.push_str("…");
+                out.push('…');
             }
             c if c.is_ascii_digit() => {
                 while chars.peek().is_some_and(|d| d.is_ascii_digit()) {
@@ -493,7 +529,13 @@ pub fn pattern(detail: &str) -> String {
     // Words holding an `@` are addresses: replaced whole.
     let words: Vec<String> = out
         .split(' ')
-        .map(|w| if w.contains('@') { "…".to_string() } else { w.to_string() })
+        .map(|w| {
+            if w.contains('@') {
+                "…".to_string()
+            } else {
+                w.to_string()
+            }
+        })
         .collect();
     let mut joined = words.join(" ");
     if let Some((cut, _)) = joined.char_indices().nth(160) {
@@ -795,7 +837,6 @@ pub struct CorrectionInfo {
     pub conflict: bool,
 }
 
-
 /// The columns of the queue's CSV export, in order. The value columns are what a
 /// correction may change; re-imported, they become corrections.
 pub const EXPORT_COLUMNS: [&str; 19] = [
@@ -864,7 +905,10 @@ pub fn export_row(item: &QueueItem, user: Option<&NormalizedUser>, unmasked: boo
         show(u.and_then(|u| u.given_name.as_deref())),
         show(u.and_then(|u| u.family_name.as_deref())),
         show(u.and_then(|u| u.display_name.as_deref())),
-        show(u.and_then(|u| u.phones.iter().find(|p| p.primary).or(u.phones.first())).map(|p| p.value.as_str())),
+        show(
+            u.and_then(|u| u.phones.iter().find(|p| p.primary).or(u.phones.first()))
+                .map(|p| p.value.as_str()),
+        ),
     ]
 }
 
@@ -980,7 +1024,8 @@ pub fn parse_corrections(bytes: &[u8]) -> Result<(Vec<CorrectionRow>, Vec<RowPro
             let Some(value) = record.get(*i).filter(|v| !v.is_empty() && !v.contains('•')) else {
                 continue;
             };
-            let value = Some(value.to_string());
+            let text = value.to_string();
+            let value = Some(text.clone());
             match name.as_str() {
                 "username" => correction.username = value,
                 "email" => correction.email = value,
@@ -990,7 +1035,7 @@ pub fn parse_corrections(bytes: &[u8]) -> Result<(Vec<CorrectionRow>, Vec<RowPro
                 "phone" => correction.phone = value,
                 other => {
                     let key = other.trim_start_matches("attributes.").to_string();
-                    correction.attributes.insert(key, value.unwrap_or_default());
+                    correction.attributes.insert(key, text);
                 }
             }
         }
@@ -1020,10 +1065,7 @@ mod tests {
         assert_eq!(rows[0].correction.given_name, None);
         assert_eq!(rows[1].source_id, "u3");
         assert_eq!(rows[1].line, 5);
-        assert_eq!(
-            problems.iter().map(|p| p.line).collect::<Vec<_>>(),
-            [3, 4]
-        );
+        assert_eq!(problems.iter().map(|p| p.line).collect::<Vec<_>>(), [3, 4]);
         assert!(problems.iter().all(|p| !p.message.contains("example.com")));
         let err = parse_corrections(b"id,email\n1,a@b.c\n").unwrap_err();
         assert!(err.to_string().contains("source_id"));
@@ -1079,11 +1121,7 @@ mod tests {
                 "{wanted}"
             );
         }
-        assert!(
-            !search_digests("bob", &id)
-                .iter()
-                .any(|k| keys.contains(k))
-        );
+        assert!(!search_digests("bob", &id).iter().any(|k| keys.contains(k)));
     }
 
     #[test]

@@ -40,6 +40,14 @@ impl From<VaultError> for io::Error {
     }
 }
 
+/// HMAC-SHA-256 under a 32-byte key: HMAC pads a key shorter than its 64-byte block
+/// with zeros, so the padded block is the same key (and needs no fallible length check).
+fn hmac_with(key: &[u8; 32]) -> hmac::Hmac<sha2::Sha256> {
+    let mut block = [0u8; 64];
+    block[..32].copy_from_slice(key);
+    <hmac::Hmac<sha2::Sha256> as hmac::digest::KeyInit>::new(&block.into())
+}
+
 #[derive(Clone)]
 pub struct Vault {
     cipher: Aes256Gcm,
@@ -51,8 +59,7 @@ pub struct Vault {
 impl Vault {
     pub fn new(key: &[u8; 32]) -> Self {
         use hmac::Mac as _;
-        let mut derive = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(key)
-            .expect("HMAC takes a key of any length");
+        let mut derive = hmac_with(key);
         derive.update(b"ferry search digest v1");
         Self {
             cipher: Aes256Gcm::new(key.into()),
@@ -64,8 +71,7 @@ impl Vault {
     /// values give equal digests, and nobody without the server key can test a guess.
     pub fn digest(&self, context: &[u8], value: &[u8]) -> String {
         use hmac::Mac as _;
-        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&self.index_key)
-            .expect("HMAC takes a key of any length");
+        let mut mac = hmac_with(&self.index_key);
         mac.update(context);
         mac.update(&[0]);
         mac.update(value);

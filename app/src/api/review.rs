@@ -149,7 +149,10 @@ pub async fn review_retry(project: String, selection: String) -> Result<Run, App
 
 /// `csv`: the file's text.
 #[server(prefix = "/sfn", endpoint = "review/import_corrections")]
-pub async fn import_corrections(project: String, csv: String) -> Result<CorrectionsReport, AppError> {
+pub async fn import_corrections(
+    project: String,
+    csv: String,
+) -> Result<CorrectionsReport, AppError> {
     let (ferry, actor) = crate::ssr::actor()?;
     let project = project.parse().map_err(fail)?;
     ferry

@@ -11,6 +11,7 @@ pub mod members;
 pub mod not_found;
 pub mod project;
 pub mod projects;
+pub mod review;
 pub mod runs;
 pub mod setup;
 pub mod target;

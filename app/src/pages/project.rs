@@ -37,7 +37,7 @@ struct CurrentProject {
 
 fn stage_permission(stage: Stage) -> Option<Permission> {
     match stage {
-        Stage::Project | Stage::Uploads | Stage::Assessment | Stage::Runs => None,
+        Stage::Project | Stage::Uploads | Stage::Assessment | Stage::Runs | Stage::Review => None,
         Stage::Target | Stage::Goals | Stage::Mapping => Some(Permission::ManageProjects),
         Stage::Activity => Some(Permission::ViewAudit),
     }

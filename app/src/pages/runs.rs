@@ -17,6 +17,7 @@ use crate::{
         layout::current_account,
     },
 };
+use domain::review::class_label;
 use domain::{
     roles::Permission,
     runs::{Preflight, Progress, SampleHow, TestRunRequest, Tuning},
@@ -567,17 +568,6 @@ fn WindowCard(
             </svg>
             <p class="muted">{format!("{} – {}", format_time(window.placed.starts_at), format_time(window.placed.ends_at))}</p>
         </section>
-    }
-}
-
-fn class_label(class: &str) -> String {
-    match class {
-        "left_behind" => "Left behind (user type)".into(),
-        "mapping" => "Mapping rejected".into(),
-        "missing_record" => "Record missing".into(),
-        other => domain::scim::outcome::ErrorClass::parse(other)
-            .map(|c| c.label().to_string())
-            .unwrap_or_else(|| other.replace('_', " ")),
     }
 }
 

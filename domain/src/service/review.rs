@@ -14,9 +14,9 @@ use crate::{
     ids::{AccountId, ProjectId, RunId},
     import::NormalizedUser,
     review::{
-        ActionResult, Attempt, BACKGROUND_FROM, Correction, CorrectionInfo, GroupBy, GroupCount,
-        MAX_GROUPS, MAX_SELECTED, NewReviewEvent, Outcome, QueueFilter, QueueItem, QueuePage,
-        CorrectionsReport, MAX_ROW_PROBLEMS, RecordFields, ReviewAction, ReviewEvent, ReviewState,
+        ActionResult, Attempt, BACKGROUND_FROM, Correction, CorrectionInfo, CorrectionsReport,
+        GroupBy, GroupCount, MAX_GROUPS, MAX_ROW_PROBLEMS, MAX_SELECTED, NewReviewEvent, Outcome,
+        QueueFilter, QueueItem, QueuePage, RecordFields, ReviewAction, ReviewEvent, ReviewState,
         ReviewSummary, RowProblem, Selection, StoredFilter, parse_corrections, search_keys,
     },
     roles::{Permission, Role},
@@ -153,9 +153,16 @@ impl Ferry {
         })
     }
 
-    fn stored_filter(&self, project: ProjectId, filter: &QueueFilter) -> Result<StoredFilter> {
+    async fn stored_filter(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        filter: &QueueFilter,
+    ) -> Result<StoredFilter> {
         let work = self.workers.records.as_ref();
-        filter.stored(|key| work.search_digest(project, key))
+        let mut stored = filter.stored(|key| work.search_digest(project, key))?;
+        stored.text_in_pattern = !self.sees_personal_data(actor).await?;
+        Ok(stored)
     }
 
     /// Members a queued user may be assigned to.
@@ -178,7 +185,8 @@ impl Ferry {
                 page.items
                     .into_iter()
                     .filter(|a| {
-                        a.role != Role::Support && a.status == crate::accounts::AccountStatus::Active
+                        a.role != Role::Support
+                            && a.status == crate::accounts::AccountStatus::Active
                     })
                     .map(|a| (a.id, a.display_name)),
             );
@@ -203,18 +211,22 @@ impl Ferry {
         limit: u32,
     ) -> Result<QueueView> {
         self.may_review(actor, project).await?;
-        let stored = self.stored_filter(project, filter)?;
+        let stored = self.stored_filter(actor, project, filter).await?;
         let limit = limit.clamp(1, MAX_QUEUE_PAGE);
-        let items = self.store.queue(project, &stored, after, limit).await?;
+        let mut items = self.store.queue(project, &stored, after, limit).await?;
         let next_after = (items.len() == limit as usize)
             .then(|| items.last().map(|i| i.source_id.clone()))
             .flatten();
+        let masked = stored.text_in_pattern;
+        if masked {
+            items.iter_mut().for_each(QueueItem::redact);
+        }
         Ok(QueueView {
             page: QueuePage { items, next_after },
             matching: self.store.queue_count(project, &stored).await?,
             summary: self.store.queue_summary(project).await?,
             members: self.assignable(project).await?,
-            masked: !self.sees_personal_data(actor).await?,
+            masked,
         })
     }
 
@@ -233,7 +245,7 @@ impl Ferry {
         by: GroupBy,
     ) -> Result<Vec<GroupCount>> {
         self.may_review(actor, project).await?;
-        let stored = self.stored_filter(project, filter)?;
+        let stored = self.stored_filter(actor, project, filter).await?;
         let groups = self
             .store
             .queue_groups(project, &stored, by, MAX_GROUPS)
@@ -250,9 +262,7 @@ impl Ferry {
                     GroupBy::UserType => "no user type".to_string(),
                     _ => "none".to_string(),
                 },
-                (GroupBy::Class, Some(k)) => ErrorClass::parse(k)
-                    .map(|c| c.label().to_string())
-                    .unwrap_or_else(|| k.replace('_', " ")),
+                (GroupBy::Class, Some(k)) => crate::review::class_label(k),
                 (GroupBy::State, Some(k)) => ReviewState::parse(k)
                     .map(|s| s.label().to_string())
                     .unwrap_or_else(|| k.to_string()),
@@ -289,9 +299,7 @@ impl Ferry {
         let Some(version) = self.store.mapping_version(project, None).await? else {
             return Ok((None, None));
         };
-        let (compiled, problems) = self
-            .compile_for_records(project, &version.mapping)
-            .await?;
+        let (compiled, problems) = self.compile_for_records(project, &version.mapping).await?;
         let hidden: Vec<usize> = problems.iter().filter_map(|p| p.rule).collect();
         let user_types = self.saved_user_types(project).await?;
         let placed = user_types.user_types.compile(self.now()).ok();
@@ -340,7 +348,14 @@ impl Ferry {
     ) -> Result<RecordReview> {
         self.may_review(actor, project).await?;
         let unmasked = self.sees_personal_data(actor).await?;
-        let item = self.store.queue_item(project, source_id).await?;
+        let mut item = self.store.queue_item(project, source_id).await?;
+        let mut attempts = self.store.attempts(project, source_id).await?;
+        if !unmasked {
+            item.iter_mut().for_each(QueueItem::redact);
+            for attempt in &mut attempts {
+                attempt.detail = attempt.detail.as_deref().map(crate::review::pattern);
+            }
+        }
         let (imported, corrected) = self.record_versions(project, source_id).await?;
         if item.is_none() && imported.is_none() {
             return Err(DomainError::NotFound("record".into()));
@@ -365,7 +380,7 @@ impl Ferry {
             correction: corrected.map(|(_, info)| info),
             mapped,
             mapping_version,
-            attempts: self.store.attempts(project, source_id).await?,
+            attempts,
             history: self.store.queue_events(project, source_id).await?,
             masked: !unmasked,
         })
@@ -481,6 +496,7 @@ impl Ferry {
     /// matches (refused when that is no longer the number the page showed).
     async fn selected(
         &self,
+        actor: &Actor,
         project: ProjectId,
         selection: &Selection,
     ) -> Result<Vec<String>> {
@@ -492,9 +508,7 @@ impl Ferry {
                 if ids.len() > MAX_SELECTED {
                     return Err(DomainError::invalid(
                         "ids",
-                        format!(
-                            "at most {MAX_SELECTED} users by id; select by filter for more"
-                        ),
+                        format!("at most {MAX_SELECTED} users by id; select by filter for more"),
                     ));
                 }
                 let mut ids = ids.clone();
@@ -503,7 +517,7 @@ impl Ferry {
                 Ok(ids)
             }
             Selection::Filter { filter, expected } => {
-                let stored = self.stored_filter(project, filter)?;
+                let stored = self.stored_filter(actor, project, filter).await?;
                 let matching = self.store.queue_count(project, &stored).await?;
                 if let Some(expected) = expected
                     && *expected != matching
@@ -550,9 +564,11 @@ impl Ferry {
     ) -> Result<ActionResult> {
         self.may_act_on_review(actor, project).await?;
         action.check()?;
-        let ids = self.selected(project, selection).await?;
+        let ids = self.selected(actor, project, selection).await?;
         let detail = match action {
-            ReviewAction::Assign { member: Some(member) } => {
+            ReviewAction::Assign {
+                member: Some(member),
+            } => {
                 let members = self.assignable(project).await?;
                 let name = members
                     .iter()
@@ -625,7 +641,7 @@ impl Ferry {
         selection: &Selection,
     ) -> Result<Run> {
         self.may_act_on_review(actor, project).await?;
-        let ids = self.selected(project, selection).await?;
+        let ids = self.selected(actor, project, selection).await?;
         let mut chosen = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(MAX_QUEUE_PAGE as usize) {
             for id in chunk {
@@ -679,7 +695,7 @@ impl Ferry {
         filter: &QueueFilter,
     ) -> Result<ReviewExport> {
         self.may_review(actor, project).await?;
-        let stored = self.stored_filter(project, filter)?;
+        let stored = self.stored_filter(actor, project, filter).await?;
         let unmasked = self.sees_personal_data(actor).await?;
         let matching = self.store.queue_count(project, &stored).await?;
         let audit = NewAuditEntry::by(
@@ -854,7 +870,10 @@ mod tests {
             "emails": [{"value": "ann@example.com", "primary": true}]
         });
         mask_json(&mut v);
-        assert_eq!(v["schemas"][0], "urn:ietf:params:scim:schemas:core:2.0:User");
+        assert_eq!(
+            v["schemas"][0],
+            "urn:ietf:params:scim:schemas:core:2.0:User"
+        );
         assert_ne!(v["userName"], "ann");
         assert_eq!(v["emails"][0]["primary"], true);
         assert!(!v.to_string().contains("ann@example.com"));

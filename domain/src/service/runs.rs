@@ -388,10 +388,17 @@ impl Ferry {
             Some(sealed) if may_control => Some(engine.open_readback(&run, &sealed)?),
             _ => None,
         };
+        let mut classes = self.store.error_classes(id).await?;
+        // The target's words may quote a user's values.
+        if !self.sees_personal_data(actor).await? {
+            for class in &mut classes {
+                class.example = class.example.as_deref().map(crate::review::pattern);
+            }
+        }
         Ok(RunView {
             progress: engine.progress(&run),
             paused_because: run.pause_reason.as_ref().map(|r| r.describe()),
-            classes: self.store.error_classes(id).await?,
+            classes,
             groups: summary.and_then(|s| serde_json::from_str(&s).ok()),
             readback,
             may_control,
@@ -965,10 +972,16 @@ impl Ferry {
         self.may_view_runs(actor, project).await?;
         self.run_in(project, id).await?;
         let limit = limit.clamp(1, MAX_RECORDS_PAGE);
-        let records = self.store.run_records(id, filter, after, limit).await?;
+        let mut records = self.store.run_records(id, filter, after, limit).await?;
         let next_after = (records.len() == limit as usize)
             .then(|| records.last().map(|r| r.seq))
             .flatten();
+        // The target's words may quote a user's values.
+        if !self.sees_personal_data(actor).await? {
+            for record in &mut records {
+                record.error_detail = record.error_detail.as_deref().map(crate::review::pattern);
+            }
+        }
         Ok(RecordsPage {
             records,
             next_after,
@@ -1081,7 +1094,11 @@ impl Ferry {
     /// The real run's checks that concern a retry against production: the target
     /// reachable and described, the mapping and user types sound, no other run active
     /// (the data check is about every record, not the retried ones).
-    pub(super) async fn retry_preflight(&self, actor: &Actor, project: ProjectId) -> Result<Preflight> {
+    pub(super) async fn retry_preflight(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+    ) -> Result<Preflight> {
         let mut checks = self.checks_before_run(actor, project, None).await?;
         checks.checks.retain(|c| c.name != "data");
         Ok(checks)

@@ -101,8 +101,7 @@ impl Inner {
                 match record.state {
                     RecordState::Failed => {
                         let user = sealed.get(&record.source_id).and_then(|data| {
-                            records::open(&self.vault, run.project_id, &record.source_id, data)
-                                .ok()
+                            records::open(&self.vault, run.project_id, &record.source_id, data).ok()
                         });
                         let user_type = user
                             .as_ref()
@@ -138,7 +137,13 @@ impl Inner {
                 }
             }
             self.store
-                .queue_outcomes(run.project_id, run.id, &run.target_role, &failed, &succeeded)
+                .queue_outcomes(
+                    run.project_id,
+                    run.id,
+                    &run.target_role,
+                    &failed,
+                    &succeeded,
+                )
                 .await?;
             if page.len() < PAGE as usize {
                 break;

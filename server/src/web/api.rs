@@ -259,7 +259,9 @@ pub(super) fn csv_pages<K, F, Fut>(
 where
     K: Send + 'static,
     F: Fn(Option<K>) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = domain::Result<(Vec<Vec<String>>, Option<K>)>> + Send + 'static,
+    Fut: std::future::Future<Output = domain::Result<(Vec<Vec<String>>, Option<K>)>>
+        + Send
+        + 'static,
 {
     use futures_util::StreamExt;
     let fetch = std::sync::Arc::new(fetch);
@@ -281,7 +283,10 @@ where
                 }
                 Err(err) => {
                     tracing::error!(error = %err, "{what} stopped early");
-                    Some((Err(std::io::Error::other(format!("{what} stopped early"))), None))
+                    Some((
+                        Err(std::io::Error::other(format!("{what} stopped early"))),
+                        None,
+                    ))
                 }
             }
         }

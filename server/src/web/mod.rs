@@ -173,10 +173,7 @@ pub fn router(state: AppState) -> Router {
             "/projects/{id}/runs/{run}/crosswalk.csv",
             get(api::runs::crosswalk),
         )
-        .route(
-            "/projects/{id}/review/export.csv",
-            get(api::review::export),
-        )
+        .route("/projects/{id}/review/export.csv", get(api::review::export))
         .route(
             "/projects/{id}/assessment/events",
             get(api::assessment::events),

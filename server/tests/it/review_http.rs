@@ -18,7 +18,12 @@ use common::{
 use reqwest::{Client, Method};
 use serde_json::{Value, json};
 
-async fn call(server: &TestServer, client: &Client, endpoint: &str, form: &[(&str, &str)]) -> (u16, Value) {
+async fn call(
+    server: &TestServer,
+    client: &Client,
+    endpoint: &str,
+    form: &[(&str, &str)],
+) -> (u16, Value) {
     let response = server.call(client, endpoint, form).await;
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
@@ -31,7 +36,11 @@ async fn call(server: &TestServer, client: &Client, endpoint: &str, form: &[(&st
 /// Values of the users whose records the story fails (every tenth): none of these may
 /// reach a viewer without the grant.
 fn values_of(i: usize) -> [String; 3] {
-    [format!("Given{i}"), format!("Family{i}"), format!("u{i}@corp.example")]
+    [
+        format!("Given{i}"),
+        format!("Family{i}"),
+        format!("u{i}@corp.example"),
+    ]
 }
 
 fn leaks(body: &Value, i: usize) -> Option<String> {
@@ -42,7 +51,11 @@ fn leaks(body: &Value, i: usize) -> Option<String> {
 fn summary_adds_up(summary: &Value) {
     let part = |k: &str| summary[k].as_u64().unwrap();
     assert_eq!(
-        part("migrated") + part("waiting") + part("resolved") + part("skipped") + part("not_attempted"),
+        part("migrated")
+            + part("waiting")
+            + part("resolved")
+            + part("skipped")
+            + part("not_attempted"),
         part("users"),
         "{summary}"
     );
@@ -61,7 +74,15 @@ async fn story(db: TestDb, peer: &Peer) {
     )
     .await;
     settled(&server, &token, created["id"].as_str().unwrap()).await;
-    target(&server, &token, &base, "production", &peer.base_url, PEER_TOKEN).await;
+    target(
+        &server,
+        &token,
+        &base,
+        "production",
+        &peer.base_url,
+        PEER_TOKEN,
+    )
+    .await;
     let (status, saved) = send(
         &server,
         Method::PUT,
@@ -84,11 +105,24 @@ async fn story(db: TestDb, peer: &Peer) {
     .await;
     assert_eq!(status, 201, "{started}");
     let run_id = started["run"]["id"].as_str().unwrap().to_string();
-    let done = until(&server, &token, &format!("{base}/runs/{run_id}"), &["failed", "succeeded"]).await;
+    let done = until(
+        &server,
+        &token,
+        &format!("{base}/runs/{run_id}"),
+        &["failed", "succeeded"],
+    )
+    .await;
     assert_eq!(done["run"]["counts"]["failed"], 3, "{done}");
 
     // One row per failed user, in legacy-id order, with the rule at fault.
-    let (status, queue) = send(&server, Method::GET, &format!("{base}/review"), &token, None).await;
+    let (status, queue) = send(
+        &server,
+        Method::GET,
+        &format!("{base}/review"),
+        &token,
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{queue}");
     let ids: Vec<&str> = queue["page"]["items"]
         .as_array()
@@ -107,7 +141,11 @@ async fn story(db: TestDb, peer: &Peer) {
     summary_adds_up(&queue["summary"]);
 
     // Found by user name (any case) and by legacy id, through keyed digests.
-    for (search, found) in [("U19", Some("u-19")), ("u-9", Some("u-9")), ("nobody", None)] {
+    for (search, found) in [
+        ("U19", Some("u-19")),
+        ("u-9", Some("u-9")),
+        ("nobody", None),
+    ] {
         let (_, hits) = send(
             &server,
             Method::GET,
@@ -125,11 +163,35 @@ async fn story(db: TestDb, peer: &Peer) {
         assert_eq!(hits, found.into_iter().collect::<Vec<_>>(), "{search}");
     }
     // Grouped by class and by rule; a filter narrows both.
-    let (_, groups) = send(&server, Method::GET, &format!("{base}/review/groups?by=class"), &token, None).await;
-    assert_eq!(groups, json!([{"key": "mapping", "label": "mapping", "count": 3}]));
-    let (_, groups) = send(&server, Method::GET, &format!("{base}/review/groups?by=fault&text=rule"), &token, None).await;
+    let (_, groups) = send(
+        &server,
+        Method::GET,
+        &format!("{base}/review/groups?by=class"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(
+        groups,
+        json!([{"key": "mapping", "label": "Mapping rejected", "count": 3}])
+    );
+    let (_, groups) = send(
+        &server,
+        Method::GET,
+        &format!("{base}/review/groups?by=fault&text=rule"),
+        &token,
+        None,
+    )
+    .await;
     assert_eq!(groups[0]["key"], "rule 1", "{groups}");
-    let (status, error) = send(&server, Method::GET, &format!("{base}/review/groups?by=colour"), &token, None).await;
+    let (status, error) = send(
+        &server,
+        Method::GET,
+        &format!("{base}/review/groups?by=colour"),
+        &token,
+        None,
+    )
+    .await;
     assert_eq!(status, 422, "{error}");
     assert_eq!(error["error"]["field"], "by");
 
@@ -161,7 +223,10 @@ async fn story(db: TestDb, peer: &Peer) {
         &server,
         &support,
         "review/queue",
-        &[("project", &project), ("filter", r#"{"error_class": "mapping"}"#)],
+        &[
+            ("project", &project),
+            ("filter", r#"{"error_class": "mapping"}"#),
+        ],
     )
     .await;
     assert_eq!(status, 200, "{queue}");
@@ -187,7 +252,13 @@ async fn story(db: TestDb, peer: &Peer) {
     );
     assert_eq!(record["attempts"][0]["error_class"], "mapping", "{record}");
     assert_eq!(record["history"][0]["kind"], "failed", "{record}");
-    let (_, page) = call(&server, &support, "review/groups", &[("project", &project), ("filter", ""), ("by", "pattern")]).await;
+    let (_, page) = call(
+        &server,
+        &support,
+        "review/groups",
+        &[("project", &project), ("filter", ""), ("by", "pattern")],
+    )
+    .await;
     assert_eq!(page[0]["count"], 3, "{page}");
 
     // It tries a correction of the address: the preview maps cleanly, values masked.
@@ -196,7 +267,11 @@ async fn story(db: TestDb, peer: &Peer) {
         &server,
         &support,
         "review/preview_correction",
-        &[("project", &project), ("source_id", "u-9"), ("correction", correction)],
+        &[
+            ("project", &project),
+            ("source_id", "u-9"),
+            ("correction", correction),
+        ],
     )
     .await;
     assert_eq!(status, 200, "{preview}");
@@ -207,7 +282,11 @@ async fn story(db: TestDb, peer: &Peer) {
         &server,
         &support,
         "review/preview_correction",
-        &[("project", &project), ("source_id", "u-9"), ("correction", r#"{"email": "still no address"}"#)],
+        &[
+            ("project", &project),
+            ("source_id", "u-9"),
+            ("correction", r#"{"email": "still no address"}"#),
+        ],
     )
     .await;
     assert_eq!(status, 422, "{bad}");
@@ -216,7 +295,11 @@ async fn story(db: TestDb, peer: &Peer) {
         &server,
         &support,
         "review/correct",
-        &[("project", &project), ("source_id", "u-9"), ("correction", correction)],
+        &[
+            ("project", &project),
+            ("source_id", "u-9"),
+            ("correction", correction),
+        ],
     )
     .await;
     assert_eq!(status, 200, "{corrected}");
@@ -230,7 +313,10 @@ async fn story(db: TestDb, peer: &Peer) {
         &server,
         &support,
         "review/retry",
-        &[("project", &project), ("selection", r#"{"kind": "ids", "ids": ["u-9"]}"#)],
+        &[
+            ("project", &project),
+            ("selection", r#"{"kind": "ids", "ids": ["u-9"]}"#),
+        ],
     )
     .await;
     assert_eq!(status, 200, "{retry}");
@@ -246,7 +332,14 @@ async fn story(db: TestDb, peer: &Peer) {
     assert_eq!(retried["run"]["state"], "succeeded", "{retried}");
     adds_up(&retried["run"]);
     assert_eq!(peer.count("externalId", "u-9").await, 1);
-    let (_, record) = send(&server, Method::GET, &format!("{base}/review/records/u-9"), &token, None).await;
+    let (_, record) = send(
+        &server,
+        Method::GET,
+        &format!("{base}/review/records/u-9"),
+        &token,
+        None,
+    )
+    .await;
     assert_eq!(record["item"]["outcome"], "migrated", "{record}");
     assert_eq!(record["item"]["state"], "resolved", "{record}");
     let kinds: Vec<&str> = record["history"]
@@ -255,7 +348,11 @@ async fn story(db: TestDb, peer: &Peer) {
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["migrated", "retried", "corrected", "failed"], "{record}");
+    assert_eq!(
+        kinds,
+        ["migrated", "retried", "corrected", "failed"],
+        "{record}"
+    );
 
     // It skips another with a reason, and assigns and comments on the third.
     let (status, skipped) = call(
@@ -265,7 +362,10 @@ async fn story(db: TestDb, peer: &Peer) {
         &[
             ("project", &project),
             ("selection", r#"{"kind": "ids", "ids": ["u-19"]}"#),
-            ("action", r#"{"action": "skip", "reason": "left the company"}"#),
+            (
+                "action",
+                r#"{"action": "skip", "reason": "left the company"}"#,
+            ),
         ],
     )
     .await;
@@ -294,7 +394,10 @@ async fn story(db: TestDb, peer: &Peer) {
             "review/act",
             &[
                 ("project", &project),
-                ("selection", r#"{"kind": "filter", "filter": {"search": "u-29"}, "expected": 1}"#),
+                (
+                    "selection",
+                    r#"{"kind": "filter", "filter": {"search": "u-29"}, "expected": 1}"#,
+                ),
                 ("action", &action),
             ],
         )
@@ -314,7 +417,14 @@ async fn story(db: TestDb, peer: &Peer) {
     assert_eq!(mine["page"]["items"][0]["assignee_name"], "sam@example.com");
 
     // Every user is migrated, waiting for review, or deliberately skipped.
-    let (_, summary) = send(&server, Method::GET, &format!("{base}/review/summary"), &token, None).await;
+    let (_, summary) = send(
+        &server,
+        Method::GET,
+        &format!("{base}/review/summary"),
+        &token,
+        None,
+    )
+    .await;
     assert_eq!(summary["migrated"], 28, "{summary}");
     assert_eq!(summary["waiting"], 1, "{summary}");
     assert_eq!(summary["skipped"], 1, "{summary}");
@@ -329,14 +439,26 @@ async fn story(db: TestDb, peer: &Peer) {
         .unwrap();
     assert_eq!(export.status(), 200);
     let text = export.text().await.unwrap();
-    assert!(text.starts_with("source_id,outcome,review_state,"), "{text}");
+    assert!(
+        text.starts_with("source_id,outcome,review_state,"),
+        "{text}"
+    );
     assert_eq!(text.lines().count(), 4, "{text}");
     for i in [9, 19, 29] {
-        assert!(values_of(i).iter().all(|v| !text.contains(v.as_str())), "{text}");
+        assert!(
+            values_of(i).iter().all(|v| !text.contains(v.as_str())),
+            "{text}"
+        );
     }
 
     // The owner lets the member see personal data: now it does (audited).
-    let (status, _) = call(&server, &owner, "review/grant", &[("member", &sam), ("granted", "true")]).await;
+    let (status, _) = call(
+        &server,
+        &owner,
+        "review/grant",
+        &[("member", &sam), ("granted", "true")],
+    )
+    .await;
     assert_eq!(status, 200);
     let (_, record) = call(
         &server,
@@ -372,7 +494,14 @@ async fn story(db: TestDb, peer: &Peer) {
     );
 
     // The audit log names who corrected, retried and skipped.
-    let (_, audit) = send(&server, Method::GET, &format!("/api/v1/audit?project={project}&limit=100"), &token, None).await;
+    let (_, audit) = send(
+        &server,
+        Method::GET,
+        &format!("/api/v1/audit?project={project}&limit=100"),
+        &token,
+        None,
+    )
+    .await;
     let actions: Vec<(String, String)> = audit["entries"]
         .as_array()
         .unwrap()
@@ -391,7 +520,14 @@ async fn story(db: TestDb, peer: &Peer) {
         );
     }
     assert!(actions.iter().any(|(a, _)| a == "CorrectionsImported"));
-    let (_, audit) = send(&server, Method::GET, "/api/v1/audit?limit=100", &token, None).await;
+    let (_, audit) = send(
+        &server,
+        Method::GET,
+        "/api/v1/audit?limit=100",
+        &token,
+        None,
+    )
+    .await;
     assert!(audit.to_string().contains("PersonalDataGranted"), "{audit}");
 
     // A new real run leaves the skipped user out.

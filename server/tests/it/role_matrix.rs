@@ -180,6 +180,18 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             Rule::AtLeast(Role::Support),
         ),
         (
+            format!("/projects/{p}/review"),
+            Rule::AtLeast(Role::Support),
+        ),
+        (
+            format!("/projects/{p}/review?state=all&by=state"),
+            Rule::AtLeast(Role::Support),
+        ),
+        (
+            format!("/projects/{p}/review/record?id=nobody"),
+            Rule::AtLeast(Role::Support),
+        ),
+        (
             format!("/projects/{p}/activity"),
             Rule::AtLeast(Role::Admin),
         ),
@@ -589,6 +601,74 @@ async fn every_route_admits_exactly_the_roles_it_should() {
         form.extend(fields.into_iter().map(|(k, v)| kv(k, v)));
         server_fns.push((name, rule, Box::new(move |_| form.clone())));
     }
+    // Review: support staff of the project act on the queue; owners grant the view of
+    // personal data. Nobody by that id: allowed callers get 404 or 422, or act on none.
+    let review_fns: [RunFn; 11] = [
+        (
+            "review/queue",
+            Rule::AtLeast(Role::Support),
+            vec![("filter", "")],
+        ),
+        ("review/summary", Rule::AtLeast(Role::Support), vec![]),
+        (
+            "review/groups",
+            Rule::AtLeast(Role::Support),
+            vec![("filter", ""), ("by", "class")],
+        ),
+        (
+            "review/record",
+            Rule::AtLeast(Role::Support),
+            vec![("source_id", "nobody")],
+        ),
+        (
+            "review/preview_correction",
+            Rule::AtLeast(Role::Support),
+            vec![
+                ("source_id", "nobody"),
+                ("correction", r#"{"email": "a@b.co"}"#),
+            ],
+        ),
+        (
+            "review/correct",
+            Rule::AtLeast(Role::Support),
+            vec![
+                ("source_id", "nobody"),
+                ("correction", r#"{"email": "a@b.co"}"#),
+            ],
+        ),
+        (
+            "review/act",
+            Rule::AtLeast(Role::Support),
+            vec![
+                ("selection", r#"{"kind": "ids", "ids": ["nobody"]}"#),
+                ("action", r#"{"action": "comment", "text": "matrix"}"#),
+            ],
+        ),
+        (
+            "review/retry",
+            Rule::AtLeast(Role::Support),
+            vec![("selection", r#"{"kind": "ids", "ids": ["nobody"]}"#)],
+        ),
+        (
+            "review/import_corrections",
+            Rule::AtLeast(Role::Support),
+            vec![("csv", "source_id,email\n")],
+        ),
+        ("review/grants", Rule::AtLeast(Role::Owner), vec![]),
+        (
+            "review/grant",
+            Rule::AtLeast(Role::Owner),
+            vec![
+                ("member", "00000000-0000-0000-0000-000000000000"),
+                ("granted", "false"),
+            ],
+        ),
+    ];
+    for (name, rule, fields) in review_fns {
+        let mut form = vec![kv("project", &p)];
+        form.extend(fields.into_iter().map(|(k, v)| kv(k, v)));
+        server_fns.push((name, rule, Box::new(move |_| form.clone())));
+    }
     let public_fns = [
         "auth/setup",
         "auth/sign_in",
@@ -800,6 +880,44 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             Rule::AtLeast(Role::Support),
         ),
         (
+            Method::GET,
+            format!("/api/v1/projects/{p}/review?state=all"),
+            None,
+            Rule::AtLeast(Role::Support),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/review/summary"),
+            None,
+            Rule::AtLeast(Role::Support),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/review/groups?by=state"),
+            None,
+            Rule::AtLeast(Role::Support),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/review/export.csv"),
+            None,
+            Rule::AtLeast(Role::Support),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/projects/{p}/review/actions"),
+            Some(
+                serde_json::json!({"selection": {"kind": "ids", "ids": ["nobody"]}, "action": "comment", "text": "matrix"}),
+            ),
+            Rule::AtLeast(Role::Support),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/members/{spare}/personal-data"),
+            Some(serde_json::json!({"granted": false})),
+            Rule::AtLeast(Role::Owner),
+        ),
+        (
             Method::PUT,
             format!("/api/v1/projects/{p}/assessment/classes"),
             Some(serde_json::json!({"path": "department", "class": null})),
@@ -818,7 +936,7 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             }
             let status = request.send().await.unwrap().status();
             let hidden_from_support = *who == Who::Support
-                && *method == Method::GET
+                && (*method == Method::GET || path.contains("/review/"))
                 && path.starts_with("/api/v1/projects/");
             let ok = match (rule.admits(*who), who) {
                 // Not assigned to the token's account: the project does not exist for it.

@@ -82,7 +82,14 @@ pub(crate) async fn ready(
     (token, base)
 }
 
-pub(crate) async fn target(server: &TestServer, token: &str, base: &str, role: &str, url: &str, secret: &str) {
+pub(crate) async fn target(
+    server: &TestServer,
+    token: &str,
+    base: &str,
+    role: &str,
+    url: &str,
+    secret: &str,
+) {
     let input = json!({
         "preset": "generic",
         "base_url": url,
@@ -1488,7 +1495,12 @@ pub(crate) async fn impact_computed(server: &TestServer, token: &str, base: &str
     impact_computed_with(server, token, base, rules()).await;
 }
 
-pub(crate) async fn impact_computed_with(server: &TestServer, token: &str, base: &str, rules: Value) {
+pub(crate) async fn impact_computed_with(
+    server: &TestServer,
+    token: &str,
+    base: &str,
+    rules: Value,
+) {
     let impact = format!("{base}/mapping/impact");
     let (status, _) = send(
         server,

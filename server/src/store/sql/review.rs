@@ -198,7 +198,11 @@ macro_rules! review_store {
                 }
                 if let Some(text) = &filter.text {
                     query
-                        .push(" AND LOWER(ri.error_detail) LIKE ")
+                        .push(if filter.text_in_pattern {
+                            " AND LOWER(ri.pattern) LIKE "
+                        } else {
+                            " AND LOWER(ri.error_detail) LIKE "
+                        })
                         .push_bind(contains(text))
                         .push(" ESCAPE '\\'");
                 }
