@@ -24,10 +24,11 @@ pub enum Step {
     Mapping,
     TestRun,
     RealRun,
+    Review,
 }
 
 impl Step {
-    pub const ALL: [Step; 7] = [
+    pub const ALL: [Step; 8] = [
         Step::Uploads,
         Step::Assessment,
         Step::Target,
@@ -35,6 +36,7 @@ impl Step {
         Step::Mapping,
         Step::TestRun,
         Step::RealRun,
+        Step::Review,
     ];
 
     /// The step's name in the API and the page (`test_run`).
@@ -47,6 +49,7 @@ impl Step {
             Step::Mapping => "mapping",
             Step::TestRun => "test_run",
             Step::RealRun => "real_run",
+            Step::Review => "review",
         }
     }
 
@@ -59,6 +62,7 @@ impl Step {
             Step::Mapping => "Map the attributes",
             Step::TestRun => "Run a test",
             Step::RealRun => "Run the migration",
+            Step::Review => "Review the failures",
         }
     }
 
@@ -71,6 +75,7 @@ impl Step {
             Step::UserTypes => Stage::Goals,
             Step::Mapping => Stage::Mapping,
             Step::TestRun | Step::RealRun => Stage::Runs,
+            Step::Review => Stage::Review,
         }
     }
 }
@@ -142,6 +147,8 @@ pub struct Facts {
     pub mapping_problems: Option<usize>,
     /// The newest runs, newest first.
     pub runs: Vec<Run>,
+    /// Where the users stand with support staff's review.
+    pub review: crate::review::ReviewSummary,
 }
 
 fn status(step: Step, state: StepState, summary: impl Into<String>) -> StepStatus {
@@ -166,13 +173,18 @@ impl Journey {
             mapping(facts),
             runs(facts, Step::TestRun),
             runs(facts, Step::RealRun),
+            review(facts),
         ];
-        // A test run is advice, not a gate; the real run having run ends the journey.
+        // A test run is advice, not a gate; once the real run has run, what is left
+        // is its failures.
         let next = if steps
             .iter()
             .any(|s| s.step == Step::RealRun && s.state == StepState::Done)
         {
-            None
+            steps
+                .iter()
+                .find(|s| s.step == Step::Review && s.state != StepState::Done)
+                .map(|s| s.step)
         } else {
             steps
                 .iter()
@@ -373,6 +385,43 @@ fn runs(facts: &Facts, step: Step) -> StepStatus {
     }
 }
 
+fn review(facts: &Facts) -> StepStatus {
+    let r = &facts.review;
+    let real_run_done = facts.runs.iter().any(|run| {
+        run.kind == RunKind::RealRun && matches!(run.state, RunState::Succeeded | RunState::Failed)
+    });
+    if r.waiting > 0 {
+        let since = r
+            .oldest_waiting_since
+            .map(|at| format!(", the oldest since {}", at.format("%Y-%m-%d")))
+            .unwrap_or_default();
+        return status(
+            Step::Review,
+            StepState::NeedsAttention,
+            format!(
+                "{} wait for review{since}",
+                plural(r.waiting, "user", "users")
+            ),
+        );
+    }
+    if !real_run_done {
+        return status(
+            Step::Review,
+            StepState::NotStarted,
+            "Failed users of the real run come here",
+        );
+    }
+    status(
+        Step::Review,
+        StepState::Done,
+        format!(
+            "Every user accounted for: {} migrated, {} skipped on purpose",
+            grouped(r.migrated),
+            grouped(r.skipped)
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -459,6 +508,7 @@ mod tests {
             user_type_problems: None,
             mapping_problems: Some(0),
             runs: vec![],
+            review: Default::default(),
         };
         let journey = Journey::of(&facts);
         assert_eq!(
@@ -510,12 +560,34 @@ mod tests {
             run(RunKind::TestRun, RunState::Succeeded, 99, 0),
         ];
         let journey = Journey::of(&facts);
-        // Finished with failures is finished: the journey's last step is done.
+        // Finished with failures is finished; what is left is its failures.
         assert_eq!(
             state(&journey, Step::RealRun),
             (
                 StepState::Done,
                 "The last real run finished: 9,198 created, 53 failed".into()
+            )
+        );
+        facts.review.waiting = 53;
+        facts.review.oldest_waiting_since = Some(at(3));
+        let journey = Journey::of(&facts);
+        let (s, words) = state(&journey, Step::Review);
+        assert_eq!(s, StepState::NeedsAttention);
+        assert!(
+            words.starts_with("53 users wait for review, the oldest since "),
+            "{words}"
+        );
+        assert_eq!(journey.next, Some(Step::Review));
+        // Worked through: every user migrated or skipped ends the journey.
+        facts.review.waiting = 0;
+        facts.review.migrated = 9_240;
+        facts.review.skipped = 11;
+        let journey = Journey::of(&facts);
+        assert_eq!(
+            state(&journey, Step::Review),
+            (
+                StepState::Done,
+                "Every user accounted for: 9,240 migrated, 11 skipped on purpose".into()
             )
         );
         assert_eq!(journey.next, None);

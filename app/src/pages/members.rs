@@ -1,9 +1,11 @@
-//! Members: the owner invites people, sets their roles and disables accounts.
+//! Members: the owner invites people, sets their roles, lets support staff see personal
+//! data unmasked, and disables accounts.
 
 use crate::{
     api::{
         InviteLink,
         members::{ChangeRole, InviteMember, ReissueInvite, SetMemberEnabled, list_members},
+        review::{SetPersonalDataGrant, personal_data_grants},
     },
     components::{
         format_optional_time,
@@ -56,6 +58,8 @@ pub fn MembersPage() -> impl IntoView {
     let reissue = ServerAction::<ReissueInvite>::new();
     let role = ServerAction::<ChangeRole>::new();
     let enabled = ServerAction::<SetMemberEnabled>::new();
+    let grant = ServerAction::<SetPersonalDataGrant>::new();
+    let grants = Resource::new(move || grant.version().get(), |_| personal_data_grants());
     let members = Resource::new(
         move || {
             (
@@ -73,6 +77,7 @@ pub fn MembersPage() -> impl IntoView {
             .get()
             .or_else(|| action_error(enabled).get())
             .or_else(|| action_error(reissue).get())
+            .or_else(|| action_error(grant).get())
     });
     view! {
         <Title text="Members" />
@@ -102,13 +107,14 @@ pub fn MembersPage() -> impl IntoView {
             <LinkNotice link=invite.value().into() />
             <p class="hint">
                 "Owners manage members and everything else; administrators run projects, API tokens and read the audit log; "
-                "support staff review the projects they are assigned to."
+                "support staff review the projects they are assigned to, with personal data masked unless you let them see it (audited)."
             </p>
         </section>
         <LinkNotice link=reissue.value().into() />
         <FormError error=row_errors />
         <Transition fallback=|| view! { <p class="muted">"Loading members…"</p> }>
             {move || Suspend::new(async move {
+                let granted = grants.await.unwrap_or_default();
                 match members.await {
                     Err(error) => view! { <LoadError error /> }.into_any(),
                     Ok(page) => {
@@ -123,11 +129,15 @@ pub fn MembersPage() -> impl IntoView {
                                             <th scope="col">"Role"</th>
                                             <th scope="col">"Status"</th>
                                             <th scope="col">"Last sign-in"</th>
+                                            <th scope="col">"Personal data"</th>
                                             <th scope="col">"Actions"</th>
                                         </tr>
                                     </thead>
                                     <tbody>
-                                        {page.items.into_iter().map(|m| view! { <MemberRow member=m role enabled reissue /> }).collect_view()}
+                                        {page.items.into_iter().map(|m| {
+                                            let sees = granted.contains(&m.id.to_string());
+                                            view! { <MemberRow member=m role enabled reissue grant sees /> }
+                                        }).collect_view()}
                                     </tbody>
                                 </table>
                             </div>
@@ -157,8 +167,13 @@ fn MemberRow(
     role: ServerAction<ChangeRole>,
     enabled: ServerAction<SetMemberEnabled>,
     reissue: ServerAction<ReissueInvite>,
+    grant: ServerAction<SetPersonalDataGrant>,
+    /// An owner let this member see personal data unmasked.
+    sees: bool,
 ) -> impl IntoView {
     let id = member.id.to_string();
+    let id_grant = id.clone();
+    let grant_button = format!("grant-{id}");
     let (id_role, id_enabled, id_link) = (id.clone(), id.clone(), id.clone());
     let status = match member.status {
         AccountStatus::Active => view! { <span class="badge ok">"Active"</span> }.into_any(),
@@ -189,6 +204,20 @@ fn MemberRow(
             </td>
             <td>{status}</td>
             <td class="nowrap">{format_optional_time(member.last_sign_in_at)}</td>
+            <td>
+                {if member.role == Role::Support {
+                    view! {
+                        <ActionForm action=grant attr:class="inline-form">
+                            <input type="hidden" name="member" value=id_grant />
+                            <input type="hidden" name="granted" value=if sees { "false" } else { "true" } />
+                            {if sees { "Shown " } else { "Masked " }}
+                            <button type="submit" class="link-button" id=grant_button>{if sees { "Mask again" } else { "Let them see it" }}</button>
+                        </ActionForm>
+                    }.into_any()
+                } else {
+                    view! { <span class="muted">"Shown (manages mappings)"</span> }.into_any()
+                }}
+            </td>
             <td>
                 <div class="row-actions">
                 <ActionForm action=enabled attr:class="inline-form">

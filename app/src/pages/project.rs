@@ -106,6 +106,7 @@ pub fn ProjectOverview() -> impl IntoView {
                     Err(_) => ().into_any(),
                     Ok(project) => view! {
                         <JourneyCard project_id=project.id.to_string() />
+                        <ReviewNotice project_id=project.id.to_string() />
                         <div class="grid-2">
                             <section class="card">
                                 <h2>"About"</h2>
@@ -124,6 +125,30 @@ pub fn ProjectOverview() -> impl IntoView {
                     }.into_any(),
                 }
             })}
+        </Transition>
+    }
+    .into_any()
+}
+
+/// Where the project's users stand once a run has reached them: how many wait for
+/// review and since when, and that every user is accounted for.
+#[component]
+fn ReviewNotice(project_id: String) -> impl IntoView {
+    let id = project_id.clone();
+    let summary = Resource::new(move || id.clone(), crate::api::review::queue_summary);
+    view! {
+        <Transition fallback=|| ()>
+            {move || {
+                let project = project_id.clone();
+                Suspend::new(async move {
+                    match summary.await {
+                        Ok(s) if s.users > 0 && s.not_attempted < s.users => {
+                            view! { <crate::pages::review::StandingCard summary=s project /> }.into_any()
+                        }
+                        _ => ().into_any(),
+                    }
+                })
+            }}
         </Transition>
     }
     .into_any()

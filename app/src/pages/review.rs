@@ -460,7 +460,7 @@ fn QueueCard(
             <h2>{format!("{} matching user(s)", grouped(matching))}</h2>
             {view.masked.then(|| view! { <p class="muted">"Values are masked: an owner can let you see personal data."</p> })}
             {move || message.get().map(|m| match m {
-                Ok(text) => view! { <div class="alert ok" role="status" id="review-message">{text}</div> }.into_any(),
+                Ok(text) => view! { <div class="alert success" role="status" id="review-message">{text}</div> }.into_any(),
                 Err(error) => view! { <div class="alert error" role="alert" id="review-message">{error.general().unwrap_or_else(|| error.to_string())}</div> }.into_any(),
             })}
             {(matching == 0).then(|| view! { <p class="muted" id="review-empty">"Nobody here: no user matches this filter."</p> })}
@@ -635,7 +635,7 @@ fn ImportCorrections(project: String, changed: RwSignal<u32>) -> impl IntoView {
             {move || report.value().get().map(|r| match r {
                 Err(error) => view! { <div class="alert error" role="alert">{error.general().unwrap_or_else(|| error.to_string())}</div> }.into_any(),
                 Ok(r) => {
-                    let class = if r.problems.is_empty() { "alert ok" } else { "alert warn" };
+                    let class = if r.problems.is_empty() { "alert success" } else { "alert warn" };
                     view! {
                     <div class=class id="corrections-report">
                         <p>{format!("{} row(s): {} corrected, {} unchanged, {} with a problem.", grouped(r.rows), grouped(r.corrected), grouped(r.unchanged), r.problems.len())}</p>
@@ -690,7 +690,7 @@ fn mapped_view(mapped: Option<PreviewRecord>, version: Option<u32>) -> AnyView {
                 } else {
                     view! { <ul class="field-errors" id="mapped-errors">{errors.into_iter().map(|e| view! { <li class="field-error">{e}</li> }).collect_view()}</ul> }.into_any()
                 }}
-                <pre class="json" id="mapped-resource">{json}</pre>
+                <pre class="scim-json" id="mapped-resource">{json}</pre>
             }
             .into_any()
         }
@@ -747,7 +747,7 @@ pub fn RecordPage() -> impl IntoView {
             </div>
         })}
         {move || ended.get().map(|state| view! {
-            <div class=if state == domain::runs::RunState::Succeeded { "alert ok" } else { "alert warn" } role="status" id="retry-ended">
+            <div class=if state == domain::runs::RunState::Succeeded { "alert success" } else { "alert warn" } role="status" id="retry-ended">
                 {format!("The retry run has ended: {}. The attempts below say what the target answered.", state.as_str())}
             </div>
         })}
@@ -986,7 +986,7 @@ fn CorrectCard(
                         Ok(None) => view! { <p class="muted">"Change a field to see what the target would receive."</p> }.into_any(),
                         Err(error) => view! { <div class="alert error" role="alert" id="correction-error">{error.general().unwrap_or_else(|| error.to_string())}{error.for_field("email").map(|m| format!("E-mail address: {m}"))}</div> }.into_any(),
                         Ok(Some(p)) => view! {
-                            <div id="correction-preview" class=if p.maps_cleanly { "alert ok" } else { "alert warn" }>
+                            <div id="correction-preview" class=if p.maps_cleanly { "alert success" } else { "alert warn" }>
                                 <p>{format!("Changes {}. ", p.changed.join(", "))}{if p.maps_cleanly { "The mapping accepts the corrected record." } else { "The mapping still rejects it:" }}</p>
                                 {mapped_view(p.mapped, None)}
                             </div>

@@ -577,6 +577,11 @@ fn ClassesCard(shown: RunView, project: String) -> impl IntoView {
     view! {
         <section class="card" id="run-classes">
             <h2>"Not created, by reason"</h2>
+            {(shown.run.counts.failed > 0 && shown.run.state.is_final()).then(|| view! {
+                <p><a id="run-review" href=format!("/projects/{project}/review?run={run}")>
+                    {format!("Review its {} failed user(s) in the queue →", grouped(shown.run.counts.failed))}
+                </a></p>
+            })}
             {
                 // Users their user type leaves behind did what was asked: not errors.
                 let behind: u64 = shown.classes.iter().filter(|c| c.error_class == "left_behind").map(|c| c.count).sum();

@@ -75,7 +75,9 @@ impl Ferry {
             None => None,
         };
         let runs = self.store.runs(project, newest).await?.items;
+        let review = self.store.queue_summary(project).await?;
         Ok(Facts {
+            review,
             uploads,
             records,
             assessment,
