@@ -645,7 +645,123 @@ test("a newcomer walks a generated export from a new project to the real run's c
 
   await page.getByRole("navigation", { name: "Migration stages" }).getByRole("link", { name: "Project" }).click();
   await expect(journey.locator('li[data-step="real_run"] .badge')).toHaveText("done");
-  await expect(journey.locator(".journey-next")).toContainText("The real run has finished");
+  await expect(journey.locator('li[data-step="review"] .badge')).toHaveText("needs attention");
+  await expect(journey.locator(".journey-next")).toContainText("Review the failures");
+});
+
+// Calls a server function as the signed-in page does.
+async function sfn(page: Page, name: string, form: Record<string, string>) {
+  const answer = await page.request.post(`${url()}/sfn/${name}`, { form, headers: { Origin: url() } });
+  expect(answer.status(), `${name}: ${await answer.text()}`).toBe(200);
+  return answer.json();
+}
+
+// Support staff's review: a real run on the peer leaves three users its mapping
+// rejected (their addresses are not addresses); the support member, without the grant
+// to see personal data, filters the queue, opens one, corrects its address (seeing the
+// corrected record mapped before saving), retries it and watches it succeed; skips
+// another with a reason; the owner finds both in the audit log.
+test("a support member works the review queue: corrects and retries one user, skips another", async ({ page, browser }) => {
+  await signIn(page, owner.email, owner.password);
+  // Set up through the API as an administrator's script would: project, export, target,
+  // mapping, impact, real run.
+  const project = await sfn(page, "projects/create", { name: "Review drill", source_kind: "csv", description: "" });
+  const token = (await sfn(page, "tokens/create", { name: "review drill", role: "owner" })).secret as string;
+  const api = async (method: string, path: string, data?: unknown) => {
+    const answer = await page.request.fetch(`${url()}/api/v1${path}`, {
+      method, data: data === undefined ? undefined : JSON.stringify(data),
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    });
+    expect(answer.ok(), `${method} ${path}: ${await answer.text()}`).toBeTruthy();
+    return answer.json();
+  };
+  let csv = "id,username,email,first_name,last_name\n";
+  for (let i = 0; i < 30; i++) {
+    csv += `r-${i},r${i},${i % 10 === 9 ? `not an address ${i}` : `r${i}@corp.example`},Given${i},Family${i}\n`;
+  }
+  const upload = await page.request.post(`${url()}/api/v1/projects/${project.id}/uploads?file_name=review.csv`, {
+    data: csv, headers: { Authorization: `Bearer ${token}` },
+  });
+  expect(upload.ok()).toBeTruthy();
+  const uploadId = (await upload.json()).id;
+  await expect.poll(async () => (await api("GET", `/uploads/${uploadId}`)).status, { timeout: 30_000 }).toBe("parsed");
+  const base = `/projects/${project.id}`;
+  await api("PUT", `${base}/targets/production`, {
+    preset: "generic", base_url: process.env.FERRY_SCIM_URL, auth: { type: "bearer" }, secret: process.env.FERRY_SCIM_TOKEN, on_existing: "skip",
+  });
+  await api("POST", `${base}/targets/production/test`);
+  const rules = [
+    { target: "userName", source: "email", transforms: [{ op: "email" }] },
+    { target: "name.givenName", source: "given_name" },
+    { target: "name.familyName", source: "family_name" },
+  ];
+  await api("PUT", `${base}/mapping`, { rules });
+  await api("POST", `${base}/mapping/impact`, { rules });
+  await expect.poll(async () => (await api("GET", `${base}/mapping/impact`)).status, { timeout: 60_000 }).toBe("ready");
+  const real = await api("POST", `${base}/runs/real`, {});
+  await expect.poll(async () => (await api("GET", `${base}/runs/${real.run.id}`)).run.state, { timeout: 60_000 }).toBe("failed");
+  // Sam, the support member, works on this project too.
+  const members = await sfn(page, "members/list", {});
+  const sam = members.items.find((m: { email: string }) => m.email === support.email);
+  await sfn(page, "projects/assign_support", { id: project.id, account: sam.id });
+
+  // The run's page links to its failures in the queue.
+  await page.goto(`${url()}${base}/runs/${real.run.id}`);
+  await page.locator("#run-review").click();
+  await expect(page.locator("#review-table tbody tr")).toHaveCount(3);
+
+  const samContext = await browser.newContext();
+  const s = await samContext.newPage();
+  await signIn(s, support.email, support.password);
+  await s.getByRole("link", { name: "Review drill" }).click();
+  await expect(s.locator("#review-standing")).toContainText("3 waiting for review");
+  await s.getByRole("navigation", { name: "Migration stages" }).getByRole("link", { name: "Review" }).click();
+  await hydrated(s);
+  await expect(s.locator("#review-standing")).toContainText("Of 30 users: 27 migrated");
+  await s.locator("#filter-class").fill("mapping");
+  await s.locator("#filter-apply").click();
+  await expect(s).toHaveURL(/error_class=mapping/);
+  await expect(s.locator("#review-table tbody tr")).toHaveCount(3);
+  await expect(s.locator("#review-group-table")).toContainText("Mapping rejected");
+  await expect(s.locator("#review-queue")).toContainText("Values are masked");
+  await atBothWidths(s, "review-queue");
+  // No value of these users reaches a viewer without the grant.
+  expect(await s.content()).not.toContain("Given9");
+
+  await s.locator("#review-table tbody tr", { hasText: "r-9" }).getByRole("link", { name: "r-9" }).click();
+  await hydrated(s);
+  await expect(s.locator("#record-status")).toHaveText("Open");
+  await expect(s.locator("#record-failure")).toContainText("Mapping rejected at rule 1");
+  expect(await s.content()).not.toContain("Given9");
+  await s.locator("#correct-email").fill("still wrong");
+  await expect(s.locator("#correction-error")).toContainText("not an e-mail address");
+  await s.locator("#correct-email").fill("r9@corp.example");
+  await expect(s.locator("#correction-preview")).toContainText("The mapping accepts the corrected record.");
+  await s.locator("#correct-save").click();
+  await expect(s.locator("#record-corrected")).toContainText("changed email");
+  await atBothWidths(s, "review-record");
+  await s.locator("#record-retry").click();
+  await expect(s.locator("#retry-ended")).toContainText("succeeded", { timeout: 30_000 });
+  await expect(s.locator("#record-status")).toHaveText("Migrated by a later run");
+  await expect(s.locator("#record-history")).toContainText("migrated by run");
+
+  // Another is skipped with a reason: it leaves the queue, counted as skipped.
+  await s.goto(`${url()}${base}/review/record?id=r-19`);
+  await hydrated(s);
+  await s.locator("#record-skip-reason").fill("left the company before the migration");
+  await s.locator("#record-skip").click();
+  await expect(s.locator("#record-status")).toHaveText("Skipped: left the company before the migration");
+  await s.goto(`${url()}${base}/review`);
+  await expect(s.locator("#review-table tbody tr")).toHaveCount(1);
+  await expect(s.locator("#review-standing")).toContainText("28 migrated, 1 waiting for review");
+  await expect(s.locator("#review-standing")).toContainText("1 skipped on purpose");
+  await samContext.close();
+
+  // The owner sees both in the audit log, by Sam.
+  await page.goto(`${url()}/audit`);
+  await expect(page.locator("#audit tr", { hasText: "corrected a record" })).toContainText(support.email);
+  await expect(page.locator("#audit tr", { hasText: "acted on failed records" })).toContainText(support.email);
+  await expect(page.locator("#audit tr", { hasText: "retried failed records" })).toContainText(support.email);
 });
 
 test("on a 390 px phone the menu button opens the navigation and nothing overflows", async ({ browser }) => {

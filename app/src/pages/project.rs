@@ -188,7 +188,7 @@ fn JourneySteps(journey: Journey, project_id: String) -> impl IntoView {
         }
     });
     let finished = journey.next.is_none().then(|| {
-        view! { <p class="journey-next">"The real run has finished: review its failures on the Runs page."</p> }
+        view! { <p class="journey-next">"The real run has finished and every user is accounted for: migrated, or skipped on purpose."</p> }
     });
     view! {
         <ol class="journey">

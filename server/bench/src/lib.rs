@@ -6,5 +6,6 @@
 pub mod gen_export;
 pub mod ingest;
 pub mod null_target;
+pub mod review;
 pub mod run;
 pub mod scim;

@@ -71,6 +71,17 @@ pub enum Command {
         #[arg(long)]
         postgres: Option<String>,
     },
+    /// Measure support staff's queue: write a run's failures into it, then time its
+    /// first page, filters, a search, a deep page and grouped views. On SQLite, and on
+    /// PostgreSQL given an empty database's URL.
+    BenchReview {
+        /// How many failed users.
+        #[arg(long, default_value_t = 1_000_000)]
+        failed: usize,
+        /// An empty PostgreSQL database to measure on as well.
+        #[arg(long)]
+        postgres: Option<String>,
+    },
     /// Measure the mapping engine: map synthetic normalized records on one thread.
     BenchMap {
         /// How many records.
@@ -120,6 +131,10 @@ async fn main() -> anyhow::Result<()> {
             postgres,
         } => {
             ferry_bench::run::run(users, peer, postgres).await?;
+            Ok(())
+        }
+        Command::BenchReview { failed, postgres } => {
+            ferry_bench::review::run(failed, postgres).await?;
             Ok(())
         }
         Command::BenchMap { records } => {
