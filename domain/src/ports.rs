@@ -21,7 +21,7 @@ use crate::{
     projects::{Project, ProjectDraft, ProjectFilter},
     review::{
         Attempt, CorrectionInfo, GroupBy, NewReviewEvent, QueueItem, QueuedFailure, ReviewAction,
-        ReviewEvent, ReviewSummary, StoredFilter,
+        ReviewEvent, ReviewSummary, ReviewTask, StoredFilter, TaskState,
     },
     roles::Role,
     runs::{Claimed, NewRun, PauseReason, RecordState, Run, RunState, Settled},
@@ -646,7 +646,7 @@ pub trait ReviewStore: Send + Sync {
         event: &NewReviewEvent,
         actor: AccountId,
         at: DateTime<Utc>,
-        audit: &NewAuditEntry,
+        audit: Option<&NewAuditEntry>,
     ) -> Result<u64>;
     /// Adds the same entry to the history of each of `ids` (a retry, a correction).
     async fn queue_note(
@@ -698,6 +698,24 @@ pub trait ReviewStore: Send + Sync {
     ) -> Result<()>;
     /// Members allowed to see personal data unmasked.
     async fn personal_data_grants(&self) -> Result<Vec<AccountId>>;
+    async fn create_review_task(&self, task: &ReviewTask, audit: &NewAuditEntry) -> Result<()>;
+    async fn review_task(&self, id: uuid::Uuid) -> Result<Option<ReviewTask>>;
+    /// A project's newest background actions, newest first.
+    async fn review_tasks(&self, project: ProjectId, limit: u32) -> Result<Vec<ReviewTask>>;
+    /// Every background action still running (to go on with after a restart).
+    async fn running_review_tasks(&self) -> Result<Vec<ReviewTask>>;
+    /// Records a step: users acted on so far and the last legacy id. Only while the
+    /// task runs; false once it was cancelled.
+    async fn advance_review_task(&self, id: uuid::Uuid, done: u64, cursor: &str) -> Result<bool>;
+    /// Ends a running task (compare and set: a task already ended stays as it is).
+    async fn finish_review_task(
+        &self,
+        id: uuid::Uuid,
+        state: TaskState,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+        audit: Option<&NewAuditEntry>,
+    ) -> Result<bool>;
 }
 
 /// Where a new run's records come from.
@@ -797,6 +815,8 @@ pub trait RecordWork: Send + Sync {
     ) -> Result<NormalizedUser>;
     /// Seals a record (a correction) as records are kept.
     fn seal_record(&self, project: ProjectId, user: &NormalizedUser) -> Result<Vec<u8>>;
+    /// Carries out a background action (already stored as running) step by step.
+    fn spawn_review_task(&self, task: ReviewTask);
 }
 
 /// The engine that works on running runs (the server holds the workers, the HTTP

@@ -156,7 +156,7 @@ pub struct QueueFilter {
 }
 
 /// A filter as the store applies it: the search already turned into keyed digests.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredFilter {
     pub digests: Option<Vec<String>>,
     pub error_class: Option<String>,
@@ -174,7 +174,7 @@ pub struct StoredFilter {
 }
 
 /// Which outcomes and states a filter shows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum View {
     /// Failed, and waiting for someone.
     #[default]
@@ -482,11 +482,77 @@ pub const BACKGROUND_FROM: u64 = 100_000;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActionResult {
-    /// Users changed.
+    /// Users changed (0 when the action goes on in the background).
     pub affected: u64,
     /// A retry: the run that sends them.
     pub run: Option<RunId>,
+    /// More users than one request holds: the background task doing it.
+    pub task: Option<ReviewTask>,
 }
+
+/// How a background action stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl TaskState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Running,
+            Self::Succeeded,
+            Self::Failed,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// An action on everything a filter matches, done in the background page by page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReviewTask {
+    pub id: uuid::Uuid,
+    pub project_id: crate::ids::ProjectId,
+    pub action: ReviewAction,
+    /// What each user's history says (the action in words).
+    pub detail: String,
+    #[serde(skip)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
+    pub filter: StoredFilter,
+    /// Users the filter matched when the task began.
+    pub total: u64,
+    /// Users acted on so far.
+    pub done: u64,
+    /// The last legacy id acted on: a restart goes on after it.
+    #[serde(skip)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
+    pub cursor: Option<String>,
+    pub state: TaskState,
+    /// Why it failed.
+    pub error: Option<String>,
+    pub created_by: Option<AccountId>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Users a background action acts on per step (one transaction each).
+pub const TASK_STEP: u32 = 2_000;
 
 /// An error class in words: Ferry's own (a mapping rule, a user type, a missing
 /// record) and the target's.

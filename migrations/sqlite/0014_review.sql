@@ -78,3 +78,24 @@ CREATE TABLE personal_data_grants (
     granted_by BLOB REFERENCES accounts (id),
     granted_at BIGINT NOT NULL
 );
+
+-- Actions on more users than one request should hold, done in the background page by
+-- page: the action, the filter (search values as keyed digests, never plaintext), how
+-- far it got (the last legacy id acted on, so a restart goes on from there), and how
+-- it ended.
+CREATE TABLE review_tasks (
+    id          BLOB PRIMARY KEY,
+    project_id  BLOB NOT NULL REFERENCES projects (id),
+    action      TEXT NOT NULL,
+    detail      TEXT NOT NULL,
+    filter      TEXT NOT NULL,
+    total       BIGINT NOT NULL,
+    done        BIGINT NOT NULL,
+    cursor      TEXT,
+    state       TEXT NOT NULL,
+    error       TEXT,
+    created_by  BLOB REFERENCES accounts (id),
+    created_at  BIGINT NOT NULL,
+    finished_at BIGINT
+);
+CREATE INDEX review_tasks_by_project ON review_tasks (project_id, created_at);

@@ -129,6 +129,7 @@ pub async fn announce_setup(state: &AppState) -> anyhow::Result<()> {
 pub async fn resume_uploads(state: &AppState) -> anyhow::Result<()> {
     state.assessments.settle_interrupted().await?;
     state.records.settle_interrupted().await?;
+    state.records.resume_review_tasks().await?;
     use domain::uploads::UploadStatus;
     for status in [UploadStatus::Parsing, UploadStatus::Stored] {
         for upload in state.ingest.uploads_with_status(status).await? {

@@ -1,7 +1,8 @@
 //! Work on a project's sealed records for the mapping and user-type pages: samples for
 //! previews and live counts (random by content digest, by search, or by id), and the
 //! impact of a mapping computed in the background over every record, opened and
-//! evaluated on both cores, with progress and a sealed report.
+//! evaluated on both cores, with progress and a sealed report; and support staff's
+//! actions on more users than one request holds, carried out step by step.
 
 use crate::{background::Supervisor, records, scan, vault::Vault};
 use async_trait::async_trait;
@@ -15,6 +16,7 @@ use domain::{
         impact::{Evaluator, ImpactCounter, ImpactReport, RecordImpact},
     },
     ports::{RecordWork, Sample, Sampled, Store},
+    review::{NewReviewEvent, ReviewTask, TASK_STEP, TaskState},
 };
 use std::sync::{
     Arc,
@@ -224,6 +226,16 @@ impl RecordWorker {
     }
 
     /// Impacts a stopped server left computing are marked failed, to be started again.
+    /// Goes on with the review actions a stopped server left running, from where each
+    /// got to.
+    pub async fn resume_review_tasks(&self) -> domain::Result<()> {
+        for task in self.store.running_review_tasks().await? {
+            tracing::info!(task = %task.id, done = task.done, "going on with a review action");
+            self.spawn_review_task(task);
+        }
+        Ok(())
+    }
+
     pub async fn settle_interrupted(&self) -> domain::Result<()> {
         for project in self.store.running_impacts().await? {
             tracing::info!(project = %project, "an impact computation was interrupted");
@@ -337,4 +349,77 @@ impl RecordWork for RecordWorker {
     fn seal_record(&self, project: ProjectId, user: &NormalizedUser) -> domain::Result<Vec<u8>> {
         records::seal(&self.vault, project, user).map(|s| s.data)
     }
+
+    fn spawn_review_task(&self, task: ReviewTask) {
+        let (store, recover_store) = (self.store.clone(), self.store.clone());
+        let stop = self.background.stopping();
+        let id = task.id;
+        self.background.spawn(
+            "review action",
+            id,
+            async move { crate::background::reason(review_task(store, task, stop).await) },
+            move |why| async move {
+                if let Err(err) = recover_store
+                    .finish_review_task(id, TaskState::Failed, Some(&why), Utc::now(), None)
+                    .await
+                {
+                    tracing::error!(task = %id, error = %err, "a failed review action could not be marked failed");
+                }
+            },
+        );
+    }
+}
+
+/// Acts on everything the task's filter matches, a step at a time in legacy-id order,
+/// recording after each step how far it got. Stopping Ferry leaves it running, to go
+/// on after the restart from where it was; a cancelled task stops at its next step.
+async fn review_task(
+    store: Arc<dyn Store>,
+    task: ReviewTask,
+    stop: tokio_util::sync::CancellationToken,
+) -> domain::Result<()> {
+    let actor = task.created_by.ok_or_else(|| {
+        DomainError::Internal("the review action names no member who started it".into())
+    })?;
+    let event = NewReviewEvent {
+        kind: task.action.code(),
+        detail: task.detail.clone(),
+    };
+    let (mut cursor, mut done) = (task.cursor.clone(), task.done);
+    loop {
+        if stop.is_cancelled() {
+            return Ok(());
+        }
+        let page = store
+            .queue(task.project_id, &task.filter, cursor.as_deref(), TASK_STEP)
+            .await?;
+        let Some(last) = page.last().map(|i| i.source_id.clone()) else {
+            break;
+        };
+        let ids: Vec<String> = page.into_iter().map(|i| i.source_id).collect();
+        store
+            .queue_act(
+                task.project_id,
+                &ids,
+                &task.action,
+                &event,
+                actor,
+                Utc::now(),
+                None,
+            )
+            .await?;
+        done += ids.len() as u64;
+        if !store.advance_review_task(task.id, done, &last).await? {
+            // Cancelled by someone: what was done stays done.
+            return Ok(());
+        }
+        if ids.len() < TASK_STEP as usize {
+            break;
+        }
+        cursor = Some(last);
+    }
+    store
+        .finish_review_task(task.id, TaskState::Succeeded, None, Utc::now(), None)
+        .await?;
+    Ok(())
 }

@@ -6,7 +6,7 @@
 
 use crate::error::AppError;
 use domain::{
-    review::{ActionResult, CorrectionsReport, GroupCount, ReviewSummary},
+    review::{ActionResult, CorrectionsReport, GroupCount, ReviewSummary, ReviewTask},
     runs::Run,
     service::{CorrectionPreview, QueueView, RecordReview},
 };
@@ -157,6 +157,26 @@ pub async fn import_corrections(
     let project = project.parse().map_err(fail)?;
     ferry
         .import_corrections(&actor, project, csv.as_bytes())
+        .await
+        .map_err(fail)
+}
+
+/// The project's newest background actions.
+#[server(prefix = "/sfn", endpoint = "review/tasks")]
+pub async fn review_tasks(project: String) -> Result<Vec<ReviewTask>, AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    ferry.review_tasks(&actor, project).await.map_err(fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "review/cancel_task")]
+pub async fn cancel_review_task(project: String, task: String) -> Result<ReviewTask, AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    let task = uuid::Uuid::parse_str(&task)
+        .map_err(|_| fail(DomainError::NotFound("review action".into())))?;
+    ferry
+        .cancel_review_task(&actor, project, task)
         .await
         .map_err(fail)
 }

@@ -6,8 +6,8 @@
 
 use crate::{
     api::review::{
-        correct_record, import_corrections, preview_correction, review_act, review_groups,
-        review_queue, review_record, review_retry,
+        cancel_review_task, correct_record, import_corrections, preview_correction, review_act,
+        review_groups, review_queue, review_record, review_retry, review_tasks,
     },
     components::{
         charts::{Bar, BarChart},
@@ -20,7 +20,8 @@ use crate::{
 use domain::{
     numbers::grouped,
     review::{
-        GroupBy, QueueFilter, QueueItem, RecordFields, ReviewState, ReviewSummary, class_label,
+        GroupBy, QueueFilter, QueueItem, RecordFields, ReviewState, ReviewSummary, TaskState,
+        class_label,
     },
     roles::Permission,
     service::{CorrectionPreview, PreviewRecord, RecordReview},
@@ -182,6 +183,7 @@ pub fn ReviewPage() -> impl IntoView {
     let me = current_account();
     view! {
         <leptos_meta::Title text="Review" />
+        <TasksCard project=project changed />
         <Transition fallback=|| view! { <p class="muted">"Loading the queue…"</p> }>
             {move || Suspend::new(async move {
                 let admin = me.await.is_ok_and(|a| a.role.allows(Permission::ManageProjects));
@@ -198,6 +200,68 @@ pub fn ReviewPage() -> impl IntoView {
                         }.into_any()
                     }
                 }
+            })}
+        </Transition>
+    }
+    .into_any()
+}
+
+/// The project's background actions: each with its progress while it runs (asked
+/// again every two seconds), how it ended, and a way to stop it.
+#[component]
+fn TasksCard(project: Signal<String>, changed: RwSignal<u32>) -> impl IntoView {
+    let tick = RwSignal::new(0u32);
+    let tasks = Resource::new(
+        move || (project.get(), tick.get(), changed.get()),
+        |(p, _, _)| review_tasks(p),
+    );
+    let cancel = Action::new(move |task: &String| {
+        let (p, t) = (project.get_untracked(), task.clone());
+        async move { cancel_review_task(p, t).await }
+    });
+    Effect::new(move |_| {
+        if cancel.value().get().is_some() {
+            tick.update(|t| *t += 1);
+        }
+    });
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let tasks = tasks.await.unwrap_or_default();
+                if tasks.iter().any(|t| t.state == TaskState::Running) {
+                    set_timeout(move || {
+                        tick.update(|t| *t += 1);
+                        changed.update(|n| *n += 1);
+                    }, std::time::Duration::from_secs(2));
+                }
+                let recent: Vec<_> = tasks.into_iter().take(5).collect();
+                (!recent.is_empty()).then(|| view! {
+                    <section class="card" id="review-tasks">
+                        <h2>"Background actions"</h2>
+                        <ul class="plain-list">
+                            {recent.into_iter().map(|t| {
+                                let id = t.id.to_string();
+                                let running = t.state == TaskState::Running;
+                                view! {
+                                    <li data-state=t.state.as_str()>
+                                        <strong>{t.detail.clone()}</strong>
+                                        {format!(" — {} of {} users", grouped(t.done), grouped(t.total))}
+                                        {running.then(|| view! { " " <progress max=t.total.max(1) value=t.done></progress> })}
+                                        {match t.state {
+                                            TaskState::Running => " (running)".to_string(),
+                                            TaskState::Succeeded => format!(" (done {})", format_optional_time(t.finished_at)),
+                                            TaskState::Cancelled => " (stopped; what was done stays done)".to_string(),
+                                            TaskState::Failed => format!(" (failed: {})", t.error.clone().unwrap_or_default()),
+                                        }}
+                                        {running.then(|| view! {
+                                            " "<button type="button" class="link-button" on:click=move |_| { cancel.dispatch(id.clone()); }>"Stop"</button>
+                                        })}
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    </section>
+                }.into_any())
             })}
         </Transition>
     }

@@ -17,7 +17,8 @@ use crate::{
         ActionResult, Attempt, BACKGROUND_FROM, Correction, CorrectionInfo, CorrectionsReport,
         GroupBy, GroupCount, MAX_GROUPS, MAX_ROW_PROBLEMS, MAX_SELECTED, NewReviewEvent, Outcome,
         QueueFilter, QueueItem, QueuePage, RecordFields, ReviewAction, ReviewEvent, ReviewState,
-        ReviewSummary, RowProblem, Selection, StoredFilter, parse_corrections, search_keys,
+        ReviewSummary, ReviewTask, RowProblem, Selection, StoredFilter, TaskState,
+        parse_corrections, search_keys,
     },
     roles::{Permission, Role},
     runs::Run,
@@ -85,6 +86,21 @@ pub struct ReviewExport {
     pub project: ProjectId,
     filter: StoredFilter,
     pub unmasked: bool,
+}
+
+/// An action on `n` users for the audit log: what and how many; reasons and comments,
+/// which may quote a customer, stay in the users' history.
+fn audit_words(action: &ReviewAction, n: u64, detail: &str) -> String {
+    format!(
+        "{} on {} user(s){}",
+        action.code(),
+        crate::numbers::grouped(n),
+        match action {
+            ReviewAction::SetState { state } => format!(": {}", state.as_str()),
+            ReviewAction::Assign { .. } => format!(": {detail}"),
+            _ => String::new(),
+        }
+    )
 }
 
 /// Classes whose request may have reached the target: a retry looks the user up
@@ -530,7 +546,9 @@ impl Ferry {
                     return Err(DomainError::invalid(
                         "selection",
                         format!(
-                            "the filter matches {matching} users; narrow it to at most {BACKGROUND_FROM}"
+                            "the filter matches {} users; a retry takes at most {} at once: narrow the filter (a real run sends every user)",
+                            crate::numbers::grouped(matching),
+                            crate::numbers::grouped(BACKGROUND_FROM)
                         ),
                     ));
                 }
@@ -564,8 +582,71 @@ impl Ferry {
     ) -> Result<ActionResult> {
         self.may_act_on_review(actor, project).await?;
         action.check()?;
+        let detail = self.action_detail(project, action).await?;
+        // Everything a large filter matches: in the background, step by step.
+        if let Selection::Filter { filter, expected } = selection {
+            let stored = self.stored_filter(actor, project, filter).await?;
+            let matching = self.store.queue_count(project, &stored).await?;
+            if let Some(expected) = expected
+                && *expected != matching
+            {
+                return Err(DomainError::Conflict(format!(
+                    "the filter now matches {matching} users, not {expected}: reload the queue"
+                )));
+            }
+            if matching > BACKGROUND_FROM {
+                return self
+                    .start_review_task(actor, project, action, detail, stored, matching)
+                    .await;
+            }
+        }
         let ids = self.selected(actor, project, selection).await?;
-        let detail = match action {
+        let now = self.now();
+        // The audit log names the action and how many; reasons and comments, which
+        // may quote a customer, stay in the users' history.
+        let audit = NewAuditEntry::by(
+            actor,
+            now,
+            AuditAction::ReviewActed,
+            if ids.len() == 1 {
+                ObjectKind::Record
+            } else {
+                ObjectKind::Project
+            },
+            if ids.len() == 1 {
+                ids[0].clone()
+            } else {
+                project.to_string()
+            },
+        )
+        .in_project(project)
+        .detail(audit_words(action, ids.len() as u64, &detail));
+        let event = NewReviewEvent {
+            kind: action.code(),
+            detail,
+        };
+        let affected = self
+            .store
+            .queue_act(
+                project,
+                &ids,
+                action,
+                &event,
+                actor.account_id,
+                now,
+                Some(&audit),
+            )
+            .await?;
+        Ok(ActionResult {
+            affected,
+            run: None,
+            task: None,
+        })
+    }
+
+    /// An action in words, as each user's history says it.
+    async fn action_detail(&self, project: ProjectId, action: &ReviewAction) -> Result<String> {
+        Ok(match action {
             ReviewAction::Assign {
                 member: Some(member),
             } => {
@@ -586,48 +667,101 @@ impl Ferry {
             ReviewAction::SetState { state } => format!("marked {}", state.label().to_lowercase()),
             ReviewAction::Skip { reason } => format!("skipped: {}", reason.trim()),
             ReviewAction::Comment { text } => text.trim().to_string(),
-        };
+        })
+    }
+
+    /// Stores and starts an action on every user a large filter matches; the task
+    /// says how far it got.
+    async fn start_review_task(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        action: &ReviewAction,
+        detail: String,
+        filter: StoredFilter,
+        matching: u64,
+    ) -> Result<ActionResult> {
         let now = self.now();
-        // The audit log names the action and how many; reasons and comments, which
-        // may quote a customer, stay in the users' history.
+        let task = ReviewTask {
+            id: self.secrets.new_uuid(),
+            project_id: project,
+            action: action.clone(),
+            detail: detail.clone(),
+            filter,
+            total: matching,
+            done: 0,
+            cursor: None,
+            state: TaskState::Running,
+            error: None,
+            created_by: Some(actor.account_id),
+            created_at: now,
+            finished_at: None,
+        };
         let audit = NewAuditEntry::by(
             actor,
             now,
             AuditAction::ReviewActed,
-            if ids.len() == 1 {
-                ObjectKind::Record
-            } else {
-                ObjectKind::Project
-            },
-            if ids.len() == 1 {
-                ids[0].clone()
-            } else {
-                project.to_string()
-            },
+            ObjectKind::Project,
+            project,
         )
         .in_project(project)
         .detail(format!(
-            "{} on {} user(s){}",
-            action.code(),
-            ids.len(),
-            match action {
-                ReviewAction::SetState { state } => format!(": {}", state.as_str()),
-                ReviewAction::Assign { .. } => format!(": {detail}"),
-                _ => String::new(),
-            }
+            "{} (in the background, task {})",
+            audit_words(action, matching, &detail),
+            task.id
         ));
-        let event = NewReviewEvent {
-            kind: action.code(),
-            detail,
-        };
-        let affected = self
-            .store
-            .queue_act(project, &ids, action, &event, actor.account_id, now, &audit)
-            .await?;
+        self.store.create_review_task(&task, &audit).await?;
+        self.workers.records.spawn_review_task(task.clone());
         Ok(ActionResult {
-            affected,
+            affected: 0,
             run: None,
+            task: Some(task),
         })
+    }
+
+    /// A project's newest background actions, newest first.
+    pub async fn review_tasks(&self, actor: &Actor, project: ProjectId) -> Result<Vec<ReviewTask>> {
+        self.may_review(actor, project).await?;
+        self.store.review_tasks(project, 20).await
+    }
+
+    /// Stops a background action at its next step; what it did stays done.
+    pub async fn cancel_review_task(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        id: uuid::Uuid,
+    ) -> Result<ReviewTask> {
+        self.may_act_on_review(actor, project).await?;
+        let task = self
+            .store
+            .review_task(id)
+            .await?
+            .filter(|t| t.project_id == project)
+            .ok_or_else(|| DomainError::NotFound("review action".into()))?;
+        let audit = NewAuditEntry::by(
+            actor,
+            self.now(),
+            AuditAction::ReviewActed,
+            ObjectKind::Project,
+            project,
+        )
+        .in_project(project)
+        .detail(format!("cancelled the background task {id}"));
+        if !self
+            .store
+            .finish_review_task(id, TaskState::Cancelled, None, self.now(), Some(&audit))
+            .await?
+        {
+            return Err(DomainError::Conflict(format!(
+                "the task has ended already ({})",
+                task.state.as_str()
+            )));
+        }
+        self.store
+            .review_task(id)
+            .await?
+            .ok_or_else(|| DomainError::NotFound("review action".into()))
     }
 
     /// Sends the selected failed users again, as a retry run against production with

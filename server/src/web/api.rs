@@ -136,6 +136,11 @@ pub fn router() -> Router<AppState> {
         )
         .route("/projects/{id}/review/actions", post(review::act))
         .route("/projects/{id}/review/retry", post(review::retry))
+        .route("/projects/{id}/review/tasks", get(review::tasks))
+        .route(
+            "/projects/{id}/review/tasks/{task}/cancel",
+            post(review::cancel_task),
+        )
         .route("/projects/{id}/review/export.csv", get(review::export))
         .route(
             "/projects/{id}/review/corrections",
@@ -716,7 +721,7 @@ impl Modify for BearerAuth {
         runs::retry_plan, runs::retry, runs::rollback, runs::events,
         review::queue, review::summary, review::groups, review::record, review::preview_correction,
         review::correct, review::act, review::retry, review::export, review::import_corrections,
-        review::grant),
+        review::grant, review::tasks, review::cancel_task),
     modifiers(&BearerAuth),
     security(("api_token" = [])),
     tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "assessment"), (name = "targets"), (name = "mapping"), (name = "goals"), (name = "runs"), (name = "review"), (name = "audit"))

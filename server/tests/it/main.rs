@@ -15,6 +15,7 @@ mod ingest;
 mod mapping_http;
 mod mapping_store;
 mod review_http;
+mod review_store;
 mod role_matrix;
 mod run_store;
 mod runs_http;

@@ -603,7 +603,13 @@ async fn every_route_admits_exactly_the_roles_it_should() {
     }
     // Review: support staff of the project act on the queue; owners grant the view of
     // personal data. Nobody by that id: allowed callers get 404 or 422, or act on none.
-    let review_fns: [RunFn; 11] = [
+    let review_fns: [RunFn; 13] = [
+        ("review/tasks", Rule::AtLeast(Role::Support), vec![]),
+        (
+            "review/cancel_task",
+            Rule::AtLeast(Role::Support),
+            vec![("task", NO_JOB)],
+        ),
         (
             "review/queue",
             Rule::AtLeast(Role::Support),

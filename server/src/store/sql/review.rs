@@ -15,7 +15,8 @@ use domain::{
     ports::ReviewStore,
     review::{
         Attempt, CorrectionInfo, GroupBy, NewReviewEvent, Outcome, QueueItem, QueuedFailure,
-        ReviewAction, ReviewEvent, ReviewState, ReviewSummary, StoredFilter, View,
+        ReviewAction, ReviewEvent, ReviewState, ReviewSummary, ReviewTask, StoredFilter, TaskState,
+        View,
     },
     runs::RecordState,
 };
@@ -102,6 +103,54 @@ type CorrectionRow = (
     Option<String>,
     String,
 );
+
+const TASK_SELECT: &str = "SELECT id, project_id, action, detail, filter, total, done, cursor, \
+     state, error, created_by, created_at, finished_at FROM review_tasks";
+
+#[derive(sqlx::FromRow)]
+struct TaskRow {
+    id: uuid::Uuid,
+    project_id: uuid::Uuid,
+    action: String,
+    detail: String,
+    filter: String,
+    total: i64,
+    done: i64,
+    cursor: Option<String>,
+    state: String,
+    error: Option<String>,
+    created_by: Option<uuid::Uuid>,
+    created_at: i64,
+    finished_at: Option<i64>,
+}
+
+fn json_text<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| DomainError::Internal(e.to_string()))
+}
+
+impl TryFrom<TaskRow> for ReviewTask {
+    type Error = DomainError;
+    fn try_from(r: TaskRow) -> Result<ReviewTask> {
+        let stored = |what: &str, e: String| {
+            DomainError::Internal(format!("stored review task {what}: {e}"))
+        };
+        Ok(ReviewTask {
+            id: r.id,
+            project_id: ProjectId(r.project_id),
+            action: serde_json::from_str(&r.action).map_err(|e| stored("action", e.to_string()))?,
+            detail: r.detail,
+            filter: serde_json::from_str(&r.filter).map_err(|e| stored("filter", e.to_string()))?,
+            total: count(r.total),
+            done: count(r.done),
+            cursor: r.cursor,
+            state: TaskState::parse(&r.state).ok_or_else(|| stored("state", r.state.clone()))?,
+            error: r.error,
+            created_by: r.created_by.map(AccountId),
+            created_at: time(r.created_at),
+            finished_at: r.finished_at.map(time),
+        })
+    }
+}
 
 /// `%text%` for `LIKE … ESCAPE '\'`, lower-cased, with the wildcards escaped.
 fn contains(text: &str) -> String {
@@ -542,7 +591,7 @@ macro_rules! review_store {
                 event: &NewReviewEvent,
                 actor: AccountId,
                 at: DateTime<Utc>,
-                audit: &NewAuditEntry,
+                audit: Option<&NewAuditEntry>,
             ) -> Result<u64> {
                 let mut tx = self.begin().await?;
                 let mut changed_all = 0u64;
@@ -597,7 +646,10 @@ macro_rules! review_store {
                     )
                     .await?;
                 }
-                Self::commit(tx, audit).await?;
+                match audit {
+                    Some(audit) => Self::commit(tx, audit).await?,
+                    None => tx.commit().await.map_err(internal)?,
+                }
                 Ok(changed_all)
             }
 
@@ -809,6 +861,108 @@ macro_rules! review_store {
                         .map_err(internal)?;
                 }
                 Self::commit(tx, audit).await
+            }
+
+            async fn create_review_task(&self, task: &ReviewTask, audit: &NewAuditEntry) -> Result<()> {
+                let mut tx = self.begin().await?;
+                sqlx::query(
+                    "INSERT INTO review_tasks (id, project_id, action, detail, filter, total, done, \
+                     cursor, state, error, created_by, created_at, finished_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $11, NULL)",
+                )
+                .bind(task.id)
+                .bind(task.project_id.0)
+                .bind(json_text(&task.action)?)
+                .bind(&task.detail)
+                .bind(json_text(&task.filter)?)
+                .bind(task.total as i64)
+                .bind(task.done as i64)
+                .bind(task.cursor.clone())
+                .bind(task.state.as_str())
+                .bind(task.created_by.map(|a| a.0))
+                .bind(millis(task.created_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
+                Self::commit(tx, audit).await
+            }
+
+            async fn review_task(&self, id: uuid::Uuid) -> Result<Option<ReviewTask>> {
+                sqlx::query_as::<_, TaskRow>(sqlx::AssertSqlSafe(format!("{TASK_SELECT} WHERE id = $1")))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(internal)?
+                    .map(ReviewTask::try_from)
+                    .transpose()
+            }
+
+            async fn review_tasks(&self, project: ProjectId, limit: u32) -> Result<Vec<ReviewTask>> {
+                sqlx::query_as::<_, TaskRow>(sqlx::AssertSqlSafe(format!(
+                    "{TASK_SELECT} WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2"
+                )))
+                .bind(project.0)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)?
+                .into_iter()
+                .map(ReviewTask::try_from)
+                .collect()
+            }
+
+            async fn running_review_tasks(&self) -> Result<Vec<ReviewTask>> {
+                sqlx::query_as::<_, TaskRow>(sqlx::AssertSqlSafe(format!(
+                    "{TASK_SELECT} WHERE state = 'running' ORDER BY created_at"
+                )))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)?
+                .into_iter()
+                .map(ReviewTask::try_from)
+                .collect()
+            }
+
+            async fn advance_review_task(&self, id: uuid::Uuid, done: u64, cursor: &str) -> Result<bool> {
+                let n = self
+                    .execute(
+                        sqlx::query(
+                            "UPDATE review_tasks SET done = $2, cursor = $3 WHERE id = $1 AND state = 'running'",
+                        )
+                        .bind(id)
+                        .bind(done as i64)
+                        .bind(cursor.to_string()),
+                    )
+                    .await?;
+                Ok(n > 0)
+            }
+
+            async fn finish_review_task(
+                &self,
+                id: uuid::Uuid,
+                state: TaskState,
+                error: Option<&str>,
+                at: DateTime<Utc>,
+                audit: Option<&NewAuditEntry>,
+            ) -> Result<bool> {
+                let mut tx = self.begin().await?;
+                let n = Self::exec(
+                    &mut tx,
+                    sqlx::query(
+                        "UPDATE review_tasks SET state = $2, error = $3, finished_at = $4 \
+                         WHERE id = $1 AND state = 'running'",
+                    )
+                    .bind(id)
+                    .bind(state.as_str())
+                    .bind(error.map(str::to_string))
+                    .bind(millis(at)),
+                )
+                .await?;
+                match audit {
+                    Some(audit) if n > 0 => Self::commit(tx, audit).await?,
+                    _ => tx.commit().await.map_err(internal)?,
+                }
+                Ok(n > 0)
             }
 
             async fn personal_data_grants(&self) -> Result<Vec<AccountId>> {

@@ -17,7 +17,7 @@ use domain::{
     ids::{AccountId, RunId},
     review::{
         ActionResult, Correction, CorrectionsReport, EXPORT_COLUMNS, GroupBy, GroupCount,
-        QueueFilter, ReviewAction, ReviewSummary, Selection,
+        QueueFilter, ReviewAction, ReviewSummary, ReviewTask, Selection,
     },
     runs::Run,
     service::{CorrectionPreview, QueueView, RecordReview, ReviewExport},
@@ -225,6 +225,40 @@ pub async fn act(
         state
             .ferry
             .review_act(&actor, project_id(&id)?, &body.selection, &body.action)
+            .await?,
+    ))
+}
+
+/// A project's newest background actions (actions on more than 100,000 users), newest
+/// first, with how far each got.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/review/tasks", tag = "review",
+    params(("id" = String, Path, description = "Project id")),
+    responses((status = 200, body = Vec<ReviewTask>), (status = 404, body = ErrorBody)))]
+pub async fn tasks(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<ReviewTask>>> {
+    Ok(Json(
+        state.ferry.review_tasks(&actor, project_id(&id)?).await?,
+    ))
+}
+
+/// Stops a background action at its next step; what it did stays done.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/review/tasks/{task}/cancel", tag = "review",
+    params(("id" = String, Path, description = "Project id"), ("task" = String, Path, description = "Task id")),
+    responses((status = 200, body = ReviewTask), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn cancel_task(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path((id, task)): Path<(String, String)>,
+) -> ApiResult<Json<ReviewTask>> {
+    let task =
+        uuid::Uuid::parse_str(&task).map_err(|_| DomainError::NotFound("review action".into()))?;
+    Ok(Json(
+        state
+            .ferry
+            .cancel_review_task(&actor, project_id(&id)?, task)
             .await?,
     ))
 }
