@@ -567,7 +567,7 @@ pub fn class_label(class: &str) -> String {
     }
 }
 
-/// The shape of a failure detail: digits, quoted text and e-mail addresses replaced,
+/// The shape of a failure detail: long numbers, quoted text and e-mail addresses replaced,
 /// so `userName "ann" exists` and `userName "bob" exists` are one pattern. Whatever a
 /// target quoted of a user is gone from the pattern.
 pub fn pattern(detail: &str) -> String {
@@ -583,11 +583,18 @@ pub fn pattern(detail: &str) -> String {
                 }
                 out.push('…');
             }
+            // Runs of four digits or more (phone numbers, ids, dates) are a user's;
+            // shorter ones (a rule's number, an HTTP status) say what failed.
             c if c.is_ascii_digit() => {
-                while chars.peek().is_some_and(|d| d.is_ascii_digit()) {
-                    chars.next();
+                let mut run = String::from(c);
+                while let Some(d) = chars.next_if(char::is_ascii_digit) {
+                    run.push(d);
                 }
-                out.push('#');
+                if run.len() >= 4 {
+                    out.push('#');
+                } else {
+                    out.push_str(&run);
+                }
             }
             c => out.push(c),
         }
@@ -1141,11 +1148,15 @@ mod tests {
     fn patterns_drop_what_the_target_quoted() {
         assert_eq!(
             pattern(r#"userName "ann.lee" is already taken (409) by ann@example.com"#),
-            "userName … is already taken (#) by …"
+            "userName … is already taken (409) by …"
         );
         assert_eq!(
             pattern("rule 12: the value is not an e-mail address"),
-            "rule #: the value is not an e-mail address"
+            "rule 12: the value is not an e-mail address"
+        );
+        assert_eq!(
+            pattern("phone +1 5550123 is invalid"),
+            "phone +1 # is invalid"
         );
         assert_eq!(pattern("x 'b'"), pattern("x 'c'"));
     }

@@ -152,6 +152,11 @@ impl TryFrom<TaskRow> for ReviewTask {
     }
 }
 
+/// A run as the history names it: the first block of its id, as the run pages show it.
+fn short(run: RunId) -> String {
+    run.0.simple().to_string()[..8].to_string()
+}
+
 /// `%text%` for `LIKE … ESCAPE '\'`, lower-cased, with the wildcards escaped.
 fn contains(text: &str) -> String {
     let mut out = String::from("%");
@@ -386,7 +391,11 @@ macro_rules! review_store {
                             None,
                             at,
                             "failed",
-                            &format!("failed in run {} ({class})", run.0),
+                            &format!(
+                                "failed in run {}: {}",
+                                short(run),
+                                domain::review::class_label(class)
+                            ),
                         )
                         .await?;
                     }
@@ -425,7 +434,7 @@ macro_rules! review_store {
                             None,
                             at,
                             "migrated",
-                            &format!("migrated by run {} ({target_role} target)", run.0),
+                            &format!("migrated by run {} ({target_role} target)", short(run)),
                         )
                         .await?;
                     }
