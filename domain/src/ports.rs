@@ -624,7 +624,13 @@ pub trait ReviewStore: Send + Sync {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<QueueItem>>;
-    async fn queue_count(&self, project: ProjectId, filter: &StoredFilter) -> Result<u64>;
+    /// How many queued users match, counted up to `cap` (exactly when `None`).
+    async fn queue_count(
+        &self,
+        project: ProjectId,
+        filter: &StoredFilter,
+        cap: Option<u64>,
+    ) -> Result<u64>;
     /// The matching users counted by `by`, largest groups first, at most `limit`.
     async fn queue_groups(
         &self,
@@ -635,6 +641,9 @@ pub trait ReviewStore: Send + Sync {
     ) -> Result<Vec<(Option<String>, u64)>>;
     async fn queue_item(&self, project: ProjectId, source_id: &str) -> Result<Option<QueueItem>>;
     async fn queue_summary(&self, project: ProjectId) -> Result<ReviewSummary>;
+    /// Counts the users in the target again (when a run finishes) for the summary;
+    /// returns the count.
+    async fn refresh_migrated(&self, project: ProjectId, at: DateTime<Utc>) -> Result<u64>;
     #[allow(clippy::too_many_arguments)]
     /// Applies an action to those of `ids` that are queued, adds it to each one's
     /// history and writes the audit entry, in one transaction; how many changed.

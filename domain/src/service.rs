@@ -43,7 +43,9 @@ pub use goals::{
     RulePreview, UserTypeEstimate, UserTypesView,
 };
 pub use mappings::{MAX_RULES, MappingView};
-pub use review::{CorrectionPreview, MAX_QUEUE_PAGE, QueueView, RecordReview, ReviewExport};
+pub use review::{
+    COUNTED_UP_TO, CorrectionPreview, MAX_QUEUE_PAGE, QueueView, RecordReview, ReviewExport,
+};
 pub use runs::{Control, MAX_RECORDS_PAGE, RecordsPage, RetryPlan, RunView, WindowView, advance};
 
 use chrono::{DateTime, Duration, Utc};

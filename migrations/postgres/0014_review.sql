@@ -99,3 +99,51 @@ CREATE TABLE review_tasks (
     finished_at BIGINT
 );
 CREATE INDEX review_tasks_by_project ON review_tasks (project_id, created_at);
+
+-- How many queued users are in each outcome and state (and assigned to nobody), kept by
+-- a trigger in the same transaction as the rows: where the users stand, and the queue's
+-- unfiltered count, are read without counting a million rows.
+CREATE TABLE review_tally (
+    project_id UUID NOT NULL REFERENCES projects (id),
+    outcome    TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    unassigned BOOLEAN NOT NULL,
+    n          BIGINT NOT NULL,
+    PRIMARY KEY (project_id, outcome, state, unassigned)
+);
+CREATE FUNCTION review_tally_change() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.outcome = NEW.outcome AND OLD.state = NEW.state
+        AND (OLD.assignee IS NULL) = (NEW.assignee IS NULL) THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        UPDATE review_tally SET n = n - 1 WHERE project_id = OLD.project_id
+            AND outcome = OLD.outcome AND state = OLD.state AND unassigned = (OLD.assignee IS NULL);
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO review_tally (project_id, outcome, state, unassigned, n)
+            VALUES (NEW.project_id, NEW.outcome, NEW.state, NEW.assignee IS NULL, 1)
+            ON CONFLICT (project_id, outcome, state, unassigned)
+            DO UPDATE SET n = review_tally.n + 1;
+    END IF;
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER review_tally_rows AFTER INSERT OR UPDATE OR DELETE ON review_items
+    FOR EACH ROW EXECUTE FUNCTION review_tally_change();
+
+-- Users in the target (distinct users a run against production created, updated or
+-- found, less those a rollback deleted since), counted when a run finishes rather than
+-- on every read of where the users stand.
+CREATE TABLE review_standing (
+    project_id  UUID PRIMARY KEY REFERENCES projects (id),
+    migrated    BIGINT NOT NULL,
+    computed_at BIGINT NOT NULL
+);
+
+-- The grouped views read only these (the group and the view's columns), never the
+-- rows.
+CREATE INDEX review_group_class ON review_items (project_id, error_class, outcome, state);
+CREATE INDEX review_group_fault ON review_items (project_id, fault, outcome, state);
+CREATE INDEX review_group_pattern ON review_items (project_id, pattern, outcome, state);

@@ -99,3 +99,58 @@ CREATE TABLE review_tasks (
     finished_at BIGINT
 );
 CREATE INDEX review_tasks_by_project ON review_tasks (project_id, created_at);
+
+-- How many queued users are in each outcome and state (and assigned to nobody), kept by
+-- triggers in the same transaction as the rows (a trigger's row is added only where
+-- missing, never by OR IGNORE: an upsert's own conflict handling would override it): where the users stand, and the queue's
+-- unfiltered count, are read without counting a million rows.
+CREATE TABLE review_tally (
+    project_id BLOB NOT NULL REFERENCES projects (id),
+    outcome    TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    unassigned BOOLEAN NOT NULL,
+    n          BIGINT NOT NULL,
+    PRIMARY KEY (project_id, outcome, state, unassigned)
+);
+CREATE TRIGGER review_tally_insert AFTER INSERT ON review_items BEGIN
+    INSERT INTO review_tally (project_id, outcome, state, unassigned, n)
+        SELECT NEW.project_id, NEW.outcome, NEW.state, NEW.assignee IS NULL, 0
+        WHERE NOT EXISTS (SELECT 1 FROM review_tally WHERE project_id = NEW.project_id
+            AND outcome = NEW.outcome AND state = NEW.state
+            AND unassigned = (NEW.assignee IS NULL));
+    UPDATE review_tally SET n = n + 1 WHERE project_id = NEW.project_id
+        AND outcome = NEW.outcome AND state = NEW.state AND unassigned = (NEW.assignee IS NULL);
+END;
+CREATE TRIGGER review_tally_update AFTER UPDATE OF outcome, state, assignee ON review_items
+WHEN OLD.outcome IS NOT NEW.outcome OR OLD.state IS NOT NEW.state
+    OR (OLD.assignee IS NULL) IS NOT (NEW.assignee IS NULL)
+BEGIN
+    UPDATE review_tally SET n = n - 1 WHERE project_id = OLD.project_id
+        AND outcome = OLD.outcome AND state = OLD.state AND unassigned = (OLD.assignee IS NULL);
+    INSERT INTO review_tally (project_id, outcome, state, unassigned, n)
+        SELECT NEW.project_id, NEW.outcome, NEW.state, NEW.assignee IS NULL, 0
+        WHERE NOT EXISTS (SELECT 1 FROM review_tally WHERE project_id = NEW.project_id
+            AND outcome = NEW.outcome AND state = NEW.state
+            AND unassigned = (NEW.assignee IS NULL));
+    UPDATE review_tally SET n = n + 1 WHERE project_id = NEW.project_id
+        AND outcome = NEW.outcome AND state = NEW.state AND unassigned = (NEW.assignee IS NULL);
+END;
+CREATE TRIGGER review_tally_delete AFTER DELETE ON review_items BEGIN
+    UPDATE review_tally SET n = n - 1 WHERE project_id = OLD.project_id
+        AND outcome = OLD.outcome AND state = OLD.state AND unassigned = (OLD.assignee IS NULL);
+END;
+
+-- Users in the target (distinct users a run against production created, updated or
+-- found, less those a rollback deleted since), counted when a run finishes rather than
+-- on every read of where the users stand.
+CREATE TABLE review_standing (
+    project_id  BLOB PRIMARY KEY REFERENCES projects (id),
+    migrated    BIGINT NOT NULL,
+    computed_at BIGINT NOT NULL
+);
+
+-- The grouped views read only these (the group and the view's columns), never the
+-- rows.
+CREATE INDEX review_group_class ON review_items (project_id, error_class, outcome, state);
+CREATE INDEX review_group_fault ON review_items (project_id, fault, outcome, state);
+CREATE INDEX review_group_pattern ON review_items (project_id, pattern, outcome, state);

@@ -521,7 +521,13 @@ fn QueueCard(
     let p3 = project.clone();
     view! {
         <section class="card" id="review-queue">
-            <h2>{format!("{} matching user(s)", grouped(matching))}</h2>
+            <h2>{if matching > domain::service::COUNTED_UP_TO {
+                format!("More than {} users match", grouped(domain::service::COUNTED_UP_TO))
+            } else if matching == 1 {
+                "1 user matches".to_string()
+            } else {
+                format!("{} users match", grouped(matching))
+            }}</h2>
             {view.masked.then(|| view! { <p class="muted">"Values are masked: an owner can let you see personal data."</p> })}
             {move || message.get().map(|m| match m {
                 Ok(text) => view! { <div class="alert success" role="status" id="review-message">{text}</div> }.into_any(),
@@ -536,7 +542,11 @@ fn QueueCard(
                             <strong>{move || format!("{} selected", grouped(count()))}</strong>
                             <label class="inline">
                                 <input type="checkbox" id="select-all-matching" prop:checked=move || all.get() on:change=move |e| all.set(event_target_checked(&e)) />
-                                {format!(" all {} matching", grouped(matching))}
+                                {if matching > domain::service::COUNTED_UP_TO {
+                                    " all of them (more than 100,000: in the background)".to_string()
+                                } else {
+                                    format!(" all {} matching", grouped(matching))
+                                }}
                             </label>
                         </p>
                         <div class="bulk-actions">

@@ -30,6 +30,10 @@ use serde_json::Value as Json;
 /// Users one queue page holds at most.
 pub const MAX_QUEUE_PAGE: u32 = 500;
 
+/// Matching users are counted exactly up to this many; beyond, the page says "more
+/// than" (counting a million rows for every page costs more than it tells).
+pub const COUNTED_UP_TO: u64 = BACKGROUND_FROM;
+
 /// A queued user's page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -70,7 +74,8 @@ pub struct CorrectionPreview {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QueueView {
     pub page: QueuePage,
-    /// Users the filter matches.
+    /// Users the filter matches, counted up to one more than `COUNTED_UP_TO` (above
+    /// it: "more than 100,000"; an unfiltered view is always counted exactly).
     pub matching: u64,
     pub summary: ReviewSummary,
     /// Members a user can be assigned to: the project's support staff, administrators
@@ -239,7 +244,10 @@ impl Ferry {
         }
         Ok(QueueView {
             page: QueuePage { items, next_after },
-            matching: self.store.queue_count(project, &stored).await?,
+            matching: self
+                .store
+                .queue_count(project, &stored, Some(COUNTED_UP_TO + 1))
+                .await?,
             summary: self.store.queue_summary(project).await?,
             members: self.assignable(project).await?,
             masked,
@@ -534,7 +542,10 @@ impl Ferry {
             }
             Selection::Filter { filter, expected } => {
                 let stored = self.stored_filter(actor, project, filter).await?;
-                let matching = self.store.queue_count(project, &stored).await?;
+                let matching = self
+                    .store
+                    .queue_count(project, &stored, Some(COUNTED_UP_TO + 1))
+                    .await?;
                 if let Some(expected) = expected
                     && *expected != matching
                 {
@@ -586,17 +597,24 @@ impl Ferry {
         // Everything a large filter matches: in the background, step by step.
         if let Selection::Filter { filter, expected } = selection {
             let stored = self.stored_filter(actor, project, filter).await?;
-            let matching = self.store.queue_count(project, &stored).await?;
+            let matching = self
+                .store
+                .queue_count(project, &stored, Some(COUNTED_UP_TO + 1))
+                .await?;
+            // Beyond the counted number the page says "more than", so there is no
+            // number to compare with.
             if let Some(expected) = expected
                 && *expected != matching
+                && matching <= COUNTED_UP_TO
             {
                 return Err(DomainError::Conflict(format!(
                     "the filter now matches {matching} users, not {expected}: reload the queue"
                 )));
             }
             if matching > BACKGROUND_FROM {
+                let total = self.store.queue_count(project, &stored, None).await?;
                 return self
-                    .start_review_task(actor, project, action, detail, stored, matching)
+                    .start_review_task(actor, project, action, detail, stored, total)
                     .await;
             }
         }
@@ -831,7 +849,10 @@ impl Ferry {
         self.may_review(actor, project).await?;
         let stored = self.stored_filter(actor, project, filter).await?;
         let unmasked = self.sees_personal_data(actor).await?;
-        let matching = self.store.queue_count(project, &stored).await?;
+        let matching = self
+            .store
+            .queue_count(project, &stored, Some(COUNTED_UP_TO + 1))
+            .await?;
         let audit = NewAuditEntry::by(
             actor,
             self.now(),
@@ -841,7 +862,12 @@ impl Ferry {
         )
         .in_project(project)
         .detail(format!(
-            "{matching} user(s), values {}",
+            "{} user(s), values {}",
+            if matching > COUNTED_UP_TO {
+                format!("more than {}", crate::numbers::grouped(COUNTED_UP_TO))
+            } else {
+                crate::numbers::grouped(matching)
+            },
             if unmasked { "unmasked" } else { "masked" }
         ));
         self.store.append_audit(&audit).await?;

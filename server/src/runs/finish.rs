@@ -53,6 +53,12 @@ impl Inner {
         if run.kind != RunKind::Rollback {
             self.queue_outcomes(context).await?;
         }
+        // Where the users stand: how many are in the target now.
+        if run.target_role == TargetRole::Production.as_str() {
+            self.store
+                .refresh_migrated(run.project_id, Utc::now())
+                .await?;
+        }
         let run = self.run(run.id).await?;
         if run.state == RunState::Running {
             let event = RunEvent::Finish {

@@ -250,9 +250,27 @@ async fn story(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(found.len(), 1);
-    assert_eq!(store.queue_count(project, &everyone).await.unwrap(), 3);
+    assert_eq!(
+        store.queue_count(project, &everyone, None).await.unwrap(),
+        3
+    );
+    assert_eq!(
+        store
+            .queue_count(
+                project,
+                &StoredFilter {
+                    error_class: Some("mapping".into()),
+                    ..everyone.clone()
+                },
+                Some(1)
+            )
+            .await
+            .unwrap(),
+        1,
+        "counted up to the cap"
+    );
     let waiting = store
-        .queue_count(project, &StoredFilter::default())
+        .queue_count(project, &StoredFilter::default(), None)
         .await
         .unwrap();
     assert_eq!(waiting, 1, "b waits; a is migrated, c skipped");

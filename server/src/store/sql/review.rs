@@ -467,10 +467,51 @@ macro_rules! review_store {
                     .collect()
             }
 
-            async fn queue_count(&self, project: ProjectId, filter: &StoredFilter) -> Result<u64> {
-                let mut query =
-                    sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*) FROM review_items ri");
+            async fn queue_count(
+                &self,
+                project: ProjectId,
+                filter: &StoredFilter,
+                cap: Option<u64>,
+            ) -> Result<u64> {
+                // A view alone is counted from the tally.
+                let plain = StoredFilter {
+                    view: filter.view,
+                    text_in_pattern: filter.text_in_pattern,
+                    ..Default::default()
+                };
+                if *filter == plain {
+                    let tally: Vec<(String, String, i64)> = sqlx::query_as(
+                        "SELECT outcome, state, n FROM review_tally WHERE project_id = $1",
+                    )
+                    .bind(project.0)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    let n: i64 = tally
+                        .into_iter()
+                        .filter(|(outcome, state, _)| match filter.view {
+                            View::Waiting => {
+                                outcome == "failed"
+                                    && ReviewState::WAITING.iter().any(|s| s.as_str() == state)
+                            }
+                            View::State(ReviewState::Skipped) => state == "skipped",
+                            View::State(s) => outcome == "failed" && state == s.as_str(),
+                            View::Migrated => outcome == "migrated",
+                            View::All => true,
+                        })
+                        .map(|(_, _, n)| n)
+                        .sum();
+                    let n = count(n);
+                    return Ok(cap.map_or(n, |cap| n.min(cap)));
+                }
+                let mut query = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM review_items ri",
+                );
                 Self::push_filter(&mut query, project, filter);
+                if let Some(cap) = cap {
+                    query.push(" LIMIT ").push_bind(cap as i64);
+                }
+                query.push(") counted");
                 let n: i64 = query
                     .build_query_scalar()
                     .fetch_one(&self.pool)
@@ -532,33 +573,75 @@ macro_rules! review_store {
             }
 
             async fn queue_summary(&self, project: ProjectId) -> Result<ReviewSummary> {
-                let (waiting, unassigned, resolved, skipped, oldest): (
-                    i64,
-                    i64,
-                    i64,
-                    i64,
-                    Option<i64>,
-                ) = sqlx::query_as(
-                    "SELECT \
-                     COUNT(CASE WHEN outcome = 'failed' AND state IN ('open', 'in_progress', 'waiting') THEN 1 END), \
-                     COUNT(CASE WHEN outcome = 'failed' AND state IN ('open', 'in_progress', 'waiting') AND assignee IS NULL THEN 1 END), \
-                     COUNT(CASE WHEN outcome = 'failed' AND state = 'resolved' THEN 1 END), \
-                     COUNT(CASE WHEN state = 'skipped' THEN 1 END), \
-                     MIN(CASE WHEN outcome = 'failed' AND state IN ('open', 'in_progress', 'waiting') THEN first_failed_at END) \
-                     FROM review_items WHERE project_id = $1",
+                let tally: Vec<(String, String, bool, i64)> = sqlx::query_as(
+                    "SELECT outcome, state, unassigned, n FROM review_tally WHERE project_id = $1",
                 )
                 .bind(project.0)
-                .fetch_one(&self.pool)
+                .fetch_all(&self.pool)
                 .await
                 .map_err(internal)?;
+                let (mut waiting, mut unassigned, mut resolved, mut skipped) = (0, 0, 0, 0);
+                for (outcome, state, nobody, n) in tally {
+                    let n = count(n);
+                    let waits = outcome == "failed"
+                        && ReviewState::WAITING.iter().any(|s| s.as_str() == state);
+                    if waits {
+                        waiting += n;
+                        if nobody {
+                            unassigned += n;
+                        }
+                    } else if state == "skipped" {
+                        skipped += n;
+                    } else if outcome == "failed" && state == "resolved" {
+                        resolved += n;
+                    }
+                }
+                // The oldest waiting user: one index look-up per waiting state.
+                let mut oldest: Option<i64> = None;
+                for state in ReviewState::WAITING {
+                    let first: Option<i64> = sqlx::query_scalar(
+                        "SELECT MIN(first_failed_at) FROM review_items WHERE project_id = $1 \
+                         AND outcome = 'failed' AND state = $2",
+                    )
+                    .bind(project.0)
+                    .bind(state.as_str())
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    oldest = match (oldest, first) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
                 let users: i64 =
                     sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE project_id = $1")
                         .bind(project.0)
                         .fetch_one(&self.pool)
                         .await
                         .map_err(internal)?;
-                // In the target: users a run against production created, updated or
-                // found, less those a rollback deleted since, and not skipped.
+                let migrated: Option<i64> = sqlx::query_scalar(
+                    "SELECT migrated FROM review_standing WHERE project_id = $1",
+                )
+                .bind(project.0)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(internal)?;
+                let (users, migrated) = (count(users), count(migrated.unwrap_or(0)));
+                Ok(ReviewSummary {
+                    users,
+                    migrated,
+                    waiting,
+                    unassigned,
+                    resolved,
+                    skipped,
+                    not_attempted: users.saturating_sub(migrated + waiting + resolved + skipped),
+                    oldest_waiting_since: oldest.map(time),
+                })
+            }
+
+            async fn refresh_migrated(&self, project: ProjectId, at: DateTime<Utc>) -> Result<u64> {
+                // Users a run against production created, updated or found, less those a
+                // rollback deleted after their latest success.
                 let migrated: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM (SELECT jr.source_id FROM job_records jr \
                      JOIN jobs j ON j.id = jr.job_id WHERE j.project_id = $1 \
@@ -577,19 +660,18 @@ macro_rules! review_store {
                 .fetch_one(&self.pool)
                 .await
                 .map_err(internal)?;
-                let (users, migrated) = (count(users), count(migrated));
-                let (waiting, resolved, skipped) =
-                    (count(waiting), count(resolved), count(skipped));
-                Ok(ReviewSummary {
-                    users,
-                    migrated,
-                    waiting,
-                    unassigned: count(unassigned),
-                    resolved,
-                    skipped,
-                    not_attempted: users.saturating_sub(migrated + waiting + resolved + skipped),
-                    oldest_waiting_since: oldest.map(time),
-                })
+                self.execute(
+                    sqlx::query(
+                        "INSERT INTO review_standing (project_id, migrated, computed_at) \
+                         VALUES ($1, $2, $3) ON CONFLICT (project_id) DO UPDATE SET \
+                         migrated = excluded.migrated, computed_at = excluded.computed_at",
+                    )
+                    .bind(project.0)
+                    .bind(migrated)
+                    .bind(millis(at)),
+                )
+                .await?;
+                Ok(count(migrated))
             }
 
             async fn queue_act(
