@@ -29,7 +29,7 @@ fn failure(i: usize) -> (String, String, Option<String>, String, String) {
     let id = format!("u{i:07}");
     let email = format!("user{i}@corp.example");
     let (class, scim_type, detail) = match i % 8 {
-        0 | 1 | 2 => (
+        0..=2 => (
             "mapping",
             None,
             format!("rule {}: the value is not an e-mail address", 1 + i % 3),
