@@ -624,7 +624,8 @@ pub trait ReviewStore: Send + Sync {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<QueueItem>>;
-    /// How many queued users match, counted up to `cap` (exactly when `None`).
+    /// How many queued users match, counted up to `cap` (exactly when `None`, and for a
+    /// view without other filters, which is read from the tally).
     async fn queue_count(
         &self,
         project: ProjectId,

@@ -31,7 +31,7 @@ use domain::{
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 use std::collections::BTreeMap;
 
 #[component]
@@ -88,6 +88,8 @@ enum Pick {
     Random(u64),
     Search(String),
     Failing(usize, Vec<String>),
+    /// One record, opened from support staff's review of it.
+    Record(String),
 }
 
 impl Pick {
@@ -96,6 +98,7 @@ impl Pick {
             Pick::Random(seed) => format!(r#"{{"kind":"random","seed":{seed}}}"#),
             Pick::Search(text) => serde_json::json!({"kind": "search", "text": text}).to_string(),
             Pick::Failing(_, ids) => serde_json::json!({"kind": "ids", "ids": ids}).to_string(),
+            Pick::Record(id) => serde_json::json!({"kind": "ids", "ids": [id]}).to_string(),
         }
     }
 }
@@ -118,7 +121,14 @@ fn MappingEditor(
     let version = RwSignal::new(initial);
     let dirty = RwSignal::new(false);
     let json = Memo::new(move |_| rules_json(&rules.get()));
-    let pick = RwSignal::new(Pick::Random(1));
+    // `?record=` (from a failed user's page in the review) previews that record.
+    let pick = RwSignal::new(
+        use_query_map()
+            .read_untracked()
+            .get("record")
+            .filter(|r| !r.is_empty())
+            .map_or(Pick::Random(1), Pick::Record),
+    );
     let note = RwSignal::new(String::new());
 
     let save = {
@@ -562,6 +572,7 @@ fn PickControls(pick: RwSignal<Pick>) -> impl IntoView {
                 Pick::Random(_) => "random records".to_string(),
                 Pick::Search(t) => format!("records matching {t:?}"),
                 Pick::Failing(rule, _) => format!("records rule {} rejects", rule + 1),
+                Pick::Record(id) => format!("the record {id} from the review"),
             }}</span>
         </div>
     }

@@ -543,7 +543,7 @@ fn QueueCard(
                             <label class="inline">
                                 <input type="checkbox" id="select-all-matching" prop:checked=move || all.get() on:change=move |e| all.set(event_target_checked(&e)) />
                                 {if matching > domain::service::COUNTED_UP_TO {
-                                    " all of them (more than 100,000: in the background)".to_string()
+                                    format!(" all of them (more than {})", grouped(domain::service::COUNTED_UP_TO))
                                 } else {
                                     format!(" all {} matching", grouped(matching))
                                 }}

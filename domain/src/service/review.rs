@@ -31,8 +31,9 @@ use serde_json::Value as Json;
 pub const MAX_QUEUE_PAGE: u32 = 500;
 
 /// Matching users are counted exactly up to this many; beyond, the page says "more
-/// than" (counting a million rows for every page costs more than it tells).
-pub const COUNTED_UP_TO: u64 = BACKGROUND_FROM;
+/// than" (counting a million rows for every page costs more than it tells). Views
+/// without other filters are always counted exactly, from the tally.
+pub const COUNTED_UP_TO: u64 = 10_000;
 
 /// A queued user's page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -75,7 +76,7 @@ pub struct CorrectionPreview {
 pub struct QueueView {
     pub page: QueuePage,
     /// Users the filter matches, counted up to one more than `COUNTED_UP_TO` (above
-    /// it: "more than 100,000"; an unfiltered view is always counted exactly).
+    /// it: "more than 10,000"; a view without other filters is counted exactly).
     pub matching: u64,
     pub summary: ReviewSummary,
     /// Members a user can be assigned to: the project's support staff, administrators
@@ -548,11 +549,17 @@ impl Ferry {
                     .await?;
                 if let Some(expected) = expected
                     && *expected != matching
+                    && matching <= COUNTED_UP_TO
                 {
                     return Err(DomainError::Conflict(format!(
                         "the filter now matches {matching} users, not {expected}: reload the queue"
                     )));
                 }
+                let matching = if matching > COUNTED_UP_TO {
+                    self.store.queue_count(project, &stored, None).await?
+                } else {
+                    matching
+                };
                 if matching > BACKGROUND_FROM {
                     return Err(DomainError::invalid(
                         "selection",
@@ -611,10 +618,14 @@ impl Ferry {
                     "the filter now matches {matching} users, not {expected}: reload the queue"
                 )));
             }
+            let matching = if matching > COUNTED_UP_TO {
+                self.store.queue_count(project, &stored, None).await?
+            } else {
+                matching
+            };
             if matching > BACKGROUND_FROM {
-                let total = self.store.queue_count(project, &stored, None).await?;
                 return self
-                    .start_review_task(actor, project, action, detail, stored, total)
+                    .start_review_task(actor, project, action, detail, stored, matching)
                     .await;
             }
         }

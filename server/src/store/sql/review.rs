@@ -170,8 +170,13 @@ fn contains(text: &str) -> String {
     out
 }
 
+/// `$group_plain`: how the grouped column is written when a filter already narrows
+/// the rows by an equality. On SQLite a unary `+` keeps the planner from walking the
+/// grouped column's index over every row (561 ms grouping one class's 375,000 users
+/// by pattern, against 136 ms through the class's index); PostgreSQL has no unary plus
+/// on text and plans this well by itself.
 macro_rules! review_store {
-    ($name:ident, $db:ty) => {
+    ($name:ident, $db:ty, group_plain = $group_plain:literal) => {
         impl $name {
             /// ` WHERE …` of a filter over `review_items ri`.
             fn push_filter(
@@ -473,7 +478,7 @@ macro_rules! review_store {
                 filter: &StoredFilter,
                 cap: Option<u64>,
             ) -> Result<u64> {
-                // A view alone is counted from the tally.
+                // A view alone is read from the tally.
                 let plain = StoredFilter {
                     view: filter.view,
                     text_in_pattern: filter.text_in_pattern,
@@ -501,8 +506,8 @@ macro_rules! review_store {
                         })
                         .map(|(_, _, n)| n)
                         .sum();
-                    let n = count(n);
-                    return Ok(cap.map_or(n, |cap| n.min(cap)));
+                    // Known exactly at no cost: never capped.
+                    return Ok(count(n));
                 }
                 let mut query = sqlx::QueryBuilder::<$db>::new(
                     "SELECT COUNT(*) FROM (SELECT 1 FROM review_items ri",
@@ -528,12 +533,24 @@ macro_rules! review_store {
                 limit: u32,
             ) -> Result<Vec<(Option<String>, u64)>> {
                 let column = by.column();
+                let narrowed = filter.digests.is_some()
+                    || filter.error_class.is_some()
+                    || filter.fault.is_some()
+                    || filter.scim_type.is_some()
+                    || filter.user_type.is_some()
+                    || filter.run.is_some()
+                    || filter.assignee.is_some();
+                let grouped = if narrowed {
+                    format!(concat!($group_plain, "ri.{}"), column)
+                } else {
+                    format!("ri.{column}")
+                };
                 let mut query = sqlx::QueryBuilder::<$db>::new(format!(
                     "SELECT ri.{column}, COUNT(*) AS n FROM review_items ri"
                 ));
                 Self::push_filter(&mut query, project, filter);
                 query
-                    .push(format!(" GROUP BY ri.{column} ORDER BY n DESC, ri.{column} LIMIT "))
+                    .push(format!(" GROUP BY {grouped} ORDER BY n DESC, ri.{column} LIMIT "))
                     .push_bind(i64::from(limit));
                 Ok(match by {
                     GroupBy::Run | GroupBy::Assignee => query
@@ -1068,5 +1085,5 @@ macro_rules! review_store {
     };
 }
 
-review_store!(SqliteStore, sqlx::Sqlite);
-review_store!(PostgresStore, sqlx::Postgres);
+review_store!(SqliteStore, sqlx::Sqlite, group_plain = "+");
+review_store!(PostgresStore, sqlx::Postgres, group_plain = "");
