@@ -7,7 +7,8 @@
 # into an in-process null target and into the real SCIM peer, beside the peer's own
 # ceiling. Then the run engine end to end: the same number of users imported, mapped
 # and run into the null target and the peer (beside its ceiling) on SQLite, and on a
-# PostgreSQL server started for the purpose. Usage: scripts/bench.sh [USERS] [SCIM_USERS]
+# PostgreSQL server started for the purpose; and support staff's queue with a million failed
+# users on both databases. Usage: scripts/bench.sh [USERS] [SCIM_USERS]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -56,3 +57,13 @@ psql = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"))[-1]
 subprocess.run([psql, url, "-q", "-c", f"CREATE DATABASE {name}"], check=True)
 PY
 "$FERRY" bench-run --users "$SCIM_USERS" --peer "$PEER" --postgres "${PGURL%/*}/$BENCH_DB"
+
+printf '\n==> review queue (1,000,000 failed users, SQLite and PostgreSQL)\n'
+REVIEW_DB="ferry_review_bench_$$"
+python3 - "$PGURL" "$REVIEW_DB" <<'PY'
+import sys, subprocess, glob
+url, name = sys.argv[1], sys.argv[2]
+psql = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"))[-1]
+subprocess.run([psql, url, "-q", "-c", f"CREATE DATABASE {name}"], check=True)
+PY
+"$FERRY" bench-review --failed 1000000 --postgres "${PGURL%/*}/$REVIEW_DB"

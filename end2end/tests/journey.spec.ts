@@ -768,6 +768,14 @@ test("a support member works the review queue: corrects and retries one user, sk
   await expect(page.locator("#audit tr", { hasText: "corrected a record" })).toContainText(support.email);
   await expect(page.locator("#audit tr", { hasText: "acted on failed records" })).toContainText(support.email);
   await expect(page.locator("#audit tr", { hasText: "retried failed records" })).toContainText(support.email);
+
+  // An administrator opens the third user's record in the mapping preview.
+  await page.goto(`${url()}${base}/review/record?id=r-29`);
+  await expect(page.locator("#record-imported")).toContainText("Given29");
+  await page.getByRole("link", { name: "Open in the mapping preview" }).click();
+  await hydrated(page);
+  await expect(page.locator(".pick")).toContainText("the record r-29 from the review");
+  await expect(page.locator("#preview")).toContainText("r-29");
 });
 
 test("on a 390 px phone the menu button opens the navigation and nothing overflows", async ({ browser }) => {
