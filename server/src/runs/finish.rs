@@ -50,15 +50,7 @@ impl Inner {
         self.store
             .save_finish(run.id, &summary, readback.as_deref())
             .await?;
-        if run.kind != RunKind::Rollback {
-            self.queue_outcomes(context).await?;
-        }
-        // Where the users stand: how many are in the target now.
-        if run.target_role == TargetRole::Production.as_str() {
-            self.store
-                .refresh_migrated(run.project_id, Utc::now())
-                .await?;
-        }
+        self.fold_outcomes(context).await?;
         let run = self.run(run.id).await?;
         if run.state == RunState::Running {
             let event = RunEvent::Finish {
@@ -72,6 +64,22 @@ impl Inner {
                 Err(DomainError::Conflict(_)) => {}
                 Err(err) => return Err(err),
             }
+        }
+        Ok(())
+    }
+
+    /// What a run that ended leaves for review: its outcomes folded into the queue (a
+    /// rollback's are not failures of users), and against production, the count of
+    /// users in the target refreshed.
+    pub(super) async fn fold_outcomes(&self, context: &Context) -> domain::Result<()> {
+        let run = &context.run;
+        if run.kind != RunKind::Rollback {
+            self.queue_outcomes(context).await?;
+        }
+        if run.target_role == TargetRole::Production.as_str() {
+            self.store
+                .refresh_migrated(run.project_id, Utc::now())
+                .await?;
         }
         Ok(())
     }

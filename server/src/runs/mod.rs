@@ -408,6 +408,10 @@ impl Inner {
         self.publish(&run, &drive);
         if run.state == RunState::Running && run.counts.pending == 0 && run.counts.in_flight == 0 {
             self.finish(&context, run, &drive).await?;
+        } else if run.state == RunState::Cancelled {
+            // What a cancelled run settled is kept: its failures wait for review and
+            // the users it migrated are counted.
+            self.fold_outcomes(&context).await?;
         }
         Ok(())
     }

@@ -709,6 +709,25 @@ async fn runs_pause_resume_and_cancel_with_counts_that_add_up() {
     )
     .await;
     assert_eq!(status, 409);
+    // What the cancelled run failed waits for review, once each.
+    let failed = last["run"]["counts"]["failed"].as_u64().unwrap();
+    let mut queued = 0;
+    for _ in 0..100 {
+        let (_, queue) = send(
+            &server,
+            Method::GET,
+            &format!("{base}/review?run={}", last["run"]["id"].as_str().unwrap()),
+            &token,
+            None,
+        )
+        .await;
+        queued = queue["matching"].as_u64().unwrap();
+        if queued == failed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(queued, failed, "the cancelled run's failures in the queue");
     // A created user is in the target once, whatever the pauses.
     let (_, created) = send(
         &server,
