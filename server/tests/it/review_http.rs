@@ -619,6 +619,37 @@ async fn story(db: TestDb, peer: &Peer) {
         &["failed", "succeeded"],
     )
     .await;
+
+    // A mistaken upload removed: what the review kept of its users goes with them.
+    let (status, _) = send(
+        &server,
+        Method::DELETE,
+        &format!("/api/v1/uploads/{}", created["id"].as_str().unwrap()),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (_, left) = send(
+        &server,
+        Method::GET,
+        &format!("{base}/review?state=all"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(left["matching"], 0, "{left}");
+    assert_eq!(left["summary"]["users"], 0, "{left}");
+    assert_eq!(left["summary"]["skipped"], 0, "{left}");
+    let (status, _) = send(
+        &server,
+        Method::GET,
+        &format!("{base}/review/records/u-9"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
     server.stop().await;
 }
 

@@ -69,6 +69,21 @@ macro_rules! upload_store {
                          export of the same source instead"
                     )));
                 }
+                // What the review kept of these users goes with them: their queue rows,
+                // search digests, history and corrections.
+                for table in ["review_items", "review_keys", "review_events", "record_corrections"] {
+                    Self::exec(
+                        &mut tx,
+                        sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM records r \
+                             WHERE r.project_id = {table}.project_id AND r.source_id = {table}.source_id \
+                             AND r.first_upload_id = $1 AND r.last_upload_id = $1 \
+                             AND r.changed_upload_id = $1)"
+                        )))
+                        .bind(id.0),
+                    )
+                    .await?;
+                }
                 let removed = Self::exec(
                     &mut tx,
                     sqlx::query(
