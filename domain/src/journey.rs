@@ -399,8 +399,8 @@ fn review(facts: &Facts) -> StepStatus {
             Step::Review,
             StepState::NeedsAttention,
             format!(
-                "{} wait for review{since}",
-                plural(r.waiting, "user", "users")
+                "{} for review{since}",
+                plural(r.waiting, "user waits", "users wait")
             ),
         );
     }
@@ -568,6 +568,9 @@ mod tests {
                 "The last real run finished: 9,198 created, 53 failed".into()
             )
         );
+        facts.review.waiting = 1;
+        let (_, words) = state(&Journey::of(&facts), Step::Review);
+        assert_eq!(words, "1 user waits for review");
         facts.review.waiting = 53;
         facts.review.oldest_waiting_since = Some(at(3));
         let journey = Journey::of(&facts);

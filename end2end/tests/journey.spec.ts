@@ -769,6 +769,22 @@ test("a support member works the review queue: corrects and retries one user, sk
   await expect(page.locator("#audit tr", { hasText: "acted on failed records" })).toContainText(support.email);
   await expect(page.locator("#audit tr", { hasText: "retried failed records" })).toContainText(support.email);
 
+  // The project page says where every user stands.
+  await page.goto(`${url()}${base}`);
+  await expect(page.locator("#review-standing")).toContainText("Of 30 users: 28 migrated, 1 waiting for review");
+  await expect(page.locator('#journey li[data-step="review"] .badge')).toHaveText("needs attention");
+  await atBothWidths(page, "review-overview");
+
+  // The owner lets Sam see personal data (audited), and can take it back.
+  await page.getByRole("link", { name: "Members" }).click();
+  const samRow = page.locator("#members tr", { hasText: support.email });
+  await expect(samRow).toContainText("Masked");
+  await samRow.getByRole("button", { name: "Let them see it" }).click();
+  await expect(samRow).toContainText("Shown");
+  await atBothWidths(page, "members");
+  await page.goto(`${url()}/audit`);
+  await expect(page.locator("#audit")).toContainText("let a member see personal data");
+
   // An administrator opens the third user's record in the mapping preview.
   await page.goto(`${url()}${base}/review/record?id=r-29`);
   await expect(page.locator("#record-imported")).toContainText("Given29");

@@ -143,7 +143,11 @@ pub fn StandingCard(summary: ReviewSummary, project: String) -> impl IntoView {
                 {format!(", {} skipped on purpose, {} resolved without a run, {} not yet through a real run.",
                     grouped(s.skipped), grouped(s.resolved), grouped(s.not_attempted))}
             </p>
-            {(s.waiting > 0).then(|| view! { <p class="muted">{format!("{} of those waiting are assigned to nobody.", grouped(s.unassigned))}</p> })}
+            {(s.waiting > 0).then(|| view! { <p class="muted">{match s.unassigned {
+                0 => "Every one of them is assigned to someone.".to_string(),
+                1 => "1 of them is assigned to nobody.".to_string(),
+                n => format!("{} of them are assigned to nobody.", grouped(n)),
+            }}</p> })}
             <BarChart title="Users by where they stand" bars />
         </section>
     }
