@@ -106,33 +106,20 @@ fn state_label(state: ReviewState) -> &'static str {
 #[component]
 pub fn StandingCard(summary: ReviewSummary, project: String) -> impl IntoView {
     let s = summary;
-    let bars = vec![
-        Bar {
-            label: "Migrated".into(),
-            value: s.migrated as f64,
-            text: grouped(s.migrated),
-        },
-        Bar {
-            label: "Waiting for review".into(),
-            value: s.waiting as f64,
-            text: grouped(s.waiting),
-        },
-        Bar {
-            label: "Skipped on purpose".into(),
-            value: s.skipped as f64,
-            text: grouped(s.skipped),
-        },
-        Bar {
-            label: "Resolved without a run".into(),
-            value: s.resolved as f64,
-            text: grouped(s.resolved),
-        },
-        Bar {
-            label: "Not yet through a real run".into(),
-            value: s.not_attempted as f64,
-            text: grouped(s.not_attempted),
-        },
-    ];
+    let bars = [
+        ("Migrated", s.migrated),
+        ("Waiting for review", s.waiting),
+        ("Skipped on purpose", s.skipped),
+        ("Resolved without a run", s.resolved),
+        ("Not yet through a real run", s.not_attempted),
+    ]
+    .into_iter()
+    .map(|(label, n)| Bar {
+        label: label.into(),
+        value: n as f64,
+        text: grouped(n),
+    })
+    .collect();
     view! {
         <section class="card" id="review-standing">
             <h2>"Where the users stand"</h2>

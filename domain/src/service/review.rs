@@ -94,6 +94,23 @@ pub struct ReviewExport {
     pub unmasked: bool,
 }
 
+/// Legacy ids chosen one by one, checked and each once.
+fn chosen_ids(ids: &[String]) -> Result<Vec<String>> {
+    if ids.is_empty() {
+        return Err(DomainError::invalid("ids", "select at least one user"));
+    }
+    if ids.len() > MAX_SELECTED {
+        return Err(DomainError::invalid(
+            "ids",
+            format!("at most {MAX_SELECTED} users by id; select by filter for more"),
+        ));
+    }
+    let mut ids = ids.to_vec();
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
 /// An action on `n` users for the audit log: what and how many; reasons and comments,
 /// which may quote a customer, stay in the users' history.
 fn audit_words(action: &ReviewAction, n: u64, detail: &str) -> String {
@@ -518,7 +535,8 @@ impl Ferry {
     }
 
     /// The legacy ids a selection names: those listed, or every user the filter
-    /// matches (refused when that is no longer the number the page showed).
+    /// matches (refused when that is no longer the number the page showed, or more
+    /// than one request acts on).
     async fn selected(
         &self,
         actor: &Actor,
@@ -526,40 +544,11 @@ impl Ferry {
         selection: &Selection,
     ) -> Result<Vec<String>> {
         match selection {
-            Selection::Ids { ids } => {
-                if ids.is_empty() {
-                    return Err(DomainError::invalid("ids", "select at least one user"));
-                }
-                if ids.len() > MAX_SELECTED {
-                    return Err(DomainError::invalid(
-                        "ids",
-                        format!("at most {MAX_SELECTED} users by id; select by filter for more"),
-                    ));
-                }
-                let mut ids = ids.clone();
-                ids.sort();
-                ids.dedup();
-                Ok(ids)
-            }
+            Selection::Ids { ids } => chosen_ids(ids),
             Selection::Filter { filter, expected } => {
-                let stored = self.stored_filter(actor, project, filter).await?;
-                let matching = self
-                    .store
-                    .queue_count(project, &stored, Some(COUNTED_UP_TO + 1))
+                let (stored, matching) = self
+                    .filter_counted(actor, project, filter, *expected)
                     .await?;
-                if let Some(expected) = expected
-                    && *expected != matching
-                    && matching <= COUNTED_UP_TO
-                {
-                    return Err(DomainError::Conflict(format!(
-                        "the filter now matches {matching} users, not {expected}: reload the queue"
-                    )));
-                }
-                let matching = if matching > COUNTED_UP_TO {
-                    self.store.queue_count(project, &stored, None).await?
-                } else {
-                    matching
-                };
                 if matching > BACKGROUND_FROM {
                     return Err(DomainError::invalid(
                         "selection",
@@ -570,21 +559,60 @@ impl Ferry {
                         ),
                     ));
                 }
-                let mut ids = Vec::with_capacity(matching as usize);
-                let mut after: Option<String> = None;
-                loop {
-                    let page = self
-                        .store
-                        .queue(project, &stored, after.as_deref(), MAX_QUEUE_PAGE * 2)
-                        .await?;
-                    let n = page.len();
-                    after = page.last().map(|i| i.source_id.clone());
-                    ids.extend(page.into_iter().map(|i| i.source_id));
-                    if n < (MAX_QUEUE_PAGE * 2) as usize {
-                        break;
-                    }
-                }
-                Ok(ids)
+                self.ids_matching(project, &stored, matching).await
+            }
+        }
+    }
+
+    /// A selection's filter as stored and how many users it matches now, exactly;
+    /// refused when that is not the number the page showed (a page that said "more
+    /// than" showed no number to compare with).
+    async fn filter_counted(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        filter: &QueueFilter,
+        expected: Option<u64>,
+    ) -> Result<(StoredFilter, u64)> {
+        let stored = self.stored_filter(actor, project, filter).await?;
+        let mut matching = self
+            .store
+            .queue_count(project, &stored, Some(COUNTED_UP_TO + 1))
+            .await?;
+        if let Some(expected) = expected
+            && expected != matching
+            && matching <= COUNTED_UP_TO
+        {
+            return Err(DomainError::Conflict(format!(
+                "the filter now matches {matching} users, not {expected}: reload the queue"
+            )));
+        }
+        if matching > COUNTED_UP_TO {
+            matching = self.store.queue_count(project, &stored, None).await?;
+        }
+        Ok((stored, matching))
+    }
+
+    /// Every legacy id the filter matches, page by page in legacy-id order.
+    async fn ids_matching(
+        &self,
+        project: ProjectId,
+        stored: &StoredFilter,
+        matching: u64,
+    ) -> Result<Vec<String>> {
+        let step = MAX_QUEUE_PAGE * 2;
+        let mut ids = Vec::with_capacity(matching as usize);
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .queue(project, stored, after.as_deref(), step)
+                .await?;
+            let n = page.len();
+            after = page.last().map(|i| i.source_id.clone());
+            ids.extend(page.into_iter().map(|i| i.source_id));
+            if n < step as usize {
+                return Ok(ids);
             }
         }
     }
@@ -601,35 +629,21 @@ impl Ferry {
         self.may_act_on_review(actor, project).await?;
         action.check()?;
         let detail = self.action_detail(project, action).await?;
-        // Everything a large filter matches: in the background, step by step.
-        if let Selection::Filter { filter, expected } = selection {
-            let stored = self.stored_filter(actor, project, filter).await?;
-            let matching = self
-                .store
-                .queue_count(project, &stored, Some(COUNTED_UP_TO + 1))
-                .await?;
-            // Beyond the counted number the page says "more than", so there is no
-            // number to compare with.
-            if let Some(expected) = expected
-                && *expected != matching
-                && matching <= COUNTED_UP_TO
-            {
-                return Err(DomainError::Conflict(format!(
-                    "the filter now matches {matching} users, not {expected}: reload the queue"
-                )));
+        let ids = match selection {
+            Selection::Ids { ids } => chosen_ids(ids)?,
+            Selection::Filter { filter, expected } => {
+                let (stored, matching) = self
+                    .filter_counted(actor, project, filter, *expected)
+                    .await?;
+                // Everything a large filter matches: in the background, step by step.
+                if matching > BACKGROUND_FROM {
+                    return self
+                        .start_review_task(actor, project, action, detail, stored, matching)
+                        .await;
+                }
+                self.ids_matching(project, &stored, matching).await?
             }
-            let matching = if matching > COUNTED_UP_TO {
-                self.store.queue_count(project, &stored, None).await?
-            } else {
-                matching
-            };
-            if matching > BACKGROUND_FROM {
-                return self
-                    .start_review_task(actor, project, action, detail, stored, matching)
-                    .await;
-            }
-        }
-        let ids = self.selected(actor, project, selection).await?;
+        };
         let now = self.now();
         // The audit log names the action and how many; reasons and comments, which
         // may quote a customer, stay in the users' history.
