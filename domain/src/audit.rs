@@ -82,6 +82,11 @@ audit_actions! {
     CorrectionsImported => "review.corrections_imported", "imported corrections";
     PersonalDataGranted => "member.personal_data_granted", "let a member see personal data";
     PersonalDataRevoked => "member.personal_data_revoked", "took back a member's view of personal data";
+    PasswordServiceSaved => "passwords.service_saved", "saved the password verification service";
+    PasswordServiceSecretRotated => "passwords.secret_rotated", "made a new client secret for the password service";
+    PasswordServiceKeySet => "passwords.key_set", "made a static key for the password service";
+    PasswordServiceKeyRevoked => "passwords.key_revoked", "removed the password service's static key";
+    PasswordRehearsed => "passwords.rehearsed", "rehearsed a silent password migration";
 }
 
 /// The kind of object an action touched.

@@ -16,6 +16,7 @@ pub mod journey;
 pub mod mapping;
 pub mod numbers;
 pub mod pagination;
+pub mod password_service;
 pub mod passwords;
 pub mod ports;
 pub mod projects;

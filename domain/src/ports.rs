@@ -18,6 +18,10 @@ use crate::{
         versions::{MappingVersion, MappingVersionSummary},
     },
     pagination::{Page, PageRequest},
+    password_service::{
+        Coverage, MovedUser, NewVerification, PasswordUser, Secret, ServiceSettings, StoredService,
+        TakenContext, TokenClaims, Verification,
+    },
     projects::{Project, ProjectDraft, ProjectFilter},
     review::{
         Attempt, CorrectionInfo, GroupBy, NewReviewEvent, QueueItem, QueuedFailure, ReviewAction,
@@ -600,6 +604,127 @@ pub trait RunStore: Send + Sync {
     ) -> Result<u64>;
 }
 
+/// The password verification service: its settings and credentials, the contexts of
+/// logins in progress, every verification, and the users whose password has moved.
+#[async_trait]
+pub trait PasswordStore: Send + Sync {
+    async fn password_service(&self, project: ProjectId) -> Result<Option<StoredService>>;
+    /// Creates the service (with `client_id`) or changes its settings.
+    async fn save_password_service(
+        &self,
+        project: ProjectId,
+        settings: &ServiceSettings,
+        client_id: &str,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+    /// Replaces the client secret (its hash and hint) and moves to the next
+    /// generation, which revokes every access token issued before.
+    async fn set_service_secret(
+        &self,
+        project: ProjectId,
+        hash: &str,
+        hint: &str,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+    /// Sets (or, with `None`, removes) the static bearer key.
+    async fn set_service_key(
+        &self,
+        project: ProjectId,
+        key: Option<(&str, &str)>,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+    /// A login's context, pending, bound to the digest of its user name.
+    async fn open_password_context(
+        &self,
+        project: ProjectId,
+        digest: &str,
+        user_digest: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// `Some(complete)` for a context that exists and has not expired.
+    async fn password_context_complete(
+        &self,
+        project: ProjectId,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<bool>>;
+    /// Removes the context and says what it held. Read once: a second read finds
+    /// nothing.
+    async fn take_password_context(
+        &self,
+        project: ProjectId,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TakenContext>>;
+    async fn purge_password_contexts(&self, before: DateTime<Utc>) -> Result<u64>;
+    /// Marks a user's password moved (`verified` or `reset`); a user marked once
+    /// keeps its first mark.
+    async fn mark_password_moved(
+        &self,
+        project: ProjectId,
+        user: &MovedUser,
+        how: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// The project's user with this id in the target (its latest run), if any.
+    async fn password_user(
+        &self,
+        project: ProjectId,
+        scim_id: &str,
+    ) -> Result<Option<PasswordUser>>;
+    /// Failed verifications that count towards a lockout since `since`: of the user
+    /// name's digest, and from the caller.
+    async fn password_failures(
+        &self,
+        project: ProjectId,
+        user_digest: &str,
+        caller: &str,
+        since: DateTime<Utc>,
+    ) -> Result<(u32, u32)>;
+    /// Records a verification and completes its context in one transaction.
+    async fn finish_verification(
+        &self,
+        project: ProjectId,
+        context: &str,
+        verification: &NewVerification,
+    ) -> Result<()>;
+    /// The latest verifications, newest first.
+    async fn verifications(
+        &self,
+        project: ProjectId,
+        page: PageRequest,
+    ) -> Result<Page<Verification>>;
+    async fn password_coverage(&self, project: ProjectId, days: u32) -> Result<Coverage>;
+    /// Up to `limit` users the latest test run created, of silent-migration types,
+    /// whose password has not moved.
+    async fn rehearsal_candidates(
+        &self,
+        project: ProjectId,
+        limit: u32,
+    ) -> Result<Vec<PasswordUser>>;
+    /// Users of silent-migration types the production runs created.
+    async fn silent_users(&self, project: ProjectId) -> Result<u64>;
+}
+
+/// Password work the server does: signing access tokens with a key derived from the
+/// server key, and checking passwords on a bounded pool of threads.
+#[async_trait]
+pub trait PasswordWork: Send + Sync {
+    fn sign_token(&self, claims: &TokenClaims) -> String;
+    /// The claims of a token this server (or one sharing its key) signed.
+    fn check_token(&self, token: &str) -> Option<TokenClaims>;
+    /// Checks a password against an imported credential. `Ok(None)` when too many
+    /// checks are waiting already.
+    async fn check_credential(
+        &self,
+        credential: crate::passwords::Credential,
+        password: Secret,
+    ) -> Result<Option<bool>>;
+}
+
 /// The review queue, its history, corrections and the grant to see personal data.
 #[async_trait]
 pub trait ReviewStore: Send + Sync {
@@ -865,6 +990,21 @@ pub trait TargetConnector: Send + Sync {
         secrets: &TargetSecrets,
         started_at: DateTime<Utc>,
     ) -> ConnectionReport;
+    /// Reads one user from a target; the error says what went wrong.
+    async fn get_user(
+        &self,
+        settings: &TargetSettings,
+        secrets: &TargetSecrets,
+        scim_id: &str,
+    ) -> std::result::Result<serde_json::Value, String>;
+    /// Changes one user by SCIM PATCH operations.
+    async fn patch_user(
+        &self,
+        settings: &TargetSettings,
+        secrets: &TargetSecrets,
+        scim_id: &str,
+        operations: Vec<serde_json::Value>,
+    ) -> std::result::Result<(), String>;
 }
 
 /// The workers behind the service, given to it once at construction: the server holds
@@ -875,6 +1015,7 @@ pub struct Workers {
     pub records: std::sync::Arc<dyn RecordWork>,
     pub targets: std::sync::Arc<dyn TargetConnector>,
     pub runs: std::sync::Arc<dyn RunEngine>,
+    pub passwords: std::sync::Arc<dyn PasswordWork>,
 }
 
 /// Everything Ferry stores. One implementation per database, chosen at start.
@@ -894,6 +1035,7 @@ pub trait Store:
     + GoalsStore
     + RunStore
     + ReviewStore
+    + PasswordStore
 {
 }
 
@@ -913,6 +1055,7 @@ impl<T> Store for T where
         + GoalsStore
         + RunStore
         + ReviewStore
+        + PasswordStore
 {
 }
 

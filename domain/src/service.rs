@@ -31,6 +31,7 @@ mod goals;
 mod journey;
 mod mappings;
 mod members;
+mod passwords;
 mod projects;
 mod review;
 mod runs;
@@ -43,6 +44,10 @@ pub use goals::{
     RulePreview, UserTypeEstimate, UserTypesView,
 };
 pub use mappings::{MAX_RULES, MappingView};
+pub use passwords::{
+    AccessToken, Pending, Receipt, Rehearsal, RehearsalInput, RehearsalStep, ServiceCall,
+    ServiceRefusal, StatusAnswer, TokenRefusal,
+};
 pub use review::{
     COUNTED_UP_TO, CorrectionPreview, MAX_QUEUE_PAGE, QueueView, RecordReview, ReviewExport,
 };
@@ -140,6 +145,7 @@ impl Ferry {
             .store
             .purge_failures_before(self.policy.throttle.window_start(now))
             .await?;
-        Ok(sessions + failures)
+        let contexts = self.store.purge_password_contexts(now).await?;
+        Ok(sessions + failures + contexts)
     }
 }

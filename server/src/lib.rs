@@ -5,6 +5,7 @@ pub mod assessment;
 pub mod background;
 pub mod config;
 pub mod ingest;
+pub mod passwords;
 pub mod progress;
 pub mod record_work;
 pub mod records;
@@ -108,6 +109,7 @@ pub fn workers(
             background.clone(),
         ),
         targets,
+        passwords: passwords::PasswordWorker::new(vault.clone()),
     }
 }
 

@@ -54,17 +54,40 @@ pub struct Vault {
     /// The key of search digests, derived from the server key so that it is never
     /// the encryption key itself.
     index_key: [u8; 32],
+    /// The key that signs the password service's access tokens, derived apart from
+    /// the search key so that no stored digest can ever be a valid signature.
+    token_key: [u8; 32],
 }
 
 impl Vault {
     pub fn new(key: &[u8; 32]) -> Self {
         use hmac::Mac as _;
-        let mut derive = hmac_with(key);
-        derive.update(b"ferry search digest v1");
+        let derived = |purpose: &[u8]| -> [u8; 32] {
+            let mut derive = hmac_with(key);
+            derive.update(purpose);
+            derive.finalize().into_bytes().into()
+        };
         Self {
             cipher: Aes256Gcm::new(key.into()),
-            index_key: derive.finalize().into_bytes().into(),
+            index_key: derived(b"ferry search digest v1"),
+            token_key: derived(b"ferry access token v1"),
         }
+    }
+
+    /// The full HMAC-SHA-256 of `payload` under the token key.
+    pub fn sign(&self, payload: &[u8]) -> [u8; 32] {
+        use hmac::Mac as _;
+        let mut mac = hmac_with(&self.token_key);
+        mac.update(payload);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Whether `signature` is `payload`'s, compared in constant time.
+    pub fn verify_signature(&self, payload: &[u8], signature: &[u8]) -> bool {
+        use hmac::Mac as _;
+        let mut mac = hmac_with(&self.token_key);
+        mac.update(payload);
+        mac.verify_slice(signature).is_ok()
     }
 
     /// A keyed digest (HMAC-SHA-256, 128 bits in hex) of `value` in `context`: equal

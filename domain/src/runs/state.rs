@@ -617,6 +617,16 @@ pub struct Settled {
     /// The groups the user belongs to (names, one per line), kept for the groups that
     /// follow the users, so that the records need not be opened again.
     pub groups: Option<String>,
+    /// The user type a moved user fell in, and its password strategy: what the
+    /// password stage counts and the verification service checks.
+    pub moved: Option<Moved>,
+}
+
+/// A moved user's user type (its name, never a value) and password strategy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Moved {
+    pub user_type: String,
+    pub password: crate::user_types::PasswordStrategy,
 }
 
 /// A downtime window as people write it: local start and end in an IANA time zone.

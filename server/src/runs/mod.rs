@@ -35,8 +35,8 @@ use domain::{
     mapping::CompiledMapping,
     ports::{RecordFilter, RunEngine, Store, TargetConnector},
     runs::{
-        Claimed, FailureGuard, PauseReason, Phase, RecordState, Run, RunEvent, RunKind, RunState,
-        Settled,
+        Claimed, FailureGuard, Moved, PauseReason, Phase, RecordState, Run, RunEvent, RunKind,
+        RunState, Settled,
     },
     runs::{
         GroupSummary, MAX_BATCH, MAX_MISMATCHES, Mismatch, PasswordAction, Progress, ReadBack,
@@ -146,6 +146,7 @@ enum Prepared {
         user: UserPush,
         /// Its groups, one per line.
         groups: Option<String>,
+        moved: Moved,
     },
     Settle(Settled),
 }
@@ -183,6 +184,7 @@ fn settled(seq: u64, state: RecordState, class: &str, detail: impl Into<String>)
         error_detail: Some(detail.into()),
         scim_type: None,
         groups: None,
+        moved: None,
     }
 }
 

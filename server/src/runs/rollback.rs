@@ -28,6 +28,7 @@ impl Inner {
                     error_detail: None,
                     scim_type: None,
                     groups: None,
+                    moved: None,
                 },
                 Err(call) if call.class() == ErrorClass::NotFound => Settled {
                     seq: c.seq,
@@ -37,6 +38,7 @@ impl Inner {
                     error_detail: Some("the user was gone already".into()),
                     scim_type: None,
                     groups: None,
+                    moved: None,
                 },
                 Err(call) if call.class() == ErrorClass::Unauthorized => {
                     return Batch {

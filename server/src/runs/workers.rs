@@ -246,8 +246,13 @@ impl Inner {
         for p in prepared {
             match p {
                 Prepared::Settle(s) => out.push(s),
-                Prepared::Push { seq, user, groups } => {
-                    seqs.push((seq, groups));
+                Prepared::Push {
+                    seq,
+                    user,
+                    groups,
+                    moved,
+                } => {
+                    seqs.push((seq, groups, moved));
                     users.push(user);
                 }
             }
@@ -261,7 +266,7 @@ impl Inner {
         // Marked as sent as the batch leaves: after a crash, only batches that may
         // have reached the target are looked up. A batch that cannot be marked is not
         // sent.
-        let leaving: Vec<u64> = seqs.iter().map(|(seq, _)| *seq).collect();
+        let leaving: Vec<u64> = seqs.iter().map(|(seq, ..)| *seq).collect();
         // A failed mark (a deadlock between instances on PostgreSQL, say) is tried
         // once more; failing again, the batch goes back unsent and is claimed later.
         let mut marked = self
@@ -305,6 +310,7 @@ impl Inner {
                         error_detail: None,
                         scim_type: None,
                         groups: seqs[i].1.clone(),
+                        moved: Some(seqs[i].2.clone()),
                     })
                     .collect();
                 match self
@@ -329,7 +335,8 @@ impl Inner {
         let stopped = report.stopped.is_some();
         let interrupted = report.interrupted;
         let mut held = Vec::new();
-        for (((seq, groups), outcome), sent) in seqs.into_iter().zip(report.users).zip(report.sent)
+        for (((seq, groups, moved), outcome), sent) in
+            seqs.into_iter().zip(report.users).zip(report.sent)
         {
             if early.binary_search(&seq).is_ok() {
                 continue;
@@ -343,6 +350,7 @@ impl Inner {
                     error_detail: None,
                     scim_type: None,
                     groups,
+                    moved: Some(moved),
                 },
                 Outcome::Updated { id, changed } => Settled {
                     seq,
@@ -360,10 +368,12 @@ impl Inner {
                     }),
                     scim_type: None,
                     groups,
+                    moved: Some(moved),
                 },
                 Outcome::Skipped { id } => Settled {
                     scim_id: Some(id),
                     groups,
+                    moved: Some(moved),
                     ..settled(
                         seq,
                         RecordState::Skipped,
@@ -471,9 +481,16 @@ pub(super) fn prepare(
                 .to_string()
         };
         let groups = (!user.groups.is_empty()).then(|| user.groups.join("\n"));
+        let moved = Moved {
+            user_type: context.settings.user_types.user_types[user_type]
+                .name
+                .clone(),
+            password: context.settings.user_types.user_types[user_type].password,
+        };
         Prepared::Push {
             seq,
             groups,
+            moved,
             user: UserPush {
                 external_id: text("externalId"),
                 user_name: text("userName"),

@@ -77,6 +77,39 @@ impl TargetConnector for Targets {
         let discovery = run_test(settings, secrets, &mut steps).await;
         ConnectionReport::new(started_at, steps, discovery)
     }
+
+    async fn get_user(
+        &self,
+        settings: &TargetSettings,
+        secrets: &TargetSecrets,
+        scim_id: &str,
+    ) -> std::result::Result<serde_json::Value, String> {
+        let client = ScimClient::new(settings, secrets).map_err(|e| e.0)?;
+        client
+            .get(&user_path(scim_id))
+            .await
+            .map_err(|call| failed(&call))
+    }
+
+    async fn patch_user(
+        &self,
+        settings: &TargetSettings,
+        secrets: &TargetSecrets,
+        scim_id: &str,
+        operations: Vec<serde_json::Value>,
+    ) -> std::result::Result<(), String> {
+        let client = ScimClient::new(settings, secrets).map_err(|e| e.0)?;
+        client
+            .patch(&user_path(scim_id), operations)
+            .await
+            .map_err(|call| failed(&call))
+    }
+}
+
+/// `/Users/{id}`, the id escaped as one path segment.
+fn user_path(scim_id: &str) -> String {
+    let escaped: String = url::form_urlencoded::byte_serialize(scim_id.as_bytes()).collect();
+    format!("/Users/{}", escaped.replace('+', "%20"))
 }
 
 struct Timer(Instant);

@@ -76,6 +76,7 @@ mod access;
 mod assessments;
 mod goals;
 mod mappings;
+mod passwords;
 mod projects;
 mod review;
 mod runs;

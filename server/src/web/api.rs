@@ -30,6 +30,7 @@ use utoipa::{
 pub(super) mod assessment;
 pub(super) mod goals;
 pub(super) mod mappings;
+pub(super) mod passwords;
 pub(super) mod review;
 pub(super) mod runs;
 pub(super) mod targets;
@@ -149,6 +150,35 @@ pub fn router() -> Router<AppState> {
         .route(
             "/members/{id}/personal-data",
             axum::routing::put(review::grant),
+        )
+        .route(
+            "/projects/{id}/passwords/service",
+            get(passwords::get_service).put(passwords::put_service),
+        )
+        .route(
+            "/projects/{id}/passwords/service/secret",
+            post(passwords::rotate_secret),
+        )
+        .route(
+            "/projects/{id}/passwords/service/key",
+            post(passwords::create_key).delete(passwords::revoke_key),
+        )
+        .route("/projects/{id}/passwords/script", get(passwords::script))
+        .route(
+            "/projects/{id}/passwords/verifications",
+            get(passwords::verifications),
+        )
+        .route(
+            "/projects/{id}/passwords/coverage",
+            get(passwords::coverage),
+        )
+        .route(
+            "/projects/{id}/passwords/rehearsal/candidates",
+            get(passwords::candidates),
+        )
+        .route(
+            "/projects/{id}/passwords/rehearsal",
+            post(passwords::rehearse),
         )
         .fallback(|| async { ApiError(DomainError::NotFound("API endpoint".into())) })
 }
@@ -470,7 +500,7 @@ async fn audit(
 }
 
 #[derive(Deserialize, IntoParams)]
-pub struct PageParams {
+pub(super) struct PageParams {
     /// Skip this many items.
     offset: Option<u64>,
     /// Page size, 1–200 (default 50).
@@ -721,9 +751,15 @@ impl Modify for BearerAuth {
         runs::retry_plan, runs::retry, runs::rollback, runs::events,
         review::queue, review::summary, review::groups, review::record, review::preview_correction,
         review::correct, review::act, review::retry, review::export, review::import_corrections,
-        review::grant, review::tasks, review::cancel_task),
+        review::grant, review::tasks, review::cancel_task,
+        passwords::get_service, passwords::put_service, passwords::rotate_secret,
+        passwords::create_key, passwords::revoke_key, passwords::script,
+        passwords::verifications, passwords::coverage, passwords::candidates,
+        passwords::rehearse,
+        super::password_service::start, super::password_service::poll,
+        super::password_service::status, super::password_service::token),
     modifiers(&BearerAuth),
     security(("api_token" = [])),
-    tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "assessment"), (name = "targets"), (name = "mapping"), (name = "goals"), (name = "runs"), (name = "review"), (name = "audit"))
+    tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "assessment"), (name = "targets"), (name = "mapping"), (name = "goals"), (name = "runs"), (name = "review"), (name = "passwords"), (name = "password service", description = "The endpoints WSO2's login script calls (DESIGN §7), below `/password-migration/{project}` rather than `/api/v1`; they authenticate by the project's client credentials or static key, never an API token."), (name = "audit"))
 )]
 pub struct ApiDoc;

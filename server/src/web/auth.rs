@@ -29,7 +29,7 @@ pub fn is_api(path: &str) -> bool {
     path == "/api/v1" || path.starts_with("/api/v1/")
 }
 
-fn bearer(req: &Request<Body>) -> Option<String> {
+pub(super) fn bearer(req: &Request<Body>) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod events;
 pub mod guard;
 pub mod headers;
+pub mod password_service;
 pub mod uploads;
 
 use app::ssr::RequestContext;
@@ -74,6 +75,7 @@ pub struct Workers {
     pub records: crate::record_work::RecordWorker,
     pub targets: crate::scim::connector::Targets,
     pub runs: crate::runs::Runs,
+    pub passwords: crate::passwords::PasswordWorker,
 }
 
 impl Workers {
@@ -84,6 +86,7 @@ impl Workers {
             records: std::sync::Arc::new(self.records.clone()),
             targets: std::sync::Arc::new(self.targets.clone()),
             runs: std::sync::Arc::new(self.runs.clone()),
+            passwords: std::sync::Arc::new(self.passwords.clone()),
         }
     }
 }
@@ -103,6 +106,7 @@ impl AppState {
             records,
             targets,
             runs,
+            passwords: _,
         } = workers;
         Self {
             ferry,
@@ -193,6 +197,10 @@ pub fn router(state: AppState) -> Router {
             REQUEST_TIMEOUT,
         ))
         .merge(uploads)
+        .merge(
+            password_service::router(state.clone())
+                .layer(middleware::from_fn(headers::security_headers)),
+        )
         .layer(
             // Spans name the route template, never the concrete path: paths can carry
             // invite tokens and ids that do not belong in logs.

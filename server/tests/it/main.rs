@@ -14,6 +14,7 @@ mod http_behaviour;
 mod ingest;
 mod mapping_http;
 mod mapping_store;
+mod passwords_http;
 mod review_http;
 mod review_store;
 mod role_matrix;

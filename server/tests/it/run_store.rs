@@ -185,6 +185,7 @@ async fn story(db: TestDb) {
             error_detail: (i % 4 == 3).then(|| "userName is not unique".into()),
             scim_type: None,
             groups: None,
+            moved: None,
         })
         .collect();
     assert_eq!(
@@ -230,6 +231,7 @@ async fn story(db: TestDb) {
             error_detail: None,
             scim_type: None,
             groups: None,
+            moved: None,
         })
         .collect();
     assert_eq!(
@@ -378,6 +380,7 @@ async fn story(db: TestDb) {
         error_detail: None,
         scim_type: None,
         groups: None,
+        moved: None,
     };
     assert!(store.settle(id, "worker-c", &[bad], later).await.is_err());
     drop(db);
@@ -438,6 +441,7 @@ async fn race(db: TestDb) {
                             error_detail: None,
                             scim_type: None,
                             groups: None,
+                            moved: None,
                         })
                         .collect();
                     assert_eq!(

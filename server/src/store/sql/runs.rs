@@ -717,7 +717,8 @@ macro_rules! run_store {
                         outcomes.iter().filter(|o| o.state == *state).collect();
                     for chunk in ending.chunks(SETTLED_PER_STATEMENT) {
                         let mut update = sqlx::QueryBuilder::<$db>::new(
-                            "WITH v (v_seq, v_scim_id, v_class, v_detail, v_type, v_groups) AS (",
+                            "WITH v (v_seq, v_scim_id, v_class, v_detail, v_type, v_groups, v_user_type, \
+                             v_strategy) AS (",
                         );
                         update.push_values(chunk, |mut row, o| {
                             row.push_bind(o.seq as i64)
@@ -725,7 +726,9 @@ macro_rules! run_store {
                                 .push_bind(o.error_class.clone())
                                 .push_bind(o.error_detail.clone())
                                 .push_bind(o.scim_type.clone())
-                                .push_bind(o.groups.clone());
+                                .push_bind(o.groups.clone())
+                                .push_bind(o.moved.as_ref().map(|p| p.user_type.clone()))
+                                .push_bind(o.moved.as_ref().map(|p| p.password.as_str()));
                         });
                         update
                             .push(") UPDATE job_records SET state = ")
@@ -733,6 +736,7 @@ macro_rules! run_store {
                             .push(
                                 ", scim_id = v_scim_id, error_class = v_class, \
                                  error_detail = v_detail, scim_type = v_type, member_of = v_groups, \
+                                 user_type = v_user_type, password_strategy = v_strategy, \
                                  lease_until = NULL, settled_at = ",
                             )
                             .push_bind(millis(at))

@@ -1,0 +1,961 @@
+//! The use-cases of the Passwords stage: the verification service's settings and
+//! credentials (owners and administrators), the three endpoints WSO2's login script
+//! calls (authenticated by the service's own credentials, never a member's), the
+//! verification behind them, the generated script, the rehearsal against the test
+//! target, the log of verifications and the coverage.
+
+use super::Ferry;
+use crate::{
+    DomainError, Result,
+    accounts::Actor,
+    audit::{AuditAction, NewAuditEntry, ObjectKind},
+    ids::ProjectId,
+    pagination::{Page, PageRequest},
+    password_service::{
+        CredentialInfo, IssuedServiceSecret, KEY_PREFIX, NewVerification, PasswordUser, Reason,
+        RehearsalCandidate, SECRET_PREFIX, ScriptVariant, Secret, SecretKind, ServiceSettings,
+        ServiceUrls, ServiceView, StartRequest, StatusRequest, StoredService, TOKEN_PREFIX,
+        TokenClaims, Verification, login_key, login_matches, login_script, migrated_attribute,
+    },
+    roles::Permission,
+    scim::target::TargetRole,
+    user_types::PasswordStrategy,
+};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How the service refuses a call: the HTTP status and the contract's message (and,
+/// for the server's log only, the failure behind a 503).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceRefusal {
+    pub status: u16,
+    pub message: &'static str,
+    pub cause: Option<DomainError>,
+}
+
+impl ServiceRefusal {
+    pub const NOT_FOUND: Self = Self {
+        status: 404,
+        message: "No password migration service here",
+        cause: None,
+    };
+    pub const DISABLED: Self = Self {
+        status: 403,
+        message: "Silent password migration is switched off for this project",
+        cause: None,
+    };
+    pub const UNAUTHORIZED: Self = Self {
+        status: 401,
+        message: "Unauthorized",
+        cause: None,
+    };
+    pub const INVALID_CONTEXT: Self = Self {
+        status: 400,
+        message: "Invalid context id",
+        cause: None,
+    };
+    fn unavailable(cause: DomainError) -> Self {
+        Self {
+            status: 503,
+            message: "The service cannot answer now; try again",
+            cause: Some(cause),
+        }
+    }
+    fn malformed(message: &'static str) -> Self {
+        Self {
+            status: 400,
+            message,
+            cause: None,
+        }
+    }
+}
+
+/// A call to the service: the project in its URL, the bearer credential it carried,
+/// and the caller's address.
+#[derive(Clone, Debug)]
+pub struct ServiceCall<'a> {
+    pub project: ProjectId,
+    pub bearer: Option<&'a str>,
+    pub caller: String,
+}
+
+/// A started login whose password is still to be checked; handed to a background
+/// task by the endpoint (or awaited by the rehearsal).
+#[derive(Debug)]
+pub struct Pending {
+    pub project: ProjectId,
+    pub context_id: String,
+    digest: String,
+    user_digest: String,
+    caller: String,
+    request: StartRequest,
+    settings: ServiceSettings,
+}
+
+/// What a background task needs to close a pending login it could not verify (the
+/// verification failed or panicked): the script then reads a failure, not a timeout.
+#[derive(Clone, Debug)]
+pub struct Receipt {
+    project: ProjectId,
+    digest: String,
+    user_digest: String,
+    caller: String,
+}
+
+impl Pending {
+    pub fn receipt(&self) -> Receipt {
+        Receipt {
+            project: self.project,
+            digest: self.digest.clone(),
+            user_digest: self.user_digest.clone(),
+            caller: self.caller.clone(),
+        }
+    }
+}
+
+/// The status answer: `SUCCESS` or `FAIL` and the words.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusAnswer {
+    pub status: String,
+    pub message: String,
+}
+
+impl StatusAnswer {
+    fn of(success: bool, message: &str) -> Self {
+        Self {
+            status: if success { "SUCCESS" } else { "FAIL" }.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// An access token from the token endpoint.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessToken {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: u32,
+}
+
+/// How the token endpoint refuses (RFC 6749 §5.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenRefusal {
+    InvalidRequest(&'static str),
+    UnsupportedGrant,
+    InvalidClient,
+    Unavailable,
+}
+
+/// One step of a rehearsal, as the page lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RehearsalStep {
+    /// `start`, `poll`, `status`, `set_password`, `read_back`.
+    pub step: String,
+    pub passed: bool,
+    /// What was asked and what came back, in words (never the password).
+    pub detail: String,
+}
+
+/// What the rehearsal did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Rehearsal {
+    pub steps: Vec<RehearsalStep>,
+    /// The whole loop worked: the password was verified, set and `is_migrated` read
+    /// back as true.
+    pub passed: bool,
+}
+
+/// The rehearsal's input: a user the latest test run created, and the login and
+/// password someone who knows the account types.
+#[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RehearsalInput {
+    /// The user's id in the test target.
+    pub scim_id: String,
+    pub username: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub password: Secret,
+}
+
+/// Compares two strings in time that depends only on their lengths.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn hint(secret: &str) -> String {
+    format!("{}…", &secret[..secret.len().min(8)])
+}
+
+impl Ferry {
+    async fn may_manage_passwords(&self, actor: &Actor, project: ProjectId) -> Result<()> {
+        actor.require(Permission::ManageProjects)?;
+        self.project(actor, project).await?;
+        Ok(())
+    }
+
+    /// The service as the Passwords page shows it.
+    pub async fn password_service(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        public_url: &str,
+    ) -> Result<ServiceView> {
+        self.may_manage_passwords(actor, project).await?;
+        let stored = self.store.password_service(project).await?;
+        let mut discovered = None;
+        for role in [TargetRole::Test, TargetRole::Production] {
+            let found = self
+                .store
+                .target(project, role)
+                .await?
+                .and_then(|t| t.last_test)
+                .and_then(|r| r.discovery);
+            if let Some(attribute) = migrated_attribute(found.as_ref()) {
+                discovered = Some(attribute.0);
+                break;
+            }
+        }
+        let silent_users = self.store.silent_users(project).await?;
+        let info = |hint: &Option<String>, at: Option<DateTime<Utc>>| {
+            hint.clone()
+                .zip(at)
+                .map(|(hint, set_at)| CredentialInfo { hint, set_at })
+        };
+        let mut missing = Vec::new();
+        let (settings, client_id, secret, key) = match &stored {
+            Some(s) => (
+                s.settings.clone(),
+                Some(s.client_id.clone()),
+                info(&s.secret_hint, s.secret_set_at),
+                info(&s.key_hint, s.key_set_at),
+            ),
+            None => (ServiceSettings::default(), None, None, None),
+        };
+        if !settings.enabled {
+            missing.push("switch the service on".to_string());
+        }
+        if secret.is_none() && key.is_none() {
+            missing.push("make a client secret (or a static key) for the script".into());
+        }
+        if settings.login_origin.is_none() {
+            missing.push(
+                "give the origin of the target's login pages, whose browsers poll the status"
+                    .into(),
+            );
+        }
+        if discovered.is_none() {
+            missing.push(
+                "add is_migrated as a local claim mapped to SCIM, then test the target again"
+                    .into(),
+            );
+        }
+        Ok(ServiceView {
+            settings,
+            client_id,
+            client_secret: secret,
+            static_key: key,
+            urls: ServiceUrls::new(public_url, project),
+            migrated_attribute: discovered,
+            silent_users,
+            missing,
+        })
+    }
+
+    async fn ensure_service(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        settings: Option<ServiceSettings>,
+    ) -> Result<StoredService> {
+        let current = self.store.password_service(project).await?;
+        if let (Some(current), None) = (&current, &settings) {
+            return Ok(current.clone());
+        }
+        let settings = match settings {
+            Some(s) => s.validate()?,
+            None => ServiceSettings::default(),
+        };
+        let client_id = match &current {
+            Some(c) => c.client_id.clone(),
+            None => format!("fci_{}", &self.secrets.new_token()[..24]),
+        };
+        let now = self.now();
+        let detail = format!(
+            "password service {}: contexts live {} s, tokens {} s, lockout after {} failures a \
+             user / {} a caller in {} s, login origin {}",
+            if settings.enabled { "on" } else { "off" },
+            settings.context_ttl_secs,
+            settings.token_ttl_secs,
+            settings.max_user_failures,
+            settings.max_caller_failures,
+            settings.failure_window_secs,
+            settings.login_origin.as_deref().unwrap_or("none"),
+        );
+        let audit = NewAuditEntry::by(
+            actor,
+            now,
+            AuditAction::PasswordServiceSaved,
+            ObjectKind::Project,
+            project,
+        )
+        .in_project(project)
+        .detail(detail);
+        self.store
+            .save_password_service(project, &settings, &client_id, now, &audit)
+            .await?;
+        self.store
+            .password_service(project)
+            .await?
+            .ok_or_else(|| DomainError::Internal("the saved password service is gone".into()))
+    }
+
+    /// Creates the service or changes its settings.
+    pub async fn save_password_service(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        settings: ServiceSettings,
+        public_url: &str,
+    ) -> Result<ServiceView> {
+        self.writable_project(actor, project).await?;
+        self.may_manage_passwords(actor, project).await?;
+        self.ensure_service(actor, project, Some(settings)).await?;
+        self.password_service(actor, project, public_url).await
+    }
+
+    /// Makes a new client secret (revoking every access token issued under the old
+    /// one) or a new static key; shown this once.
+    pub async fn issue_service_secret(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        kind: SecretKind,
+    ) -> Result<IssuedServiceSecret> {
+        self.writable_project(actor, project).await?;
+        self.may_manage_passwords(actor, project).await?;
+        let service = self.ensure_service(actor, project, None).await?;
+        let prefix = match kind {
+            SecretKind::ClientSecret => SECRET_PREFIX,
+            SecretKind::StaticKey => KEY_PREFIX,
+        };
+        let secret = format!("{prefix}{}", self.secrets.new_token());
+        let hash = self.secrets.hash_token(&secret);
+        let now = self.now();
+        let (action, words) = match kind {
+            SecretKind::ClientSecret => (
+                AuditAction::PasswordServiceSecretRotated,
+                "a new client secret; tokens issued before no longer work",
+            ),
+            SecretKind::StaticKey => (AuditAction::PasswordServiceKeySet, "a new static key"),
+        };
+        let audit = NewAuditEntry::by(actor, now, action, ObjectKind::Project, project)
+            .in_project(project)
+            .detail(format!("{words} ({})", hint(&secret)));
+        match kind {
+            SecretKind::ClientSecret => {
+                self.store
+                    .set_service_secret(project, &hash, &hint(&secret), now, &audit)
+                    .await?
+            }
+            SecretKind::StaticKey => {
+                self.store
+                    .set_service_key(project, Some((&hash, &hint(&secret))), now, &audit)
+                    .await?
+            }
+        }
+        Ok(IssuedServiceSecret {
+            client_id: service.client_id,
+            secret,
+            kind,
+        })
+    }
+
+    pub async fn revoke_service_key(&self, actor: &Actor, project: ProjectId) -> Result<()> {
+        self.writable_project(actor, project).await?;
+        self.may_manage_passwords(actor, project).await?;
+        let now = self.now();
+        let audit = NewAuditEntry::by(
+            actor,
+            now,
+            AuditAction::PasswordServiceKeyRevoked,
+            ObjectKind::Project,
+            project,
+        )
+        .in_project(project)
+        .detail("removed the static key");
+        self.store.set_service_key(project, None, now, &audit).await
+    }
+
+    /// The login script for the project, with its URLs and client id filled in.
+    pub async fn password_script(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        variant: ScriptVariant,
+        public_url: &str,
+    ) -> Result<String> {
+        self.may_manage_passwords(actor, project).await?;
+        let client_id = self
+            .store
+            .password_service(project)
+            .await?
+            .map(|s| s.client_id)
+            .ok_or_else(|| {
+                DomainError::NotFound("password service (save its settings first)".into())
+            })?;
+        Ok(login_script(
+            variant,
+            &ServiceUrls::new(public_url, project),
+            &client_id,
+        ))
+    }
+
+    pub async fn password_verifications(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        page: PageRequest,
+    ) -> Result<Page<Verification>> {
+        self.may_manage_passwords(actor, project).await?;
+        self.store.verifications(project, page).await
+    }
+
+    pub async fn password_coverage(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+    ) -> Result<crate::password_service::Coverage> {
+        actor.require(Permission::ViewProjects)?;
+        self.project(actor, project).await?;
+        self.store.password_coverage(project, 60).await
+    }
+
+    // ---- the service's endpoints ------------------------------------------------------
+
+    /// The service of the project, if it exists and is on.
+    async fn live_service(
+        &self,
+        project: ProjectId,
+    ) -> std::result::Result<StoredService, ServiceRefusal> {
+        match self.store.password_service(project).await {
+            Ok(Some(s)) if s.settings.enabled => Ok(s),
+            Ok(Some(_)) => Err(ServiceRefusal::DISABLED),
+            Ok(None) => Err(ServiceRefusal::NOT_FOUND),
+            Err(err) => Err(ServiceRefusal::unavailable(err)),
+        }
+    }
+
+    /// Whether the bearer credential is an access token of this project's current
+    /// client secret, or its static key.
+    fn authorized(
+        &self,
+        service: &StoredService,
+        project: ProjectId,
+        bearer: Option<&str>,
+    ) -> bool {
+        let Some(bearer) = bearer else {
+            return false;
+        };
+        if bearer.starts_with(TOKEN_PREFIX) {
+            return self
+                .workers
+                .passwords
+                .check_token(bearer)
+                .is_some_and(|claims| {
+                    claims.p == project.0
+                        && service.secret_hash.is_some()
+                        && claims.g == service.secret_generation
+                        && claims.e > self.now().timestamp()
+                });
+        }
+        if bearer.starts_with(KEY_PREFIX) {
+            return service
+                .key_hash
+                .as_deref()
+                .is_some_and(|stored| same_secret(stored, &self.secrets.hash_token(bearer)));
+        }
+        false
+    }
+
+    /// The token endpoint: client credentials in, a short-lived access token out.
+    pub async fn service_token(
+        &self,
+        project: ProjectId,
+        grant_type: Option<&str>,
+        client_id: Option<&str>,
+        client_secret: Option<&str>,
+    ) -> std::result::Result<AccessToken, TokenRefusal> {
+        let (Some(client_id), Some(client_secret)) = (client_id, client_secret) else {
+            return Err(TokenRefusal::InvalidRequest(
+                "client_id and client_secret are required (HTTP Basic or the form)",
+            ));
+        };
+        match grant_type {
+            Some("client_credentials") => {}
+            Some(_) => return Err(TokenRefusal::UnsupportedGrant),
+            None => return Err(TokenRefusal::InvalidRequest("grant_type is required")),
+        }
+        let service = match self.live_service(project).await {
+            Ok(s) => s,
+            Err(ServiceRefusal { cause: Some(_), .. }) => return Err(TokenRefusal::Unavailable),
+            Err(_) => return Err(TokenRefusal::InvalidClient),
+        };
+        let secret_ok = service
+            .secret_hash
+            .as_deref()
+            .is_some_and(|stored| same_secret(stored, &self.secrets.hash_token(client_secret)));
+        if !secret_ok || !same_secret(&service.client_id, client_id) {
+            return Err(TokenRefusal::InvalidClient);
+        }
+        let ttl = service.settings.token_ttl_secs;
+        let claims = TokenClaims {
+            p: project.0,
+            g: service.secret_generation,
+            e: self.now().timestamp() + i64::from(ttl),
+        };
+        Ok(AccessToken {
+            access_token: self.workers.passwords.sign_token(&claims),
+            token_type: "Bearer".into(),
+            expires_in: ttl,
+        })
+    }
+
+    /// `POST …/start-authentication`: opens the login's context and hands back the
+    /// verification still to run.
+    pub async fn start_authentication(
+        &self,
+        call: ServiceCall<'_>,
+        request: StartRequest,
+    ) -> std::result::Result<Pending, ServiceRefusal> {
+        let service = self.live_service(call.project).await?;
+        if !self.authorized(&service, call.project, call.bearer) {
+            return Err(ServiceRefusal::UNAUTHORIZED);
+        }
+        request.check().map_err(ServiceRefusal::malformed)?;
+        let context_id = format!("ctx_{}", self.secrets.new_token());
+        let digest = self.secrets.hash_token(&context_id);
+        let user_digest = self
+            .workers
+            .records
+            .search_digest(call.project, &login_key(&request.username));
+        let expires_at =
+            self.now() + Duration::seconds(i64::from(service.settings.context_ttl_secs));
+        self.store
+            .open_password_context(call.project, &digest, &user_digest, expires_at)
+            .await
+            .map_err(ServiceRefusal::unavailable)?;
+        Ok(Pending {
+            project: call.project,
+            context_id,
+            digest,
+            user_digest,
+            caller: call.caller,
+            request,
+            settings: service.settings,
+        })
+    }
+
+    /// Completes a pending login whose verification could not run to its end: the
+    /// script reads a failure it may retry.
+    pub async fn refuse_pending(&self, receipt: Receipt, reason: Reason) -> Result<()> {
+        let verification = NewVerification {
+            at: self.now(),
+            user_digest: receipt.user_digest,
+            caller: receipt.caller,
+            user: None,
+            reason,
+            method: None,
+        };
+        self.store
+            .finish_verification(receipt.project, &receipt.digest, &verification)
+            .await
+    }
+
+    /// Checks a started login's password and completes its context. Every way it can
+    /// end is recorded and answered; the failures behind [`Reason::Error`] (or a
+    /// verification that could not be recorded) come back for the server's log.
+    pub async fn verify_pending(&self, pending: Pending) -> (Reason, Vec<DomainError>) {
+        let mut errors = Vec::new();
+        let (reason, user, method) = match self.verification(&pending).await {
+            Ok(found) => found,
+            Err(err) => {
+                errors.push(err);
+                (Reason::Error, None, None)
+            }
+        };
+        let verification = NewVerification {
+            at: self.now(),
+            user_digest: pending.user_digest.clone(),
+            caller: pending.caller.clone(),
+            user,
+            reason,
+            method,
+        };
+        if let Err(err) = self
+            .store
+            .finish_verification(pending.project, &pending.digest, &verification)
+            .await
+        {
+            errors.push(err);
+        }
+        (reason, errors)
+    }
+
+    async fn verification(
+        &self,
+        pending: &Pending,
+    ) -> Result<(Reason, Option<PasswordUser>, Option<String>)> {
+        let project = pending.project;
+        let settings = &pending.settings;
+        let since = self.now() - Duration::seconds(i64::from(settings.failure_window_secs));
+        let (by_user, by_caller) = self
+            .store
+            .password_failures(project, &pending.user_digest, &pending.caller, since)
+            .await?;
+        if by_user >= settings.max_user_failures {
+            return Ok((Reason::LockedUser, None, None));
+        }
+        if by_caller >= settings.max_caller_failures {
+            return Ok((Reason::LockedCaller, None, None));
+        }
+        let Some(user) = self
+            .store
+            .password_user(project, pending.request.id.trim())
+            .await?
+        else {
+            return Ok((Reason::UnknownUser, None, None));
+        };
+        if user.moved.is_some() {
+            return Ok((Reason::AlreadyMigrated, Some(user), None));
+        }
+        if user
+            .strategy
+            .is_some_and(|s| s != PasswordStrategy::SilentMigration)
+        {
+            return Ok((Reason::NotSilent, Some(user), None));
+        }
+        let sealed = self
+            .store
+            .sealed_records(project, std::slice::from_ref(&user.source_id))
+            .await?;
+        let Some((source_id, sealed)) = sealed.into_iter().next() else {
+            return Ok((Reason::UnknownUser, Some(user), None));
+        };
+        let record = self
+            .workers
+            .records
+            .open_record(project, &source_id, &sealed)?;
+        if !login_matches(&record, &pending.request.username) {
+            return Ok((Reason::UsernameMismatch, Some(user), None));
+        }
+        let Some(credential) = record.credential else {
+            return Ok((Reason::NoCredential, Some(user), None));
+        };
+        let method = credential.algorithm().to_string();
+        let checked = self
+            .workers
+            .passwords
+            .check_credential(credential, pending.request.password.clone())
+            .await?;
+        let reason = match checked {
+            Some(true) => Reason::Success,
+            Some(false) => Reason::WrongPassword,
+            None => Reason::Busy,
+        };
+        Ok((reason, Some(user), Some(method)))
+    }
+
+    /// `GET …/authentication-status?contextId=`: `true` once the verification ended.
+    /// A context that does not exist (or expired) answers complete too: the status
+    /// call then says it is invalid, and the user does not wait out the timeout.
+    pub async fn authentication_complete(
+        &self,
+        project: ProjectId,
+        context_id: &str,
+    ) -> Result<bool> {
+        if context_id.is_empty() || context_id.len() > 128 {
+            return Ok(true);
+        }
+        let digest = self.secrets.hash_token(context_id);
+        Ok(self
+            .store
+            .password_context_complete(project, &digest, self.now())
+            .await?
+            .unwrap_or(true))
+    }
+
+    /// `POST …/authentication-status`: the answer, once; bound to the user name.
+    pub async fn authentication_status(
+        &self,
+        call: ServiceCall<'_>,
+        request: StatusRequest,
+    ) -> std::result::Result<StatusAnswer, ServiceRefusal> {
+        let service = self.live_service(call.project).await?;
+        if !self.authorized(&service, call.project, call.bearer) {
+            return Err(ServiceRefusal::UNAUTHORIZED);
+        }
+        if request.context_id.is_empty() || request.context_id.len() > 128 {
+            return Err(ServiceRefusal::INVALID_CONTEXT);
+        }
+        let digest = self.secrets.hash_token(&request.context_id);
+        let now = self.now();
+        let taken = match self
+            .store
+            .take_password_context(call.project, &digest, now)
+            .await
+        {
+            Ok(Some(taken)) if !taken.expired => taken,
+            Ok(_) => return Err(ServiceRefusal::INVALID_CONTEXT),
+            Err(err) => return Err(ServiceRefusal::unavailable(err)),
+        };
+        let user_digest = self
+            .workers
+            .records
+            .search_digest(call.project, &login_key(&request.username));
+        if !same_secret(&user_digest, &taken.user_digest) {
+            return Ok(StatusAnswer::of(false, "Invalid request"));
+        }
+        let Some(reason) = taken.reason else {
+            return Ok(StatusAnswer::of(false, "The check had not finished"));
+        };
+        if reason.is_success()
+            && let Some(user) = &taken.user
+        {
+            // Not marked, not answered: the script fails this login, and the next
+            // one is verified again.
+            self.store
+                .mark_password_moved(call.project, user, "verified", now)
+                .await
+                .map_err(ServiceRefusal::unavailable)?;
+        }
+        Ok(StatusAnswer::of(reason.is_success(), reason.message()))
+    }
+
+    /// The CORS origin the polling endpoint names, if the project set one.
+    pub async fn service_login_origin(&self, project: ProjectId) -> Option<String> {
+        self.store
+            .password_service(project)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|s| s.settings.login_origin)
+    }
+
+    // ---- the rehearsal ----------------------------------------------------------------
+
+    /// Plays the login script's part against the test target: start, poll and status
+    /// through the same code the endpoints run, then the password and `is_migrated`
+    /// set by SCIM PATCH and read back.
+    pub async fn rehearse_password_login(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        input: RehearsalInput,
+    ) -> Result<Rehearsal> {
+        self.writable_project(actor, project).await?;
+        self.may_manage_passwords(actor, project).await?;
+        let target = self
+            .store
+            .target(project, TargetRole::Test)
+            .await?
+            .ok_or_else(|| DomainError::NotFound("test target (set one up first)".into()))?;
+        let discovery = target.last_test.as_ref().and_then(|r| r.discovery.as_ref());
+        let (attribute, kind) = migrated_attribute(discovery).ok_or_else(|| {
+            DomainError::invalid(
+                "target",
+                "the test target defines no is_migrated attribute: add it as a local claim \
+                 mapped to SCIM, then test the target again",
+            )
+        })?;
+        let service = self.ensure_service(actor, project, None).await?;
+        let mut steps = Vec::new();
+        let step = |name: &str, passed: bool, detail: String| RehearsalStep {
+            step: name.into(),
+            passed,
+            detail,
+        };
+        let call = ServiceCall {
+            project,
+            bearer: None,
+            caller: "rehearsal".into(),
+        };
+        let request = StartRequest {
+            id: input.scim_id.trim().to_string(),
+            username: input.username.clone(),
+            password: input.password.clone(),
+        };
+        if let Err(why) = request.check() {
+            return Err(DomainError::invalid("rehearsal", why));
+        }
+        // The endpoints' own path, without their credentials (a member is acting).
+        let context_id = format!("ctx_{}", self.secrets.new_token());
+        let digest = self.secrets.hash_token(&context_id);
+        let user_digest = self
+            .workers
+            .records
+            .search_digest(project, &login_key(&request.username));
+        let expires_at =
+            self.now() + Duration::seconds(i64::from(service.settings.context_ttl_secs));
+        self.store
+            .open_password_context(project, &digest, &user_digest, expires_at)
+            .await?;
+        steps.push(step(
+            "start",
+            true,
+            "POST start-authentication {id, username, password} → 200 {\"message\": \
+             \"Received\", \"contextId\": …}"
+                .into(),
+        ));
+        let pending = Pending {
+            project,
+            context_id: context_id.clone(),
+            digest,
+            user_digest,
+            caller: call.caller.clone(),
+            request,
+            settings: service.settings.clone(),
+        };
+        let (reason, errors) = self.verify_pending(pending).await;
+        if let Some(err) = errors.into_iter().next() {
+            return Err(err);
+        }
+        let complete = self.authentication_complete(project, &context_id).await?;
+        steps.push(step(
+            "poll",
+            complete,
+            format!(
+                "GET authentication-status?contextId=… → {{\"status\": \"{}\"}}",
+                if complete { "COMPLETE" } else { "PENDING" }
+            ),
+        ));
+        let taken = self
+            .store
+            .take_password_context(project, &self.secrets.hash_token(&context_id), self.now())
+            .await?;
+        let answer = StatusAnswer::of(reason.is_success(), reason.message());
+        steps.push(step(
+            "status",
+            reason.is_success(),
+            format!(
+                "POST authentication-status {{contextId, username}} → {{\"status\": \"{}\", \
+                 \"message\": \"{}\"}} ({})",
+                answer.status,
+                answer.message,
+                reason.label()
+            ),
+        ));
+        if !reason.is_success() {
+            return Ok(Rehearsal {
+                steps,
+                passed: false,
+            });
+        }
+        let connector = self.workers.targets.as_ref();
+        let secrets = connector.open_secrets(project, TargetRole::Test, &target.sealed_secrets)?;
+        let value = if kind.eq_ignore_ascii_case("boolean") {
+            serde_json::Value::Bool(true)
+        } else {
+            serde_json::Value::String("true".into())
+        };
+        let operations = vec![
+            serde_json::json!({"op": "replace", "path": "password", "value": input.password.expose()}),
+            serde_json::json!({"op": "replace", "path": attribute, "value": value}),
+        ];
+        let scim_id = input.scim_id.trim();
+        match connector
+            .patch_user(&target.settings, &secrets, scim_id, operations)
+            .await
+        {
+            Ok(()) => steps.push(step(
+                "set_password",
+                true,
+                format!("PATCH /Users/{scim_id}: password and {attribute} = true"),
+            )),
+            Err(why) => {
+                steps.push(step(
+                    "set_password",
+                    false,
+                    format!("PATCH /Users/{scim_id} failed: {why}"),
+                ));
+                return Ok(Rehearsal {
+                    steps,
+                    passed: false,
+                });
+            }
+        }
+        if let Some(user) = taken.and_then(|t| t.user) {
+            self.store
+                .mark_password_moved(project, &user, "verified", self.now())
+                .await?;
+        }
+        let read = connector
+            .get_user(&target.settings, &secrets, scim_id)
+            .await;
+        let migrated = read
+            .as_ref()
+            .ok()
+            .and_then(|user| read_path(user, &attribute))
+            .is_some_and(|v| v == &serde_json::json!(true) || v == &serde_json::json!("true"));
+        steps.push(step(
+            "read_back",
+            migrated,
+            match read {
+                Ok(_) if migrated => format!("GET /Users/{scim_id}: {attribute} is true"),
+                Ok(_) => format!("GET /Users/{scim_id}: {attribute} did not read back as true"),
+                Err(why) => format!("GET /Users/{scim_id} failed: {why}"),
+            },
+        ));
+        let audit = NewAuditEntry::by(
+            actor,
+            self.now(),
+            AuditAction::PasswordRehearsed,
+            ObjectKind::Project,
+            project,
+        )
+        .in_project(project)
+        .detail(format!(
+            "rehearsed a silent migration on the test target's user {scim_id}: {}",
+            if migrated { "passed" } else { "failed" }
+        ));
+        self.store.append_audit(&audit).await?;
+        Ok(Rehearsal {
+            steps,
+            passed: migrated,
+        })
+    }
+
+    /// Test-run users the rehearsal can use: created by the latest test run, of a
+    /// silent-migration type, password not moved yet.
+    pub async fn rehearsal_candidates(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+    ) -> Result<Vec<RehearsalCandidate>> {
+        self.may_manage_passwords(actor, project).await?;
+        Ok(self
+            .store
+            .rehearsal_candidates(project, 20)
+            .await?
+            .into_iter()
+            .map(|u| RehearsalCandidate {
+                scim_id: u.scim_id,
+                source_id: u.source_id,
+                user_type: u.user_type,
+            })
+            .collect())
+    }
+}
+
+/// A value at a SCIM attribute path (`name` or `urn:…:name`).
+fn read_path<'a>(resource: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+    match path.rsplit_once(':') {
+        Some((schema, name)) => resource.get(schema)?.get(name),
+        None => resource.get(path),
+    }
+}

@@ -1,0 +1,111 @@
+//! The server's password work for the verification service: access tokens signed with
+//! a key derived from the server key (so every instance sharing the key accepts them),
+//! and password checks on a bounded pool — at most one hash per core at a time and a
+//! bounded queue behind them, so a flood of logins costs neither all the memory (an
+//! argon2 or scrypt hash can take tens of megabytes) nor the request threads.
+
+use crate::vault::Vault;
+use async_trait::async_trait;
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use domain::{
+    DomainError, Result,
+    password_service::{Secret, TOKEN_PREFIX, TokenClaims},
+    passwords::Credential,
+    ports::PasswordWork,
+};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// Checks waiting for a core beyond which a login is answered "try again" at once.
+pub const MAX_WAITING_CHECKS: usize = 512;
+
+#[derive(Clone)]
+pub struct PasswordWorker {
+    vault: Vault,
+    /// One permit per core: the checks that run.
+    running: Arc<Semaphore>,
+    /// The checks that run or wait.
+    admitted: Arc<Semaphore>,
+}
+
+impl PasswordWorker {
+    pub fn new(vault: Vault) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Self {
+            vault,
+            running: Arc::new(Semaphore::new(cores)),
+            admitted: Arc::new(Semaphore::new(cores + MAX_WAITING_CHECKS)),
+        }
+    }
+}
+
+#[async_trait]
+impl PasswordWork for PasswordWorker {
+    fn sign_token(&self, claims: &TokenClaims) -> String {
+        // Claims are three numbers and a UUID: serializing them cannot fail.
+        let payload = serde_json::to_vec(claims).unwrap_or_default();
+        let body = URL_SAFE_NO_PAD.encode(&payload);
+        let signature = URL_SAFE_NO_PAD.encode(self.vault.sign(body.as_bytes()));
+        format!("{TOKEN_PREFIX}{body}.{signature}")
+    }
+
+    fn check_token(&self, token: &str) -> Option<TokenClaims> {
+        let rest = token.strip_prefix(TOKEN_PREFIX)?;
+        let (body, signature) = rest.split_once('.')?;
+        let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+        if !self.vault.verify_signature(body.as_bytes(), &signature) {
+            return None;
+        }
+        let payload = URL_SAFE_NO_PAD.decode(body).ok()?;
+        serde_json::from_slice(&payload).ok()
+    }
+
+    async fn check_credential(
+        &self,
+        credential: Credential,
+        password: Secret,
+    ) -> Result<Option<bool>> {
+        let Ok(_admitted) = self.admitted.clone().try_acquire_owned() else {
+            return Ok(None);
+        };
+        let _turn = self
+            .running
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| DomainError::Internal(format!("the password pool closed: {e}")))?;
+        tokio::task::spawn_blocking(move || credential.verify(password.expose()))
+            .await
+            .map(Some)
+            .map_err(|e| DomainError::Internal(format!("a password check stopped: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_carry_their_claims_and_refuse_any_change() {
+        let worker = PasswordWorker::new(Vault::new(&[7u8; 32]));
+        let claims = TokenClaims {
+            p: uuid::Uuid::nil(),
+            g: 3,
+            e: 1_900_000_000,
+        };
+        let token = worker.sign_token(&claims);
+        assert_eq!(worker.check_token(&token), Some(claims.clone()));
+        // Another server key, a changed body, a cut signature: refused.
+        let other = PasswordWorker::new(Vault::new(&[8u8; 32]));
+        assert_eq!(other.check_token(&token), None);
+        let forged = TokenClaims { g: 4, ..claims };
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
+        let signature = token.rsplit_once('.').unwrap().1;
+        assert_eq!(
+            worker.check_token(&format!("{TOKEN_PREFIX}{body}.{signature}")),
+            None
+        );
+        assert_eq!(worker.check_token(&token[..token.len() - 2]), None);
+        assert_eq!(worker.check_token("fat.x"), None);
+    }
+}

@@ -1,0 +1,628 @@
+//! The password stage's tables for both databases: the verification service's settings
+//! and hashed credentials, the contexts of logins in progress (so any instance on the
+//! database answers any of them), every verification, the users whose password moved,
+//! and the counts of the coverage.
+
+use super::{PostgresStore, SqliteStore, count};
+use crate::store::rows::{internal, millis, time};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::{
+    DomainError, Result,
+    audit::NewAuditEntry,
+    ids::{ProjectId, RunId},
+    pagination::{Page, PageRequest},
+    password_service::{
+        Coverage, DayCoverage, MovedUser, NewVerification, PasswordUser, Reason, ReasonCount,
+        ServiceSettings, StoredService, TakenContext, TypeCoverage, Verification,
+    },
+    ports::PasswordStore,
+    user_types::PasswordStrategy,
+};
+
+#[derive(sqlx::FromRow)]
+struct ServiceRow {
+    enabled: bool,
+    client_id: String,
+    secret_hash: Option<String>,
+    secret_hint: Option<String>,
+    secret_generation: i64,
+    secret_set_at: Option<i64>,
+    key_hash: Option<String>,
+    key_hint: Option<String>,
+    key_set_at: Option<i64>,
+    context_ttl_secs: i64,
+    token_ttl_secs: i64,
+    login_origin: Option<String>,
+    max_user_failures: i64,
+    max_caller_failures: i64,
+    failure_window_secs: i64,
+    updated_at: i64,
+}
+
+fn small(n: i64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl From<ServiceRow> for StoredService {
+    fn from(r: ServiceRow) -> Self {
+        StoredService {
+            settings: ServiceSettings {
+                enabled: r.enabled,
+                context_ttl_secs: small(r.context_ttl_secs),
+                token_ttl_secs: small(r.token_ttl_secs),
+                login_origin: r.login_origin,
+                max_user_failures: small(r.max_user_failures),
+                max_caller_failures: small(r.max_caller_failures),
+                failure_window_secs: small(r.failure_window_secs),
+            },
+            client_id: r.client_id,
+            secret_hash: r.secret_hash,
+            secret_hint: r.secret_hint,
+            secret_generation: count(r.secret_generation),
+            secret_set_at: r.secret_set_at.map(time),
+            key_hash: r.key_hash,
+            key_hint: r.key_hint,
+            key_set_at: r.key_set_at.map(time),
+            updated_at: time(r.updated_at),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    scim_id: String,
+    source_id: String,
+    job_id: uuid::Uuid,
+    target_role: String,
+    user_type: Option<String>,
+    password_strategy: Option<String>,
+    settled_at: Option<i64>,
+    moved: Option<String>,
+}
+
+impl From<UserRow> for PasswordUser {
+    fn from(r: UserRow) -> Self {
+        PasswordUser {
+            scim_id: r.scim_id,
+            source_id: r.source_id,
+            run_id: RunId(r.job_id),
+            target_role: r.target_role,
+            user_type: r.user_type,
+            strategy: r
+                .password_strategy
+                .as_deref()
+                .and_then(PasswordStrategy::parse),
+            created_at: r.settled_at.map(time),
+            moved: r.moved,
+        }
+    }
+}
+
+/// Records a user counts as moved to the target from.
+const MOVED_STATES: &str = "('created', 'updated', 'skipped')";
+
+const USER_SELECT: &str = "SELECT jr.scim_id, jr.source_id, jr.job_id, j.target_role, \
+     jr.user_type, jr.password_strategy, jr.settled_at, \
+     (SELECT m.how FROM password_moves m WHERE m.project_id = j.project_id \
+     AND m.scim_id = jr.scim_id) AS moved \
+     FROM job_records jr JOIN jobs j ON j.id = jr.job_id";
+
+#[derive(sqlx::FromRow)]
+struct VerificationRow {
+    at: i64,
+    scim_id: Option<String>,
+    source_id: Option<String>,
+    user_type: Option<String>,
+    reason: String,
+    method: Option<String>,
+    caller: String,
+}
+
+fn reason(code: &str) -> Result<Reason> {
+    Reason::parse(code)
+        .ok_or_else(|| DomainError::Internal(format!("stored verification reason {code:?}")))
+}
+
+macro_rules! password_store {
+    ($name:ident, $db:ty) => {
+        #[async_trait]
+        impl PasswordStore for $name {
+            async fn password_service(&self, project: ProjectId) -> Result<Option<StoredService>> {
+                let row: Option<ServiceRow> = sqlx::query_as(
+                    "SELECT enabled, client_id, secret_hash, secret_hint, secret_generation, \
+                     secret_set_at, key_hash, key_hint, key_set_at, context_ttl_secs, \
+                     token_ttl_secs, login_origin, max_user_failures, max_caller_failures, \
+                     failure_window_secs, updated_at FROM password_services WHERE project_id = $1",
+                )
+                .bind(project.0)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(internal)?;
+                Ok(row.map(StoredService::from))
+            }
+
+            async fn save_password_service(
+                &self,
+                project: ProjectId,
+                settings: &ServiceSettings,
+                client_id: &str,
+                at: DateTime<Utc>,
+                audit: &NewAuditEntry,
+            ) -> Result<()> {
+                let mut tx = self.begin().await?;
+                sqlx::query(
+                    "INSERT INTO password_services (project_id, enabled, client_id, \
+                     secret_generation, context_ttl_secs, token_ttl_secs, login_origin, \
+                     max_user_failures, max_caller_failures, failure_window_secs, updated_at) \
+                     VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (project_id) DO UPDATE SET enabled = excluded.enabled, \
+                     context_ttl_secs = excluded.context_ttl_secs, \
+                     token_ttl_secs = excluded.token_ttl_secs, \
+                     login_origin = excluded.login_origin, \
+                     max_user_failures = excluded.max_user_failures, \
+                     max_caller_failures = excluded.max_caller_failures, \
+                     failure_window_secs = excluded.failure_window_secs, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(project.0)
+                .bind(settings.enabled)
+                .bind(client_id)
+                .bind(i64::from(settings.context_ttl_secs))
+                .bind(i64::from(settings.token_ttl_secs))
+                .bind(&settings.login_origin)
+                .bind(i64::from(settings.max_user_failures))
+                .bind(i64::from(settings.max_caller_failures))
+                .bind(i64::from(settings.failure_window_secs))
+                .bind(millis(at))
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
+                Self::commit(tx, audit).await
+            }
+
+            async fn set_service_secret(
+                &self,
+                project: ProjectId,
+                hash: &str,
+                hint: &str,
+                at: DateTime<Utc>,
+                audit: &NewAuditEntry,
+            ) -> Result<()> {
+                let mut tx = self.begin().await?;
+                let n = Self::exec(
+                    &mut tx,
+                    sqlx::query(
+                        "UPDATE password_services SET secret_hash = $1, secret_hint = $2, \
+                         secret_generation = secret_generation + 1, secret_set_at = $3, \
+                         updated_at = $3 WHERE project_id = $4",
+                    )
+                    .bind(hash)
+                    .bind(hint)
+                    .bind(millis(at))
+                    .bind(project.0),
+                )
+                .await?;
+                super::not_found_unless_one(n, "password service")?;
+                Self::commit(tx, audit).await
+            }
+
+            async fn set_service_key(
+                &self,
+                project: ProjectId,
+                key: Option<(&str, &str)>,
+                at: DateTime<Utc>,
+                audit: &NewAuditEntry,
+            ) -> Result<()> {
+                let mut tx = self.begin().await?;
+                let n = Self::exec(
+                    &mut tx,
+                    sqlx::query(
+                        "UPDATE password_services SET key_hash = $1, key_hint = $2, \
+                         key_set_at = $3, updated_at = $4 WHERE project_id = $5",
+                    )
+                    .bind(key.map(|k| k.0))
+                    .bind(key.map(|k| k.1))
+                    .bind(key.map(|_| millis(at)))
+                    .bind(millis(at))
+                    .bind(project.0),
+                )
+                .await?;
+                super::not_found_unless_one(n, "password service")?;
+                Self::commit(tx, audit).await
+            }
+
+            async fn open_password_context(
+                &self,
+                project: ProjectId,
+                digest: &str,
+                user_digest: &str,
+                expires_at: DateTime<Utc>,
+            ) -> Result<()> {
+                self.execute(
+                    sqlx::query(
+                        "INSERT INTO password_contexts (digest, project_id, user_digest, \
+                         complete, expires_at) VALUES ($1, $2, $3, FALSE, $4)",
+                    )
+                    .bind(digest)
+                    .bind(project.0)
+                    .bind(user_digest)
+                    .bind(millis(expires_at)),
+                )
+                .await?;
+                Ok(())
+            }
+
+            async fn password_context_complete(
+                &self,
+                project: ProjectId,
+                digest: &str,
+                now: DateTime<Utc>,
+            ) -> Result<Option<bool>> {
+                sqlx::query_scalar(
+                    "SELECT complete FROM password_contexts WHERE digest = $1 \
+                     AND project_id = $2 AND expires_at > $3",
+                )
+                .bind(digest)
+                .bind(project.0)
+                .bind(millis(now))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(internal)
+            }
+
+            async fn take_password_context(
+                &self,
+                project: ProjectId,
+                digest: &str,
+                now: DateTime<Utc>,
+            ) -> Result<Option<TakenContext>> {
+                type Row = (
+                    String,
+                    Option<String>,
+                    Option<String>,
+                    Option<String>,
+                    Option<String>,
+                    Option<String>,
+                    i64,
+                );
+                let row: Option<Row> = sqlx::query_as(
+                    "DELETE FROM password_contexts WHERE digest = $1 AND project_id = $2 \
+                     RETURNING user_digest, reason, scim_id, source_id, target_role, \
+                     user_type, expires_at",
+                )
+                .bind(digest)
+                .bind(project.0)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(internal)?;
+                let Some((user_digest, code, scim_id, source_id, role, user_type, expires)) = row
+                else {
+                    return Ok(None);
+                };
+                let user = match (scim_id, source_id, role) {
+                    (Some(scim_id), Some(source_id), Some(target_role)) => Some(MovedUser {
+                        scim_id,
+                        source_id,
+                        target_role,
+                        user_type,
+                    }),
+                    _ => None,
+                };
+                Ok(Some(TakenContext {
+                    user_digest,
+                    reason: code.as_deref().map(reason).transpose()?,
+                    expired: expires <= millis(now),
+                    user,
+                }))
+            }
+
+            async fn purge_password_contexts(&self, before: DateTime<Utc>) -> Result<u64> {
+                self.execute(
+                    sqlx::query("DELETE FROM password_contexts WHERE expires_at < $1")
+                        .bind(millis(before)),
+                )
+                .await
+            }
+
+            async fn mark_password_moved(
+                &self,
+                project: ProjectId,
+                user: &MovedUser,
+                how: &str,
+                at: DateTime<Utc>,
+            ) -> Result<()> {
+                self.execute(
+                    sqlx::query(
+                        "INSERT INTO password_moves (project_id, scim_id, source_id, \
+                         target_role, user_type, how, at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                         ON CONFLICT (project_id, scim_id) DO NOTHING",
+                    )
+                    .bind(project.0)
+                    .bind(&user.scim_id)
+                    .bind(&user.source_id)
+                    .bind(&user.target_role)
+                    .bind(&user.user_type)
+                    .bind(how)
+                    .bind(millis(at)),
+                )
+                .await?;
+                Ok(())
+            }
+
+            async fn password_user(
+                &self,
+                project: ProjectId,
+                scim_id: &str,
+            ) -> Result<Option<PasswordUser>> {
+                let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "{USER_SELECT} WHERE jr.scim_id = $1 AND j.project_id = $2 \
+                     AND jr.state IN {MOVED_STATES} ORDER BY jr.settled_at DESC LIMIT 1"
+                )))
+                .bind(scim_id)
+                .bind(project.0)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(internal)?;
+                Ok(row.map(PasswordUser::from))
+            }
+
+            async fn password_failures(
+                &self,
+                project: ProjectId,
+                user_digest: &str,
+                caller: &str,
+                since: DateTime<Utc>,
+            ) -> Result<(u32, u32)> {
+                let (user, by_caller): (i64, i64) = sqlx::query_as(
+                    "SELECT (SELECT COUNT(*) FROM password_attempts WHERE project_id = $1 \
+                     AND user_digest = $2 AND at >= $4 AND counts = TRUE), \
+                     (SELECT COUNT(*) FROM password_attempts WHERE project_id = $1 \
+                     AND caller = $3 AND at >= $4 AND counts = TRUE)",
+                )
+                .bind(project.0)
+                .bind(user_digest)
+                .bind(caller)
+                .bind(millis(since))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(internal)?;
+                Ok((small(user), small(by_caller)))
+            }
+
+            async fn finish_verification(
+                &self,
+                project: ProjectId,
+                context: &str,
+                v: &NewVerification,
+            ) -> Result<()> {
+                let user = v.user.as_ref();
+                let mut tx = self.begin().await?;
+                sqlx::query(
+                    "INSERT INTO password_attempts (project_id, at, user_digest, caller, \
+                     scim_id, source_id, user_type, success, reason, method, counts) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(project.0)
+                .bind(millis(v.at))
+                .bind(&v.user_digest)
+                .bind(&v.caller)
+                .bind(user.map(|u| u.scim_id.clone()))
+                .bind(user.map(|u| u.source_id.clone()))
+                .bind(user.and_then(|u| u.user_type.clone()))
+                .bind(v.reason.is_success())
+                .bind(v.reason.as_str())
+                .bind(&v.method)
+                .bind(v.reason.counts())
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
+                sqlx::query(
+                    "UPDATE password_contexts SET complete = TRUE, reason = $1, scim_id = $2, \
+                     source_id = $3, target_role = $4, user_type = $5 \
+                     WHERE digest = $6 AND project_id = $7",
+                )
+                .bind(v.reason.as_str())
+                .bind(user.map(|u| u.scim_id.clone()))
+                .bind(user.map(|u| u.source_id.clone()))
+                .bind(user.map(|u| u.target_role.clone()))
+                .bind(user.and_then(|u| u.user_type.clone()))
+                .bind(context)
+                .bind(project.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
+                tx.commit().await.map_err(internal)
+            }
+
+            async fn verifications(
+                &self,
+                project: ProjectId,
+                page: PageRequest,
+            ) -> Result<Page<Verification>> {
+                let rows: Vec<VerificationRow> = sqlx::query_as(
+                    "SELECT at, scim_id, source_id, user_type, reason, method, caller \
+                     FROM password_attempts WHERE project_id = $1 \
+                     ORDER BY at DESC, id DESC LIMIT $2 OFFSET $3",
+                )
+                .bind(project.0)
+                .bind(super::limit(page))
+                .bind(super::offset(page))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)?;
+                let total: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM password_attempts WHERE project_id = $1",
+                )
+                .bind(project.0)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(internal)?;
+                let items = rows
+                    .into_iter()
+                    .map(|r| {
+                        Ok(Verification {
+                            at: time(r.at),
+                            scim_id: r.scim_id,
+                            source_id: r.source_id,
+                            user_type: r.user_type,
+                            reason: reason(&r.reason)?,
+                            method: r.method,
+                            caller: r.caller,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Page {
+                    items,
+                    total: count(total),
+                    offset: page.offset,
+                    limit: page.limit,
+                })
+            }
+
+            async fn password_coverage(&self, project: ProjectId, days: u32) -> Result<Coverage> {
+                let created: Vec<(Option<String>, Option<String>, i64)> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT jr.user_type, jr.password_strategy, COUNT(*) FROM job_records jr \
+                         JOIN jobs j ON j.id = jr.job_id WHERE j.project_id = $1 \
+                         AND j.target_role = 'production' AND jr.state IN {MOVED_STATES} \
+                         AND jr.scim_id IS NOT NULL \
+                         GROUP BY jr.user_type, jr.password_strategy"
+                    )))
+                    .bind(project.0)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                let moved: Vec<(Option<String>, String, i64)> = sqlx::query_as(
+                    "SELECT user_type, how, COUNT(*) FROM password_moves WHERE project_id = $1 \
+                     AND target_role = 'production' GROUP BY user_type, how",
+                )
+                .bind(project.0)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)?;
+                let mut by_type: Vec<TypeCoverage> = Vec::new();
+                for (user_type, strategy, n) in created {
+                    let strategy = strategy.as_deref().and_then(PasswordStrategy::parse);
+                    match by_type.iter_mut().find(|t| t.user_type == user_type) {
+                        Some(t) => t.created += count(n),
+                        None => by_type.push(TypeCoverage {
+                            user_type,
+                            strategy,
+                            created: count(n),
+                            verified: 0,
+                            reset: 0,
+                            waiting: 0,
+                        }),
+                    }
+                }
+                for (user_type, how, n) in moved {
+                    let Some(t) = by_type.iter_mut().find(|t| t.user_type == user_type) else {
+                        continue;
+                    };
+                    match how.as_str() {
+                        "verified" => t.verified += count(n),
+                        _ => t.reset += count(n),
+                    }
+                }
+                for t in &mut by_type {
+                    t.waiting = t.created.saturating_sub(t.verified + t.reset);
+                }
+                by_type.sort_by(|a, b| a.user_type.cmp(&b.user_type));
+                const DAY: i64 = 86_400_000;
+                let since = Utc::now() - chrono::Duration::days(i64::from(days));
+                let daily: Vec<(i64, String, i64)> = sqlx::query_as(
+                    "SELECT at / 86400000 AS day, how, COUNT(*) FROM password_moves \
+                     WHERE project_id = $1 AND target_role = 'production' AND at >= $2 \
+                     GROUP BY at / 86400000, how ORDER BY day",
+                )
+                .bind(project.0)
+                .bind(millis(since))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)?;
+                let mut by_day: Vec<DayCoverage> = Vec::new();
+                for (day, how, n) in daily {
+                    let label = time(day * DAY).format("%Y-%m-%d").to_string();
+                    if by_day.last().is_none_or(|d| d.day != label) {
+                        by_day.push(DayCoverage {
+                            day: label,
+                            verified: 0,
+                            reset: 0,
+                        });
+                    }
+                    if let Some(d) = by_day.last_mut() {
+                        match how.as_str() {
+                            "verified" => d.verified += count(n),
+                            _ => d.reset += count(n),
+                        }
+                    }
+                }
+                let outcomes: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT reason, COUNT(*) FROM password_attempts WHERE project_id = $1 \
+                     GROUP BY reason",
+                )
+                .bind(project.0)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)?;
+                let mut outcomes = outcomes
+                    .into_iter()
+                    .map(|(code, n)| {
+                        let reason = reason(&code)?;
+                        Ok(ReasonCount {
+                            reason,
+                            label: reason.label().into(),
+                            count: count(n),
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                outcomes.sort_by(|a, b| b.count.cmp(&a.count));
+                Ok(Coverage {
+                    by_type,
+                    by_day,
+                    outcomes,
+                })
+            }
+
+            async fn rehearsal_candidates(
+                &self,
+                project: ProjectId,
+                limit: u32,
+            ) -> Result<Vec<PasswordUser>> {
+                let rows: Vec<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "{USER_SELECT} WHERE jr.job_id = (SELECT id FROM jobs WHERE project_id = $1 \
+                     AND target_role = 'test' AND kind <> 'rollback' \
+                     ORDER BY created_at DESC LIMIT 1) \
+                     AND jr.state = 'created' AND jr.scim_id IS NOT NULL \
+                     AND (jr.password_strategy IS NULL OR jr.password_strategy = 'silent_migration') \
+                     AND NOT EXISTS (SELECT 1 FROM password_moves m WHERE m.project_id = $1 \
+                     AND m.scim_id = jr.scim_id) ORDER BY jr.seq LIMIT $2"
+                )))
+                .bind(project.0)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)?;
+                Ok(rows.into_iter().map(PasswordUser::from).collect())
+            }
+
+            async fn silent_users(&self, project: ProjectId) -> Result<u64> {
+                let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT COUNT(*) FROM job_records jr JOIN jobs j ON j.id = jr.job_id \
+                     WHERE j.project_id = $1 AND j.target_role = 'production' \
+                     AND jr.state IN {MOVED_STATES} AND jr.scim_id IS NOT NULL \
+                     AND jr.password_strategy = 'silent_migration'"
+                )))
+                .bind(project.0)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(internal)?;
+                Ok(count(n))
+            }
+        }
+    };
+}
+
+password_store!(SqliteStore, sqlx::Sqlite);
+password_store!(PostgresStore, sqlx::Postgres);

@@ -1,0 +1,216 @@
+//! The Passwords stage through the API: the verification service's settings, its
+//! client secret and static key (shown once), the generated login script, the log of
+//! verifications, the coverage, and the rehearsal against the test target.
+
+use super::{ApiActor, ApiJson, ApiResult, ErrorBody, PageParams, project_id};
+use crate::web::AppState;
+use axum::{
+    Json,
+    extract::{Path, Query, State},
+    http::StatusCode,
+};
+use domain::{
+    DomainError,
+    pagination::{Page, PageRequest},
+    password_service::{
+        Coverage, IssuedServiceSecret, RehearsalCandidate, ScriptVariant, SecretKind,
+        ServiceSettings, ServiceView, Verification,
+    },
+    service::{Rehearsal, RehearsalInput},
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// The verification service: settings, URLs, credentials (hints only) and what is
+/// still missing before it can answer.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/passwords/service", tag = "passwords",
+    params(("id" = String, Path, description = "Project id")),
+    responses((status = 200, body = ServiceView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_service(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ServiceView>> {
+    Ok(Json(
+        state
+            .ferry
+            .password_service(&actor, project_id(&id)?, &state.public_url)
+            .await?,
+    ))
+}
+
+/// Creates the service or changes its settings.
+#[utoipa::path(put, path = "/api/v1/projects/{id}/passwords/service", tag = "passwords",
+    params(("id" = String, Path, description = "Project id")),
+    request_body = ServiceSettings,
+    responses((status = 200, body = ServiceView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn put_service(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+    ApiJson(settings): ApiJson<ServiceSettings>,
+) -> ApiResult<Json<ServiceView>> {
+    Ok(Json(
+        state
+            .ferry
+            .save_password_service(&actor, project_id(&id)?, settings, &state.public_url)
+            .await?,
+    ))
+}
+
+/// A new client secret, shown this once; access tokens issued under the old one stop
+/// working.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/passwords/service/secret", tag = "passwords",
+    params(("id" = String, Path, description = "Project id")),
+    responses((status = 201, body = IssuedServiceSecret), (status = 403, body = ErrorBody)))]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<IssuedServiceSecret>)> {
+    let issued = state
+        .ferry
+        .issue_service_secret(&actor, project_id(&id)?, SecretKind::ClientSecret)
+        .await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// A new static bearer key (replacing any other), shown this once.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/passwords/service/key", tag = "passwords",
+    params(("id" = String, Path, description = "Project id")),
+    responses((status = 201, body = IssuedServiceSecret), (status = 403, body = ErrorBody)))]
+pub async fn create_key(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<IssuedServiceSecret>)> {
+    let issued = state
+        .ferry
+        .issue_service_secret(&actor, project_id(&id)?, SecretKind::StaticKey)
+        .await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// Removes the static key.
+#[utoipa::path(delete, path = "/api/v1/projects/{id}/passwords/service/key", tag = "passwords",
+    params(("id" = String, Path, description = "Project id")),
+    responses((status = 204), (status = 403, body = ErrorBody)))]
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state
+        .ferry
+        .revoke_service_key(&actor, project_id(&id)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ScriptQuery {
+    /// `identity_server` (default) or `asgardeo`.
+    variant: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Script {
+    pub variant: ScriptVariant,
+    pub script: String,
+}
+
+/// The conditional-authentication script with this project's URLs and client id.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/passwords/script", tag = "passwords",
+    params(("id" = String, Path, description = "Project id"), ScriptQuery),
+    responses((status = 200, body = Script), (status = 404, body = ErrorBody)))]
+pub async fn script(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+    Query(q): Query<ScriptQuery>,
+) -> ApiResult<Json<Script>> {
+    let variant = match q.variant.as_deref() {
+        None => ScriptVariant::IdentityServer,
+        Some(v) => ScriptVariant::parse(v).ok_or_else(|| {
+            DomainError::invalid("variant", "expected identity_server or asgardeo")
+        })?,
+    };
+    let script = state
+        .ferry
+        .password_script(&actor, project_id(&id)?, variant, &state.public_url)
+        .await?;
+    Ok(Json(Script { variant, script }))
+}
+
+/// Every verification, newest first: who, when, how it ended, by which method.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/passwords/verifications", tag = "passwords",
+    params(("id" = String, Path, description = "Project id"), PageParams),
+    responses((status = 200, body = Page<Verification>), (status = 403, body = ErrorBody)))]
+pub async fn verifications(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+    Query(q): Query<PageParams>,
+) -> ApiResult<Json<Page<Verification>>> {
+    let page = PageRequest::new(q.offset, q.limit);
+    Ok(Json(
+        state
+            .ferry
+            .password_verifications(&actor, project_id(&id)?, page)
+            .await?,
+    ))
+}
+
+/// Passwords moved per user type and by day, and verifications by outcome.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/passwords/coverage", tag = "passwords",
+    params(("id" = String, Path, description = "Project id")),
+    responses((status = 200, body = Coverage), (status = 404, body = ErrorBody)))]
+pub async fn coverage(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Coverage>> {
+    Ok(Json(
+        state
+            .ferry
+            .password_coverage(&actor, project_id(&id)?)
+            .await?,
+    ))
+}
+
+/// Users of the latest test run the rehearsal can use.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/passwords/rehearsal/candidates", tag = "passwords",
+    params(("id" = String, Path, description = "Project id")),
+    responses((status = 200, body = Vec<RehearsalCandidate>), (status = 403, body = ErrorBody)))]
+pub async fn candidates(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<RehearsalCandidate>>> {
+    Ok(Json(
+        state
+            .ferry
+            .rehearsal_candidates(&actor, project_id(&id)?)
+            .await?,
+    ))
+}
+
+/// Plays the login script's part against the test target: start, poll, status, then
+/// the password and `is_migrated` set by SCIM PATCH and read back.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/passwords/rehearsal", tag = "passwords",
+    params(("id" = String, Path, description = "Project id")),
+    request_body = RehearsalInput,
+    responses((status = 200, body = Rehearsal), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn rehearse(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<RehearsalInput>,
+) -> ApiResult<Json<Rehearsal>> {
+    Ok(Json(
+        state
+            .ferry
+            .rehearse_password_login(&actor, project_id(&id)?, input)
+            .await?,
+    ))
+}
