@@ -92,6 +92,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("mapping") view=pages::mapping::MappingPage />
                         <Route path=path!("runs") view=pages::runs::RunsPage />
                         <Route path=path!("runs/:run") view=pages::runs::RunPage />
+                        <Route path=path!("passwords") view=pages::passwords::PasswordsPage />
                         <Route path=path!("review") view=pages::review::ReviewPage />
                         <Route path=path!("review/record") view=pages::review::RecordPage />
                         <Route path=path!("activity") view=pages::project::ProjectActivity />

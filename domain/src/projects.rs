@@ -187,6 +187,9 @@ pub enum Stage {
     Mapping,
     /// Test runs, the real run and its window, live progress, failures, rollbacks.
     Runs,
+    /// Passwords following the users: the verification service, the login script,
+    /// the rehearsal, and the coverage.
+    Passwords,
     /// Support staff's queue of failed users: fix, retry, skip, discuss.
     Review,
     /// What happened in this project, from the audit log.
@@ -195,7 +198,7 @@ pub enum Stage {
 
 impl Stage {
     /// In the order a migration walks them: the export first, then where it goes.
-    pub const AVAILABLE: [Stage; 9] = [
+    pub const AVAILABLE: [Stage; 10] = [
         Stage::Project,
         Stage::Uploads,
         Stage::Assessment,
@@ -203,6 +206,7 @@ impl Stage {
         Stage::Goals,
         Stage::Mapping,
         Stage::Runs,
+        Stage::Passwords,
         Stage::Review,
         Stage::Activity,
     ];
@@ -216,6 +220,7 @@ impl Stage {
             Stage::Goals => "Goals",
             Stage::Mapping => "Mapping",
             Stage::Runs => "Runs",
+            Stage::Passwords => "Passwords",
             Stage::Review => "Review",
             Stage::Activity => "Activity",
         }
@@ -231,6 +236,7 @@ impl Stage {
             Stage::Goals => "/goals",
             Stage::Mapping => "/mapping",
             Stage::Runs => "/runs",
+            Stage::Passwords => "/passwords",
             Stage::Review => "/review",
             Stage::Activity => "/activity",
         }

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod goals;
 pub mod members;
+pub mod passwords;
 pub mod projects;
 pub mod review;
 pub mod runs;

@@ -9,6 +9,7 @@ pub mod login;
 pub mod mapping;
 pub mod members;
 pub mod not_found;
+pub mod passwords;
 pub mod project;
 pub mod projects;
 pub mod review;

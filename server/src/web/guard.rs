@@ -35,7 +35,7 @@ pub fn page_access(path: &str) -> Access {
         ["settings", "tokens"] => Access::Needs(Permission::ManageApiTokens),
         ["projects", "new"] => Access::Needs(Permission::ManageProjects),
         ["projects", _, "activity"] => Access::Needs(Permission::ViewAudit),
-        ["projects", _, "target" | "goals" | "mapping"] => {
+        ["projects", _, "target" | "goals" | "mapping" | "passwords"] => {
             Access::Needs(Permission::ManageProjects)
         }
         _ => Access::SignedIn,

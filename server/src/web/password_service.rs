@@ -92,15 +92,10 @@ fn caller(state: &AppState, peer: Option<SocketAddr>, headers: &HeaderMap) -> St
 }
 
 /// A JSON body, or the contract's 400 naming what is wrong (never a value).
-fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, Response> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        let what = match e.classify() {
-            serde_json::error::Category::Data => {
-                "the body lacks a field or has one of the wrong type"
-            }
-            _ => "the body is not JSON",
-        };
-        message(400, what)
+fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, &'static str> {
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => "the body lacks a field or has one of the wrong type",
+        _ => "the body is not JSON",
     })
 }
 
@@ -185,7 +180,7 @@ pub async fn start(
     };
     let request: StartRequest = match body(&bytes) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(what) => return message(400, what),
     };
     // The body's bytes hold the password too: they go once the request is parsed.
     drop(bytes);
@@ -325,7 +320,7 @@ pub async fn status(
     };
     let request: StatusRequest = match body(&bytes) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(what) => return message(400, what),
     };
     let call = ServiceCall {
         project,

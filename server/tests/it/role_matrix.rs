@@ -184,6 +184,10 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             Rule::AtLeast(Role::Support),
         ),
         (
+            format!("/projects/{p}/passwords"),
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
             format!("/projects/{p}/review?state=all&by=state"),
             Rule::AtLeast(Role::Support),
         ),
@@ -675,6 +679,51 @@ async fn every_route_admits_exactly_the_roles_it_should() {
         form.extend(fields.into_iter().map(|(k, v)| kv(k, v)));
         server_fns.push((name, rule, Box::new(move |_| form.clone())));
     }
+    // Passwords: owners and administrators configure the verification service and
+    // rehearse; support staff of the project read the coverage.
+    let password_fns: [RunFn; 9] = [
+        ("passwords/service", Rule::AtLeast(Role::Admin), vec![]),
+        (
+            "passwords/save",
+            Rule::AtLeast(Role::Admin),
+            vec![
+                ("login_origin", ""),
+                ("context_ttl_secs", "60"),
+                ("token_ttl_secs", "3600"),
+                ("max_user_failures", "5"),
+                ("max_caller_failures", "1000"),
+                ("failure_window_secs", "900"),
+            ],
+        ),
+        (
+            "passwords/issue",
+            Rule::AtLeast(Role::Admin),
+            vec![("kind", "static_key")],
+        ),
+        ("passwords/revoke_key", Rule::AtLeast(Role::Admin), vec![]),
+        (
+            "passwords/script",
+            Rule::AtLeast(Role::Admin),
+            vec![("variant", "asgardeo")],
+        ),
+        (
+            "passwords/verifications",
+            Rule::AtLeast(Role::Admin),
+            vec![("offset", "0")],
+        ),
+        ("passwords/coverage", Rule::AtLeast(Role::Support), vec![]),
+        ("passwords/candidates", Rule::AtLeast(Role::Admin), vec![]),
+        (
+            "passwords/rehearse",
+            Rule::AtLeast(Role::Admin),
+            vec![("scim_id", "nobody"), ("username", "u"), ("password", "p")],
+        ),
+    ];
+    for (name, rule, fields) in password_fns {
+        let mut form = vec![kv("project", &p)];
+        form.extend(fields.into_iter().map(|(k, v)| kv(k, v)));
+        server_fns.push((name, rule, Box::new(move |_| form.clone())));
+    }
     let public_fns = [
         "auth/setup",
         "auth/sign_in",
@@ -922,6 +971,64 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             format!("/api/v1/members/{spare}/personal-data"),
             Some(serde_json::json!({"granted": false})),
             Rule::AtLeast(Role::Owner),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/projects/{p}/passwords/service"),
+            Some(
+                serde_json::json!({"enabled": false, "context_ttl_secs": 60, "token_ttl_secs": 3600,
+                "login_origin": null, "max_user_failures": 5, "max_caller_failures": 1000,
+                "failure_window_secs": 900}),
+            ),
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/passwords/service"),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/projects/{p}/passwords/service/secret"),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/projects/{p}/passwords/service/key"),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/projects/{p}/passwords/service/key"),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/passwords/script?variant=asgardeo"),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/passwords/verifications"),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/passwords/rehearsal/candidates"),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/passwords/coverage"),
+            None,
+            Rule::AtLeast(Role::Support),
         ),
         (
             Method::PUT,

@@ -1,0 +1,175 @@
+//! The Passwords stage for the browser: the verification service's settings and
+//! credentials (a new secret is shown once), the generated script, the rehearsal on a
+//! test-run user, the log of verifications and the coverage.
+// The settings form's fields arrive as the save function's arguments, one each, so
+// the form works before the wasm loads.
+#![allow(clippy::too_many_arguments)]
+
+use crate::error::AppError;
+use domain::{
+    pagination::Page,
+    password_service::{
+        Coverage, IssuedServiceSecret, RehearsalCandidate, ServiceView, Verification,
+    },
+    service::Rehearsal,
+};
+use leptos::prelude::*;
+
+#[cfg(feature = "ssr")]
+use crate::ssr::fail;
+#[cfg(feature = "ssr")]
+use domain::DomainError;
+
+#[cfg(feature = "ssr")]
+fn number(field: &str, text: &str) -> Result<u32, AppError> {
+    text.trim()
+        .parse()
+        .map_err(|_| fail(DomainError::invalid(field, "enter a whole number")))
+}
+
+#[server(prefix = "/sfn", endpoint = "passwords/service")]
+pub async fn password_service(project: String) -> Result<ServiceView, AppError> {
+    let (ctx, actor) = crate::ssr::signed_in()?;
+    let ferry = ctx.ferry.clone();
+    let project = project.parse().map_err(fail)?;
+    ferry
+        .password_service(&actor, project, &ctx.public_url)
+        .await
+        .map_err(fail)
+}
+
+/// Saves the service's settings; an unticked `enabled` switches it off.
+#[server(prefix = "/sfn", endpoint = "passwords/save")]
+pub async fn save_password_service(
+    project: String,
+    #[server(default)] enabled: Option<String>,
+    #[server(default)] login_origin: String,
+    context_ttl_secs: String,
+    token_ttl_secs: String,
+    max_user_failures: String,
+    max_caller_failures: String,
+    failure_window_secs: String,
+) -> Result<ServiceView, AppError> {
+    let (ctx, actor) = crate::ssr::signed_in()?;
+    let ferry = ctx.ferry.clone();
+    let project = project.parse().map_err(fail)?;
+    let settings = domain::password_service::ServiceSettings {
+        enabled: enabled.is_some(),
+        context_ttl_secs: number("context_ttl_secs", &context_ttl_secs)?,
+        token_ttl_secs: number("token_ttl_secs", &token_ttl_secs)?,
+        login_origin: Some(login_origin).filter(|o| !o.trim().is_empty()),
+        max_user_failures: number("max_user_failures", &max_user_failures)?,
+        max_caller_failures: number("max_caller_failures", &max_caller_failures)?,
+        failure_window_secs: number("failure_window_secs", &failure_window_secs)?,
+    };
+    ferry
+        .save_password_service(&actor, project, settings, &ctx.public_url)
+        .await
+        .map_err(fail)
+}
+
+/// `kind`: `client_secret` or `static_key`. The answer is the only time it is shown.
+#[server(prefix = "/sfn", endpoint = "passwords/issue")]
+pub async fn issue_service_secret(
+    project: String,
+    kind: String,
+) -> Result<IssuedServiceSecret, AppError> {
+    use domain::password_service::SecretKind;
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    let kind = match kind.as_str() {
+        "client_secret" => SecretKind::ClientSecret,
+        "static_key" => SecretKind::StaticKey,
+        _ => {
+            return Err(fail(DomainError::invalid(
+                "kind",
+                "expected client_secret or static_key",
+            )));
+        }
+    };
+    ferry
+        .issue_service_secret(&actor, project, kind)
+        .await
+        .map_err(fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "passwords/revoke_key")]
+pub async fn revoke_service_key(project: String) -> Result<(), AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    ferry
+        .revoke_service_key(&actor, project)
+        .await
+        .map_err(fail)
+}
+
+/// `variant`: `identity_server` or `asgardeo`.
+#[server(prefix = "/sfn", endpoint = "passwords/script")]
+pub async fn password_script(project: String, variant: String) -> Result<String, AppError> {
+    let (ctx, actor) = crate::ssr::signed_in()?;
+    let ferry = ctx.ferry.clone();
+    let project = project.parse().map_err(fail)?;
+    let variant = domain::password_service::ScriptVariant::parse(&variant).ok_or_else(|| {
+        fail(DomainError::invalid(
+            "variant",
+            "expected identity_server or asgardeo",
+        ))
+    })?;
+    ferry
+        .password_script(&actor, project, variant, &ctx.public_url)
+        .await
+        .map_err(fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "passwords/verifications")]
+pub async fn password_verifications(
+    project: String,
+    offset: u64,
+) -> Result<Page<Verification>, AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    let page = domain::pagination::PageRequest::new(Some(offset), Some(25));
+    ferry
+        .password_verifications(&actor, project, page)
+        .await
+        .map_err(fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "passwords/coverage")]
+pub async fn password_coverage(project: String) -> Result<Coverage, AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    ferry.password_coverage(&actor, project).await.map_err(fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "passwords/candidates")]
+pub async fn rehearsal_candidates(project: String) -> Result<Vec<RehearsalCandidate>, AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    ferry
+        .rehearsal_candidates(&actor, project)
+        .await
+        .map_err(fail)
+}
+
+/// Plays the login script's part for a test-run user with the password typed (used
+/// for this rehearsal only, and set on that user in the test target).
+#[server(prefix = "/sfn", endpoint = "passwords/rehearse")]
+pub async fn rehearse_login(
+    project: String,
+    scim_id: String,
+    username: String,
+    password: String,
+) -> Result<Rehearsal, AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    let input = domain::service::RehearsalInput {
+        scim_id,
+        username,
+        password: domain::password_service::Secret::new(password),
+    };
+    ferry
+        .rehearse_password_login(&actor, project, input)
+        .await
+        .map_err(fail)
+}
