@@ -1,8 +1,8 @@
 // Starts the `ferry` binary on a free port with an empty data folder, and the SCIM 2.0
 // peer (`scim2-server`, installed by the setup script) as the target users move into;
 // waits until both answer, and hands the tests their URLs and the setup token.
-import { spawn } from "node:child_process";
-import { createWriteStream, mkdtempSync, rmSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -60,7 +60,20 @@ export default async function globalSetup() {
   const scimPort = await freePort();
   const scimToken = "e2e-peer-token";
   const peerBinary = process.env.FERRY_SCIM_PEER ?? join(root, "tools/scim-venv/bin/scim2-server");
-  const peer = spawn(peerBinary, ["--hostname", "127.0.0.1", "--port", String(scimPort), "--bearer-token", scimToken], {
+  // The peer's own RFC 7643 schemas with the WSO2-like user extension the server's tests
+  // use (askPassword, forcePasswordReset, is_migrated), as a WSO2 target would have.
+  const python = join(peerBinary, "..", "python");
+  const pkg = execFileSync(python, ["-c", "import scim2_server, os; print(os.path.dirname(scim2_server.__file__))"]).toString().trim();
+  const schemas = JSON.parse(readFileSync(join(pkg, "resources/default-schemas.json"), "utf8"));
+  schemas.push(JSON.parse(readFileSync(join(root, "server/tests/fixtures/scim/wso2-extension.json"), "utf8")));
+  const types = JSON.parse(readFileSync(join(pkg, "resources/default-resource-types.json"), "utf8"));
+  for (const t of types) if (t.name === "User") t.schemaExtensions.push({ schema: "urn:scim:wso2:schema", required: false });
+  const schemaFile = join(data, "peer-schemas.json");
+  const typesFile = join(data, "peer-resource-types.json");
+  writeFileSync(schemaFile, JSON.stringify(schemas));
+  writeFileSync(typesFile, JSON.stringify(types));
+  const peer = spawn(peerBinary, ["--hostname", "127.0.0.1", "--port", String(scimPort), "--bearer-token", scimToken,
+    "--schema", schemaFile, "--resource-type", typesFile], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   let peerLog = "";

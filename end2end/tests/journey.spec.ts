@@ -794,6 +794,135 @@ test("a support member works the review queue: corrects and retries one user, sk
   await expect(page.locator("#preview")).toContainText("r-29");
 });
 
+// Passwords follow the users: an administrator switches the verification service on,
+// makes a client secret (shown once), reads the script to paste, rehearses the whole
+// loop on a test-run user (Ferry verifies the legacy hash, then sets the password and
+// is_migrated in the test target), and, after the real run, watches coverage rise as
+// the login script's calls come in.
+test("silent password migration is configured, rehearsed on a test-run user, and its coverage rises with logins", async ({ page }) => {
+  await signIn(page, owner.email, owner.password);
+  const project = await sfn(page, "projects/create", { name: "Passwords drill", source_kind: "auth0", description: "" });
+  const token = (await sfn(page, "tokens/create", { name: "passwords drill", role: "owner" })).secret as string;
+  const api = async (method: string, path: string, data?: unknown) => {
+    const answer = await page.request.fetch(`${url()}/api/v1${path}`, {
+      method, data: data === undefined ? undefined : JSON.stringify(data),
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    });
+    expect(answer.ok(), `${method} ${path}: ${await answer.text()}`).toBeTruthy();
+    return answer.json();
+  };
+  // Hashes made by independent implementations (passlib, OpenSSL): bcrypt and a salted SHA-256.
+  const vectors = JSON.parse(readFileSync(`${__dirname}/../../domain/tests/fixtures/passwords/vectors.json`, "utf8")).vectors;
+  const bcrypt = vectors.filter((v: { kind: string }) => v.kind === "bcrypt");
+  const users = bcrypt.map((v: { stored: string }, i: number) => ({
+    email: `pw${i}@corp.example`, email_verified: true, user_id: `pw-${i}`, password_hash: v.stored,
+  }));
+  const upload = await page.request.post(`${url()}/api/v1/projects/${project.id}/uploads?file_name=auth0.json`, {
+    data: JSON.stringify(users), headers: { Authorization: `Bearer ${token}` },
+  });
+  expect(upload.ok()).toBeTruthy();
+  const uploadId = (await upload.json()).id;
+  await expect.poll(async () => (await api("GET", `/uploads/${uploadId}`)).status, { timeout: 30_000 }).toBe("parsed");
+  const base = `/projects/${project.id}`;
+  for (const role of ["production", "test"]) {
+    await api("PUT", `${base}/targets/${role}`, {
+      preset: "generic", base_url: process.env.FERRY_SCIM_URL, auth: { type: "bearer" }, secret: process.env.FERRY_SCIM_TOKEN, on_existing: "skip",
+    });
+    await api("POST", `${base}/targets/${role}/test`);
+  }
+  await api("PUT", `${base}/user-types`, { user_types: [{ name: "Staff", include: true, password: "silent_migration" }] });
+  const rules = [
+    { target: "userName", source: "email", transforms: [{ op: "email" }] },
+    { target: "emails[type eq \"work\"].value", source: "email", transforms: [{ op: "email" }] },
+  ];
+  await api("PUT", `${base}/mapping`, { rules });
+  await api("POST", `${base}/mapping/impact`, { rules });
+  await expect.poll(async () => (await api("GET", `${base}/mapping/impact`)).status, { timeout: 60_000 }).toBe("ready");
+  const testRun = await api("POST", `${base}/runs/test`, { size: users.length });
+  await expect.poll(async () => (await api("GET", `${base}/runs/${testRun.id}`)).run.state, { timeout: 60_000 }).toBe("succeeded");
+
+  // The Passwords stage: off, and what is missing is said.
+  await page.goto(`${url()}${base}`);
+  await page.getByRole("navigation", { name: "Migration stages" }).getByRole("link", { name: "Passwords" }).click();
+  await hydrated(page);
+  await expect(page.locator("#coverage")).toContainText("No real run has created users yet");
+  await expect(page.locator("#service .badge")).toHaveText("Off");
+  await expect(page.locator("#service-missing")).toContainText("switch the service on");
+  const settings = page.locator("#service-settings");
+  await settings.getByLabel("Answer the login script").check();
+  await settings.getByLabel("Origin of the target's login pages").fill("https://login.example.com/path");
+  await settings.getByRole("button", { name: "Save settings" }).click();
+  await expect(page.locator("#service")).toContainText("an origin: a scheme and a host");
+  await settings.getByLabel("Origin of the target's login pages").fill("https://login.example.com");
+  await settings.getByRole("button", { name: "Save settings" }).click();
+  await expect(page.locator("#client-id")).toContainText("fci_");
+  await page.locator("#new-secret").click();
+  const secret = (await page.locator("#issued-secret code").textContent())!.trim();
+  expect(secret).toMatch(/^fcs_/);
+  await expect(page.locator("#service .badge")).toHaveText("Answering");
+  const clientId = (await page.locator("#client-id").textContent())!.trim();
+
+  // The script names this project's URLs and client, never the secret.
+  const script = page.locator("#script-text");
+  await expect(script).toHaveValue(new RegExp(clientId));
+  await expect(script).toHaveValue(new RegExp(`password-migration/${project.id}/start-authentication`));
+  expect(await script.inputValue()).not.toContain(secret);
+  await page.getByRole("tab", { name: "Asgardeo" }).click();
+  await expect(page.locator("#script")).toContainText("In Asgardeo, open the application");
+  await atBothWidths(page, "passwords-service");
+
+  // The rehearsal: a wrong password stops at the status; the right one goes all the way.
+  const rehearsal = page.locator("#rehearsal-form");
+  await rehearsal.getByLabel("Login name").fill("pw0@corp.example");
+  await rehearsal.getByLabel("Their legacy password").fill("not the password");
+  await rehearsal.getByRole("button", { name: "Rehearse the login" }).click();
+  await expect(page.locator("#rehearsal-result")).toContainText("stopped at the step marked failed");
+  await rehearsal.getByLabel("Login name").fill("pw0@corp.example");
+  await rehearsal.getByLabel("Their legacy password").fill(bcrypt[0].password);
+  await rehearsal.getByRole("button", { name: "Rehearse the login" }).click();
+  await expect(page.locator("#rehearsal-result")).toContainText("The whole loop worked");
+  await expect(page.locator("#rehearsal-steps")).toContainText("is_migrated is true");
+  await atBothWidths(page, "passwords-rehearsal");
+
+  // The test run is rolled back; the real run creates the users in production.
+  await api("POST", `${base}/runs/${testRun.id}/rollback`, { confirm: users.length });
+  await expect.poll(async () => (await api("GET", `${base}/runs`)).items.filter((r: { kind: string; state: string }) => r.kind === "rollback" && r.state === "succeeded").length, { timeout: 60_000 }).toBe(1);
+  const real = await api("POST", `${base}/runs/real`, {});
+  await expect.poll(async () => (await api("GET", `${base}/runs/${real.run.id}`)).run.state, { timeout: 60_000 }).toBe("succeeded");
+  const created = (await api("GET", `${base}/runs/${real.run.id}/records?state=created`)).records;
+
+  // The login script's part, as WSO2 plays it: a token, then start, poll, status.
+  const service = `${url()}/password-migration/${project.id}`;
+  const granted = await page.request.post(`${service}/token`, {
+    form: { grant_type: "client_credentials", client_id: clientId, client_secret: secret },
+  });
+  expect(granted.ok()).toBeTruthy();
+  const access = (await granted.json()).access_token;
+  const login = async (i: number, password: string) => {
+    const record = created.find((r: { source_id: string }) => r.source_id === `pw-${i}`);
+    const started = await (await page.request.post(`${service}/start-authentication`, {
+      data: { id: record.scim_id, username: `pw${i}@corp.example`, password }, headers: { Authorization: `Bearer ${access}` },
+    })).json();
+    expect(started.message).toBe("Received");
+    await expect.poll(async () => (await (await page.request.get(`${service}/authentication-status?contextId=${started.contextId}`)).json()).status).toBe("COMPLETE");
+    return (await (await page.request.post(`${service}/authentication-status`, {
+      data: { contextId: started.contextId, username: `pw${i}@corp.example` }, headers: { Authorization: `Bearer ${access}` },
+    })).json()).status;
+  };
+  await page.reload();
+  await expect(page.locator("#coverage")).toContainText(`Of ${users.length} users the real runs created, 0 (0 %) moved`);
+  expect(await login(0, "wrong")).toBe("FAIL");
+  expect(await login(0, bcrypt[0].password)).toBe("SUCCESS");
+  expect(await login(1, bcrypt[1].password)).toBe("SUCCESS");
+  await page.reload();
+  await expect(page.locator("#coverage")).toContainText(`Of ${users.length} users the real runs created, 2 (50 %) moved their password at a login`);
+  await expect(page.locator("#coverage-by-type")).toContainText("Staff");
+  await expect(page.locator("#outcomes")).toContainText("wrong password");
+  await expect(page.locator("#verifications")).toContainText("password verified");
+  await expect(page.locator("#verifications")).toContainText("bcrypt");
+  await atBothWidths(page, "passwords-coverage");
+});
+
 test("on a 390 px phone the menu button opens the navigation and nothing overflows", async ({ browser }) => {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await context.newPage();

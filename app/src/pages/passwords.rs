@@ -13,7 +13,7 @@ use crate::{
     components::{
         charts::{Bar, BarChart},
         format_time,
-        forms::{FieldError, FormError, LoadError, action_error},
+        forms::{FieldError, FormError, LoadError, action_error, succeeded},
         pager::Pager,
     },
 };
@@ -49,12 +49,10 @@ pub fn PasswordsPage() -> impl IntoView {
     let issue = ServerAction::<IssueServiceSecret>::new();
     let revoke = ServerAction::<RevokeServiceKey>::new();
     let rehearse = ServerAction::<RehearseLogin>::new();
-    let changed = move || {
-        save.version().get()
-            + issue.version().get()
-            + revoke.version().get()
-            + rehearse.version().get()
-    };
+    // A refused save must not draw the form again from what is stored (it would throw
+    // away what was being entered): only saves that succeeded refresh the service.
+    let saved = succeeded(save);
+    let changed = move || saved.get() + issue.version().get() + revoke.version().get();
     let service = Resource::new(
         move || (project.get(), changed()),
         |(p, _)| password_service(p),
@@ -154,11 +152,7 @@ fn CoverageCard(coverage: Coverage) -> impl IntoView {
         .map(|d| Bar {
             label: d.day.clone(),
             value: (d.verified + d.reset) as f64,
-            text: format!(
-                "{} verified, {} reset",
-                grouped(d.verified),
-                grouped(d.reset)
-            ),
+            text: grouped(d.verified + d.reset),
         })
         .collect::<Vec<_>>();
     let outcomes = coverage
@@ -205,7 +199,7 @@ fn CoverageCard(coverage: Coverage) -> impl IntoView {
                 </table>
             </div>
             <BarChart title="Passwords moved, by user type" bars max=100.0 />
-            {(!days.is_empty()).then(|| view! { <BarChart title="Passwords moved, by day (last 60 days)" bars=days /> })}
+            {(!days.is_empty()).then(|| view! { <BarChart title="Passwords moved a day (verified or reset; last 60 days)" bars=days /> })}
             {(!outcomes.is_empty()).then(|| view! { <BarChart title="Verifications, by how they ended" bars=outcomes id="outcomes" /> })}
         </section>
     }
@@ -255,10 +249,11 @@ fn ServiceCard(
                 <h2>"Verification service"</h2>
                 {badge}
             </div>
-            <p>{format!(
-                "{} users of silent-migration types are in the production target. Each of them moves their password at their first login once the target's script calls this service.",
-                grouped(service.silent_users)
-            )}</p>
+            <p>{match service.silent_users {
+                0 => "No user of a silent-migration type is in the production target yet: they arrive with the real run, and each moves their password at their first login once the target's script calls this service.".to_string(),
+                1 => "1 user of a silent-migration type is in the production target. They move their password at their first login once the target's script calls this service.".to_string(),
+                n => format!("{} users of silent-migration types are in the production target. Each moves their password at their first login once the target's script calls this service.", grouped(n)),
+            }}</p>
             {(!missing.is_empty()).then(|| view! {
                 <div class="alert warn" role="note" id="service-missing">
                     <p>"Before it can answer:"</p>
@@ -395,7 +390,9 @@ fn ScriptCard(project: String, service: ServiceView) -> impl IntoView {
                         Ok(Some(text)) => {
                             let href = format!("data:text/javascript;charset=utf-8,{}", urlencode(&text));
                             view! {
-                                <textarea class="code" id="script-text" readonly rows="18" aria-label="The login script">{text}</textarea>
+                                // The value as a property too: a textarea's text child alone was
+                                // emptied when the page hydrated.
+                                <textarea class="code" id="script-text" readonly rows="18" aria-label="The login script" prop:value=text.clone()>{text.clone()}</textarea>
                                 <p><a href=href download="ferry-login-script.js">"Download the script"</a></p>
                             }.into_any()
                         }
