@@ -7,11 +7,11 @@
 //! the contract, never a 500, never telling whether a user exists; CORS only for the
 //! login origin; the rehearsal against the test target sets the password and
 //! `is_migrated` through SCIM and reads it back; coverage counts what moved. On one
-//! PostgreSQL, a login started on one instance is answered by another.
+//! PostgreSQL, a login started on one instance is answered by another (its token too).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::common;
-use crate::runs_http::{impact_computed_with, send, target, until};
+use crate::runs_http::{Process, impact_computed_with, send, target, until};
 use common::{
     TestDb, TestServer, owner_with_token, postgres_db,
     scim::{PEER_TOKEN, Peer},
@@ -274,7 +274,7 @@ async fn ready(
     (token, base, project, production_ids, test_ids)
 }
 
-async fn story(db: TestDb, production: &Peer, test: &Peer) {
+async fn story(db: TestDb, production: &Peer, test: &Peer, two_instances: bool) {
     let server = TestServer::start(db).await;
     let vectors = vectors();
     assert!(vectors.len() >= 30, "{}", vectors.len());
@@ -597,7 +597,7 @@ async fn story(db: TestDb, production: &Peer, test: &Peer) {
     assert!(r.headers().get("access-control-allow-origin").is_none());
 
     // Rotating the client secret revokes the tokens issued under the old one.
-    let (status, _) = send(
+    let (status, rotated) = send(
         &server,
         Method::POST,
         &format!("{base}/passwords/service/secret"),
@@ -606,6 +606,7 @@ async fn story(db: TestDb, production: &Peer, test: &Peer) {
     )
     .await;
     assert_eq!(status, 201);
+    let rotated = rotated["secret"].as_str().unwrap().to_string();
     let (status, _) = script_side
         .start(&ids["legacy-0"], "v0@corp.example", "x")
         .await;
@@ -778,7 +779,50 @@ async fn story(db: TestDb, production: &Peer, test: &Peer) {
         assert!(text.contains(action), "{action}");
     }
     assert!(!text.contains(&secret) && !text.contains(&key));
-    server.stop().await;
+    if !two_instances {
+        server.stop().await;
+        return;
+    }
+
+    // Two instances on one database and key: a login started on one is polled and
+    // answered by the other, and a token one issued works on the other.
+    let (db, data) = server.stop_keeping_data().await;
+    let one = Process::start(&db, data.path(), "one").await;
+    let two = Process::start(&db, data.path(), "two").await;
+    let on = |process: &Process, bearer: &str| Service {
+        base: format!("{}/password-migration/{project}", process.base),
+        client: client.clone(),
+        bearer: bearer.into(),
+    };
+    let r = client
+        .post(format!("{}/password-migration/{project}/token", one.base))
+        .basic_auth(&client_id, Some(&rotated))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let issued_by_one = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (first, second) = (on(&one, &issued_by_one), on(&two, &issued_by_one));
+    let k = vectors.len() - 3;
+    let (id, login) = (
+        &test_ids[&format!("legacy-{k}")],
+        format!("v{k}@corp.example"),
+    );
+    let (status, started) = first
+        .start(id, &login, vectors[k]["password"].as_str().unwrap())
+        .await;
+    assert_eq!(status, 200, "{started}");
+    let context = started["contextId"].as_str().unwrap();
+    second.wait(context).await;
+    let (status, answer) = second.status(context, &login).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(success(&answer), "{answer}");
+    let (status, _) = first.status(context, &login).await;
+    assert_eq!(status, 400, "read twice, on another instance");
 }
 
 #[tokio::test]
@@ -786,7 +830,7 @@ async fn the_verification_service_on_sqlite() {
     let (Some(production), Some(test)) = (Peer::start().await, Peer::start().await) else {
         return;
     };
-    story(sqlite_db(), &production, &test).await;
+    story(sqlite_db(), &production, &test, false).await;
 }
 
 #[tokio::test]
@@ -798,5 +842,122 @@ async fn the_verification_service_on_postgres() {
     ) else {
         return;
     };
-    story(db, &production, &test).await;
+    story(db, &production, &test, true).await;
+}
+
+/// Contexts expire: after their time a poll says complete, the status says the context
+/// is invalid, and housekeeping removes them; a verification still running when the
+/// script reads the status answers that it had not finished.
+async fn contexts_expire(db: TestDb) {
+    use domain::{
+        password_service::{SecretKind, ServiceSettings, StartRequest, StatusRequest},
+        projects::ProjectDraft,
+        service::ServiceCall,
+    };
+    let store = common::store(&db).await;
+    let clock = common::TestClock::new();
+    let ferry = common::service(store.clone(), clock.clone());
+    let owner = common::first_owner(&ferry).await;
+    let project = ferry
+        .create_project(&owner, ProjectDraft::new("Expiry", "csv", "").unwrap())
+        .await
+        .unwrap()
+        .id;
+    let settings = ServiceSettings {
+        enabled: true,
+        ..Default::default()
+    };
+    ferry
+        .save_password_service(&owner, project, settings, "https://ferry.example")
+        .await
+        .unwrap();
+    let key = ferry
+        .issue_service_secret(&owner, project, SecretKind::StaticKey)
+        .await
+        .unwrap()
+        .secret;
+    let call = || ServiceCall {
+        project,
+        bearer: Some(&key),
+        caller: "10.0.0.9".into(),
+    };
+    let start = || StartRequest {
+        id: "nobody".into(),
+        username: "ann@corp.example".into(),
+        password: domain::password_service::Secret::new("pw".into()),
+    };
+    let status = |context: &str| StatusRequest {
+        context_id: context.into(),
+        username: "ann@corp.example".into(),
+    };
+
+    // Read before its verification ended: "not finished", and gone.
+    let pending = ferry.start_authentication(call(), start()).await.unwrap();
+    let early = pending.context_id.clone();
+    assert!(
+        !ferry
+            .authentication_complete(project, &early)
+            .await
+            .unwrap()
+    );
+    let answer = ferry
+        .authentication_status(call(), status(&early))
+        .await
+        .unwrap();
+    assert_eq!(answer.status, "FAIL");
+    assert_eq!(answer.message, "The check had not finished");
+    let _ = ferry.verify_pending(pending).await;
+    assert!(
+        ferry
+            .authentication_status(call(), status(&early))
+            .await
+            .is_err()
+    );
+
+    // Past its 60 s: complete to the poll, invalid to the status, purged.
+    let pending = ferry.start_authentication(call(), start()).await.unwrap();
+    let late = pending.context_id.clone();
+    let (reason, errors) = ferry.verify_pending(pending).await;
+    assert_eq!(reason, domain::password_service::Reason::UnknownUser);
+    assert!(errors.is_empty(), "{errors:?}");
+    clock.advance(chrono::Duration::seconds(61));
+    assert!(ferry.authentication_complete(project, &late).await.unwrap());
+    let refused = ferry
+        .authentication_status(call(), status(&late))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (refused.status, refused.message),
+        (400, "Invalid context id")
+    );
+    let pending = ferry.start_authentication(call(), start()).await.unwrap();
+    clock.advance(chrono::Duration::seconds(61));
+    assert!(ferry.housekeeping().await.unwrap() >= 1);
+    let digest =
+        domain::ports::Secrets::hash_token(&server::security::OsSecrets, &pending.context_id);
+    assert!(
+        store
+            .take_password_context(project, &digest, clock_now(&clock))
+            .await
+            .unwrap()
+            .is_none(),
+        "housekeeping left an expired context"
+    );
+}
+
+fn clock_now(clock: &common::TestClock) -> chrono::DateTime<chrono::Utc> {
+    use domain::ports::Clock;
+    clock.now()
+}
+
+#[tokio::test]
+async fn contexts_expire_on_sqlite() {
+    contexts_expire(sqlite_db()).await;
+}
+
+#[tokio::test]
+async fn contexts_expire_on_postgres() {
+    if let Some(db) = postgres_db().await {
+        contexts_expire(db).await;
+    }
 }

@@ -1182,13 +1182,13 @@ async fn the_real_run_waits_for_its_checks_and_its_window() {
 
 /// A `ferry` process serving `db` with the data folder `data`, named `instance` (the
 /// same name across its restarts), stopped (SIGKILL) when dropped.
-struct Process {
+pub(crate) struct Process {
     child: std::process::Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Process {
-    async fn start(db: &TestDb, data: &std::path::Path, instance: &str) -> Self {
+    pub(crate) async fn start(db: &TestDb, data: &std::path::Path, instance: &str) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
