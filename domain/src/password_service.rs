@@ -534,6 +534,58 @@ pub fn migrated_attribute(
     })
 }
 
+/// The attribute in which the target says when a user's password last changed
+/// (WSO2's `lastPasswordUpdateTime`, from the claim
+/// `http://wso2.org/claims/identity/lastPasswordUpdateTime`), as a full path.
+pub fn password_update_attribute(
+    discovery: Option<&crate::scim::discovery::Discovery>,
+) -> Option<String> {
+    let discovery = discovery?;
+    let core = "urn:ietf:params:scim:schemas:core:2.0:User";
+    discovery.user_schemas().into_iter().find_map(|id| {
+        let schema = discovery.schema(id)?;
+        schema
+            .attributes
+            .iter()
+            .find(|a| {
+                let name = a.name.to_ascii_lowercase();
+                name.contains("passwordupdate") || name.contains("passwordchanged")
+            })
+            .map(|a| {
+                if schema.id.eq_ignore_ascii_case(core) {
+                    a.name.clone()
+                } else {
+                    format!("{}:{}", schema.id, a.name)
+                }
+            })
+    })
+}
+
+/// A password-update time as targets write it: epoch milliseconds (WSO2 keeps them
+/// as text), epoch seconds, or an RFC 3339 date-time.
+pub fn parse_update_time(value: &serde_json::Value) -> Option<DateTime<Utc>> {
+    let text = match value {
+        serde_json::Value::String(s) => s.trim().to_string(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    if let Ok(n) = text.parse::<i64>() {
+        // Beyond 10^11 a number is milliseconds (seconds would be past the year 5000).
+        return if n.abs() >= 100_000_000_000 {
+            DateTime::from_timestamp_millis(n)
+        } else {
+            DateTime::from_timestamp(n, 0)
+        };
+    }
+    DateTime::parse_from_rfc3339(&text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// How long after Ferry created a user its random password may still read as
+/// changed (the target stamps it as it creates the user, before Ferry records it).
+pub const CREATION_SLACK_SECS: i64 = 120;
+
 // ---- coverage ------------------------------------------------------------------------
 
 /// One user type's passwords.
@@ -790,6 +842,22 @@ mod tests {
         .validate()
         .unwrap_err();
         assert_eq!(path.field(), Some("login_origin"));
+    }
+
+    #[test]
+    fn update_times_read_in_every_form_targets_write() {
+        use serde_json::json;
+        let at = DateTime::parse_from_rfc3339("2026-12-06T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(parse_update_time(&json!("1796551200000")), Some(at));
+        assert_eq!(parse_update_time(&json!(1796551200)), Some(at));
+        assert_eq!(
+            parse_update_time(&json!("2026-12-06T11:00:00+01:00")),
+            Some(at)
+        );
+        assert_eq!(parse_update_time(&json!("yesterday")), None);
+        assert_eq!(parse_update_time(&json!(true)), None);
     }
 
     #[test]

@@ -12,10 +12,11 @@ use crate::{
     ids::ProjectId,
     pagination::{Page, PageRequest},
     password_service::{
-        CredentialInfo, IssuedServiceSecret, KEY_PREFIX, NewVerification, PasswordUser, Reason,
-        RehearsalCandidate, SECRET_PREFIX, ScriptVariant, Secret, SecretKind, ServiceSettings,
-        ServiceUrls, ServiceView, StartRequest, StatusRequest, StoredService, TOKEN_PREFIX,
-        TokenClaims, Verification, login_key, login_matches, login_script, migrated_attribute,
+        CREATION_SLACK_SECS, CredentialInfo, IssuedServiceSecret, KEY_PREFIX, NewVerification,
+        PasswordUser, Reason, RehearsalCandidate, SECRET_PREFIX, ScriptVariant, Secret, SecretKind,
+        ServiceSettings, ServiceUrls, ServiceView, StartRequest, StatusRequest, StoredService,
+        TOKEN_PREFIX, TokenClaims, Verification, login_key, login_matches, login_script,
+        migrated_attribute, parse_update_time, password_update_attribute,
     },
     roles::Permission,
     scim::target::TargetRole,
@@ -657,6 +658,9 @@ impl Ferry {
         let Some(credential) = record.credential else {
             return Ok((Reason::NoCredential, Some(user), None));
         };
+        if self.changed_in_target(project, &user).await? {
+            return Ok((Reason::PasswordChanged, Some(user), None));
+        }
         let method = credential.algorithm().to_string();
         let checked = self
             .workers
@@ -669,6 +673,36 @@ impl Ferry {
             None => Reason::Busy,
         };
         Ok((reason, Some(user), Some(method)))
+    }
+
+    /// Whether the target says the user's password changed after Ferry created the
+    /// user (a reset there): the legacy password must then never come back over it.
+    /// Asked only of targets whose schema has a password-update time.
+    async fn changed_in_target(&self, project: ProjectId, user: &PasswordUser) -> Result<bool> {
+        let Some(role) = TargetRole::parse(&user.target_role).ok() else {
+            return Ok(false);
+        };
+        let Some(target) = self.store.target(project, role).await? else {
+            return Ok(false);
+        };
+        let discovery = target.last_test.as_ref().and_then(|r| r.discovery.as_ref());
+        let Some(path) = password_update_attribute(discovery) else {
+            return Ok(false);
+        };
+        let Some(created) = user.created_at else {
+            return Ok(false);
+        };
+        let connector = self.workers.targets.as_ref();
+        let secrets = connector.open_secrets(project, role, &target.sealed_secrets)?;
+        // A target that cannot say is not taken to have said no: the check fails.
+        let resource = connector
+            .get_user(&target.settings, &secrets, &user.scim_id)
+            .await
+            .map_err(|why| {
+                DomainError::Internal(format!("reading the user's password time: {why}"))
+            })?;
+        let changed = read_path(&resource, &path).and_then(parse_update_time);
+        Ok(changed.is_some_and(|at| at > created + Duration::seconds(CREATION_SLACK_SECS)))
     }
 
     /// `GET …/authentication-status?contextId=`: `true` once the verification ended.

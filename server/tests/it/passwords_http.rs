@@ -581,6 +581,39 @@ async fn story(db: TestDb, production: &Peer, test: &Peer, two_instances: bool) 
         "{locked}"
     );
 
+    // A user whose password was reset in the target after Ferry created it: the old
+    // password never comes back over the new one.
+    let r = vectors.len() - 4;
+    let reset_id = &test_ids[&format!("legacy-{r}")];
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).timestamp_millis();
+    let patched = client
+        .patch(format!("{}/Users/{reset_id}", test.base_url))
+        .bearer_auth(PEER_TOKEN)
+        .json(&json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "urn:scim:wso2:schema:lastPasswordUpdateTime",
+                "value": later.to_string()}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        patched.status().is_success(),
+        "{}",
+        patched.text().await.unwrap()
+    );
+    let answer = script_side
+        .login(
+            reset_id,
+            &format!("v{r}@corp.example"),
+            vectors[r]["password"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(
+        answer, same,
+        "a password changed in the target was verified"
+    );
+
     // CORS on the polling endpoint: the login origin only.
     let poll = |origin: &str| {
         client
@@ -638,6 +671,7 @@ async fn story(db: TestDb, production: &Peer, test: &Peer, two_instances: bool) 
         .map(|i| i["reason"].as_str().unwrap())
         .collect();
     for reason in [
+        "password_changed",
         "success",
         "wrong_password",
         "already_migrated",
