@@ -87,6 +87,7 @@ audit_actions! {
     PasswordServiceKeySet => "passwords.key_set", "made a static key for the password service";
     PasswordServiceKeyRevoked => "passwords.key_revoked", "removed the password service's static key";
     PasswordRehearsed => "passwords.rehearsed", "rehearsed a silent password migration";
+    WavePlanSaved => "passwords.wave_plan_saved", "saved the plan of invitation waves";
 }
 
 /// The kind of object an action touched.
@@ -184,6 +185,27 @@ impl NewAuditEntry {
             object_id: object_id.to_string(),
             project_id: None,
             address,
+            detail: String::new(),
+        }
+    }
+
+    /// An entry for an action Ferry took on its own, by a plan someone made (an
+    /// invitation wave started by its plan).
+    pub fn scheduled(
+        at: DateTime<Utc>,
+        action: AuditAction,
+        object_kind: ObjectKind,
+        object_id: impl ToString,
+    ) -> Self {
+        Self {
+            at,
+            actor: None,
+            channel: "scheduler".into(),
+            action,
+            object_kind,
+            object_id: object_id.to_string(),
+            project_id: None,
+            address: None,
             detail: String::new(),
         }
     }

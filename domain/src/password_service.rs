@@ -586,6 +586,216 @@ pub fn parse_update_time(value: &serde_json::Value) -> Option<DateTime<Utc>> {
 /// changed (the target stamps it as it creates the user, before Ferry records it).
 pub const CREATION_SLACK_SECS: i64 = 120;
 
+// ---- invitation waves -------------------------------------------------------------
+
+/// How invitations to choose a new password go out: waves of at most `wave_size`
+/// users, `per_minute` at most, no more than `daily_cap` a day, only between `from`
+/// and `until` (local time in `zone`). The users of forced-reset types wait for them;
+/// with `long_tail_days`, so do users of silent-migration types whose password has
+/// not moved that many days after they were created.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WavePlan {
+    /// Off: no wave starts by itself (one can still be started by hand).
+    pub enabled: bool,
+    pub wave_size: u32,
+    pub per_minute: u32,
+    pub daily_cap: u32,
+    /// `09:00`
+    pub from: String,
+    /// `17:00`
+    pub until: String,
+    /// `Europe/Berlin`
+    pub zone: String,
+    pub long_tail_days: Option<u32>,
+}
+
+impl Default for WavePlan {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            wave_size: 500,
+            per_minute: 60,
+            daily_cap: 2_000,
+            from: "09:00".into(),
+            until: "17:00".into(),
+            zone: "UTC".into(),
+            long_tail_days: None,
+        }
+    }
+}
+
+fn clock_time(field: &str, text: &str) -> Result<chrono::NaiveTime> {
+    chrono::NaiveTime::parse_from_str(text.trim(), "%H:%M")
+        .map_err(|_| DomainError::invalid(field, "a time such as 09:00"))
+}
+
+impl WavePlan {
+    /// Checks every field and says which is wrong.
+    pub fn validate(self) -> Result<Self> {
+        let range = |field: &str, value: u32, min: u32, max: u32| {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(DomainError::invalid(
+                    field,
+                    format!("must be between {min} and {max}"),
+                ))
+            }
+        };
+        range("wave_size", self.wave_size, 1, 100_000)?;
+        range("per_minute", self.per_minute, 1, 10_000)?;
+        range("daily_cap", self.daily_cap, 1, 1_000_000)?;
+        if let Some(days) = self.long_tail_days {
+            range("long_tail_days", days, 1, 3_650)?;
+        }
+        let (from, until) = (
+            clock_time("from", &self.from)?,
+            clock_time("until", &self.until)?,
+        );
+        if until <= from {
+            return Err(DomainError::invalid(
+                "until",
+                "must be later in the day than the start",
+            ));
+        }
+        self.zone()?;
+        Ok(Self {
+            from: from.format("%H:%M").to_string(),
+            until: until.format("%H:%M").to_string(),
+            ..self
+        })
+    }
+
+    fn zone(&self) -> Result<chrono_tz::Tz> {
+        self.zone.trim().parse().map_err(|_| {
+            DomainError::invalid("zone", "an IANA time zone such as Europe/Berlin or UTC")
+        })
+    }
+
+    /// Local midnight of `now`'s day, in UTC: invitations are counted from it.
+    pub fn day_start(&self, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
+        use chrono::TimeZone;
+        let zone = self.zone()?;
+        let date = now.with_timezone(&zone).date_naive();
+        let midnight = date.and_time(chrono::NaiveTime::MIN);
+        Ok(zone
+            .from_local_datetime(&midnight)
+            .earliest()
+            .map_or(now, |t| t.with_timezone(&Utc)))
+    }
+
+    /// How many users a wave started at `now` may take, when `sent_today` went out
+    /// since local midnight: none outside the hours or past the daily cap, and never
+    /// more than the rate can send before the hours end.
+    pub fn wave_now(&self, now: DateTime<Utc>, sent_today: u64) -> Result<u32> {
+        let zone = self.zone()?;
+        let local = now.with_timezone(&zone).time();
+        let (from, until) = (
+            clock_time("from", &self.from)?,
+            clock_time("until", &self.until)?,
+        );
+        if local < from || local >= until {
+            return Ok(0);
+        }
+        let minutes_left = u64::try_from((until - local).num_minutes()).unwrap_or(0);
+        let cap_left = u64::from(self.daily_cap).saturating_sub(sent_today);
+        let fits = minutes_left.saturating_mul(u64::from(self.per_minute));
+        Ok(u32::try_from(cap_left.min(fits).min(u64::from(self.wave_size))).unwrap_or(0))
+    }
+
+    /// Users the plan invites in one day at most.
+    pub fn per_day(&self) -> u64 {
+        let minutes = match (
+            clock_time("from", &self.from),
+            clock_time("until", &self.until),
+        ) {
+            (Ok(from), Ok(until)) => u64::try_from((until - from).num_minutes()).unwrap_or(0),
+            _ => 0,
+        };
+        u64::from(self.daily_cap).min(minutes * u64::from(self.per_minute))
+    }
+
+    /// The next `days` days (from today, local) with the users the plan would invite
+    /// on each, until `waiting` are all invited.
+    pub fn calendar(
+        &self,
+        now: DateTime<Utc>,
+        waiting: u64,
+        sent_today: u64,
+        days: u32,
+    ) -> Vec<PlannedDay> {
+        let Ok(zone) = self.zone() else {
+            return Vec::new();
+        };
+        let today = now.with_timezone(&zone).date_naive();
+        let mut left = waiting;
+        let mut out = Vec::new();
+        for d in 0..days {
+            if left == 0 {
+                break;
+            }
+            let date = today + chrono::Days::new(u64::from(d));
+            let room = if d == 0 {
+                self.per_day().saturating_sub(sent_today)
+            } else {
+                self.per_day()
+            };
+            let users = room.min(left);
+            left -= users;
+            out.push(PlannedDay {
+                date: date.format("%Y-%m-%d").to_string(),
+                users,
+            });
+        }
+        out
+    }
+}
+
+/// One day of the plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlannedDay {
+    pub date: String,
+    pub users: u64,
+}
+
+/// The waves as the Passwords page shows them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WavesView {
+    pub plan: WavePlan,
+    /// Users a wave would invite now (forced-reset types, and the long tail).
+    pub waiting: u64,
+    /// Invitations since local midnight.
+    pub sent_today: u64,
+    /// The days ahead and how many the plan invites on each, until none wait.
+    pub calendar: Vec<PlannedDay>,
+    /// The attribute a wave sets (`forcePasswordReset`, or `askPassword` where that is
+    /// the mechanism), as the production target's schemas define it.
+    pub reset_attribute: Option<String>,
+    /// The latest waves, newest first.
+    pub waves: Vec<crate::runs::Run>,
+}
+
+/// The attribute that makes the target ask a user for a new password: an admin-forced
+/// reset (`forcePasswordReset`, in the enterprise or WSO2 extension) where the target
+/// defines one, else `askPassword` (the invitation to set one).
+pub fn reset_attribute(discovery: Option<&crate::scim::discovery::Discovery>) -> Option<String> {
+    let discovery = discovery?;
+    let find = |wanted: &str| {
+        discovery.user_schemas().into_iter().find_map(|id| {
+            let schema = discovery.schema(id)?;
+            schema
+                .attributes
+                .iter()
+                .find(|a| a.name.eq_ignore_ascii_case(wanted) && a.kind == "boolean")
+                .map(|a| format!("{}:{}", schema.id, a.name))
+        })
+    };
+    find("forcePasswordReset").or_else(|| find("askPassword"))
+}
+
 // ---- coverage ------------------------------------------------------------------------
 
 /// One user type's passwords.
@@ -858,6 +1068,55 @@ mod tests {
         );
         assert_eq!(parse_update_time(&json!("yesterday")), None);
         assert_eq!(parse_update_time(&json!(true)), None);
+    }
+
+    #[test]
+    fn a_wave_keeps_to_the_hours_the_cap_and_the_rate() {
+        let plan = WavePlan {
+            wave_size: 500,
+            per_minute: 10,
+            daily_cap: 1_000,
+            from: "09:00".into(),
+            until: "17:00".into(),
+            zone: "Europe/Berlin".into(),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        // 08:30 in Berlin: before the hours.
+        assert_eq!(plan.wave_now(at("2026-12-07T07:30:00Z"), 0).unwrap(), 0);
+        // 10:00: a whole wave.
+        assert_eq!(plan.wave_now(at("2026-12-07T09:00:00Z"), 0).unwrap(), 500);
+        // 16:50: ten minutes at ten a minute.
+        assert_eq!(plan.wave_now(at("2026-12-07T15:50:00Z"), 0).unwrap(), 100);
+        // 950 sent today: 50 left under the cap.
+        assert_eq!(plan.wave_now(at("2026-12-07T09:00:00Z"), 950).unwrap(), 50);
+        // 17:00: over.
+        assert_eq!(plan.wave_now(at("2026-12-07T16:00:00Z"), 0).unwrap(), 0);
+        assert_eq!(
+            plan.day_start(at("2026-12-07T09:00:00Z")).unwrap(),
+            at("2026-12-06T23:00:00Z")
+        );
+        let days = plan.calendar(at("2026-12-07T09:00:00Z"), 2_500, 400, 7);
+        let users: Vec<u64> = days.iter().map(|d| d.users).collect();
+        assert_eq!(users, [600, 1_000, 900]);
+        assert_eq!(days[0].date, "2026-12-07");
+        let bad = WavePlan {
+            until: "08:00".into(),
+            from: "09:00".into(),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(bad.field(), Some("until"));
+        let zone = WavePlan {
+            zone: "Mars/Olympus".into(),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(zone.field(), Some("zone"));
     }
 
     #[test]

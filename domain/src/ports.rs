@@ -20,7 +20,7 @@ use crate::{
     pagination::{Page, PageRequest},
     password_service::{
         Coverage, MovedUser, NewVerification, PasswordUser, Secret, ServiceSettings, StoredService,
-        TakenContext, TokenClaims, Verification,
+        TakenContext, TokenClaims, Verification, WavePlan,
     },
     projects::{Project, ProjectDraft, ProjectFilter},
     review::{
@@ -705,6 +705,29 @@ pub trait PasswordStore: Send + Sync {
         project: ProjectId,
         limit: u32,
     ) -> Result<Vec<PasswordUser>>;
+    async fn wave_plan(&self, project: ProjectId) -> Result<Option<WavePlan>>;
+    async fn save_wave_plan(
+        &self,
+        project: ProjectId,
+        plan: &WavePlan,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+    /// The projects whose plan starts waves by itself.
+    async fn enabled_wave_plans(&self) -> Result<Vec<(ProjectId, WavePlan)>>;
+    /// Users the project's waves took since `since`.
+    async fn invited_since(&self, project: ProjectId, since: DateTime<Utc>) -> Result<u64>;
+    /// How many users a wave would take now (see [`RunRecords::WaitingForReset`]).
+    async fn waiting_for_reset(
+        &self,
+        project: ProjectId,
+        long_tail_before: Option<DateTime<Utc>>,
+    ) -> Result<u64>;
+    /// Which of these users' passwords have moved already.
+    async fn moved_among(&self, project: ProjectId, scim_ids: &[String]) -> Result<Vec<String>>;
+    /// Marks the users of these records of a wave reset (their password moves by the
+    /// invitation).
+    async fn mark_wave_moved(&self, run: RunId, seqs: &[u64], at: DateTime<Utc>) -> Result<()>;
     /// Users of silent-migration types the production runs created.
     async fn silent_users(&self, project: ProjectId) -> Result<u64>;
 }
@@ -867,6 +890,13 @@ pub enum RunRecords<'a> {
     /// These source ids, each with whether an earlier attempt may have reached the
     /// target (then the user is looked up by its `externalId` before it is sent).
     Reviewed(&'a [(String, bool)]),
+    /// Up to `limit` users the production runs created whose password waits for an
+    /// invitation: of forced-reset types, and of silent-migration types created before
+    /// `long_tail_before` (the long tail); not moved, in no other wave, not rolled back.
+    WaitingForReset {
+        long_tail_before: Option<DateTime<Utc>>,
+        limit: u32,
+    },
 }
 
 /// Which of a run's records to list.

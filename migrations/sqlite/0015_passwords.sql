@@ -1,8 +1,9 @@
 -- Passwords: the user type and password strategy a moved user fell in (names, never
 -- values), the verification service WSO2's login script calls (its settings and
--- credentials, stored hashed), the contexts of logins in progress (shared by every
--- instance on one database), every verification (never a password), and the users
--- whose password has moved (verified at first login, or reset by invitation).
+-- credentials, stored hashed), the plan of invitation waves, the contexts of logins
+-- in progress (shared by every instance on one database), every verification (never
+-- a password), and the users whose password has moved (verified at first login, or
+-- reset by invitation).
 
 ALTER TABLE job_records ADD COLUMN user_type TEXT;
 ALTER TABLE job_records ADD COLUMN password_strategy TEXT;
@@ -84,3 +85,12 @@ CREATE TABLE password_moves (
     PRIMARY KEY (project_id, scim_id)
 );
 CREATE INDEX password_moves_by_time ON password_moves (project_id, at);
+
+-- The plan of invitation waves (JSON: size, rate, daily cap, hours, time zone, the
+-- long-tail rule); the waves themselves are runs of kind `invite_wave`.
+CREATE TABLE password_wave_plans (
+    project_id BLOB PRIMARY KEY REFERENCES projects (id),
+    plan       TEXT NOT NULL,
+    enabled    BOOLEAN NOT NULL,
+    updated_at BIGINT NOT NULL
+);

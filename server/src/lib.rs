@@ -164,6 +164,31 @@ fn start_housekeeping(state: &AppState) {
         });
 }
 
+/// Every quarter of a minute, starts the invitation waves the projects' plans call
+/// for (inside their hours, under their caps, when nothing else of the project runs).
+fn start_wave_planner(state: &AppState) {
+    let (ferry, stop) = (state.ferry.clone(), state.background.stopping());
+    state
+        .background
+        .spawn_logged("wave planner", "every plan of invitation waves", async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(15));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => match ferry.plan_waves().await {
+                        Ok(started) => {
+                            for run in started {
+                                tracing::info!(run = %run.id, project = %run.project_id, users = run.total, "a plan started an invitation wave");
+                            }
+                        }
+                        Err(err) => tracing::warn!(error = %err, "planning invitation waves failed"),
+                    },
+                    () = stop.cancelled() => return Ok(()),
+                }
+            }
+        });
+}
+
 /// Serves Ferry on `listener` until `shutdown` completes. Stopping is one path: the
 /// supervisor's signal ends event streams and background work at once, requests in
 /// flight are drained, and the background work gets [`SHUTDOWN_DEADLINE`] to settle.
@@ -174,6 +199,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     state.assessments.keep_current(state.ingest.settled());
     start_housekeeping(&state);
+    start_wave_planner(&state);
     // Also takes up the runs a stopped server left running.
     state.runs.start_scheduler();
     let background = state.background.clone();

@@ -173,3 +173,63 @@ pub async fn rehearse_login(
         .await
         .map_err(fail)
 }
+
+#[server(prefix = "/sfn", endpoint = "passwords/waves")]
+pub async fn password_waves(
+    project: String,
+) -> Result<domain::password_service::WavesView, AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    ferry.waves(&actor, project).await.map_err(fail)
+}
+
+/// Saves the plan of waves from its form; an empty `long_tail_days` invites only the
+/// users of forced-reset types.
+#[server(prefix = "/sfn", endpoint = "passwords/save_plan")]
+pub async fn save_wave_plan(
+    project: String,
+    #[server(default)] enabled: Option<String>,
+    wave_size: String,
+    per_minute: String,
+    daily_cap: String,
+    from: String,
+    until: String,
+    zone: String,
+    #[server(default)] long_tail_days: String,
+) -> Result<domain::password_service::WavesView, AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    let long_tail_days = match long_tail_days.trim() {
+        "" => None,
+        days => Some(number("long_tail_days", days)?),
+    };
+    let plan = domain::password_service::WavePlan {
+        enabled: enabled.is_some(),
+        wave_size: number("wave_size", &wave_size)?,
+        per_minute: number("per_minute", &per_minute)?,
+        daily_cap: number("daily_cap", &daily_cap)?,
+        from,
+        until,
+        zone,
+        long_tail_days,
+    };
+    ferry
+        .save_wave_plan(&actor, project, plan)
+        .await
+        .map_err(fail)
+}
+
+/// Starts a wave now; an empty `size` takes the plan's wave size.
+#[server(prefix = "/sfn", endpoint = "passwords/start_wave")]
+pub async fn start_wave(
+    project: String,
+    #[server(default)] size: String,
+) -> Result<domain::runs::Run, AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    let size = match size.trim() {
+        "" => None,
+        n => Some(number("size", n)?),
+    };
+    ferry.start_wave(&actor, project, size).await.map_err(fail)
+}

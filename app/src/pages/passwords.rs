@@ -6,9 +6,9 @@
 
 use crate::{
     api::passwords::{
-        IssueServiceSecret, RehearseLogin, RevokeServiceKey, SavePasswordService,
-        password_coverage, password_script, password_service, password_verifications,
-        rehearsal_candidates,
+        IssueServiceSecret, RehearseLogin, RevokeServiceKey, SavePasswordService, SaveWavePlan,
+        StartWave, password_coverage, password_script, password_service, password_verifications,
+        password_waves, rehearsal_candidates,
     },
     components::{
         charts::{Bar, BarChart},
@@ -19,7 +19,8 @@ use crate::{
 };
 use domain::{
     numbers::grouped,
-    password_service::{Coverage, IssuedServiceSecret, SecretKind, ServiceView},
+    password_service::{Coverage, IssuedServiceSecret, SecretKind, ServiceView, WavesView},
+    runs::RunState,
     service::Rehearsal,
     user_types::PasswordStrategy,
 };
@@ -90,7 +91,148 @@ pub fn PasswordsPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        <WavesSection project />
         <VerificationsCard project offset />
+    }
+    .into_any()
+}
+
+#[component]
+fn WavesSection(project: Signal<String>) -> impl IntoView {
+    let save = ServerAction::<SaveWavePlan>::new();
+    let start = ServerAction::<StartWave>::new();
+    let saved = succeeded(save);
+    let waves = Resource::new(
+        move || (project.get(), saved.get(), start.version().get()),
+        |(p, ..)| password_waves(p),
+    );
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading the invitation waves…"</p> }>
+            {move || Suspend::new(async move {
+                match waves.await {
+                    Ok(view) => view! { <WavesCard project=project.get_untracked() waves=view save start /> }.into_any(),
+                    Err(error) => view! { <LoadError error /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+    .into_any()
+}
+
+#[component]
+fn WavesCard(
+    project: String,
+    waves: WavesView,
+    save: ServerAction<SaveWavePlan>,
+    start: ServerAction<StartWave>,
+) -> impl IntoView {
+    let save_error = action_error(save);
+    let start_error = action_error(start);
+    let plan = waves.plan.clone();
+    let started = {
+        let project = project.clone();
+        move || match start.value().get() {
+            Some(Ok(run)) => Some(view! {
+                <p class="alert success" role="status" id="wave-started">
+                    {format!("A wave of {} users started. ", grouped(run.total))}
+                    <a href=format!("/projects/{project}/runs/{}", run.id)>"Watch it"</a>
+                </p>
+            }),
+            _ => None,
+        }
+    };
+    let days = waves
+        .calendar
+        .iter()
+        .map(|d| Bar {
+            label: d.date.clone(),
+            value: d.users as f64,
+            text: grouped(d.users),
+        })
+        .collect::<Vec<_>>();
+    let rows = waves
+        .waves
+        .iter()
+        .map(|run| {
+            let c = &run.counts;
+            let state = match run.state {
+                RunState::Succeeded => view! { <span class="badge ok">"settled"</span> }.into_any(),
+                RunState::Running => view! { <span class="badge">"sending"</span> }.into_any(),
+                other => view! { <span class="badge muted">{other.as_str()}</span> }.into_any(),
+            };
+            view! {
+                <tr>
+                    <td><a href=format!("/projects/{project}/runs/{}", run.id)>{format_time(run.created_at)}</a></td>
+                    <td>{if run.created_by.is_some() { "by hand" } else { "by the plan" }}</td>
+                    <td>{state}</td>
+                    <td class="num">{grouped(run.total)}</td>
+                    <td class="num">{grouped(c.updated)}</td>
+                    <td class="num">{grouped(c.skipped)}</td>
+                    <td class="num">{grouped(c.failed)}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let has_waves = !waves.waves.is_empty();
+    let p = project.clone();
+    view! {
+        <section class="card" id="waves">
+            <h2>"Invitation waves"</h2>
+            <p>"Users of forced-reset types are created without an invitation. Waves then ask the target to have them choose a new password, a few at a time inside the hours you choose, and mark them migrated so that an old password is never checked again."</p>
+            <p id="waves-waiting">{format!(
+                "{} users wait for an invitation; {} were invited today.",
+                grouped(waves.waiting), grouped(waves.sent_today)
+            )}</p>
+            {match waves.reset_attribute.clone() {
+                Some(attribute) => view! { <p class="muted small">{format!("A wave sets {attribute} (and is_migrated) on each user.")}</p> }.into_any(),
+                None => view! { <p class="alert warn">"The production target defines neither forcePasswordReset nor askPassword: test it again once it does, or waves fail."</p> }.into_any(),
+            }}
+            {(!days.is_empty()).then(|| view! { <BarChart title="Invitations the plan sends, by day" bars=days id="wave-calendar" /> })}
+            <ActionForm action=start attr:class="row-form" attr:id="start-wave">
+                <input type="hidden" name="project" value=p />
+                <label>"Users in this wave"<input type="number" name="size" min="1" placeholder=plan.wave_size.to_string() /></label>
+                <button type="submit" class="primary" disabled=move || start.pending().get()>"Start a wave now"</button>
+            </ActionForm>
+            <FormError error=start_error />
+            {started}
+            {has_waves.then(|| view! {
+                <div class="table-scroll">
+                    <table class="data" id="wave-list">
+                        <thead><tr><th>"Started"</th><th>"How"</th><th>"State"</th><th class="num">"Users"</th><th class="num">"Invited"</th><th class="num">"Moved before"</th><th class="num">"Failed"</th></tr></thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                </div>
+            })}
+            <details open=!plan.enabled>
+                <summary>"The plan"</summary>
+                <ActionForm action=save attr:class="stack-form" attr:id="wave-plan">
+                    <input type="hidden" name="project" value=project />
+                    <label class="check"><input type="checkbox" name="enabled" value="on" checked=plan.enabled />" Start waves by this plan"</label>
+                    <div class="field-row">
+                        <label>"Users a wave"<input type="number" name="wave_size" min="1" value=plan.wave_size.to_string() /></label>
+                        <label>"At most a minute"<input type="number" name="per_minute" min="1" value=plan.per_minute.to_string() /></label>
+                        <label>"At most a day"<input type="number" name="daily_cap" min="1" value=plan.daily_cap.to_string() /></label>
+                    </div>
+                    <FieldError error=save_error field="wave_size" />
+                    <FieldError error=save_error field="per_minute" />
+                    <FieldError error=save_error field="daily_cap" />
+                    <div class="field-row">
+                        <label>"From"<input type="time" name="from" value=plan.from.clone() /></label>
+                        <label>"Until"<input type="time" name="until" value=plan.until.clone() /></label>
+                        <label>"Time zone"<input type="text" name="zone" value=plan.zone.clone() /></label>
+                    </div>
+                    <FieldError error=save_error field="from" />
+                    <FieldError error=save_error field="until" />
+                    <FieldError error=save_error field="zone" />
+                    <label>"Also invite silent-migration users whose password has not moved after (days)"
+                        <input type="number" name="long_tail_days" min="1" placeholder="leave empty: forced-reset users only" value=plan.long_tail_days.map(|d| d.to_string()).unwrap_or_default() />
+                    </label>
+                    <FieldError error=save_error field="long_tail_days" />
+                    <FormError error=save_error />
+                    <button type="submit" class="primary">"Save the plan"</button>
+                </ActionForm>
+            </details>
+        </section>
     }
     .into_any()
 }

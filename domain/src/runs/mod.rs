@@ -37,6 +37,9 @@ pub struct Tuning {
     pub batch_size: Option<u32>,
     /// Users sent per second, at most; `None`: as fast as the target answers.
     pub max_users_per_second: Option<u32>,
+    /// Users sent per minute, at most (invitation waves pace themselves by it).
+    #[serde(default)]
+    pub max_users_per_minute: Option<u32>,
     /// The run pauses when `failure_threshold` of the last `failure_window` records
     /// failed.
     pub failure_window: u32,
@@ -51,6 +54,7 @@ impl Default for Tuning {
             concurrency: 2,
             batch_size: None,
             max_users_per_second: None,
+            max_users_per_minute: None,
             failure_window: 200,
             failure_threshold: 100,
             groups: true,
@@ -59,6 +63,16 @@ impl Default for Tuning {
 }
 
 impl Tuning {
+    /// Users a second at most, from whichever limit is set (the lower of both).
+    pub fn rate(&self) -> Option<f64> {
+        let per_second = self.max_users_per_second.map(f64::from);
+        let per_minute = self.max_users_per_minute.map(|m| f64::from(m) / 60.0);
+        match (per_second, per_minute) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Problems name their field.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
@@ -71,6 +85,12 @@ impl Tuning {
             && !(1..=MAX_BATCH).contains(&size)
         {
             return Err(("batch_size", format!("between 1 and {MAX_BATCH} records")));
+        }
+        if self.max_users_per_minute == Some(0) {
+            return Err((
+                "max_users_per_minute",
+                "at least 1 (or empty for no limit)".into(),
+            ));
         }
         if self.max_users_per_second == Some(0) {
             return Err((

@@ -4,7 +4,7 @@
 //! verification behind them, the generated script, the rehearsal against the test
 //! target, the log of verifications and the coverage.
 
-use super::Ferry;
+use super::{Ferry, runs::Launch};
 use crate::{
     DomainError, Result,
     accounts::Actor,
@@ -15,10 +15,13 @@ use crate::{
         CREATION_SLACK_SECS, CredentialInfo, IssuedServiceSecret, KEY_PREFIX, NewVerification,
         PasswordUser, Reason, RehearsalCandidate, SECRET_PREFIX, ScriptVariant, Secret, SecretKind,
         ServiceSettings, ServiceUrls, ServiceView, StartRequest, StatusRequest, StoredService,
-        TOKEN_PREFIX, TokenClaims, Verification, login_key, login_matches, login_script,
-        migrated_attribute, parse_update_time, password_update_attribute,
+        TOKEN_PREFIX, TokenClaims, Verification, WavePlan, WavesView, login_key, login_matches,
+        login_script, migrated_attribute, parse_update_time, password_update_attribute,
+        reset_attribute,
     },
+    ports::RunRecords,
     roles::Permission,
+    runs::{Run, RunKind, RunSettings, Tuning},
     scim::target::TargetRole,
     user_types::PasswordStrategy,
 };
@@ -984,6 +987,206 @@ impl Ferry {
             })
             .collect())
     }
+}
+
+impl Ferry {
+    /// The plan of invitation waves, how many users wait, the days ahead, and the
+    /// latest waves.
+    pub async fn waves(&self, actor: &Actor, project: ProjectId) -> Result<WavesView> {
+        self.may_manage_passwords(actor, project).await?;
+        let plan = self.store.wave_plan(project).await?.unwrap_or_default();
+        let now = self.now();
+        let waiting = self
+            .store
+            .waiting_for_reset(project, long_tail_before(&plan, now))
+            .await?;
+        let sent_today = self
+            .store
+            .invited_since(project, plan.day_start(now)?)
+            .await?;
+        let discovery = self
+            .store
+            .target(project, TargetRole::Production)
+            .await?
+            .and_then(|t| t.last_test)
+            .and_then(|r| r.discovery);
+        let recent = self
+            .store
+            .runs(project, PageRequest::new(Some(0), Some(100)))
+            .await?;
+        let waves = recent
+            .items
+            .into_iter()
+            .filter(|r| r.kind == RunKind::InviteWave)
+            .take(20)
+            .collect();
+        Ok(WavesView {
+            calendar: plan.calendar(now, waiting, sent_today, 14),
+            plan,
+            waiting,
+            sent_today,
+            reset_attribute: reset_attribute(discovery.as_ref()),
+            waves,
+        })
+    }
+
+    pub async fn save_wave_plan(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        plan: WavePlan,
+    ) -> Result<WavesView> {
+        self.writable_project(actor, project).await?;
+        self.may_manage_passwords(actor, project).await?;
+        let plan = plan.validate()?;
+        let now = self.now();
+        let audit = NewAuditEntry::by(
+            actor,
+            now,
+            AuditAction::WavePlanSaved,
+            ObjectKind::Project,
+            project,
+        )
+        .in_project(project)
+        .detail(format!(
+            "invitation waves {}: {} a wave, {} a minute, {} a day, {}–{} {}{}",
+            if plan.enabled { "on" } else { "off" },
+            plan.wave_size,
+            plan.per_minute,
+            plan.daily_cap,
+            plan.from,
+            plan.until,
+            plan.zone,
+            plan.long_tail_days
+                .map(|d| format!(", silent-migration users not moved after {d} days too"))
+                .unwrap_or_default()
+        ));
+        self.store
+            .save_wave_plan(project, &plan, now, &audit)
+            .await?;
+        self.waves(actor, project).await
+    }
+
+    /// Starts a wave now, whatever the hours: `size` users at most (the plan's wave
+    /// size when `None`), at the plan's rate.
+    pub async fn start_wave(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        size: Option<u32>,
+    ) -> Result<Run> {
+        self.writable_project(actor, project).await?;
+        self.may_manage_passwords(actor, project).await?;
+        let plan = self.store.wave_plan(project).await?.unwrap_or_default();
+        let size = size.unwrap_or(plan.wave_size);
+        if !(1..=100_000).contains(&size) {
+            return Err(DomainError::invalid("size", "between 1 and 100,000 users"));
+        }
+        self.no_active_run(project).await?;
+        let waiting = self
+            .store
+            .waiting_for_reset(project, long_tail_before(&plan, self.now()))
+            .await?;
+        if waiting == 0 {
+            return Err(DomainError::invalid(
+                "size",
+                "no user waits for an invitation: every user of a forced-reset type has one (or \
+                 moved their password), and the long-tail rule takes nobody yet",
+            ));
+        }
+        self.launch_wave(Some(actor), project, &plan, size).await
+    }
+
+    /// Starts the waves the plans call for now (run by the server every little
+    /// while): inside each plan's hours, under its daily cap, when nothing else of the
+    /// project runs and users wait.
+    pub async fn plan_waves(&self) -> Result<Vec<Run>> {
+        let now = self.now();
+        let mut started = Vec::new();
+        for (project, plan) in self.store.enabled_wave_plans().await? {
+            let sent = self
+                .store
+                .invited_since(project, plan.day_start(now)?)
+                .await?;
+            let size = plan.wave_now(now, sent)?;
+            if size == 0 || self.no_active_run(project).await.is_err() {
+                continue;
+            }
+            let waiting = self
+                .store
+                .waiting_for_reset(project, long_tail_before(&plan, now))
+                .await?;
+            if waiting == 0 {
+                continue;
+            }
+            match self.launch_wave(None, project, &plan, size).await {
+                Ok(run) => started.push(run),
+                // Another instance started one first.
+                Err(DomainError::Conflict(_)) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(started)
+    }
+
+    async fn launch_wave(
+        &self,
+        actor: Option<&Actor>,
+        project: ProjectId,
+        plan: &WavePlan,
+        size: u32,
+    ) -> Result<Run> {
+        let target = self
+            .store
+            .target(project, TargetRole::Production)
+            .await?
+            .ok_or_else(|| DomainError::NotFound("production target (set one up first)".into()))?;
+        let version = self
+            .store
+            .mapping_version(project, None)
+            .await?
+            .ok_or_else(|| DomainError::invalid("mapping", "save a mapping first"))?;
+        let user_types = self.saved_user_types(project).await?.user_types;
+        let settings = RunSettings {
+            tuning: Tuning {
+                concurrency: 1,
+                batch_size: Some(plan.per_minute.clamp(1, 50)),
+                max_users_per_minute: Some(plan.per_minute),
+                groups: false,
+                ..Tuning::default()
+            },
+            user_types,
+            policy: target.settings.on_existing,
+            sample: None,
+            window: None,
+            placed: None,
+        };
+        let now = self.now();
+        self.launch_by(
+            actor,
+            Launch {
+                project,
+                kind: RunKind::InviteWave,
+                target_role: TargetRole::Production.as_str().to_string(),
+                mapping_version: Some(version.version),
+                parent: None,
+                settings: &settings,
+                records: RunRecords::WaitingForReset {
+                    long_tail_before: long_tail_before(plan, now),
+                    limit: size,
+                },
+                schedule: false,
+                note: Some(format!("an invitation wave of at most {size} users")),
+            },
+        )
+        .await
+    }
+}
+
+/// The long tail's cut-off: silent-migration users created before it are invited.
+fn long_tail_before(plan: &WavePlan, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    plan.long_tail_days
+        .map(|d| now - Duration::days(i64::from(d)))
 }
 
 /// A value at a SCIM attribute path (`name` or `urn:…:name`).

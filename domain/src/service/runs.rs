@@ -135,17 +135,17 @@ pub async fn advance(
 
 /// A run about to be made: what it is, where its records come from, whether it waits
 /// for its window.
-struct Launch<'a> {
-    project: ProjectId,
-    kind: RunKind,
-    target_role: String,
-    mapping_version: Option<u32>,
-    parent: Option<RunId>,
-    settings: &'a RunSettings,
-    records: RunRecords<'a>,
-    schedule: bool,
+pub(super) struct Launch<'a> {
+    pub(super) project: ProjectId,
+    pub(super) kind: RunKind,
+    pub(super) target_role: String,
+    pub(super) mapping_version: Option<u32>,
+    pub(super) parent: Option<RunId>,
+    pub(super) settings: &'a RunSettings,
+    pub(super) records: RunRecords<'a>,
+    pub(super) schedule: bool,
     /// A decision taken with it, for its audit entry (colliding records accepted).
-    note: Option<String>,
+    pub(super) note: Option<String>,
 }
 
 /// The colliding records the data check passed on because an administrator accepted
@@ -293,6 +293,12 @@ impl Ferry {
 
     /// Creates the run, audited, then starts it (or schedules it) and wakes the engine.
     async fn launch(&self, actor: &Actor, what: Launch<'_>) -> Result<Run> {
+        self.launch_by(Some(actor), what).await
+    }
+
+    /// Creates and starts (or schedules) a run for `actor`, or for Ferry itself when
+    /// a plan starts it (`None`).
+    pub(super) async fn launch_by(&self, actor: Option<&Actor>, what: Launch<'_>) -> Result<Run> {
         let engine = self.workers.runs.as_ref();
         let run = NewRun {
             id: RunId(self.secrets.new_uuid()),
@@ -302,32 +308,30 @@ impl Ferry {
             mapping_version: what.mapping_version,
             parent: what.parent,
             settings: what.settings.to_json(),
-            created_by: Some(actor.account_id),
+            created_by: actor.map(|a| a.account_id),
             created_at: self.now(),
         };
         let (records, schedule) = (what.records, what.schedule);
         let now = self.now();
-        let audit = NewAuditEntry::by(actor, now, AuditAction::RunCreated, ObjectKind::Run, run.id)
-            .in_project(run.project_id)
-            .detail(format!(
-                "{} against the {} target{}",
-                run.kind.as_str(),
-                run.target_role,
-                what.note
-                    .as_deref()
-                    .map(|n| format!("; {n}"))
-                    .unwrap_or_default()
-            ));
+        let audit = match actor {
+            Some(actor) => {
+                NewAuditEntry::by(actor, now, AuditAction::RunCreated, ObjectKind::Run, run.id)
+            }
+            None => NewAuditEntry::scheduled(now, AuditAction::RunCreated, ObjectKind::Run, run.id),
+        };
+        let audit = audit.in_project(run.project_id).detail(format!(
+            "{} against the {} target{}",
+            run.kind.as_str(),
+            run.target_role,
+            what.note
+                .as_deref()
+                .map(|n| format!("; {n}"))
+                .unwrap_or_default()
+        ));
         let created = self.store.create_run(&run, records, &audit).await?;
         if created.total == 0 {
-            let cancelled = advance(
-                self.store.as_ref(),
-                &created,
-                &RunEvent::Cancel,
-                Some(actor),
-                now,
-            )
-            .await?;
+            let cancelled =
+                advance(self.store.as_ref(), &created, &RunEvent::Cancel, actor, now).await?;
             return Err(DomainError::invalid(
                 "records",
                 format!(
@@ -341,7 +345,7 @@ impl Ferry {
         } else {
             RunEvent::Start
         };
-        let run = advance(self.store.as_ref(), &created, &event, Some(actor), now).await?;
+        let run = advance(self.store.as_ref(), &created, &event, actor, now).await?;
         if run.state == RunState::Running {
             engine.wake(run.id);
         }

@@ -69,10 +69,15 @@ impl Inner {
     }
 
     /// What a run that ended leaves for review: its outcomes folded into the queue (a
-    /// rollback's are not failures of users), and against production, the count of
-    /// users in the target refreshed.
+    /// rollback's and an invitation wave's are not failures of users), and against
+    /// production, the count of users in the target refreshed.
     pub(super) async fn fold_outcomes(&self, context: &Context) -> domain::Result<()> {
         let run = &context.run;
+        // A wave changes users already migrated: its failures are the target's, not
+        // the users', and stay on the wave's page.
+        if run.kind == RunKind::InviteWave {
+            return Ok(());
+        }
         if run.kind != RunKind::Rollback {
             self.queue_outcomes(context).await?;
         }

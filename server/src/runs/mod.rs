@@ -14,6 +14,7 @@ mod finish;
 mod progress;
 mod rollback;
 mod scheduler;
+mod wave;
 mod workers;
 
 use progress::{Meter, average_rate};
@@ -87,6 +88,10 @@ pub mod classes {
     pub const MAPPING: &str = "mapping";
     /// The record is no longer in the project (a newer export removed it).
     pub const MISSING_RECORD: &str = "missing_record";
+    /// The user's password moved at a login before the wave reached them.
+    pub const ALREADY_MOVED: &str = "already_moved";
+    /// The target defines no attribute that asks a user for a new password.
+    pub const NO_RESET_ATTRIBUTE: &str = "no_reset_attribute";
 }
 
 /// Seconds between two points of the rate chart.
@@ -137,6 +142,9 @@ struct Context {
     batch: u32,
     /// The look-ups by listing this instance's pushes share.
     listings: crate::scim::push::Listings,
+    /// What an invitation wave sets on each user: the reset flag, and `is_migrated`
+    /// (path and type) where the target defines it.
+    reset: Option<(String, Option<(String, String)>)>,
 }
 
 /// A record ready to push, or settled without pushing.
@@ -375,8 +383,8 @@ impl Inner {
                     tuning.failure_threshold,
                 )),
                 pace: tuning
-                    .max_users_per_second
-                    .map(|rate| (f64::from(rate), tokio::sync::Mutex::new(Instant::now()))),
+                    .rate()
+                    .map(|rate| (rate, tokio::sync::Mutex::new(Instant::now()))),
             })
         };
         lock(&self.drives).insert(id, drive.clone());
@@ -447,7 +455,9 @@ impl Inner {
         };
         let mapping = match run.kind {
             // A rollback maps nothing; its records carry the SCIM ids to delete.
-            RunKind::Rollback => version.mapping.compile_lenient(discovery.as_ref()).0,
+            RunKind::Rollback | RunKind::InviteWave => {
+                version.mapping.compile_lenient(discovery.as_ref()).0
+            }
             _ => version
                 .mapping
                 .compile(discovery.as_ref())
@@ -479,8 +489,8 @@ impl Inner {
         });
         // Under a rate limit a batch holds at most a second's worth of users, so that
         // the limit holds from the first request on, not only on average.
-        let batch = match settings.tuning.max_users_per_second {
-            Some(rate) => batch.min(rate.max(1)),
+        let batch = match settings.tuning.rate() {
+            Some(rate) => batch.min((rate.floor() as u32).max(1)),
             None => batch,
         };
         Ok(Context {
@@ -493,6 +503,12 @@ impl Inner {
             actions,
             batch,
             listings: Default::default(),
+            reset: domain::password_service::reset_attribute(discovery.as_ref()).map(|flag| {
+                (
+                    flag,
+                    domain::password_service::migrated_attribute(discovery.as_ref()),
+                )
+            }),
         })
     }
 }

@@ -173,7 +173,7 @@ impl Inner {
             return Ok(None);
         }
         let prepared = match context.run.kind {
-            RunKind::Rollback => Vec::new(),
+            RunKind::Rollback | RunKind::InviteWave => Vec::new(),
             _ => self.prepare(context, &claimed).await?,
         };
         Ok(Some(Ready { claimed, prepared }))
@@ -203,6 +203,7 @@ impl Inner {
     ) -> Batch {
         match context.run.kind {
             RunKind::Rollback => self.delete(context, &ready.claimed).await,
+            RunKind::InviteWave => self.invite(context, &ready.claimed).await,
             _ => self.push(context, owner, ready.prepared, stop).await,
         }
     }

@@ -180,6 +180,14 @@ pub fn router() -> Router<AppState> {
             "/projects/{id}/passwords/rehearsal",
             post(passwords::rehearse),
         )
+        .route(
+            "/projects/{id}/passwords/waves",
+            get(passwords::waves).post(passwords::start_wave),
+        )
+        .route(
+            "/projects/{id}/passwords/waves/plan",
+            axum::routing::put(passwords::save_plan),
+        )
         .fallback(|| async { ApiError(DomainError::NotFound("API endpoint".into())) })
 }
 
@@ -755,7 +763,7 @@ impl Modify for BearerAuth {
         passwords::get_service, passwords::put_service, passwords::rotate_secret,
         passwords::create_key, passwords::revoke_key, passwords::script,
         passwords::verifications, passwords::coverage, passwords::candidates,
-        passwords::rehearse,
+        passwords::rehearse, passwords::waves, passwords::save_plan, passwords::start_wave,
         super::password_service::start, super::password_service::poll,
         super::password_service::status, super::password_service::token),
     modifiers(&BearerAuth),

@@ -794,6 +794,111 @@ async fn story(db: TestDb, production: &Peer, test: &Peer, two_instances: bool) 
             .contains(vectors[0]["password"].as_str().unwrap())
     );
 
+    // Invitation waves: the forced-reset user waits; a plan whose hours cover the
+    // whole day starts a wave that sets forcePasswordReset and is_migrated on them.
+    let (status, waves) = send(
+        &server,
+        Method::GET,
+        &format!("{base}/passwords/waves"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{waves}");
+    assert_eq!(waves["waiting"], 1, "{waves}");
+    assert!(
+        waves["reset_attribute"]
+            .as_str()
+            .unwrap()
+            .ends_with(":forcePasswordReset"),
+        "{waves}"
+    );
+    let plan = |from: &str, until: &str| {
+        json!({"enabled": true, "wave_size": 100, "per_minute": 600,
+        "daily_cap": 1000, "from": from, "until": until, "zone": "UTC", "long_tail_days": null})
+    };
+    let (status, error) = send(
+        &server,
+        Method::PUT,
+        &format!("{base}/passwords/waves/plan"),
+        &token,
+        Some(plan("17:00", "09:00")),
+    )
+    .await;
+    assert_eq!(status, 422, "{error}");
+    assert_eq!(error["error"]["field"], "until");
+    let (status, waves) = send(
+        &server,
+        Method::PUT,
+        &format!("{base}/passwords/waves/plan"),
+        &token,
+        Some(plan("00:00", "23:59")),
+    )
+    .await;
+    assert_eq!(status, 200, "{waves}");
+    assert_eq!(waves["calendar"][0]["users"], 1, "{waves}");
+    // The server's planner may have started it already; either way one wave runs.
+    server.state.ferry.plan_waves().await.unwrap();
+    let (_, waves) = send(
+        &server,
+        Method::GET,
+        &format!("{base}/passwords/waves"),
+        &token,
+        None,
+    )
+    .await;
+    let wave = waves["waves"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no wave: {waves}"))
+        .to_string();
+    let done = until(
+        &server,
+        &token,
+        &format!("{base}/runs/{wave}"),
+        &["succeeded", "failed"],
+    )
+    .await;
+    assert_eq!(done["run"]["kind"], "invite_wave", "{done}");
+    assert_eq!(done["run"]["counts"]["updated"], 1, "{done}");
+    let invited = production
+        .get(&format!("/Users/{}", ids["legacy-reset"]))
+        .await;
+    assert_eq!(
+        invited["urn:scim:wso2:schema"]["forcePasswordReset"], true,
+        "{invited}"
+    );
+    assert_eq!(
+        invited["urn:scim:wso2:schema"]["is_migrated"], "true",
+        "{invited}"
+    );
+    let (_, coverage) = send(
+        &server,
+        Method::GET,
+        &format!("{base}/passwords/coverage"),
+        &token,
+        None,
+    )
+    .await;
+    let invited_type = coverage["by_type"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["user_type"] == "Invited")
+        .unwrap();
+    assert_eq!(invited_type["reset"], 1, "{coverage}");
+    assert_eq!(invited_type["waiting"], 0, "{coverage}");
+    // Nobody waits now: a wave by hand is refused, and no second wave starts.
+    let (status, refused) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/passwords/waves"),
+        &token,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(server.state.ferry.plan_waves().await.unwrap().is_empty());
+
     // The audit log names what was configured, never a secret.
     let (_, audit) = send(
         &server,
@@ -809,6 +914,7 @@ async fn story(db: TestDb, production: &Peer, test: &Peer, two_instances: bool) 
         "\"PasswordServiceSecretRotated\"",
         "\"PasswordServiceKeySet\"",
         "\"PasswordRehearsed\"",
+        "\"WavePlanSaved\"",
     ] {
         assert!(text.contains(action), "{action}");
     }

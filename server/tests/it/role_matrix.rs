@@ -681,7 +681,25 @@ async fn every_route_admits_exactly_the_roles_it_should() {
     }
     // Passwords: owners and administrators configure the verification service and
     // rehearse; support staff of the project read the coverage.
-    let password_fns: [RunFn; 9] = [
+    let password_fns: [RunFn; 12] = [
+        ("passwords/waves", Rule::AtLeast(Role::Admin), vec![]),
+        (
+            "passwords/save_plan",
+            Rule::AtLeast(Role::Admin),
+            vec![
+                ("wave_size", "100"),
+                ("per_minute", "60"),
+                ("daily_cap", "1000"),
+                ("from", "09:00"),
+                ("until", "17:00"),
+                ("zone", "UTC"),
+            ],
+        ),
+        (
+            "passwords/start_wave",
+            Rule::AtLeast(Role::Admin),
+            vec![("size", "5")],
+        ),
         ("passwords/service", Rule::AtLeast(Role::Admin), vec![]),
         (
             "passwords/save",
@@ -1022,6 +1040,22 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             Method::GET,
             format!("/api/v1/projects/{p}/passwords/rehearsal/candidates"),
             None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/passwords/waves"),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/projects/{p}/passwords/waves/plan"),
+            Some(
+                serde_json::json!({"enabled": false, "wave_size": 100, "per_minute": 60,
+                "daily_cap": 1000, "from": "09:00", "until": "17:00", "zone": "UTC",
+                "long_tail_days": 30}),
+            ),
             Rule::AtLeast(Role::Admin),
         ),
         (

@@ -14,7 +14,7 @@ use domain::{
     pagination::{Page, PageRequest},
     password_service::{
         Coverage, DayCoverage, MovedUser, NewVerification, PasswordUser, Reason, ReasonCount,
-        ServiceSettings, StoredService, TakenContext, TypeCoverage, Verification,
+        ServiceSettings, StoredService, TakenContext, TypeCoverage, Verification, WavePlan,
     },
     ports::PasswordStore,
     user_types::PasswordStrategy,
@@ -97,6 +97,31 @@ impl From<UserRow> for PasswordUser {
             moved: r.moved,
         }
     }
+}
+
+/// The users a wave may take (`$1` the project, `$2` the long tail's cut-off): created
+/// by a production run, of a forced-reset type (or of a silent-migration type created
+/// before the cut-off), password not moved, not rolled back, in no other wave (one
+/// that failed may be tried again); the latest record of each user.
+pub(crate) const WAITING_FOR_RESET: &str = "SELECT * FROM (SELECT jr.source_id, jr.scim_id, \
+     jr.user_type, jr.password_strategy, ROW_NUMBER() OVER (PARTITION BY jr.source_id \
+     ORDER BY jr.settled_at DESC) AS latest \
+     FROM job_records jr JOIN jobs j ON j.id = jr.job_id \
+     WHERE j.project_id = $1 AND j.target_role = 'production' \
+     AND j.kind NOT IN ('invite_wave', 'rollback') AND jr.state = 'created' \
+     AND jr.scim_id IS NOT NULL \
+     AND (jr.password_strategy = 'forced_reset' \
+     OR (jr.password_strategy = 'silent_migration' AND jr.settled_at < $2)) \
+     AND NOT EXISTS (SELECT 1 FROM password_moves m WHERE m.project_id = j.project_id \
+     AND m.scim_id = jr.scim_id) \
+     AND NOT EXISTS (SELECT 1 FROM job_records d JOIN jobs dj ON dj.id = d.job_id \
+     WHERE dj.project_id = j.project_id AND d.scim_id = jr.scim_id \
+     AND (d.state = 'deleted' OR (dj.kind = 'invite_wave' \
+     AND d.state IN ('pending', 'in_flight', 'updated'))))) w WHERE latest = 1";
+
+/// The long tail's cut-off as bound: none takes no silent-migration user.
+pub(crate) fn cut_off(before: Option<DateTime<Utc>>) -> i64 {
+    before.map_or(i64::MIN, millis)
 }
 
 /// Records a user counts as moved to the target from.
@@ -595,7 +620,8 @@ macro_rules! password_store {
                      AND target_role = 'test' AND kind <> 'rollback' \
                      ORDER BY created_at DESC LIMIT 1) \
                      AND jr.state = 'created' AND jr.scim_id IS NOT NULL \
-                     AND (jr.password_strategy IS NULL OR jr.password_strategy = 'silent_migration') \
+                     AND (jr.password_strategy IS NULL \
+                     OR jr.password_strategy = 'silent_migration') \
                      AND NOT EXISTS (SELECT 1 FROM password_moves m WHERE m.project_id = $1 \
                      AND m.scim_id = jr.scim_id) ORDER BY jr.seq LIMIT $2"
                 )))
@@ -605,6 +631,149 @@ macro_rules! password_store {
                 .await
                 .map_err(internal)?;
                 Ok(rows.into_iter().map(PasswordUser::from).collect())
+            }
+
+            async fn wave_plan(&self, project: ProjectId) -> Result<Option<WavePlan>> {
+                let text: Option<String> =
+                    sqlx::query_scalar("SELECT plan FROM password_wave_plans WHERE project_id = $1")
+                        .bind(project.0)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                text.map(|t| {
+                    serde_json::from_str(&t)
+                        .map_err(|e| DomainError::Internal(format!("stored wave plan: {e}")))
+                })
+                .transpose()
+            }
+
+            async fn save_wave_plan(
+                &self,
+                project: ProjectId,
+                plan: &WavePlan,
+                at: DateTime<Utc>,
+                audit: &NewAuditEntry,
+            ) -> Result<()> {
+                let text = serde_json::to_string(plan)
+                    .map_err(|e| DomainError::Internal(e.to_string()))?;
+                let mut tx = self.begin().await?;
+                sqlx::query(
+                    "INSERT INTO password_wave_plans (project_id, plan, enabled, updated_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (project_id) DO UPDATE SET \
+                     plan = excluded.plan, enabled = excluded.enabled, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(project.0)
+                .bind(text)
+                .bind(plan.enabled)
+                .bind(millis(at))
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
+                Self::commit(tx, audit).await
+            }
+
+            async fn enabled_wave_plans(&self) -> Result<Vec<(ProjectId, WavePlan)>> {
+                let rows: Vec<(uuid::Uuid, String)> = sqlx::query_as(
+                    "SELECT w.project_id, w.plan FROM password_wave_plans w \
+                     JOIN projects p ON p.id = w.project_id \
+                     WHERE w.enabled = TRUE AND p.archived = FALSE",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)?;
+                rows.into_iter()
+                    .map(|(id, text)| {
+                        let plan = serde_json::from_str(&text)
+                            .map_err(|e| DomainError::Internal(format!("stored wave plan: {e}")))?;
+                        Ok((ProjectId(id), plan))
+                    })
+                    .collect()
+            }
+
+            async fn invited_since(&self, project: ProjectId, since: DateTime<Utc>) -> Result<u64> {
+                // PostgreSQL sums BIGINTs into NUMERIC: cast back.
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT CAST(COALESCE(SUM(total), 0) AS BIGINT) FROM jobs \
+                     WHERE project_id = $1 AND kind = 'invite_wave' AND created_at >= $2",
+                )
+                .bind(project.0)
+                .bind(millis(since))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(internal)?;
+                Ok(count(n))
+            }
+
+            async fn waiting_for_reset(
+                &self,
+                project: ProjectId,
+                long_tail_before: Option<DateTime<Utc>>,
+            ) -> Result<u64> {
+                let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT COUNT(*) FROM ({WAITING_FOR_RESET}) waiting"
+                )))
+                .bind(project.0)
+                .bind(cut_off(long_tail_before))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(internal)?;
+                Ok(count(n))
+            }
+
+            async fn moved_among(
+                &self,
+                project: ProjectId,
+                scim_ids: &[String],
+            ) -> Result<Vec<String>> {
+                if scim_ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut query = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT scim_id FROM password_moves WHERE project_id = ",
+                );
+                query.push_bind(project.0).push(" AND scim_id IN (");
+                let mut list = query.separated(", ");
+                for id in scim_ids {
+                    list.push_bind(id.clone());
+                }
+                query.push(")");
+                query
+                    .build_query_scalar()
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)
+            }
+
+            async fn mark_wave_moved(
+                &self,
+                run: RunId,
+                seqs: &[u64],
+                at: DateTime<Utc>,
+            ) -> Result<()> {
+                if seqs.is_empty() {
+                    return Ok(());
+                }
+                let mut query = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO password_moves (project_id, scim_id, source_id, target_role, \
+                     user_type, how, at) SELECT j.project_id, jr.scim_id, jr.source_id, \
+                     j.target_role, jr.user_type, 'reset', ",
+                );
+                query
+                    .push_bind(millis(at))
+                    .push(
+                        " FROM job_records jr JOIN jobs j ON j.id = jr.job_id \
+                         WHERE jr.scim_id IS NOT NULL AND jr.job_id = ",
+                    )
+                    .push_bind(run.0)
+                    .push(" AND jr.seq IN (");
+                let mut list = query.separated(", ");
+                for seq in seqs {
+                    list.push_bind(*seq as i64);
+                }
+                query.push(") ON CONFLICT (project_id, scim_id) DO NOTHING");
+                query.build().execute(&self.pool).await.map_err(internal)?;
+                Ok(())
             }
 
             async fn silent_users(&self, project: ProjectId) -> Result<u64> {

@@ -294,6 +294,26 @@ macro_rules! run_store {
                         }
                         chosen.len() as u64
                     }
+                    RunRecords::WaitingForReset {
+                        long_tail_before,
+                        limit,
+                    } => Self::exec(
+                        &mut tx,
+                        sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "INSERT INTO job_records (job_id, seq, source_id, state, scim_id, \
+                             user_type, password_strategy) SELECT $3, \
+                             ROW_NUMBER() OVER (ORDER BY source_id) - 1, source_id, $4, scim_id, \
+                             user_type, password_strategy FROM (SELECT * FROM ({}) waiting \
+                             ORDER BY source_id LIMIT $5) chosen",
+                            super::passwords::WAITING_FOR_RESET
+                        )))
+                        .bind(run.project_id.0)
+                        .bind(super::passwords::cut_off(long_tail_before))
+                        .bind(run.id.0)
+                        .bind(pending)
+                        .bind(i64::from(limit)),
+                    )
+                    .await?,
                     RunRecords::FailedOf(parent) | RunRecords::CreatedOf(parent) => {
                         let (state, scim_id) = match records {
                             RunRecords::FailedOf(_) => (RecordState::Failed, "NULL"),

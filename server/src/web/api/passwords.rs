@@ -1,6 +1,7 @@
 //! The Passwords stage through the API: the verification service's settings, its
 //! client secret and static key (shown once), the generated login script, the log of
-//! verifications, the coverage, and the rehearsal against the test target.
+//! verifications, the coverage, the rehearsal against the test target, and the
+//! invitation waves (their plan, and a wave started by hand).
 
 use super::{ApiActor, ApiJson, ApiResult, ErrorBody, PageParams, project_id};
 use crate::web::AppState;
@@ -14,8 +15,9 @@ use domain::{
     pagination::{Page, PageRequest},
     password_service::{
         Coverage, IssuedServiceSecret, RehearsalCandidate, ScriptVariant, SecretKind,
-        ServiceSettings, ServiceView, Verification,
+        ServiceSettings, ServiceView, Verification, WavePlan, WavesView,
     },
+    runs::Run,
     service::{Rehearsal, RehearsalInput},
 };
 use serde::{Deserialize, Serialize};
@@ -213,4 +215,61 @@ pub async fn rehearse(
             .rehearse_password_login(&actor, project_id(&id)?, input)
             .await?,
     ))
+}
+
+/// The plan of invitation waves, how many users wait, the days ahead and the latest
+/// waves.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/passwords/waves", tag = "passwords",
+    params(("id" = String, Path, description = "Project id")),
+    responses((status = 200, body = WavesView), (status = 403, body = ErrorBody)))]
+pub async fn waves(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<Json<WavesView>> {
+    Ok(Json(state.ferry.waves(&actor, project_id(&id)?).await?))
+}
+
+/// Saves the plan: wave size, users a minute, a daily cap, the hours in a time zone,
+/// and the long-tail rule.
+#[utoipa::path(put, path = "/api/v1/projects/{id}/passwords/waves/plan", tag = "passwords",
+    params(("id" = String, Path, description = "Project id")),
+    request_body = WavePlan,
+    responses((status = 200, body = WavesView), (status = 422, body = ErrorBody)))]
+pub async fn save_plan(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+    ApiJson(plan): ApiJson<WavePlan>,
+) -> ApiResult<Json<WavesView>> {
+    Ok(Json(
+        state
+            .ferry
+            .save_wave_plan(&actor, project_id(&id)?, plan)
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct StartWave {
+    /// Users at most; the plan's wave size when left out.
+    size: Option<u32>,
+}
+
+/// Starts a wave now, whatever the plan's hours (at its rate).
+#[utoipa::path(post, path = "/api/v1/projects/{id}/passwords/waves", tag = "passwords",
+    params(("id" = String, Path, description = "Project id")),
+    request_body = StartWave,
+    responses((status = 201, body = Run), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn start_wave(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<StartWave>,
+) -> ApiResult<(StatusCode, Json<Run>)> {
+    let run = state
+        .ferry
+        .start_wave(&actor, project_id(&id)?, body.size)
+        .await?;
+    Ok((StatusCode::CREATED, Json(run)))
 }
