@@ -814,9 +814,12 @@ test("silent password migration is configured, rehearsed on a test-run user, and
   // Hashes made by independent implementations (passlib, OpenSSL): bcrypt and a salted SHA-256.
   const vectors = JSON.parse(readFileSync(`${__dirname}/../../domain/tests/fixtures/passwords/vectors.json`, "utf8")).vectors;
   const bcrypt = vectors.filter((v: { kind: string }) => v.kind === "bcrypt");
-  const users = bcrypt.map((v: { stored: string }, i: number) => ({
+  const silent = bcrypt.map((v: { stored: string }, i: number) => ({
     email: `pw${i}@corp.example`, email_verified: true, user_id: `pw-${i}`, password_hash: v.stored,
   }));
+  // Two of a forced-reset type: they wait for an invitation wave.
+  const invited = [0, 1].map((i) => ({ email: `rs${i}@reset.example`, email_verified: true, user_id: `rs-${i}` }));
+  const users = [...silent, ...invited];
   const upload = await page.request.post(`${url()}/api/v1/projects/${project.id}/uploads?file_name=auth0.json`, {
     data: JSON.stringify(users), headers: { Authorization: `Bearer ${token}` },
   });
@@ -830,7 +833,10 @@ test("silent password migration is configured, rehearsed on a test-run user, and
     });
     await api("POST", `${base}/targets/${role}/test`);
   }
-  await api("PUT", `${base}/user-types`, { user_types: [{ name: "Staff", include: true, password: "silent_migration" }] });
+  await api("PUT", `${base}/user-types`, { user_types: [
+    { name: "Invited", include: true, password: "forced_reset", conditions: [{ test: "email_domain", value: "reset.example" }] },
+    { name: "Staff", include: true, password: "silent_migration" },
+  ] });
   const rules = [
     { target: "userName", source: "email", transforms: [{ op: "email" }] },
     { target: "emails[type eq \"work\"].value", source: "email", transforms: [{ op: "email" }] },
@@ -873,10 +879,12 @@ test("silent password migration is configured, rehearsed on a test-run user, and
 
   // The rehearsal: a wrong password stops at the status; the right one goes all the way.
   const rehearsal = page.locator("#rehearsal-form");
+  await rehearsal.getByLabel("Test-run user").selectOption({ label: "pw-0 (Staff)" });
   await rehearsal.getByLabel("Login name").fill("pw0@corp.example");
   await rehearsal.getByLabel("Their legacy password").fill("not the password");
   await rehearsal.getByRole("button", { name: "Rehearse the login" }).click();
   await expect(page.locator("#rehearsal-result")).toContainText("stopped at the step marked failed");
+  await rehearsal.getByLabel("Test-run user").selectOption({ label: "pw-0 (Staff)" });
   await rehearsal.getByLabel("Login name").fill("pw0@corp.example");
   await rehearsal.getByLabel("Their legacy password").fill(bcrypt[0].password);
   await rehearsal.getByRole("button", { name: "Rehearse the login" }).click();
@@ -911,12 +919,26 @@ test("silent password migration is configured, rehearsed on a test-run user, and
   };
   await page.reload();
   await expect(page.locator("#coverage")).toContainText(`Of ${users.length} users the real runs created, 0 (0 %) moved`);
+  await expect(page.locator("#waves-waiting")).toContainText("2 users wait for an invitation");
   expect(await login(0, "wrong")).toBe("FAIL");
   expect(await login(0, bcrypt[0].password)).toBe("SUCCESS");
   expect(await login(1, bcrypt[1].password)).toBe("SUCCESS");
   await page.reload();
-  await expect(page.locator("#coverage")).toContainText(`Of ${users.length} users the real runs created, 2 (50 %) moved their password at a login`);
+  await expect(page.locator("#coverage")).toContainText(`Of ${users.length} users the real runs created, 2 (33 %) moved their password at a login`);
   await expect(page.locator("#coverage-by-type")).toContainText("Staff");
+
+  // A wave invites the two forced-reset users; its run page shows it settle.
+  await page.locator("#start-wave").getByRole("button", { name: "Start a wave now" }).click();
+  await expect(page.locator("#wave-started")).toContainText("A wave of 2 users started");
+  await atBothWidths(page, "passwords-waves");
+  await page.locator("#wave-started").getByRole("link", { name: "Watch it" }).click();
+  await expect(page.getByText("Invite wave").first()).toBeVisible();
+  await expect(page.locator('.page-head h2 .badge[data-state="succeeded"]')).toBeVisible({ timeout: 60_000 });
+  await atBothWidths(page, "passwords-wave-run");
+  await page.goto(`${url()}${base}/passwords`);
+  await expect(page.locator("#coverage")).toContainText("2 (33 %) were reset by invitation");
+  await expect(page.locator("#waves-waiting")).toContainText("0 users wait for an invitation");
+  await expect(page.locator("#wave-list")).toContainText("settled");
   await expect(page.locator("#outcomes")).toContainText("wrong password");
   await expect(page.locator("#verifications")).toContainText("password verified");
   await expect(page.locator("#verifications")).toContainText("bcrypt");
