@@ -60,11 +60,11 @@ fn status_bytes(key: &str) -> Option<u64> {
 
 /// Starts measuring the peak resident set size afresh (Linux: writing 5 to
 /// `/proc/self/clear_refs` resets `VmHWM`), so one phase's peak is its own.
-fn reset_peak_rss() {
+pub(crate) fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-fn mib(bytes: Option<u64>) -> String {
+pub(crate) fn mib(bytes: Option<u64>) -> String {
     bytes.map_or("unknown".into(), |b| {
         format!("{:.0} MiB", b as f64 / (1024.0 * 1024.0))
     })

@@ -1,5 +1,6 @@
 //! `ferry-bench`: writes synthetic exports and measures Ferry — reading exports, the
-//! assessment, the SCIM client, the run engine end to end and the mapping engine.
+//! assessment, the SCIM client, the run engine end to end, the mapping engine, the
+//! review queue and the password verification service.
 //! Each command prints its figures; `scripts/bench.sh` runs them all.
 
 use clap::{Parser, Subcommand};
@@ -82,6 +83,17 @@ pub enum Command {
         #[arg(long)]
         postgres: Option<String>,
     },
+    /// Measure the password verification service: start, poll and status as WSO2's
+    /// login script drives them, at 1, 16 and 64 logins at once, with salted SHA-256
+    /// and bcrypt at cost 10. On SQLite, and on PostgreSQL given an empty database's URL.
+    BenchPasswords {
+        /// Logins with the cheap scheme at each level of concurrency.
+        #[arg(long, default_value_t = 3_000)]
+        logins: usize,
+        /// An empty PostgreSQL database to measure on as well.
+        #[arg(long)]
+        postgres: Option<String>,
+    },
     /// Measure the mapping engine: map synthetic normalized records on one thread.
     BenchMap {
         /// How many records.
@@ -135,6 +147,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::BenchReview { failed, postgres } => {
             ferry_bench::review::run(failed, postgres).await?;
+            Ok(())
+        }
+        Command::BenchPasswords { logins, postgres } => {
+            ferry_bench::passwords::run(logins, postgres).await?;
             Ok(())
         }
         Command::BenchMap { records } => {

@@ -35,7 +35,7 @@ use server::{
 use std::{path::PathBuf, sync::Arc, time::Instant};
 
 /// What one engine pass measured.
-struct Measured {
+pub(crate) struct Measured {
     records: u64,
     created: u64,
     failed: u64,
@@ -71,16 +71,16 @@ fn mapping() -> Mapping {
 }
 
 /// One database: a project with `users` imported, a target, the mapping saved.
-struct Prepared {
-    ferry: Ferry,
-    store: Arc<dyn Store>,
-    vault: Vault,
-    actor: Actor,
-    project: ProjectId,
-    records: u64,
+pub(crate) struct Prepared {
+    pub(crate) ferry: Ferry,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) vault: Vault,
+    pub(crate) actor: Actor,
+    pub(crate) project: ProjectId,
+    pub(crate) records: u64,
 }
 
-async fn prepare(
+pub(crate) async fn prepare(
     url: &str,
     dir: &std::path::Path,
     export: &std::path::Path,
@@ -119,6 +119,28 @@ async fn engine_pass(
     groups: bool,
     concurrency: u32,
 ) -> anyhow::Result<Measured> {
+    engine_pass_with(
+        prepared,
+        base_url,
+        token,
+        groups,
+        concurrency,
+        UserTypes::default(),
+    )
+    .await
+    .map(|(measured, _)| measured)
+}
+
+/// A real run into the target at `base_url` with these user types; the run's id
+/// comes back with what it measured.
+pub(crate) async fn engine_pass_with(
+    prepared: &Prepared,
+    base_url: &str,
+    token: &str,
+    groups: bool,
+    concurrency: u32,
+    user_types: UserTypes,
+) -> anyhow::Result<(Measured, RunId)> {
     let targets = Targets::new(prepared.vault.clone());
     let role = TargetRole::Test;
     let input = TargetInput {
@@ -147,7 +169,7 @@ async fn engine_pass(
             batch_size: from_env("BENCH_BATCH"),
             ..Tuning::default()
         },
-        user_types: UserTypes::default(),
+        user_types,
         policy: ExistingPolicy::Skip,
         sample: None,
         window: None,
@@ -212,12 +234,15 @@ async fn engine_pass(
         done.counts,
         done.total
     );
-    Ok(Measured {
-        records: done.total,
-        created: done.counts.created,
-        failed: done.counts.failed,
-        seconds,
-    })
+    Ok((
+        Measured {
+            records: done.total,
+            created: done.counts.created,
+            failed: done.counts.failed,
+            seconds,
+        },
+        run.id,
+    ))
 }
 
 /// A number the environment sets for a pass (`BENCH_BATCH`, `BENCH_CONCURRENCY`, …).

@@ -887,6 +887,23 @@ async fn story(db: TestDb, production: &Peer, test: &Peer, two_instances: bool) 
         .unwrap();
     assert_eq!(invited_type["reset"], 1, "{coverage}");
     assert_eq!(invited_type["waiting"], 0, "{coverage}");
+    // The wave changed users; it created none: the users still add up.
+    let created: u64 = coverage["by_type"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["created"].as_u64().unwrap())
+        .sum();
+    assert_eq!(created as usize, vectors.len() + 2, "{coverage}");
+    let (_, records) = send(
+        &server,
+        Method::GET,
+        &format!("{base}/runs/{wave}/records"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(records["records"][0]["state"], "updated", "{records}");
     // Nobody waits now: a wave by hand is refused, and no second wave starts.
     let (status, refused) = send(
         &server,

@@ -126,6 +126,8 @@ pub(crate) fn cut_off(before: Option<DateTime<Utc>>) -> i64 {
 
 /// Records a user counts as moved to the target from.
 const MOVED_STATES: &str = "('created', 'updated', 'skipped')";
+/// Runs that move users (a rollback deletes them, a wave only changes them).
+const MOVING_KINDS: &str = "j.kind NOT IN ('rollback', 'invite_wave')";
 
 const USER_SELECT: &str = "SELECT jr.scim_id, jr.source_id, jr.job_id, j.target_role, \
      jr.user_type, jr.password_strategy, jr.settled_at, \
@@ -382,7 +384,8 @@ macro_rules! password_store {
             ) -> Result<Option<PasswordUser>> {
                 let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "{USER_SELECT} WHERE jr.scim_id = $1 AND j.project_id = $2 \
-                     AND jr.state IN {MOVED_STATES} ORDER BY jr.settled_at DESC LIMIT 1"
+                     AND {MOVING_KINDS} AND jr.state IN {MOVED_STATES} \
+                     ORDER BY jr.settled_at DESC LIMIT 1"
                 )))
                 .bind(scim_id)
                 .bind(project.0)
@@ -510,7 +513,8 @@ macro_rules! password_store {
                     sqlx::query_as(sqlx::AssertSqlSafe(format!(
                         "SELECT jr.user_type, jr.password_strategy, COUNT(*) FROM job_records jr \
                          JOIN jobs j ON j.id = jr.job_id WHERE j.project_id = $1 \
-                         AND j.target_role = 'production' AND jr.state IN {MOVED_STATES} \
+                         AND j.target_role = 'production' AND {MOVING_KINDS} \
+                         AND jr.state IN {MOVED_STATES} \
                          AND jr.scim_id IS NOT NULL \
                          GROUP BY jr.user_type, jr.password_strategy"
                     )))
@@ -780,8 +784,8 @@ macro_rules! password_store {
                 let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                     "SELECT COUNT(*) FROM job_records jr JOIN jobs j ON j.id = jr.job_id \
                      WHERE j.project_id = $1 AND j.target_role = 'production' \
-                     AND jr.state IN {MOVED_STATES} AND jr.scim_id IS NOT NULL \
-                     AND jr.password_strategy = 'silent_migration'"
+                     AND {MOVING_KINDS} AND jr.state IN {MOVED_STATES} \
+                     AND jr.scim_id IS NOT NULL AND jr.password_strategy = 'silent_migration'"
                 )))
                 .bind(project.0)
                 .fetch_one(&self.pool)

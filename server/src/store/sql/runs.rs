@@ -756,7 +756,8 @@ macro_rules! run_store {
                             .push(
                                 ", scim_id = v_scim_id, error_class = v_class, \
                                  error_detail = v_detail, scim_type = v_type, member_of = v_groups, \
-                                 user_type = v_user_type, password_strategy = v_strategy, \
+                                 user_type = COALESCE(v_user_type, user_type), \
+                                 password_strategy = COALESCE(v_strategy, password_strategy), \
                                  lease_until = NULL, settled_at = ",
                             )
                             .push_bind(millis(at))
