@@ -7,8 +7,10 @@
 # into an in-process null target and into the real SCIM peer, beside the peer's own
 # ceiling. Then the run engine end to end: the same number of users imported, mapped
 # and run into the null target and the peer (beside its ceiling) on SQLite, and on a
-# PostgreSQL server started for the purpose; and support staff's queue with a million failed
-# users on both databases. Usage: scripts/bench.sh [USERS] [SCIM_USERS]
+# PostgreSQL server started for the purpose; support staff's queue with a million failed
+# users on both databases; and the password verification service (start, poll, status
+# at 1, 16 and 64 logins at once, salted SHA-256 and bcrypt) on both databases.
+# Usage: scripts/bench.sh [USERS] [SCIM_USERS]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -67,3 +69,13 @@ psql = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"))[-1]
 subprocess.run([psql, url, "-q", "-c", f"CREATE DATABASE {name}"], check=True)
 PY
 "$FERRY" bench-review --failed 1000000 --postgres "${PGURL%/*}/$REVIEW_DB"
+
+printf '\n==> password verification service (SQLite and PostgreSQL)\n'
+PASSWORDS_DB="ferry_passwords_bench_$$"
+python3 - "$PGURL" "$PASSWORDS_DB" <<'PY'
+import sys, subprocess, glob
+url, name = sys.argv[1], sys.argv[2]
+psql = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"))[-1]
+subprocess.run([psql, url, "-q", "-c", f"CREATE DATABASE {name}"], check=True)
+PY
+"$FERRY" bench-passwords --postgres "${PGURL%/*}/$PASSWORDS_DB"

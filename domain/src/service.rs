@@ -103,6 +103,8 @@ pub struct Ferry {
     hasher: Arc<dyn PasswordHasher>,
     policy: Policy,
     workers: Workers,
+    /// What the password service reads on every login, kept briefly.
+    password_cache: passwords::Cache,
 }
 
 /// How long a setup token printed at start stays valid.
@@ -124,6 +126,7 @@ impl Ferry {
             hasher,
             policy,
             workers,
+            password_cache: passwords::Cache::default(),
         }
     }
 

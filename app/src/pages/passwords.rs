@@ -180,8 +180,12 @@ fn WavesCard(
             <h2>"Invitation waves"</h2>
             <p>"Users of forced-reset types are created without an invitation. Waves then ask the target to have them choose a new password, a few at a time inside the hours you choose, and mark them migrated so that an old password is never checked again."</p>
             <p id="waves-waiting">{format!(
-                "{} users wait for an invitation; {} were invited today.",
-                grouped(waves.waiting), grouped(waves.sent_today)
+                "{}; waves took {} today.",
+                match waves.waiting {
+                    1 => "1 user waits for an invitation".to_string(),
+                    n => format!("{} users wait for an invitation", grouped(n)),
+                },
+                grouped(waves.sent_today)
             )}</p>
             {match waves.reset_attribute.clone() {
                 Some(attribute) => view! { <p class="muted small">{format!("A wave sets {attribute} (and is_migrated) on each user.")}</p> }.into_any(),

@@ -183,6 +183,54 @@ pub struct RehearsalInput {
     pub password: Secret,
 }
 
+/// How long an instance answers logins from its copy of a project's service settings:
+/// a change (a new secret, the service switched off) made on another instance reaches
+/// this one within it. Saved here, it applies at once.
+const SERVICE_FRESH: Duration = Duration::seconds(2);
+/// How long the target's schema is taken to say the same about password-update times.
+const SCHEMA_FRESH: Duration = Duration::minutes(1);
+
+type Stamped<T> = (DateTime<Utc>, T);
+
+/// What every login reads and seldom changes — the service's settings and the target's
+/// password-update attribute — kept per project for a short while: read from the store
+/// each time, they were a third of a cheap login's cost.
+#[derive(Clone, Default)]
+pub(super) struct Cache {
+    services: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<ProjectId, Stamped<Option<StoredService>>>>,
+    >,
+    update_attributes: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<(ProjectId, String), Stamped<Option<String>>>>,
+    >,
+}
+
+fn cached<K: std::hash::Hash + Eq, V: Clone>(
+    map: &std::sync::Mutex<std::collections::HashMap<K, Stamped<V>>>,
+    key: &K,
+    now: DateTime<Utc>,
+    fresh: Duration,
+) -> Option<V> {
+    let map = map
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    map.get(key)
+        .filter(|(at, _)| now - *at < fresh)
+        .map(|(_, v)| v.clone())
+}
+
+fn keep<K: std::hash::Hash + Eq, V>(
+    map: &std::sync::Mutex<std::collections::HashMap<K, Stamped<V>>>,
+    key: K,
+    now: DateTime<Utc>,
+    value: V,
+) {
+    let mut map = map
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    map.insert(key, (now, value));
+}
+
 /// Compares two strings in time that depends only on their lengths.
 fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()
@@ -313,6 +361,7 @@ impl Ferry {
         self.store
             .save_password_service(project, &settings, &client_id, now, &audit)
             .await?;
+        self.forget_service(project);
         self.store
             .password_service(project)
             .await?
@@ -373,6 +422,7 @@ impl Ferry {
                     .await?
             }
         }
+        self.forget_service(project);
         Ok(IssuedServiceSecret {
             client_id: service.client_id,
             secret,
@@ -393,7 +443,11 @@ impl Ferry {
         )
         .in_project(project)
         .detail("removed the static key");
-        self.store.set_service_key(project, None, now, &audit).await
+        self.store
+            .set_service_key(project, None, now, &audit)
+            .await?;
+        self.forget_service(project);
+        Ok(())
     }
 
     /// The login script for the project, with its URLs and client id filled in.
@@ -447,12 +501,55 @@ impl Ferry {
         &self,
         project: ProjectId,
     ) -> std::result::Result<StoredService, ServiceRefusal> {
-        match self.store.password_service(project).await {
-            Ok(Some(s)) if s.settings.enabled => Ok(s),
-            Ok(Some(_)) => Err(ServiceRefusal::DISABLED),
-            Ok(None) => Err(ServiceRefusal::NOT_FOUND),
-            Err(err) => Err(ServiceRefusal::unavailable(err)),
+        let now = self.now();
+        let cache = &self.password_cache.services;
+        let service = match cached(cache, &project, now, SERVICE_FRESH) {
+            Some(service) => service,
+            None => {
+                let service = self
+                    .store
+                    .password_service(project)
+                    .await
+                    .map_err(ServiceRefusal::unavailable)?;
+                keep(cache, project, now, service.clone());
+                service
+            }
+        };
+        match service {
+            Some(s) if s.settings.enabled => Ok(s),
+            Some(_) => Err(ServiceRefusal::DISABLED),
+            None => Err(ServiceRefusal::NOT_FOUND),
         }
+    }
+
+    /// Drops this instance's copy of the service after a change made here.
+    fn forget_service(&self, project: ProjectId) {
+        let mut map = self
+            .password_cache
+            .services
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.remove(&project);
+    }
+
+    /// The target's password-update attribute for `role`, if its schema has one.
+    async fn update_attribute(
+        &self,
+        project: ProjectId,
+        role: TargetRole,
+    ) -> Result<Option<String>> {
+        let now = self.now();
+        let key = (project, role.as_str().to_string());
+        let cache = &self.password_cache.update_attributes;
+        if let Some(found) = cached(cache, &key, now, SCHEMA_FRESH) {
+            return Ok(found);
+        }
+        let found = self.store.target(project, role).await?.and_then(|target| {
+            let discovery = target.last_test.as_ref().and_then(|r| r.discovery.as_ref());
+            password_update_attribute(discovery)
+        });
+        keep(cache, key, now, found.clone());
+        Ok(found)
     }
 
     /// Whether the bearer credential is an access token of this project's current
@@ -685,14 +782,13 @@ impl Ferry {
         let Some(role) = TargetRole::parse(&user.target_role).ok() else {
             return Ok(false);
         };
-        let Some(target) = self.store.target(project, role).await? else {
-            return Ok(false);
-        };
-        let discovery = target.last_test.as_ref().and_then(|r| r.discovery.as_ref());
-        let Some(path) = password_update_attribute(discovery) else {
+        let Some(path) = self.update_attribute(project, role).await? else {
             return Ok(false);
         };
         let Some(created) = user.created_at else {
+            return Ok(false);
+        };
+        let Some(target) = self.store.target(project, role).await? else {
             return Ok(false);
         };
         let connector = self.workers.targets.as_ref();
@@ -776,11 +872,9 @@ impl Ferry {
 
     /// The CORS origin the polling endpoint names, if the project set one.
     pub async fn service_login_origin(&self, project: ProjectId) -> Option<String> {
-        self.store
-            .password_service(project)
+        self.live_service(project)
             .await
             .ok()
-            .flatten()
             .and_then(|s| s.settings.login_origin)
     }
 
