@@ -684,7 +684,8 @@ pub trait PasswordStore: Send + Sync {
         caller: &str,
         since: DateTime<Utc>,
     ) -> Result<(u32, u32)>;
-    /// Records a verification and completes its context in one transaction.
+    /// Records a verification, then completes its context (two statements: a crash
+    /// between them leaves the context pending until it expires).
     async fn finish_verification(
         &self,
         project: ProjectId,
