@@ -197,13 +197,12 @@ type Stamped<T> = (DateTime<Utc>, T);
 /// each time, they were a third of a cheap login's cost.
 #[derive(Clone, Default)]
 pub(super) struct Cache {
-    services: std::sync::Arc<
-        std::sync::Mutex<std::collections::HashMap<ProjectId, Stamped<Option<StoredService>>>>,
-    >,
-    update_attributes: std::sync::Arc<
-        std::sync::Mutex<std::collections::HashMap<(ProjectId, String), Stamped<Option<String>>>>,
-    >,
+    services: Shared<ProjectId, Option<StoredService>>,
+    update_attributes: Shared<(ProjectId, String), Option<String>>,
 }
+
+/// A map of values with the time each was read, shared by the clones of the service.
+type Shared<K, V> = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<K, Stamped<V>>>>;
 
 fn cached<K: std::hash::Hash + Eq, V: Clone>(
     map: &std::sync::Mutex<std::collections::HashMap<K, Stamped<V>>>,
