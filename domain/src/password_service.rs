@@ -98,19 +98,21 @@ impl Default for ServiceSettings {
     }
 }
 
+/// A number a form field holds, between `min` and `max`, or the field's error.
+fn range(field: &str, value: u32, min: u32, max: u32) -> Result<()> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(
+            field,
+            format!("must be between {min} and {max}"),
+        ))
+    }
+}
+
 impl ServiceSettings {
     /// Checks every field and says which is wrong.
     pub fn validate(mut self) -> Result<Self> {
-        let range = |field: &str, value: u32, min: u32, max: u32| {
-            if (min..=max).contains(&value) {
-                Ok(())
-            } else {
-                Err(DomainError::invalid(
-                    field,
-                    format!("must be between {min} and {max}"),
-                ))
-            }
-        };
         range("context_ttl_secs", self.context_ttl_secs, 10, 600)?;
         range("token_ttl_secs", self.token_ttl_secs, 60, 86_400)?;
         range("max_user_failures", self.max_user_failures, 1, 100)?;
@@ -633,16 +635,6 @@ fn clock_time(field: &str, text: &str) -> Result<chrono::NaiveTime> {
 impl WavePlan {
     /// Checks every field and says which is wrong.
     pub fn validate(self) -> Result<Self> {
-        let range = |field: &str, value: u32, min: u32, max: u32| {
-            if (min..=max).contains(&value) {
-                Ok(())
-            } else {
-                Err(DomainError::invalid(
-                    field,
-                    format!("must be between {min} and {max}"),
-                ))
-            }
-        };
         range("wave_size", self.wave_size, 1, 100_000)?;
         range("per_minute", self.per_minute, 1, 10_000)?;
         range("daily_cap", self.daily_cap, 1, 1_000_000)?;

@@ -91,6 +91,27 @@ fn caller(state: &AppState, peer: Option<SocketAddr>, headers: &HeaderMap) -> St
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// The call a request makes (its project, credential and caller) and its JSON body,
+/// or the contract's answer refusing it.
+fn read_call<'h, T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    raw: &str,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: &'h HeaderMap,
+    bytes: &Bytes,
+) -> Result<(ServiceCall<'h>, T), Box<Response>> {
+    let Some(project) = project(raw) else {
+        return Err(Box::new(refused(ServiceRefusal::NOT_FOUND)));
+    };
+    let request = body(bytes).map_err(|what| Box::new(message(400, what)))?;
+    let call = ServiceCall {
+        project,
+        bearer: bearer(headers),
+        caller: caller(state, peer.map(|c| c.0.0), headers),
+    };
+    Ok((call, request))
+}
+
 /// A JSON body, or the contract's 400 naming what is wrong (never a value).
 fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, &'static str> {
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {
@@ -175,20 +196,13 @@ pub async fn start(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
-    let Some(project) = project(&raw) else {
-        return refused(ServiceRefusal::NOT_FOUND);
-    };
-    let request: StartRequest = match body(&bytes) {
-        Ok(r) => r,
-        Err(what) => return message(400, what),
+    let (call, request): (_, StartRequest) = match read_call(&state, &raw, peer, &headers, &bytes) {
+        Ok(read) => read,
+        Err(refusal) => return *refusal,
     };
     // The body's bytes hold the password too: they go once the request is parsed.
     drop(bytes);
-    let call = ServiceCall {
-        project,
-        bearer: bearer(&headers),
-        caller: caller(&state, peer.map(|c| c.0.0), &headers),
-    };
+    let project = call.project;
     let pending = match state.ferry.start_authentication(call, request).await {
         Ok(p) => p,
         Err(refusal) => return refused(refusal),
@@ -315,17 +329,10 @@ pub async fn status(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
-    let Some(project) = project(&raw) else {
-        return refused(ServiceRefusal::NOT_FOUND);
-    };
-    let request: StatusRequest = match body(&bytes) {
-        Ok(r) => r,
-        Err(what) => return message(400, what),
-    };
-    let call = ServiceCall {
-        project,
-        bearer: bearer(&headers),
-        caller: caller(&state, peer.map(|c| c.0.0), &headers),
+    let (call, request): (_, StatusRequest) = match read_call(&state, &raw, peer, &headers, &bytes)
+    {
+        Ok(read) => read,
+        Err(refusal) => return *refusal,
     };
     match state.ferry.authentication_status(call, request).await {
         Ok(answer) => no_store(Json(answer).into_response()),

@@ -1004,7 +1004,8 @@ async fn the_verification_service_on_postgres() {
 
 /// Contexts expire: after their time a poll says complete, the status says the context
 /// is invalid, and housekeeping removes them; a verification still running when the
-/// script reads the status answers that it had not finished.
+/// script reads the status answers that it had not finished; a caller with too many
+/// failures is locked out.
 async fn contexts_expire(db: TestDb) {
     use domain::{
         password_service::{SecretKind, ServiceSettings, StartRequest, StatusRequest},
@@ -1100,6 +1101,46 @@ async fn contexts_expire(db: TestDb) {
             .is_none(),
         "housekeeping left an expired context"
     );
+
+    // The caller's lockout: failures for any user names from one address add up; past
+    // the limit its logins are answered without being checked.
+    let settings = ServiceSettings {
+        enabled: true,
+        max_caller_failures: 3,
+        ..Default::default()
+    };
+    ferry
+        .save_password_service(&owner, project, settings, "https://ferry.example")
+        .await
+        .unwrap();
+    let login = |name: &str| StartRequest {
+        id: "nobody".into(),
+        username: format!("{name}@corp.example"),
+        password: domain::password_service::Secret::new("pw".into()),
+    };
+    let pending = ferry
+        .start_authentication(call(), login("bea"))
+        .await
+        .unwrap();
+    let (reason, _) = ferry.verify_pending(pending).await;
+    assert_eq!(reason, domain::password_service::Reason::UnknownUser);
+    let pending = ferry
+        .start_authentication(call(), login("cy"))
+        .await
+        .unwrap();
+    let (reason, _) = ferry.verify_pending(pending).await;
+    assert_eq!(reason, domain::password_service::Reason::LockedCaller);
+    // Another caller is not locked.
+    let elsewhere = ServiceCall {
+        caller: "10.0.0.10".into(),
+        ..call()
+    };
+    let pending = ferry
+        .start_authentication(elsewhere, login("cy"))
+        .await
+        .unwrap();
+    let (reason, _) = ferry.verify_pending(pending).await;
+    assert_eq!(reason, domain::password_service::Reason::UnknownUser);
 }
 
 fn clock_now(clock: &common::TestClock) -> chrono::DateTime<chrono::Utc> {
