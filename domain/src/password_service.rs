@@ -517,23 +517,9 @@ pub fn login_key(login: &str) -> String {
 pub fn migrated_attribute(
     discovery: Option<&crate::scim::discovery::Discovery>,
 ) -> Option<(String, String)> {
-    let discovery = discovery?;
-    let core = "urn:ietf:params:scim:schemas:core:2.0:User";
-    discovery.user_schemas().into_iter().find_map(|id| {
-        let schema = discovery.schema(id)?;
-        schema
-            .attributes
-            .iter()
-            .find(|a| a.name.replace('_', "").eq_ignore_ascii_case("ismigrated"))
-            .map(|a| {
-                let path = if schema.id.eq_ignore_ascii_case(core) {
-                    a.name.clone()
-                } else {
-                    format!("{}:{}", schema.id, a.name)
-                };
-                (path, a.kind.clone())
-            })
-    })
+    discovery?
+        .user_attribute(|a| a.name.replace('_', "").eq_ignore_ascii_case("ismigrated"))
+        .map(|(path, a)| (path, a.kind.clone()))
 }
 
 /// The attribute in which the target says when a user's password last changed
@@ -542,25 +528,12 @@ pub fn migrated_attribute(
 pub fn password_update_attribute(
     discovery: Option<&crate::scim::discovery::Discovery>,
 ) -> Option<String> {
-    let discovery = discovery?;
-    let core = "urn:ietf:params:scim:schemas:core:2.0:User";
-    discovery.user_schemas().into_iter().find_map(|id| {
-        let schema = discovery.schema(id)?;
-        schema
-            .attributes
-            .iter()
-            .find(|a| {
-                let name = a.name.to_ascii_lowercase();
-                name.contains("passwordupdate") || name.contains("passwordchanged")
-            })
-            .map(|a| {
-                if schema.id.eq_ignore_ascii_case(core) {
-                    a.name.clone()
-                } else {
-                    format!("{}:{}", schema.id, a.name)
-                }
-            })
-    })
+    discovery?
+        .user_attribute(|a| {
+            let name = a.name.to_ascii_lowercase();
+            name.contains("passwordupdate") || name.contains("passwordchanged")
+        })
+        .map(|(path, _)| path)
 }
 
 /// A password-update time as targets write it: epoch milliseconds (WSO2 keeps them
@@ -775,17 +748,12 @@ pub struct WavesView {
 /// defines one, else `askPassword` (the invitation to set one).
 pub fn reset_attribute(discovery: Option<&crate::scim::discovery::Discovery>) -> Option<String> {
     let discovery = discovery?;
-    let find = |wanted: &str| {
-        discovery.user_schemas().into_iter().find_map(|id| {
-            let schema = discovery.schema(id)?;
-            schema
-                .attributes
-                .iter()
-                .find(|a| a.name.eq_ignore_ascii_case(wanted) && a.kind == "boolean")
-                .map(|a| format!("{}:{}", schema.id, a.name))
+    discovery
+        .user_attribute(|a| {
+            a.name.eq_ignore_ascii_case("forcePasswordReset") && a.kind == "boolean"
         })
-    };
-    find("forcePasswordReset").or_else(|| find("askPassword"))
+        .map(|(path, _)| path)
+        .or_else(|| crate::runs::ask_password_attribute(Some(discovery)))
 }
 
 // ---- coverage ------------------------------------------------------------------------

@@ -275,15 +275,9 @@ pub enum PasswordAction {
 /// The `askPassword` attribute the target's own schemas define for users, if any
 /// (its schema differs between WSO2 versions, so it is looked up, not assumed).
 pub fn ask_password_attribute(discovery: Option<&Discovery>) -> Option<String> {
-    let discovery = discovery?;
-    discovery.user_schemas().into_iter().find_map(|id| {
-        let schema = discovery.schema(id)?;
-        schema
-            .attributes
-            .iter()
-            .find(|a| a.name.eq_ignore_ascii_case("askPassword") && a.kind == "boolean")
-            .map(|a| format!("{}:{}", schema.id, a.name))
-    })
+    discovery?
+        .user_attribute(|a| a.name.eq_ignore_ascii_case("askPassword") && a.kind == "boolean")
+        .map(|(path, _)| path)
 }
 
 /// The action for a user type's strategy. Without an `askPassword` attribute a forced

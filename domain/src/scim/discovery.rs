@@ -99,6 +99,26 @@ impl Discovery {
             })
             .collect()
     }
+
+    /// The first attribute of a User's schemas that `wanted` picks, with its path: the
+    /// bare name in the core schema, `urn:…:name` in an extension (as a PATCH names it).
+    pub fn user_attribute(
+        &self,
+        wanted: impl Fn(&Attribute) -> bool,
+    ) -> Option<(String, &Attribute)> {
+        const CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+        self.user_schemas().into_iter().find_map(|id| {
+            let schema = self.schema(id)?;
+            schema.attributes.iter().find(|a| wanted(a)).map(|a| {
+                let path = if schema.id.eq_ignore_ascii_case(CORE) {
+                    a.name.clone()
+                } else {
+                    format!("{}:{}", schema.id, a.name)
+                };
+                (path, a)
+            })
+        })
+    }
 }
 
 /// Why a discovery document could not be read.

@@ -638,26 +638,38 @@ impl Ferry {
             return Err(ServiceRefusal::UNAUTHORIZED);
         }
         request.check().map_err(ServiceRefusal::malformed)?;
+        self.open_login(call.project, call.caller, request, service.settings)
+            .await
+            .map_err(ServiceRefusal::unavailable)
+    }
+
+    /// Opens a login's context (its id unguessable, kept only hashed, bound to the
+    /// digest of the user name) and hands back the verification still to run.
+    async fn open_login(
+        &self,
+        project: ProjectId,
+        caller: String,
+        request: StartRequest,
+        settings: ServiceSettings,
+    ) -> Result<Pending> {
         let context_id = format!("ctx_{}", self.secrets.new_token());
         let digest = self.secrets.hash_token(&context_id);
         let user_digest = self
             .workers
             .records
-            .search_digest(call.project, &login_key(&request.username));
-        let expires_at =
-            self.now() + Duration::seconds(i64::from(service.settings.context_ttl_secs));
+            .search_digest(project, &login_key(&request.username));
+        let expires_at = self.now() + Duration::seconds(i64::from(settings.context_ttl_secs));
         self.store
-            .open_password_context(call.project, &digest, &user_digest, expires_at)
-            .await
-            .map_err(ServiceRefusal::unavailable)?;
+            .open_password_context(project, &digest, &user_digest, expires_at)
+            .await?;
         Ok(Pending {
-            project: call.project,
+            project,
             context_id,
             digest,
             user_digest,
-            caller: call.caller,
+            caller,
             request,
-            settings: service.settings,
+            settings,
         })
     }
 
@@ -924,17 +936,15 @@ impl Ferry {
             return Err(DomainError::invalid("rehearsal", why));
         }
         // The endpoints' own path, without their credentials (a member is acting).
-        let context_id = format!("ctx_{}", self.secrets.new_token());
-        let digest = self.secrets.hash_token(&context_id);
-        let user_digest = self
-            .workers
-            .records
-            .search_digest(project, &login_key(&request.username));
-        let expires_at =
-            self.now() + Duration::seconds(i64::from(service.settings.context_ttl_secs));
-        self.store
-            .open_password_context(project, &digest, &user_digest, expires_at)
+        let pending = self
+            .open_login(
+                project,
+                call.caller.clone(),
+                request,
+                service.settings.clone(),
+            )
             .await?;
+        let context_id = pending.context_id.clone();
         steps.push(step(
             "start",
             true,
@@ -942,15 +952,6 @@ impl Ferry {
              \"Received\", \"contextId\": …}"
                 .into(),
         ));
-        let pending = Pending {
-            project,
-            context_id: context_id.clone(),
-            digest,
-            user_digest,
-            caller: call.caller.clone(),
-            request,
-            settings: service.settings.clone(),
-        };
         let (reason, errors) = self.verify_pending(pending).await;
         if let Some(err) = errors.into_iter().next() {
             return Err(err);
