@@ -40,14 +40,19 @@ if [ "$("$TOOLS/node_modules/.bin/wasm-opt" --version 2>/dev/null | awk '{print 
 fi
 
 if $WITH_TESTS; then
-  step "Chromium and PostgreSQL (Debian packages)"
+  step "Chromium, PostgreSQL and OpenLDAP (Debian packages)"
   missing=()
   command -v chromium >/dev/null || missing+=(chromium chromium-driver)
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  # The live password checks bind to a real directory the tests start.
+  [ -x /usr/sbin/slapd ] && [ -x /usr/sbin/slapadd ] || missing+=(slapd ldap-utils)
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 
   step "SCIM 2.0 test peer (PyPI scim2-server) in tools/scim-venv"
   "$ROOT/scripts/scim-peer.sh" >/dev/null
+
+  step "Cognito emulator (PyPI moto) in tools/moto-venv"
+  "$ROOT/scripts/moto.sh" >/dev/null
 
   step "Playwright (browser download disabled: Debian's Chromium is used)"
   if [ ! -d "$ROOT/end2end/node_modules/@playwright/test" ]; then

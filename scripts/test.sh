@@ -38,6 +38,8 @@ FERRY_TEST_POSTGRES_URL=$(scripts/postgres.sh start "$WORK/pg")
 export FERRY_TEST_POSTGRES_URL FERRY_REQUIRE_POSTGRES=1
 # The SCIM client's tests push into the real peer the setup installed.
 export FERRY_REQUIRE_SCIM_PEER=1
+# The live password checks ask a real slapd and the moto emulator the setup installed.
+export FERRY_REQUIRE_LEGACY_PEERS=1
 echo "PostgreSQL at $FERRY_TEST_POSTGRES_URL"
 
 step "cargo test (SQLite and PostgreSQL)"

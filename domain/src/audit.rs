@@ -88,6 +88,9 @@ audit_actions! {
     PasswordServiceKeyRevoked => "passwords.key_revoked", "removed the password service's static key";
     PasswordRehearsed => "passwords.rehearsed", "rehearsed a silent password migration";
     WavePlanSaved => "passwords.wave_plan_saved", "saved the plan of invitation waves";
+    LegacyConnectionSaved => "passwords.legacy_saved", "saved the legacy identity provider's connection";
+    LegacyConnectionDeleted => "passwords.legacy_deleted", "removed the legacy identity provider's connection";
+    LegacyConnectionTested => "passwords.legacy_tested", "tested the legacy identity provider's connection";
 }
 
 /// The kind of object an action touched.

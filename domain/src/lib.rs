@@ -13,6 +13,7 @@ pub mod error;
 pub mod ids;
 pub mod import;
 pub mod journey;
+pub mod legacy;
 pub mod mapping;
 pub mod numbers;
 pub mod pagination;

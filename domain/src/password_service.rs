@@ -317,10 +317,12 @@ pub enum Reason {
     Busy,
     /// The check itself failed (a stored record that does not open, a database error).
     Error,
+    /// The legacy identity provider gave no answer that says right or wrong.
+    LegacyUnavailable,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 13] = [
         Reason::Success,
         Reason::WrongPassword,
         Reason::UnknownUser,
@@ -333,6 +335,7 @@ impl Reason {
         Reason::LockedCaller,
         Reason::Busy,
         Reason::Error,
+        Reason::LegacyUnavailable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -349,6 +352,7 @@ impl Reason {
             Reason::LockedCaller => "locked_caller",
             Reason::Busy => "busy",
             Reason::Error => "error",
+            Reason::LegacyUnavailable => "legacy_unavailable",
         }
     }
 
@@ -371,6 +375,7 @@ impl Reason {
             Reason::LockedCaller => "caller locked after failed attempts",
             Reason::Busy => "too many logins waiting",
             Reason::Error => "the check failed",
+            Reason::LegacyUnavailable => "the legacy identity provider did not answer",
         }
     }
 
@@ -382,7 +387,9 @@ impl Reason {
             Reason::LockedUser | Reason::LockedCaller => {
                 "Too many failed attempts; try again later"
             }
-            Reason::Busy | Reason::Error => "The password could not be checked now; try again",
+            Reason::Busy | Reason::Error | Reason::LegacyUnavailable => {
+                "The password could not be checked now; try again"
+            }
             _ => "Invalid username or password",
         }
     }

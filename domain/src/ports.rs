@@ -609,6 +609,33 @@ pub trait RunStore: Send + Sync {
 #[async_trait]
 pub trait PasswordStore: Send + Sync {
     async fn password_service(&self, project: ProjectId) -> Result<Option<StoredService>>;
+    /// The legacy identity provider that checks passwords of users without a hash.
+    async fn legacy_connection(
+        &self,
+        project: ProjectId,
+    ) -> Result<Option<crate::legacy::StoredLegacy>>;
+    /// Creates or replaces the connection (its last test is forgotten).
+    async fn put_legacy_connection(
+        &self,
+        project: ProjectId,
+        settings: &crate::legacy::LegacySettings,
+        sealed_secret: Option<&[u8]>,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+    /// Keeps a test's result with the connection (nothing when it was removed).
+    async fn set_legacy_test(
+        &self,
+        project: ProjectId,
+        test: &crate::legacy::LegacyTest,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+    /// `false` when the project had none.
+    async fn delete_legacy_connection(
+        &self,
+        project: ProjectId,
+        audit: &NewAuditEntry,
+    ) -> Result<bool>;
     /// Creates the service (with `client_id`) or changes its settings.
     async fn save_password_service(
         &self,
@@ -747,6 +774,25 @@ pub trait PasswordWork: Send + Sync {
         credential: crate::passwords::Credential,
         password: Secret,
     ) -> Result<Option<bool>>;
+    /// Seals the legacy connection's secret for the project (never stored in clear).
+    fn seal_legacy_secret(&self, project: ProjectId, secret: &str) -> Vec<u8>;
+    fn open_legacy_secret(&self, project: ProjectId, sealed: &[u8]) -> Result<Secret>;
+    /// Asks the legacy identity provider whether the password is right. `None` when
+    /// too many checks are under way already.
+    async fn check_legacy(
+        &self,
+        settings: &crate::legacy::LegacySettings,
+        secret: Option<Secret>,
+        login: &crate::legacy::LegacyLogin,
+        password: Secret,
+    ) -> Option<crate::legacy::LegacyOutcome>;
+    /// Asks the legacy identity provider about a made-up user and password: a
+    /// connection that works refuses them.
+    async fn probe_legacy(
+        &self,
+        settings: &crate::legacy::LegacySettings,
+        secret: Option<Secret>,
+    ) -> crate::legacy::LegacyOutcome;
 }
 
 /// The review queue, its history, corrections and the grant to see personal data.

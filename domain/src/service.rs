@@ -29,6 +29,7 @@ mod access;
 mod assessment;
 mod goals;
 mod journey;
+mod legacy;
 mod mappings;
 mod members;
 mod passwords;

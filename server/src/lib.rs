@@ -5,6 +5,7 @@ pub mod assessment;
 pub mod background;
 pub mod config;
 pub mod ingest;
+pub mod legacy;
 pub mod passwords;
 pub mod progress;
 pub mod record_work;

@@ -4,11 +4,13 @@
 //! bounded queue behind them, so a flood of logins costs neither all the memory (an
 //! argon2 or scrypt hash can take tens of megabytes) nor the request threads.
 
-use crate::vault::Vault;
+use crate::{legacy::LegacyClient, vault::Vault};
 use async_trait::async_trait;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use domain::{
     DomainError, Result,
+    ids::ProjectId,
+    legacy::{LegacyLogin, LegacyOutcome, LegacySettings},
     password_service::{Secret, TOKEN_PREFIX, TokenClaims},
     passwords::Credential,
     ports::PasswordWork,
@@ -26,6 +28,7 @@ pub struct PasswordWorker {
     running: Arc<Semaphore>,
     /// The checks that run or wait.
     admitted: Arc<Semaphore>,
+    legacy: LegacyClient,
 }
 
 impl PasswordWorker {
@@ -35,7 +38,12 @@ impl PasswordWorker {
             vault,
             running: Arc::new(Semaphore::new(cores)),
             admitted: Arc::new(Semaphore::new(cores + MAX_WAITING_CHECKS)),
+            legacy: LegacyClient::new(),
         }
+    }
+
+    fn legacy_context(project: ProjectId) -> Vec<u8> {
+        format!("legacy-connection:{}", project.0).into_bytes()
     }
 }
 
@@ -78,6 +86,45 @@ impl PasswordWork for PasswordWorker {
             .await
             .map(Some)
             .map_err(|e| DomainError::Internal(format!("a password check stopped: {e}")))
+    }
+
+    fn seal_legacy_secret(&self, project: ProjectId, secret: &str) -> Vec<u8> {
+        self.vault
+            .seal(secret.as_bytes(), &Self::legacy_context(project))
+    }
+
+    fn open_legacy_secret(&self, project: ProjectId, sealed: &[u8]) -> Result<Secret> {
+        let plain = self
+            .vault
+            .open(sealed, &Self::legacy_context(project))
+            .map_err(|_| {
+                DomainError::Internal(
+                    "the legacy connection's secret cannot be opened with this server key".into(),
+                )
+            })?;
+        String::from_utf8(plain).map(Secret::new).map_err(|_| {
+            DomainError::Internal("the legacy connection's secret is unreadable".into())
+        })
+    }
+
+    async fn check_legacy(
+        &self,
+        settings: &LegacySettings,
+        secret: Option<Secret>,
+        login: &LegacyLogin,
+        password: Secret,
+    ) -> Option<LegacyOutcome> {
+        self.legacy
+            .check(settings, secret.as_ref(), login, &password)
+            .await
+    }
+
+    async fn probe_legacy(
+        &self,
+        settings: &LegacySettings,
+        secret: Option<Secret>,
+    ) -> LegacyOutcome {
+        self.legacy.probe(settings, secret.as_ref()).await
     }
 }
 

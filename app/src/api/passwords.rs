@@ -1,12 +1,14 @@
 //! The Passwords stage for the browser: the verification service's settings and
 //! credentials (a new secret is shown once), the generated script, the rehearsal on a
-//! test-run user, the log of verifications and the coverage.
+//! test-run user, the log of verifications, the coverage, and the legacy identity
+//! provider that checks passwords of users without a hash.
 // The settings form's fields arrive as the save function's arguments, one each, so
 // the form works before the wasm loads.
 #![allow(clippy::too_many_arguments)]
 
 use crate::error::AppError;
 use domain::{
+    legacy::LegacyView,
     pagination::Page,
     password_service::{
         Coverage, IssuedServiceSecret, RehearsalCandidate, ServiceView, Verification,
@@ -232,4 +234,90 @@ pub async fn start_wave(
         n => Some(number("size", n)?),
     };
     ferry.start_wave(&actor, project, size).await.map_err(fail)
+}
+
+/// The legacy identity provider that checks passwords of users without a hash, if set.
+#[server(prefix = "/sfn", endpoint = "passwords/legacy")]
+pub async fn legacy_connection(project: String) -> Result<Option<LegacyView>, AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    ferry.legacy_connection(&actor, project).await.map_err(fail)
+}
+
+/// Saves the connection from the form: `kind` picks which of the other fields count.
+/// A blank `secret` keeps the stored one; `remove_secret` removes it.
+#[server(prefix = "/sfn", endpoint = "passwords/save_legacy")]
+pub async fn save_legacy_connection(
+    project: String,
+    kind: String,
+    #[server(default)] url: String,
+    #[server(default)] dn_template: String,
+    #[server(default)] starttls: Option<String>,
+    #[server(default)] token_url: String,
+    #[server(default)] client_id: String,
+    #[server(default)] scope: String,
+    #[server(default)] org_url: String,
+    #[server(default)] region: String,
+    #[server(default)] endpoint: String,
+    #[server(default)] secret: String,
+    #[server(default)] remove_secret: Option<String>,
+) -> Result<LegacyView, AppError> {
+    use domain::legacy::{LegacyInput, LegacySettings};
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    let optional = |s: String| Some(s).filter(|s| !s.trim().is_empty());
+    let settings = match kind.as_str() {
+        "ldap" => LegacySettings::Ldap {
+            url,
+            dn_template: optional(dn_template),
+            starttls: starttls.is_some(),
+        },
+        "oauth2_password" => LegacySettings::OAuth2Password {
+            token_url,
+            client_id,
+            scope,
+        },
+        "okta" => LegacySettings::Okta { org_url },
+        "cognito" => LegacySettings::Cognito {
+            region,
+            client_id,
+            endpoint: optional(endpoint),
+        },
+        _ => {
+            return Err(fail(DomainError::invalid(
+                "kind",
+                "choose LDAP, OAuth2 password grant, Okta or Cognito",
+            )));
+        }
+    };
+    let secret = if remove_secret.is_some() {
+        Some(String::new())
+    } else {
+        Some(secret).filter(|s| !s.is_empty())
+    };
+    ferry
+        .save_legacy_connection(&actor, project, LegacyInput { settings, secret })
+        .await
+        .map_err(fail)
+}
+
+/// Asks the provider about a made-up user: a working connection refuses them.
+#[server(prefix = "/sfn", endpoint = "passwords/test_legacy")]
+pub async fn test_legacy_connection(project: String) -> Result<LegacyView, AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    ferry
+        .test_legacy_connection(&actor, project)
+        .await
+        .map_err(fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "passwords/delete_legacy")]
+pub async fn delete_legacy_connection(project: String) -> Result<(), AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    ferry
+        .delete_legacy_connection(&actor, project)
+        .await
+        .map_err(fail)
 }

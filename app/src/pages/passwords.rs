@@ -1,14 +1,16 @@
 //! The Passwords stage: how far the passwords have followed the users (per user type,
 //! by day, and how verifications ended), the verification service WSO2's login script
 //! calls (settings, URLs, a client secret or static key shown once), the script ready
-//! to paste, a rehearsal of the whole loop on a test-run user, and the log of every
+//! to paste, a rehearsal of the whole loop on a test-run user, the legacy identity
+//! provider that checks passwords of users without a hash, and the log of every
 //! verification.
 
 use crate::{
     api::passwords::{
-        IssueServiceSecret, RehearseLogin, RevokeServiceKey, SavePasswordService, SaveWavePlan,
-        StartWave, password_coverage, password_script, password_service, password_verifications,
-        password_waves, rehearsal_candidates,
+        DeleteLegacyConnection, IssueServiceSecret, RehearseLogin, RevokeServiceKey,
+        SaveLegacyConnection, SavePasswordService, SaveWavePlan, StartWave, TestLegacyConnection,
+        legacy_connection, password_coverage, password_script, password_service,
+        password_verifications, password_waves, rehearsal_candidates,
     },
     components::{
         charts::{Bar, BarChart},
@@ -18,6 +20,7 @@ use crate::{
     },
 };
 use domain::{
+    legacy::{LegacySettings, LegacyView},
     numbers::grouped,
     password_service::{Coverage, IssuedServiceSecret, SecretKind, ServiceView, WavesView},
     runs::RunState,
@@ -91,8 +94,220 @@ pub fn PasswordsPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        <LegacySection project />
         <WavesSection project />
         <VerificationsCard project offset />
+    }
+    .into_any()
+}
+
+#[component]
+fn LegacySection(project: Signal<String>) -> impl IntoView {
+    let save = ServerAction::<SaveLegacyConnection>::new();
+    let test = ServerAction::<TestLegacyConnection>::new();
+    let remove = ServerAction::<DeleteLegacyConnection>::new();
+    let saved = succeeded(save);
+    let connection = Resource::new(
+        move || {
+            (
+                project.get(),
+                saved.get(),
+                test.version().get(),
+                remove.version().get(),
+            )
+        },
+        |(p, ..)| legacy_connection(p),
+    );
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading the legacy connection…"</p> }>
+            {move || Suspend::new(async move {
+                match connection.await {
+                    Ok(view) => view! { <LegacyCard project=project.get_untracked() connection=view save test remove /> }.into_any(),
+                    Err(error) => view! { <LoadError error /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+    .into_any()
+}
+
+/// The method's fields as stored, for the form.
+#[derive(Clone, Default)]
+struct LegacyFields {
+    url: String,
+    dn_template: String,
+    starttls: bool,
+    token_url: String,
+    client_id: String,
+    scope: String,
+    org_url: String,
+    region: String,
+    endpoint: String,
+}
+
+impl LegacyFields {
+    fn of(settings: &LegacySettings) -> Self {
+        let mut f = LegacyFields::default();
+        match settings.clone() {
+            LegacySettings::Ldap {
+                url,
+                dn_template,
+                starttls,
+            } => {
+                f.url = url;
+                f.dn_template = dn_template.unwrap_or_default();
+                f.starttls = starttls;
+            }
+            LegacySettings::OAuth2Password {
+                token_url,
+                client_id,
+                scope,
+            } => {
+                f.token_url = token_url;
+                f.client_id = client_id;
+                f.scope = scope;
+            }
+            LegacySettings::Okta { org_url } => f.org_url = org_url,
+            LegacySettings::Cognito {
+                region,
+                client_id,
+                endpoint,
+            } => {
+                f.region = region;
+                f.client_id = client_id;
+                f.endpoint = endpoint.unwrap_or_default();
+            }
+        }
+        f
+    }
+}
+
+#[component]
+fn LegacyCard(
+    project: String,
+    connection: Option<LegacyView>,
+    save: ServerAction<SaveLegacyConnection>,
+    test: ServerAction<TestLegacyConnection>,
+    remove: ServerAction<DeleteLegacyConnection>,
+) -> impl IntoView {
+    let save_error = action_error(save);
+    let test_error = action_error(test);
+    let kind = RwSignal::new(
+        connection
+            .as_ref()
+            .map_or("ldap", |c| c.settings.kind())
+            .to_string(),
+    );
+    let f = connection
+        .as_ref()
+        .map(|c| LegacyFields::of(&c.settings))
+        .unwrap_or_default();
+    let has_secret = connection.as_ref().is_some_and(|c| c.has_secret);
+    let status = match &connection {
+        None => view! {
+            <p id="legacy-status" class="muted">"No legacy connection: users whose export carried no password hash cannot keep their password. Invite them in waves, or connect the provider that still holds their passwords."</p>
+        }
+        .into_any(),
+        Some(c) => {
+            let test = match &c.last_test {
+                None => view! { <span class="badge muted">"not tested"</span> }.into_any(),
+                Some(t) if t.ok => view! { <span class="badge ok">{format!("test passed {}", format_time(t.at))}</span> }.into_any(),
+                Some(t) => view! { <span class="badge bad">{format!("test failed {}", format_time(t.at))}</span> }.into_any(),
+            };
+            let message = c.last_test.as_ref().map(|t| t.message.clone());
+            view! {
+                <p id="legacy-status">
+                    {format!("Passwords of users without a hash are checked by {} at ", c.method)}
+                    <code>{c.destination.clone()}</code>". "{test}
+                </p>
+                {message.map(|m| view! { <p class="muted small" id="legacy-test-message">{m}</p> })}
+            }
+            .into_any()
+        }
+    };
+    let configured = connection.is_some();
+    let (p1, p2, p3) = (project.clone(), project.clone(), project.clone());
+    view! {
+        <section class="card" id="legacy">
+            <h2>"Users without a password hash"</h2>
+            <p>"Okta, Cognito and Entra ID never export password hashes, and a directory may withhold them. For those users Ferry can ask the legacy identity provider, at their first login, whether the password is right; the provider must then keep running until they have moved. The same lockout applies before the provider is asked."</p>
+            {status}
+            <ActionForm action=save attr:class="stack-form" attr:id="legacy-form">
+                <input type="hidden" name="project" value=p1 />
+                <label>"Ask the provider by"
+                    <select name="kind" prop:value=move || kind.get() on:change=move |ev| kind.set(event_target_value(&ev))>
+                        <option value="ldap">"LDAP bind as the user"</option>
+                        <option value="oauth2_password">"OAuth2 password grant (Keycloak, Auth0, Entra ID)"</option>
+                        <option value="okta">"Okta authentication API"</option>
+                        <option value="cognito">"Amazon Cognito (USER_PASSWORD_AUTH)"</option>
+                    </select>
+                </label>
+                <FieldError error=save_error field="kind" />
+                {
+                    let f = f.clone();
+                    move || match kind.get().as_str() {
+                        "ldap" => view! {
+                            <label>"Directory address"<input type="text" name="url" placeholder="ldaps://ldap.example.org:636" value=f.url.clone() /></label>
+                            <FieldError error=save_error field="url" />
+                            <label>"DN template (optional)"<input type="text" name="dn_template" placeholder="uid={login},ou=people,dc=example,dc=org" value=f.dn_template.clone() /></label>
+                            <p class="muted small">"Without a template, Ferry binds to the DN the export gave each user."</p>
+                            <FieldError error=save_error field="dn_template" />
+                            <label class="check"><input type="checkbox" name="starttls" value="on" checked=f.starttls />" Upgrade ldap:// with StartTLS"</label>
+                            <FieldError error=save_error field="starttls" />
+                        }.into_any(),
+                        "oauth2_password" => view! {
+                            <label>"Token endpoint"<input type="text" name="token_url" placeholder="https://idp.example.com/realms/main/protocol/openid-connect/token" value=f.token_url.clone() /></label>
+                            <FieldError error=save_error field="token_url" />
+                            <div class="field-row">
+                                <label>"Client id"<input type="text" name="client_id" value=f.client_id.clone() /></label>
+                                <label>"Scope"<input type="text" name="scope" placeholder="openid" value=f.scope.clone() /></label>
+                            </div>
+                            <FieldError error=save_error field="client_id" />
+                        }.into_any(),
+                        "okta" => view! {
+                            <label>"Okta organization"<input type="text" name="org_url" placeholder="https://example.okta.com" value=f.org_url.clone() /></label>
+                            <FieldError error=save_error field="org_url" />
+                        }.into_any(),
+                        _ => view! {
+                            <div class="field-row">
+                                <label>"Region"<input type="text" name="region" placeholder="eu-west-1" value=f.region.clone() /></label>
+                                <label>"App client id"<input type="text" name="client_id" value=f.client_id.clone() /></label>
+                            </div>
+                            <FieldError error=save_error field="region" />
+                            <FieldError error=save_error field="client_id" />
+                            <label>"Endpoint (optional)"<input type="text" name="endpoint" placeholder="https://cognito-idp.eu-west-1.amazonaws.com/" value=f.endpoint.clone() /></label>
+                            <FieldError error=save_error field="endpoint" />
+                        }.into_any(),
+                    }
+                }
+                <Show when=move || matches!(kind.get().as_str(), "oauth2_password" | "cognito")>
+                    <label>"Client secret"
+                        <input type="password" name="secret" autocomplete="off"
+                            placeholder=if has_secret { "stored; leave empty to keep it" } else { "only if the client has one" } />
+                    </label>
+                    {has_secret.then(|| view! { <label class="check"><input type="checkbox" name="remove_secret" value="on" />" Remove the stored secret"</label> })}
+                    <FieldError error=save_error field="secret" />
+                </Show>
+                <FormError error=save_error />
+                <button type="submit" class="primary" disabled=move || save.pending().get()>"Save the connection"</button>
+            </ActionForm>
+            {configured.then(|| view! {
+                <div class="row-form">
+                    <ActionForm action=test attr:id="legacy-test">
+                        <input type="hidden" name="project" value=p2 />
+                        <button type="submit" disabled=move || test.pending().get()>
+                            {move || if test.pending().get() { "Testing…" } else { "Test the connection" }}
+                        </button>
+                    </ActionForm>
+                    <ActionForm action=remove attr:id="legacy-remove">
+                        <input type="hidden" name="project" value=p3 />
+                        <button type="submit" class="danger">"Remove"</button>
+                    </ActionForm>
+                </div>
+                <p class="muted small">"The test asks about a made-up user and password: a working connection refuses them."</p>
+                <FormError error=test_error />
+            })}
+        </section>
     }
     .into_any()
 }

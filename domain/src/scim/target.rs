@@ -474,7 +474,7 @@ fn bounded(field: &str, value: u32, min: u32, max: u32) -> Result<u32> {
     }
 }
 
-fn check_url(field: &str, raw: &str) -> Result<url::Url> {
+pub(crate) fn check_url(field: &str, raw: &str) -> Result<url::Url> {
     let raw = raw.trim();
     if raw.is_empty() {
         return Err(DomainError::invalid(field, "enter a URL"));

@@ -10,6 +10,7 @@ use crate::{
     accounts::Actor,
     audit::{AuditAction, NewAuditEntry, ObjectKind},
     ids::ProjectId,
+    legacy::LegacyLogin,
     pagination::{Page, PageRequest},
     password_service::{
         CREATION_SLACK_SECS, CredentialInfo, IssuedServiceSecret, KEY_PREFIX, NewVerification,
@@ -186,7 +187,7 @@ pub struct RehearsalInput {
 /// How long an instance answers logins from its copy of a project's service settings:
 /// a change (a new secret, the service switched off) made on another instance reaches
 /// this one within it. Saved here, it applies at once.
-const SERVICE_FRESH: Duration = Duration::seconds(2);
+pub(super) const SERVICE_FRESH: Duration = Duration::seconds(2);
 /// How long the target's schema is taken to say the same about password-update times.
 const SCHEMA_FRESH: Duration = Duration::minutes(1);
 
@@ -199,12 +200,13 @@ type Stamped<T> = (DateTime<Utc>, T);
 pub(super) struct Cache {
     services: Shared<ProjectId, Option<StoredService>>,
     update_attributes: Shared<(ProjectId, String), Option<String>>,
+    pub(super) legacy: Shared<ProjectId, Option<crate::legacy::StoredLegacy>>,
 }
 
 /// A map of values with the time each was read, shared by the clones of the service.
 type Shared<K, V> = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<K, Stamped<V>>>>;
 
-fn cached<K: std::hash::Hash + Eq, V: Clone>(
+pub(super) fn cached<K: std::hash::Hash + Eq, V: Clone>(
     map: &std::sync::Mutex<std::collections::HashMap<K, Stamped<V>>>,
     key: &K,
     now: DateTime<Utc>,
@@ -218,7 +220,7 @@ fn cached<K: std::hash::Hash + Eq, V: Clone>(
         .map(|(_, v)| v.clone())
 }
 
-fn keep<K: std::hash::Hash + Eq, V>(
+pub(super) fn keep<K: std::hash::Hash + Eq, V>(
     map: &std::sync::Mutex<std::collections::HashMap<K, Stamped<V>>>,
     key: K,
     now: DateTime<Utc>,
@@ -244,7 +246,11 @@ fn hint(secret: &str) -> String {
 }
 
 impl Ferry {
-    async fn may_manage_passwords(&self, actor: &Actor, project: ProjectId) -> Result<()> {
+    pub(super) async fn may_manage_passwords(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+    ) -> Result<()> {
         actor.require(Permission::ManageProjects)?;
         self.project(actor, project).await?;
         Ok(())
@@ -694,7 +700,7 @@ impl Ferry {
     /// verification that could not be recorded) come back for the server's log.
     pub async fn verify_pending(&self, pending: Pending) -> (Reason, Vec<DomainError>) {
         let mut errors = Vec::new();
-        let (reason, user, method) = match self.verification(&pending).await {
+        let (reason, user, method) = match self.verification(&pending, &mut errors).await {
             Ok(found) => found,
             Err(err) => {
                 errors.push(err);
@@ -719,9 +725,11 @@ impl Ferry {
         (reason, errors)
     }
 
+    /// Why a legacy provider gave no answer goes to `notes`, for the server's log.
     async fn verification(
         &self,
         pending: &Pending,
+        notes: &mut Vec<DomainError>,
     ) -> Result<(Reason, Option<PasswordUser>, Option<String>)> {
         let project = pending.project;
         let settings = &pending.settings;
@@ -766,22 +774,40 @@ impl Ferry {
         if !login_matches(&record, &pending.request.username) {
             return Ok((Reason::UsernameMismatch, Some(user), None));
         }
-        let Some(credential) = record.credential else {
-            return Ok((Reason::NoCredential, Some(user), None));
+        let legacy = match record.credential {
+            Some(_) => None,
+            None => match self.legacy_for(project).await? {
+                Some(legacy) => Some(legacy),
+                None => return Ok((Reason::NoCredential, Some(user), None)),
+            },
         };
         if self.changed_in_target(project, &user).await? {
             return Ok((Reason::PasswordChanged, Some(user), None));
         }
-        let method = credential.algorithm().to_string();
-        let checked = self
-            .workers
-            .passwords
-            .check_credential(credential, pending.request.password.clone())
-            .await?;
-        let reason = match checked {
-            Some(true) => Reason::Success,
-            Some(false) => Reason::WrongPassword,
-            None => Reason::Busy,
+        let password = pending.request.password.clone();
+        let login = LegacyLogin::of(&record, &pending.request.username);
+        let (reason, method) = match (record.credential, legacy) {
+            (Some(credential), _) => {
+                let method = credential.algorithm().to_string();
+                let checked = self
+                    .workers
+                    .passwords
+                    .check_credential(credential, password)
+                    .await?;
+                let reason = match checked {
+                    Some(true) => Reason::Success,
+                    Some(false) => Reason::WrongPassword,
+                    None => Reason::Busy,
+                };
+                (reason, method)
+            }
+            (None, Some(legacy)) => {
+                let reason = self
+                    .check_live(project, &legacy, &login, password, notes)
+                    .await?;
+                (reason, legacy.settings.method().to_string())
+            }
+            (None, None) => return Ok((Reason::NoCredential, Some(user), None)),
         };
         Ok((reason, Some(user), Some(method)))
     }

@@ -188,6 +188,16 @@ pub fn router() -> Router<AppState> {
             "/projects/{id}/passwords/waves/plan",
             axum::routing::put(passwords::save_plan),
         )
+        .route(
+            "/projects/{id}/passwords/legacy",
+            get(passwords::get_legacy)
+                .put(passwords::put_legacy)
+                .delete(passwords::delete_legacy),
+        )
+        .route(
+            "/projects/{id}/passwords/legacy/test",
+            post(passwords::test_legacy),
+        )
         .fallback(|| async { ApiError(DomainError::NotFound("API endpoint".into())) })
 }
 
@@ -764,6 +774,7 @@ impl Modify for BearerAuth {
         passwords::create_key, passwords::revoke_key, passwords::script,
         passwords::verifications, passwords::coverage, passwords::candidates,
         passwords::rehearse, passwords::waves, passwords::save_plan, passwords::start_wave,
+        passwords::get_legacy, passwords::put_legacy, passwords::delete_legacy, passwords::test_legacy,
         super::password_service::start, super::password_service::poll,
         super::password_service::status, super::password_service::token),
     modifiers(&BearerAuth),

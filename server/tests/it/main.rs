@@ -12,6 +12,7 @@ mod background;
 mod goals_http;
 mod http_behaviour;
 mod ingest;
+mod legacy_http;
 mod mapping_http;
 mod mapping_store;
 mod passwords_http;

@@ -84,10 +84,10 @@ fn rules() -> Value {
 }
 
 /// The service's endpoints as the script and the waiting page call them.
-struct Service {
-    base: String,
-    client: Client,
-    bearer: String,
+pub(crate) struct Service {
+    pub(crate) base: String,
+    pub(crate) client: Client,
+    pub(crate) bearer: String,
 }
 
 impl Service {
@@ -134,7 +134,7 @@ impl Service {
     }
 
     /// Start, poll until complete (as the waiting page does), status.
-    async fn login(&self, id: &str, username: &str, password: &str) -> Value {
+    pub(crate) async fn login(&self, id: &str, username: &str, password: &str) -> Value {
         let (status, started) = self.start(id, username, password).await;
         assert_eq!(status, 200, "{started}");
         assert_eq!(started["message"], "Received");
@@ -156,7 +156,7 @@ impl Service {
     }
 }
 
-fn success(answer: &Value) -> bool {
+pub(crate) fn success(answer: &Value) -> bool {
     assert!(
         matches!(answer["status"].as_str(), Some("SUCCESS" | "FAIL")),
         "{answer}"
@@ -165,7 +165,7 @@ fn success(answer: &Value) -> bool {
 }
 
 /// The run's created users: legacy id → SCIM id.
-async fn crosswalk(
+pub(crate) async fn crosswalk(
     server: &TestServer,
     token: &str,
     base: &str,

@@ -681,7 +681,7 @@ async fn every_route_admits_exactly_the_roles_it_should() {
     }
     // Passwords: owners and administrators configure the verification service and
     // rehearse; support staff of the project read the coverage.
-    let password_fns: [RunFn; 12] = [
+    let password_fns: [RunFn; 16] = [
         ("passwords/waves", Rule::AtLeast(Role::Admin), vec![]),
         (
             "passwords/save_plan",
@@ -735,6 +735,18 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             "passwords/rehearse",
             Rule::AtLeast(Role::Admin),
             vec![("scim_id", "nobody"), ("username", "u"), ("password", "p")],
+        ),
+        (
+            "passwords/save_legacy",
+            Rule::AtLeast(Role::Admin),
+            vec![("kind", "okta"), ("org_url", "http://127.0.0.1:9")],
+        ),
+        ("passwords/legacy", Rule::AtLeast(Role::Admin), vec![]),
+        ("passwords/test_legacy", Rule::AtLeast(Role::Admin), vec![]),
+        (
+            "passwords/delete_legacy",
+            Rule::AtLeast(Role::Admin),
+            vec![],
         ),
     ];
     for (name, rule, fields) in password_fns {
@@ -1063,6 +1075,31 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             format!("/api/v1/projects/{p}/passwords/coverage"),
             None,
             Rule::AtLeast(Role::Support),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/projects/{p}/passwords/legacy"),
+            // A closed port: the connection test below fails at once.
+            Some(serde_json::json!({"settings": {"kind": "ldap", "url": "ldap://127.0.0.1:9"}})),
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/passwords/legacy"),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/projects/{p}/passwords/legacy/test"),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/projects/{p}/passwords/legacy"),
+            None,
+            Rule::AtLeast(Role::Admin),
         ),
         (
             Method::PUT,

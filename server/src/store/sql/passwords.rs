@@ -11,6 +11,7 @@ use domain::{
     DomainError, Result,
     audit::NewAuditEntry,
     ids::{ProjectId, RunId},
+    legacy::{LegacySettings, LegacyTest, StoredLegacy},
     pagination::{Page, PageRequest},
     password_service::{
         Coverage, DayCoverage, MovedUser, NewVerification, PasswordUser, Reason, ReasonCount,
@@ -66,6 +67,33 @@ impl From<ServiceRow> for StoredService {
             key_set_at: r.key_set_at.map(time),
             updated_at: time(r.updated_at),
         }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct LegacyRow {
+    settings: String,
+    sealed_secret: Option<Vec<u8>>,
+    last_test: Option<String>,
+    updated_at: i64,
+}
+
+impl TryFrom<LegacyRow> for StoredLegacy {
+    type Error = DomainError;
+    fn try_from(r: LegacyRow) -> Result<Self> {
+        let unreadable =
+            |e: serde_json::Error| DomainError::Internal(format!("stored legacy connection: {e}"));
+        Ok(StoredLegacy {
+            settings: serde_json::from_str(&r.settings).map_err(unreadable)?,
+            sealed_secret: r.sealed_secret,
+            last_test: r
+                .last_test
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(unreadable)?,
+            updated_at: time(r.updated_at),
+        })
     }
 }
 
@@ -167,6 +195,85 @@ macro_rules! password_store {
                 .await
                 .map_err(internal)?;
                 Ok(row.map(StoredService::from))
+            }
+
+            async fn legacy_connection(&self, project: ProjectId) -> Result<Option<StoredLegacy>> {
+                let row: Option<LegacyRow> = sqlx::query_as(
+                    "SELECT settings, sealed_secret, last_test, updated_at \
+                     FROM legacy_connections WHERE project_id = $1",
+                )
+                .bind(project.0)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(internal)?;
+                row.map(StoredLegacy::try_from).transpose()
+            }
+
+            async fn put_legacy_connection(
+                &self,
+                project: ProjectId,
+                settings: &LegacySettings,
+                sealed_secret: Option<&[u8]>,
+                at: DateTime<Utc>,
+                audit: &NewAuditEntry,
+            ) -> Result<()> {
+                let settings = serde_json::to_string(settings)
+                    .map_err(|e| DomainError::Internal(e.to_string()))?;
+                let mut tx = self.begin().await?;
+                Self::exec(
+                    &mut tx,
+                    sqlx::query(
+                        "INSERT INTO legacy_connections (project_id, settings, sealed_secret, \
+                         last_test, updated_at) VALUES ($1, $2, $3, NULL, $4) \
+                         ON CONFLICT (project_id) DO UPDATE SET settings = excluded.settings, \
+                         sealed_secret = excluded.sealed_secret, last_test = NULL, \
+                         updated_at = excluded.updated_at",
+                    )
+                    .bind(project.0)
+                    .bind(settings)
+                    .bind(sealed_secret)
+                    .bind(millis(at)),
+                )
+                .await?;
+                Self::commit(tx, audit).await
+            }
+
+            async fn set_legacy_test(
+                &self,
+                project: ProjectId,
+                test: &LegacyTest,
+                audit: &NewAuditEntry,
+            ) -> Result<()> {
+                let test =
+                    serde_json::to_string(test).map_err(|e| DomainError::Internal(e.to_string()))?;
+                let mut tx = self.begin().await?;
+                Self::exec(
+                    &mut tx,
+                    sqlx::query("UPDATE legacy_connections SET last_test = $1 WHERE project_id = $2")
+                        .bind(test)
+                        .bind(project.0),
+                )
+                .await?;
+                Self::commit(tx, audit).await
+            }
+
+            async fn delete_legacy_connection(
+                &self,
+                project: ProjectId,
+                audit: &NewAuditEntry,
+            ) -> Result<bool> {
+                let mut tx = self.begin().await?;
+                let n = Self::exec(
+                    &mut tx,
+                    sqlx::query("DELETE FROM legacy_connections WHERE project_id = $1")
+                        .bind(project.0),
+                )
+                .await?;
+                if n == 0 {
+                    return Ok(false);
+                }
+                Self::commit(tx, audit).await?;
+                Ok(true)
             }
 
             async fn save_password_service(

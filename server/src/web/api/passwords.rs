@@ -1,7 +1,8 @@
 //! The Passwords stage through the API: the verification service's settings, its
 //! client secret and static key (shown once), the generated login script, the log of
-//! verifications, the coverage, the rehearsal against the test target, and the
-//! invitation waves (their plan, and a wave started by hand).
+//! verifications, the coverage, the rehearsal against the test target, the invitation
+//! waves (their plan, and a wave started by hand), and the legacy identity provider
+//! that checks passwords of users without a hash.
 
 use super::{ApiActor, ApiJson, ApiResult, ErrorBody, PageParams, project_id};
 use crate::web::AppState;
@@ -12,6 +13,7 @@ use axum::{
 };
 use domain::{
     DomainError,
+    legacy::{LegacyInput, LegacyView},
     pagination::{Page, PageRequest},
     password_service::{
         Coverage, IssuedServiceSecret, RehearsalCandidate, ScriptVariant, SecretKind,
@@ -272,4 +274,78 @@ pub async fn start_wave(
         .start_wave(&actor, project_id(&id)?, body.size)
         .await?;
     Ok((StatusCode::CREATED, Json(run)))
+}
+
+/// The legacy identity provider that checks passwords of users whose export carried
+/// no hash (never its secret).
+#[utoipa::path(get, path = "/api/v1/projects/{id}/passwords/legacy", tag = "passwords",
+    params(("id" = String, Path, description = "Project id")),
+    responses((status = 200, body = LegacyView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_legacy(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<Json<LegacyView>> {
+    let view = state
+        .ferry
+        .legacy_connection(&actor, project_id(&id)?)
+        .await?
+        .ok_or_else(|| DomainError::NotFound("legacy connection (none is set up)".into()))?;
+    Ok(Json(view))
+}
+
+/// Creates or replaces the connection: an LDAP bind, an OAuth2 password grant, Okta's
+/// authn or Cognito's `USER_PASSWORD_AUTH`. A secret left out is kept for the same
+/// method at the same address; an empty one removes it.
+#[utoipa::path(put, path = "/api/v1/projects/{id}/passwords/legacy", tag = "passwords",
+    params(("id" = String, Path, description = "Project id")),
+    request_body = LegacyInput,
+    responses((status = 200, body = LegacyView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn put_legacy(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<LegacyInput>,
+) -> ApiResult<Json<LegacyView>> {
+    Ok(Json(
+        state
+            .ferry
+            .save_legacy_connection(&actor, project_id(&id)?, input)
+            .await?,
+    ))
+}
+
+/// Removes the connection (none to remove is no error): users without a hash can then
+/// not be verified.
+#[utoipa::path(delete, path = "/api/v1/projects/{id}/passwords/legacy", tag = "passwords",
+    params(("id" = String, Path, description = "Project id")),
+    responses((status = 204), (status = 403, body = ErrorBody)))]
+pub async fn delete_legacy(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state
+        .ferry
+        .delete_legacy_connection(&actor, project_id(&id)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Asks the provider about a made-up user and password and keeps the result: a
+/// working connection refuses them.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/passwords/legacy/test", tag = "passwords",
+    params(("id" = String, Path, description = "Project id")),
+    responses((status = 200, body = LegacyView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn test_legacy(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<Json<LegacyView>> {
+    Ok(Json(
+        state
+            .ferry
+            .test_legacy_connection(&actor, project_id(&id)?)
+            .await?,
+    ))
 }

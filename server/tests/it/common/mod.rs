@@ -2,6 +2,7 @@
 //! the PostgreSQL server the test command starts), and the real server on port 0.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod legacy;
 pub mod scim;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
