@@ -1,9 +1,11 @@
-// Starts the `ferry` binary on a free port with an empty data folder, and the SCIM 2.0
-// peer (`scim2-server`, installed by the setup script) as the target users move into;
-// waits until both answer, and hands the tests their URLs and the setup token.
+// Starts the `ferry` binary on a free port with an empty data folder, the SCIM 2.0
+// peer (`scim2-server`, installed by the setup script) as the target users move into,
+// and an OpenLDAP `slapd` (Debian's package) as the legacy directory that still holds
+// passwords an export left out; waits until all answer, and hands the tests their URLs
+// and the setup token.
 import { execFileSync, spawn } from "node:child_process";
-import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -80,6 +82,28 @@ export default async function globalSetup() {
   peer.stderr.on("data", (chunk) => (peerLog += chunk.toString()));
   peer.on("error", (e) => console.error(`the SCIM peer did not start (${peerBinary}): ${e}`));
 
+  // The legacy directory: one person, whose password only the directory knows.
+  const ldapDir = join(data, "slapd");
+  mkdirSync(join(ldapDir, "db"), { recursive: true });
+  const ldapConf = join(ldapDir, "slapd.conf");
+  writeFileSync(ldapConf, ["core", "cosine", "inetorgperson", "nis"].map((s) => `include /etc/ldap/schema/${s}.schema`).join("\n") +
+    `\nmodulepath /usr/lib/ldap\nmoduleload back_mdb\npidfile ${ldapDir}/slapd.pid\ndatabase mdb\nmaxsize 10485760\n` +
+    `suffix "dc=example,dc=org"\nrootdn "cn=admin,dc=example,dc=org"\nrootpw admin-secret\ndirectory ${ldapDir}/db\n`);
+  const ldif = join(ldapDir, "data.ldif");
+  writeFileSync(ldif, "dn: dc=example,dc=org\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n\n" +
+    "dn: ou=people,dc=example,dc=org\nobjectClass: organizationalUnit\nou: people\n\n" +
+    "dn: uid=ada,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: ada\ncn: Ada Lovelace\nsn: Lovelace\n" +
+    "userPassword: Analytical-Engine-1843\n");
+  execFileSync("/usr/sbin/slapadd", ["-f", ldapConf, "-l", ldif]);
+  const ldapPort = await freePort();
+  const slapd = spawn("/usr/sbin/slapd", ["-f", ldapConf, "-h", `ldap://127.0.0.1:${ldapPort}/`, "-d", "0"], { stdio: "ignore" });
+  slapd.on("error", (e) => console.error(`slapd did not start: ${e}`));
+  await waitFor(() => new Promise<boolean>((ok) => {
+    const socket = connect(ldapPort, "127.0.0.1", () => { socket.end(); ok(true); });
+    socket.on("error", () => ok(false));
+  }), "slapd to listen", 30_000);
+  process.env.FERRY_LDAP_URL = `ldap://127.0.0.1:${ldapPort}`;
+
   await waitFor(async () => (await fetch(`${url}/healthz`)).ok, "ferry to answer");
   await waitFor(async () => (await fetch(`http://127.0.0.1:${scimPort}/v2/ServiceProviderConfig`)).ok, `the SCIM peer to answer\n${peerLog}`, 30_000);
   await waitFor(async () => /setup token: [A-Za-z0-9_-]{43}/.test(log), "the setup token in the log", 10_000);
@@ -93,6 +117,7 @@ export default async function globalSetup() {
 
   return async () => {
     peer.kill("SIGTERM");
+    slapd.kill("SIGTERM");
     child.kill("SIGTERM");
     await new Promise((r) => child.once("exit", r));
     logStream.end();

@@ -1,5 +1,6 @@
 //! How far a project's migration has got: each step of the journey (uploads,
-//! assessment, target, user types, mapping, test run, real run) with its state, what it
+//! assessment, target, user types, mapping, test run, real run, review, passwords)
+//! with its state, what it
 //! holds in words, and the next thing to do — worked out from facts the store already
 //! keeps, so that a newcomer always sees where they are and where to go.
 
@@ -25,10 +26,11 @@ pub enum Step {
     TestRun,
     RealRun,
     Review,
+    Passwords,
 }
 
 impl Step {
-    pub const ALL: [Step; 8] = [
+    pub const ALL: [Step; 9] = [
         Step::Uploads,
         Step::Assessment,
         Step::Target,
@@ -37,6 +39,7 @@ impl Step {
         Step::TestRun,
         Step::RealRun,
         Step::Review,
+        Step::Passwords,
     ];
 
     /// The step's name in the API and the page (`test_run`).
@@ -50,6 +53,7 @@ impl Step {
             Step::TestRun => "test_run",
             Step::RealRun => "real_run",
             Step::Review => "review",
+            Step::Passwords => "passwords",
         }
     }
 
@@ -63,6 +67,7 @@ impl Step {
             Step::TestRun => "Run a test",
             Step::RealRun => "Run the migration",
             Step::Review => "Review the failures",
+            Step::Passwords => "Move the passwords",
         }
     }
 
@@ -76,6 +81,7 @@ impl Step {
             Step::Mapping => Stage::Mapping,
             Step::TestRun | Step::RealRun => Stage::Runs,
             Step::Review => Stage::Review,
+            Step::Passwords => Stage::Passwords,
         }
     }
 }
@@ -149,6 +155,22 @@ pub struct Facts {
     pub runs: Vec<Run>,
     /// Where the users stand with support staff's review.
     pub review: crate::review::ReviewSummary,
+    pub passwords: PasswordFacts,
+}
+
+/// What the Passwords step is worked out from.
+#[derive(Clone, Debug, Default)]
+pub struct PasswordFacts {
+    /// Some moving user type's passwords move silently at first login.
+    pub silent_types: bool,
+    /// Some moving user type's users choose a new password by invitation.
+    pub reset_types: bool,
+    /// The verification service answers the login script.
+    pub service_on: bool,
+    /// Invitation waves start by themselves.
+    pub waves_planned: bool,
+    /// Users whose password moved in production (verified at a login, or reset).
+    pub moved: u64,
 }
 
 fn status(step: Step, state: StepState, summary: impl Into<String>) -> StepStatus {
@@ -174,16 +196,21 @@ impl Journey {
             runs(facts, Step::TestRun),
             runs(facts, Step::RealRun),
             review(facts),
+            passwords(facts),
         ];
         // A test run is advice, not a gate; once the real run has run, what is left
-        // is its failures.
+        // is its failures, then passwords that cannot move until something is set up
+        // (passwords that move as users log in need nobody).
         let next = if steps
             .iter()
             .any(|s| s.step == Step::RealRun && s.state == StepState::Done)
         {
             steps
                 .iter()
-                .find(|s| s.step == Step::Review && s.state != StepState::Done)
+                .find(|s| {
+                    (s.step == Step::Review && s.state != StepState::Done)
+                        || (s.step == Step::Passwords && s.state == StepState::NeedsAttention)
+                })
                 .map(|s| s.step)
         } else {
             steps
@@ -422,6 +449,73 @@ fn review(facts: &Facts) -> StepStatus {
     )
 }
 
+/// Users a production run created: what the passwords step counts against.
+fn created_in_production(facts: &Facts) -> u64 {
+    facts
+        .runs
+        .iter()
+        .filter(|r| r.target_role == "production")
+        .filter(|r| matches!(r.kind, RunKind::RealRun | RunKind::Retry))
+        .map(|r| r.counts.created)
+        .sum()
+}
+
+fn passwords(facts: &Facts) -> StepStatus {
+    let p = &facts.passwords;
+    if facts.user_type_problems.is_none() {
+        return status(
+            Step::Passwords,
+            StepState::NotStarted,
+            "Waits for the user types, which say how passwords follow",
+        );
+    }
+    if !p.silent_types && !p.reset_types {
+        return status(
+            Step::Passwords,
+            StepState::Done,
+            "No moving user type keeps or resets a password",
+        );
+    }
+    let created = created_in_production(facts);
+    if created == 0 {
+        return status(
+            Step::Passwords,
+            StepState::NotStarted,
+            "Passwords follow once a real run has created the users",
+        );
+    }
+    let moved = p.moved.min(created);
+    if moved == created {
+        return status(
+            Step::Passwords,
+            StepState::Done,
+            format!("Every password moved: {}", plural(created, "user", "users")),
+        );
+    }
+    let share = format!(
+        "{} of {} moved ({:.0} %)",
+        grouped(moved),
+        plural(created, "password", "passwords"),
+        moved as f64 * 100.0 / created as f64
+    );
+    let mut missing = Vec::new();
+    if p.silent_types && !p.service_on {
+        missing.push("switch the verification service on");
+    }
+    if p.reset_types && !p.waves_planned {
+        missing.push("plan the invitation waves");
+    }
+    if missing.is_empty() {
+        status(Step::Passwords, StepState::Working, share)
+    } else {
+        status(
+            Step::Passwords,
+            StepState::NeedsAttention,
+            format!("{share}: {}", missing.join(" and ")),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -509,6 +603,7 @@ mod tests {
             mapping_problems: Some(0),
             runs: vec![],
             review: Default::default(),
+            passwords: Default::default(),
         };
         let journey = Journey::of(&facts);
         assert_eq!(
@@ -594,5 +689,56 @@ mod tests {
             )
         );
         assert_eq!(journey.next, None);
+    }
+
+    #[test]
+    fn passwords_follow_the_real_run_until_every_one_moved() {
+        let mut facts = Facts {
+            user_type_problems: Some(0),
+            passwords: PasswordFacts {
+                silent_types: true,
+                reset_types: true,
+                ..PasswordFacts::default()
+            },
+            review: crate::review::ReviewSummary {
+                migrated: 200,
+                ..Default::default()
+            },
+            ..Facts::default()
+        };
+        assert_eq!(
+            state(&Journey::of(&facts), Step::Passwords).0,
+            StepState::NotStarted
+        );
+        facts.runs = vec![run(RunKind::RealRun, RunState::Succeeded, 200, 0)];
+        facts.passwords.moved = 50;
+        let journey = Journey::of(&facts);
+        assert_eq!(
+            state(&journey, Step::Passwords),
+            (
+                StepState::NeedsAttention,
+                "50 of 200 passwords moved (25 %): switch the verification service on and \
+                 plan the invitation waves"
+                    .into()
+            )
+        );
+        // Once the review is done, what keeps passwords from moving comes next.
+        assert_eq!(journey.next, Some(Step::Passwords));
+        facts.passwords.service_on = true;
+        facts.passwords.waves_planned = true;
+        let journey = Journey::of(&facts);
+        assert_eq!(state(&journey, Step::Passwords).0, StepState::Working);
+        // Passwords moving at logins need nobody: the journey has nothing left to do.
+        assert_eq!(journey.next, None);
+        facts.passwords.moved = 200;
+        assert_eq!(
+            state(&Journey::of(&facts), Step::Passwords),
+            (StepState::Done, "Every password moved: 200 users".into())
+        );
+        facts.passwords = PasswordFacts::default();
+        assert_eq!(
+            state(&Journey::of(&facts), Step::Passwords).0,
+            StepState::Done
+        );
     }
 }

@@ -758,6 +758,9 @@ pub trait PasswordStore: Send + Sync {
     async fn mark_wave_moved(&self, run: RunId, seqs: &[u64], at: DateTime<Utc>) -> Result<()>;
     /// Users of silent-migration types the production runs created.
     async fn silent_users(&self, project: ProjectId) -> Result<u64>;
+    /// Users whose password moved in production (verified or reset): one count on
+    /// the moves' primary key, cheap enough for the projects list.
+    async fn passwords_moved(&self, project: ProjectId) -> Result<u64>;
 }
 
 /// Password work the server does: signing access tokens with a key derived from the

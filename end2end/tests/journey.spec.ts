@@ -518,11 +518,14 @@ test("a test run on a small sample is watched live to its end against the peer, 
   await atBothWidths(page, "real-run-finished");
   await stages.getByRole("link", { name: "Project" }).click();
   await expect(journey.locator('li[data-step="real_run"] .badge')).toHaveText("done");
-  await expect(journey.locator(".journey-next")).toContainText("The real run has finished");
+  // Its users choose new passwords by invitation: the waves are what is left to set up.
+  await expect(journey.locator('li[data-step="passwords"] .badge')).toHaveText("needs attention");
+  await expect(journey.locator('li[data-step="passwords"]')).toContainText("plan the invitation waves");
+  await expect(journey.locator(".journey-next")).toContainText("Move the passwords");
   // And the projects list, how far each project has got.
   await page.goto(`${url()}/`);
   const row = page.locator("#projects tbody tr", { hasText: "Acme staff to Asgardeo" });
-  await expect(row.locator(".journey-progress")).toContainText("of 8");
+  await expect(row.locator(".journey-progress")).toContainText("of 9");
   await atBothWidths(page, "projects");
 });
 
@@ -943,6 +946,86 @@ test("silent password migration is configured, rehearsed on a test-run user, and
   await expect(page.locator("#verifications")).toContainText("password verified");
   await expect(page.locator("#verifications")).toContainText("bcrypt");
   await atBothWidths(page, "passwords-coverage");
+});
+
+test("a user whose export carried no hash keeps their password: the legacy directory checks it", async ({ page }) => {
+  await signIn(page, owner.email, owner.password);
+  const project = await sfn(page, "projects/create", { name: "Directory", source_kind: "ldap", description: "" });
+  const token = (await sfn(page, "tokens/create", { name: "directory", role: "owner" })).secret as string;
+  const api = async (method: string, path: string, data?: unknown) => {
+    const answer = await page.request.fetch(`${url()}/api/v1${path}`, {
+      method, data: data === undefined ? undefined : JSON.stringify(data),
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    });
+    expect(answer.ok(), `${method} ${path}: ${await answer.text()}`).toBeTruthy();
+    return answer.status() === 204 ? null : answer.json();
+  };
+  // The directory's export, made without the right to read userPassword.
+  const ldif = "version: 1\n\ndn: uid=ada,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: ada\ncn: Ada Lovelace\nsn: Lovelace\nmail: ada@example.org\n";
+  const upload = await page.request.post(`${url()}/api/v1/projects/${project.id}/uploads?file_name=people.ldif`, {
+    data: ldif, headers: { Authorization: `Bearer ${token}` },
+  });
+  expect(upload.ok()).toBeTruthy();
+  const uploadId = (await upload.json()).id;
+  await expect.poll(async () => (await api("GET", `/uploads/${uploadId}`)).status, { timeout: 30_000 }).toBe("parsed");
+  const base = `/projects/${project.id}`;
+  await api("PUT", `${base}/targets/production`, {
+    preset: "generic", base_url: process.env.FERRY_SCIM_URL, auth: { type: "bearer" }, secret: process.env.FERRY_SCIM_TOKEN, on_existing: "skip",
+  });
+  await api("POST", `${base}/targets/production/test`);
+  await api("PUT", `${base}/user-types`, { user_types: [{ name: "Staff", include: true, password: "silent_migration" }] });
+  const rules = [{ target: "userName", source: "username" }, { target: "emails[type eq \"work\"].value", source: "email", transforms: [{ op: "email" }] }];
+  await api("PUT", `${base}/mapping`, { rules });
+  await api("POST", `${base}/mapping/impact`, { rules });
+  await expect.poll(async () => (await api("GET", `${base}/mapping/impact`)).status, { timeout: 60_000 }).toBe("ready");
+  const real = await api("POST", `${base}/runs/real`, {});
+  await expect.poll(async () => (await api("GET", `${base}/runs/${real.run.id}`)).run.state, { timeout: 60_000 }).toBe("succeeded");
+  const ada = (await api("GET", `${base}/runs/${real.run.id}/records?state=created`)).records[0];
+  await api("PUT", `${base}/passwords/service`, { enabled: true, context_ttl_secs: 60, token_ttl_secs: 3600,
+    login_origin: "https://login.example.com", max_user_failures: 5, max_caller_failures: 1000, failure_window_secs: 900 });
+  const key = (await api("POST", `${base}/passwords/service/key`)).secret;
+  const service = `${url()}/password-migration/${project.id}`;
+  const login = async (password: string) => {
+    const started = await (await page.request.post(`${service}/start-authentication`, {
+      data: { id: ada.scim_id, username: "ada", password }, headers: { Authorization: `Bearer ${key}` },
+    })).json();
+    await expect.poll(async () => (await (await page.request.get(`${service}/authentication-status?contextId=${started.contextId}`)).json()).status).toBe("COMPLETE");
+    return (await (await page.request.post(`${service}/authentication-status`, {
+      data: { contextId: started.contextId, username: "ada" }, headers: { Authorization: `Bearer ${key}` },
+    })).json()).status;
+  };
+
+  // No connection: the card says what that means.
+  await page.goto(`${url()}${base}/passwords`);
+  await hydrated(page);
+  const card = page.locator("#legacy");
+  await expect(card.locator("#legacy-status")).toContainText("No legacy connection");
+  const form = page.locator("#legacy-form");
+  await form.getByLabel("Ask the provider by").selectOption("ldap");
+  await form.getByLabel("Directory address").fill("https://ldap.example.org");
+  await form.getByRole("button", { name: "Save the connection" }).click();
+  await expect(card).toContainText("must start with ldaps:// or ldap://");
+  await form.getByLabel("Directory address").fill(process.env.FERRY_LDAP_URL!);
+  await form.getByRole("button", { name: "Save the connection" }).click();
+  await expect(card.locator("#legacy-status")).toContainText("checked by LDAP bind at");
+  await expect(card.locator("#legacy-status")).toContainText("not tested");
+  await card.getByRole("button", { name: "Test the connection" }).click();
+  await expect(card.locator("#legacy-status")).toContainText("test passed");
+  await expect(card.locator("#legacy-test-message")).toContainText("refused a made-up user and password");
+  // The other methods ask for their own fields; a client secret is never shown back.
+  await form.getByLabel("Ask the provider by").selectOption("cognito");
+  await expect(form.getByLabel("Region")).toBeVisible();
+  await expect(form.getByLabel("Client secret")).toBeVisible();
+  await form.getByLabel("Ask the provider by").selectOption("ldap");
+  await atBothWidths(page, "passwords-legacy");
+
+  // The login script's part: wrong, then right; the log names the method.
+  expect(await login("not the password")).toBe("FAIL");
+  expect(await login("Analytical-Engine-1843")).toBe("SUCCESS");
+  await page.reload();
+  await expect(page.locator("#verifications")).toContainText("LDAP bind");
+  await expect(page.locator("#coverage")).toContainText("1 (100 %) moved their password at a login");
+  expect(await page.content()).not.toContain("Analytical-Engine-1843");
 });
 
 test("on a 390 px phone the menu button opens the navigation and nothing overflows", async ({ browser }) => {

@@ -6,9 +6,10 @@ use crate::{
     Result,
     accounts::Actor,
     ids::ProjectId,
-    journey::{Facts, Journey},
+    journey::{Facts, Journey, PasswordFacts},
     pagination::PageRequest,
     scim::target::TargetRole,
+    user_types::PasswordStrategy,
 };
 
 /// Newest uploads and runs looked at: enough to tell what is under way.
@@ -55,13 +56,38 @@ impl Ferry {
             .into_iter()
             .find(|t| t.role == TargetRole::Production)
             .map(|t| t.last_test.map(|report| report.passed()));
-        let user_type_problems = self.store.user_types(project).await?.map(|stored| {
+        let stored_types = self.store.user_types(project).await?;
+        let user_type_problems = stored_types.as_ref().map(|stored| {
             stored
                 .user_types
                 .compile(self.now())
                 .err()
                 .map_or(0, |problems| problems.len())
         });
+        let moving = |strategy: PasswordStrategy| {
+            stored_types.as_ref().is_some_and(|stored| {
+                stored
+                    .user_types
+                    .user_types
+                    .iter()
+                    .any(|t| t.include && t.password == strategy)
+            })
+        };
+        let passwords = PasswordFacts {
+            silent_types: moving(PasswordStrategy::SilentMigration),
+            reset_types: moving(PasswordStrategy::ForcedReset),
+            service_on: self
+                .store
+                .password_service(project)
+                .await?
+                .is_some_and(|s| s.settings.enabled),
+            waves_planned: self
+                .store
+                .wave_plan(project)
+                .await?
+                .is_some_and(|plan| plan.enabled),
+            moved: self.store.passwords_moved(project).await?,
+        };
         let mapping_problems = match self.store.mapping_version(project, None).await? {
             Some(saved) => {
                 let mapping = saved.mapping.clone();
@@ -77,6 +103,7 @@ impl Ferry {
         let runs = self.store.runs(project, newest).await?.items;
         let review = self.store.queue_summary(project).await?;
         Ok(Facts {
+            passwords,
             review,
             uploads,
             records,

@@ -476,6 +476,24 @@ async fn story(db: TestDb) {
         assert!(audit.to_string().contains(action), "{action} missing");
     }
 
+    // The project's checklist counts the passwords that moved.
+    let (_, journey) = send(
+        &server,
+        Method::GET,
+        &format!("{base}/journey"),
+        &token,
+        None,
+    )
+    .await;
+    let step = journey["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "passwords")
+        .unwrap();
+    assert_eq!(step["state"], "working", "{step}");
+    assert_eq!(step["summary"], "5 of 6 passwords moved (83 %)", "{step}");
+
     // Removed: users without a hash cannot be verified again.
     let (status, _) = send(&server, Method::DELETE, &legacy, &token, None).await;
     assert_eq!(status, 204);

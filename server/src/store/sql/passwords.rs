@@ -901,6 +901,18 @@ macro_rules! password_store {
                 .map_err(internal)?;
                 Ok(count(n))
             }
+
+            async fn passwords_moved(&self, project: ProjectId) -> Result<u64> {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM password_moves \
+                     WHERE project_id = $1 AND target_role = 'production'",
+                )
+                .bind(project.0)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(internal)?;
+                Ok(count(n))
+            }
         }
     };
 }
