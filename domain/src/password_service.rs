@@ -422,6 +422,16 @@ pub struct PasswordUser {
     pub moved: Option<String>,
 }
 
+/// What a verification reads first: the lockout's counts, the user found by the id the
+/// target gave them, and their sealed record (`None` when it is gone).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoginLookup {
+    pub by_user: u32,
+    pub by_caller: u32,
+    pub user: Option<PasswordUser>,
+    pub sealed: Option<Vec<u8>>,
+}
+
 /// A test-run user the rehearsal may use: ids and the user type, never values.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -696,21 +696,18 @@ pub trait PasswordStore: Send + Sync {
         how: &str,
         at: DateTime<Utc>,
     ) -> Result<()>;
-    /// The project's user with this id in the target (its latest run), if any.
-    async fn password_user(
+    /// What a verification reads, in one statement: the failed verifications that
+    /// count towards a lockout since `since` (of the user name's digest, and from the
+    /// caller), and the project's user with this id in the target (its latest run)
+    /// with their sealed record, corrections applied.
+    async fn password_login(
         &self,
         project: ProjectId,
         scim_id: &str,
-    ) -> Result<Option<PasswordUser>>;
-    /// Failed verifications that count towards a lockout since `since`: of the user
-    /// name's digest, and from the caller.
-    async fn password_failures(
-        &self,
-        project: ProjectId,
         user_digest: &str,
         caller: &str,
         since: DateTime<Utc>,
-    ) -> Result<(u32, u32)>;
+    ) -> Result<crate::password_service::LoginLookup>;
     /// Records a verification, then completes its context (two statements: a crash
     /// between them leaves the context pending until it expires).
     async fn finish_verification(

@@ -734,21 +734,23 @@ impl Ferry {
         let project = pending.project;
         let settings = &pending.settings;
         let since = self.now() - Duration::seconds(i64::from(settings.failure_window_secs));
-        let (by_user, by_caller) = self
+        let found = self
             .store
-            .password_failures(project, &pending.user_digest, &pending.caller, since)
+            .password_login(
+                project,
+                pending.request.id.trim(),
+                &pending.user_digest,
+                &pending.caller,
+                since,
+            )
             .await?;
-        if by_user >= settings.max_user_failures {
+        if found.by_user >= settings.max_user_failures {
             return Ok((Reason::LockedUser, None, None));
         }
-        if by_caller >= settings.max_caller_failures {
+        if found.by_caller >= settings.max_caller_failures {
             return Ok((Reason::LockedCaller, None, None));
         }
-        let Some(user) = self
-            .store
-            .password_user(project, pending.request.id.trim())
-            .await?
-        else {
+        let Some(user) = found.user else {
             return Ok((Reason::UnknownUser, None, None));
         };
         if user.moved.is_some() {
@@ -760,17 +762,13 @@ impl Ferry {
         {
             return Ok((Reason::NotSilent, Some(user), None));
         }
-        let sealed = self
-            .store
-            .sealed_records(project, std::slice::from_ref(&user.source_id))
-            .await?;
-        let Some((source_id, sealed)) = sealed.into_iter().next() else {
+        let Some(sealed) = found.sealed else {
             return Ok((Reason::UnknownUser, Some(user), None));
         };
         let record = self
             .workers
             .records
-            .open_record(project, &source_id, &sealed)?;
+            .open_record(project, &user.source_id, &sealed)?;
         if !login_matches(&record, &pending.request.username) {
             return Ok((Reason::UsernameMismatch, Some(user), None));
         }

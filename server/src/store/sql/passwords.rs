@@ -14,8 +14,9 @@ use domain::{
     legacy::{LegacySettings, LegacyTest, StoredLegacy},
     pagination::{Page, PageRequest},
     password_service::{
-        Coverage, DayCoverage, MovedUser, NewVerification, PasswordUser, Reason, ReasonCount,
-        ServiceSettings, StoredService, TakenContext, TypeCoverage, Verification, WavePlan,
+        Coverage, DayCoverage, LoginLookup, MovedUser, NewVerification, PasswordUser, Reason,
+        ReasonCount, ServiceSettings, StoredService, TakenContext, TypeCoverage, Verification,
+        WavePlan,
     },
     ports::PasswordStore,
     user_types::PasswordStrategy,
@@ -162,6 +163,49 @@ const USER_SELECT: &str = "SELECT jr.scim_id, jr.source_id, jr.job_id, j.target_
      (SELECT m.how FROM password_moves m WHERE m.project_id = j.project_id \
      AND m.scim_id = jr.scim_id) AS moved \
      FROM job_records jr JOIN jobs j ON j.id = jr.job_id";
+
+/// The lockout's counts and the user (all `None` when there is none) with their
+/// sealed record.
+#[derive(sqlx::FromRow)]
+struct LoginRow {
+    by_user: i64,
+    by_caller: i64,
+    scim_id: Option<String>,
+    source_id: Option<String>,
+    job_id: Option<uuid::Uuid>,
+    target_role: Option<String>,
+    user_type: Option<String>,
+    password_strategy: Option<String>,
+    settled_at: Option<i64>,
+    moved: Option<String>,
+    sealed: Option<Vec<u8>>,
+}
+
+impl From<LoginRow> for LoginLookup {
+    fn from(r: LoginRow) -> Self {
+        let user = match (r.scim_id, r.source_id, r.job_id, r.target_role) {
+            (Some(scim_id), Some(source_id), Some(job_id), Some(target_role)) => {
+                Some(PasswordUser::from(UserRow {
+                    scim_id,
+                    source_id,
+                    job_id,
+                    target_role,
+                    user_type: r.user_type,
+                    password_strategy: r.password_strategy,
+                    settled_at: r.settled_at,
+                    moved: r.moved,
+                }))
+            }
+            _ => None,
+        };
+        LoginLookup {
+            by_user: small(r.by_user),
+            by_caller: small(r.by_caller),
+            sealed: user.as_ref().and(r.sealed),
+            user,
+        }
+    }
+}
 
 #[derive(sqlx::FromRow)]
 struct VerificationRow {
@@ -484,45 +528,40 @@ macro_rules! password_store {
                 Ok(())
             }
 
-            async fn password_user(
+            async fn password_login(
                 &self,
                 project: ProjectId,
                 scim_id: &str,
-            ) -> Result<Option<PasswordUser>> {
-                let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "{USER_SELECT} WHERE jr.scim_id = $1 AND j.project_id = $2 \
-                     AND {MOVING_KINDS} AND jr.state IN {MOVED_STATES} \
-                     ORDER BY jr.settled_at DESC LIMIT 1"
-                )))
-                .bind(scim_id)
-                .bind(project.0)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(internal)?;
-                Ok(row.map(PasswordUser::from))
-            }
-
-            async fn password_failures(
-                &self,
-                project: ProjectId,
                 user_digest: &str,
                 caller: &str,
                 since: DateTime<Utc>,
-            ) -> Result<(u32, u32)> {
-                let (user, by_caller): (i64, i64) = sqlx::query_as(
+            ) -> Result<LoginLookup> {
+                // One round trip instead of three: a login's reads were most of its cost.
+                let row: LoginRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "SELECT (SELECT COUNT(*) FROM password_attempts WHERE project_id = $1 \
-                     AND user_digest = $2 AND at >= $4 AND counts = TRUE), \
+                     AND user_digest = $2 AND at >= $4 AND counts = TRUE) AS by_user, \
                      (SELECT COUNT(*) FROM password_attempts WHERE project_id = $1 \
-                     AND caller = $3 AND at >= $4 AND counts = TRUE)",
-                )
+                     AND caller = $3 AND at >= $4 AND counts = TRUE) AS by_caller, \
+                     u.scim_id, u.source_id, u.job_id, u.target_role, u.user_type, \
+                     u.password_strategy, u.settled_at, u.moved, \
+                     (SELECT COALESCE(c.data, r.data) FROM records r \
+                     LEFT JOIN record_corrections c ON c.project_id = r.project_id \
+                     AND c.source_id = r.source_id \
+                     WHERE r.project_id = $1 AND r.source_id = u.source_id) AS sealed \
+                     FROM (SELECT 1 AS one) o LEFT JOIN ({USER_SELECT} \
+                     WHERE jr.scim_id = $5 AND j.project_id = $1 \
+                     AND {MOVING_KINDS} AND jr.state IN {MOVED_STATES} \
+                     ORDER BY jr.settled_at DESC LIMIT 1) u ON TRUE"
+                )))
                 .bind(project.0)
                 .bind(user_digest)
                 .bind(caller)
                 .bind(millis(since))
+                .bind(scim_id)
                 .fetch_one(&self.pool)
                 .await
                 .map_err(internal)?;
-                Ok((small(user), small(by_caller)))
+                Ok(row.into())
             }
 
             async fn finish_verification(
