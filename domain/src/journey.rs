@@ -449,17 +449,6 @@ fn review(facts: &Facts) -> StepStatus {
     )
 }
 
-/// Users a production run created: what the passwords step counts against.
-fn created_in_production(facts: &Facts) -> u64 {
-    facts
-        .runs
-        .iter()
-        .filter(|r| r.target_role == "production")
-        .filter(|r| matches!(r.kind, RunKind::RealRun | RunKind::Retry))
-        .map(|r| r.counts.created)
-        .sum()
-}
-
 fn passwords(facts: &Facts) -> StepStatus {
     let p = &facts.passwords;
     if facts.user_type_problems.is_none() {
@@ -476,7 +465,9 @@ fn passwords(facts: &Facts) -> StepStatus {
             "No moving user type keeps or resets a password",
         );
     }
-    let created = created_in_production(facts);
+    // Users in the target whose type moves a password, counted when a production run
+    // finished (a rollback's deletions and a user found again are not counted twice).
+    let created = facts.review.password_users;
     if created == 0 {
         return status(
             Step::Passwords,
@@ -700,17 +691,16 @@ mod tests {
                 reset_types: true,
                 ..PasswordFacts::default()
             },
-            review: crate::review::ReviewSummary {
-                migrated: 200,
-                ..Default::default()
-            },
+            review: Default::default(),
             ..Facts::default()
         };
         assert_eq!(
             state(&Journey::of(&facts), Step::Passwords).0,
             StepState::NotStarted
         );
-        facts.runs = vec![run(RunKind::RealRun, RunState::Succeeded, 200, 0)];
+        facts.runs = vec![run(RunKind::RealRun, RunState::Succeeded, 210, 0)];
+        facts.review.migrated = 210;
+        facts.review.password_users = 200;
         facts.passwords.moved = 50;
         let journey = Journey::of(&facts);
         assert_eq!(

@@ -362,6 +362,9 @@ pub struct ReviewSummary {
     pub users: u64,
     /// Users in the target (created, updated or found by a run against production).
     pub migrated: u64,
+    /// Of those, users whose user type moves a password (silently or by invitation).
+    #[serde(default)]
+    pub password_users: u64,
     /// Users whose latest outcome is a failure and that wait for someone.
     pub waiting: u64,
     /// Of those waiting, nobody is assigned to.

@@ -506,6 +506,83 @@ async fn story(db: TestDb) {
         answer["message"],
         "Too many failed attempts; try again later"
     );
+
+    // Rolled back, the users take their moved passwords with them; created again, each
+    // is one user whose password has still to move (not twelve, not five moved).
+    let (status, rollback) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/runs/{run}/rollback"),
+        &token,
+        Some(json!({"confirm": USERS.len()})),
+    )
+    .await;
+    assert_eq!(status, 201, "{rollback}");
+    let rollback = rollback["id"]
+        .as_str()
+        .or(rollback["run"]["id"].as_str())
+        .unwrap()
+        .to_string();
+    until(
+        &server,
+        &token,
+        &format!("{base}/runs/{rollback}"),
+        &["succeeded"],
+    )
+    .await;
+    let (status, started) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/runs/real"),
+        &token,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}");
+    let again = started["run"]["id"].as_str().unwrap().to_string();
+    until(
+        &server,
+        &token,
+        &format!("{base}/runs/{again}"),
+        &["succeeded"],
+    )
+    .await;
+    let (_, coverage) = send(
+        &server,
+        Method::GET,
+        &format!("{base}/passwords/coverage"),
+        &token,
+        None,
+    )
+    .await;
+    let sum = |field: &str| -> u64 {
+        coverage["by_type"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t[field].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(
+        (sum("created"), sum("verified"), sum("waiting")),
+        (6, 0, 6),
+        "{coverage}"
+    );
+    let (_, journey) = send(
+        &server,
+        Method::GET,
+        &format!("{base}/journey"),
+        &token,
+        None,
+    )
+    .await;
+    let step = journey["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "passwords")
+        .unwrap();
+    assert_eq!(step["summary"], "0 of 6 passwords moved (0 %)", "{step}");
     drop(cognito);
 }
 

@@ -155,6 +155,20 @@ pub(crate) fn cut_off(before: Option<DateTime<Utc>>) -> i64 {
 
 /// Records a user counts as moved to the target from.
 const MOVED_STATES: &str = "('created', 'updated', 'skipped')";
+
+/// Each user a production run put in the target and no rollback deleted since, once
+/// (its latest record: a user found again by a later run, or created again after a
+/// rollback, is one user): `source_id`, `user_type`, `password_strategy`. `$1` is the
+/// project.
+const IN_TARGET: &str = "SELECT source_id, user_type, password_strategy FROM (\
+     SELECT jr.source_id, jr.user_type, jr.password_strategy, ROW_NUMBER() OVER \
+     (PARTITION BY jr.source_id ORDER BY jr.settled_at DESC) AS latest \
+     FROM job_records jr JOIN jobs j ON j.id = jr.job_id WHERE j.project_id = $1 \
+     AND j.target_role = 'production' AND j.kind NOT IN ('rollback', 'invite_wave') \
+     AND jr.state IN ('created', 'updated', 'skipped') AND jr.scim_id IS NOT NULL \
+     AND NOT EXISTS (SELECT 1 FROM job_records d JOIN jobs dj ON dj.id = d.job_id \
+     WHERE dj.project_id = j.project_id AND d.scim_id = jr.scim_id AND d.state = 'deleted')\
+     ) t WHERE latest = 1";
 /// Runs that move users (a rollback deletes them, a wave only changes them).
 const MOVING_KINDS: &str = "j.kind NOT IN ('rollback', 'invite_wave')";
 
@@ -658,12 +672,8 @@ macro_rules! password_store {
             async fn password_coverage(&self, project: ProjectId, days: u32) -> Result<Coverage> {
                 let created: Vec<(Option<String>, Option<String>, i64)> =
                     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "SELECT jr.user_type, jr.password_strategy, COUNT(*) FROM job_records jr \
-                         JOIN jobs j ON j.id = jr.job_id WHERE j.project_id = $1 \
-                         AND j.target_role = 'production' AND {MOVING_KINDS} \
-                         AND jr.state IN {MOVED_STATES} \
-                         AND jr.scim_id IS NOT NULL \
-                         GROUP BY jr.user_type, jr.password_strategy"
+                        "SELECT user_type, password_strategy, COUNT(*) FROM ({IN_TARGET}) u \
+                         GROUP BY user_type, password_strategy"
                     )))
                     .bind(project.0)
                     .fetch_all(&self.pool)
@@ -929,10 +939,8 @@ macro_rules! password_store {
 
             async fn silent_users(&self, project: ProjectId) -> Result<u64> {
                 let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                    "SELECT COUNT(*) FROM job_records jr JOIN jobs j ON j.id = jr.job_id \
-                     WHERE j.project_id = $1 AND j.target_role = 'production' \
-                     AND {MOVING_KINDS} AND jr.state IN {MOVED_STATES} \
-                     AND jr.scim_id IS NOT NULL AND jr.password_strategy = 'silent_migration'"
+                    "SELECT COUNT(*) FROM ({IN_TARGET}) u \
+                     WHERE password_strategy = 'silent_migration'"
                 )))
                 .bind(project.0)
                 .fetch_one(&self.pool)

@@ -636,17 +636,19 @@ macro_rules! review_store {
                         .fetch_one(&self.pool)
                         .await
                         .map_err(internal)?;
-                let migrated: Option<i64> = sqlx::query_scalar(
-                    "SELECT migrated FROM review_standing WHERE project_id = $1",
+                let standing: Option<(i64, i64)> = sqlx::query_as(
+                    "SELECT migrated, password_users FROM review_standing WHERE project_id = $1",
                 )
                 .bind(project.0)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(internal)?;
-                let (users, migrated) = (count(users), count(migrated.unwrap_or(0)));
+                let (migrated, password_users) = standing.unwrap_or_default();
+                let (users, migrated) = (count(users), count(migrated));
                 Ok(ReviewSummary {
                     users,
                     migrated,
+                    password_users: count(password_users),
                     waiting,
                     unassigned,
                     resolved,
@@ -659,8 +661,11 @@ macro_rules! review_store {
             async fn refresh_migrated(&self, project: ProjectId, at: DateTime<Utc>) -> Result<u64> {
                 // Users a run against production created, updated or found, less those a
                 // rollback deleted after their latest success.
-                let migrated: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM (SELECT jr.source_id FROM job_records jr \
+                // The same users whose latest type moves a password are counted beside them.
+                let (migrated, password_users): (i64, Option<i64>) = sqlx::query_as(
+                    "SELECT COUNT(*), SUM(moves_password) FROM (SELECT jr.source_id, \
+                     MAX(CASE WHEN jr.password_strategy IN ('silent_migration', 'forced_reset') \
+                     THEN 1 ELSE 0 END) AS moves_password FROM job_records jr \
                      JOIN jobs j ON j.id = jr.job_id WHERE j.project_id = $1 \
                      AND j.target_role = 'production' AND j.kind <> 'rollback' \
                      AND jr.scim_id IS NOT NULL AND jr.state IN ($2, $3, $4) \
@@ -679,12 +684,15 @@ macro_rules! review_store {
                 .map_err(internal)?;
                 self.execute(
                     sqlx::query(
-                        "INSERT INTO review_standing (project_id, migrated, computed_at) \
-                         VALUES ($1, $2, $3) ON CONFLICT (project_id) DO UPDATE SET \
-                         migrated = excluded.migrated, computed_at = excluded.computed_at",
+                        "INSERT INTO review_standing (project_id, migrated, password_users, \
+                         computed_at) VALUES ($1, $2, $3, $4) ON CONFLICT (project_id) DO UPDATE \
+                         SET migrated = excluded.migrated, \
+                         password_users = excluded.password_users, \
+                         computed_at = excluded.computed_at",
                     )
                     .bind(project.0)
                     .bind(migrated)
+                    .bind(password_users.unwrap_or(0))
                     .bind(millis(at)),
                 )
                 .await?;

@@ -773,6 +773,23 @@ macro_rules! run_store {
                             .await
                             .map_err(internal)?
                             .rows_affected();
+                        // A user a rollback deleted takes its moved password with it: a
+                        // user created again later has a new id and its password to move.
+                        let gone: Vec<&String> =
+                            chunk.iter().filter_map(|o| o.scim_id.as_ref()).collect();
+                        if *state == RecordState::Deleted && !gone.is_empty() {
+                            let mut forget = sqlx::QueryBuilder::<$db>::new(
+                                "DELETE FROM password_moves WHERE project_id = \
+                                 (SELECT project_id FROM jobs WHERE id = ",
+                            );
+                            forget.push_bind(id.0).push(") AND scim_id IN (");
+                            let mut list = forget.separated(", ");
+                            for scim_id in gone {
+                                list.push_bind(scim_id.clone());
+                            }
+                            forget.push(")");
+                            forget.build().execute(&mut *tx).await.map_err(internal)?;
+                        }
                     }
                 }
                 for (slot, n) in by_state.iter().enumerate() {
