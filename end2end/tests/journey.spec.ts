@@ -663,6 +663,19 @@ test("a newcomer walks a generated export from a new project to the real run's c
   }
 });
 
+// Calls the REST API with a bearer token, as an administrator's script would; a call
+// that fails fails the test with the answer.
+function apiClient(page: Page, token: string) {
+  return async (method: string, path: string, data?: unknown) => {
+    const answer = await page.request.fetch(`${url()}/api/v1${path}`, {
+      method, data: data === undefined ? undefined : JSON.stringify(data),
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    });
+    expect(answer.ok(), `${method} ${path}: ${await answer.text()}`).toBeTruthy();
+    return answer.status() === 204 ? null : answer.json();
+  };
+}
+
 // Calls a server function as the signed-in page does.
 async function sfn(page: Page, name: string, form: Record<string, string>) {
   const answer = await page.request.post(`${url()}/sfn/${name}`, { form, headers: { Origin: url() } });
@@ -681,14 +694,7 @@ test("a support member works the review queue: corrects and retries one user, sk
   // mapping, impact, real run.
   const project = await sfn(page, "projects/create", { name: "Review drill", source_kind: "csv", description: "" });
   const token = (await sfn(page, "tokens/create", { name: "review drill", role: "owner" })).secret as string;
-  const api = async (method: string, path: string, data?: unknown) => {
-    const answer = await page.request.fetch(`${url()}/api/v1${path}`, {
-      method, data: data === undefined ? undefined : JSON.stringify(data),
-      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-    });
-    expect(answer.ok(), `${method} ${path}: ${await answer.text()}`).toBeTruthy();
-    return answer.json();
-  };
+  const api = apiClient(page, token);
   let csv = "id,username,email,first_name,last_name\n";
   for (let i = 0; i < 30; i++) {
     csv += `r-${i},r${i},${i % 10 === 9 ? `not an address ${i}` : `r${i}@corp.example`},Given${i},Family${i}\n`;
@@ -811,14 +817,7 @@ test("silent password migration is configured, rehearsed on a test-run user, and
   await signIn(page, owner.email, owner.password);
   const project = await sfn(page, "projects/create", { name: "Passwords drill", source_kind: "auth0", description: "" });
   const token = (await sfn(page, "tokens/create", { name: "passwords drill", role: "owner" })).secret as string;
-  const api = async (method: string, path: string, data?: unknown) => {
-    const answer = await page.request.fetch(`${url()}/api/v1${path}`, {
-      method, data: data === undefined ? undefined : JSON.stringify(data),
-      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-    });
-    expect(answer.ok(), `${method} ${path}: ${await answer.text()}`).toBeTruthy();
-    return answer.json();
-  };
+  const api = apiClient(page, token);
   // Hashes made by independent implementations (passlib, OpenSSL): bcrypt and a salted SHA-256.
   const vectors = JSON.parse(readFileSync(`${__dirname}/../../domain/tests/fixtures/passwords/vectors.json`, "utf8")).vectors;
   const bcrypt = vectors.filter((v: { kind: string }) => v.kind === "bcrypt");
@@ -957,14 +956,7 @@ test("a user whose export carried no hash keeps their password: the legacy direc
   await signIn(page, owner.email, owner.password);
   const project = await sfn(page, "projects/create", { name: "Directory", source_kind: "ldap", description: "" });
   const token = (await sfn(page, "tokens/create", { name: "directory", role: "owner" })).secret as string;
-  const api = async (method: string, path: string, data?: unknown) => {
-    const answer = await page.request.fetch(`${url()}/api/v1${path}`, {
-      method, data: data === undefined ? undefined : JSON.stringify(data),
-      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-    });
-    expect(answer.ok(), `${method} ${path}: ${await answer.text()}`).toBeTruthy();
-    return answer.status() === 204 ? null : answer.json();
-  };
+  const api = apiClient(page, token);
   // The directory's export, made without the right to read userPassword.
   const ldif = "version: 1\n\ndn: uid=ada,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: ada\ncn: Ada Lovelace\nsn: Lovelace\nmail: ada@example.org\n";
   const upload = await page.request.post(`${url()}/api/v1/projects/${project.id}/uploads?file_name=people.ldif`, {

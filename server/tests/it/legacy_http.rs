@@ -62,6 +62,18 @@ fn directory() -> String {
     entry("ada", password("ada")) + &entry("grace", "{SSHA}BVjSb42tpRP8qRrI2DXkflYaRpl9U2zv")
 }
 
+/// The Passwords step of the project's checklist.
+async fn passwords_step(server: &common::TestServer, token: &str, base: &str) -> Value {
+    let (_, journey) = send(server, Method::GET, &format!("{base}/journey"), token, None).await;
+    journey["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "passwords")
+        .cloned()
+        .unwrap()
+}
+
 async fn story(db: TestDb) {
     let (Some(slapd), Some(moto), Some(peer)) = (
         Slapd::start(&directory()).await,
@@ -477,20 +489,7 @@ async fn story(db: TestDb) {
     }
 
     // The project's checklist counts the passwords that moved.
-    let (_, journey) = send(
-        &server,
-        Method::GET,
-        &format!("{base}/journey"),
-        &token,
-        None,
-    )
-    .await;
-    let step = journey["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["step"] == "passwords")
-        .unwrap();
+    let step = passwords_step(&server, &token, &base).await;
     assert_eq!(step["state"], "working", "{step}");
     assert_eq!(step["summary"], "5 of 6 passwords moved (83 %)", "{step}");
 
@@ -568,20 +567,7 @@ async fn story(db: TestDb) {
         (6, 0, 6),
         "{coverage}"
     );
-    let (_, journey) = send(
-        &server,
-        Method::GET,
-        &format!("{base}/journey"),
-        &token,
-        None,
-    )
-    .await;
-    let step = journey["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["step"] == "passwords")
-        .unwrap();
+    let step = passwords_step(&server, &token, &base).await;
     assert_eq!(step["summary"], "0 of 6 passwords moved (0 %)", "{step}");
     drop(cognito);
 }
