@@ -431,17 +431,20 @@ macro_rules! password_store {
                 user_digest: &str,
                 expires_at: DateTime<Utc>,
             ) -> Result<()> {
-                self.execute(
-                    sqlx::query(
-                        "INSERT INTO password_contexts (digest, project_id, user_digest, \
-                         complete, expires_at) VALUES ($1, $2, $3, FALSE, $4)",
-                    )
-                    .bind(digest)
-                    .bind(project.0)
-                    .bind(user_digest)
-                    .bind(millis(expires_at)),
+                // A login's writes go through the writers' connection: on SQLite, writers
+                // racing on several connections sleep in its busy handler instead of
+                // queueing (on PostgreSQL it is the one pool).
+                sqlx::query(
+                    "INSERT INTO password_contexts (digest, project_id, user_digest, \
+                     complete, expires_at) VALUES ($1, $2, $3, FALSE, $4)",
                 )
-                .await?;
+                .bind(digest)
+                .bind(project.0)
+                .bind(user_digest)
+                .bind(millis(expires_at))
+                .execute(&self.bulk)
+                .await
+                .map_err(internal)?;
                 Ok(())
             }
 
@@ -485,7 +488,7 @@ macro_rules! password_store {
                 )
                 .bind(digest)
                 .bind(project.0)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.bulk)
                 .await
                 .map_err(internal)?;
                 let Some((user_digest, code, scim_id, source_id, role, user_type, expires)) = row
@@ -524,21 +527,21 @@ macro_rules! password_store {
                 how: &str,
                 at: DateTime<Utc>,
             ) -> Result<()> {
-                self.execute(
-                    sqlx::query(
-                        "INSERT INTO password_moves (project_id, scim_id, source_id, \
-                         target_role, user_type, how, at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                         ON CONFLICT (project_id, scim_id) DO NOTHING",
-                    )
-                    .bind(project.0)
-                    .bind(&user.scim_id)
-                    .bind(&user.source_id)
-                    .bind(&user.target_role)
-                    .bind(&user.user_type)
-                    .bind(how)
-                    .bind(millis(at)),
+                sqlx::query(
+                    "INSERT INTO password_moves (project_id, scim_id, source_id, \
+                     target_role, user_type, how, at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (project_id, scim_id) DO NOTHING",
                 )
-                .await?;
+                .bind(project.0)
+                .bind(&user.scim_id)
+                .bind(&user.source_id)
+                .bind(&user.target_role)
+                .bind(&user.user_type)
+                .bind(how)
+                .bind(millis(at))
+                .execute(&self.bulk)
+                .await
+                .map_err(internal)?;
                 Ok(())
             }
 
@@ -603,7 +606,7 @@ macro_rules! password_store {
                 .bind(v.reason.as_str())
                 .bind(&v.method)
                 .bind(v.reason.counts())
-                .execute(&self.pool)
+                .execute(&self.bulk)
                 .await
                 .map_err(internal)?;
                 sqlx::query(
@@ -618,7 +621,7 @@ macro_rules! password_store {
                 .bind(user.and_then(|u| u.user_type.clone()))
                 .bind(context)
                 .bind(project.0)
-                .execute(&self.pool)
+                .execute(&self.bulk)
                 .await
                 .map_err(internal)?;
                 Ok(())
