@@ -676,6 +676,17 @@ function apiClient(page: Page, token: string) {
   };
 }
 
+// Uploads an export through the API and waits until it is read.
+async function uploadRead(page: Page, token: string, project: string, fileName: string, data: string) {
+  const upload = await page.request.post(`${url()}/api/v1/projects/${project}/uploads?file_name=${fileName}`, {
+    data, headers: { Authorization: `Bearer ${token}` },
+  });
+  expect(upload.ok()).toBeTruthy();
+  const uploadId = (await upload.json()).id;
+  const api = apiClient(page, token);
+  await expect.poll(async () => (await api("GET", `/uploads/${uploadId}`)).status, { timeout: 30_000 }).toBe("parsed");
+}
+
 // Calls a server function as the signed-in page does.
 async function sfn(page: Page, name: string, form: Record<string, string>) {
   const answer = await page.request.post(`${url()}/sfn/${name}`, { form, headers: { Origin: url() } });
@@ -699,12 +710,7 @@ test("a support member works the review queue: corrects and retries one user, sk
   for (let i = 0; i < 30; i++) {
     csv += `r-${i},r${i},${i % 10 === 9 ? `not an address ${i}` : `r${i}@corp.example`},Given${i},Family${i}\n`;
   }
-  const upload = await page.request.post(`${url()}/api/v1/projects/${project.id}/uploads?file_name=review.csv`, {
-    data: csv, headers: { Authorization: `Bearer ${token}` },
-  });
-  expect(upload.ok()).toBeTruthy();
-  const uploadId = (await upload.json()).id;
-  await expect.poll(async () => (await api("GET", `/uploads/${uploadId}`)).status, { timeout: 30_000 }).toBe("parsed");
+  await uploadRead(page, token, project.id, "review.csv", csv);
   const base = `/projects/${project.id}`;
   await api("PUT", `${base}/targets/production`, {
     preset: "generic", base_url: process.env.FERRY_SCIM_URL, auth: { type: "bearer" }, secret: process.env.FERRY_SCIM_TOKEN, on_existing: "skip",
@@ -827,12 +833,7 @@ test("silent password migration is configured, rehearsed on a test-run user, and
   // Two of a forced-reset type: they wait for an invitation wave.
   const invited = [0, 1].map((i) => ({ email: `rs${i}@reset.example`, email_verified: true, user_id: `rs-${i}` }));
   const users = [...silent, ...invited];
-  const upload = await page.request.post(`${url()}/api/v1/projects/${project.id}/uploads?file_name=auth0.json`, {
-    data: JSON.stringify(users), headers: { Authorization: `Bearer ${token}` },
-  });
-  expect(upload.ok()).toBeTruthy();
-  const uploadId = (await upload.json()).id;
-  await expect.poll(async () => (await api("GET", `/uploads/${uploadId}`)).status, { timeout: 30_000 }).toBe("parsed");
+  await uploadRead(page, token, project.id, "auth0.json", JSON.stringify(users));
   const base = `/projects/${project.id}`;
   for (const role of ["production", "test"]) {
     await api("PUT", `${base}/targets/${role}`, {
@@ -959,12 +960,7 @@ test("a user whose export carried no hash keeps their password: the legacy direc
   const api = apiClient(page, token);
   // The directory's export, made without the right to read userPassword.
   const ldif = "version: 1\n\ndn: uid=ada,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: ada\ncn: Ada Lovelace\nsn: Lovelace\nmail: ada@example.org\n";
-  const upload = await page.request.post(`${url()}/api/v1/projects/${project.id}/uploads?file_name=people.ldif`, {
-    data: ldif, headers: { Authorization: `Bearer ${token}` },
-  });
-  expect(upload.ok()).toBeTruthy();
-  const uploadId = (await upload.json()).id;
-  await expect.poll(async () => (await api("GET", `/uploads/${uploadId}`)).status, { timeout: 30_000 }).toBe("parsed");
+  await uploadRead(page, token, project.id, "people.ldif", ldif);
   const base = `/projects/${project.id}`;
   await api("PUT", `${base}/targets/production`, {
     preset: "generic", base_url: process.env.FERRY_SCIM_URL, auth: { type: "bearer" }, secret: process.env.FERRY_SCIM_TOKEN, on_existing: "skip",

@@ -27,7 +27,9 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 #[derive(Clone)]
 pub struct LegacyClient {
-    http: reqwest::Client,
+    /// `None` when the client could not be built: every HTTP check then says so (a
+    /// default client would follow redirects, and a password with them).
+    http: Option<reqwest::Client>,
     running: Arc<Semaphore>,
 }
 
@@ -39,7 +41,7 @@ impl LegacyClient {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("Ferry/", env!("CARGO_PKG_VERSION")))
             .build()
-            .unwrap_or_default();
+            .ok();
         Self {
             http,
             running: Arc::new(Semaphore::new(MAX_LIVE_CHECKS)),
@@ -60,6 +62,12 @@ impl LegacyClient {
             return Some(LegacyOutcome::Invalid);
         }
         Some(self.ask(settings, secret, login, password).await)
+    }
+
+    fn http(&self) -> Result<&reqwest::Client, LegacyOutcome> {
+        self.http.as_ref().ok_or_else(|| {
+            LegacyOutcome::Unavailable("Ferry's HTTP client could not be built".into())
+        })
     }
 
     async fn ask(
@@ -99,12 +107,19 @@ impl LegacyClient {
                 if let Some(secret) = secret {
                     form.push(("client_secret", secret.expose()));
                 }
-                let answer = self.http.post(token_url).form(&form).send().await;
+                let http = match self.http() {
+                    Ok(http) => http,
+                    Err(outcome) => return outcome,
+                };
+                let answer = http.post(token_url).form(&form).send().await;
                 oauth2_outcome(read(answer).await)
             }
             LegacySettings::Okta { org_url } => {
-                let answer = self
-                    .http
+                let http = match self.http() {
+                    Ok(http) => http,
+                    Err(outcome) => return outcome,
+                };
+                let answer = http
                     .post(format!("{org_url}/api/v1/authn"))
                     .header(reqwest::header::ACCEPT, "application/json")
                     .json(&json!({"username": login.login, "password": password.expose()}))
@@ -118,8 +133,11 @@ impl LegacyClient {
                 if let Some(secret) = secret {
                     parameters["SECRET_HASH"] = secret_hash(secret, &login.login, client_id).into();
                 }
-                let answer = self
-                    .http
+                let http = match self.http() {
+                    Ok(http) => http,
+                    Err(outcome) => return outcome,
+                };
+                let answer = http
                     .post(settings.destination())
                     .header("Content-Type", "application/x-amz-json-1.1")
                     .header(

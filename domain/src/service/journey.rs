@@ -73,21 +73,27 @@ impl Ferry {
                     .any(|t| t.include && t.password == strategy)
             })
         };
-        let passwords = PasswordFacts {
+        let review = self.store.queue_summary(project).await?;
+        let mut passwords = PasswordFacts {
             silent_types: moving(PasswordStrategy::SilentMigration),
             reset_types: moving(PasswordStrategy::ForcedReset),
-            service_on: self
+            ..PasswordFacts::default()
+        };
+        // The rest counts only once users whose type moves a password are in the
+        // target: the projects list asks this for a page of projects at a time.
+        if review.password_users > 0 {
+            passwords.service_on = self
                 .store
                 .password_service(project)
                 .await?
-                .is_some_and(|s| s.settings.enabled),
-            waves_planned: self
+                .is_some_and(|s| s.settings.enabled);
+            passwords.waves_planned = self
                 .store
                 .wave_plan(project)
                 .await?
-                .is_some_and(|plan| plan.enabled),
-            moved: self.store.passwords_moved(project).await?,
-        };
+                .is_some_and(|plan| plan.enabled);
+            passwords.moved = self.store.passwords_moved(project).await?;
+        }
         let mapping_problems = match self.store.mapping_version(project, None).await? {
             Some(saved) => {
                 let mapping = saved.mapping.clone();
@@ -101,7 +107,6 @@ impl Ferry {
             None => None,
         };
         let runs = self.store.runs(project, newest).await?.items;
-        let review = self.store.queue_summary(project).await?;
         Ok(Facts {
             passwords,
             review,

@@ -173,7 +173,9 @@ async fn story(db: TestDb) {
         bearer: issued["secret"].as_str().unwrap().to_string(),
     };
     let legacy = format!("{base}/passwords/legacy");
+    let test_path = format!("{legacy}/test");
     let put = |body: Value| send(&server, Method::PUT, &legacy, &token, Some(body));
+    let test_connection = || send(&server, Method::POST, &test_path, &token, None);
 
     // Without a connection, a user without a hash cannot be verified.
     let (status, none) = send(&server, Method::GET, &legacy, &token, None).await;
@@ -214,14 +216,7 @@ async fn story(db: TestDb) {
     let (status, view) = put(json!({"settings": {"kind": "ldap", "url": slapd.url}})).await;
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["method"], "LDAP bind");
-    let (status, tested) = send(
-        &server,
-        Method::POST,
-        &format!("{legacy}/test"),
-        &token,
-        None,
-    )
-    .await;
+    let (status, tested) = test_connection().await;
     assert_eq!(status, 200, "{tested}");
     assert_eq!(tested["last_test"]["ok"], true, "{tested}");
     assert!(!success(&script.login(&id("ada"), "ada", WRONG).await));
@@ -250,14 +245,7 @@ async fn story(db: TestDb) {
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["has_secret"], true);
     assert!(!view.to_string().contains("kc-client-secret"));
-    let (_, tested) = send(
-        &server,
-        Method::POST,
-        &format!("{legacy}/test"),
-        &token,
-        None,
-    )
-    .await;
+    let (_, tested) = test_connection().await;
     assert_eq!(tested["last_test"]["ok"], true, "{tested}");
     assert!(!success(&script.login(&id("linus"), "linus", WRONG).await));
     assert!(success(
@@ -284,14 +272,7 @@ async fn story(db: TestDb) {
         (200, Some(false)),
         "{view}"
     );
-    send(
-        &server,
-        Method::POST,
-        &format!("{legacy}/test"),
-        &token,
-        None,
-    )
-    .await;
+    test_connection().await;
     assert!(!elsewhere.seen.all().is_empty());
     assert!(
         elsewhere
@@ -311,14 +292,7 @@ async fn story(db: TestDb) {
     // Okta's authn (a stand-in): a password accepted before a second factor is right.
     let (status, view) = put(json!({"settings": {"kind": "okta", "org_url": okta.org_url}})).await;
     assert_eq!(status, 200, "{view}");
-    let (_, tested) = send(
-        &server,
-        Method::POST,
-        &format!("{legacy}/test"),
-        &token,
-        None,
-    )
-    .await;
+    let (_, tested) = test_connection().await;
     assert_eq!(tested["last_test"]["ok"], true, "{tested}");
     assert!(!success(
         &script
@@ -343,14 +317,7 @@ async fn story(db: TestDb) {
     )
     .await;
     assert_eq!(status, 200, "{view}");
-    let (_, tested) = send(
-        &server,
-        Method::POST,
-        &format!("{legacy}/test"),
-        &token,
-        None,
-    )
-    .await;
+    let (_, tested) = test_connection().await;
     assert_eq!(tested["last_test"]["ok"], true, "{tested}");
     assert!(!success(
         &script.login(&id("barbara"), "barbara", WRONG).await
@@ -367,14 +334,7 @@ async fn story(db: TestDb) {
     )
     .await;
     assert_eq!(status, 200);
-    let (_, tested) = send(
-        &server,
-        Method::POST,
-        &format!("{legacy}/test"),
-        &token,
-        None,
-    )
-    .await;
+    let (_, tested) = test_connection().await;
     assert_eq!(tested["last_test"]["ok"], false, "{tested}");
     assert!(
         tested["last_test"]["message"]
@@ -387,14 +347,7 @@ async fn story(db: TestDb) {
     // A provider that cannot be reached: "try again", and nobody is locked for it.
     let (status, _) = put(json!({"settings": {"kind": "ldap", "url": "ldap://127.0.0.1:9"}})).await;
     assert_eq!(status, 200);
-    let (_, tested) = send(
-        &server,
-        Method::POST,
-        &format!("{legacy}/test"),
-        &token,
-        None,
-    )
-    .await;
+    let (_, tested) = test_connection().await;
     assert_eq!(tested["last_test"]["ok"], false, "{tested}");
     assert!(
         tested["last_test"]["message"]

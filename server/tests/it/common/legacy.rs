@@ -58,18 +58,13 @@ async fn until_listening(port: u16, what: &str) {
     }
 }
 
-/// A running `slapd` serving `dc=example,dc=org`, stopped when dropped.
+/// A running `slapd` serving `dc=example,dc=org`, stopped when dropped (the child is
+/// killed on drop).
 pub struct Slapd {
-    child: Child,
+    _child: Child,
     /// `ldap://127.0.0.1:PORT`
     pub url: String,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Slapd {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
 }
 
 impl Slapd {
@@ -142,24 +137,18 @@ impl Slapd {
             .unwrap();
         until_listening(port, "slapd").await;
         Some(Self {
-            child,
+            _child: child,
             url,
             _dir: dir,
         })
     }
 }
 
-/// A running `moto` server (Cognito's API), stopped when dropped.
+/// A running `moto` server (Cognito's API), stopped when dropped (likewise).
 pub struct Moto {
-    child: Child,
+    _child: Child,
     pub endpoint: String,
     http: reqwest::Client,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
 }
 
 /// A Cognito user pool's app client, as `moto` made it.
@@ -188,7 +177,7 @@ impl Moto {
             .unwrap();
         until_listening(port, "moto").await;
         Some(Self {
-            child,
+            _child: child,
             endpoint: format!("http://127.0.0.1:{port}/"),
             http: reqwest::Client::new(),
         })
