@@ -467,15 +467,38 @@ pub struct Verification {
     pub caller: String,
 }
 
-/// The status a context had when the script read it.
+/// What identifies a login's context in the store, and until when it counts.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TakenContext {
+pub struct ContextKey {
+    /// The SHA-256 of the context id.
+    pub digest: String,
+    /// The keyed digest of the user name the context is bound to.
     pub user_digest: String,
-    /// `None` while the verification still runs.
-    pub reason: Option<Reason>,
-    pub expired: bool,
-    /// The user the verification found (its password moves on a success).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A finished context as the status call reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnsweredContext {
+    pub reason: Reason,
+    /// The user the verification found (its password moved if the reason is success).
     pub user: Option<MovedUser>,
+}
+
+/// What discarding a context found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Discarded {
+    /// A context waited: bound to this user name's digest, with its answer (`None`
+    /// for a mark a read before the end left).
+    Taken {
+        user_digest: String,
+        reason: Option<Reason>,
+        user: Option<MovedUser>,
+    },
+    /// None was written yet: a taken mark now stands in its place.
+    Held,
+    /// Nothing waits: unknown, expired or read already.
+    Gone,
 }
 
 /// Who a password move is about: ids and the user type's name, never values.

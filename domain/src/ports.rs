@@ -19,8 +19,8 @@ use crate::{
     },
     pagination::{Page, PageRequest},
     password_service::{
-        Coverage, MovedUser, NewVerification, PasswordUser, Secret, ServiceSettings, StoredService,
-        TakenContext, TokenClaims, Verification, WavePlan,
+        AnsweredContext, ContextKey, Coverage, Discarded, MovedUser, NewVerification, PasswordUser,
+        Secret, ServiceSettings, StoredService, TokenClaims, Verification, WavePlan,
     },
     projects::{Project, ProjectDraft, ProjectFilter},
     review::{
@@ -663,29 +663,36 @@ pub trait PasswordStore: Send + Sync {
         at: DateTime<Utc>,
         audit: &NewAuditEntry,
     ) -> Result<()>;
-    /// A login's context, pending, bound to the digest of its user name.
-    async fn open_password_context(
-        &self,
-        project: ProjectId,
-        digest: &str,
-        user_digest: &str,
-        expires_at: DateTime<Utc>,
-    ) -> Result<()>;
-    /// `Some(complete)` for a context that exists and has not expired.
+    /// `Some(complete)` for a context written and not expired (a context is written
+    /// when its verification ends, so one found is complete).
     async fn password_context_complete(
         &self,
         project: ProjectId,
         digest: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<bool>>;
-    /// Removes the context and says what it held. Read once: a second read finds
-    /// nothing.
+    /// The status call's read: the answer of a finished, unexpired context bound to
+    /// this user name's digest, once. A success marks the user's password moved in the
+    /// same statement. `None` when no such context waits (see
+    /// [`PasswordStore::discard_password_context`] for why).
     async fn take_password_context(
         &self,
         project: ProjectId,
         digest: &str,
+        user_digest: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<TakenContext>>;
+    ) -> Result<Option<AnsweredContext>>;
+    /// Consumes a context without moving anything: one a wrong user name asked
+    /// about, one the rehearsal read. When none was written yet and `hold_until` is
+    /// given, leaves a taken mark until then so the verification's answer, when it
+    /// comes, is never read.
+    async fn discard_password_context(
+        &self,
+        project: ProjectId,
+        digest: &str,
+        now: DateTime<Utc>,
+        hold_until: Option<DateTime<Utc>>,
+    ) -> Result<Discarded>;
     async fn purge_password_contexts(&self, before: DateTime<Utc>) -> Result<u64>;
     /// Marks a user's password moved (`verified` or `reset`); a user marked once
     /// keeps its first mark.
@@ -708,12 +715,13 @@ pub trait PasswordStore: Send + Sync {
         caller: &str,
         since: DateTime<Utc>,
     ) -> Result<crate::password_service::LoginLookup>;
-    /// Records a verification, then completes its context (two statements: a crash
-    /// between them leaves the context pending until it expires).
+    /// Completes a login's context and records its verification, in one statement.
+    /// A context already taken (its status was read before the end) only gets the
+    /// record.
     async fn finish_verification(
         &self,
         project: ProjectId,
-        context: &str,
+        context: &ContextKey,
         verification: &NewVerification,
     ) -> Result<()>;
     /// The latest verifications, newest first.
@@ -767,6 +775,13 @@ pub trait PasswordWork: Send + Sync {
     fn sign_token(&self, claims: &TokenClaims) -> String;
     /// The claims of a token this server (or one sharing its key) signed.
     fn check_token(&self, token: &str) -> Option<TokenClaims>;
+    /// A login's context id: `nonce` and the expiry (Unix milliseconds), signed for
+    /// the project, so any instance sharing the key tells a context still being
+    /// verified from one it never opened without a look-up.
+    fn context_id(&self, project: ProjectId, nonce: &str, expires_at: i64) -> String;
+    /// The expiry a context id of this project carries, if this server (or one sharing
+    /// its key) signed it.
+    fn context_expiry(&self, project: ProjectId, context_id: &str) -> Option<i64>;
     /// Checks a password against an imported credential. `Ok(None)` when too many
     /// checks are waiting already.
     async fn check_credential(

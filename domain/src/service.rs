@@ -150,6 +150,7 @@ impl Ferry {
             .purge_failures_before(self.policy.throttle.window_start(now))
             .await?;
         let contexts = self.store.purge_password_contexts(now).await?;
+        self.password_cache.forget_expired(now);
         Ok(sessions + failures + contexts)
     }
 }

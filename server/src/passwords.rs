@@ -18,6 +18,9 @@ use domain::{
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
+/// How a login's context id begins.
+const CONTEXT_PREFIX: &str = "ctx_";
+
 /// Checks waiting for a core beyond which a login is answered "try again" at once.
 pub const MAX_WAITING_CHECKS: usize = 512;
 
@@ -40,6 +43,12 @@ impl PasswordWorker {
             admitted: Arc::new(Semaphore::new(cores + MAX_WAITING_CHECKS)),
             legacy: LegacyClient::new(),
         }
+    }
+
+    /// What a context id's signature covers: its purpose (so no access token is a
+    /// context id, nor the reverse), the project, the nonce and the expiry.
+    fn context_payload(project: ProjectId, body: &str) -> Vec<u8> {
+        format!("password-context:{}:{body}", project.0).into_bytes()
     }
 
     fn legacy_context(project: ProjectId) -> Vec<u8> {
@@ -66,6 +75,28 @@ impl PasswordWork for PasswordWorker {
         }
         let payload = URL_SAFE_NO_PAD.decode(body).ok()?;
         serde_json::from_slice(&payload).ok()
+    }
+
+    fn context_id(&self, project: ProjectId, nonce: &str, expires_at: i64) -> String {
+        let body = format!("{nonce}.{expires_at}");
+        let signature = self.vault.sign(&Self::context_payload(project, &body));
+        format!(
+            "{CONTEXT_PREFIX}{body}.{}",
+            URL_SAFE_NO_PAD.encode(signature)
+        )
+    }
+
+    fn context_expiry(&self, project: ProjectId, context_id: &str) -> Option<i64> {
+        let rest = context_id.strip_prefix(CONTEXT_PREFIX)?;
+        let (body, signature) = rest.rsplit_once('.')?;
+        let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+        if !self
+            .vault
+            .verify_signature(&Self::context_payload(project, body), &signature)
+        {
+            return None;
+        }
+        body.rsplit_once('.')?.1.parse().ok()
     }
 
     async fn check_credential(

@@ -13,12 +13,12 @@ use crate::{
     legacy::LegacyLogin,
     pagination::{Page, PageRequest},
     password_service::{
-        CREATION_SLACK_SECS, CredentialInfo, IssuedServiceSecret, KEY_PREFIX, NewVerification,
-        PasswordUser, Reason, RehearsalCandidate, SECRET_PREFIX, ScriptVariant, Secret, SecretKind,
-        ServiceSettings, ServiceUrls, ServiceView, StartRequest, StatusRequest, StoredService,
-        TOKEN_PREFIX, TokenClaims, Verification, WavePlan, WavesView, login_key, login_matches,
-        login_script, migrated_attribute, parse_update_time, password_update_attribute,
-        reset_attribute,
+        CREATION_SLACK_SECS, ContextKey, CredentialInfo, Discarded, IssuedServiceSecret,
+        KEY_PREFIX, NewVerification, PasswordUser, Reason, RehearsalCandidate, SECRET_PREFIX,
+        ScriptVariant, Secret, SecretKind, ServiceSettings, ServiceUrls, ServiceView, StartRequest,
+        StatusRequest, StoredService, TOKEN_PREFIX, TokenClaims, Verification, WavePlan, WavesView,
+        login_key, login_matches, login_script, migrated_attribute, parse_update_time,
+        password_update_attribute, reset_attribute,
     },
     ports::RunRecords,
     roles::Permission,
@@ -90,8 +90,7 @@ pub struct ServiceCall<'a> {
 pub struct Pending {
     pub project: ProjectId,
     pub context_id: String,
-    digest: String,
-    user_digest: String,
+    key: ContextKey,
     caller: String,
     request: StartRequest,
     settings: ServiceSettings,
@@ -102,8 +101,7 @@ pub struct Pending {
 #[derive(Clone, Debug)]
 pub struct Receipt {
     project: ProjectId,
-    digest: String,
-    user_digest: String,
+    key: ContextKey,
     caller: String,
 }
 
@@ -111,8 +109,7 @@ impl Pending {
     pub fn receipt(&self) -> Receipt {
         Receipt {
             project: self.project,
-            digest: self.digest.clone(),
-            user_digest: self.user_digest.clone(),
+            key: self.key.clone(),
             caller: self.caller.clone(),
         }
     }
@@ -201,6 +198,56 @@ pub(super) struct Cache {
     services: Shared<ProjectId, Option<StoredService>>,
     update_attributes: Shared<(ProjectId, String), Option<String>>,
     pub(super) legacy: Shared<ProjectId, Option<crate::legacy::StoredLegacy>>,
+    /// The contexts this instance opened and not yet saw read, by digest: the poll of
+    /// one of them is answered without a look-up (another instance looks it up).
+    contexts: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Opened>>>,
+}
+
+/// A context this instance opened: until when it counts, and whether its
+/// verification ended.
+#[derive(Clone, Copy)]
+struct Opened {
+    expires_at: DateTime<Utc>,
+    done: bool,
+}
+
+/// Contexts an instance keeps track of at most; past it, polls look the rest up.
+const OPENED_MAX: usize = 100_000;
+
+impl Cache {
+    fn opened(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Opened>> {
+        self.contexts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn open(&self, digest: &str, expires_at: DateTime<Utc>) {
+        let mut opened = self.opened();
+        if opened.len() < OPENED_MAX {
+            opened.insert(
+                digest.to_string(),
+                Opened {
+                    expires_at,
+                    done: false,
+                },
+            );
+        }
+    }
+
+    fn finish(&self, digest: &str) {
+        if let Some(opened) = self.opened().get_mut(digest) {
+            opened.done = true;
+        }
+    }
+
+    fn forget(&self, digest: &str) {
+        self.opened().remove(digest);
+    }
+
+    /// Drops what expired; the store's copies go by the housekeeping's purge.
+    pub(super) fn forget_expired(&self, now: DateTime<Utc>) {
+        self.opened().retain(|_, o| o.expires_at > now);
+    }
 }
 
 /// A map of values with the time each was read, shared by the clones of the service.
@@ -649,8 +696,10 @@ impl Ferry {
             .map_err(ServiceRefusal::unavailable)
     }
 
-    /// Opens a login's context (its id unguessable, kept only hashed, bound to the
-    /// digest of the user name) and hands back the verification still to run.
+    /// Opens a login's context — its id unguessable, signed with its expiry, kept only
+    /// hashed, bound to the digest of the user name — and hands back the verification
+    /// still to run. Nothing is written: the context's row is written once, with its
+    /// answer, when the verification ends.
     async fn open_login(
         &self,
         project: ProjectId,
@@ -658,21 +707,25 @@ impl Ferry {
         request: StartRequest,
         settings: ServiceSettings,
     ) -> Result<Pending> {
-        let context_id = format!("ctx_{}", self.secrets.new_token());
-        let digest = self.secrets.hash_token(&context_id);
-        let user_digest = self
-            .workers
-            .records
-            .search_digest(project, &login_key(&request.username));
         let expires_at = self.now() + Duration::seconds(i64::from(settings.context_ttl_secs));
-        self.store
-            .open_password_context(project, &digest, &user_digest, expires_at)
-            .await?;
+        let context_id = self.workers.passwords.context_id(
+            project,
+            &self.secrets.new_token(),
+            expires_at.timestamp_millis(),
+        );
+        let key = ContextKey {
+            digest: self.secrets.hash_token(&context_id),
+            user_digest: self
+                .workers
+                .records
+                .search_digest(project, &login_key(&request.username)),
+            expires_at,
+        };
+        self.password_cache.open(&key.digest, expires_at);
         Ok(Pending {
             project,
             context_id,
-            digest,
-            user_digest,
+            key,
             caller,
             request,
             settings,
@@ -684,15 +737,18 @@ impl Ferry {
     pub async fn refuse_pending(&self, receipt: Receipt, reason: Reason) -> Result<()> {
         let verification = NewVerification {
             at: self.now(),
-            user_digest: receipt.user_digest,
+            user_digest: receipt.key.user_digest.clone(),
             caller: receipt.caller,
             user: None,
             reason,
             method: None,
         };
-        self.store
-            .finish_verification(receipt.project, &receipt.digest, &verification)
-            .await
+        let finished = self
+            .store
+            .finish_verification(receipt.project, &receipt.key, &verification)
+            .await;
+        self.password_cache.finish(&receipt.key.digest);
+        finished
     }
 
     /// Checks a started login's password and completes its context. Every way it can
@@ -709,7 +765,7 @@ impl Ferry {
         };
         let verification = NewVerification {
             at: self.now(),
-            user_digest: pending.user_digest.clone(),
+            user_digest: pending.key.user_digest.clone(),
             caller: pending.caller.clone(),
             user,
             reason,
@@ -717,11 +773,12 @@ impl Ferry {
         };
         if let Err(err) = self
             .store
-            .finish_verification(pending.project, &pending.digest, &verification)
+            .finish_verification(pending.project, &pending.key, &verification)
             .await
         {
             errors.push(err);
         }
+        self.password_cache.finish(&pending.key.digest);
         (reason, errors)
     }
 
@@ -739,7 +796,7 @@ impl Ferry {
             .password_login(
                 project,
                 pending.request.id.trim(),
-                &pending.user_digest,
+                &pending.key.user_digest,
                 &pending.caller,
                 since,
             )
@@ -850,12 +907,35 @@ impl Ferry {
         if context_id.is_empty() || context_id.len() > 128 {
             return Ok(true);
         }
+        let now = self.now();
         let digest = self.secrets.hash_token(context_id);
-        Ok(self
+        if let Some(opened) = self.password_cache.opened().get(&digest).copied() {
+            return Ok(opened.done || opened.expires_at <= now);
+        }
+        if let Some(complete) = self
             .store
-            .password_context_complete(project, &digest, self.now())
+            .password_context_complete(project, &digest, now)
             .await?
-            .unwrap_or(true))
+        {
+            return Ok(complete);
+        }
+        // Not written: still being verified (on another instance, perhaps) while the
+        // signed expiry lies ahead; unknown otherwise.
+        Ok(self.pending_until(project, context_id, now).is_none())
+    }
+
+    /// The expiry of a context id this project's service signed, while it lies ahead.
+    fn pending_until(
+        &self,
+        project: ProjectId,
+        context_id: &str,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        self.workers
+            .passwords
+            .context_expiry(project, context_id)
+            .and_then(DateTime::from_timestamp_millis)
+            .filter(|at| *at > now)
     }
 
     /// `POST …/authentication-status`: the answer, once; bound to the user name.
@@ -873,36 +953,50 @@ impl Ferry {
         }
         let digest = self.secrets.hash_token(&request.context_id);
         let now = self.now();
-        let taken = match self
-            .store
-            .take_password_context(call.project, &digest, now)
-            .await
-        {
-            Ok(Some(taken)) if !taken.expired => taken,
-            Ok(_) => return Err(ServiceRefusal::INVALID_CONTEXT),
-            Err(err) => return Err(ServiceRefusal::unavailable(err)),
-        };
         let user_digest = self
             .workers
             .records
             .search_digest(call.project, &login_key(&request.username));
-        if !same_secret(&user_digest, &taken.user_digest) {
-            return Ok(StatusAnswer::of(false, "Invalid request"));
-        }
-        let Some(reason) = taken.reason else {
-            return Ok(StatusAnswer::of(false, "The check had not finished"));
-        };
-        if reason.is_success()
-            && let Some(user) = &taken.user
+        self.password_cache.forget(&digest);
+        // The usual case in one statement: the answer, and a success's move.
+        match self
+            .store
+            .take_password_context(call.project, &digest, &user_digest, now)
+            .await
         {
-            // Not marked, not answered: the script fails this login, and the next
-            // one is verified again.
-            self.store
-                .mark_password_moved(call.project, user, "verified", now)
-                .await
-                .map_err(ServiceRefusal::unavailable)?;
+            Ok(Some(answered)) => {
+                return Ok(StatusAnswer::of(
+                    answered.reason.is_success(),
+                    answered.reason.message(),
+                ));
+            }
+            Ok(None) => {}
+            Err(err) => return Err(ServiceRefusal::unavailable(err)),
         }
-        Ok(StatusAnswer::of(reason.is_success(), reason.message()))
+        // Otherwise the context is consumed all the same: asked about by another user
+        // name, asked before its verification ended, or not there to answer.
+        let hold = self.pending_until(call.project, &request.context_id, now);
+        match self
+            .store
+            .discard_password_context(call.project, &digest, now, hold)
+            .await
+        {
+            Ok(Discarded::Taken {
+                user_digest: bound,
+                reason,
+                ..
+            }) => Ok(if !same_secret(&bound, &user_digest) {
+                StatusAnswer::of(false, "Invalid request")
+            } else if let Some(reason) = reason {
+                // Its verification ended between the two reads: answered, not moved.
+                StatusAnswer::of(false, reason.message())
+            } else {
+                StatusAnswer::of(false, "The check had not finished")
+            }),
+            Ok(Discarded::Held) => Ok(StatusAnswer::of(false, "The check had not finished")),
+            Ok(Discarded::Gone) => Err(ServiceRefusal::INVALID_CONTEXT),
+            Err(err) => Err(ServiceRefusal::unavailable(err)),
+        }
     }
 
     /// The CORS origin the polling endpoint names, if the project set one.
@@ -989,9 +1083,12 @@ impl Ferry {
                 if complete { "COMPLETE" } else { "PENDING" }
             ),
         ));
+        let digest = self.secrets.hash_token(&context_id);
+        self.password_cache.forget(&digest);
+        // Read without moving: the password moves once the target took it.
         let taken = self
             .store
-            .take_password_context(project, &self.secrets.hash_token(&context_id), self.now())
+            .discard_password_context(project, &digest, self.now(), None)
             .await?;
         let answer = StatusAnswer::of(reason.is_success(), reason.message());
         steps.push(step(
@@ -1044,7 +1141,10 @@ impl Ferry {
                 });
             }
         }
-        if let Some(user) = taken.and_then(|t| t.user) {
+        if let Discarded::Taken {
+            user: Some(user), ..
+        } = taken
+        {
             self.store
                 .mark_password_moved(project, &user, "verified", self.now())
                 .await?;

@@ -1049,12 +1049,37 @@ async fn contexts_expire(db: TestDb) {
         username: "ann@corp.example".into(),
     };
 
-    // Read before its verification ended: "not finished", and gone.
+    // Read before its verification ended: "not finished", and gone. Another instance
+    // sharing the key (nothing of the context written yet) also sees it pending; an id
+    // it did not sign, or another project's, is complete (nothing to wait for).
+    let other = common::service(store.clone(), clock.clone());
     let pending = ferry.start_authentication(call(), start()).await.unwrap();
     let early = pending.context_id.clone();
     assert!(
         !ferry
             .authentication_complete(project, &early)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !other
+            .authentication_complete(project, &early)
+            .await
+            .unwrap()
+    );
+    let mut forged = early.clone();
+    forged.pop();
+    forged.push(if early.ends_with('A') { 'B' } else { 'A' });
+    assert!(
+        other
+            .authentication_complete(project, &forged)
+            .await
+            .unwrap()
+    );
+    let elsewhere = domain::ids::ProjectId(uuid::Uuid::now_v7());
+    assert!(
+        other
+            .authentication_complete(elsewhere, &early)
             .await
             .unwrap()
     );
@@ -1064,12 +1089,46 @@ async fn contexts_expire(db: TestDb) {
         .unwrap();
     assert_eq!(answer.status, "FAIL");
     assert_eq!(answer.message, "The check had not finished");
-    let _ = ferry.verify_pending(pending).await;
+    let (reason, errors) = ferry.verify_pending(pending).await;
+    assert_eq!(reason, domain::password_service::Reason::UnknownUser);
+    assert!(errors.is_empty(), "{errors:?}");
     assert!(
-        ferry
+        other
             .authentication_status(call(), status(&early))
             .await
             .is_err()
+    );
+    // Its verification is recorded all the same.
+    let recorded = store
+        .verifications(
+            project,
+            domain::pagination::PageRequest::new(None, Some(10)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(recorded.total, 1);
+
+    // Finished, read by another instance: complete, and answered there once.
+    let pending = ferry.start_authentication(call(), start()).await.unwrap();
+    let context = pending.context_id.clone();
+    let _ = ferry.verify_pending(pending).await;
+    assert!(
+        other
+            .authentication_complete(project, &context)
+            .await
+            .unwrap()
+    );
+    let answer = other
+        .authentication_status(call(), status(&context))
+        .await
+        .unwrap();
+    assert_eq!(answer.status, "FAIL");
+    assert!(
+        ferry
+            .authentication_status(call(), status(&context))
+            .await
+            .is_err(),
+        "read twice"
     );
 
     // Past its 60 s: complete to the poll, invalid to the status, purged.
@@ -1089,16 +1148,18 @@ async fn contexts_expire(db: TestDb) {
         (400, "Invalid context id")
     );
     let pending = ferry.start_authentication(call(), start()).await.unwrap();
-    clock.advance(chrono::Duration::seconds(61));
-    assert!(ferry.housekeeping().await.unwrap() >= 1);
     let digest =
         domain::ports::Secrets::hash_token(&server::security::OsSecrets, &pending.context_id);
-    assert!(
+    let _ = ferry.verify_pending(pending).await;
+    clock.advance(chrono::Duration::seconds(61));
+    assert!(ferry.housekeeping().await.unwrap() >= 1);
+    let later = clock_now(&clock) - chrono::Duration::seconds(120);
+    assert_eq!(
         store
-            .take_password_context(project, &digest, clock_now(&clock))
+            .discard_password_context(project, &digest, later, None)
             .await
-            .unwrap()
-            .is_none(),
+            .unwrap(),
+        domain::password_service::Discarded::Gone,
         "housekeeping left an expired context"
     );
 
@@ -1113,19 +1174,26 @@ async fn contexts_expire(db: TestDb) {
         .save_password_service(&owner, project, settings, "https://ferry.example")
         .await
         .unwrap();
+    // A caller of its own: the failures above came from `call()`'s address.
+    let call = || ServiceCall {
+        caller: "10.0.0.11".into(),
+        ..call()
+    };
     let login = |name: &str| StartRequest {
         id: "nobody".into(),
         username: format!("{name}@corp.example"),
         password: domain::password_service::Secret::new("pw".into()),
     };
+    for name in ["ann", "bea", "cy"] {
+        let pending = ferry
+            .start_authentication(call(), login(name))
+            .await
+            .unwrap();
+        let (reason, _) = ferry.verify_pending(pending).await;
+        assert_eq!(reason, domain::password_service::Reason::UnknownUser);
+    }
     let pending = ferry
-        .start_authentication(call(), login("bea"))
-        .await
-        .unwrap();
-    let (reason, _) = ferry.verify_pending(pending).await;
-    assert_eq!(reason, domain::password_service::Reason::UnknownUser);
-    let pending = ferry
-        .start_authentication(call(), login("cy"))
+        .start_authentication(call(), login("dee"))
         .await
         .unwrap();
     let (reason, _) = ferry.verify_pending(pending).await;

@@ -14,9 +14,9 @@ use domain::{
     legacy::{LegacySettings, LegacyTest, StoredLegacy},
     pagination::{Page, PageRequest},
     password_service::{
-        Coverage, DayCoverage, LoginLookup, MovedUser, NewVerification, PasswordUser, Reason,
-        ReasonCount, ServiceSettings, StoredService, TakenContext, TypeCoverage, Verification,
-        WavePlan,
+        AnsweredContext, ContextKey, Coverage, DayCoverage, Discarded, LoginLookup, MovedUser,
+        NewVerification, PasswordUser, Reason, ReasonCount, ServiceSettings, StoredService,
+        TypeCoverage, Verification, WavePlan,
     },
     ports::PasswordStore,
     user_types::PasswordStrategy,
@@ -232,6 +232,21 @@ struct VerificationRow {
     caller: String,
 }
 
+/// The user a context names, when the verification found one.
+fn moved_user(
+    scim_id: Option<String>,
+    source_id: Option<String>,
+    target_role: Option<String>,
+    user_type: Option<String>,
+) -> Option<MovedUser> {
+    Some(MovedUser {
+        scim_id: scim_id?,
+        source_id: source_id?,
+        target_role: target_role?,
+        user_type,
+    })
+}
+
 fn reason(code: &str) -> Result<Reason> {
     Reason::parse(code)
         .ok_or_else(|| DomainError::Internal(format!("stored verification reason {code:?}")))
@@ -424,30 +439,6 @@ macro_rules! password_store {
                 Self::commit(tx, audit).await
             }
 
-            async fn open_password_context(
-                &self,
-                project: ProjectId,
-                digest: &str,
-                user_digest: &str,
-                expires_at: DateTime<Utc>,
-            ) -> Result<()> {
-                // A login's writes go through the writers' connection: on SQLite, writers
-                // racing on several connections sleep in its busy handler instead of
-                // queueing (on PostgreSQL it is the one pool).
-                sqlx::query(
-                    "INSERT INTO password_contexts (digest, project_id, user_digest, \
-                     complete, expires_at) VALUES ($1, $2, $3, FALSE, $4)",
-                )
-                .bind(digest)
-                .bind(project.0)
-                .bind(user_digest)
-                .bind(millis(expires_at))
-                .execute(&self.bulk)
-                .await
-                .map_err(internal)?;
-                Ok(())
-            }
-
             async fn password_context_complete(
                 &self,
                 project: ProjectId,
@@ -470,8 +461,46 @@ macro_rules! password_store {
                 &self,
                 project: ProjectId,
                 digest: &str,
+                user_digest: &str,
                 now: DateTime<Utc>,
-            ) -> Result<Option<TakenContext>> {
+            ) -> Result<Option<AnsweredContext>> {
+                type Row = (
+                    String,
+                    Option<String>,
+                    Option<String>,
+                    Option<String>,
+                    Option<String>,
+                );
+                // A success's move is the trigger `password_context_answered`'s.
+                let row: Option<Row> = sqlx::query_as(
+                    "UPDATE password_contexts SET taken_as = 'answered', taken_at = $1 \
+                     WHERE digest = $2 AND project_id = $3 AND user_digest = $4 \
+                     AND taken_as IS NULL AND reason IS NOT NULL AND expires_at > $1 \
+                     RETURNING reason, scim_id, source_id, target_role, user_type",
+                )
+                .bind(millis(now))
+                .bind(digest)
+                .bind(project.0)
+                .bind(user_digest)
+                .fetch_optional(&self.bulk)
+                .await
+                .map_err(internal)?;
+                let Some((code, scim_id, source_id, role, user_type)) = row else {
+                    return Ok(None);
+                };
+                Ok(Some(AnsweredContext {
+                    reason: reason(&code)?,
+                    user: moved_user(scim_id, source_id, role, user_type),
+                }))
+            }
+
+            async fn discard_password_context(
+                &self,
+                project: ProjectId,
+                digest: &str,
+                now: DateTime<Utc>,
+                hold_until: Option<DateTime<Utc>>,
+            ) -> Result<Discarded> {
                 type Row = (
                     String,
                     Option<String>,
@@ -479,37 +508,50 @@ macro_rules! password_store {
                     Option<String>,
                     Option<String>,
                     Option<String>,
-                    i64,
                 );
                 let row: Option<Row> = sqlx::query_as(
-                    "DELETE FROM password_contexts WHERE digest = $1 AND project_id = $2 \
-                     RETURNING user_digest, reason, scim_id, source_id, target_role, \
-                     user_type, expires_at",
+                    "UPDATE password_contexts SET taken_as = 'discarded', taken_at = $1 \
+                     WHERE digest = $2 AND project_id = $3 AND taken_as IS NULL \
+                     AND expires_at > $1 \
+                     RETURNING user_digest, reason, scim_id, source_id, target_role, user_type",
                 )
+                .bind(millis(now))
                 .bind(digest)
                 .bind(project.0)
                 .fetch_optional(&self.bulk)
                 .await
                 .map_err(internal)?;
-                let Some((user_digest, code, scim_id, source_id, role, user_type, expires)) = row
-                else {
-                    return Ok(None);
+                if let Some((user_digest, code, scim_id, source_id, role, user_type)) = row {
+                    return Ok(Discarded::Taken {
+                        user_digest,
+                        reason: code.as_deref().map(reason).transpose()?,
+                        user: moved_user(scim_id, source_id, role, user_type),
+                    });
+                }
+                let Some(until) = hold_until else {
+                    return Ok(Discarded::Gone);
                 };
-                let user = match (scim_id, source_id, role) {
-                    (Some(scim_id), Some(source_id), Some(target_role)) => Some(MovedUser {
-                        scim_id,
-                        source_id,
-                        target_role,
-                        user_type,
-                    }),
-                    _ => None,
-                };
-                Ok(Some(TakenContext {
-                    user_digest,
-                    reason: code.as_deref().map(reason).transpose()?,
-                    expired: expires <= millis(now),
-                    user,
-                }))
+                // Written with no answer, so the attempt trigger leaves it alone; a
+                // context read already is not marked twice.
+                let held = sqlx::query(
+                    "INSERT INTO password_contexts (digest, project_id, user_digest, \
+                     complete, expires_at, taken_as, taken_at) \
+                     VALUES ($1, $2, '', TRUE, $3, 'discarded', $4) \
+                     ON CONFLICT (digest) DO NOTHING",
+                )
+                .bind(digest)
+                .bind(project.0)
+                .bind(millis(until))
+                .bind(millis(now))
+                .execute(&self.bulk)
+                .await
+                .map_err(internal)?
+                .rows_affected();
+                Ok(if held == 1 {
+                    Discarded::Held
+                } else {
+                    Discarded::Gone
+                })
             }
 
             async fn purge_password_contexts(&self, before: DateTime<Utc>) -> Result<u64> {
@@ -584,12 +626,41 @@ macro_rules! password_store {
             async fn finish_verification(
                 &self,
                 project: ProjectId,
-                context: &str,
+                context: &ContextKey,
                 v: &NewVerification,
             ) -> Result<()> {
                 let user = v.user.as_ref();
-                // Two statements without a transaction (half the round trips): an attempt
-                // recorded for a context that then stayed pending only lets it expire.
+                // The attempt's row is the trigger `password_context_attempt`'s: one
+                // statement, one commit.
+                let written = sqlx::query(
+                    "INSERT INTO password_contexts (digest, project_id, user_digest, \
+                     complete, reason, scim_id, source_id, target_role, user_type, \
+                     expires_at, attempted_at, caller, method, counts) \
+                     VALUES ($1, $2, $3, TRUE, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                     ON CONFLICT (digest) DO NOTHING",
+                )
+                .bind(&context.digest)
+                .bind(project.0)
+                .bind(&v.user_digest)
+                .bind(v.reason.as_str())
+                .bind(user.map(|u| u.scim_id.clone()))
+                .bind(user.map(|u| u.source_id.clone()))
+                .bind(user.map(|u| u.target_role.clone()))
+                .bind(user.and_then(|u| u.user_type.clone()))
+                .bind(millis(context.expires_at))
+                .bind(millis(v.at))
+                .bind(&v.caller)
+                .bind(&v.method)
+                .bind(v.reason.counts())
+                .execute(&self.bulk)
+                .await
+                .map_err(internal)?
+                .rows_affected();
+                if written == 1 {
+                    return Ok(());
+                }
+                // Its status was read before the end: the context stays as that read
+                // left it, and the verification is recorded all the same.
                 sqlx::query(
                     "INSERT INTO password_attempts (project_id, at, user_digest, caller, \
                      scim_id, source_id, user_type, success, reason, method, counts) \
@@ -606,21 +677,6 @@ macro_rules! password_store {
                 .bind(v.reason.as_str())
                 .bind(&v.method)
                 .bind(v.reason.counts())
-                .execute(&self.bulk)
-                .await
-                .map_err(internal)?;
-                sqlx::query(
-                    "UPDATE password_contexts SET complete = TRUE, reason = $1, scim_id = $2, \
-                     source_id = $3, target_role = $4, user_type = $5 \
-                     WHERE digest = $6 AND project_id = $7",
-                )
-                .bind(v.reason.as_str())
-                .bind(user.map(|u| u.scim_id.clone()))
-                .bind(user.map(|u| u.source_id.clone()))
-                .bind(user.map(|u| u.target_role.clone()))
-                .bind(user.and_then(|u| u.user_type.clone()))
-                .bind(context)
-                .bind(project.0)
                 .execute(&self.bulk)
                 .await
                 .map_err(internal)?;
