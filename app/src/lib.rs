@@ -90,6 +90,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("assessment/findings") view=pages::assessment::FindingsPage />
                         <Route path=path!("goals") view=pages::goals::GoalsPage />
                         <Route path=path!("mapping") view=pages::mapping::MappingPage />
+                        <Route path=path!("plan") view=pages::plan::PlanPage />
+                        <Route path=path!("plan/print") view=pages::plan::PlanPrintPage />
                         <Route path=path!("runs") view=pages::runs::RunsPage />
                         <Route path=path!("runs/:run") view=pages::runs::RunPage />
                         <Route path=path!("passwords") view=pages::passwords::PasswordsPage />

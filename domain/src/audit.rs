@@ -91,6 +91,8 @@ audit_actions! {
     LegacyConnectionSaved => "passwords.legacy_saved", "saved the legacy identity provider's connection";
     LegacyConnectionDeleted => "passwords.legacy_deleted", "removed the legacy identity provider's connection";
     LegacyConnectionTested => "passwords.legacy_tested", "tested the legacy identity provider's connection";
+    PlanSaved => "plan.saved", "saved a version of the migration plan";
+    PlanApproved => "plan.approved", "approved a version of the migration plan";
 }
 
 /// The kind of object an action touched.

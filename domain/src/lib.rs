@@ -19,6 +19,7 @@ pub mod numbers;
 pub mod pagination;
 pub mod password_service;
 pub mod passwords;
+pub mod plan;
 pub mod ports;
 pub mod projects;
 pub mod review;

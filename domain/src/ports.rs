@@ -22,6 +22,7 @@ use crate::{
         AnsweredContext, ContextKey, Coverage, Discarded, MovedUser, NewVerification, PasswordUser,
         Secret, ServiceSettings, StoredService, TokenClaims, Verification, WavePlan,
     },
+    plan::{PlanDocument, PlanVersion, PlanVersionSummary},
     projects::{Project, ProjectDraft, ProjectFilter},
     review::{
         Attempt, CorrectionInfo, GroupBy, NewReviewEvent, QueueItem, QueuedFailure, ReviewAction,
@@ -408,6 +409,44 @@ pub trait MappingStore: Send + Sync {
         project: ProjectId,
         page: PageRequest,
     ) -> Result<Page<MappingVersionSummary>>;
+}
+
+/// The migration plan's versions.
+#[async_trait]
+pub trait PlanStore: Send + Sync {
+    /// Saves `document` as the project's next version and returns its number; two
+    /// saves racing for one number make the later one a conflict, never an overwrite.
+    async fn save_plan_version(
+        &self,
+        project: ProjectId,
+        document: &PlanDocument,
+        note: &str,
+        by: Option<AccountId>,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<u32>;
+    /// One version; `None` for the latest.
+    async fn plan_version(
+        &self,
+        project: ProjectId,
+        version: Option<u32>,
+    ) -> Result<Option<PlanVersion>>;
+    /// Versions newest first.
+    async fn plan_versions(
+        &self,
+        project: ProjectId,
+        page: PageRequest,
+    ) -> Result<Page<PlanVersionSummary>>;
+    /// Marks a version approved; not found for a version that does not exist, a
+    /// conflict for one approved already.
+    async fn approve_plan_version(
+        &self,
+        project: ProjectId,
+        version: u32,
+        by: AccountId,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
 }
 
 /// A project's saved user types.
@@ -1124,6 +1163,7 @@ pub trait Store:
     + AssessmentStore
     + TargetStore
     + MappingStore
+    + PlanStore
     + GoalsStore
     + RunStore
     + ReviewStore
@@ -1144,6 +1184,7 @@ impl<T> Store for T where
         + AssessmentStore
         + TargetStore
         + MappingStore
+        + PlanStore
         + GoalsStore
         + RunStore
         + ReviewStore

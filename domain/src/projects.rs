@@ -185,6 +185,9 @@ pub enum Stage {
     Goals,
     /// How source attributes become SCIM attributes: rules, preview, impact, versions.
     Mapping,
+    /// The written plan: requirements, experiences, acceptable impact, risks, timeline
+    /// with the suggested window, versions and approval.
+    Plan,
     /// Test runs, the real run and its window, live progress, failures, rollbacks.
     Runs,
     /// Passwords following the users: the verification service, the login script,
@@ -198,13 +201,14 @@ pub enum Stage {
 
 impl Stage {
     /// In the order a migration walks them: the export first, then where it goes.
-    pub const AVAILABLE: [Stage; 10] = [
+    pub const AVAILABLE: [Stage; 11] = [
         Stage::Project,
         Stage::Uploads,
         Stage::Assessment,
         Stage::Target,
         Stage::Goals,
         Stage::Mapping,
+        Stage::Plan,
         Stage::Runs,
         Stage::Passwords,
         Stage::Review,
@@ -219,6 +223,7 @@ impl Stage {
             Stage::Assessment => "Assessment",
             Stage::Goals => "Goals",
             Stage::Mapping => "Mapping",
+            Stage::Plan => "Plan",
             Stage::Runs => "Runs",
             Stage::Passwords => "Passwords",
             Stage::Review => "Review",
@@ -237,6 +242,7 @@ impl Stage {
             Stage::Mapping => "/mapping",
             Stage::Runs => "/runs",
             Stage::Passwords => "/passwords",
+            Stage::Plan => "/plan",
             Stage::Review => "/review",
             Stage::Activity => "/activity",
         }

@@ -29,15 +29,18 @@ pub enum Permission {
     ManageMembers,
     /// Create and revoke API tokens.
     ManageApiTokens,
+    /// Approve a version of a project's migration plan.
+    ApprovePlans,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 5] = [
+    pub const ALL: [Permission; 6] = [
         Permission::ViewProjects,
         Permission::ManageProjects,
         Permission::ViewAudit,
         Permission::ManageMembers,
         Permission::ManageApiTokens,
+        Permission::ApprovePlans,
     ];
 
     /// Phrase completing "your role may not …".
@@ -48,6 +51,7 @@ impl Permission {
             Permission::ViewAudit => "read the audit log",
             Permission::ManageMembers => "manage members",
             Permission::ManageApiTokens => "manage API tokens",
+            Permission::ApprovePlans => "approve a migration plan",
         }
     }
 }
@@ -60,7 +64,7 @@ impl Role {
         use Permission::*;
         match self {
             Role::Owner => true,
-            Role::Admin => !matches!(permission, ManageMembers),
+            Role::Admin => !matches!(permission, ManageMembers | ApprovePlans),
             Role::Support => matches!(permission, ViewProjects),
         }
     }
@@ -113,9 +117,9 @@ mod tests {
     fn matrix_matches_the_security_model() {
         use Permission::*;
         let expected = [
-            (Role::Owner, [true, true, true, true, true]),
-            (Role::Admin, [true, true, true, false, true]),
-            (Role::Support, [true, false, false, false, false]),
+            (Role::Owner, [true, true, true, true, true, true]),
+            (Role::Admin, [true, true, true, false, true, false]),
+            (Role::Support, [true, false, false, false, false, false]),
         ];
         for (role, row) in expected {
             for (permission, allowed) in Permission::ALL.into_iter().zip(row) {

@@ -33,6 +33,7 @@ mod legacy;
 mod mappings;
 mod members;
 mod passwords;
+mod plan;
 mod projects;
 mod review;
 mod runs;
@@ -49,6 +50,7 @@ pub use passwords::{
     AccessToken, Pending, Receipt, Rehearsal, RehearsalInput, RehearsalStep, ServiceCall,
     ServiceRefusal, StatusAnswer, TokenRefusal,
 };
+pub use plan::{AutoMilestone, PlanInput, PlanUserType, PlanView};
 pub use review::{
     COUNTED_UP_TO, CorrectionPreview, MAX_QUEUE_PAGE, QueueView, RecordReview, ReviewExport,
 };

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod goals;
 pub mod members;
 pub mod passwords;
+pub mod plan;
 pub mod projects;
 pub mod review;
 pub mod runs;

@@ -10,6 +10,7 @@ pub mod mapping;
 pub mod members;
 pub mod not_found;
 pub mod passwords;
+pub mod plan;
 pub mod project;
 pub mod projects;
 pub mod review;

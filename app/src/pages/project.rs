@@ -38,7 +38,7 @@ struct CurrentProject {
 fn stage_permission(stage: Stage) -> Option<Permission> {
     match stage {
         Stage::Project | Stage::Uploads | Stage::Assessment | Stage::Runs | Stage::Review => None,
-        Stage::Target | Stage::Goals | Stage::Mapping | Stage::Passwords => {
+        Stage::Target | Stage::Goals | Stage::Mapping | Stage::Plan | Stage::Passwords => {
             Some(Permission::ManageProjects)
         }
         Stage::Activity => Some(Permission::ViewAudit),

@@ -688,6 +688,36 @@ impl Ferry {
                 Err(e) => Err(e.to_string()),
             },
         );
+        use super::plan::PlanStanding;
+        checks.add(
+            "plan",
+            "Plan approved and its acceptable impact met",
+            match self.plan_standing(actor, project).await? {
+                // A team that writes a plan is held to it; one that does not is not
+                // stopped for it (the Plan page says what the checks would be).
+                PlanStanding::None => Ok("no plan saved: once one is, the run waits for \
+                                          an owner's approval of its latest version"
+                    .into()),
+                PlanStanding::Approved(v) => Ok(format!(
+                    "version {v} approved; every acceptable-impact number stated is met"
+                )),
+                PlanStanding::NotApproved(v) => Err(format!(
+                    "the plan's latest version ({v}) is not approved: an owner approves it \
+                     on the Plan page"
+                )),
+                PlanStanding::Unmet(v, unmet) => Err(format!(
+                    "version {v} is approved, but the latest impact does not meet it: {}",
+                    unmet
+                        .iter()
+                        .map(|t| match t.actual {
+                            Some(actual) => format!("{} is {actual} (limit {})", t.label, t.limit),
+                            None => format!("{}: {}", t.label, t.detail),
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )),
+            },
+        );
         Ok(checks)
     }
 

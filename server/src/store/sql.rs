@@ -77,6 +77,7 @@ mod assessments;
 mod goals;
 mod mappings;
 mod passwords;
+mod plans;
 mod projects;
 mod review;
 mod runs;

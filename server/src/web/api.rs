@@ -31,6 +31,7 @@ pub(super) mod assessment;
 pub(super) mod goals;
 pub(super) mod mappings;
 pub(super) mod passwords;
+pub(super) mod plan;
 pub(super) mod review;
 pub(super) mod runs;
 pub(super) mod targets;
@@ -79,6 +80,14 @@ pub fn router() -> Router<AppState> {
             get(mappings::get).put(mappings::put),
         )
         .route("/projects/{id}/mapping/versions", get(mappings::versions))
+        .route("/projects/{id}/plan", get(plan::get).put(plan::put))
+        .route("/projects/{id}/plan/versions", get(plan::versions))
+        .route("/projects/{id}/plan/versions/{version}", get(plan::version))
+        .route(
+            "/projects/{id}/plan/versions/{version}/approve",
+            post(plan::approve),
+        )
+        .route("/projects/{id}/plan/compare", get(plan::compare))
         .route("/projects/{id}/mapping/diff", get(mappings::diff))
         .route("/projects/{id}/mapping/export", get(mappings::export))
         .route("/projects/{id}/mapping/import", post(mappings::import))
@@ -764,6 +773,7 @@ impl Modify for BearerAuth {
         mappings::get, mappings::put, mappings::versions, mappings::diff, mappings::export, mappings::import,
         goals::get_user_types, goals::put_user_types, goals::count_user_types, goals::goals, goals::preview,
         goals::start_impact, goals::impact,
+        plan::get, plan::put, plan::versions, plan::version, plan::compare, plan::approve,
         runs::list, runs::start_test, runs::preflight, runs::start_real, runs::get, runs::window,
         runs::start, runs::pause, runs::resume, runs::cancel, runs::records, runs::crosswalk,
         runs::retry_plan, runs::retry, runs::rollback, runs::events,
@@ -779,6 +789,6 @@ impl Modify for BearerAuth {
         super::password_service::status, super::password_service::token),
     modifiers(&BearerAuth),
     security(("api_token" = [])),
-    tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "assessment"), (name = "targets"), (name = "mapping"), (name = "goals"), (name = "runs"), (name = "review"), (name = "passwords"), (name = "password service", description = "The endpoints WSO2's login script calls (DESIGN §7), below `/password-migration/{project}` rather than `/api/v1`; they authenticate by the project's client credentials or static key, never an API token."), (name = "audit"))
+    tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "assessment"), (name = "targets"), (name = "mapping"), (name = "goals"), (name = "plan"), (name = "runs"), (name = "review"), (name = "passwords"), (name = "password service", description = "The endpoints WSO2's login script calls (DESIGN §7), below `/password-migration/{project}` rather than `/api/v1`; they authenticate by the project's client credentials or static key, never an API token."), (name = "audit"))
 )]
 pub struct ApiDoc;

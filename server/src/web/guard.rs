@@ -35,9 +35,12 @@ pub fn page_access(path: &str) -> Access {
         ["settings", "tokens"] => Access::Needs(Permission::ManageApiTokens),
         ["projects", "new"] => Access::Needs(Permission::ManageProjects),
         ["projects", _, "activity"] => Access::Needs(Permission::ViewAudit),
-        ["projects", _, "target" | "goals" | "mapping" | "passwords"] => {
-            Access::Needs(Permission::ManageProjects)
-        }
+        [
+            "projects",
+            _,
+            "target" | "goals" | "mapping" | "plan" | "passwords",
+        ]
+        | ["projects", _, "plan", "print"] => Access::Needs(Permission::ManageProjects),
         _ => Access::SignedIn,
     }
 }

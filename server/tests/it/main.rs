@@ -16,6 +16,7 @@ mod legacy_http;
 mod mapping_http;
 mod mapping_store;
 mod passwords_http;
+mod plan_http;
 mod review_http;
 mod review_store;
 mod role_matrix;

@@ -187,6 +187,11 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             format!("/projects/{p}/passwords"),
             Rule::AtLeast(Role::Admin),
         ),
+        (format!("/projects/{p}/plan"), Rule::AtLeast(Role::Admin)),
+        (
+            format!("/projects/{p}/plan/print?version=1"),
+            Rule::AtLeast(Role::Admin),
+        ),
         (
             format!("/projects/{p}/review?state=all&by=state"),
             Rule::AtLeast(Role::Support),
@@ -749,7 +754,37 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             vec![],
         ),
     ];
-    for (name, rule, fields) in password_fns {
+    // The plan: administrators read and save it, owners approve. The document is the
+    // guide's default; approving version 1 before anyone saved one is a 404.
+    let document = serde_json::to_string(&domain::plan::PlanDocument::default()).unwrap();
+    let plan_fns: Vec<RunFn> = vec![
+        ("plan/get", Rule::AtLeast(Role::Admin), vec![]),
+        (
+            "plan/save",
+            Rule::AtLeast(Role::Admin),
+            vec![
+                ("document", Box::leak(document.into_boxed_str())),
+                ("note", "matrix"),
+            ],
+        ),
+        ("plan/versions", Rule::AtLeast(Role::Admin), vec![]),
+        (
+            "plan/version",
+            Rule::AtLeast(Role::Admin),
+            vec![("version", "1")],
+        ),
+        (
+            "plan/compare",
+            Rule::AtLeast(Role::Admin),
+            vec![("from", "1"), ("to", "2")],
+        ),
+        (
+            "plan/approve",
+            Rule::AtLeast(Role::Owner),
+            vec![("version", "99")],
+        ),
+    ];
+    for (name, rule, fields) in password_fns.into_iter().chain(plan_fns) {
         let mut form = vec![kv("project", &p)];
         form.extend(fields.into_iter().map(|(k, v)| kv(k, v)));
         server_fns.push((name, rule, Box::new(move |_| form.clone())));
@@ -1100,6 +1135,44 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             format!("/api/v1/projects/{p}/passwords/legacy"),
             None,
             Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/plan"),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/projects/{p}/plan"),
+            Some(serde_json::json!({"document": domain::plan::PlanDocument::default()})),
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/plan/versions"),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/plan/versions/1"),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/plan/compare?from=1&to=1"),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::POST,
+            // The latest version: the plan was saved twice by the server functions
+            // above and twice by the PUT above (an administrator's, then an owner's).
+            format!("/api/v1/projects/{p}/plan/versions/4/approve"),
+            None,
+            Rule::AtLeast(Role::Owner),
         ),
         (
             Method::PUT,

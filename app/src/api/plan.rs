@@ -1,0 +1,90 @@
+//! The migration plan for the browser: the plan with what Ferry's data adds to it,
+//! saving a version (the document travels as JSON text, read by the domain's own type
+//! so a malformed one is a clear 422), the versions, one version, a comparison, and an
+//! owner's approval.
+
+use crate::error::AppError;
+use domain::{
+    pagination::Page,
+    plan::{PlanChange, PlanVersion, PlanVersionSummary},
+    service::PlanView,
+};
+use leptos::prelude::*;
+
+#[cfg(feature = "ssr")]
+use crate::ssr::fail;
+
+#[server(prefix = "/sfn", endpoint = "plan/get")]
+pub async fn get_plan(project: String) -> Result<PlanView, AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    ferry.plan(&actor, project).await.map_err(fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "plan/save")]
+pub async fn save_plan(
+    project: String,
+    document: String,
+    note: String,
+) -> Result<PlanView, AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    let document = serde_json::from_str(&document)
+        .map_err(|e| fail(domain::DomainError::invalid("document", e.to_string())))?;
+    ferry
+        .save_plan(
+            &actor,
+            project,
+            domain::service::PlanInput { document, note },
+        )
+        .await
+        .map_err(fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "plan/versions")]
+pub async fn get_plan_versions(project: String) -> Result<Page<PlanVersionSummary>, AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    ferry
+        .plan_versions(
+            &actor,
+            project,
+            domain::pagination::PageRequest::new(Some(0), Some(50)),
+        )
+        .await
+        .map_err(fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "plan/version")]
+pub async fn get_plan_version(project: String, version: u32) -> Result<PlanVersion, AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    ferry
+        .plan_version(&actor, project, version)
+        .await
+        .map_err(fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "plan/compare")]
+pub async fn compare_plan(
+    project: String,
+    from: u32,
+    to: u32,
+) -> Result<Vec<PlanChange>, AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    ferry
+        .compare_plan(&actor, project, from, to)
+        .await
+        .map_err(fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "plan/approve")]
+pub async fn approve_plan(project: String, version: u32) -> Result<PlanView, AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    ferry
+        .approve_plan(&actor, project, version)
+        .await
+        .map_err(fail)
+}
