@@ -552,9 +552,11 @@ pub fn suggest_window(
 
 /// "3 h 20 min", "45 min", "under a minute".
 pub fn duration_words(seconds: u64) -> String {
+    if seconds < 60 {
+        return "under a minute".into();
+    }
     let minutes = seconds.div_ceil(60);
     match (minutes / 60, minutes % 60) {
-        (0, 0) => "under a minute".into(),
         (0, m) => format!("{m} min"),
         (h, 0) => format!("{h} h"),
         (h, m) => format!("{h} h {m} min"),
@@ -711,7 +713,7 @@ pub fn propose(facts: &RiskFacts, plan: &PlanDocument) -> Vec<ProposedRisk> {
     if !findings.is_empty() {
         let words: Vec<String> = findings
             .iter()
-            .map(|(label, n)| format!("{} {}", crate::numbers::grouped(*n), label.to_lowercase()))
+            .map(|(label, n)| format!("{label}: {}", crate::numbers::grouped(*n)))
             .collect();
         add(
             "data_quality",

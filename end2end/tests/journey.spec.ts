@@ -1021,6 +1021,106 @@ test("a user whose export carried no hash keeps their password: the legacy direc
   expect(await page.content()).not.toContain("Analytical-Engine-1843");
 });
 
+// The plan: an owner drafts it on a project that has walked to a test run — Ferry's
+// suggested window taken (the quiet Sunday hours of the last logins), a risk Ferry's
+// data shows adopted, a requirement settled, a limit the data does not meet — saves
+// it, sees the limit missed, states another, compares the two versions, approves the
+// latest; the real run's pre-flight waits for that; the printable plan shows it.
+test("a plan is drafted with the suggested window and Ferry's risks, compared, approved, and printed", async ({ page }) => {
+  await signIn(page, owner.email, owner.password);
+  const project = await sfn(page, "projects/create", { name: "Plan drill", source_kind: "csv", description: "" });
+  const token = (await sfn(page, "tokens/create", { name: "plan drill", role: "owner" })).secret as string;
+  const api = apiClient(page, token);
+  // Last logins at every hour of a week but Sunday 01:00–05:00 UTC; one in four a contractor.
+  const rows = ["id,username,email,groups,last_login"];
+  const monday = Date.UTC(2026, 10, 2);
+  for (let slot = 0; slot < 7 * 24; slot++) {
+    const at = new Date(monday + slot * 3600_000);
+    if (at.getUTCDay() === 0 && at.getUTCHours() >= 1 && at.getUTCHours() < 5) continue;
+    const i = rows.length - 1;
+    rows.push(`p-${i},plan${i},plan${i}@corp.example,${i % 4 === 3 ? "contractors" : "staff"},${at.toISOString()}`);
+  }
+  await uploadRead(page, token, project.id, "users.csv", rows.join("\n") + "\n");
+  const base = `/projects/${project.id}`;
+  await api("POST", `${base}/assessment`);
+  await expect.poll(async () => (await api("GET", `${base}/assessment`)).status, { timeout: 60_000 }).toBe("ready");
+  for (const role of ["production", "test"]) {
+    await api("PUT", `${base}/targets/${role}`, {
+      preset: "generic", base_url: process.env.FERRY_SCIM_URL, auth: { type: "bearer" }, secret: process.env.FERRY_SCIM_TOKEN, on_existing: "skip",
+    });
+    await api("POST", `${base}/targets/${role}/test`);
+  }
+  await api("PUT", `${base}/user-types`, { user_types: [
+    { name: "Staff", include: true, password: "silent_migration", conditions: [{ test: "in_group", value: "staff" }] },
+    { name: "Contractors", include: true, password: "forced_reset", conditions: [{ test: "in_group", value: "contractors" }] },
+  ] });
+  const rules = [
+    { target: "userName", source: "username" },
+    { target: "emails[type eq \"work\"].value", source: "email", transforms: [{ op: "email" }] },
+  ];
+  await api("PUT", `${base}/mapping`, { rules });
+  await api("POST", `${base}/mapping/impact`, { rules });
+  await expect.poll(async () => (await api("GET", `${base}/mapping/impact`)).status, { timeout: 60_000 }).toBe("ready");
+  const testRun = await api("POST", `${base}/runs/test`, { size: 20 });
+  await expect.poll(async () => (await api("GET", `${base}/runs/${testRun.id}`)).run.state, { timeout: 60_000 }).toBe("succeeded");
+
+  await page.goto(`${url()}${base}`);
+  await page.getByRole("navigation", { name: "Migration stages" }).getByRole("link", { name: "Plan" }).click();
+  await hydrated(page);
+  await expect(page.locator("#plan-state")).toContainText("Not saved yet");
+  const milestones = page.locator("#ferry-milestones");
+  await expect(milestones.locator('li[data-milestone="test_run"]')).toContainText("done");
+  await expect(milestones.locator('li[data-milestone="plan_approved"]')).toContainText("waiting");
+  const suggestion = page.locator("#suggested-window");
+  await expect(suggestion).toContainText("Suggested: Sun");
+  await expect(suggestion).toContainText("01:00");
+  await suggestion.getByRole("button", { name: "Use this window" }).click();
+  await expect(page.locator("fieldset.window .period-label")).toHaveValue("Suggested by Ferry");
+  const proposal = page.locator('li[data-proposal="silent_without_hash"]');
+  await expect(proposal).toContainText("no usable hash");
+  await proposal.getByRole("button", { name: "Add to the plan" }).click();
+  await expect(proposal).toContainText("In the plan");
+  await expect(page.locator('fieldset.risk[data-proposal="silent_without_hash"] .risk-title')).toHaveValue(/no hash/);
+  const legal = page.locator('fieldset.requirement[data-key="legal_basis"]');
+  await legal.locator(".requirement-status").selectOption("met");
+  await legal.locator(".requirement-owner").fill("Legal team");
+  await legal.locator(".requirement-owner").blur();
+  await page.locator("#max-reset-percent").fill("10");
+  await page.locator("#max-reset-percent").blur();
+  await page.locator("#plan-note").fill("first draft");
+  await page.getByRole("button", { name: "Save a version" }).click();
+  await expect(page.locator("#plan-state")).toContainText("Version 1 saved");
+  await expect(page.locator("#plan-state")).toContainText("not approved");
+  await expect(page.locator('#impact-tests tr[data-test="reset_percent"]')).toContainText("over");
+  const planCheck = async () => (await api("GET", `${base}/runs/preflight`)).checks.find((c: { name: string }) => c.name === "plan");
+  expect((await planCheck()).detail).toContain("not approved");
+  await atBothWidths(page, "plan");
+
+  // A limit the data meets, a second version, the two compared, then approved.
+  await page.locator("#max-reset-percent").fill("30");
+  await page.locator("#max-reset-percent").blur();
+  await page.getByRole("button", { name: "Save a version" }).click();
+  await expect(page.locator("#plan-state")).toContainText("Version 2 saved");
+  await expect(page.locator('#impact-tests tr[data-test="reset_percent"]')).toContainText("met");
+  await page.locator("#compare-from").fill("1");
+  await page.locator("#compare-to").fill("2");
+  await page.locator("#compare-to").blur();
+  await page.getByRole("button", { name: "Compare" }).click();
+  await expect(page.locator("#plan-changes")).toContainText("acceptable.max_reset_percent");
+  await page.getByRole("button", { name: "Approve version 2" }).click();
+  await expect(page.locator("#plan-state")).toContainText("approved");
+  await expect(milestones.locator('li[data-milestone="plan_approved"]')).toContainText("done");
+  expect((await planCheck()).passed).toBe(true);
+
+  await page.getByRole("link", { name: "Printable plan" }).click();
+  await expect(page.locator("#plan-version")).toContainText("Version 2");
+  await expect(page.locator("#plan-version")).toContainText("approved");
+  await expect(page.locator("#document-risks")).toContainText("no hash");
+  await expect(page.locator("#plan-document")).toContainText("Suggested by Ferry");
+  await expect(page.locator("#plan-document")).toContainText("Legal team");
+  await atBothWidths(page, "plan-print");
+});
+
 test("on a 390 px phone the menu button opens the navigation and nothing overflows", async ({ browser }) => {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await context.newPage();

@@ -54,6 +54,28 @@ pub fn PlanPage() -> impl IntoView {
 type Change = Box<dyn FnOnce(&mut PlanDocument)>;
 type Edit = Callback<Change>;
 
+/// One of the document's lists.
+type List<T> = fn(&mut PlanDocument) -> &mut Vec<T>;
+
+/// Changes item `i` of a list of the document.
+fn set_item<T: 'static>(edit: Edit, list: List<T>, i: usize, f: Box<dyn FnOnce(&mut T)>) {
+    edit.run(Box::new(move |d: &mut PlanDocument| {
+        if let Some(item) = list(d).get_mut(i) {
+            f(item)
+        }
+    }))
+}
+
+/// Removes item `i` of a list of the document.
+fn remove_item<T: 'static>(edit: Edit, list: List<T>, i: usize) {
+    edit.run(Box::new(move |d: &mut PlanDocument| {
+        let items = list(d);
+        if i < items.len() {
+            items.remove(i);
+        }
+    }))
+}
+
 fn date_value(d: Option<NaiveDate>) -> String {
     d.map(|d| d.format("%Y-%m-%d").to_string())
         .unwrap_or_default()
@@ -197,14 +219,11 @@ fn PlanEditor(project: String, view: PlanView, saved: RwSignal<u32>) -> impl Int
 
 #[component]
 fn Requirements(doc: RwSignal<PlanDocument>, edit: Edit) -> impl IntoView {
+    let list: List<Requirement> = |d| &mut d.requirements;
     let set = move |i: usize, f: fn(&mut Requirement, String)| {
         move |ev: leptos::ev::Event| {
             let value = event_target_value(&ev);
-            edit.run(Box::new(move |d: &mut PlanDocument| {
-                if let Some(r) = d.requirements.get_mut(i) {
-                    f(r, value)
-                }
-            }))
+            set_item(edit, list, i, Box::new(move |r| f(r, value)))
         }
     };
     view! {
@@ -226,7 +245,7 @@ fn Requirements(doc: RwSignal<PlanDocument>, edit: Edit) -> impl IntoView {
                     <label>"Owner " <input type="text" class="requirement-owner" value=r.owner.clone() on:change=set(i, |r, v| r.owner = v) /></label>
                     <label>"Date " <input type="date" class="requirement-date" value=date_value(r.date) on:change=set(i, |r, v| r.date = parse_date(&v)) /></label>
                     <label class="wide">"Note " <textarea class="requirement-note" rows="2" prop:value=r.note.clone() on:change=set(i, |r, v| r.note = v)></textarea></label>
-                    <button type="button" class="link" on:click=move |_| edit.run(Box::new(move |d: &mut PlanDocument| { if i < d.requirements.len() { d.requirements.remove(i); } }))>"Remove"</button>
+                    <button type="button" class="link" on:click=move |_| remove_item(edit, list, i)>"Remove"</button>
                 </fieldset>
             }).collect_view()}
             <div class="row-actions">
@@ -350,7 +369,7 @@ fn Impact(doc: RwSignal<PlanDocument>, edit: Edit, tests: Vec<ImpactTest>) -> im
             } else {
                 view! {
                     <div class="table-wrap">
-                        <table id="impact-tests">
+                        <table class="data" id="impact-tests">
                             <thead><tr><th>"Limit"</th><th class="num">"Stated"</th><th class="num">"Now"</th><th>"Met?"</th></tr></thead>
                             <tbody>
                                 {tests.into_iter().map(|t| view! {
@@ -394,13 +413,8 @@ fn Risks(
     project: String,
 ) -> impl IntoView {
     let proposals = view.proposals.clone();
-    let set = move |i: usize, f: Box<dyn FnOnce(&mut Risk)>| {
-        edit.run(Box::new(move |d: &mut PlanDocument| {
-            if let Some(r) = d.risks.get_mut(i) {
-                f(r)
-            }
-        }))
-    };
+    let list: List<Risk> = |d| &mut d.risks;
+    let set = move |i: usize, f: Box<dyn FnOnce(&mut Risk)>| set_item(edit, list, i, f);
     view! {
         <section class="card" id="plan-risks">
             <h2>"Risks"</h2>
@@ -463,7 +477,7 @@ fn Risks(
                         <label>"Impact " {level_select(r.impact, "risk-impact", move |l| set(i, Box::new(move |r| r.impact = l)))}</label>
                         <label class="wide">"Mitigation " <textarea class="risk-mitigation" rows="2" prop:value=r.mitigation.clone()
                             on:change=move |ev| { let v = event_target_value(&ev); set(i, Box::new(move |r| r.mitigation = v)) }></textarea></label>
-                        <button type="button" class="link" on:click=move |_| edit.run(Box::new(move |d: &mut PlanDocument| { if i < d.risks.len() { d.risks.remove(i); } }))>"Remove"</button>
+                        <button type="button" class="link" on:click=move |_| remove_item(edit, list, i)>"Remove"</button>
                     </fieldset>
                 }).collect_view().into_any()
             }}
@@ -508,23 +522,12 @@ fn Periods(
     /// Where a new period starts: a week from today, at 22:00 in the plan's zone.
     new_start: NaiveDateTime,
 ) -> impl IntoView {
-    let with = move |d: &mut PlanDocument, f: &mut dyn FnMut(&mut Vec<Period>)| {
-        if peaks {
-            f(&mut d.peaks)
-        } else {
-            f(&mut d.windows)
-        }
+    let list: List<Period> = if peaks {
+        |d| &mut d.peaks
+    } else {
+        |d| &mut d.windows
     };
-    let set = move |i: usize, f: Box<dyn FnOnce(&mut Period)>| {
-        let mut f = Some(f);
-        edit.run(Box::new(move |d: &mut PlanDocument| {
-            with(d, &mut |l| {
-                if let (Some(p), Some(f)) = (l.get_mut(i), f.take()) {
-                    f(p)
-                }
-            })
-        }))
-    };
+    let set = move |i: usize, f: Box<dyn FnOnce(&mut Period)>| set_item(edit, list, i, f);
     let class = if peaks {
         "plan-item peak"
     } else {
@@ -546,14 +549,14 @@ fn Periods(
                     <label>"To " <input type="datetime-local" class="period-end" value=local_value(p.ends)
                         on:change=move |ev| { if let Some(t) = parse_local(&event_target_value(&ev)) { set(i, Box::new(move |p| p.ends = t)) } } /></label>
                     <span class="muted small">{format!("{} min", p.minutes())}</span>
-                    <button type="button" class="link" on:click=move |_| edit.run(Box::new(move |d: &mut PlanDocument| with(d, &mut |l| { if i < l.len() { l.remove(i); } })))>"Remove"</button>
+                    <button type="button" class="link" on:click=move |_| remove_item(edit, list, i)>"Remove"</button>
                 </fieldset>
             }).collect_view().into_any()
         }}
         <div class="row-actions">
-            <button type="button" class=if peaks { "add-peak" } else { "add-window" } on:click=move |_| edit.run(Box::new(move |d: &mut PlanDocument| with(d, &mut |l| {
-                l.push(Period { label: String::new(), starts: new_start, ends: new_start + chrono::Duration::hours(4) })
-            })))>{add_label.clone()}</button>
+            <button type="button" class=if peaks { "add-peak" } else { "add-window" } on:click=move |_| edit.run(Box::new(move |d: &mut PlanDocument| {
+                list(d).push(Period { label: String::new(), starts: new_start, ends: new_start + chrono::Duration::hours(4) })
+            }))>{add_label.clone()}</button>
         </div>
     }
 }
@@ -564,13 +567,8 @@ fn Timeline(doc: RwSignal<PlanDocument>, edit: Edit, view: PlanView) -> impl Int
     let new_start = (view.today + chrono::Duration::days(7))
         .and_hms_opt(22, 0, 0)
         .unwrap_or_default();
-    let set = move |i: usize, f: Box<dyn FnOnce(&mut Milestone)>| {
-        edit.run(Box::new(move |d: &mut PlanDocument| {
-            if let Some(m) = d.milestones.get_mut(i) {
-                f(m)
-            }
-        }))
-    };
+    let list: List<Milestone> = |d| &mut d.milestones;
+    let set = move |i: usize, f: Box<dyn FnOnce(&mut Milestone)>| set_item(edit, list, i, f);
     view! {
         <section class="card" id="plan-timeline">
             <h2>"Timeline"</h2>
@@ -592,7 +590,7 @@ fn Timeline(doc: RwSignal<PlanDocument>, edit: Edit, view: PlanView) -> impl Int
                         on:change=move |ev| { let v = event_target_value(&ev); set(i, Box::new(move |m| m.owner = v)) } /></label>
                     <label><input type="checkbox" class="milestone-done" prop:checked=m.done
                         on:change=move |ev| { let on = event_target_checked(&ev); set(i, Box::new(move |m| m.done = on)) } />" Done"</label>
-                    <button type="button" class="link" on:click=move |_| edit.run(Box::new(move |d: &mut PlanDocument| { if i < d.milestones.len() { d.milestones.remove(i); } }))>"Remove"</button>
+                    <button type="button" class="link" on:click=move |_| remove_item(edit, list, i)>"Remove"</button>
                 </fieldset>
             }).collect_view()}
             <div class="row-actions">
@@ -648,7 +646,7 @@ fn Versions(project: String, latest: Option<u32>) -> impl IntoView {
                             Ok(page) if page.items.is_empty() => view! { <p class="muted">"No version saved yet."</p> }.into_any(),
                             Ok(page) => view! {
                                 <div class="table-wrap">
-                                    <table id="plan-version-list">
+                                    <table class="data" id="plan-version-list">
                                         <thead><tr><th class="num">"Version"</th><th>"Saved"</th><th>"Note"</th><th>"Approved"</th><th></th></tr></thead>
                                         <tbody>
                                             {page.items.into_iter().map(|v| view! {
@@ -683,7 +681,7 @@ fn Versions(project: String, latest: Option<u32>) -> impl IntoView {
                 Ok(changes) if changes.is_empty() => view! { <p class="muted" id="plan-changes">"The two versions say the same."</p> }.into_any(),
                 Ok(changes) => view! {
                     <div class="table-wrap">
-                        <table id="plan-changes">
+                        <table class="data" id="plan-changes">
                             <thead><tr><th>"Field"</th><th>"Before"</th><th>"After"</th></tr></thead>
                             <tbody>
                                 {changes.into_iter().map(|c| view! {
@@ -780,7 +778,7 @@ fn PlanDocumentView(
             <p class="small">{format!("Dates and times in {}. Ferry's own findings below are as of now.", document.time_zone)}</p>
             <section class="card">
                 <h3>"Company and legal requirements"</h3>
-                <div class="table-wrap"><table>
+                <div class="table-wrap"><table class="data">
                     <thead><tr><th>"Requirement"</th><th>"Status"</th><th>"Owner"</th><th>"Date"</th><th>"Note"</th></tr></thead>
                     <tbody>{document.requirements.iter().map(|r| view! {
                         <tr><td>{r.title.clone()}</td><td>{r.status.label()}</td><td>{r.owner.clone()}</td><td>{date_value(r.date)}</td><td class="wrap">{r.note.clone()}</td></tr>
@@ -792,7 +790,7 @@ fn PlanDocumentView(
                 {if document.experiences.is_empty() {
                     view! { <p class="muted">"Not described."</p> }.into_any()
                 } else {
-                    view! { <div class="table-wrap"><table>
+                    view! { <div class="table-wrap"><table class="data">
                         <thead><tr><th>"User type"</th><th>"They see"</th><th>"Message"</th><th>"When"</th></tr></thead>
                         <tbody>{document.experiences.iter().map(|e| view! {
                             <tr><td>{e.user_type.clone()}</td><td>{e.sees.label()}</td><td class="wrap">{e.message.clone()}</td><td>{e.when.clone()}</td></tr>
@@ -813,7 +811,7 @@ fn PlanDocumentView(
                 {if document.risks.is_empty() {
                     view! { <p class="muted">"None recorded."</p> }.into_any()
                 } else {
-                    view! { <div class="table-wrap"><table id="document-risks">
+                    view! { <div class="table-wrap"><table class="data" id="document-risks">
                         <thead><tr><th>"Risk"</th><th>"Kind"</th><th>"Likelihood"</th><th>"Impact"</th><th>"Mitigation"</th></tr></thead>
                         <tbody>{document.risks.iter().map(|r| view! {
                             <tr><td>{r.title.clone()}</td><td>{r.kind.label()}</td><td>{r.likelihood.label()}</td><td>{r.impact.label()}</td><td class="wrap">{r.mitigation.clone()}</td></tr>
@@ -828,7 +826,7 @@ fn PlanDocumentView(
                 <h3>"Timeline"</h3>
                 <FerryMilestones milestones=view.milestones.clone() />
                 {(!document.milestones.is_empty()).then(|| view! {
-                    <div class="table-wrap"><table>
+                    <div class="table-wrap"><table class="data">
                         <thead><tr><th>"Milestone"</th><th>"Due"</th><th>"Owner"</th><th>"Done"</th></tr></thead>
                         <tbody>{document.milestones.iter().map(|m| view! {
                             <tr><td>{m.title.clone()}</td><td>{date_value(m.due)}</td><td>{m.owner.clone()}</td><td>{if m.done { "yes" } else { "no" }}</td></tr>

@@ -181,7 +181,7 @@ fn ferry_proposes_the_risks_its_data_shows_and_knows_which_are_adopted() {
             .adopted
     );
     let quality = risks.iter().find(|r| r.key == "data_quality").unwrap();
-    assert_eq!(quality.evidence, "3 duplicate e-mail addresses");
+    assert_eq!(quality.evidence, "Duplicate e-mail addresses: 3");
     // Most severe first.
     assert_eq!(risks[0].impact, Level::High);
 }
@@ -212,4 +212,13 @@ fn two_versions_compare_field_by_field() {
     assert_eq!(changes[2].after.as_deref(), Some("\"met\""));
     assert_eq!(changes[1].before, None);
     assert!(compare(&a, &a).is_empty());
+}
+
+#[test]
+fn durations_read_as_words() {
+    assert_eq!(duration_words(0), "under a minute");
+    assert_eq!(duration_words(59), "under a minute");
+    assert_eq!(duration_words(60), "1 min");
+    assert_eq!(duration_words(3600), "1 h");
+    assert_eq!(duration_words(2 * 3600 + 601), "2 h 11 min");
 }
