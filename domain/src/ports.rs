@@ -998,6 +998,10 @@ pub enum RunRecords<'a> {
         long_tail_before: Option<DateTime<Utc>>,
         limit: u32,
     },
+    /// Each user a production run put in the target and no rollback deleted since
+    /// (its latest record), with its SCIM id: all of them, or `sample` chosen at random
+    /// (a reconciliation).
+    InTarget { sample: Option<u32> },
 }
 
 /// Which of a run's records to list.

@@ -564,6 +564,9 @@ pub fn class_label(class: &str) -> String {
         "left_behind" => "Left behind (user type)".into(),
         "mapping" => "Mapping rejected".into(),
         "missing_record" => "Record missing".into(),
+        "differs_in_target" => "Differs in the target (reconciliation)".into(),
+        "missing_in_target" => "Gone from the target (reconciliation)".into(),
+        "matches" => "Matches the target".into(),
         other => crate::scim::outcome::ErrorClass::parse(other)
             .map(|c| c.label().to_string())
             .unwrap_or_else(|| other.replace('_', " ")),

@@ -54,6 +54,17 @@ pub async fn start_test_run(project: String, request: String) -> Result<Run, App
         .map_err(fail)
 }
 
+#[server(prefix = "/sfn", endpoint = "runs/reconcile")]
+pub async fn start_reconciliation(project: String, request: String) -> Result<Run, AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    let request = json("request", &request)?;
+    ferry
+        .start_reconciliation(&actor, project, request)
+        .await
+        .map_err(fail)
+}
+
 #[server(prefix = "/sfn", endpoint = "runs/preflight")]
 pub async fn run_preflight(
     project: String,

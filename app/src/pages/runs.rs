@@ -7,7 +7,7 @@
 use crate::{
     api::runs::{
         control_run, get_run, list_runs, retry_plan, retry_run, rollback_run, run_preflight,
-        run_records, start_real_run, start_test_run,
+        run_records, start_real_run, start_reconciliation, start_test_run,
     },
     components::{
         charts::{Bar, BarChart, LineChart},
@@ -20,7 +20,7 @@ use crate::{
 use domain::review::class_label;
 use domain::{
     roles::Permission,
-    runs::{Preflight, Progress, SampleHow, TestRunRequest, Tuning},
+    runs::{Preflight, Progress, ReconcileRequest, SampleHow, TestRunRequest, Tuning},
     runs::{RecordState, Run, RunKind, RunState},
     service::RunView,
 };
@@ -74,6 +74,7 @@ pub fn RunsPage() -> impl IntoView {
                             <TestRunCard project />
                             <RealRunCard project />
                         </div>
+                        <ReconcileCard project />
                     })}
                     <section class="card">
                         <h2>"History"</h2>
@@ -190,6 +191,55 @@ fn TestRunCard(project: Signal<String>) -> impl IntoView {
             <FieldError error field="user_types" />
             <button type="button" id="start-test-run" class="primary" disabled=move || start.pending().get() on:click=submit>
                 {move || if start.pending().get() { "Starting…" } else { "Start test run" }}
+            </button>
+        </section>
+    }
+}
+
+#[component]
+fn ReconcileCard(project: Signal<String>) -> impl IntoView {
+    let sample = RwSignal::new(String::new());
+    let rate = RwSignal::new(String::new());
+    let start = Action::new(move |json: &String| {
+        start_reconciliation(project.get_untracked(), json.clone())
+    });
+    let error = Signal::derive(move || start.value().get().and_then(|r| r.err()));
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(run)) = start.value().get() {
+            navigate(
+                &format!("/projects/{}/runs/{}", project.get_untracked(), run.id),
+                Default::default(),
+            );
+        }
+    });
+    let submit = move |_| {
+        let request = ReconcileRequest {
+            sample: number(&sample.get_untracked()),
+            max_users_per_minute: number(&rate.get_untracked()),
+        };
+        start.dispatch(serde_json::to_string(&request).unwrap_or_default());
+    };
+    view! {
+        <section class="card" id="reconcile">
+            <h2>"Reconcile with the target"</h2>
+            <p class="muted">
+                "After the real run (and after a cutover), reads every user the runs put in the production \
+                 target back by its id and compares it with what the latest mapping makes of its record. \
+                 Users changed or deleted in the target fail into the review queue, where a retry puts \
+                 them right; users the target holds as sent are counted as skipped (\"matches\")."
+            </p>
+            <FormError error />
+            <div class="form-grid">
+                <label>"Users to read (a random sample)"<input id="reconcile-sample" type="number" min="1" prop:value=sample on:input=move |e| sample.set(event_target_value(&e)) placeholder="every user" /></label>
+                <FieldError error field="sample" />
+                <label>"Users per minute, at most"<input id="reconcile-rate" type="number" min="1" prop:value=rate on:input=move |e| rate.set(event_target_value(&e)) placeholder="no limit" /></label>
+                <FieldError error field="max_users_per_minute" />
+            </div>
+            <FieldError error field="records" />
+            <FieldError error field="mapping" />
+            <button type="button" id="start-reconcile" class="primary" disabled=move || start.pending().get() on:click=submit>
+                {move || if start.pending().get() { "Starting…" } else { "Reconcile" }}
             </button>
         </section>
     }
@@ -416,6 +466,9 @@ fn RunBody(
                 </p>
             </div>
         </div>
+        {(run.kind == RunKind::Reconcile).then(|| view! {
+            <p class="muted" id="reconcile-legend">"Each user in the target read back and compared: skipped means the target holds what the mapping makes of the record; failed means it holds something else, or no longer has the user — those wait in the review queue."</p>
+        })}
         {shown.paused_because.clone().map(|why| view! { <div class="alert warn" id="paused-because" role="status">"Paused: "{why}</div> })}
         {shown.may_control.then(|| view! { <Controls project=project.clone() run=run_id.clone() state=run.state refresh /> })}
         <ProgressCard progress window=shown.window.clone() />

@@ -9,6 +9,21 @@ mod state;
 
 pub use state::*;
 
+/// The classes a reconciliation gives the users it reads back.
+pub mod reconcile {
+    /// The target holds what the current mapping makes of the record.
+    pub const MATCHES: &str = "matches";
+    /// The target holds other values for some of the attributes Ferry sent.
+    pub const DIFFERS: &str = "differs_in_target";
+    /// The user is no longer in the target (deleted there).
+    pub const MISSING: &str = "missing_in_target";
+
+    /// A class a reconciliation found: the user was in the target once.
+    pub fn is_finding(class: &str) -> bool {
+        class == DIFFERS || class == MISSING
+    }
+}
+
 use crate::{
     scim::{discovery::Discovery, target::ExistingPolicy},
     user_types::{PasswordStrategy, UserTypes},
@@ -153,6 +168,19 @@ impl RunSettings {
     pub fn from_json(text: &str) -> Result<Self, String> {
         serde_json::from_str(text).map_err(|e| format!("the run's settings do not read: {e}"))
     }
+}
+
+/// A reconciliation as asked for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReconcileRequest {
+    /// Read back this many users chosen at random instead of every one (for very large
+    /// targets); `None`: every user in the target.
+    #[serde(default)]
+    pub sample: Option<u32>,
+    /// The pace: at most this many users read a minute (the target's own limits).
+    #[serde(default)]
+    pub max_users_per_minute: Option<u32>,
 }
 
 /// A test run as asked for.

@@ -22,15 +22,19 @@ pub enum RunKind {
     Rollback,
     /// Sends password invitations in waves.
     InviteWave,
+    /// Reads the users in the target back and compares them with what the current
+    /// mapping makes of their records; what differs or is gone fails into review.
+    Reconcile,
 }
 
 impl RunKind {
-    pub const ALL: [RunKind; 5] = [
+    pub const ALL: [RunKind; 6] = [
         RunKind::TestRun,
         RunKind::RealRun,
         RunKind::Retry,
         RunKind::Rollback,
         RunKind::InviteWave,
+        RunKind::Reconcile,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +44,7 @@ impl RunKind {
             RunKind::Retry => "retry",
             RunKind::Rollback => "rollback",
             RunKind::InviteWave => "invite_wave",
+            RunKind::Reconcile => "reconcile",
         }
     }
 
@@ -50,6 +55,7 @@ impl RunKind {
             RunKind::Retry => "Retry",
             RunKind::Rollback => "Rollback",
             RunKind::InviteWave => "Invite wave",
+            RunKind::Reconcile => "Reconciliation",
         }
     }
 

@@ -820,12 +820,14 @@ impl Ferry {
         self.may_act_on_review(actor, project).await?;
         let ids = self.selected(actor, project, selection).await?;
         let mut chosen = Vec::with_capacity(ids.len());
+        let mut findings = 0usize;
         for chunk in ids.chunks(MAX_QUEUE_PAGE as usize) {
             for id in chunk {
                 if let Some(item) = self.store.queue_item(project, id).await?
                     && item.outcome == Outcome::Failed
                     && item.state != ReviewState::Skipped
                 {
+                    findings += usize::from(crate::runs::reconcile::is_finding(&item.error_class));
                     chosen.push((item.source_id, may_have_reached(&item.error_class)));
                 }
             }
@@ -836,7 +838,20 @@ impl Ferry {
                 "none of the selected users waits for a retry (skipped or migrated users are not sent)",
             ));
         }
-        let run = self.launch_chosen_retry(actor, project, &chosen).await?;
+        // A reconciliation's findings are put right by replacing what the target holds
+        // with what the mapping makes; other failures keep the target's own policy for
+        // users it already has (a user there before the migration is not overwritten).
+        if findings > 0 && findings < chosen.len() {
+            return Err(DomainError::invalid(
+                "selection",
+                "users a reconciliation found different or gone are retried apart from other \
+                 failures (their retry replaces what the target holds): choose them by their \
+                 class",
+            ));
+        }
+        let run = self
+            .launch_chosen_retry(actor, project, &chosen, findings > 0)
+            .await?;
         let ids: Vec<String> = chosen.into_iter().map(|(id, _)| id).collect();
         self.store
             .queue_note(

@@ -16,8 +16,9 @@ use crate::{
     ports::{ClassCount, RecordFilter, RunRecord, RunRecords, Sample, Store},
     roles::Permission,
     runs::{
-        GroupSummary, MAX_SAMPLE, Preflight, Progress, ReadBack, RealRunRequest, RunSettings,
-        SampleHow, SampleSpec, TestRunRequest, ask_password_attribute, stratify,
+        GroupSummary, MAX_SAMPLE, Preflight, Progress, ReadBack, RealRunRequest, ReconcileRequest,
+        RunSettings, SampleHow, SampleSpec, TestRunRequest, Tuning, ask_password_attribute,
+        stratify,
     },
     runs::{NewRun, Phase, Placed, Run, RunEvent, RunKind, RunState, Window},
     scim::target::{StoredTarget, TargetRole, TargetSecrets},
@@ -423,6 +424,71 @@ impl Ferry {
         self.may_view_runs(actor, project).await?;
         let run = self.run_in(project, id).await?;
         Ok(engine.progress(&run))
+    }
+
+    /// A reconciliation: every user the production runs put in the target (or a random
+    /// sample of them) read back by its SCIM id and compared with what the latest
+    /// mapping makes of its record, as a run of the engine — paced, paused, resumed and
+    /// cancelled like any other. What differs or is gone fails into the review queue.
+    pub async fn start_reconciliation(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        request: ReconcileRequest,
+    ) -> Result<Run> {
+        self.writable_project(actor, project).await?;
+        self.may_run(actor, project).await?;
+        if request.sample == Some(0) {
+            return Err(DomainError::invalid(
+                "sample",
+                "at least 1 user (or empty for every user)",
+            ));
+        }
+        if request.max_users_per_minute == Some(0) {
+            return Err(DomainError::invalid(
+                "max_users_per_minute",
+                "at least 1 (or empty for no limit)",
+            ));
+        }
+        let ready = self.ready(project).await?;
+        self.no_active_run(project).await?;
+        let target = self.run_target(project, TargetRole::Production).await?;
+        let settings = RunSettings {
+            tuning: Tuning {
+                max_users_per_minute: request.max_users_per_minute,
+                groups: false,
+                // Findings are what a reconciliation is for: only a target that has
+                // lost every user of a long stretch pauses it.
+                failure_window: 100_000,
+                failure_threshold: 100_000,
+                ..Tuning::default()
+            },
+            user_types: ready.user_types,
+            policy: target.settings.on_existing,
+            sample: None,
+            window: None,
+            placed: None,
+        };
+        self.launch(
+            actor,
+            Launch {
+                project,
+                kind: RunKind::Reconcile,
+                target_role: TargetRole::Production.as_str().into(),
+                mapping_version: Some(ready.mapping_version),
+                parent: None,
+                settings: &settings,
+                records: RunRecords::InTarget {
+                    sample: request.sample,
+                },
+                schedule: false,
+                note: Some(match request.sample {
+                    Some(n) => format!("{} users chosen at random", grouped(u64::from(n))),
+                    None => "every user in the target".into(),
+                }),
+            },
+        )
+        .await
     }
 
     /// A test run: a sample of the moving users, with the latest mapping, against the
@@ -1191,10 +1257,17 @@ impl Ferry {
         let role = TargetRole::parse(&parent.target_role).unwrap_or(TargetRole::Production);
         let target = self.run_target(project, role).await?;
         let old = RunSettings::from_json(&parent.settings).map_err(DomainError::Internal)?;
+        // A reconciliation's failures are users in the target that differ (or are
+        // gone): sent again, they replace what the target holds, at a push's pace.
+        let found = parent.kind == RunKind::Reconcile;
         let settings = RunSettings {
-            tuning: old.tuning,
+            tuning: if found { Tuning::default() } else { old.tuning },
             user_types: ready.user_types,
-            policy: target.settings.on_existing,
+            policy: if found {
+                crate::scim::target::ExistingPolicy::Update
+            } else {
+                target.settings.on_existing
+            },
             sample: None,
             window: None,
             placed: None,
@@ -1225,6 +1298,7 @@ impl Ferry {
         actor: &Actor,
         project: ProjectId,
         chosen: &[(String, bool)],
+        replace: bool,
     ) -> Result<Run> {
         self.retry_preflight(actor, project).await?.require()?;
         let ready = self.ready(project).await?;
@@ -1233,7 +1307,11 @@ impl Ferry {
         let settings = RunSettings {
             tuning: Default::default(),
             user_types: ready.user_types,
-            policy: target.settings.on_existing,
+            policy: if replace {
+                crate::scim::target::ExistingPolicy::Update
+            } else {
+                target.settings.on_existing
+            },
             sample: None,
             window: None,
             placed: None,

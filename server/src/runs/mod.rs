@@ -12,6 +12,7 @@
 
 mod finish;
 mod progress;
+mod reconcile;
 mod rollback;
 mod scheduler;
 mod wave;

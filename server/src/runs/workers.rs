@@ -173,7 +173,7 @@ impl Inner {
             return Ok(None);
         }
         let prepared = match context.run.kind {
-            RunKind::Rollback | RunKind::InviteWave => Vec::new(),
+            RunKind::Rollback | RunKind::InviteWave | RunKind::Reconcile => Vec::new(),
             _ => self.prepare(context, &claimed).await?,
         };
         Ok(Some(Ready { claimed, prepared }))
@@ -204,6 +204,7 @@ impl Inner {
         match context.run.kind {
             RunKind::Rollback => self.delete(context, &ready.claimed).await,
             RunKind::InviteWave => self.invite(context, &ready.claimed).await,
+            RunKind::Reconcile => self.reconcile(context, &ready.claimed).await,
             _ => self.push(context, owner, ready.prepared, stop).await,
         }
     }

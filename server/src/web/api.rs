@@ -107,6 +107,7 @@ pub fn router() -> Router<AppState> {
         .route("/projects/{id}/goals", get(goals::goals))
         .route("/projects/{id}/runs", get(runs::list))
         .route("/projects/{id}/runs/test", post(runs::start_test))
+        .route("/projects/{id}/runs/reconcile", post(runs::reconcile))
         .route("/projects/{id}/runs/preflight", get(runs::preflight))
         .route("/projects/{id}/runs/real", post(runs::start_real))
         .route("/projects/{id}/runs/{run}", get(runs::get))
@@ -774,7 +775,7 @@ impl Modify for BearerAuth {
         goals::get_user_types, goals::put_user_types, goals::count_user_types, goals::goals, goals::preview,
         goals::start_impact, goals::impact,
         plan::get, plan::put, plan::versions, plan::version, plan::compare, plan::approve,
-        runs::list, runs::start_test, runs::preflight, runs::start_real, runs::get, runs::window,
+        runs::list, runs::start_test, runs::reconcile, runs::preflight, runs::start_real, runs::get, runs::window,
         runs::start, runs::pause, runs::resume, runs::cancel, runs::records, runs::crosswalk,
         runs::retry_plan, runs::retry, runs::rollback, runs::events,
         review::queue, review::summary, review::groups, review::record, review::preview_correction,

@@ -550,7 +550,7 @@ async fn every_route_admits_exactly_the_roles_it_should() {
     }
     // Runs: support staff see them; admins start and control them. No such run:
     // allowed callers get 404 (or 422 for a request that cannot be met).
-    let run_fns: [RunFn; 11] = [
+    let run_fns: [RunFn; 12] = [
         ("runs/list", Rule::AtLeast(Role::Support), vec![]),
         (
             "runs/get",
@@ -566,6 +566,12 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             "runs/test",
             Rule::AtLeast(Role::Admin),
             vec![("request", r#"{"size": 5}"#)],
+        ),
+        // No mapping and no target: allowed callers get 422.
+        (
+            "runs/reconcile",
+            Rule::AtLeast(Role::Admin),
+            vec![("request", r#"{"sample": 5}"#)],
         ),
         ("runs/preflight", Rule::AtLeast(Role::Admin), vec![]),
         (

@@ -137,7 +137,7 @@ pub(crate) const WAITING_FOR_RESET: &str = "SELECT * FROM (SELECT jr.source_id, 
      ORDER BY jr.settled_at DESC) AS latest \
      FROM job_records jr JOIN jobs j ON j.id = jr.job_id \
      WHERE j.project_id = $1 AND j.target_role = 'production' \
-     AND j.kind NOT IN ('invite_wave', 'rollback') AND jr.state = 'created' \
+     AND j.kind NOT IN ('invite_wave', 'rollback', 'reconcile') AND jr.state = 'created' \
      AND jr.scim_id IS NOT NULL \
      AND (jr.password_strategy = 'forced_reset' \
      OR (jr.password_strategy = 'silent_migration' AND jr.settled_at < $2)) \
@@ -158,19 +158,22 @@ const MOVED_STATES: &str = "('created', 'updated', 'skipped')";
 
 /// Each user a production run put in the target and no rollback deleted since, once
 /// (its latest record: a user found again by a later run, or created again after a
-/// rollback, is one user): `source_id`, `user_type`, `password_strategy`. `$1` is the
-/// project.
-const IN_TARGET: &str = "SELECT source_id, user_type, password_strategy FROM (\
-     SELECT jr.source_id, jr.user_type, jr.password_strategy, ROW_NUMBER() OVER \
+/// rollback, is one user): `source_id`, `scim_id`, `user_type`, `password_strategy`.
+/// `$1` is the project. A reconciliation only reads users back: its records are not
+/// the users'.
+pub(crate) const IN_TARGET: &str = "SELECT source_id, scim_id, user_type, password_strategy FROM (\
+     SELECT jr.source_id, jr.scim_id, jr.user_type, jr.password_strategy, ROW_NUMBER() OVER \
      (PARTITION BY jr.source_id ORDER BY jr.settled_at DESC) AS latest \
      FROM job_records jr JOIN jobs j ON j.id = jr.job_id WHERE j.project_id = $1 \
-     AND j.target_role = 'production' AND j.kind NOT IN ('rollback', 'invite_wave') \
+     AND j.target_role = 'production' \
+     AND j.kind NOT IN ('rollback', 'invite_wave', 'reconcile') \
      AND jr.state IN ('created', 'updated', 'skipped') AND jr.scim_id IS NOT NULL \
      AND NOT EXISTS (SELECT 1 FROM job_records d JOIN jobs dj ON dj.id = d.job_id \
      WHERE dj.project_id = j.project_id AND d.scim_id = jr.scim_id AND d.state = 'deleted')\
      ) t WHERE latest = 1";
-/// Runs that move users (a rollback deletes them, a wave only changes them).
-const MOVING_KINDS: &str = "j.kind NOT IN ('rollback', 'invite_wave')";
+/// Runs that move users (a rollback deletes them, a wave only changes them, a
+/// reconciliation only reads them).
+const MOVING_KINDS: &str = "j.kind NOT IN ('rollback', 'invite_wave', 'reconcile')";
 
 const USER_SELECT: &str = "SELECT jr.scim_id, jr.source_id, jr.job_id, j.target_role, \
      jr.user_type, jr.password_strategy, jr.settled_at, \

@@ -667,7 +667,8 @@ macro_rules! review_store {
                      MAX(CASE WHEN jr.password_strategy IN ('silent_migration', 'forced_reset') \
                      THEN 1 ELSE 0 END) AS moves_password FROM job_records jr \
                      JOIN jobs j ON j.id = jr.job_id WHERE j.project_id = $1 \
-                     AND j.target_role = 'production' AND j.kind <> 'rollback' \
+                     AND j.target_role = 'production' \
+                     AND j.kind NOT IN ('rollback', 'reconcile') \
                      AND jr.scim_id IS NOT NULL AND jr.state IN ($2, $3, $4) \
                      GROUP BY jr.source_id HAVING MAX(jr.settled_at) > COALESCE((\
                      SELECT MAX(d.settled_at) FROM job_records d JOIN jobs dj ON dj.id = d.job_id \

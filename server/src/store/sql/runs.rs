@@ -314,6 +314,24 @@ macro_rules! run_store {
                         .bind(i64::from(limit)),
                     )
                     .await?,
+                    RunRecords::InTarget { sample } => Self::exec(
+                        &mut tx,
+                        sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "INSERT INTO job_records (job_id, seq, source_id, state, scim_id, \
+                             user_type, password_strategy) SELECT $2, \
+                             ROW_NUMBER() OVER (ORDER BY source_id) - 1, source_id, $3, scim_id, \
+                             user_type, password_strategy FROM (SELECT * FROM ({}) t \
+                             ORDER BY {} LIMIT $4) chosen",
+                            super::passwords::IN_TARGET,
+                            // A sample is drawn at random; every user in the order of ids.
+                            if sample.is_some() { "random()" } else { "source_id" },
+                        )))
+                        .bind(run.project_id.0)
+                        .bind(run.id.0)
+                        .bind(pending)
+                        .bind(sample.map_or(i64::MAX, i64::from)),
+                    )
+                    .await?,
                     RunRecords::FailedOf(parent) | RunRecords::CreatedOf(parent) => {
                         let (state, scim_id) = match records {
                             RunRecords::FailedOf(_) => (RecordState::Failed, "NULL"),

@@ -16,7 +16,7 @@ use domain::{
     ids::RunId,
     pagination::{Page, PageRequest},
     ports::RecordFilter,
-    runs::{Preflight, Progress, RealRunRequest, TestRunRequest},
+    runs::{Preflight, Progress, RealRunRequest, ReconcileRequest, TestRunRequest},
     runs::{RecordState, Run, Window},
     service::{Control, RecordsPage, RunView},
 };
@@ -59,6 +59,29 @@ pub async fn start_test(
     let run = state
         .ferry
         .start_test_run(&actor, project_id(&id)?, body)
+        .await?;
+    Ok((StatusCode::CREATED, Json(run)))
+}
+
+/// Starts a reconciliation: every user the production runs put in the target (or
+/// `sample` of them at random) read back by its SCIM id, at most
+/// `max_users_per_minute`, and compared with what the latest mapping makes of its
+/// record. Users that differ (`differs_in_target`, naming the attributes) or are gone
+/// (`missing_in_target`) fail into the review queue; a retry replaces what the target
+/// holds.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/runs/reconcile", tag = "runs",
+    params(("id" = String, Path, description = "Project id")),
+    request_body = ReconcileRequest,
+    responses((status = 201, body = Run), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn reconcile(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReconcileRequest>,
+) -> ApiResult<(StatusCode, Json<Run>)> {
+    let run = state
+        .ferry
+        .start_reconciliation(&actor, project_id(&id)?, body)
         .await?;
     Ok((StatusCode::CREATED, Json(run)))
 }

@@ -1,0 +1,219 @@
+//! A reconciliation's batch: each user a production run put in the target is read
+//! back by its SCIM id and compared with what the current mapping makes of its record
+//! (the attributes Ferry sends, not what the server manages: `id`, `meta`, the
+//! password, groups). A user the target holds as sent is settled `skipped` with the
+//! class `matches`; one it holds otherwise fails as `differs_in_target`, naming the
+//! attributes (never their values); one it no longer has fails as `missing_in_target`.
+//! Failures go to the review queue like any run's, where a retry puts them right.
+
+use super::*;
+use futures_util::StreamExt;
+
+/// Users of a batch read at once.
+const READS_AT_ONCE: usize = 8;
+
+/// What a record of the batch should look like in the target, or why it cannot say.
+enum Expected {
+    Resource(serde_json::Value),
+    Settle(Settled),
+}
+
+/// Opens a record and maps it with the run's mapping, without the password's part
+/// (the password is never read back).
+fn expected(
+    vault: &Vault,
+    context: &Context,
+    claimed: &Claimed,
+    sealed: Option<&Vec<u8>>,
+) -> Expected {
+    let seq = claimed.seq;
+    let Some(sealed) = sealed else {
+        return Expected::Settle(settled(
+            seq,
+            RecordState::Failed,
+            classes::MISSING_RECORD,
+            "the record is no longer in the project (a newer export removed it)",
+        ));
+    };
+    let user = match records::open(vault, context.run.project_id, &claimed.source_id, sealed) {
+        Ok(user) => user,
+        Err(err) => {
+            tracing::error!(run = %context.run.id, seq, error = %err, "a record did not open");
+            return Expected::Settle(settled(
+                seq,
+                RecordState::Failed,
+                classes::MISSING_RECORD,
+                "the stored record cannot be opened with this server key",
+            ));
+        }
+    };
+    let mapped = context.mapping.map(&user);
+    if !mapped.failures.is_empty() {
+        let detail = mapped
+            .failures
+            .iter()
+            .map(|f| format!("rule {}: {}", f.rule + 1, f.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Expected::Settle(settled(seq, RecordState::Failed, classes::MAPPING, detail));
+    }
+    Expected::Resource(mapped.resource)
+}
+
+/// The attributes that differ, by path, at most a few named.
+fn differing(paths: &[String]) -> String {
+    const NAMED: usize = 8;
+    let mut words = paths
+        .iter()
+        .take(NAMED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if paths.len() > NAMED {
+        words.push_str(&format!(" and {} more", paths.len() - NAMED));
+    }
+    format!("the target holds other values for {words} than the mapping makes of the record")
+}
+
+impl Inner {
+    pub(super) async fn reconcile(&self, context: &Arc<Context>, claimed: &[Claimed]) -> Batch {
+        let run = &context.run;
+        let ids: Vec<String> = claimed.iter().map(|c| c.source_id.clone()).collect();
+        let sealed: HashMap<String, Vec<u8>> = match self
+            .store
+            .sealed_records(run.project_id, &ids)
+            .await
+        {
+            Ok(rows) => rows.into_iter().collect(),
+            // Nothing read: the records are claimed again once their lease lapses.
+            Err(err) => {
+                tracing::warn!(run = %run.id, error = %err, "the batch's records could not be read; it waits");
+                return Batch::default();
+            }
+        };
+        let (vault, ctx, batch) = (self.vault.clone(), context.clone(), claimed.to_vec());
+        let expected = match tokio::task::spawn_blocking(move || {
+            batch
+                .iter()
+                .map(|c| {
+                    (
+                        c.seq,
+                        c.scim_id.clone(),
+                        expected(&vault, &ctx, c, sealed.get(&c.source_id)),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        {
+            Ok(expected) => expected,
+            Err(err) => {
+                tracing::error!(run = %run.id, error = %err, "mapping a batch to compare failed; it waits");
+                return Batch::default();
+            }
+        };
+        let client = &context.client;
+        let reads = futures_util::stream::iter(expected)
+            .map(|(seq, scim_id, expected)| async move {
+                let read = match (&expected, &scim_id) {
+                    (Expected::Resource(_), Some(id)) => {
+                        Some(client.get(&format!("/Users/{id}")).await)
+                    }
+                    _ => None,
+                };
+                (seq, scim_id, expected, read)
+            })
+            .buffer_unordered(READS_AT_ONCE)
+            .collect::<Vec<_>>()
+            .await;
+        let mut out = Vec::with_capacity(reads.len());
+        let mut pause = None;
+        for (seq, scim_id, expected, read) in reads {
+            let outcome = match (expected, read) {
+                (Expected::Settle(s), _) => s,
+                (Expected::Resource(_), None) => settled(
+                    seq,
+                    RecordState::Failed,
+                    ErrorClass::Protocol.as_str(),
+                    "the run recorded no SCIM id for this user",
+                ),
+                (Expected::Resource(resource), Some(Ok(kept))) => {
+                    let paths: Vec<String> = diff(&resource, &kept)
+                        .into_iter()
+                        .map(|(path, ..)| path)
+                        .collect();
+                    if paths.is_empty() {
+                        settled(
+                            seq,
+                            RecordState::Skipped,
+                            domain::runs::reconcile::MATCHES,
+                            "the target holds what the mapping makes of the record",
+                        )
+                    } else {
+                        settled(
+                            seq,
+                            RecordState::Failed,
+                            domain::runs::reconcile::DIFFERS,
+                            differing(&paths),
+                        )
+                    }
+                }
+                (Expected::Resource(_), Some(Err(call)))
+                    if call.class() == ErrorClass::NotFound =>
+                {
+                    settled(
+                        seq,
+                        RecordState::Failed,
+                        domain::runs::reconcile::MISSING,
+                        "the target no longer has this user (deleted there, or by another tool)",
+                    )
+                }
+                (Expected::Resource(_), Some(Err(call)))
+                    if call.class() == ErrorClass::Unauthorized =>
+                {
+                    // The rest of the batch goes back unread; the run waits for new
+                    // credentials.
+                    pause = Some(PauseReason::Unauthorized {
+                        status: call.failure.status.unwrap_or(401),
+                    });
+                    continue;
+                }
+                (Expected::Resource(_), Some(Err(call))) => Settled {
+                    scim_type: call.failure.scim_type.clone(),
+                    ..settled(
+                        seq,
+                        RecordState::Failed,
+                        call.class().as_str(),
+                        call.failure.detail,
+                    )
+                },
+            };
+            out.push(Settled {
+                scim_id: scim_id.clone(),
+                ..outcome
+            });
+        }
+        Batch {
+            settled: out,
+            pause,
+            ..Batch::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::differing;
+
+    #[test]
+    fn differing_attributes_are_named_without_values_and_bounded() {
+        let few = differing(&["name.givenName".into(), "title".into()]);
+        assert_eq!(
+            few,
+            "the target holds other values for name.givenName, title than the mapping makes of \
+             the record"
+        );
+        let many: Vec<String> = (0..11).map(|i| format!("a{i}")).collect();
+        assert!(differing(&many).contains("a7 and 3 more"));
+    }
+}

@@ -1,0 +1,256 @@
+//! Reconciliation over HTTP on SQLite and PostgreSQL against the real SCIM peer: after
+//! a real run, one user is changed directly in the target and another deleted there;
+//! a reconciliation reads every user back and finds exactly those two (the attribute
+//! named, no value quoted), both land in the review queue with their class, a retry
+//! from the queue puts them right (the changed one replaced, the deleted one created
+//! again), and a second reconciliation finds everyone as sent. A sample reads only
+//! as many users as asked; a retry mixing findings with other failures is refused.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::common::{
+    TestDb, TestServer, postgres_db,
+    scim::{PEER_TOKEN, Peer},
+    sqlite_db,
+};
+use crate::passwords_http::crosswalk;
+use crate::runs_http::{adds_up, impact_computed, ready, send, until};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn finished(server: &TestServer, token: &str, base: &str, run: &Value) -> Value {
+    let path = format!("{base}/runs/{}", run["id"].as_str().unwrap());
+    until(server, token, &path, &["succeeded", "failed"]).await
+}
+
+async fn reconcile(server: &TestServer, token: &str, base: &str, body: Value) -> Value {
+    let (status, run) = send(
+        server,
+        Method::POST,
+        &format!("{base}/runs/reconcile"),
+        token,
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 201, "{run}");
+    assert_eq!(run["kind"], "reconcile");
+    let done = finished(server, token, base, &run).await;
+    adds_up(&done["run"]);
+    done
+}
+
+async fn failed_records(server: &TestServer, token: &str, base: &str, run: &Value) -> Vec<Value> {
+    let (_, page) = send(
+        server,
+        Method::GET,
+        &format!(
+            "{base}/runs/{}/records?state=failed&limit=100",
+            run["run"]["id"].as_str().unwrap()
+        ),
+        token,
+        None,
+    )
+    .await;
+    page["records"].as_array().unwrap().clone()
+}
+
+async fn story(db: TestDb) {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let server = TestServer::start(db).await;
+    // 12 users; u-9's address is not one: the mapping rejects it.
+    let (token, base) = ready(&server, &peer.base_url, PEER_TOKEN, "production", 12).await;
+    impact_computed(&server, &token, &base).await;
+    let (status, started) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/runs/real"),
+        &token,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}");
+    let real = finished(&server, &token, &base, &started["run"]).await;
+    assert_eq!(real["run"]["counts"]["created"], 11, "{real}");
+    let ids = crosswalk(&server, &token, &base, real["run"]["id"].as_str().unwrap()).await;
+
+    // Nothing changed yet: everyone as sent.
+    let clean = reconcile(&server, &token, &base, json!({})).await;
+    assert_eq!(clean["run"]["total"], 11, "{clean}");
+    assert_eq!(clean["run"]["counts"]["skipped"], 11, "{clean}");
+    assert_eq!(clean["run"]["state"], "succeeded", "{clean}");
+
+    // Someone changes a user in the target, and deletes another.
+    let peer_api = reqwest::Client::new();
+    let changed = peer_api
+        .patch(format!("{}/Users/{}", peer.base_url, ids["u-3"]))
+        .bearer_auth(PEER_TOKEN)
+        .json(&json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "name.givenName", "value": "Renamed-In-Target"}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        changed.status().is_success(),
+        "{}",
+        changed.text().await.unwrap()
+    );
+    let deleted = peer_api
+        .delete(format!("{}/Users/{}", peer.base_url, ids["u-5"]))
+        .bearer_auth(PEER_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success());
+
+    let found = reconcile(
+        &server,
+        &token,
+        &base,
+        json!({"max_users_per_minute": 6000}),
+    )
+    .await;
+    let counts = &found["run"]["counts"];
+    assert_eq!(
+        (counts["skipped"].as_u64(), counts["failed"].as_u64()),
+        (Some(9), Some(2)),
+        "{found}"
+    );
+    let failed = failed_records(&server, &token, &base, &found).await;
+    let by_source = |id: &str| {
+        failed
+            .iter()
+            .find(|r| r["source_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let differs = by_source("u-3");
+    assert_eq!(differs["error_class"], "differs_in_target", "{differs}");
+    let detail = differs["error_detail"].as_str().unwrap();
+    assert!(detail.contains("name.givenName"), "{detail}");
+    assert!(
+        !detail.contains("Renamed-In-Target") && !detail.contains("Given3"),
+        "{detail}"
+    );
+    assert_eq!(differs["scim_id"], ids["u-3"].as_str());
+    assert_eq!(by_source("u-5")["error_class"], "missing_in_target");
+
+    // Both wait in the review queue, by class.
+    let (_, queue) = send(
+        &server,
+        Method::GET,
+        &format!("{base}/review?state=all"),
+        &token,
+        None,
+    )
+    .await;
+    let items = queue["page"]["items"].as_array().unwrap();
+    let class_of = |id: &str| {
+        items
+            .iter()
+            .find(|i| i["source_id"] == id)
+            .map(|i| i["error_class"].clone())
+    };
+    assert_eq!(class_of("u-3"), Some(json!("differs_in_target")), "{queue}");
+    assert_eq!(class_of("u-5"), Some(json!("missing_in_target")), "{queue}");
+    assert_eq!(class_of("u-9"), Some(json!("mapping")), "{queue}");
+
+    // Findings are retried apart from other failures; then put right.
+    let retry = |ids: &[&str]| json!({"selection": {"kind": "ids", "ids": ids}});
+    let (status, mixed) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/review/retry"),
+        &token,
+        Some(retry(&["u-3", "u-9"])),
+    )
+    .await;
+    assert_eq!(status, 422, "{mixed}");
+    assert_eq!(mixed["error"]["field"], "selection");
+    let (status, run) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/review/retry"),
+        &token,
+        Some(retry(&["u-3", "u-5"])),
+    )
+    .await;
+    assert_eq!(status, 201, "{run}");
+    let fixed = finished(&server, &token, &base, &run).await;
+    let counts = &fixed["run"]["counts"];
+    assert_eq!(
+        (
+            counts["updated"].as_u64(),
+            counts["created"].as_u64(),
+            counts["failed"].as_u64()
+        ),
+        (Some(1), Some(1), Some(0)),
+        "{fixed}"
+    );
+    let kept: Value = peer_api
+        .get(format!("{}/Users/{}", peer.base_url, ids["u-3"]))
+        .bearer_auth(PEER_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(kept["name"]["givenName"], "Given3", "{kept}");
+
+    // Everyone as sent again, the re-created user under its new id.
+    let again = reconcile(&server, &token, &base, json!({})).await;
+    assert_eq!(again["run"]["total"], 11, "{again}");
+    assert_eq!(again["run"]["counts"]["skipped"], 11, "{again}");
+    let (_, queue) = send(
+        &server,
+        Method::GET,
+        &format!("{base}/review?state=all"),
+        &token,
+        None,
+    )
+    .await;
+    let open: Vec<&str> = queue["page"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["outcome"] == "failed")
+        .map(|i| i["source_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(open, ["u-9"], "{queue}");
+
+    // A sample reads only as many; bad requests name their field.
+    let sampled = reconcile(&server, &token, &base, json!({"sample": 4})).await;
+    assert_eq!(sampled["run"]["total"], 4, "{sampled}");
+    for (body, field) in [
+        (json!({"sample": 0}), "sample"),
+        (json!({"max_users_per_minute": 0}), "max_users_per_minute"),
+    ] {
+        let (status, error) = send(
+            &server,
+            Method::POST,
+            &format!("{base}/runs/reconcile"),
+            &token,
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, 422, "{error}");
+        assert_eq!(error["error"]["field"], field);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn reconciliation_on_sqlite_finds_users_changed_or_deleted_in_the_target() {
+    story(sqlite_db()).await;
+}
+
+#[tokio::test]
+async fn reconciliation_on_postgres_finds_users_changed_or_deleted_in_the_target() {
+    let Some(db) = postgres_db().await else {
+        return;
+    };
+    story(db).await;
+}
