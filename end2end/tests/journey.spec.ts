@@ -1121,6 +1121,71 @@ test("a plan is drafted with the suggested window and Ferry's risks, compared, a
   await atBothWidths(page, "plan-print");
 });
 
+// Reconciliation: after a real run on the peer, someone changes one user directly in
+// the target and deletes another; a reconciliation started on the Runs page reads every
+// user back, finds exactly those two, and both wait in the review queue by class.
+test("a reconciliation finds a user changed in the target and one deleted there, both in the review queue", async ({ page }) => {
+  await signIn(page, owner.email, owner.password);
+  const project = await sfn(page, "projects/create", { name: "Reconcile drill", source_kind: "csv", description: "" });
+  const token = (await sfn(page, "tokens/create", { name: "reconcile drill", role: "owner" })).secret as string;
+  const api = apiClient(page, token);
+  let csv = "id,username,email,first_name,last_name\n";
+  for (let i = 0; i < 12; i++) csv += `c-${i},c${i},c${i}@recon.example,Given${i},Family${i}\n`;
+  await uploadRead(page, token, project.id, "reconcile.csv", csv);
+  const base = `/projects/${project.id}`;
+  await api("PUT", `${base}/targets/production`, {
+    preset: "generic", base_url: process.env.FERRY_SCIM_URL, auth: { type: "bearer" }, secret: process.env.FERRY_SCIM_TOKEN, on_existing: "skip",
+  });
+  await api("POST", `${base}/targets/production/test`);
+  const rules = [
+    { target: "userName", source: "email", transforms: [{ op: "email" }] },
+    { target: "name.givenName", source: "given_name" },
+    { target: "name.familyName", source: "family_name" },
+  ];
+  await api("PUT", `${base}/mapping`, { rules });
+  await api("POST", `${base}/mapping/impact`, { rules });
+  await expect.poll(async () => (await api("GET", `${base}/mapping/impact`)).status, { timeout: 60_000 }).toBe("ready");
+  const real = await api("POST", `${base}/runs/real`, {});
+  await expect.poll(async () => (await api("GET", `${base}/runs/${real.run.id}`)).run.state, { timeout: 60_000 }).toBe("succeeded");
+  const created = (await api("GET", `${base}/runs/${real.run.id}/records?state=created&limit=100`)).records;
+  const id = (source: string) => created.find((r: { source_id: string }) => r.source_id === source).scim_id;
+  const peer = async (method: string, path: string, data?: unknown) => {
+    const answer = await page.request.fetch(`${process.env.FERRY_SCIM_URL}${path}`, {
+      method, data: data === undefined ? undefined : JSON.stringify(data),
+      headers: { Authorization: `Bearer ${process.env.FERRY_SCIM_TOKEN}`, "Content-Type": "application/scim+json" },
+    });
+    expect(answer.ok(), `${method} ${path}: ${await answer.text()}`).toBeTruthy();
+  };
+  await peer("PATCH", `/Users/${id("c-2")}`, {
+    schemas: ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+    Operations: [{ op: "replace", path: "name.familyName", value: "Changed-Elsewhere" }],
+  });
+  await peer("DELETE", `/Users/${id("c-7")}`);
+
+  await page.goto(`${url()}${base}/runs`);
+  await hydrated(page);
+  const card = page.locator("#reconcile");
+  await expect(card).toContainText("Reconcile with the target");
+  await atBothWidths(page, "runs-reconcile");
+  await card.getByRole("button", { name: "Reconcile" }).click();
+  await expect(page).toHaveURL(/\/runs\/[0-9a-f-]+$/);
+  await expect(page.getByRole("heading", { name: /Reconciliation/ })).toBeVisible();
+  await expect(page.locator('#run-counts dd[data-count="failed"]')).toHaveText("2", { timeout: 30_000 });
+  await expect(page.locator('#run-counts dd[data-count="skipped"]')).toHaveText("10");
+  await expect(page.locator("#reconcile-legend")).toContainText("review queue");
+  await expect(page.locator("body")).toContainText("Differs in the target (reconciliation)");
+  await expect(page.locator("body")).toContainText("Gone from the target (reconciliation)");
+  await atBothWidths(page, "reconcile-run");
+  expect(await page.content()).not.toContain("Changed-Elsewhere");
+
+  await page.getByRole("navigation", { name: "Migration stages" }).getByRole("link", { name: "Review" }).click();
+  await hydrated(page);
+  const queue = page.locator("#review-table");
+  await expect(queue.locator("tbody tr", { hasText: "c-2" })).toContainText("Differs in the target");
+  await expect(queue.locator("tbody tr", { hasText: "c-7" })).toContainText("Gone from the target");
+  await atBothWidths(page, "reconcile-review");
+});
+
 test("on a 390 px phone the menu button opens the navigation and nothing overflows", async ({ browser }) => {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await context.newPage();

@@ -146,6 +146,9 @@ struct Context {
     /// What an invitation wave sets on each user: the reset flag, and `is_migrated`
     /// (path and type) where the target defines it.
     reset: Option<(String, Option<(String, String)>)>,
+    /// A reconciliation asks for users by `id` filters until the target shows it does
+    /// not take them.
+    by_filter: std::sync::atomic::AtomicBool,
 }
 
 /// A record ready to push, or settled without pushing.
@@ -510,6 +513,9 @@ impl Inner {
                     domain::password_service::migrated_attribute(discovery.as_ref()),
                 )
             }),
+            by_filter: std::sync::atomic::AtomicBool::new(
+                discovery.as_ref().is_none_or(|d| d.config.filter_supported),
+            ),
         })
     }
 }

@@ -5,12 +5,23 @@
 //! class `matches`; one it holds otherwise fails as `differs_in_target`, naming the
 //! attributes (never their values); one it no longer has fails as `missing_in_target`.
 //! Failures go to the review queue like any run's, where a retry puts them right.
+//!
+//! Users are asked for 50 at a time (`id eq "a" or id eq "b" …`); a user such a
+//! filter does not return is asked for alone before it is called gone. A target that
+//! refuses the filter, or answers it with users it was not asked for, is asked one
+//! user at a time (a few at once) for the rest of the run.
 
 use super::*;
 use futures_util::StreamExt;
+use std::sync::atomic::Ordering;
 
-/// Users of a batch read at once.
+/// Requests of a batch in the air at once.
 const READS_AT_ONCE: usize = 8;
+/// Users asked for in one filter.
+const USERS_PER_FILTER: usize = 50;
+
+/// What the target answered for one user.
+type Read = Result<serde_json::Value, crate::scim::client::CallFailure>;
 
 /// What a record of the batch should look like in the target, or why it cannot say.
 enum Expected {
@@ -75,6 +86,93 @@ fn differing(paths: &[String]) -> String {
     format!("the target holds other values for {words} than the mapping makes of the record")
 }
 
+/// Reads the users of a batch that have something to compare: by filters of 50 while
+/// the target takes them, else one at a time.
+async fn read_all(
+    context: &Context,
+    expected: Vec<(u64, Option<String>, Expected)>,
+) -> Vec<(u64, Option<String>, Expected, Option<Read>)> {
+    let client = &context.client;
+    let (asked, rest): (Vec<_>, Vec<_>) = expected
+        .into_iter()
+        .partition(|(_, id, e)| id.is_some() && matches!(e, Expected::Resource(_)));
+    let mut out: Vec<_> = rest
+        .into_iter()
+        .map(|(seq, id, e)| (seq, id, e, None))
+        .collect();
+    let chunks: Vec<Vec<(u64, Option<String>, Expected)>> = {
+        let mut chunks = Vec::new();
+        let mut asked = asked.into_iter().peekable();
+        while asked.peek().is_some() {
+            chunks.push(asked.by_ref().take(USERS_PER_FILTER).collect());
+        }
+        chunks
+    };
+    let read = futures_util::stream::iter(chunks)
+        .map(|chunk| async move {
+            let ids: Vec<&str> = chunk
+                .iter()
+                .filter_map(|(_, id, _)| id.as_deref())
+                .collect();
+            let mut found: HashMap<String, serde_json::Value> = HashMap::new();
+            let mut by_filter = context.by_filter.load(Ordering::Relaxed);
+            if by_filter {
+                match client.filter_any("/Users", "id", &ids).await {
+                    Ok(resources) => {
+                        let asked: std::collections::HashSet<&str> = ids.iter().copied().collect();
+                        for r in resources {
+                            match r.get("id").and_then(|v| v.as_str()) {
+                                Some(id) if asked.contains(id) => {
+                                    found.insert(id.to_string(), r);
+                                }
+                                // A user it was not asked for: the filter is not
+                                // to be trusted with who is missing.
+                                _ => by_filter = false,
+                            }
+                        }
+                    }
+                    Err(call) if call.class() == ErrorClass::Unauthorized => {
+                        return chunk
+                            .into_iter()
+                            .map(|(seq, id, e)| (seq, id, e, Some(Err(call.clone()))))
+                            .collect::<Vec<_>>();
+                    }
+                    Err(_) => by_filter = false,
+                }
+                if !by_filter {
+                    context.by_filter.store(false, Ordering::Relaxed);
+                    found.clear();
+                }
+            }
+            let mut answered = Vec::with_capacity(chunk.len());
+            let mut alone = Vec::new();
+            for (seq, id, e) in chunk {
+                match id.as_deref().and_then(|id| found.remove(id)) {
+                    Some(resource) => answered.push((seq, id, e, Some(Ok(resource)))),
+                    // Not returned (or no filter): asked for alone, a 404 then says gone.
+                    None => alone.push((seq, id, e)),
+                }
+            }
+            let one_by_one = futures_util::stream::iter(alone)
+                .map(|(seq, id, e)| async move {
+                    let read = client
+                        .get(&format!("/Users/{}", id.as_deref().unwrap_or_default()))
+                        .await;
+                    (seq, id, e, Some(read))
+                })
+                .buffer_unordered(READS_AT_ONCE)
+                .collect::<Vec<_>>()
+                .await;
+            answered.extend(one_by_one);
+            answered
+        })
+        .buffer_unordered(READS_AT_ONCE)
+        .collect::<Vec<_>>()
+        .await;
+    out.extend(read.into_iter().flatten());
+    out
+}
+
 impl Inner {
     pub(super) async fn reconcile(&self, context: &Arc<Context>, claimed: &[Claimed]) -> Batch {
         let run = &context.run;
@@ -112,20 +210,7 @@ impl Inner {
                 return Batch::default();
             }
         };
-        let client = &context.client;
-        let reads = futures_util::stream::iter(expected)
-            .map(|(seq, scim_id, expected)| async move {
-                let read = match (&expected, &scim_id) {
-                    (Expected::Resource(_), Some(id)) => {
-                        Some(client.get(&format!("/Users/{id}")).await)
-                    }
-                    _ => None,
-                };
-                (seq, scim_id, expected, read)
-            })
-            .buffer_unordered(READS_AT_ONCE)
-            .collect::<Vec<_>>()
-            .await;
+        let reads = read_all(context, expected).await;
         let mut out = Vec::with_capacity(reads.len());
         let mut pause = None;
         for (seq, scim_id, expected, read) in reads {
