@@ -9,7 +9,8 @@
 # and run into the null target and the peer (beside its ceiling) on SQLite, and on a
 # PostgreSQL server started for the purpose; support staff's queue with a million failed
 # users on both databases; and the password verification service (start, poll, status
-# at 1, 16 and 64 logins at once, salted SHA-256 and bcrypt) on both databases.
+# at 1, 16 and 64 logins at once, salted SHA-256 and bcrypt) on both databases; and a
+# reconciliation of the 1,000,000 users read back from the null target on both.
 # Usage: scripts/bench.sh [USERS] [SCIM_USERS]
 set -euo pipefail
 
@@ -51,31 +52,30 @@ printf '\n==> run engine (%s users, SQLite and PostgreSQL)\n' "$SCIM_USERS"
 PGDIR="$OUT/postgres"
 PGURL=$(scripts/postgres.sh start "$PGDIR")
 trap 'scripts/postgres.sh stop "$PGDIR" >/dev/null 2>&1 || true' EXIT
-BENCH_DB="ferry_bench_$$"
-python3 - "$PGURL" "$BENCH_DB" <<'PY'
+# An empty database on the server started above, for one benchmark.
+fresh_db() {
+    python3 - "$PGURL" "$1" <<'PY'
 import sys, subprocess, glob
 url, name = sys.argv[1], sys.argv[2]
 psql = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"))[-1]
 subprocess.run([psql, url, "-q", "-c", f"CREATE DATABASE {name}"], check=True)
 PY
+}
+BENCH_DB="ferry_bench_$$"
+fresh_db "$BENCH_DB"
 "$FERRY" bench-run --users "$SCIM_USERS" --peer "$PEER" --postgres "${PGURL%/*}/$BENCH_DB"
 
 printf '\n==> review queue (1,000,000 failed users, SQLite and PostgreSQL)\n'
 REVIEW_DB="ferry_review_bench_$$"
-python3 - "$PGURL" "$REVIEW_DB" <<'PY'
-import sys, subprocess, glob
-url, name = sys.argv[1], sys.argv[2]
-psql = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"))[-1]
-subprocess.run([psql, url, "-q", "-c", f"CREATE DATABASE {name}"], check=True)
-PY
+fresh_db "$REVIEW_DB"
 "$FERRY" bench-review --failed 1000000 --postgres "${PGURL%/*}/$REVIEW_DB"
 
 printf '\n==> password verification service (SQLite and PostgreSQL)\n'
 PASSWORDS_DB="ferry_passwords_bench_$$"
-python3 - "$PGURL" "$PASSWORDS_DB" <<'PY'
-import sys, subprocess, glob
-url, name = sys.argv[1], sys.argv[2]
-psql = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"))[-1]
-subprocess.run([psql, url, "-q", "-c", f"CREATE DATABASE {name}"], check=True)
-PY
+fresh_db "$PASSWORDS_DB"
 "$FERRY" bench-passwords --postgres "${PGURL%/*}/$PASSWORDS_DB"
+
+printf '\n==> reconciliation (%s users read back from the null target, SQLite and PostgreSQL)\n' "$USERS"
+RECONCILE_DB="ferry_reconcile_bench_$$"
+fresh_db "$RECONCILE_DB"
+"$FERRY" bench-reconcile --users "$USERS" --postgres "${PGURL%/*}/$RECONCILE_DB"

@@ -7,6 +7,7 @@ pub mod gen_export;
 pub mod ingest;
 pub mod null_target;
 pub mod passwords;
+pub mod reconcile;
 pub mod review;
 pub mod run;
 pub mod scim;

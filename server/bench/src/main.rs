@@ -1,6 +1,6 @@
 //! `ferry-bench`: writes synthetic exports and measures Ferry — reading exports, the
 //! assessment, the SCIM client, the run engine end to end, the mapping engine, the
-//! review queue and the password verification service.
+//! review queue, the password verification service and reconciliation.
 //! Each command prints its figures; `scripts/bench.sh` runs them all.
 
 use clap::{Parser, Subcommand};
@@ -94,6 +94,17 @@ pub enum Command {
         #[arg(long)]
         postgres: Option<String>,
     },
+    /// Measure a reconciliation: import synthetic users, move them by a real run into
+    /// an in-process null target that keeps them, then read every one back and compare
+    /// it. On SQLite, and on PostgreSQL given an empty database's URL.
+    BenchReconcile {
+        /// How many users.
+        #[arg(long, default_value_t = 1_000_000)]
+        users: usize,
+        /// An empty PostgreSQL database to measure on as well.
+        #[arg(long)]
+        postgres: Option<String>,
+    },
     /// Measure the mapping engine: map synthetic normalized records on one thread.
     BenchMap {
         /// How many records.
@@ -151,6 +162,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::BenchPasswords { logins, postgres } => {
             ferry_bench::passwords::run(logins, postgres).await?;
+            Ok(())
+        }
+        Command::BenchReconcile { users, postgres } => {
+            ferry_bench::reconcile::run(users, postgres).await?;
             Ok(())
         }
         Command::BenchMap { records } => {

@@ -43,6 +43,10 @@ pub(crate) struct Measured {
 }
 
 impl Measured {
+    pub(crate) fn created(&self) -> u64 {
+        self.created
+    }
+
     fn rate(&self) -> f64 {
         self.records as f64 / self.seconds.max(f64::MIN_POSITIVE)
     }
@@ -141,8 +145,28 @@ pub(crate) async fn engine_pass_with(
     concurrency: u32,
     user_types: UserTypes,
 ) -> anyhow::Result<(Measured, RunId)> {
-    let targets = Targets::new(prepared.vault.clone());
-    let role = TargetRole::Test;
+    engine_pass_as(
+        prepared,
+        TargetRole::Test,
+        base_url,
+        token,
+        groups,
+        concurrency,
+        user_types,
+    )
+    .await
+}
+
+/// A real run into the `role` target at `base_url`.
+pub(crate) async fn engine_pass_as(
+    prepared: &Prepared,
+    role: TargetRole,
+    base_url: &str,
+    token: &str,
+    groups: bool,
+    concurrency: u32,
+    user_types: UserTypes,
+) -> anyhow::Result<(Measured, RunId)> {
     let input = TargetInput {
         preset: Preset::Generic,
         base_url: base_url.into(),
@@ -186,6 +210,26 @@ pub(crate) async fn engine_pass_with(
         created_by: Some(actor.account_id),
         created_at: Utc::now(),
     };
+    let done = drive(prepared, &run, RunRecords::Project).await?;
+    Ok((
+        Measured {
+            records: done.0.total,
+            created: done.0.counts.created,
+            failed: done.0.counts.failed,
+            seconds: done.1,
+        },
+        run.id,
+    ))
+}
+
+/// Writes `run`'s table of `records`, then times the engine from its start to its
+/// end; the run as it ended and the seconds it took.
+pub(crate) async fn drive(
+    prepared: &Prepared,
+    run: &NewRun,
+    records: RunRecords<'_>,
+) -> anyhow::Result<(domain::runs::Run, f64)> {
+    let actor = &prepared.actor;
     let audit = domain::audit::NewAuditEntry::by(
         actor,
         Utc::now(),
@@ -194,7 +238,8 @@ pub(crate) async fn engine_pass_with(
         run.id,
     );
     let store = &prepared.store;
-    let created = store.create_run(&run, RunRecords::Project, &audit).await?;
+    let targets = Targets::new(prepared.vault.clone());
+    let created = store.create_run(run, records, &audit).await?;
     let runs = Runs::new(
         store.clone(),
         prepared.vault.clone(),
@@ -234,15 +279,7 @@ pub(crate) async fn engine_pass_with(
         done.counts,
         done.total
     );
-    Ok((
-        Measured {
-            records: done.total,
-            created: done.counts.created,
-            failed: done.counts.failed,
-            seconds,
-        },
-        run.id,
-    ))
+    Ok((done, seconds))
 }
 
 /// A number the environment sets for a pass (`BENCH_BATCH`, `BENCH_CONCURRENCY`, …).
