@@ -473,10 +473,17 @@ fn RunBody(
         {shown.may_control.then(|| view! { <Controls project=project.clone() run=run_id.clone() state=run.state refresh /> })}
         <ProgressCard progress window=shown.window.clone() />
         {shown.window.clone().map(|w| view! { <WindowCard window=w ended=run_ended /> })}
-        <div class="grid-2">
-            <ClassesCard shown=shown.clone() project=project.clone() />
-            <GroupsCard shown=shown.clone() />
-        </div>
+        {if run.kind == RunKind::Reconcile {
+            // A reconciliation sends no groups: their card would only say nothing.
+            view! { <ClassesCard shown=shown.clone() project=project.clone() /> }.into_any()
+        } else {
+            view! {
+                <div class="grid-2">
+                    <ClassesCard shown=shown.clone() project=project.clone() />
+                    <GroupsCard shown=shown.clone() />
+                </div>
+            }.into_any()
+        }}
         {shown.readback.clone().map(|r| view! { <ReadBackCard readback=r /> })}
         <RecordsCard project=project.clone() run=run_id.clone() classes=record_classes />
         {shown.may_control.then(|| view! { <AfterCard shown=shown.clone() project=project.clone() /> })}
@@ -629,7 +636,7 @@ fn ClassesCard(shown: RunView, project: String) -> impl IntoView {
     let run = shown.run.id;
     view! {
         <section class="card" id="run-classes">
-            <h2>"Not created, by reason"</h2>
+            <h2>{if shown.run.kind == RunKind::Reconcile { "What the target holds, by class" } else { "Not created, by reason" }}</h2>
             {(shown.run.counts.failed > 0 && shown.run.state.is_final()).then(|| view! {
                 <p><a id="run-review" href=format!("/projects/{project}/review?run={run}")>
                     {format!("Review its {} failed user(s) in the queue →", grouped(shown.run.counts.failed))}
