@@ -583,6 +583,9 @@ pub trait RunStore: Send + Sync {
         sealed_readback: Option<&[u8]>,
     ) -> Result<()>;
     async fn run_finish(&self, id: RunId) -> Result<(Option<String>, Option<Vec<u8>>)>;
+    /// Every SCIM id a production run of the project recorded: the users the crosswalk
+    /// explains.
+    async fn known_scim_ids(&self, project: ProjectId) -> Result<Vec<String>>;
     /// Moves the run from `from` to `to` (compare and set: a conflict when it is no
     /// longer in `from`), recording the pause reason and the start and end times.
     async fn set_run_state(
@@ -1100,6 +1103,8 @@ pub trait RunEngine: Send + Sync {
     /// counts.
     fn progress(&self, run: &Run) -> crate::runs::Progress;
     fn open_readback(&self, run: &Run, sealed: &[u8]) -> Result<crate::runs::ReadBack>;
+    /// A reconciliation's extra users, kept sealed in the read-back's place.
+    fn open_extra_users(&self, run: &Run, sealed: &[u8]) -> Result<crate::runs::ExtraUsers>;
 }
 
 /// Seals target secrets and talks to targets (the server holds the key and the HTTP

@@ -485,6 +485,7 @@ fn RunBody(
             }.into_any()
         }}
         {shown.readback.clone().map(|r| view! { <ReadBackCard readback=r /> })}
+        {shown.extra_users.clone().map(|extra| view! { <ExtraUsersCard extra /> })}
         <RecordsCard project=project.clone() run=run_id.clone() classes=record_classes />
         {shown.may_control.then(|| view! { <AfterCard shown=shown.clone() project=project.clone() /> })}
     }
@@ -702,6 +703,38 @@ fn GroupsCard(shown: RunView) -> impl IntoView {
                     <ul>{g.errors.into_iter().map(|e| view! { <li class="field-error">{e}</li> }).collect_view()}</ul>
                 }.into_any(),
             }}
+        </section>
+    }
+}
+
+/// A reconciliation's users in the target that no run of the project recorded.
+#[component]
+fn ExtraUsersCard(extra: domain::runs::ExtraUsers) -> impl IntoView {
+    let count = extra.users.len() as u64 + extra.more;
+    view! {
+        <section class="card" id="extra-users">
+            <h2>"Users in the target no run recorded"</h2>
+            <p class="muted">{format!(
+                "{} users listed in the target; {} carry an externalId that no run of this project recorded \
+                 (another tool's, or a duplicate of an earlier attempt). Users without an externalId are the \
+                 target's own and are not counted.",
+                grouped(extra.listed),
+                grouped(count)
+            )}</p>
+            {extra.incomplete.clone().map(|why| view! { <div class="alert warn" role="status">{why}</div> })}
+            {(!extra.users.is_empty()).then(|| view! {
+                <div class="table-wrap">
+                    <table class="data compact">
+                        <thead><tr><th>"SCIM id"</th><th>"externalId"</th></tr></thead>
+                        <tbody>
+                            {extra.users.iter().map(|u| view! {
+                                <tr><td><code>{u.scim_id.clone()}</code></td><td><code>{u.external_id.clone()}</code></td></tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                </div>
+            })}
+            {(extra.more > 0).then(|| view! { <p class="muted">{format!("and {} more", grouped(extra.more))}</p> })}
         </section>
     }
 }

@@ -419,6 +419,31 @@ pub struct Mismatch {
     pub received: Option<Json>,
 }
 
+/// Users the target holds that carry an `externalId` but that no run of the project
+/// recorded (another tool's, an earlier attempt's duplicate): found by a
+/// reconciliation listing the target. Ids only, never other values.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExtraUsers {
+    /// Users the listing read.
+    pub listed: u64,
+    pub users: Vec<ExtraUser>,
+    /// Extra users beyond those kept.
+    pub more: u64,
+    /// Why the listing stopped early, if it did.
+    pub incomplete: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExtraUser {
+    pub scim_id: String,
+    pub external_id: String,
+}
+
+/// Extra users kept by name; the rest are counted.
+pub const MAX_EXTRA_USERS: usize = 100;
+
 /// What a test run's read-back found.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

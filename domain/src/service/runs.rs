@@ -59,6 +59,9 @@ pub struct RunView {
     pub groups: Option<GroupSummary>,
     /// A test run's read-back (owners and administrators only: it quotes values).
     pub readback: Option<ReadBack>,
+    /// A reconciliation's users in the target that no run recorded (owners and
+    /// administrators only).
+    pub extra_users: Option<crate::runs::ExtraUsers>,
     /// Whether the actor may control it.
     pub may_control: bool,
 }
@@ -389,9 +392,12 @@ impl Ferry {
         };
         let may_control = actor.role.allows(Permission::ManageProjects);
         let (summary, sealed) = self.store.run_finish(id).await?;
-        let readback = match sealed {
-            Some(sealed) if may_control => Some(engine.open_readback(&run, &sealed)?),
-            _ => None,
+        let (readback, extra_users) = match sealed {
+            Some(sealed) if may_control && run.kind == RunKind::Reconcile => {
+                (None, Some(engine.open_extra_users(&run, &sealed)?))
+            }
+            Some(sealed) if may_control => (Some(engine.open_readback(&run, &sealed)?), None),
+            _ => (None, None),
         };
         let mut classes = self.store.error_classes(id).await?;
         // The target's words may quote a user's values.
@@ -406,6 +412,7 @@ impl Ferry {
             classes,
             groups: summary.and_then(|s| serde_json::from_str(&s).ok()),
             readback,
+            extra_users,
             may_control,
             window,
             settings,

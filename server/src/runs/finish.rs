@@ -37,13 +37,19 @@ impl Inner {
             _ if context.settings.tuning.groups => Some(self.groups(context).await?),
             _ => None,
         };
-        let readback = if run.kind == RunKind::TestRun {
-            let found = self.read_back(context).await?;
-            let json =
-                serde_json::to_vec(&found).map_err(|e| DomainError::Internal(e.to_string()))?;
-            Some(self.vault.seal(&json, readback_context(run.id).as_bytes()))
-        } else {
-            None
+        // A test run's read-back, or a reconciliation's extra users, kept sealed: they
+        // name users.
+        let found = match run.kind {
+            RunKind::TestRun => Some(serde_json::to_vec(&self.read_back(context).await?)),
+            RunKind::Reconcile => Some(serde_json::to_vec(&self.extra_users(context).await?)),
+            _ => None,
+        };
+        let readback = match found {
+            Some(json) => {
+                let json = json.map_err(|e| DomainError::Internal(e.to_string()))?;
+                Some(self.vault.seal(&json, readback_context(run.id).as_bytes()))
+            }
+            None => None,
         };
         let summary = serde_json::to_string(&groups.unwrap_or_default())
             .map_err(|e| DomainError::Internal(e.to_string()))?;

@@ -317,6 +317,20 @@ impl RunEngine for Runs {
         }
     }
 
+    fn open_extra_users(
+        &self,
+        run: &Run,
+        sealed: &[u8],
+    ) -> domain::Result<domain::runs::ExtraUsers> {
+        let plain = self
+            .0
+            .vault
+            .open(sealed, readback_context(run.id).as_bytes())
+            .map_err(|_| DomainError::Internal("the extra users cannot be opened".into()))?;
+        serde_json::from_slice(&plain)
+            .map_err(|e| DomainError::Internal(format!("the extra users do not read: {e}")))
+    }
+
     fn open_readback(&self, run: &Run, sealed: &[u8]) -> domain::Result<ReadBack> {
         let plain = self
             .0

@@ -173,7 +173,77 @@ async fn read_all(
     out
 }
 
+/// Users a listing asks for at once.
+const LISTED_PER_PAGE: u64 = 1_000;
+/// Users a listing reads at most (a target that keeps answering pages is stopped).
+const LISTED_AT_MOST: u64 = 20_000_000;
+
 impl Inner {
+    /// Lists the target's users (their ids and `externalId`s, a page of 1,000 at a
+    /// time) and keeps those that carry an `externalId` no run of the project
+    /// recorded. Users without one are the target's own (its administrators, say).
+    pub(super) async fn extra_users(
+        &self,
+        context: &Context,
+    ) -> domain::Result<domain::runs::ExtraUsers> {
+        let known: std::collections::HashSet<String> = self
+            .store
+            .known_scim_ids(context.run.project_id)
+            .await?
+            .into_iter()
+            .collect();
+        let mut found = domain::runs::ExtraUsers::default();
+        let mut start = 1u64;
+        loop {
+            let path =
+                format!("/Users?startIndex={start}&count={LISTED_PER_PAGE}&attributes=externalId");
+            let page = match context.client.get(&path).await {
+                Ok(page) => page,
+                Err(call) => {
+                    found.incomplete = Some(format!(
+                        "the target's list of users stopped answering after {} users: {}",
+                        found.listed, call.failure.detail
+                    ));
+                    break;
+                }
+            };
+            let resources = page
+                .get("Resources")
+                .and_then(|r| r.as_array())
+                .cloned()
+                .unwrap_or_default();
+            if resources.is_empty() {
+                break;
+            }
+            for user in &resources {
+                found.listed += 1;
+                let id = user.get("id").and_then(|v| v.as_str()).unwrap_or_default();
+                let external = user
+                    .get("externalId")
+                    .and_then(|v| v.as_str())
+                    .filter(|e| !e.is_empty());
+                if let Some(external) = external
+                    && !known.contains(id)
+                {
+                    if found.users.len() < domain::runs::MAX_EXTRA_USERS {
+                        found.users.push(domain::runs::ExtraUser {
+                            scim_id: id.to_string(),
+                            external_id: external.to_string(),
+                        });
+                    } else {
+                        found.more += 1;
+                    }
+                }
+            }
+            start += resources.len() as u64;
+            let total = page.get("totalResults").and_then(|t| t.as_u64());
+            if total.is_some_and(|t| start > t) || start > LISTED_AT_MOST {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
     pub(super) async fn reconcile(&self, context: &Arc<Context>, claimed: &[Claimed]) -> Batch {
         let run = &context.run;
         let ids: Vec<String> = claimed.iter().map(|c| c.source_id.clone()).collect();

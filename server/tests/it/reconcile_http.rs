@@ -4,7 +4,9 @@
 //! named, no value quoted), both land in the review queue with their class, a retry
 //! from the queue puts them right (the changed one replaced, the deleted one created
 //! again), and a second reconciliation finds everyone as sent. A sample reads only
-//! as many users as asked; a retry mixing findings with other failures is refused.
+//! as many users as asked; a retry mixing findings with other failures is refused. A
+//! user another tool created in the target, with an `externalId`, is listed as one no
+//! run recorded.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::common::{
@@ -105,6 +107,21 @@ async fn story(db: TestDb) {
         .unwrap();
     assert!(deleted.status().is_success());
 
+    // And another tool created a user of its own there, with an externalId.
+    let stranger = peer_api
+        .post(format!("{}/Users", peer.base_url))
+        .bearer_auth(PEER_TOKEN)
+        .json(&json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "stranger@elsewhere.example",
+            "externalId": "other-tool-1",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(stranger.status().is_success());
+    let stranger: Value = stranger.json().await.unwrap();
+
     let found = reconcile(
         &server,
         &token,
@@ -112,6 +129,15 @@ async fn story(db: TestDb) {
         json!({"max_users_per_minute": 6000}),
     )
     .await;
+    // Listing the target: the stranger is the one user no run recorded.
+    let extra = &found["extra_users"];
+    assert_eq!(extra["listed"], 11, "{extra}");
+    assert_eq!(
+        extra["users"],
+        json!([{"scim_id": stranger["id"], "external_id": "other-tool-1"}]),
+        "{extra}"
+    );
+    assert_eq!(clean["extra_users"]["users"], json!([]), "{clean}");
     let counts = &found["run"]["counts"];
     assert_eq!(
         (counts["skipped"].as_u64(), counts["failed"].as_u64()),

@@ -573,6 +573,18 @@ macro_rules! run_store {
                 .unwrap_or((None, None)))
             }
 
+            async fn known_scim_ids(&self, project: ProjectId) -> Result<Vec<String>> {
+                sqlx::query_scalar(
+                    "SELECT DISTINCT jr.scim_id FROM job_records jr JOIN jobs j ON j.id = jr.job_id \
+                     WHERE j.project_id = $1 AND j.target_role = 'production' \
+                     AND jr.scim_id IS NOT NULL",
+                )
+                .bind(project.0)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)
+            }
+
             async fn run(&self, id: RunId) -> Result<Option<Run>> {
                 sqlx::query_as::<_, RunRow>(sqlx::AssertSqlSafe(format!("{COLUMNS} WHERE id = $1")))
                     .bind(id.0)
