@@ -92,6 +92,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("mapping") view=pages::mapping::MappingPage />
                         <Route path=path!("plan") view=pages::plan::PlanPage />
                         <Route path=path!("plan/print") view=pages::plan::PlanPrintPage />
+                        <Route path=path!("report") view=pages::report::ReportPage />
                         <Route path=path!("runs") view=pages::runs::RunsPage />
                         <Route path=path!("runs/:run") view=pages::runs::RunPage />
                         <Route path=path!("passwords") view=pages::passwords::PasswordsPage />

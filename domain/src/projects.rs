@@ -195,13 +195,16 @@ pub enum Stage {
     Passwords,
     /// Support staff's queue of failed users: fix, retry, skip, discuss.
     Review,
+    /// The final report: what moved, what did not and why, passwords, reconciliation,
+    /// the timeline and approvals.
+    Report,
     /// What happened in this project, from the audit log.
     Activity,
 }
 
 impl Stage {
     /// In the order a migration walks them: the export first, then where it goes.
-    pub const AVAILABLE: [Stage; 11] = [
+    pub const AVAILABLE: [Stage; 12] = [
         Stage::Project,
         Stage::Uploads,
         Stage::Assessment,
@@ -212,6 +215,7 @@ impl Stage {
         Stage::Runs,
         Stage::Passwords,
         Stage::Review,
+        Stage::Report,
         Stage::Activity,
     ];
 
@@ -227,6 +231,7 @@ impl Stage {
             Stage::Runs => "Runs",
             Stage::Passwords => "Passwords",
             Stage::Review => "Review",
+            Stage::Report => "Report",
             Stage::Activity => "Activity",
         }
     }
@@ -243,6 +248,7 @@ impl Stage {
             Stage::Runs => "/runs",
             Stage::Passwords => "/passwords",
             Stage::Plan => "/plan",
+            Stage::Report => "/report",
             Stage::Review => "/review",
             Stage::Activity => "/activity",
         }

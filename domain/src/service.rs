@@ -35,6 +35,7 @@ mod members;
 mod passwords;
 mod plan;
 mod projects;
+mod report;
 mod review;
 mod runs;
 mod targets;
@@ -51,6 +52,7 @@ pub use passwords::{
     ServiceRefusal, StatusAnswer, TokenRefusal,
 };
 pub use plan::{AutoMilestone, PlanInput, PlanUserType, PlanView};
+pub use report::{FinalReport, ReconcileResult};
 pub use review::{
     COUNTED_UP_TO, CorrectionPreview, MAX_QUEUE_PAGE, QueueView, RecordReview, ReviewExport,
 };

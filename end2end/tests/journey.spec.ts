@@ -1184,6 +1184,16 @@ test("a reconciliation finds a user changed in the target and one deleted there,
   await expect(queue.locator("tbody tr", { hasText: "c-2" })).toContainText("Differs in the target");
   await expect(queue.locator("tbody tr", { hasText: "c-7" })).toContainText("Gone from the target");
   await atBothWidths(page, "reconcile-review");
+
+  // The final report: every user's standing, the reconciliation, the runs with their crosswalk.
+  await page.getByRole("navigation", { name: "Migration stages" }).getByRole("link", { name: "Report" }).click();
+  await hydrated(page);
+  await expect(page.locator("#report-standing")).toContainText("Of 12 users: 10 in the target, 2 waiting in review");
+  await expect(page.locator("#report-reconciliation")).toContainText("12 of 12 users read back");
+  await expect(page.locator("#report-reconciliation")).toContainText("10 as sent, 2 found different or gone");
+  await expect(page.locator("#report-runs")).toContainText("Reconciliation");
+  await expect(page.locator("#report-runs").getByRole("link", { name: "CSV" })).toHaveCount(1);
+  await atBothWidths(page, "final-report");
 });
 
 test("on a 390 px phone the menu button opens the navigation and nothing overflows", async ({ browser }) => {

@@ -1,7 +1,7 @@
 //! The migration plan for the browser: the plan with what Ferry's data adds to it,
 //! saving a version (the document travels as JSON text, read by the domain's own type
 //! so a malformed one is a clear 422), the versions, one version, a comparison, and an
-//! owner's approval.
+//! owner's approval; and the final report.
 
 use crate::error::AppError;
 use domain::{
@@ -77,6 +77,13 @@ pub async fn compare_plan(
         .compare_plan(&actor, project, from, to)
         .await
         .map_err(fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "plan/report")]
+pub async fn get_report(project: String) -> Result<domain::service::FinalReport, AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    ferry.final_report(&actor, project).await.map_err(fail)
 }
 
 #[server(prefix = "/sfn", endpoint = "plan/approve")]

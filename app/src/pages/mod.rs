@@ -13,6 +13,7 @@ pub mod passwords;
 pub mod plan;
 pub mod project;
 pub mod projects;
+pub mod report;
 pub mod review;
 pub mod runs;
 pub mod setup;

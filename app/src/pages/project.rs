@@ -38,9 +38,12 @@ struct CurrentProject {
 fn stage_permission(stage: Stage) -> Option<Permission> {
     match stage {
         Stage::Project | Stage::Uploads | Stage::Assessment | Stage::Runs | Stage::Review => None,
-        Stage::Target | Stage::Goals | Stage::Mapping | Stage::Plan | Stage::Passwords => {
-            Some(Permission::ManageProjects)
-        }
+        Stage::Target
+        | Stage::Goals
+        | Stage::Mapping
+        | Stage::Plan
+        | Stage::Passwords
+        | Stage::Report => Some(Permission::ManageProjects),
         Stage::Activity => Some(Permission::ViewAudit),
     }
 }

@@ -380,11 +380,15 @@ impl Ferry {
             }
             None => None,
         };
-        let real_done = runs
+        // Finished, with or without failures (those wait in review).
+        let real = runs
             .iter()
-            .filter(|r| r.kind == RunKind::RealRun && r.state == RunState::Succeeded)
-            .filter_map(|r| r.finished_at)
-            .max();
+            .filter(|r| {
+                r.kind == RunKind::RealRun
+                    && matches!(r.state, RunState::Succeeded | RunState::Failed)
+                    && r.finished_at.is_some()
+            })
+            .max_by_key(|r| r.finished_at);
         let milestone =
             |key: &str, title: &str, at: Option<DateTime<Utc>>, detail: String, waiting: &str| {
                 AutoMilestone {
@@ -433,9 +437,17 @@ impl Ferry {
             ),
             milestone(
                 "real_run",
-                "Real run succeeded",
-                real_done,
-                "the real run succeeded".into(),
+                "Real run finished",
+                real.and_then(|r| r.finished_at),
+                real.map(|r| {
+                    format!(
+                        "{} created, {} updated, {} failed into review",
+                        crate::numbers::grouped(r.counts.created),
+                        crate::numbers::grouped(r.counts.updated),
+                        crate::numbers::grouped(r.counts.failed)
+                    )
+                })
+                .unwrap_or_default(),
                 "the real run (Runs page)",
             ),
         ])

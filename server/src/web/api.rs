@@ -88,6 +88,7 @@ pub fn router() -> Router<AppState> {
             post(plan::approve),
         )
         .route("/projects/{id}/plan/compare", get(plan::compare))
+        .route("/projects/{id}/report", get(plan::report))
         .route("/projects/{id}/mapping/diff", get(mappings::diff))
         .route("/projects/{id}/mapping/export", get(mappings::export))
         .route("/projects/{id}/mapping/import", post(mappings::import))
@@ -775,6 +776,7 @@ impl Modify for BearerAuth {
         goals::get_user_types, goals::put_user_types, goals::count_user_types, goals::goals, goals::preview,
         goals::start_impact, goals::impact,
         plan::get, plan::put, plan::versions, plan::version, plan::compare, plan::approve,
+        plan::report,
         runs::list, runs::start_test, runs::reconcile, runs::preflight, runs::start_real, runs::get, runs::window,
         runs::start, runs::pause, runs::resume, runs::cancel, runs::records, runs::crosswalk,
         runs::retry_plan, runs::retry, runs::rollback, runs::events,

@@ -38,7 +38,7 @@ pub fn page_access(path: &str) -> Access {
         [
             "projects",
             _,
-            "target" | "goals" | "mapping" | "plan" | "passwords",
+            "target" | "goals" | "mapping" | "plan" | "passwords" | "report",
         ]
         | ["projects", _, "plan", "print"] => Access::Needs(Permission::ManageProjects),
         _ => Access::SignedIn,

@@ -182,6 +182,13 @@ async fn story(db: TestDb) {
     assert_eq!(class_of("u-3"), Some(json!("differs_in_target")), "{queue}");
     assert_eq!(class_of("u-5"), Some(json!("missing_in_target")), "{queue}");
     assert_eq!(class_of("u-9"), Some(json!("mapping")), "{queue}");
+    // Counted once: the two found wait in review, no longer counted in the target.
+    let standing = &queue["summary"];
+    assert_eq!(
+        (standing["migrated"].as_u64(), standing["waiting"].as_u64()),
+        (Some(9), Some(3)),
+        "{standing}"
+    );
 
     // Findings are retried apart from other failures; then put right.
     let retry = |ids: &[&str]| json!({"selection": {"kind": "ids", "ids": ids}});
@@ -265,6 +272,59 @@ async fn story(db: TestDb) {
         assert_eq!(status, 422, "{error}");
         assert_eq!(error["error"]["field"], field);
     }
+
+    // The final report: every user's standing, the runs as they happened, the latest
+    // reconciliation (the sample) with what it found, the extra user it listed.
+    let (status, report) = send(
+        &server,
+        Method::GET,
+        &format!("{base}/report"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["standing"]["users"], 12, "{report}");
+    assert_eq!(report["standing"]["migrated"], 11, "{report}");
+    assert_eq!(report["standing"]["waiting"], 1, "{report}");
+    let kinds: Vec<&str> = report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "real_run",
+            "reconcile",
+            "reconcile",
+            "retry",
+            "reconcile",
+            "reconcile"
+        ],
+        "{report}"
+    );
+    let reconciliation = &report["reconciliation"];
+    assert_eq!(reconciliation["run"]["total"], 4, "{reconciliation}");
+    assert_eq!(
+        reconciliation["extra_users"]["users"][0]["external_id"],
+        "other-tool-1"
+    );
+    let mapping = report["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["error_class"] == "mapping")
+        .unwrap();
+    assert_eq!(mapping["count"], 1, "{report}");
+    let real_run = report["milestones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["key"] == "real_run")
+        .unwrap();
+    assert!(real_run["done"].is_object(), "{report}");
     server.stop().await;
 }
 

@@ -188,6 +188,7 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             Rule::AtLeast(Role::Admin),
         ),
         (format!("/projects/{p}/plan"), Rule::AtLeast(Role::Admin)),
+        (format!("/projects/{p}/report"), Rule::AtLeast(Role::Admin)),
         (
             format!("/projects/{p}/plan/print?version=1"),
             Rule::AtLeast(Role::Admin),
@@ -789,6 +790,7 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             Rule::AtLeast(Role::Owner),
             vec![("version", "99")],
         ),
+        ("plan/report", Rule::AtLeast(Role::Admin), vec![]),
     ];
     for (name, rule, fields) in password_fns.into_iter().chain(plan_fns) {
         let mut form = vec![kv("project", &p)];
@@ -1169,6 +1171,12 @@ async fn every_route_admits_exactly_the_roles_it_should() {
         (
             Method::GET,
             format!("/api/v1/projects/{p}/plan/compare?from=1&to=1"),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/report"),
             None,
             Rule::AtLeast(Role::Admin),
         ),

@@ -660,7 +660,8 @@ macro_rules! review_store {
 
             async fn refresh_migrated(&self, project: ProjectId, at: DateTime<Utc>) -> Result<u64> {
                 // Users a run against production created, updated or found, less those a
-                // rollback deleted after their latest success.
+                // rollback deleted after their latest success, and those a reconciliation
+                // found different or gone since (they wait in review: counted once).
                 // The same users whose latest type moves a password are counted beside them.
                 let (migrated, password_users): (i64, Option<i64>) = sqlx::query_as(
                     "SELECT COUNT(*), SUM(moves_password) FROM (SELECT jr.source_id, \
@@ -673,13 +674,17 @@ macro_rules! review_store {
                      GROUP BY jr.source_id HAVING MAX(jr.settled_at) > COALESCE((\
                      SELECT MAX(d.settled_at) FROM job_records d JOIN jobs dj ON dj.id = d.job_id \
                      WHERE dj.project_id = $1 AND dj.target_role = 'production' \
-                     AND dj.kind = 'rollback' AND d.state = $5 AND d.source_id = jr.source_id), 0)) m",
+                     AND ((dj.kind = 'rollback' AND d.state = $5) OR (dj.kind = 'reconcile' \
+                     AND d.state = 'failed' AND d.error_class IN ($6, $7))) \
+                     AND d.source_id = jr.source_id), 0)) m",
                 )
                 .bind(project.0)
                 .bind(RecordState::Created.as_str())
                 .bind(RecordState::Updated.as_str())
                 .bind(RecordState::Skipped.as_str())
                 .bind(RecordState::Deleted.as_str())
+                .bind(domain::runs::reconcile::DIFFERS)
+                .bind(domain::runs::reconcile::MISSING)
                 .fetch_one(&self.pool)
                 .await
                 .map_err(internal)?;

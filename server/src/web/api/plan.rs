@@ -1,6 +1,6 @@
 //! The migration plan through the API: the plan with what Ferry's data adds to it,
 //! saving versions, listing, reading (as JSON) and comparing them, and an owner's
-//! approval.
+//! approval; and the final report.
 
 use super::{ApiActor, ApiJson, ApiResult, ErrorBody, PageParams, project_id};
 use crate::web::AppState;
@@ -13,7 +13,7 @@ use axum::{
 use domain::{
     pagination::{Page, PageRequest},
     plan::{PlanChange, PlanVersion, PlanVersionSummary},
-    service::{PlanInput, PlanView},
+    service::{FinalReport, PlanInput, PlanView},
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -107,6 +107,24 @@ pub async fn compare(
             .ferry
             .compare_plan(&actor, project_id(&id)?, q.from, q.to)
             .await?,
+    ))
+}
+
+/// The final report: every user's standing, the production runs oldest first, why
+/// records of the latest real run were skipped or failed, password coverage per user
+/// type, the latest reconciliation (with the target's users no run recorded), the
+/// milestones Ferry completed and the plan's approvals. Each run's crosswalk is at
+/// `…/runs/{run}/crosswalk.csv`.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/report", tag = "plan",
+    params(("id" = String, Path, description = "Project id")),
+    responses((status = 200, body = FinalReport), (status = 403, body = ErrorBody)))]
+pub async fn report(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+) -> ApiResult<Json<FinalReport>> {
+    Ok(Json(
+        state.ferry.final_report(&actor, project_id(&id)?).await?,
     ))
 }
 
