@@ -6,10 +6,9 @@
 //! SQLite and, given its URL, PostgreSQL. Prints users/s and peak resident memory.
 
 use crate::{
-    gen_export::{ExportFormat, write},
     ingest::peak_rss_bytes,
     null_target,
-    run::{drive, engine_pass_as, prepare},
+    run::{Scratch, drive, engine_pass_as},
 };
 use chrono::Utc;
 use domain::{
@@ -21,29 +20,13 @@ use domain::{
 };
 
 pub async fn run(users: usize, postgres: Option<String>) -> anyhow::Result<()> {
-    let dir = tempfile::Builder::new()
-        .prefix("ferry-bench-reconcile-")
-        .tempdir()?;
-    let export = dir.path().join("users.csv");
-    {
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&export)?);
-        write(ExportFormat::Csv, users as u64, 7, &mut out)?;
-    }
-    let mut databases = vec![(
-        "SQLite",
-        format!("sqlite://{}", dir.path().join("bench.db").display()),
-    )];
-    if let Some(url) = postgres {
-        databases.push(("PostgreSQL", url));
-    }
+    let scratch = Scratch::new("ferry-bench-reconcile-", users, postgres)?;
     println!(
         "{:<44} {:>9} {:>9} {:>8} {:>9} {:>10}",
         "pass", "users", "matching", "failed", "seconds", "users/s"
     );
-    for (name, url) in databases {
-        let folder = dir.path().join(name);
-        std::fs::create_dir_all(&folder)?;
-        let prepared = prepare(&url, &folder, &export).await?;
+    for (name, url) in &scratch.databases {
+        let prepared = scratch.prepare(name, url).await?;
         let (counter, kept) = (
             null_target::Counter::default(),
             null_target::Kept::default(),

@@ -354,35 +354,62 @@ fn line(what: &str, m: &Measured) {
     );
 }
 
+/// A scratch folder holding a generic CSV export of `users` synthetic users, and the
+/// databases to measure on: a SQLite file in the folder, and PostgreSQL when given.
+pub(crate) struct Scratch {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) export: PathBuf,
+    pub(crate) databases: Vec<(&'static str, String)>,
+}
+
+impl Scratch {
+    pub(crate) fn new(
+        prefix: &str,
+        users: usize,
+        postgres: Option<String>,
+    ) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix(prefix).tempdir()?;
+        let export = dir.path().join("users.csv");
+        {
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&export)?);
+            write(ExportFormat::Csv, users as u64, 7, &mut out)?;
+        }
+        let mut databases = vec![(
+            "SQLite",
+            format!("sqlite://{}", dir.path().join("bench.db").display()),
+        )];
+        if let Some(url) = postgres {
+            databases.push(("PostgreSQL", url));
+        }
+        Ok(Self {
+            dir,
+            export,
+            databases,
+        })
+    }
+
+    /// One database's project, prepared in its own folder.
+    pub(crate) async fn prepare(&self, name: &str, url: &str) -> anyhow::Result<Prepared> {
+        let folder = self.dir.path().join(name);
+        std::fs::create_dir_all(&folder)?;
+        let prepared = prepare(url, &folder, &self.export).await?;
+        anyhow::ensure!(prepared.records > 0, "nothing was imported");
+        Ok(prepared)
+    }
+}
+
 pub async fn run(
     users: usize,
     peer: Option<PathBuf>,
     postgres: Option<String>,
 ) -> anyhow::Result<()> {
-    let dir = tempfile::Builder::new()
-        .prefix("ferry-bench-run-")
-        .tempdir()?;
-    let export = dir.path().join("users.csv");
-    {
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&export)?);
-        write(ExportFormat::Csv, users as u64, 7, &mut out)?;
-    }
-    let mut databases = vec![(
-        "SQLite",
-        format!("sqlite://{}", dir.path().join("bench.db").display()),
-    )];
-    if let Some(url) = postgres {
-        databases.push(("PostgreSQL", url));
-    }
+    let scratch = Scratch::new("ferry-bench-run-", users, postgres)?;
     println!(
         "{:<40} {:>9} {:>9} {:>8} {:>9} {:>12}",
         "pass", "records", "created", "failed", "seconds", "records/s"
     );
-    for (name, url) in databases {
-        let folder = dir.path().join(name);
-        std::fs::create_dir_all(&folder)?;
-        let prepared = prepare(&url, &folder, &export).await?;
-        anyhow::ensure!(prepared.records > 0, "nothing was imported");
+    for (name, url) in &scratch.databases {
+        let prepared = scratch.prepare(name, url).await?;
 
         let counter = null_target::Counter::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

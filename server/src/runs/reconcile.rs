@@ -37,36 +37,16 @@ fn expected(
     claimed: &Claimed,
     sealed: Option<&Vec<u8>>,
 ) -> Expected {
-    let seq = claimed.seq;
-    let Some(sealed) = sealed else {
-        return Expected::Settle(settled(
-            seq,
-            RecordState::Failed,
-            classes::MISSING_RECORD,
-            "the record is no longer in the project (a newer export removed it)",
-        ));
-    };
-    let user = match records::open(vault, context.run.project_id, &claimed.source_id, sealed) {
+    let user = match super::workers::open_claimed(vault, context, claimed, sealed) {
         Ok(user) => user,
-        Err(err) => {
-            tracing::error!(run = %context.run.id, seq, error = %err, "a record did not open");
-            return Expected::Settle(settled(
-                seq,
-                RecordState::Failed,
-                classes::MISSING_RECORD,
-                "the stored record cannot be opened with this server key",
-            ));
-        }
+        Err(failed) => return Expected::Settle(*failed),
     };
     let mapped = context.mapping.map(&user);
     if !mapped.failures.is_empty() {
-        let detail = mapped
-            .failures
-            .iter()
-            .map(|f| format!("rule {}: {}", f.rule + 1, f.message))
-            .collect::<Vec<_>>()
-            .join("; ");
-        return Expected::Settle(settled(seq, RecordState::Failed, classes::MAPPING, detail));
+        return Expected::Settle(super::workers::mapping_failed(
+            claimed.seq,
+            &mapped.failures,
+        ));
     }
     Expected::Resource(mapped.resource)
 }

@@ -420,6 +420,43 @@ impl Inner {
 }
 
 /// Opens one record, places it in its user type and maps it.
+/// Opens a claimed record, or settles it failed with why it cannot be.
+pub(super) fn open_claimed(
+    vault: &Vault,
+    context: &Context,
+    claimed: &Claimed,
+    sealed: Option<&Vec<u8>>,
+) -> Result<domain::import::NormalizedUser, Box<Settled>> {
+    let seq = claimed.seq;
+    let Some(sealed) = sealed else {
+        return Err(Box::new(settled(
+            seq,
+            RecordState::Failed,
+            classes::MISSING_RECORD,
+            "the record is no longer in the project (a newer export removed it)",
+        )));
+    };
+    records::open(vault, context.run.project_id, &claimed.source_id, sealed).map_err(|err| {
+        tracing::error!(run = %context.run.id, seq, error = %err, "a record did not open");
+        Box::new(settled(
+            seq,
+            RecordState::Failed,
+            classes::MISSING_RECORD,
+            "the stored record cannot be opened with this server key",
+        ))
+    })
+}
+
+/// A record the mapping rejects, settled failed with each rule's words.
+pub(super) fn mapping_failed(seq: u64, failures: &[domain::mapping::RuleFailure]) -> Settled {
+    let detail = failures
+        .iter()
+        .map(|f| format!("rule {}: {}", f.rule + 1, f.message))
+        .collect::<Vec<_>>()
+        .join("; ");
+    settled(seq, RecordState::Failed, classes::MAPPING, detail)
+}
+
 pub(super) fn prepare(
     vault: &Vault,
     context: &Context,
@@ -428,25 +465,9 @@ pub(super) fn prepare(
 ) -> Prepared {
     {
         let seq = claimed.seq;
-        let Some(sealed) = sealed else {
-            return Prepared::Settle(settled(
-                seq,
-                RecordState::Failed,
-                classes::MISSING_RECORD,
-                "the record is no longer in the project (a newer export removed it)",
-            ));
-        };
-        let user = match records::open(vault, context.run.project_id, &claimed.source_id, sealed) {
+        let user = match open_claimed(vault, context, claimed, sealed) {
             Ok(user) => user,
-            Err(err) => {
-                tracing::error!(run = %context.run.id, seq, error = %err, "a record did not open");
-                return Prepared::Settle(settled(
-                    seq,
-                    RecordState::Failed,
-                    classes::MISSING_RECORD,
-                    "the stored record cannot be opened with this server key",
-                ));
-            }
+            Err(failed) => return Prepared::Settle(*failed),
         };
         let user_type = context.user_types.place(&user);
         let Some(user_type) = user_type.filter(|s| context.user_types.included(*s)) else {
@@ -463,13 +484,7 @@ pub(super) fn prepare(
         };
         let mut mapped = context.mapping.map(&user);
         if !mapped.failures.is_empty() {
-            let detail = mapped
-                .failures
-                .iter()
-                .map(|f| format!("rule {}: {}", f.rule + 1, f.message))
-                .collect::<Vec<_>>()
-                .join("; ");
-            return Prepared::Settle(settled(seq, RecordState::Failed, classes::MAPPING, detail));
+            return Prepared::Settle(mapping_failed(seq, &mapped.failures));
         }
         if let Some(action) = context.actions.get(user_type) {
             apply_password(&mut mapped.resource, action, random_password);
