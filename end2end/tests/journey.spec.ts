@@ -1171,6 +1171,8 @@ test("a reconciliation finds a user changed in the target and one deleted there,
   await expect(page).toHaveURL(/\/runs\/[0-9a-f-]+$/);
   await expect(page.getByRole("heading", { name: /Reconciliation/ })).toBeVisible();
   await expect(page.locator('#run-counts dd[data-count="failed"]')).toHaveText("2", { timeout: 30_000 });
+  // Settled is not finished: the run then lists the target and queues what it found.
+  await expect(page.getByRole("heading", { name: /Reconciliation/ })).toContainText("finished with failures", { timeout: 30_000 });
   await expect(page.locator('#run-counts dd[data-count="skipped"]')).toHaveText("10");
   await expect(page.locator("#reconcile-legend")).toContainText("review queue");
   await expect(page.locator("body")).toContainText("Differs in the target (reconciliation)");
