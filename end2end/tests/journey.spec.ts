@@ -687,6 +687,25 @@ async function uploadRead(page: Page, token: string, project: string, fileName: 
   await expect.poll(async () => (await api("GET", `/uploads/${uploadId}`)).status, { timeout: 30_000 }).toBe("parsed");
 }
 
+type Api = ReturnType<typeof apiClient>;
+
+// Points the project's targets of these roles at the SCIM peer and tests them.
+async function peerTargets(api: Api, base: string, roles: string[]) {
+  for (const role of roles) {
+    await api("PUT", `${base}/targets/${role}`, {
+      preset: "generic", base_url: process.env.FERRY_SCIM_URL, auth: { type: "bearer" }, secret: process.env.FERRY_SCIM_TOKEN, on_existing: "skip",
+    });
+    await api("POST", `${base}/targets/${role}/test`);
+  }
+}
+
+// Saves the mapping and waits until its impact over every record is computed.
+async function mappedWithImpact(api: Api, base: string, rules: unknown[]) {
+  await api("PUT", `${base}/mapping`, { rules });
+  await api("POST", `${base}/mapping/impact`, { rules });
+  await expect.poll(async () => (await api("GET", `${base}/mapping/impact`)).status, { timeout: 60_000 }).toBe("ready");
+}
+
 // Calls a server function as the signed-in page does.
 async function sfn(page: Page, name: string, form: Record<string, string>) {
   const answer = await page.request.post(`${url()}/sfn/${name}`, { form, headers: { Origin: url() } });
@@ -712,18 +731,13 @@ test("a support member works the review queue: corrects and retries one user, sk
   }
   await uploadRead(page, token, project.id, "review.csv", csv);
   const base = `/projects/${project.id}`;
-  await api("PUT", `${base}/targets/production`, {
-    preset: "generic", base_url: process.env.FERRY_SCIM_URL, auth: { type: "bearer" }, secret: process.env.FERRY_SCIM_TOKEN, on_existing: "skip",
-  });
-  await api("POST", `${base}/targets/production/test`);
+  await peerTargets(api, base, ["production"]);
   const rules = [
     { target: "userName", source: "email", transforms: [{ op: "email" }] },
     { target: "name.givenName", source: "given_name" },
     { target: "name.familyName", source: "family_name" },
   ];
-  await api("PUT", `${base}/mapping`, { rules });
-  await api("POST", `${base}/mapping/impact`, { rules });
-  await expect.poll(async () => (await api("GET", `${base}/mapping/impact`)).status, { timeout: 60_000 }).toBe("ready");
+  await mappedWithImpact(api, base, rules);
   const real = await api("POST", `${base}/runs/real`, {});
   await expect.poll(async () => (await api("GET", `${base}/runs/${real.run.id}`)).run.state, { timeout: 60_000 }).toBe("failed");
   // Sam, the support member, works on this project too.
@@ -835,12 +849,7 @@ test("silent password migration is configured, rehearsed on a test-run user, and
   const users = [...silent, ...invited];
   await uploadRead(page, token, project.id, "auth0.json", JSON.stringify(users));
   const base = `/projects/${project.id}`;
-  for (const role of ["production", "test"]) {
-    await api("PUT", `${base}/targets/${role}`, {
-      preset: "generic", base_url: process.env.FERRY_SCIM_URL, auth: { type: "bearer" }, secret: process.env.FERRY_SCIM_TOKEN, on_existing: "skip",
-    });
-    await api("POST", `${base}/targets/${role}/test`);
-  }
+  await peerTargets(api, base, ["production", "test"]);
   await api("PUT", `${base}/user-types`, { user_types: [
     { name: "Invited", include: true, password: "forced_reset", conditions: [{ test: "email_domain", value: "reset.example" }] },
     { name: "Staff", include: true, password: "silent_migration" },
@@ -849,9 +858,7 @@ test("silent password migration is configured, rehearsed on a test-run user, and
     { target: "userName", source: "email", transforms: [{ op: "email" }] },
     { target: "emails[type eq \"work\"].value", source: "email", transforms: [{ op: "email" }] },
   ];
-  await api("PUT", `${base}/mapping`, { rules });
-  await api("POST", `${base}/mapping/impact`, { rules });
-  await expect.poll(async () => (await api("GET", `${base}/mapping/impact`)).status, { timeout: 60_000 }).toBe("ready");
+  await mappedWithImpact(api, base, rules);
   const testRun = await api("POST", `${base}/runs/test`, { size: users.length });
   await expect.poll(async () => (await api("GET", `${base}/runs/${testRun.id}`)).run.state, { timeout: 60_000 }).toBe("succeeded");
 
@@ -962,15 +969,10 @@ test("a user whose export carried no hash keeps their password: the legacy direc
   const ldif = "version: 1\n\ndn: uid=ada,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: ada\ncn: Ada Lovelace\nsn: Lovelace\nmail: ada@example.org\n";
   await uploadRead(page, token, project.id, "people.ldif", ldif);
   const base = `/projects/${project.id}`;
-  await api("PUT", `${base}/targets/production`, {
-    preset: "generic", base_url: process.env.FERRY_SCIM_URL, auth: { type: "bearer" }, secret: process.env.FERRY_SCIM_TOKEN, on_existing: "skip",
-  });
-  await api("POST", `${base}/targets/production/test`);
+  await peerTargets(api, base, ["production"]);
   await api("PUT", `${base}/user-types`, { user_types: [{ name: "Staff", include: true, password: "silent_migration" }] });
   const rules = [{ target: "userName", source: "username" }, { target: "emails[type eq \"work\"].value", source: "email", transforms: [{ op: "email" }] }];
-  await api("PUT", `${base}/mapping`, { rules });
-  await api("POST", `${base}/mapping/impact`, { rules });
-  await expect.poll(async () => (await api("GET", `${base}/mapping/impact`)).status, { timeout: 60_000 }).toBe("ready");
+  await mappedWithImpact(api, base, rules);
   const real = await api("POST", `${base}/runs/real`, {});
   await expect.poll(async () => (await api("GET", `${base}/runs/${real.run.id}`)).run.state, { timeout: 60_000 }).toBe("succeeded");
   const ada = (await api("GET", `${base}/runs/${real.run.id}/records?state=created`)).records[0];
@@ -1044,12 +1046,7 @@ test("a plan is drafted with the suggested window and Ferry's risks, compared, a
   const base = `/projects/${project.id}`;
   await api("POST", `${base}/assessment`);
   await expect.poll(async () => (await api("GET", `${base}/assessment`)).status, { timeout: 60_000 }).toBe("ready");
-  for (const role of ["production", "test"]) {
-    await api("PUT", `${base}/targets/${role}`, {
-      preset: "generic", base_url: process.env.FERRY_SCIM_URL, auth: { type: "bearer" }, secret: process.env.FERRY_SCIM_TOKEN, on_existing: "skip",
-    });
-    await api("POST", `${base}/targets/${role}/test`);
-  }
+  await peerTargets(api, base, ["production", "test"]);
   await api("PUT", `${base}/user-types`, { user_types: [
     { name: "Staff", include: true, password: "silent_migration", conditions: [{ test: "in_group", value: "staff" }] },
     { name: "Contractors", include: true, password: "forced_reset", conditions: [{ test: "in_group", value: "contractors" }] },
@@ -1058,9 +1055,7 @@ test("a plan is drafted with the suggested window and Ferry's risks, compared, a
     { target: "userName", source: "username" },
     { target: "emails[type eq \"work\"].value", source: "email", transforms: [{ op: "email" }] },
   ];
-  await api("PUT", `${base}/mapping`, { rules });
-  await api("POST", `${base}/mapping/impact`, { rules });
-  await expect.poll(async () => (await api("GET", `${base}/mapping/impact`)).status, { timeout: 60_000 }).toBe("ready");
+  await mappedWithImpact(api, base, rules);
   const testRun = await api("POST", `${base}/runs/test`, { size: 20 });
   await expect.poll(async () => (await api("GET", `${base}/runs/${testRun.id}`)).run.state, { timeout: 60_000 }).toBe("succeeded");
 
@@ -1133,18 +1128,13 @@ test("a reconciliation finds a user changed in the target and one deleted there,
   for (let i = 0; i < 12; i++) csv += `c-${i},c${i},c${i}@recon.example,Given${i},Family${i}\n`;
   await uploadRead(page, token, project.id, "reconcile.csv", csv);
   const base = `/projects/${project.id}`;
-  await api("PUT", `${base}/targets/production`, {
-    preset: "generic", base_url: process.env.FERRY_SCIM_URL, auth: { type: "bearer" }, secret: process.env.FERRY_SCIM_TOKEN, on_existing: "skip",
-  });
-  await api("POST", `${base}/targets/production/test`);
+  await peerTargets(api, base, ["production"]);
   const rules = [
     { target: "userName", source: "email", transforms: [{ op: "email" }] },
     { target: "name.givenName", source: "given_name" },
     { target: "name.familyName", source: "family_name" },
   ];
-  await api("PUT", `${base}/mapping`, { rules });
-  await api("POST", `${base}/mapping/impact`, { rules });
-  await expect.poll(async () => (await api("GET", `${base}/mapping/impact`)).status, { timeout: 60_000 }).toBe("ready");
+  await mappedWithImpact(api, base, rules);
   const real = await api("POST", `${base}/runs/real`, {});
   await expect.poll(async () => (await api("GET", `${base}/runs/${real.run.id}`)).run.state, { timeout: 60_000 }).toBe("succeeded");
   const created = (await api("GET", `${base}/runs/${real.run.id}/records?state=created&limit=100`)).records;

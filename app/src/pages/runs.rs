@@ -49,6 +49,20 @@ fn duration(seconds: u64) -> String {
     }
 }
 
+/// Opens the page of the run `started` gives (the run an action just started), once
+/// it gives one.
+fn open_started_run(project: String, started: impl Fn() -> Option<Run> + 'static) {
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(run) = started() {
+            navigate(
+                &format!("/projects/{project}/runs/{}", run.id),
+                Default::default(),
+            );
+        }
+    });
+}
+
 fn number(text: &str) -> Option<u32> {
     text.trim().replace(',', "").parse().ok()
 }
@@ -133,14 +147,8 @@ fn TestRunCard(project: Signal<String>) -> impl IntoView {
     let start =
         Action::new(move |json: &String| start_test_run(project.get_untracked(), json.clone()));
     let error = Signal::derive(move || start.value().get().and_then(|r| r.err()));
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        if let Some(Ok(run)) = start.value().get() {
-            navigate(
-                &format!("/projects/{}/runs/{}", project.get_untracked(), run.id),
-                Default::default(),
-            );
-        }
+    open_started_run(project.get_untracked(), move || {
+        start.value().get().and_then(Result::ok)
     });
     let submit = move |_| {
         let request = TestRunRequest {
@@ -204,14 +212,8 @@ fn ReconcileCard(project: Signal<String>) -> impl IntoView {
         start_reconciliation(project.get_untracked(), json.clone())
     });
     let error = Signal::derive(move || start.value().get().and_then(|r| r.err()));
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        if let Some(Ok(run)) = start.value().get() {
-            navigate(
-                &format!("/projects/{}/runs/{}", project.get_untracked(), run.id),
-                Default::default(),
-            );
-        }
+    open_started_run(project.get_untracked(), move || {
+        start.value().get().and_then(Result::ok)
     });
     let submit = move |_| {
         let request = ReconcileRequest {
@@ -258,14 +260,8 @@ fn RealRunCard(project: Signal<String>) -> impl IntoView {
         Action::new(move |json: &String| start_real_run(project.get_untracked(), json.clone()));
     let error = Signal::derive(move || create.value().get().and_then(|r| r.err()));
     let passed = Signal::derive(move || matches!(checks.value().get(), Some(Ok(p)) if p.passed()));
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        if let Some(Ok(run)) = create.value().get() {
-            navigate(
-                &format!("/projects/{}/runs/{}", project.get_untracked(), run.id),
-                Default::default(),
-            );
-        }
+    open_started_run(project.get_untracked(), move || {
+        create.value().get().and_then(Result::ok)
     });
     let launch = move |windowed: bool| {
         let window = windowed.then(|| serde_json::json!({
@@ -869,20 +865,12 @@ fn AfterCard(shown: RunView, project: String) -> impl IntoView {
     let rollback = Action::new(move |n: &String| rollback_run(p2.clone(), j2.clone(), n.clone()));
     let retry_error = Signal::derive(move || retry.value().get().and_then(|r| r.err()));
     let rollback_error = Signal::derive(move || rollback.value().get().and_then(|r| r.err()));
-    let navigate = use_navigate();
-    let to = project.clone();
-    Effect::new(move |_| {
-        let made = retry
+    open_started_run(project.clone(), move || {
+        retry
             .value()
             .get()
             .and_then(Result::ok)
-            .or_else(|| rollback.value().get().and_then(Result::ok));
-        if let Some(run) = made {
-            navigate(
-                &format!("/projects/{to}/runs/{}", run.id),
-                Default::default(),
-            );
-        }
+            .or_else(|| rollback.value().get().and_then(Result::ok))
     });
     let created = run.counts.created;
     let can_retry = finished && run.counts.failed > 0 && run.kind != RunKind::Rollback;

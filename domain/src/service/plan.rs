@@ -163,21 +163,15 @@ impl Ferry {
             .map_or_else(PlanDocument::default, |v| v.document.clone());
         let zone = document.zone().unwrap_or(chrono_tz::UTC);
         let now = self.now();
-        let user_types = self.saved_user_types(project).await?.user_types;
         let report = self.assessment_report(project).await?;
-        let impact = self.current_impact(project, &user_types).await?;
-        let runs = self
-            .store
-            .runs(project, PageRequest::new(Some(0), Some(200)))
-            .await?
-            .items;
-        let test_run = runs
-            .iter()
-            .filter(|r| r.kind == RunKind::TestRun && r.state == RunState::Succeeded)
-            .max_by_key(|r| r.finished_at);
-        let facts = self
-            .impact_facts(project, &user_types, impact.as_ref(), test_run)
-            .await?;
+        let Measured {
+            user_types,
+            impact,
+            impact_at,
+            runs,
+            facts,
+        } = self.measured(project).await?;
+        let test_run = latest_test_run(&runs);
         let rate = test_run.and_then(rate_of);
         let (suggestion, suggestion_missing) = match (&report, facts.run_seconds, rate) {
             (None, _, _) => (
@@ -239,7 +233,14 @@ impl Ferry {
                 .collect()
         });
         let milestones = self
-            .auto_milestones(project, &runs, test_run, impact.as_ref(), approved.as_ref())
+            .auto_milestones(
+                project,
+                &runs,
+                test_run,
+                impact.as_ref(),
+                impact_at,
+                approved.as_ref(),
+            )
             .await?;
         Ok(PlanView {
             impact: impact_tests(&document.acceptable, &facts),
@@ -287,12 +288,43 @@ impl Ferry {
         }
     }
 
-    /// The impact of the latest mapping with the saved user types, if computed.
+    /// What the acceptable impact is checked against: the saved user types, the
+    /// current impact (and when it was computed), the runs and the facts from them.
+    async fn measured(&self, project: ProjectId) -> Result<Measured> {
+        let user_types = self.saved_user_types(project).await?.user_types;
+        let (impact, impact_at) = match self.current_impact(project, &user_types).await? {
+            Some((report, at)) => (Some(report), at),
+            None => (None, None),
+        };
+        let runs = self
+            .store
+            .runs(project, PageRequest::new(Some(0), Some(200)))
+            .await?
+            .items;
+        let facts = self
+            .impact_facts(
+                project,
+                &user_types,
+                impact.as_ref(),
+                latest_test_run(&runs),
+            )
+            .await?;
+        Ok(Measured {
+            user_types,
+            impact,
+            impact_at,
+            runs,
+            facts,
+        })
+    }
+
+    /// The impact of the latest mapping with the saved user types, if computed, with
+    /// when it finished.
     async fn current_impact(
         &self,
         project: ProjectId,
         user_types: &UserTypes,
-    ) -> Result<Option<ImpactReport>> {
+    ) -> Result<Option<(ImpactReport, Option<DateTime<Utc>>)>> {
         let latest = self.store.mapping_version(project, None).await?;
         let Some(row) = self.store.impact(project).await? else {
             return Ok(None);
@@ -303,7 +335,10 @@ impl Ferry {
                     && row.mapping == latest.mapping
                     && row.user_types == *user_types =>
             {
-                Ok(Some(self.workers.records.open_impact(project, &sealed)?))
+                Ok(Some((
+                    self.workers.records.open_impact(project, &sealed)?,
+                    row.finished_at,
+                )))
             }
             _ => Ok(None),
         }
@@ -350,6 +385,7 @@ impl Ferry {
         runs: &[Run],
         test_run: Option<&Run>,
         impact: Option<&ImpactReport>,
+        impact_at: Option<DateTime<Utc>>,
         approved: Option<&PlanVersionSummary>,
     ) -> Result<Vec<AutoMilestone>> {
         let assessed = self
@@ -358,11 +394,7 @@ impl Ferry {
             .await?
             .filter(|a| a.status == AssessmentStatus::Ready)
             .and_then(|a| a.finished_at);
-        let impact_row = self.store.impact(project).await?;
-        let mapping_done = match (impact, impact_row) {
-            (Some(i), Some(row)) if colliding(i) == 0 => row.finished_at,
-            _ => None,
-        };
+        let mapping_done = impact.filter(|i| colliding(i) == 0).and(impact_at);
         let test_done = match test_run {
             Some(run) => {
                 let (_, sealed) = self.store.run_finish(run.id).await?;
@@ -573,11 +605,7 @@ impl Ferry {
 
     /// Where the plan stands for the real run: the latest version approved and its
     /// acceptable-impact numbers met by the latest impact.
-    pub(super) async fn plan_standing(
-        &self,
-        actor: &Actor,
-        project: ProjectId,
-    ) -> Result<PlanStanding> {
+    pub(super) async fn plan_standing(&self, project: ProjectId) -> Result<PlanStanding> {
         let Some(latest) = self.store.plan_version(project, None).await? else {
             return Ok(PlanStanding::None);
         };
@@ -585,14 +613,33 @@ impl Ferry {
         if latest.summary.approved_at.is_none() {
             return Ok(PlanStanding::NotApproved(version));
         }
-        let view = self.plan_view(actor, project).await?;
-        let unmet: Vec<ImpactTest> = view.impact.into_iter().filter(|t| !t.met).collect();
+        let facts = self.measured(project).await?.facts;
+        let unmet: Vec<ImpactTest> = impact_tests(&latest.document.acceptable, &facts)
+            .into_iter()
+            .filter(|t| !t.met)
+            .collect();
         Ok(if unmet.is_empty() {
             PlanStanding::Approved(version)
         } else {
             PlanStanding::Unmet(version, unmet)
         })
     }
+}
+
+/// See [`Ferry::measured`].
+struct Measured {
+    user_types: UserTypes,
+    impact: Option<ImpactReport>,
+    impact_at: Option<DateTime<Utc>>,
+    runs: Vec<Run>,
+    facts: ImpactFacts,
+}
+
+/// The latest test run that succeeded: the rate the plan's estimates use.
+fn latest_test_run(runs: &[Run]) -> Option<&Run> {
+    runs.iter()
+        .filter(|r| r.kind == RunKind::TestRun && r.state == RunState::Succeeded)
+        .max_by_key(|r| r.finished_at)
 }
 
 /// Records colliding on a unique attribute.

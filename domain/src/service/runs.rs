@@ -765,7 +765,7 @@ impl Ferry {
         checks.add(
             "plan",
             "Plan approved and its acceptable impact met",
-            match self.plan_standing(actor, project).await? {
+            match self.plan_standing(project).await? {
                 // A team that writes a plan is held to it; one that does not is not
                 // stopped for it (the Plan page says what the checks would be).
                 PlanStanding::None => Ok("no plan saved: once one is, the run waits for \
