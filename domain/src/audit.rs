@@ -93,6 +93,9 @@ audit_actions! {
     LegacyConnectionTested => "passwords.legacy_tested", "tested the legacy identity provider's connection";
     PlanSaved => "plan.saved", "saved a version of the migration plan";
     PlanApproved => "plan.approved", "approved a version of the migration plan";
+    RetentionSaved => "data.retention_saved", "set how long the project's data is kept";
+    ProjectPurged => "data.project_purged", "purged the project's imported data";
+    UploadPurged => "data.upload_purged", "purged an upload";
 }
 
 /// The kind of object an action touched.

@@ -543,6 +543,7 @@ mod tests {
             created_at: at(0),
             parse_started_at: read_at.map(at),
             parse_finished_at: read_at.map(at),
+            purged_at: None,
         }
     }
 

@@ -22,6 +22,7 @@ pub mod passwords;
 pub mod plan;
 pub mod ports;
 pub mod projects;
+pub mod retention;
 pub mod review;
 pub mod roles;
 pub mod runs;

@@ -24,6 +24,7 @@ use crate::{
     },
     plan::{PlanDocument, PlanVersion, PlanVersionSummary},
     projects::{Project, ProjectDraft, ProjectFilter},
+    retention::{Holding, PurgeOutcome, Retention, StoredKey},
     review::{
         Attempt, CorrectionInfo, GroupBy, NewReviewEvent, QueueItem, QueuedFailure, ReviewAction,
         ReviewEvent, ReviewSummary, ReviewTask, StoredFilter, TaskState,
@@ -343,12 +344,13 @@ pub trait AssessmentStore: Send + Sync {
 
 /// Computes assessments in the background and opens their sealed reports (the server
 /// holds the key and the workers).
+#[async_trait]
 pub trait AssessmentRunner: Send + Sync {
     /// Starts computing; the store already says the assessment is running.
     fn spawn(&self, project: ProjectId, options: AssessOptions);
     /// Records done so far by a running assessment, from memory.
     fn progress(&self, project: ProjectId) -> Option<u64>;
-    fn open_report(&self, project: ProjectId, sealed: &[u8]) -> Result<Report>;
+    async fn open_report(&self, project: ProjectId, sealed: &[u8]) -> Result<Report>;
 }
 
 /// The target connections of projects: visible settings, sealed secrets, last test.
@@ -447,6 +449,56 @@ pub trait PlanStore: Send + Sync {
         at: DateTime<Utc>,
         audit: &NewAuditEntry,
     ) -> Result<()>;
+}
+
+/// Project data keys, retention settings and purges.
+#[async_trait]
+pub trait RetentionStore: Send + Sync {
+    async fn project_key(&self, project: ProjectId) -> Result<StoredKey>;
+    /// Stores a new project's key unless one is stored already (another instance may
+    /// have made one first); returns the key stored in the end.
+    async fn insert_project_key(
+        &self,
+        project: ProjectId,
+        wrapped: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<StoredKey>;
+    async fn retention(&self, project: ProjectId) -> Result<Retention>;
+    async fn save_retention(
+        &self,
+        project: ProjectId,
+        retention: &Retention,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+    /// The end of the project's latest finished real run.
+    async fn real_run_finished_at(&self, project: ProjectId) -> Result<Option<DateTime<Utc>>>;
+    async fn holding(&self, project: ProjectId) -> Result<Holding>;
+    /// Projects not purged yet whose retention period ended before `now`.
+    async fn projects_due_for_purge(&self, now: DateTime<Utc>) -> Result<Vec<ProjectId>>;
+    /// In one transaction: destroys the project's key, deletes its imported data
+    /// (records, corrections, uploads' errors, findings, reports, secrets, the review
+    /// queue, the password service's logins), the crosswalk unless `keep_crosswalk`,
+    /// keeps `kept_report`, and marks the project and its uploads purged. Returns what
+    /// went and the uploads whose files are to be removed.
+    async fn purge_project(
+        &self,
+        project: ProjectId,
+        keep_crosswalk: bool,
+        kept_report: Option<Vec<u8>>,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<(PurgeOutcome, Vec<UploadId>)>;
+    /// Deletes the records whose newest version came from `upload` and its errors,
+    /// and marks it purged; returns the records deleted.
+    async fn purge_upload(
+        &self,
+        project: ProjectId,
+        upload: UploadId,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<u64>;
+    /// The final report a purge kept, sealed under the server's key.
+    async fn kept_report(&self, project: ProjectId) -> Result<Option<Vec<u8>>>;
 }
 
 /// A project's saved user types.
@@ -832,8 +884,8 @@ pub trait PasswordWork: Send + Sync {
         password: Secret,
     ) -> Result<Option<bool>>;
     /// Seals the legacy connection's secret for the project (never stored in clear).
-    fn seal_legacy_secret(&self, project: ProjectId, secret: &str) -> Vec<u8>;
-    fn open_legacy_secret(&self, project: ProjectId, sealed: &[u8]) -> Result<Secret>;
+    async fn seal_legacy_secret(&self, project: ProjectId, secret: &str) -> Result<Vec<u8>>;
+    async fn open_legacy_secret(&self, project: ProjectId, sealed: &[u8]) -> Result<Secret>;
     /// Asks the legacy identity provider whether the password is right. `None` when
     /// too many checks are under way already.
     async fn check_legacy(
@@ -1076,24 +1128,25 @@ pub trait RecordWork: Send + Sync {
     );
     /// Records done so far by a running impact, from memory.
     fn impact_progress(&self, project: ProjectId) -> Option<u64>;
-    fn open_impact(&self, project: ProjectId, sealed: &[u8]) -> Result<ImpactReport>;
+    async fn open_impact(&self, project: ProjectId, sealed: &[u8]) -> Result<ImpactReport>;
     /// The keyed digest a search value is looked up by (never the value itself).
     fn search_digest(&self, project: ProjectId, key: &str) -> String;
     /// Opens one of the project's sealed records (imported or corrected).
-    fn open_record(
+    async fn open_record(
         &self,
         project: ProjectId,
         source_id: &str,
         sealed: &[u8],
     ) -> Result<NormalizedUser>;
     /// Seals a record (a correction) as records are kept.
-    fn seal_record(&self, project: ProjectId, user: &NormalizedUser) -> Result<Vec<u8>>;
+    async fn seal_record(&self, project: ProjectId, user: &NormalizedUser) -> Result<Vec<u8>>;
     /// Carries out a background action (already stored as running) step by step.
     fn spawn_review_task(&self, task: ReviewTask);
 }
 
 /// The engine that works on running runs (the server holds the workers, the HTTP
 /// client and the key). Use-cases change a run's state in the store, then tell it.
+#[async_trait]
 pub trait RunEngine: Send + Sync {
     /// The run is running: work on it here (nothing when already working on it).
     fn wake(&self, run: RunId);
@@ -1102,22 +1155,22 @@ pub trait RunEngine: Send + Sync {
     /// The run's progress: live from the workers while they run it here, else from its
     /// counts.
     fn progress(&self, run: &Run) -> crate::runs::Progress;
-    fn open_readback(&self, run: &Run, sealed: &[u8]) -> Result<crate::runs::ReadBack>;
+    async fn open_readback(&self, run: &Run, sealed: &[u8]) -> Result<crate::runs::ReadBack>;
     /// A reconciliation's extra users, kept sealed in the read-back's place.
-    fn open_extra_users(&self, run: &Run, sealed: &[u8]) -> Result<crate::runs::ExtraUsers>;
+    async fn open_extra_users(&self, run: &Run, sealed: &[u8]) -> Result<crate::runs::ExtraUsers>;
 }
 
 /// Seals target secrets and talks to targets (the server holds the key and the HTTP
 /// client).
 #[async_trait]
 pub trait TargetConnector: Send + Sync {
-    fn seal_secrets(
+    async fn seal_secrets(
         &self,
         project: ProjectId,
         role: TargetRole,
         secrets: &TargetSecrets,
-    ) -> Vec<u8>;
-    fn open_secrets(
+    ) -> Result<Vec<u8>>;
+    async fn open_secrets(
         &self,
         project: ProjectId,
         role: TargetRole,
@@ -1156,6 +1209,20 @@ pub struct Workers {
     pub targets: std::sync::Arc<dyn TargetConnector>,
     pub runs: std::sync::Arc<dyn RunEngine>,
     pub passwords: std::sync::Arc<dyn PasswordWork>,
+    pub keys: std::sync::Arc<dyn DataKeys>,
+}
+
+/// The project keys everything a project's data is sealed under (the server holds
+/// the server's key and the uploads' files).
+#[async_trait]
+pub trait DataKeys: Send + Sync {
+    /// Seals a purged project's final report under the server's key.
+    fn seal_kept_report(&self, project: ProjectId, json: &[u8]) -> Vec<u8>;
+    fn open_kept_report(&self, project: ProjectId, sealed: &[u8]) -> Result<Vec<u8>>;
+    /// After a purge: forgets the project's key here and removes the uploads' files.
+    async fn purged(&self, project: ProjectId, uploads: &[UploadId]);
+    /// After an upload's purge: removes its file.
+    async fn upload_purged(&self, upload: UploadId);
 }
 
 /// Everything Ferry stores. One implementation per database, chosen at start.
@@ -1177,6 +1244,7 @@ pub trait Store:
     + RunStore
     + ReviewStore
     + PasswordStore
+    + RetentionStore
 {
 }
 
@@ -1198,6 +1266,7 @@ impl<T> Store for T where
         + RunStore
         + ReviewStore
         + PasswordStore
+        + RetentionStore
 {
 }
 

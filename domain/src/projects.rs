@@ -91,6 +91,9 @@ pub struct Project {
     pub archived: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Set once the project's imported data was purged: read only from then on.
+    #[serde(default)]
+    pub purged_at: Option<DateTime<Utc>>,
 }
 
 /// The editable fields of a project, validated and normalized by [`ProjectDraft::new`].

@@ -31,16 +31,19 @@ pub enum Permission {
     ManageApiTokens,
     /// Approve a version of a project's migration plan.
     ApprovePlans,
+    /// Set how long imported data is kept, and purge it.
+    PurgeData,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 6] = [
+    pub const ALL: [Permission; 7] = [
         Permission::ViewProjects,
         Permission::ManageProjects,
         Permission::ViewAudit,
         Permission::ManageMembers,
         Permission::ManageApiTokens,
         Permission::ApprovePlans,
+        Permission::PurgeData,
     ];
 
     /// Phrase completing "your role may not …".
@@ -52,6 +55,7 @@ impl Permission {
             Permission::ManageMembers => "manage members",
             Permission::ManageApiTokens => "manage API tokens",
             Permission::ApprovePlans => "approve a migration plan",
+            Permission::PurgeData => "purge a project's imported data",
         }
     }
 }
@@ -64,7 +68,7 @@ impl Role {
         use Permission::*;
         match self {
             Role::Owner => true,
-            Role::Admin => !matches!(permission, ManageMembers | ApprovePlans),
+            Role::Admin => !matches!(permission, ManageMembers | ApprovePlans | PurgeData),
             Role::Support => matches!(permission, ViewProjects),
         }
     }

@@ -36,6 +36,7 @@ mod passwords;
 mod plan;
 mod projects;
 mod report;
+mod retention;
 mod review;
 mod runs;
 mod targets;

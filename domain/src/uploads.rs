@@ -96,6 +96,9 @@ pub struct Upload {
     pub created_at: DateTime<Utc>,
     pub parse_started_at: Option<DateTime<Utc>>,
     pub parse_finished_at: Option<DateTime<Utc>>,
+    /// Set once the upload was purged: its file destroyed.
+    #[serde(default)]
+    pub purged_at: Option<DateTime<Utc>>,
 }
 
 impl Upload {

@@ -1188,6 +1188,52 @@ test("a reconciliation finds a user changed in the target and one deleted there,
   await atBothWidths(page, "final-report");
 });
 
+// Retention and purge: an owner sets how long the data is kept, then purges it on the
+// Report page by typing the project's name; the project says it is read only, and no
+// record of it can be read any more.
+test("a purge leaves no record readable and the project read only", async ({ page }) => {
+  await signIn(page, owner.email, owner.password);
+  const project = await sfn(page, "projects/create", { name: "Purge drill", source_kind: "csv", description: "" });
+  const token = (await sfn(page, "tokens/create", { name: "purge drill", role: "owner" })).secret as string;
+  const api = apiClient(page, token);
+  let csv = "id,username,email,first_name,last_name\n";
+  for (let i = 0; i < 8; i++) csv += `p-${i},p${i},p${i}@purge.example,Given${i},Family${i}\n`;
+  await uploadRead(page, token, project.id, "purge.csv", csv);
+  const base = `/projects/${project.id}`;
+  const before = await page.request.get(`${url()}/api/v1${base}/review/records/p-3`, { headers: { Authorization: `Bearer ${token}` } });
+  expect(before.status()).toBe(200);
+  expect(await before.text()).toContain("p3@purge.example");
+
+  await page.goto(`${url()}${base}/report`);
+  await hydrated(page);
+  const card = page.locator("#retention");
+  await expect(card).toContainText("No retention period");
+  await expect(card).toContainText("holds 8 records from 1 uploads");
+  await card.locator("#retention-days").fill("30");
+  await card.locator("#retention-save").click();
+  await expect(card.locator("#retention-schedule")).toContainText("Kept 30 days after the real run finishes; no real run has finished yet");
+  await card.locator("#purge-zone summary").click();
+  await atBothWidths(page, "retention");
+  await card.locator("#purge-confirm").fill("Purge drll");
+  await card.locator("#purge").click();
+  await expect(card.locator("#confirm-error")).toContainText("type the project's name exactly");
+  await card.locator("#purge-confirm").fill("Purge drill");
+  await card.locator("#purge").click();
+  await expect(page.locator("#purged-notice")).toContainText("imported data was purged", { timeout: 15_000 });
+  await expect(card.locator("#retention-purged")).toContainText("The crosswalk and the final report below were kept.");
+  await expect(page.locator("#report-kept")).toContainText("as it stood when the imported data was purged");
+  await atBothWidths(page, "purged");
+
+  // Nothing of the project's records reads any more, and nothing can be changed.
+  const after = await page.request.get(`${url()}/api/v1${base}/review/records/p-3`, { headers: { Authorization: `Bearer ${token}` } });
+  expect(after.status()).not.toBe(200);
+  expect(await after.text()).not.toContain("p3@purge.example");
+  expect((await api("GET", `${base}/retention`)).holding.records).toBe(0);
+  const upload = await page.request.post(`${url()}/api/v1${base}/uploads?file_name=late.csv`, { data: csv, headers: { Authorization: `Bearer ${token}` } });
+  expect(upload.status()).toBe(409);
+  expect(await upload.text()).toContain("read only");
+});
+
 test("on a 390 px phone the menu button opens the navigation and nothing overflows", async ({ browser }) => {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await context.newPage();

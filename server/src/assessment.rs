@@ -2,7 +2,7 @@
 //! page by page (opened on every core), feeding them to the domain's `Assessor`,
 //! saving findings and progress as it goes, and keeping the report sealed.
 
-use crate::{background::Supervisor, records, scan, vault::Vault};
+use crate::{background::Supervisor, keyring::Keyring, records, scan, vault::Vault};
 use chrono::Utc;
 use domain::{
     DomainError,
@@ -29,15 +29,15 @@ fn context(project: ProjectId) -> String {
 #[derive(Clone)]
 pub struct Assessments {
     store: Arc<dyn Store>,
-    vault: Vault,
+    keys: Keyring,
     background: Supervisor,
 }
 
 impl Assessments {
-    pub fn new(store: Arc<dyn Store>, vault: Vault, background: Supervisor) -> Self {
+    pub fn new(store: Arc<dyn Store>, keys: Keyring, background: Supervisor) -> Self {
         Self {
             store,
-            vault,
+            keys,
             background,
         }
     }
@@ -85,6 +85,7 @@ impl Assessments {
         let joined =
             |e: tokio::task::JoinError| DomainError::Internal(format!("assessment task: {e}"));
         let stop = self.background.stopping();
+        let project_vault = self.keys.vault(project).await?;
         let (assessor, findings, _) = scan::scan(
             &self.store,
             project,
@@ -92,7 +93,8 @@ impl Assessments {
             &done,
             (assessor, Vec::<(u64, Finding)>::new(), 0u64),
             |(mut assessor, mut findings, mut seq), page| {
-                let (vault, store, done) = (self.vault.clone(), self.store.clone(), done.clone());
+                let (vault, store, done) =
+                    (project_vault.clone(), self.store.clone(), done.clone());
                 async move {
                     let count = page.len() as u64;
                     let (opened, assessor, page_findings) =
@@ -134,18 +136,24 @@ impl Assessments {
             seconds = started.elapsed().as_secs_f64(),
             "assessment computed"
         );
-        self.seal(project, &report)
+        self.seal(project, &report).await
     }
 
-    pub fn seal(&self, project: ProjectId, report: &Report) -> domain::Result<Vec<u8>> {
+    pub async fn seal(&self, project: ProjectId, report: &Report) -> domain::Result<Vec<u8>> {
         let json = serde_json::to_vec(report)
             .map_err(|e| DomainError::Internal(format!("report encoding: {e}")))?;
-        Ok(self.vault.seal(&json, context(project).as_bytes()))
+        Ok(self
+            .keys
+            .vault(project)
+            .await?
+            .seal(&json, context(project).as_bytes()))
     }
 
-    pub fn open(&self, project: ProjectId, sealed: &[u8]) -> domain::Result<Report> {
+    pub async fn open(&self, project: ProjectId, sealed: &[u8]) -> domain::Result<Report> {
         let json = self
-            .vault
+            .keys
+            .vault(project)
+            .await?
             .open(sealed, context(project).as_bytes())
             .map_err(|e| DomainError::Internal(format!("assessment report: {e}")))?;
         serde_json::from_slice(&json)
@@ -185,11 +193,14 @@ impl Assessments {
         if row.status == AssessmentStatus::Running {
             return Ok(());
         }
-        let options = row
-            .sealed_report
-            .and_then(|sealed| self.open(project, &sealed).ok())
-            .map(|report| report.options)
-            .unwrap_or_default();
+        let options = match row.sealed_report {
+            Some(sealed) => self
+                .open(project, &sealed)
+                .await
+                .map(|report| report.options)
+                .unwrap_or_default(),
+            None => Default::default(),
+        };
         let total = self.store.count_records(project).await?;
         if total == 0 {
             return Ok(());
@@ -243,6 +254,7 @@ impl Assessments {
     }
 }
 
+#[async_trait::async_trait]
 impl AssessmentRunner for Assessments {
     fn spawn(&self, project: ProjectId, options: AssessOptions) {
         Assessments::spawn(self, project, options);
@@ -252,8 +264,8 @@ impl AssessmentRunner for Assessments {
         Assessments::progress(self, project)
     }
 
-    fn open_report(&self, project: ProjectId, sealed: &[u8]) -> domain::Result<Report> {
-        self.open(project, sealed)
+    async fn open_report(&self, project: ProjectId, sealed: &[u8]) -> domain::Result<Report> {
+        self.open(project, sealed).await
     }
 }
 

@@ -5,7 +5,7 @@
 //! runtime handle. Reading again after a crash is safe: records are upserted by source
 //! id and the upload's errors are cleared when reading starts.
 
-use crate::{progress::Work, records, vault::Vault};
+use crate::{keyring::Keyring, progress::Work, records, vault::Vault};
 use chrono::Utc;
 use domain::{
     DomainError,
@@ -55,7 +55,7 @@ pub const MAX_EXPANSION: u64 = 200;
 #[derive(Clone)]
 pub struct Ingest {
     store: Arc<dyn Store>,
-    vault: Vault,
+    keys: Keyring,
     dir: PathBuf,
     /// Announces each upload whose reading ended (project, upload).
     settled: broadcast::Sender<(ProjectId, UploadId)>,
@@ -107,13 +107,13 @@ pub struct ReadOptions {
 impl Ingest {
     pub fn new(
         store: Arc<dyn Store>,
-        vault: Vault,
+        keys: Keyring,
         dir: PathBuf,
         background: crate::background::Supervisor,
     ) -> Self {
         Self {
             store,
-            vault,
+            keys,
             dir,
             settled: broadcast::channel(64).0,
             background,
@@ -190,11 +190,12 @@ impl Ingest {
     }
 
     pub fn path(&self, id: UploadId) -> PathBuf {
-        self.dir.join(format!("{id}.sealed"))
+        upload_path(&self.dir, id)
     }
 
-    pub fn vault(&self) -> &Vault {
-        &self.vault
+    /// The vault a project's uploads are sealed under.
+    pub async fn vault(&self, project: ProjectId) -> domain::Result<Arc<Vault>> {
+        self.keys.vault(project).await
     }
 
     pub async fn uploads_with_status(&self, status: UploadStatus) -> domain::Result<Vec<Upload>> {
@@ -202,7 +203,7 @@ impl Ingest {
     }
 
     /// Seals a Firebase project's hash parameters for keeping with the project.
-    pub fn seal_firebase(
+    pub async fn seal_firebase(
         &self,
         project: ProjectId,
         params: &FirebaseParams,
@@ -210,7 +211,9 @@ impl Ingest {
         let json = serde_json::to_vec(params)
             .map_err(|e| DomainError::Internal(format!("parameters encoding: {e}")))?;
         Ok(self
-            .vault
+            .keys
+            .vault(project)
+            .await?
             .seal(&json, secret_context(project, FIREBASE).as_bytes()))
     }
 
@@ -220,7 +223,9 @@ impl Ingest {
             return Ok(None);
         };
         let json = self
-            .vault
+            .keys
+            .vault(project)
+            .await?
             .open(&sealed, secret_context(project, FIREBASE).as_bytes())
             .map_err(|e| {
                 DomainError::Internal(format!("the project's Firebase parameters: {e}"))
@@ -303,15 +308,23 @@ impl Ingest {
         let id = upload.id;
         // Dropped at the end of this function, after the outcome is saved.
         let (_tracked, counters) = claim;
-        let outcome = match self.stored_firebase(upload.project_id).await {
-            Ok(stored) => {
+        let prepared = match self.stored_firebase(upload.project_id).await {
+            Ok(stored) => self
+                .keys
+                .vault(upload.project_id)
+                .await
+                .map(|v| (stored, v)),
+            Err(err) => Err(err),
+        };
+        let outcome = match prepared {
+            Ok((stored, vault)) => {
                 if options.firebase.is_none() {
                     options.firebase = stored;
                 }
                 let this = self.clone();
                 let handle = tokio::runtime::Handle::current();
                 tokio::task::spawn_blocking(move || {
-                    this.read_blocking(&handle, upload, options, counters)
+                    this.read_blocking(&handle, vault, upload, options, counters)
                 })
                 .await
                 .unwrap_or_else(|e| {
@@ -353,6 +366,7 @@ impl Ingest {
     fn read_blocking(
         &self,
         handle: &tokio::runtime::Handle,
+        vault: Arc<Vault>,
         upload: Upload,
         options: ReadOptions,
         counters: Arc<Counters>,
@@ -360,12 +374,13 @@ impl Ingest {
         let bytes_read = counters.bytes_read.clone();
         let mut sink = Sink::new(
             self.store.clone(),
-            self.vault.clone(),
+            vault.clone(),
             handle.clone(),
             upload.clone(),
             counters,
         )?;
         let read = self.each_file(
+            &vault,
             &upload,
             Some(bytes_read),
             None,
@@ -383,6 +398,7 @@ impl Ingest {
     /// With `only`, stops after that file. `counter` counts the stored bytes read.
     fn each_file(
         &self,
+        vault: &Vault,
         upload: &Upload,
         counter: Option<Arc<AtomicU64>>,
         only: Option<usize>,
@@ -394,8 +410,7 @@ impl Ingest {
             inner: file,
             count: counter.unwrap_or_default(),
         };
-        let plain = self
-            .vault
+        let plain = vault
             .reader(BufReader::new(counted))
             .map_err(|e| Failure::Unreadable(e.to_string()))?;
         let limit = upload
@@ -448,12 +463,13 @@ impl Ingest {
     /// list, which may come before or after the users they name.
     fn ldif_memberships(
         &self,
+        vault: &Vault,
         upload: &Upload,
         index: usize,
         encoding: TextEncoding,
     ) -> Result<Memberships, Failure> {
         let mut memberships = Memberships::default();
-        self.each_file(upload, None, Some(index), &mut |_, _, input| {
+        self.each_file(vault, upload, None, Some(index), &mut |_, _, input| {
             // Broken entries are reported by the second pass, which reads everything.
             for item in LdifReader::groups_only(decoded(input, encoding)) {
                 if let Ok(LdifItem::Group { dn, name, members }) = item {
@@ -553,7 +569,8 @@ impl Ingest {
                 }
             }
             Format::Ldif => {
-                let memberships = self.ldif_memberships(upload, index, detection.encoding)?;
+                let memberships =
+                    self.ldif_memberships(&sink.vault, upload, index, detection.encoding)?;
                 let mut entries = LdifReader::new(input);
                 while let Some(item) = entries.next() {
                     match item {
@@ -640,6 +657,8 @@ const QUEUE: usize = 8;
 /// locations) and passes it on to a sealing thread that seals records and saves them
 /// in batches. Reading, sealing and the database each keep part of a core busy.
 struct Sink {
+    /// The vault of the upload's project.
+    vault: Arc<Vault>,
     handle: tokio::runtime::Handle,
     counters: Arc<Counters>,
     rows_ok: u64,
@@ -660,7 +679,7 @@ struct Sink {
 impl Sink {
     fn new(
         store: Arc<dyn Store>,
-        vault: Vault,
+        vault: Arc<Vault>,
         handle: tokio::runtime::Handle,
         upload: Upload,
         counters: Arc<Counters>,
@@ -668,7 +687,7 @@ impl Sink {
         let (queue, items) = std::sync::mpsc::sync_channel(QUEUE);
         let mut batches = Batches {
             store,
-            vault,
+            vault: vault.clone(),
             handle: handle.clone(),
             upload,
             counters: counters.clone(),
@@ -682,6 +701,7 @@ impl Sink {
             .spawn(move || batches.run(items))
             .map_err(|e| Failure::Store(DomainError::Internal(format!("sealing thread: {e}"))))?;
         Ok(Self {
+            vault,
             handle,
             counters,
             rows_ok: 0,
@@ -789,7 +809,7 @@ impl Sink {
 /// order, one in flight while the next is filled.
 struct Batches {
     store: Arc<dyn Store>,
-    vault: Vault,
+    vault: Arc<Vault>,
     handle: tokio::runtime::Handle,
     upload: Upload,
     counters: Arc<Counters>,
@@ -938,6 +958,11 @@ impl<R: Read> Read for Limited<R> {
 
 pub fn uploads_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("uploads")
+}
+
+/// Where an upload's sealed file lives in `dir`.
+pub fn upload_path(dir: &Path, id: UploadId) -> PathBuf {
+    dir.join(format!("{id}.sealed"))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod assessment;
 pub mod background;
 pub mod config;
 pub mod ingest;
+pub mod keyring;
 pub mod legacy;
 pub mod passwords;
 pub mod progress;
@@ -88,8 +89,9 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     Ok(state)
 }
 
-/// The workers over `store`, holding `vault`'s key, reading uploads kept in `uploads`,
-/// their background work under `background`.
+/// The workers over `store`, holding `vault`'s key (the server's, which keeps each
+/// project's own), reading uploads kept in `uploads`, their background work under
+/// `background`.
 pub fn workers(
     store: &Arc<dyn domain::ports::Store>,
     vault: &vault::Vault,
@@ -97,20 +99,22 @@ pub fn workers(
     run_config: runs::RunConfig,
     background: &background::Supervisor,
 ) -> web::Workers {
-    let targets = scim::connector::Targets::new(vault.clone());
+    let keys = keyring::Keyring::new(vault.clone(), store.clone(), uploads.clone());
+    let targets = scim::connector::Targets::new(keys.clone());
     web::Workers {
-        ingest: ingest::Ingest::new(store.clone(), vault.clone(), uploads, background.clone()),
-        assessments: assessment::Assessments::new(store.clone(), vault.clone(), background.clone()),
-        records: record_work::RecordWorker::new(store.clone(), vault.clone(), background.clone()),
+        ingest: ingest::Ingest::new(store.clone(), keys.clone(), uploads, background.clone()),
+        assessments: assessment::Assessments::new(store.clone(), keys.clone(), background.clone()),
+        records: record_work::RecordWorker::new(store.clone(), keys.clone(), background.clone()),
         runs: runs::Runs::new(
             store.clone(),
-            vault.clone(),
+            keys.clone(),
             targets.clone(),
             run_config,
             background.clone(),
         ),
         targets,
-        passwords: passwords::PasswordWorker::new(vault.clone()),
+        passwords: passwords::PasswordWorker::new(keys.clone()),
+        keys,
     }
 }
 
@@ -145,7 +149,8 @@ pub async fn resume_uploads(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Removes expired sessions and tokens every ten minutes, until Ferry stops.
+/// Removes expired sessions and tokens, and purges the projects whose retention
+/// period ended, every ten minutes, until Ferry stops.
 fn start_housekeeping(state: &AppState) {
     let (ferry, stop) = (state.ferry.clone(), state.background.stopping());
     state
@@ -155,10 +160,20 @@ fn start_housekeeping(state: &AppState) {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 tokio::select! {
-                    _ = tick.tick() => match ferry.housekeeping().await {
-                        Ok(removed) => tracing::debug!(removed, "housekeeping done"),
-                        Err(err) => tracing::warn!(error = %err, "housekeeping failed"),
-                    },
+                    _ = tick.tick() => {
+                        match ferry.housekeeping().await {
+                            Ok(removed) => tracing::debug!(removed, "housekeeping done"),
+                            Err(err) => tracing::warn!(error = %err, "housekeeping failed"),
+                        }
+                        match ferry.purge_due().await {
+                            Ok(purged) => {
+                                for project in purged {
+                                    tracing::info!(project = %project, "the retention period ended: the project's imported data was purged");
+                                }
+                            }
+                            Err(err) => tracing::warn!(error = %err, "purging projects past their retention failed"),
+                        }
+                    }
                     () = stop.cancelled() => return Ok(()),
                 }
             }

@@ -4,7 +4,7 @@
 //! bounded queue behind them, so a flood of logins costs neither all the memory (an
 //! argon2 or scrypt hash can take tens of megabytes) nor the request threads.
 
-use crate::{legacy::LegacyClient, vault::Vault};
+use crate::{keyring::Keyring, legacy::LegacyClient};
 use async_trait::async_trait;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use domain::{
@@ -26,7 +26,7 @@ pub const MAX_WAITING_CHECKS: usize = 512;
 
 #[derive(Clone)]
 pub struct PasswordWorker {
-    vault: Vault,
+    keys: Keyring,
     /// One permit per core: the checks that run.
     running: Arc<Semaphore>,
     /// The checks that run or wait.
@@ -35,10 +35,10 @@ pub struct PasswordWorker {
 }
 
 impl PasswordWorker {
-    pub fn new(vault: Vault) -> Self {
+    pub fn new(keys: Keyring) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         Self {
-            vault,
+            keys,
             running: Arc::new(Semaphore::new(cores)),
             admitted: Arc::new(Semaphore::new(cores + MAX_WAITING_CHECKS)),
             legacy: LegacyClient::new(),
@@ -62,7 +62,7 @@ impl PasswordWork for PasswordWorker {
         // Claims are three numbers and a UUID: serializing them cannot fail.
         let payload = serde_json::to_vec(claims).unwrap_or_default();
         let body = URL_SAFE_NO_PAD.encode(&payload);
-        let signature = URL_SAFE_NO_PAD.encode(self.vault.sign(body.as_bytes()));
+        let signature = URL_SAFE_NO_PAD.encode(self.keys.master().sign(body.as_bytes()));
         format!("{TOKEN_PREFIX}{body}.{signature}")
     }
 
@@ -70,7 +70,11 @@ impl PasswordWork for PasswordWorker {
         let rest = token.strip_prefix(TOKEN_PREFIX)?;
         let (body, signature) = rest.split_once('.')?;
         let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
-        if !self.vault.verify_signature(body.as_bytes(), &signature) {
+        if !self
+            .keys
+            .master()
+            .verify_signature(body.as_bytes(), &signature)
+        {
             return None;
         }
         let payload = URL_SAFE_NO_PAD.decode(body).ok()?;
@@ -79,7 +83,10 @@ impl PasswordWork for PasswordWorker {
 
     fn context_id(&self, project: ProjectId, nonce: &str, expires_at: i64) -> String {
         let body = format!("{nonce}.{expires_at}");
-        let signature = self.vault.sign(&Self::context_payload(project, &body));
+        let signature = self
+            .keys
+            .master()
+            .sign(&Self::context_payload(project, &body));
         format!(
             "{CONTEXT_PREFIX}{body}.{}",
             URL_SAFE_NO_PAD.encode(signature)
@@ -91,7 +98,8 @@ impl PasswordWork for PasswordWorker {
         let (body, signature) = rest.rsplit_once('.')?;
         let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
         if !self
-            .vault
+            .keys
+            .master()
             .verify_signature(&Self::context_payload(project, body), &signature)
         {
             return None;
@@ -119,14 +127,19 @@ impl PasswordWork for PasswordWorker {
             .map_err(|e| DomainError::Internal(format!("a password check stopped: {e}")))
     }
 
-    fn seal_legacy_secret(&self, project: ProjectId, secret: &str) -> Vec<u8> {
-        self.vault
-            .seal(secret.as_bytes(), &Self::legacy_context(project))
+    async fn seal_legacy_secret(&self, project: ProjectId, secret: &str) -> Result<Vec<u8>> {
+        Ok(self
+            .keys
+            .vault(project)
+            .await?
+            .seal(secret.as_bytes(), &Self::legacy_context(project)))
     }
 
-    fn open_legacy_secret(&self, project: ProjectId, sealed: &[u8]) -> Result<Secret> {
+    async fn open_legacy_secret(&self, project: ProjectId, sealed: &[u8]) -> Result<Secret> {
         let plain = self
-            .vault
+            .keys
+            .vault(project)
+            .await?
             .open(sealed, &Self::legacy_context(project))
             .map_err(|_| {
                 DomainError::Internal(
@@ -165,7 +178,8 @@ mod tests {
 
     #[test]
     fn tokens_carry_their_claims_and_refuse_any_change() {
-        let worker = PasswordWorker::new(Vault::new(&[7u8; 32]));
+        let worker =
+            PasswordWorker::new(Keyring::server_only(crate::vault::Vault::new(&[7u8; 32])));
         let claims = TokenClaims {
             p: uuid::Uuid::nil(),
             g: 3,
@@ -174,7 +188,7 @@ mod tests {
         let token = worker.sign_token(&claims);
         assert_eq!(worker.check_token(&token), Some(claims.clone()));
         // Another server key, a changed body, a cut signature: refused.
-        let other = PasswordWorker::new(Vault::new(&[8u8; 32]));
+        let other = PasswordWorker::new(Keyring::server_only(crate::vault::Vault::new(&[8u8; 32])));
         assert_eq!(other.check_token(&token), None);
         let forged = TokenClaims { g: 4, ..claims };
         let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());

@@ -4,7 +4,7 @@
 //! evaluated on both cores, with progress and a sealed report; and support staff's
 //! actions on more users than one request holds, carried out step by step.
 
-use crate::{background::Supervisor, records, scan, vault::Vault};
+use crate::{background::Supervisor, keyring::Keyring, records, scan, vault::Vault};
 use async_trait::async_trait;
 use chrono::Utc;
 use domain::{
@@ -40,27 +40,27 @@ fn joined(e: tokio::task::JoinError) -> DomainError {
 #[derive(Clone)]
 pub struct RecordWorker {
     store: Arc<dyn Store>,
-    vault: Vault,
+    keys: Keyring,
     background: Supervisor,
 }
 
+fn open_all(
+    vault: &Vault,
+    project: ProjectId,
+    rows: Vec<(String, Vec<u8>)>,
+) -> domain::Result<Vec<NormalizedUser>> {
+    rows.iter()
+        .map(|(id, sealed)| records::open(vault, project, id, sealed))
+        .collect()
+}
+
 impl RecordWorker {
-    pub fn new(store: Arc<dyn Store>, vault: Vault, background: Supervisor) -> Self {
+    pub fn new(store: Arc<dyn Store>, keys: Keyring, background: Supervisor) -> Self {
         Self {
             store,
-            vault,
+            keys,
             background,
         }
-    }
-
-    fn open_all(
-        &self,
-        project: ProjectId,
-        rows: Vec<(String, Vec<u8>)>,
-    ) -> domain::Result<Vec<NormalizedUser>> {
-        rows.iter()
-            .map(|(id, sealed)| records::open(&self.vault, project, id, sealed))
-            .collect()
     }
 
     async fn random(&self, project: ProjectId, seed: u64, limit: u32) -> domain::Result<Sampled> {
@@ -92,8 +92,8 @@ impl RecordWorker {
             .sealed_records_by_digest(project, &from, &to, limit)
             .await?;
         let scanned = rows.len() as u64;
-        let this = self.clone();
-        let records = tokio::task::spawn_blocking(move || this.open_all(project, rows))
+        let vault = self.keys.vault(project).await?;
+        let records = tokio::task::spawn_blocking(move || open_all(&vault, project, rows))
             .await
             .map_err(joined)??;
         Ok(Sampled { records, scanned })
@@ -102,7 +102,9 @@ impl RecordWorker {
     async fn search(&self, project: ProjectId, text: &str, limit: u32) -> domain::Result<Sampled> {
         let wanted = text.trim().to_lowercase();
         let limit = limit as usize;
-        let mut found = self.open_all(
+        let vault = self.keys.vault(project).await?;
+        let mut found = open_all(
+            &vault,
             project,
             self.store
                 .sealed_records(project, &[text.trim().to_string()])
@@ -120,12 +122,12 @@ impl RecordWorker {
             };
             after = Some(last.clone());
             scanned += page.len() as u64;
-            let this = self.clone();
+            let vault = vault.clone();
             let wanted = wanted.clone();
             let matches = tokio::task::spawn_blocking(move || {
                 let mut matches = Vec::new();
                 for (id, _, sealed) in &page {
-                    let user = records::open(&this.vault, project, id, sealed)?;
+                    let user = records::open(&vault, project, id, sealed)?;
                     if matches_text(&user, &wanted) {
                         matches.push(user);
                     }
@@ -187,6 +189,7 @@ impl RecordWorker {
         done: Arc<AtomicU64>,
     ) -> domain::Result<Vec<u8>> {
         let stop = self.background.stopping();
+        let project_vault = self.keys.vault(project).await?;
         let counter = scan::scan(
             &self.store,
             project,
@@ -194,7 +197,8 @@ impl RecordWorker {
             &done,
             ImpactCounter::new(mapping, user_types),
             |mut counter, page| {
-                let (vault, store, done) = (self.vault.clone(), self.store.clone(), done.clone());
+                let (vault, store, done) =
+                    (project_vault.clone(), self.store.clone(), done.clone());
                 let evaluator = evaluator.clone();
                 async move {
                     let count = page.len() as u64;
@@ -222,7 +226,7 @@ impl RecordWorker {
         let report = counter.finish();
         let json = serde_json::to_vec(&report)
             .map_err(|e| DomainError::Internal(format!("impact encoding: {e}")))?;
-        Ok(self.vault.seal(&json, context(project).as_bytes()))
+        Ok(project_vault.seal(&json, context(project).as_bytes()))
     }
 
     /// Impacts a stopped server left computing are marked failed, to be started again.
@@ -302,7 +306,7 @@ impl RecordWork for RecordWorker {
                 let ids: Vec<String> = ids.iter().take(MAX_IDS).cloned().collect();
                 let rows = self.store.sealed_records(project, &ids).await?;
                 let scanned = rows.len() as u64;
-                let records = self.open_all(project, rows)?;
+                let records = open_all(&*self.keys.vault(project).await?, project, rows)?;
                 Ok(Sampled { records, scanned })
             }
         }
@@ -324,9 +328,11 @@ impl RecordWork for RecordWorker {
             .done(crate::progress::Work::Impact(project))
     }
 
-    fn open_impact(&self, project: ProjectId, sealed: &[u8]) -> domain::Result<ImpactReport> {
+    async fn open_impact(&self, project: ProjectId, sealed: &[u8]) -> domain::Result<ImpactReport> {
         let json = self
-            .vault
+            .keys
+            .vault(project)
+            .await?
             .open(sealed, context(project).as_bytes())
             .map_err(|e| DomainError::Internal(format!("impact report: {e}")))?;
         serde_json::from_slice(&json)
@@ -334,20 +340,29 @@ impl RecordWork for RecordWorker {
     }
 
     fn search_digest(&self, project: ProjectId, key: &str) -> String {
-        records::search_digest(&self.vault, project, key)
+        records::search_digest(self.keys.master(), project, key)
     }
 
-    fn open_record(
+    async fn open_record(
         &self,
         project: ProjectId,
         source_id: &str,
         sealed: &[u8],
     ) -> domain::Result<NormalizedUser> {
-        records::open(&self.vault, project, source_id, sealed)
+        records::open(
+            &*self.keys.vault(project).await?,
+            project,
+            source_id,
+            sealed,
+        )
     }
 
-    fn seal_record(&self, project: ProjectId, user: &NormalizedUser) -> domain::Result<Vec<u8>> {
-        records::seal(&self.vault, project, user).map(|s| s.data)
+    async fn seal_record(
+        &self,
+        project: ProjectId,
+        user: &NormalizedUser,
+    ) -> domain::Result<Vec<u8>> {
+        records::seal(&*self.keys.vault(project).await?, project, user).map(|s| s.data)
     }
 
     fn spawn_review_task(&self, task: ReviewTask) {

@@ -1,7 +1,7 @@
 //! The migration plan for the browser: the plan with what Ferry's data adds to it,
 //! saving a version (the document travels as JSON text, read by the domain's own type
 //! so a malformed one is a clear 422), the versions, one version, a comparison, and an
-//! owner's approval; and the final report.
+//! owner's approval; the final report; retention and the purge.
 
 use crate::error::AppError;
 use domain::{
@@ -92,6 +92,56 @@ pub async fn approve_plan(project: String, version: u32) -> Result<PlanView, App
     let project = project.parse().map_err(fail)?;
     ferry
         .approve_plan(&actor, project, version)
+        .await
+        .map_err(fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "retention/get")]
+pub async fn get_retention(project: String) -> Result<domain::retention::RetentionView, AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    ferry.retention(&actor, project).await.map_err(fail)
+}
+
+/// `days` empty keeps the data until purged by hand; the two choices are checkboxes.
+#[server(prefix = "/sfn", endpoint = "retention/save")]
+pub async fn save_retention(
+    project: String,
+    days: String,
+    #[server(default)] keep_crosswalk: Option<String>,
+    #[server(default)] keep_report: Option<String>,
+) -> Result<domain::retention::RetentionView, AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    let days = match days.trim() {
+        "" => None,
+        text => Some(text.parse::<u32>().map_err(|_| {
+            fail(domain::DomainError::invalid(
+                "days",
+                "a whole number of days, or empty to keep the data until purged by hand",
+            ))
+        })?),
+    };
+    let retention = domain::retention::Retention {
+        days,
+        keep_crosswalk: keep_crosswalk.is_some(),
+        keep_report: keep_report.is_some(),
+    };
+    ferry
+        .save_retention(&actor, project, retention)
+        .await
+        .map_err(fail)
+}
+
+#[server(prefix = "/sfn", endpoint = "retention/purge")]
+pub async fn purge_project(
+    project: String,
+    confirm: String,
+) -> Result<domain::retention::PurgeOutcome, AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    ferry
+        .purge_project(&actor, project, &confirm)
         .await
         .map_err(fail)
 }

@@ -75,9 +75,18 @@ pub fn ProjectLayout() -> impl IntoView {
                                     <p class="muted">
                                         {p.source_kind.label()}
                                         {p.archived.then(|| view! { " · " <span class="badge muted">"Archived"</span> })}
+                                        {p.purged_at.is_some().then(|| view! { " · " <span class="badge muted">"Purged"</span> })}
                                     </p>
                                 </div>
                             </div>
+                            {p.purged_at.map(|at| view! {
+                                <p class="alert info" id="purged-notice">
+                                    {format!(
+                                        "This project's imported data was purged on {}: its records, uploaded files and secrets were destroyed with the project's key. The project is read only; the audit log and what the purge kept (the crosswalk, the final report) stay readable.",
+                                        crate::components::format_time(at)
+                                    )}
+                                </p>
+                            })}
                             <nav class="stages" aria-label="Migration stages">
                                 {Stage::AVAILABLE
                                     .into_iter()
@@ -126,7 +135,7 @@ pub fn ProjectOverview() -> impl IntoView {
                             </section>
                             <SupportStaffCard project_id=project.id.to_string() can_manage />
                         </div>
-                        {(can_manage && !project.archived).then(|| view! { <EditProject project /> })}
+                        {(can_manage && !project.archived && project.purged_at.is_none()).then(|| view! { <EditProject project /> })}
                     }.into_any(),
                 }
             })}
@@ -220,7 +229,9 @@ fn JourneySteps(journey: Journey, project_id: String) -> impl IntoView {
     }
 }
 
-fn bump_on_success<T: Clone + Send + Sync + 'static>(value: Signal<Option<Result<T, AppError>>>) {
+pub(crate) fn bump_on_success<T: Clone + Send + Sync + 'static>(
+    value: Signal<Option<Result<T, AppError>>>,
+) {
     let updated = use_context::<RwSignal<u32>>();
     Effect::new(move |_| {
         if matches!(value.get(), Some(Ok(_)))

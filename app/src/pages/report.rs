@@ -4,16 +4,20 @@
 //! plan's approvals — printable (or saved as PDF) and as JSON.
 
 use crate::{
-    api::plan::get_report,
+    api::plan::{PurgeProject, SaveRetention, get_report, get_retention},
     components::{
         charts::{Bar, BarChart},
         format_optional_time, format_time,
-        forms::LoadError,
+        forms::{FieldError, FormError, LoadError, action_error, succeeded},
         grouped,
+        layout::current_account,
     },
+    pages::project::bump_on_success,
 };
 use domain::{
+    retention::RetentionView,
     review::class_label,
+    roles::Permission,
     runs::RunKind,
     service::{FinalReport, ReconcileResult},
 };
@@ -25,9 +29,15 @@ use leptos_router::hooks::use_params_map;
 pub fn ReportPage() -> impl IntoView {
     let params = use_params_map();
     let project = Signal::derive(move || params.read().get("id").unwrap_or_default());
-    let report = Resource::new(move || project.get(), get_report);
+    let purge = ServerAction::<PurgeProject>::new();
+    let purged = succeeded(purge);
+    let report = Resource::new(
+        move || (project.get(), purged.get()),
+        |(p, _)| get_report(p),
+    );
     view! {
         <Title text="Report" />
+        <RetentionCard project purge />
         <Transition fallback=|| view! { <p class="muted">"Loading the report…"</p> }>
             {move || Suspend::new(async move {
                 match report.await {
@@ -63,6 +73,9 @@ fn ReportView(report: FinalReport, project: String) -> impl IntoView {
             </div>
             <h2>{format!("Final report: {}", report.project)}</h2>
             <p class="muted">{format!("{} export · generated {}", report.source, format_time(report.generated_at))}</p>
+            {report.purged_at.map(|at| view! {
+                <p class="alert info" id="report-kept">{format!("This is the report as it stood when the imported data was purged on {}.", format_time(at))}</p>
+            })}
             <section class="card" id="report-standing">
                 <h3>"Where every user stands"</h3>
                 <p>{format!(
@@ -174,5 +187,132 @@ fn Reconciled(result: ReconcileResult, project: String) -> impl IntoView {
                 <tr><td>{class_label(&c.error_class)}</td><td class="num">{grouped(c.count)}</td></tr>
             }).collect_view()}</tbody>
         </table></div>
+    }
+}
+
+/// How long the imported data is kept, what a purge keeps, and the purge itself
+/// (owners; administrators see it).
+#[component]
+fn RetentionCard(project: Signal<String>, purge: ServerAction<PurgeProject>) -> impl IntoView {
+    let save = ServerAction::<SaveRetention>::new();
+    let (saved, purged) = (succeeded(save), succeeded(purge));
+    let retention = Resource::new(
+        move || (project.get(), saved.get(), purged.get()),
+        |(p, _, _)| get_retention(p),
+    );
+    bump_on_success(Signal::derive(move || purge.value().get()));
+    let me = current_account();
+    view! {
+        <section class="card no-print" id="retention">
+            <h2>"Retention and purge"</h2>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    let owner = me.await.is_ok_and(|a| a.role.allows(Permission::PurgeData));
+                    match retention.await {
+                        Err(error) => view! { <LoadError error /> }.into_any(),
+                        Ok(view) => view! { <RetentionBody view owner project=project.get_untracked() save purge /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn RetentionBody(
+    view: RetentionView,
+    owner: bool,
+    project: String,
+    save: ServerAction<SaveRetention>,
+    purge: ServerAction<PurgeProject>,
+) -> impl IntoView {
+    let (save_error, purge_error) = (action_error(save), action_error(purge));
+    let outcome = move || purge.value().get().and_then(|r| r.ok());
+    let h = &view.holding;
+    let holding = format!(
+        "The project holds {} records from {} uploads; the crosswalk has {} rows.",
+        grouped(h.records),
+        grouped(h.uploads),
+        grouped(h.crosswalk_rows)
+    );
+    let key = if view.own_key {
+        "Its records, files and secrets are sealed under a key of the project's own: a purge destroys the key, so no copy anywhere (a backup, the database's free pages) can be opened again."
+    } else {
+        "Its records are sealed under the server's key (the project was made before keys were per project): a purge deletes them."
+    };
+    let schedule = match (
+        view.retention.days,
+        view.real_run_finished_at,
+        view.purge_due_at,
+    ) {
+        (None, _, _) => {
+            "No retention period: the imported data is kept until an owner purges it.".to_string()
+        }
+        (Some(days), None, _) => format!(
+            "Kept {days} days after the real run finishes; no real run has finished yet, so no purge is scheduled."
+        ),
+        (Some(days), Some(finished), Some(due)) => format!(
+            "Kept {days} days after the real run finished ({}): Ferry purges the imported data on {}.",
+            format_time(finished),
+            format_time(due)
+        ),
+        (Some(days), Some(_), None) => format!("Kept {days} days after the real run."),
+    };
+    let days = view
+        .retention
+        .days
+        .map(|d| d.to_string())
+        .unwrap_or_default();
+    let name_hint = "Type the project's name to confirm";
+    let (for_save, for_purge) = (project.clone(), project);
+    match view.purged_at {
+        Some(at) => view! {
+            <p id="retention-purged">{format!(
+                "Purged on {}. {}",
+                format_time(at),
+                match (view.retention.keep_crosswalk, view.retention.keep_report) {
+                    (true, true) => "The crosswalk and the final report below were kept.",
+                    (true, false) => "The crosswalk was kept; the report was not.",
+                    (false, true) => "The final report below was kept; the crosswalk was not.",
+                    (false, false) => "Neither the crosswalk nor the report was kept.",
+                }
+            )}</p>
+            {move || outcome().map(|o| view! { <p class="alert success" id="purge-outcome">{format!("Purged: {}.", o.describe())}</p> })}
+        }
+        .into_any(),
+        None => view! {
+            <p id="retention-schedule">{schedule}</p>
+            <p class="muted">{holding}" "{key}</p>
+            {if owner {
+                view! {
+                    <ActionForm action=save attr:id="retention-form">
+                        <input type="hidden" name="project" value=for_save />
+                        <label for="retention-days">"Days to keep the imported data after the real run (empty: until purged by hand)"</label>
+                        <input id="retention-days" name="days" type="number" min="1" max="3650" inputmode="numeric" value=days />
+                        <FieldError error=save_error field="days" />
+                        <label class="check"><input type="checkbox" name="keep_crosswalk" value="on" checked=view.retention.keep_crosswalk />" Keep the crosswalk (each legacy id with the target's id)"</label>
+                        <label class="check"><input type="checkbox" name="keep_report" value="on" checked=view.retention.keep_report />" Keep the final report as it stands at the purge"</label>
+                        <button type="submit" id="retention-save">"Save retention"</button>
+                        <FormError error=save_error />
+                    </ActionForm>
+                    <details class="danger-zone" id="purge-zone">
+                        <summary>"Purge the imported data now"</summary>
+                        <p>"Destroys the project's records, uploaded files, assessment findings, reports, target and legacy secrets, the review queue and the password service's logins. The audit log stays; the crosswalk and the report stay as chosen above. The project becomes read only. This cannot be undone."</p>
+                        <ActionForm action=purge attr:id="purge-form">
+                            <input type="hidden" name="project" value=for_purge />
+                            <label for="purge-confirm">{name_hint}</label>
+                            <input id="purge-confirm" name="confirm" type="text" autocomplete="off" required />
+                            <FieldError error=purge_error field="confirm" />
+                            <button type="submit" id="purge" class="danger">"Purge the imported data"</button>
+                            <FormError error=purge_error />
+                        </ActionForm>
+                    </details>
+                }
+                .into_any()
+            } else {
+                view! { <p class="muted">"Only an owner sets the retention period or purges the data."</p> }.into_any()
+            }}
+        }
+        .into_any(),
     }
 }

@@ -190,7 +190,9 @@ fn UploadRow(
         let _ = (&remove_id, refused, refresh);
     };
     let name = upload.file_name.clone();
-    let settled = matches!(upload.status, UploadStatus::Parsed | UploadStatus::Failed);
+    let purged = upload.purged_at;
+    let settled =
+        purged.is_none() && matches!(upload.status, UploadStatus::Parsed | UploadStatus::Failed);
     let again = (id.clone(), name.clone());
     let upload_id = upload.id;
     let (saved_bytes, saved_rows, size_bytes) =
@@ -221,6 +223,10 @@ fn UploadRow(
         }
     };
     let status = match upload.status {
+        _ if purged.is_some() => view! {
+            <span class="badge muted" title=purged.map(format_time).unwrap_or_default()>"Purged"</span>
+        }
+        .into_any(),
         UploadStatus::Stored => view! {
             {move || match now() {
                 Some(_) => progress_view().into_any(),

@@ -72,7 +72,12 @@ impl Ferry {
         };
         let classes = self.store.attribute_classes(project).await?;
         let report = match &row.sealed_report {
-            Some(sealed) => Some(runner.open_report(project, sealed)?.with_classes(&classes)),
+            Some(sealed) => Some(
+                runner
+                    .open_report(project, sealed)
+                    .await?
+                    .with_classes(&classes),
+            ),
             None => None,
         };
         let heatmap = report
@@ -166,7 +171,10 @@ impl Ferry {
             .and_then(|row| row.sealed_report)
             .ok_or_else(not_found)?;
         let classes = self.store.attribute_classes(project).await?;
-        let report = runner.open_report(project, &sealed)?.with_classes(&classes);
+        let report = runner
+            .open_report(project, &sealed)
+            .await?
+            .with_classes(&classes);
         let value = report
             .example(path, index)
             .ok_or_else(not_found)?

@@ -381,8 +381,10 @@ impl Ferry {
         let work = self.workers.records.as_ref();
         let exact_impact = match self.store.impact(project).await? {
             Some(row) if row.status == AssessmentStatus::Ready && row.user_types == *user_types => {
-                row.sealed_report
-                    .and_then(|sealed| work.open_impact(project, &sealed).ok())
+                match row.sealed_report {
+                    Some(sealed) => work.open_impact(project, &sealed).await.ok(),
+                    None => None,
+                }
             }
             _ => None,
         };
@@ -576,7 +578,7 @@ impl Ferry {
         let report = match &row.sealed_report {
             // A colliding value is a user's (an address, a name): shown masked, like the
             // assessment's examples; the two records' ids say where to look.
-            Some(sealed) => Some(work.open_impact(project, sealed)?).map(|mut report| {
+            Some(sealed) => Some(work.open_impact(project, sealed).await?).map(|mut report| {
                 for collision in &mut report.collisions {
                     collision.value = crate::assess::mask(&collision.value);
                 }

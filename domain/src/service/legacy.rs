@@ -50,7 +50,12 @@ impl Ferry {
             SecretChange::Keep => (current.and_then(|c| c.sealed_secret), ""),
             SecretChange::Remove => (None, ", secret removed"),
             SecretChange::Set(secret) => (
-                Some(self.workers.passwords.seal_legacy_secret(project, &secret)),
+                Some(
+                    self.workers
+                        .passwords
+                        .seal_legacy_secret(project, &secret)
+                        .await?,
+                ),
                 ", new secret",
             ),
         };
@@ -102,7 +107,7 @@ impl Ferry {
         self.writable_project(actor, project).await?;
         self.may_manage_passwords(actor, project).await?;
         let stored = self.stored_legacy(project).await?;
-        let secret = self.legacy_secret(project, &stored)?;
+        let secret = self.legacy_secret(project, &stored).await?;
         let outcome = self
             .workers
             .passwords
@@ -159,12 +164,20 @@ impl Ferry {
         Ok(LegacyView::from(&self.stored_legacy(project).await?))
     }
 
-    fn legacy_secret(&self, project: ProjectId, stored: &StoredLegacy) -> Result<Option<Secret>> {
-        stored
-            .sealed_secret
-            .as_deref()
-            .map(|sealed| self.workers.passwords.open_legacy_secret(project, sealed))
-            .transpose()
+    async fn legacy_secret(
+        &self,
+        project: ProjectId,
+        stored: &StoredLegacy,
+    ) -> Result<Option<Secret>> {
+        match stored.sealed_secret.as_deref() {
+            Some(sealed) => Ok(Some(
+                self.workers
+                    .passwords
+                    .open_legacy_secret(project, sealed)
+                    .await?,
+            )),
+            None => Ok(None),
+        }
     }
 
     /// The connection the service uses, from this instance's short-lived copy.
@@ -200,7 +213,7 @@ impl Ferry {
         password: Secret,
         notes: &mut Vec<DomainError>,
     ) -> Result<Reason> {
-        let secret = self.legacy_secret(project, legacy)?;
+        let secret = self.legacy_secret(project, legacy).await?;
         let outcome = self
             .workers
             .passwords

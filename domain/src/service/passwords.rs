@@ -825,7 +825,8 @@ impl Ferry {
         let record = self
             .workers
             .records
-            .open_record(project, &user.source_id, &sealed)?;
+            .open_record(project, &user.source_id, &sealed)
+            .await?;
         if !login_matches(&record, &pending.request.username) {
             return Ok((Reason::UsernameMismatch, Some(user), None));
         }
@@ -884,7 +885,9 @@ impl Ferry {
             return Ok(false);
         };
         let connector = self.workers.targets.as_ref();
-        let secrets = connector.open_secrets(project, role, &target.sealed_secrets)?;
+        let secrets = connector
+            .open_secrets(project, role, &target.sealed_secrets)
+            .await?;
         // A target that cannot say is not taken to have said no: the check fails.
         let resource = connector
             .get_user(&target.settings, &secrets, &user.scim_id)
@@ -1109,7 +1112,9 @@ impl Ferry {
             });
         }
         let connector = self.workers.targets.as_ref();
-        let secrets = connector.open_secrets(project, TargetRole::Test, &target.sealed_secrets)?;
+        let secrets = connector
+            .open_secrets(project, TargetRole::Test, &target.sealed_secrets)
+            .await?;
         let value = if kind.eq_ignore_ascii_case("boolean") {
             serde_json::Value::Bool(true)
         } else {

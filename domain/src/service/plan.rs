@@ -57,12 +57,59 @@ pub struct PlanUserType {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AutoMilestone {
-    /// `assessment`, `mapping`, `test_run`, `plan_approved`, `real_run`.
+    /// `assessment`, `mapping`, `test_run`, `plan_approved`, `real_run`, `reconciled`,
+    /// `purged`.
     pub key: String,
     pub title: String,
     pub done: Option<AutoDone>,
     /// What it waits for, when not done.
     pub waiting_for: String,
+}
+
+/// The milestones after the real run: the latest reconciliation found everything as
+/// sent, and the imported data was purged.
+fn with_close(
+    mut milestones: Vec<AutoMilestone>,
+    runs: &[Run],
+    purged_at: Option<DateTime<Utc>>,
+) -> Vec<AutoMilestone> {
+    let reconciled = runs
+        .iter()
+        .filter(|r| r.kind == RunKind::Reconcile && r.state.is_final() && r.finished_at.is_some())
+        .max_by_key(|r| r.finished_at);
+    let clean = reconciled.filter(|r| r.state == RunState::Succeeded && r.counts.failed == 0);
+    milestones.push(AutoMilestone {
+        key: "reconciled".into(),
+        title: "Reconciliation clean".into(),
+        done: clean.and_then(|r| {
+            Some(AutoDone {
+                at: r.finished_at?,
+                detail: format!(
+                    "{} users read back from the target, all as sent",
+                    crate::numbers::grouped(r.counts.skipped)
+                ),
+            })
+        }),
+        waiting_for: match reconciled {
+            Some(r) if r.counts.failed > 0 => format!(
+                "the {} users the latest reconciliation found different or missing, put right \
+                 from the review queue, and a reconciliation after that (Runs page)",
+                crate::numbers::grouped(r.counts.failed)
+            ),
+            _ => "a reconciliation that finds every user as sent (Runs page)".into(),
+        },
+    });
+    milestones.push(AutoMilestone {
+        key: "purged".into(),
+        title: "Exports purged".into(),
+        done: purged_at.map(|at| AutoDone {
+            at,
+            detail: "the imported data was purged and its key destroyed".into(),
+        }),
+        waiting_for: "the purge of the imported data once the retention period ends (Report page)"
+            .into(),
+    });
+    milestones
 }
 
 /// The Plan page in one.
@@ -156,6 +203,15 @@ impl Ferry {
     }
 
     async fn plan_view(&self, actor: &Actor, project: ProjectId) -> Result<PlanView> {
+        let found = self.project(actor, project).await?;
+        let mut view = self.plan_of(&found).await?;
+        view.may_approve = actor.role.allows(Permission::ApprovePlans);
+        Ok(view)
+    }
+
+    /// The plan of `found`, as nobody in particular sees it.
+    pub(crate) async fn plan_of(&self, found: &crate::projects::Project) -> Result<PlanView> {
+        let (project, purged_at) = (found.id, found.purged_at);
         let latest = self.store.plan_version(project, None).await?;
         let approved = self.approved_plan(project).await?;
         let document = latest
@@ -242,6 +298,7 @@ impl Ferry {
                 approved.as_ref(),
             )
             .await?;
+        let milestones = with_close(milestones, &runs, purged_at);
         Ok(PlanView {
             impact: impact_tests(&document.acceptable, &facts),
             document,
@@ -263,7 +320,7 @@ impl Ferry {
             heatmap: grid,
             today: now.with_timezone(&zone).date_naive(),
             facts,
-            may_approve: actor.role.allows(Permission::ApprovePlans),
+            may_approve: false,
         })
     }
 
@@ -282,7 +339,10 @@ impl Ferry {
         };
         match (row.status, row.sealed_report) {
             (AssessmentStatus::Ready, Some(sealed)) => Ok(Some(
-                self.workers.assessments.open_report(project, &sealed)?,
+                self.workers
+                    .assessments
+                    .open_report(project, &sealed)
+                    .await?,
             )),
             _ => Ok(None),
         }
@@ -336,7 +396,7 @@ impl Ferry {
                     && row.user_types == *user_types =>
             {
                 Ok(Some((
-                    self.workers.records.open_impact(project, &sealed)?,
+                    self.workers.records.open_impact(project, &sealed).await?,
                     row.finished_at,
                 )))
             }
@@ -400,7 +460,7 @@ impl Ferry {
                 let (_, sealed) = self.store.run_finish(run.id).await?;
                 let clean = match sealed {
                     Some(sealed) => {
-                        let readback = self.workers.runs.open_readback(run, &sealed)?;
+                        let readback = self.workers.runs.open_readback(run, &sealed).await?;
                         readback.missing == 0
                             && readback.unreadable == 0
                             && readback.mismatches.is_empty()

@@ -34,13 +34,7 @@ impl Ferry {
         if actor.require(Permission::ManageProjects).is_err() {
             return Ok(());
         }
-        let project = self.project(actor, id).await?;
-        if project.archived {
-            return Err(DomainError::Conflict(
-                "the project is archived and read only; restore it first".into(),
-            ));
-        }
-        Ok(())
+        Self::refuse_if_closed(&self.project(actor, id).await?)
     }
 
     pub async fn create_project(&self, actor: &Actor, draft: ProjectDraft) -> Result<Project> {
@@ -54,6 +48,7 @@ impl Ferry {
             archived: false,
             created_at: now,
             updated_at: now,
+            purged_at: None,
         };
         let audit = NewAuditEntry::by(
             actor,

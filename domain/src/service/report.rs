@@ -5,7 +5,7 @@
 
 use super::{AutoMilestone, Ferry};
 use crate::{
-    Result,
+    DomainError, Result,
     accounts::Actor,
     ids::ProjectId,
     pagination::PageRequest,
@@ -50,12 +50,35 @@ pub struct FinalReport {
     pub milestones: Vec<AutoMilestone>,
     /// The plan's approved versions, newest first.
     pub approvals: Vec<PlanVersionSummary>,
+    /// Set in the report a purge kept: the report as it stood then.
+    #[serde(default)]
+    pub purged_at: Option<DateTime<Utc>>,
 }
 
 impl Ferry {
+    /// The report as it stands; once the project's data was purged, the report the
+    /// purge kept (not found when it kept none).
     pub async fn final_report(&self, actor: &Actor, project: ProjectId) -> Result<FinalReport> {
         actor.require(Permission::ManageProjects)?;
         let found = self.project(actor, project).await?;
+        if found.purged_at.is_some() {
+            let sealed = self.store.kept_report(project).await?.ok_or_else(|| {
+                DomainError::NotFound(
+                    "report: the project's data was purged without keeping its report".into(),
+                )
+            })?;
+            let json = self.workers.keys.open_kept_report(project, &sealed)?;
+            return serde_json::from_slice(&json)
+                .map_err(|e| DomainError::Internal(format!("kept report: {e}")));
+        }
+        self.final_report_of(&found).await
+    }
+
+    pub(crate) async fn final_report_of(
+        &self,
+        found: &crate::projects::Project,
+    ) -> Result<FinalReport> {
+        let project = found.id;
         let mut runs: Vec<Run> = self
             .store
             .runs(project, PageRequest::new(Some(0), Some(200)))
@@ -78,7 +101,7 @@ impl Ferry {
             Some(run) => {
                 let (_, sealed) = self.store.run_finish(run.id).await?;
                 let extra_users = match sealed {
-                    Some(sealed) => Some(self.workers.runs.open_extra_users(run, &sealed)?),
+                    Some(sealed) => Some(self.workers.runs.open_extra_users(run, &sealed).await?),
                     None => None,
                 };
                 Some(ReconcileResult {
@@ -89,7 +112,7 @@ impl Ferry {
             }
             None => None,
         };
-        let plan = self.plan(actor, project).await?;
+        let plan = self.plan_of(found).await?;
         let approvals = self
             .store
             .plan_versions(project, PageRequest::new(Some(0), Some(100)))
@@ -99,7 +122,8 @@ impl Ferry {
             .filter(|v| v.approved_at.is_some())
             .collect();
         Ok(FinalReport {
-            project: found.name,
+            purged_at: None,
+            project: found.name.clone(),
             source: found.source_kind.label().to_string(),
             generated_at: self.now(),
             standing: self.store.queue_summary(project).await?,

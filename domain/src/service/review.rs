@@ -172,15 +172,10 @@ impl Ferry {
         self.project(actor, project).await.map(|_| ())
     }
 
-    /// Acting changes the project: not while it is archived.
+    /// Acting changes the project: not while it is archived or after its purge.
     async fn may_act_on_review(&self, actor: &Actor, project: ProjectId) -> Result<()> {
         self.may_review(actor, project).await?;
-        if self.project(actor, project).await?.archived {
-            return Err(DomainError::Conflict(
-                "the project is archived and read only; restore it first".into(),
-            ));
-        }
-        Ok(())
+        Self::refuse_if_closed(&self.project(actor, project).await?)
     }
 
     /// Owners and administrators manage the mapping, which shows records, so they
@@ -370,11 +365,13 @@ impl Ferry {
     )> {
         let work = self.workers.records.as_ref();
         let imported = match self.store.imported_record(project, source_id).await? {
-            Some((digest, data)) => Some((digest, work.open_record(project, source_id, &data)?)),
+            Some((digest, data)) => {
+                Some((digest, work.open_record(project, source_id, &data).await?))
+            }
             None => None,
         };
         let corrected = match self.store.correction(project, source_id).await? {
-            Some((data, info)) => Some((work.open_record(project, source_id, &data)?, info)),
+            Some((data, info)) => Some((work.open_record(project, source_id, &data).await?, info)),
             None => None,
         };
         Ok((imported, corrected))
@@ -503,7 +500,7 @@ impl Ferry {
                 fields.push(field.clone());
             }
         }
-        let sealed = work.seal_record(project, &user)?;
+        let sealed = work.seal_record(project, &user).await?;
         let digests: Vec<String> = search_keys(&user)
             .iter()
             .map(|k| work.search_digest(project, k))
@@ -940,15 +937,21 @@ impl Ferry {
             .await?
             .into_iter()
             .collect();
-        let rows = items
-            .iter()
-            .map(|item| {
-                let user = sealed
-                    .get(&item.source_id)
-                    .and_then(|data| work.open_record(export.project, &item.source_id, data).ok());
-                crate::review::export_row(item, user.as_ref(), export.unmasked)
-            })
-            .collect();
+        let mut rows = Vec::with_capacity(items.len());
+        for item in &items {
+            let user = match sealed.get(&item.source_id) {
+                Some(data) => work
+                    .open_record(export.project, &item.source_id, data)
+                    .await
+                    .ok(),
+                None => None,
+            };
+            rows.push(crate::review::export_row(
+                item,
+                user.as_ref(),
+                export.unmasked,
+            ));
+        }
         Ok((rows, next))
     }
 

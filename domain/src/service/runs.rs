@@ -394,9 +394,9 @@ impl Ferry {
         let (summary, sealed) = self.store.run_finish(id).await?;
         let (readback, extra_users) = match sealed {
             Some(sealed) if may_control && run.kind == RunKind::Reconcile => {
-                (None, Some(engine.open_extra_users(&run, &sealed)?))
+                (None, Some(engine.open_extra_users(&run, &sealed).await?))
             }
-            Some(sealed) if may_control => (Some(engine.open_readback(&run, &sealed)?), None),
+            Some(sealed) if may_control => (Some(engine.open_readback(&run, &sealed).await?), None),
             _ => (None, None),
         };
         let mut classes = self.store.error_classes(id).await?;
@@ -624,11 +624,9 @@ impl Ferry {
                 None
             }
             Some(stored) => {
-                let secrets: TargetSecrets = connector.open_secrets(
-                    project,
-                    TargetRole::Production,
-                    &stored.sealed_secrets,
-                )?;
+                let secrets: TargetSecrets = connector
+                    .open_secrets(project, TargetRole::Production, &stored.sealed_secrets)
+                    .await?;
                 let report = connector
                     .test_connection(&stored.settings, &secrets, now)
                     .await;
@@ -847,7 +845,7 @@ impl Ferry {
                 None,
             ));
         };
-        let report = work.open_impact(project, &sealed)?;
+        let report = work.open_impact(project, &sealed).await?;
         let (outcome, acceptable) =
             Self::impact_blockers(&report, &latest.mapping, accept_collisions);
         Ok((

@@ -19,10 +19,11 @@ impl Ferry {
         Ok(())
     }
 
-    fn view(&self, stored: StoredTarget) -> Result<TargetView> {
+    async fn view(&self, stored: StoredTarget) -> Result<TargetView> {
         let connector = self.workers.targets.as_ref();
-        let secrets =
-            connector.open_secrets(stored.project_id, stored.role, &stored.sealed_secrets)?;
+        let secrets = connector
+            .open_secrets(stored.project_id, stored.role, &stored.sealed_secrets)
+            .await?;
         Ok(TargetView::new(stored, &secrets))
     }
 
@@ -31,7 +32,11 @@ impl Ferry {
         self.may_manage_targets(actor, project).await?;
         let mut stored = self.store.targets(project).await?;
         stored.sort_by_key(|t| t.role != TargetRole::Production);
-        stored.into_iter().map(|t| self.view(t)).collect()
+        let mut views = Vec::with_capacity(stored.len());
+        for target in stored {
+            views.push(self.view(target).await?);
+        }
+        Ok(views)
     }
 
     pub async fn target(
@@ -42,7 +47,7 @@ impl Ferry {
     ) -> Result<TargetView> {
         self.may_manage_targets(actor, project).await?;
         let stored = self.stored_target(project, role).await?;
-        self.view(stored)
+        self.view(stored).await
     }
 
     async fn stored_target(&self, project: ProjectId, role: TargetRole) -> Result<StoredTarget> {
@@ -65,7 +70,9 @@ impl Ferry {
         self.may_manage_targets(actor, project).await?;
         let current = match self.store.target(project, role).await? {
             Some(stored) => {
-                let secrets = connector.open_secrets(project, role, &stored.sealed_secrets)?;
+                let secrets = connector
+                    .open_secrets(project, role, &stored.sealed_secrets)
+                    .await?;
                 Some((stored.settings, secrets))
             }
             None => None,
@@ -73,7 +80,7 @@ impl Ferry {
         let replaced_secret = input.secret.is_some();
         let replaced_headers = input.headers.is_some();
         let (settings, secrets) = input.validate(current.as_ref().map(|(s, x)| (s, x)))?;
-        let sealed = connector.seal_secrets(project, role, &secrets);
+        let sealed = connector.seal_secrets(project, role, &secrets).await?;
         let now = self.now();
         let mut detail = format!(
             "{}: {} ({})",
@@ -139,8 +146,9 @@ impl Ferry {
         self.writable_project(actor, project).await?;
         self.may_manage_targets(actor, project).await?;
         let stored = self.stored_target(project, role).await?;
-        let secrets: TargetSecrets =
-            connector.open_secrets(project, role, &stored.sealed_secrets)?;
+        let secrets: TargetSecrets = connector
+            .open_secrets(project, role, &stored.sealed_secrets)
+            .await?;
         let report = connector
             .test_connection(&stored.settings, &secrets, self.now())
             .await;

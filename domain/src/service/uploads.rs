@@ -8,11 +8,7 @@ impl Ferry {
     pub async fn may_upload(&self, actor: &Actor, project: ProjectId) -> Result<Project> {
         actor.require(Permission::ManageProjects)?;
         let project = self.project(actor, project).await?;
-        if project.archived {
-            return Err(DomainError::Conflict(
-                "the project is archived; restore it before uploading".into(),
-            ));
-        }
+        Self::refuse_if_closed(&project)?;
         Ok(project)
     }
 

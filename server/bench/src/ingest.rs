@@ -16,6 +16,7 @@ use domain::{
 use server::{
     assessment::Assessments,
     ingest::{Ingest, ReadOptions},
+    keyring::Keyring,
     security::{Argon2Hasher, OsSecrets, SystemClock, random_bytes},
     store,
     vault::Vault,
@@ -74,14 +75,14 @@ pub(crate) fn mib(bytes: Option<u64>) -> String {
 /// rate and peak memory (measured from its start).
 async fn assess(
     store: &Arc<dyn domain::ports::Store>,
-    vault: &Vault,
+    keys: &Keyring,
     project: ProjectId,
     records: u64,
 ) -> anyhow::Result<()> {
     reset_peak_rss();
     // The reading's page cache and freed memory the allocator keeps are still held.
     let before = status_bytes("VmRSS:");
-    let assessments = Assessments::new(store.clone(), vault.clone(), Default::default());
+    let assessments = Assessments::new(store.clone(), keys.clone(), Default::default());
     assessments.begin(project, records, "benchmark").await?;
     let started = Instant::now();
     let options = AssessOptions {
@@ -159,7 +160,8 @@ pub async fn run(files: &[PathBuf], with_assessment: bool) -> anyhow::Result<Vec
     let key: [u8; 32] = random_bytes();
     let uploads = dir.path().join("uploads");
     let (store, _, owner) = fresh(&url, &Vault::new(&key), &uploads).await?;
-    let ingest = Ingest::new(store.clone(), Vault::new(&key), uploads, Default::default());
+    let keys = Keyring::new(Vault::new(&key), store.clone(), uploads.clone());
+    let ingest = Ingest::new(store.clone(), keys.clone(), uploads, Default::default());
     let mut measures = Vec::new();
     let mut read_peaks = Vec::new();
     println!(
@@ -195,7 +197,7 @@ pub async fn run(files: &[PathBuf], with_assessment: bool) -> anyhow::Result<Vec
         if with_assessment {
             // Its own peak: the reading's is printed at the end for all files.
             let reading_peak = peak_rss_bytes();
-            assess(&store, ingest.vault(), project, records).await?;
+            assess(&store, &keys, project, records).await?;
             read_peaks.push(reading_peak);
         }
     }
@@ -238,6 +240,7 @@ pub async fn import(
                 archived: false,
                 created_at: now,
                 updated_at: now,
+                purged_at: None,
             },
             &NewAuditEntry::anonymous(
                 None,
@@ -250,7 +253,7 @@ pub async fn import(
         .await?;
     let id = UploadId(uuid::Uuid::now_v7());
     let started = Instant::now();
-    let (bytes, sha256) = seal(ingest, id, file)?;
+    let (bytes, sha256) = seal(ingest, &*ingest.vault(project).await?, id, file)?;
     let seal_seconds = started.elapsed().as_secs_f64();
     let file_name = file
         .file_name()
@@ -293,11 +296,16 @@ pub async fn import(
 }
 
 /// Stores `file` sealed as upload `id`, the way the upload handler streams a body.
-fn seal(ingest: &Ingest, id: UploadId, file: &Path) -> anyhow::Result<(u64, String)> {
+fn seal(
+    ingest: &Ingest,
+    vault: &Vault,
+    id: UploadId,
+    file: &Path,
+) -> anyhow::Result<(u64, String)> {
     let mut input = std::fs::File::open(file)
         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", file.display()))?;
     let output = std::fs::File::create(ingest.path(id))?;
-    let mut writer = ingest.vault().writer(io::BufWriter::new(output))?;
+    let mut writer = vault.writer(io::BufWriter::new(output))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0u64;

@@ -27,6 +27,7 @@ use domain::{
 };
 use server::{
     ingest::Ingest,
+    keyring::Keyring,
     runs::{RunConfig, Runs},
     scim::connector::Targets,
     security::random_bytes,
@@ -78,7 +79,7 @@ fn mapping() -> Mapping {
 pub(crate) struct Prepared {
     pub(crate) ferry: Ferry,
     pub(crate) store: Arc<dyn Store>,
-    pub(crate) vault: Vault,
+    pub(crate) keys: Keyring,
     pub(crate) actor: Actor,
     pub(crate) project: ProjectId,
     pub(crate) records: u64,
@@ -99,7 +100,8 @@ pub(crate) async fn prepare(
         channel: Channel::Web,
         address: None,
     };
-    let ingest = Ingest::new(store.clone(), vault.clone(), uploads, Default::default());
+    let keys = Keyring::new(vault, store.clone(), uploads.clone());
+    let ingest = Ingest::new(store.clone(), keys.clone(), uploads, Default::default());
     let (project, measure) = import(&store, &ingest, owner, export, "Run benchmark").await?;
     ferry
         .save_mapping(&actor, project, mapping(), "benchmark")
@@ -107,7 +109,7 @@ pub(crate) async fn prepare(
     Ok(Prepared {
         ferry,
         store,
-        vault,
+        keys,
         actor,
         project,
         records: measure.records,
@@ -238,11 +240,11 @@ pub(crate) async fn drive(
         run.id,
     );
     let store = &prepared.store;
-    let targets = Targets::new(prepared.vault.clone());
+    let targets = Targets::new(prepared.keys.clone());
     let created = store.create_run(run, records, &audit).await?;
     let runs = Runs::new(
         store.clone(),
-        prepared.vault.clone(),
+        prepared.keys.clone(),
         targets,
         RunConfig::default(),
         Default::default(),
@@ -299,6 +301,7 @@ async fn ceiling_pass(prepared: &Prepared, base_url: &str) -> anyhow::Result<(u6
     let compiled = mapping()
         .compile(None)
         .map_err(|p| anyhow::anyhow!("the benchmark's mapping: {}", p[0].message))?;
+    let vault = prepared.keys.vault(prepared.project).await?;
     let mut packer = Packer::new(1000, 1_048_576);
     let mut bodies = Vec::new();
     let mut users = 0u64;
@@ -313,7 +316,7 @@ async fn ceiling_pass(prepared: &Prepared, base_url: &str) -> anyhow::Result<(u6
         };
         after = Some(last.clone());
         for (id, _, sealed) in &page {
-            let user = server::records::open(&prepared.vault, prepared.project, id, sealed)?;
+            let user = server::records::open(&vault, prepared.project, id, sealed)?;
             let mut mapped = compiled.map(&user);
             if !mapped.failures.is_empty() {
                 continue;

@@ -19,6 +19,7 @@ use domain::{
 };
 use serde_json::json;
 use server::{
+    keyring::Keyring,
     scim::{
         client::{Limits, ScimClient},
         connector::Targets,
@@ -118,7 +119,7 @@ async fn ferry_pass(
     prefix: &str,
 ) -> anyhow::Result<Pass> {
     let (settings, secrets) = settings(base_url, token)?;
-    let report = Targets::new(Vault::new(&[0u8; 32]))
+    let report = Targets::new(Keyring::server_only(Vault::new(&[0u8; 32])))
         .test_connection(&settings, &secrets, chrono::Utc::now())
         .await;
     if !report.passed() {
@@ -153,7 +154,7 @@ async fn peer_passes(executable: &Path, users: usize) -> anyhow::Result<(Pass, P
     let ceiling_peer = start_peer(executable).await?;
     let ferry_peer = start_peer(executable).await?;
     let (settings, secrets) = settings(&ferry_peer.base_url, PEER_TOKEN)?;
-    let report = Targets::new(Vault::new(&[0u8; 32]))
+    let report = Targets::new(Keyring::server_only(Vault::new(&[0u8; 32])))
         .test_connection(&settings, &secrets, chrono::Utc::now())
         .await;
     if !report.passed() {

@@ -47,7 +47,11 @@ impl Inner {
         let readback = match found {
             Some(json) => {
                 let json = json.map_err(|e| DomainError::Internal(e.to_string()))?;
-                Some(self.vault.seal(&json, readback_context(run.id).as_bytes()))
+                Some(
+                    context
+                        .vault
+                        .seal(&json, readback_context(run.id).as_bytes()),
+                )
             }
             None => None,
         };
@@ -126,7 +130,8 @@ impl Inner {
                 match record.state {
                     RecordState::Failed => {
                         let user = sealed.get(&record.source_id).and_then(|data| {
-                            records::open(&self.vault, run.project_id, &record.source_id, data).ok()
+                            records::open(&context.vault, run.project_id, &record.source_id, data)
+                                .ok()
                         });
                         let user_type = user
                             .as_ref()
@@ -149,7 +154,9 @@ impl Inner {
                             user_type,
                             digests: keys
                                 .iter()
-                                .map(|k| records::search_digest(&self.vault, run.project_id, k))
+                                .map(|k| {
+                                    records::search_digest(self.keys.master(), run.project_id, k)
+                                })
                                 .collect(),
                         });
                     }
@@ -213,7 +220,7 @@ impl Inner {
                     }
                     if let Some(data) = sealed.get(&record.source_id)
                         && let Ok(user) = records::open(
-                            &self.vault,
+                            &context.vault,
                             context.run.project_id,
                             &record.source_id,
                             data,

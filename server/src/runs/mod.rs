@@ -22,6 +22,7 @@ use progress::{Meter, average_rate};
 
 use crate::progress::Work;
 use crate::{
+    keyring::Keyring,
     records,
     scim::{
         client::{Limits, ScimClient},
@@ -110,7 +111,7 @@ pub struct Runs(Arc<Inner>);
 
 struct Inner {
     store: Arc<dyn Store>,
-    vault: Vault,
+    keys: Keyring,
     targets: Targets,
     /// Names this process's leases: unique per start (`name~start` when named).
     instance: String,
@@ -134,6 +135,8 @@ struct Drive {
 /// user types, the password action per user type.
 struct Context {
     run: Run,
+    /// The vault of the run's project.
+    vault: Arc<Vault>,
     settings: RunSettings,
     client: ScimClient,
     limits: Limits,
@@ -214,7 +217,7 @@ pub fn random_password() -> String {
 impl Runs {
     pub fn new(
         store: Arc<dyn Store>,
-        vault: Vault,
+        keys: Keyring,
         targets: Targets,
         config: RunConfig,
         background: crate::background::Supervisor,
@@ -228,7 +231,7 @@ impl Runs {
         };
         Self(Arc::new(Inner {
             store,
-            vault,
+            keys,
             targets,
             instance,
             config,
@@ -255,6 +258,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+#[async_trait::async_trait]
 impl RunEngine for Runs {
     fn wake(&self, run: RunId) {
         let mut drives = lock(&self.0.drives);
@@ -317,24 +321,28 @@ impl RunEngine for Runs {
         }
     }
 
-    fn open_extra_users(
+    async fn open_extra_users(
         &self,
         run: &Run,
         sealed: &[u8],
     ) -> domain::Result<domain::runs::ExtraUsers> {
         let plain = self
             .0
-            .vault
+            .keys
+            .vault(run.project_id)
+            .await?
             .open(sealed, readback_context(run.id).as_bytes())
             .map_err(|_| DomainError::Internal("the extra users cannot be opened".into()))?;
         serde_json::from_slice(&plain)
             .map_err(|e| DomainError::Internal(format!("the extra users do not read: {e}")))
     }
 
-    fn open_readback(&self, run: &Run, sealed: &[u8]) -> domain::Result<ReadBack> {
+    async fn open_readback(&self, run: &Run, sealed: &[u8]) -> domain::Result<ReadBack> {
         let plain = self
             .0
-            .vault
+            .keys
+            .vault(run.project_id)
+            .await?
             .open(sealed, readback_context(run.id).as_bytes())
             .map_err(|_| DomainError::Internal("the read-back cannot be opened".into()))?;
         serde_json::from_slice(&plain)
@@ -458,7 +466,9 @@ impl Inner {
         let secrets = self
             .targets
             .open_secrets(run.project_id, role, &target.sealed_secrets)
+            .await
             .map_err(failed)?;
+        let vault = self.keys.vault(run.project_id).await.map_err(failed)?;
         let discovery = target.last_test.and_then(|r| r.discovery);
         let client = ScimClient::new(&target.settings, &secrets).map_err(|e| e.0)?;
         let limits = Limits::new(&target.settings, discovery.as_ref());
@@ -513,6 +523,7 @@ impl Inner {
         };
         Ok(Context {
             run: run.clone(),
+            vault,
             settings,
             client,
             limits,

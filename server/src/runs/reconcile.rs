@@ -239,7 +239,7 @@ impl Inner {
                 return Batch::default();
             }
         };
-        let (vault, ctx, batch) = (self.vault.clone(), context.clone(), claimed.to_vec());
+        let (vault, ctx, batch) = (context.vault.clone(), context.clone(), claimed.to_vec());
         let expected = match tokio::task::spawn_blocking(move || {
             batch
                 .iter()

@@ -223,7 +223,7 @@ impl Inner {
             .await?
             .into_iter()
             .collect();
-        let (vault, ctx, batch) = (self.vault.clone(), context.clone(), claimed.to_vec());
+        let (vault, ctx, batch) = (context.vault.clone(), context.clone(), claimed.to_vec());
         tokio::task::spawn_blocking(move || {
             batch
                 .iter()

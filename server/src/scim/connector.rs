@@ -3,7 +3,7 @@
 //! and `/Schemas`, each step timed and explained in words an administrator can act on.
 
 use super::client::{CallFailure, ScimClient};
-use crate::vault::Vault;
+use crate::keyring::Keyring;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{
@@ -24,12 +24,12 @@ use std::time::Instant;
 /// The server's side of target connections.
 #[derive(Clone)]
 pub struct Targets {
-    vault: Vault,
+    keys: Keyring,
 }
 
 impl Targets {
-    pub fn new(vault: Vault) -> Self {
-        Self { vault }
+    pub fn new(keys: Keyring) -> Self {
+        Self { keys }
     }
 
     fn context(project: ProjectId, role: TargetRole) -> Vec<u8> {
@@ -39,24 +39,30 @@ impl Targets {
 
 #[async_trait]
 impl TargetConnector for Targets {
-    fn seal_secrets(
+    async fn seal_secrets(
         &self,
         project: ProjectId,
         role: TargetRole,
         secrets: &TargetSecrets,
-    ) -> Vec<u8> {
+    ) -> Result<Vec<u8>> {
         let plain = serde_json::to_vec(secrets).unwrap_or_default();
-        self.vault.seal(&plain, &Self::context(project, role))
+        Ok(self
+            .keys
+            .vault(project)
+            .await?
+            .seal(&plain, &Self::context(project, role)))
     }
 
-    fn open_secrets(
+    async fn open_secrets(
         &self,
         project: ProjectId,
         role: TargetRole,
         sealed: &[u8],
     ) -> Result<TargetSecrets> {
         let plain = self
-            .vault
+            .keys
+            .vault(project)
+            .await?
             .open(sealed, &Self::context(project, role))
             .map_err(|_| {
                 DomainError::Internal(

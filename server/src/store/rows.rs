@@ -69,6 +69,7 @@ pub struct ProjectRow {
     pub archived: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    pub purged_at: Option<i64>,
 }
 
 impl TryFrom<ProjectRow> for Project {
@@ -87,6 +88,7 @@ impl TryFrom<ProjectRow> for Project {
             archived: row.archived,
             created_at: time(row.created_at),
             updated_at: time(row.updated_at),
+            purged_at: row.purged_at.map(time),
         })
     }
 }
@@ -206,6 +208,7 @@ pub struct UploadRow {
     pub created_at: i64,
     pub parse_started_at: Option<i64>,
     pub parse_finished_at: Option<i64>,
+    pub purged_at: Option<i64>,
 }
 
 impl TryFrom<UploadRow> for Upload {
@@ -232,6 +235,7 @@ impl TryFrom<UploadRow> for Upload {
             created_at: time(row.created_at),
             parse_started_at: row.parse_started_at.map(time),
             parse_finished_at: row.parse_finished_at.map(time),
+            purged_at: row.purged_at.map(time),
         })
     }
 }

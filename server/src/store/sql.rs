@@ -36,14 +36,15 @@ use sqlx::AssertSqlSafe;
 
 const ACCOUNT_COLUMNS: &str = "id, email, display_name, role, status, created_at, last_sign_in_at";
 const PROJECT_COLUMNS: &str =
-    "id, name, source_kind, description, archived, created_at, updated_at";
+    "id, name, source_kind, description, archived, created_at, updated_at, purged_at";
 const TOKEN_SELECT: &str = "SELECT t.id, t.name, t.hint, t.role, t.created_by, \
      a.email AS created_by_email, t.created_at, t.last_used_at, t.revoked_at, \
      a.role AS creator_role, a.status AS creator_status \
      FROM api_tokens t LEFT JOIN accounts a ON a.id = t.created_by";
 const UPLOAD_COLUMNS: &str = "id, project_id, file_name, size_bytes, sha256, status, format, \
      source, bytes_read, rows_ok, rows_failed, records_new, records_changed, records_unchanged, \
-     records_missing, error, created_by, created_at, parse_started_at, parse_finished_at";
+     records_missing, error, created_by, created_at, parse_started_at, parse_finished_at, \
+     purged_at";
 const INSERT_AUDIT: &str = "INSERT INTO audit_log \
      (at, actor_id, channel, action, object_kind, object_id, project_id, address, detail) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
@@ -79,6 +80,7 @@ mod mappings;
 mod passwords;
 mod plans;
 mod projects;
+mod retention;
 mod review;
 mod runs;
 mod targets;

@@ -32,6 +32,7 @@ pub(super) mod goals;
 pub(super) mod mappings;
 pub(super) mod passwords;
 pub(super) mod plan;
+pub(super) mod retention;
 pub(super) mod review;
 pub(super) mod runs;
 pub(super) mod targets;
@@ -89,6 +90,15 @@ pub fn router() -> Router<AppState> {
         )
         .route("/projects/{id}/plan/compare", get(plan::compare))
         .route("/projects/{id}/report", get(plan::report))
+        .route(
+            "/projects/{id}/retention",
+            get(retention::get).put(retention::put),
+        )
+        .route("/projects/{id}/purge", post(retention::purge))
+        .route(
+            "/projects/{id}/uploads/{upload}/purge",
+            post(retention::purge_upload),
+        )
         .route("/projects/{id}/mapping/diff", get(mappings::diff))
         .route("/projects/{id}/mapping/export", get(mappings::export))
         .route("/projects/{id}/mapping/import", post(mappings::import))
@@ -536,7 +546,7 @@ pub(super) struct PageParams {
     limit: Option<u32>,
 }
 
-fn upload_id(id: &str) -> ApiResult<UploadId> {
+pub(super) fn upload_id(id: &str) -> ApiResult<UploadId> {
     Ok(id.parse()?)
 }
 
@@ -736,7 +746,10 @@ pub async fn read_again(
     if let Some(params) = &firebase {
         // Kept (sealed) for the project: later uploads, and reading again after a
         // restart, need them too.
-        let sealed = state.ingest.seal_firebase(upload.project_id, params)?;
+        let sealed = state
+            .ingest
+            .seal_firebase(upload.project_id, params)
+            .await?;
         state
             .ferry
             .save_project_secret(&actor, upload.project_id, crate::ingest::FIREBASE, &sealed)
@@ -776,7 +789,7 @@ impl Modify for BearerAuth {
         goals::get_user_types, goals::put_user_types, goals::count_user_types, goals::goals, goals::preview,
         goals::start_impact, goals::impact,
         plan::get, plan::put, plan::versions, plan::version, plan::compare, plan::approve,
-        plan::report,
+        plan::report, retention::get, retention::put, retention::purge, retention::purge_upload,
         runs::list, runs::start_test, runs::reconcile, runs::preflight, runs::start_real, runs::get, runs::window,
         runs::start, runs::pause, runs::resume, runs::cancel, runs::records, runs::crosswalk,
         runs::retry_plan, runs::retry, runs::rollback, runs::events,
@@ -792,6 +805,6 @@ impl Modify for BearerAuth {
         super::password_service::status, super::password_service::token),
     modifiers(&BearerAuth),
     security(("api_token" = [])),
-    tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "assessment"), (name = "targets"), (name = "mapping"), (name = "goals"), (name = "plan"), (name = "runs"), (name = "review"), (name = "passwords"), (name = "password service", description = "The endpoints WSO2's login script calls (DESIGN §7), below `/password-migration/{project}` rather than `/api/v1`; they authenticate by the project's client credentials or static key, never an API token."), (name = "audit"))
+    tags((name = "account"), (name = "projects"), (name = "uploads"), (name = "assessment"), (name = "targets"), (name = "mapping"), (name = "goals"), (name = "plan"), (name = "retention"), (name = "runs"), (name = "review"), (name = "passwords"), (name = "password service", description = "The endpoints WSO2's login script calls (DESIGN §7), below `/password-migration/{project}` rather than `/api/v1`; they authenticate by the project's client credentials or static key, never an API token."), (name = "audit"))
 )]
 pub struct ApiDoc;

@@ -76,6 +76,7 @@ pub struct Workers {
     pub targets: crate::scim::connector::Targets,
     pub runs: crate::runs::Runs,
     pub passwords: crate::passwords::PasswordWorker,
+    pub keys: crate::keyring::Keyring,
 }
 
 impl Workers {
@@ -87,6 +88,7 @@ impl Workers {
             targets: std::sync::Arc::new(self.targets.clone()),
             runs: std::sync::Arc::new(self.runs.clone()),
             passwords: std::sync::Arc::new(self.passwords.clone()),
+            keys: std::sync::Arc::new(self.keys.clone()),
         }
     }
 }
@@ -107,6 +109,7 @@ impl AppState {
             targets,
             runs,
             passwords: _,
+            keys: _,
         } = workers;
         Self {
             ferry,

@@ -83,13 +83,12 @@ async fn receive_inner(
         return Ok(too_large(limit));
     }
 
+    let vault = state.ingest.vault(project).await?;
     let id = UploadId(uuid::Uuid::now_v7());
     let path = state.ingest.path(id);
     let file = std::fs::File::create(&path)
         .map_err(|e| DomainError::Internal(format!("cannot create the upload file: {e}")))?;
-    let mut writer = state
-        .ingest
-        .vault()
+    let mut writer = vault
         .writer(std::io::BufWriter::new(file))
         .map_err(|e| DomainError::Internal(format!("cannot write the upload file: {e}")))?;
     // A small channel between the network and the disk keeps memory flat.

@@ -74,6 +74,7 @@ async fn bench(db: TestDb) -> Bench {
                 archived: false,
                 created_at: now,
                 updated_at: now,
+                purged_at: None,
             },
             &audit,
         )
@@ -82,7 +83,11 @@ async fn bench(db: TestDb) -> Bench {
     let dir = tempfile::tempdir().unwrap();
     let ingest = Ingest::new(
         store.clone(),
-        Vault::new(&[9u8; 32]),
+        server::keyring::Keyring::new(
+            Vault::new(&[9u8; 32]),
+            store.clone(),
+            dir.path().to_path_buf(),
+        ),
         dir.path().to_path_buf(),
         Default::default(),
     );
@@ -100,7 +105,8 @@ impl Bench {
     async fn upload(&self, name: &str, bytes: &[u8]) -> Upload {
         let id = UploadId(uuid::Uuid::now_v7());
         let file = std::fs::File::create(self.ingest.path(id)).unwrap();
-        let mut writer = self.ingest.vault().writer(file).unwrap();
+        let vault = self.ingest.vault(self.project).await.unwrap();
+        let mut writer = vault.writer(file).unwrap();
         writer.write_all(bytes).unwrap();
         writer.finish().unwrap();
         let new = NewUpload {
@@ -126,6 +132,7 @@ impl Bench {
     async fn records(&self) -> Vec<NormalizedUser> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
+        let vault = self.ingest.vault(self.project).await.unwrap();
         loop {
             let page = self
                 .store
@@ -136,10 +143,7 @@ impl Bench {
                 return out;
             }
             for (source_id, _, sealed) in &page {
-                out.push(
-                    server::records::open(self.ingest.vault(), self.project, source_id, sealed)
-                        .unwrap(),
-                );
+                out.push(server::records::open(&vault, self.project, source_id, sealed).unwrap());
             }
             after = page.last().map(|(id, _, _)| id.clone());
         }

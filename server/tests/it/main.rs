@@ -17,6 +17,7 @@ mod mapping_http;
 mod mapping_store;
 mod passwords_http;
 mod plan_http;
+mod purge_http;
 mod reconcile_http;
 mod review_http;
 mod review_store;

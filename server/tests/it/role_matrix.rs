@@ -791,6 +791,19 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             vec![("version", "99")],
         ),
         ("plan/report", Rule::AtLeast(Role::Admin), vec![]),
+        ("retention/get", Rule::AtLeast(Role::Admin), vec![]),
+        (
+            "retention/save",
+            Rule::AtLeast(Role::Owner),
+            vec![("days", "400"), ("keep_report", "on")],
+        ),
+        // A confirmation that is not the project's name: refused (422) for owners
+        // without purging anything.
+        (
+            "retention/purge",
+            Rule::AtLeast(Role::Owner),
+            vec![("confirm", "not the name")],
+        ),
     ];
     for (name, rule, fields) in password_fns.into_iter().chain(plan_fns) {
         let mut form = vec![kv("project", &p)];
@@ -1186,6 +1199,18 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             // above and twice by the PUT above (an administrator's, then an owner's).
             format!("/api/v1/projects/{p}/plan/versions/4/approve"),
             None,
+            Rule::AtLeast(Role::Owner),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/{p}/retention"),
+            None,
+            Rule::AtLeast(Role::Admin),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/projects/{p}/retention"),
+            Some(serde_json::json!({"days": 400, "keep_crosswalk": true, "keep_report": true})),
             Rule::AtLeast(Role::Owner),
         ),
         (

@@ -63,7 +63,20 @@ pub(crate) async fn ready(
     role: &str,
     n: usize,
 ) -> (String, String) {
-    let (_owner, project, token) = owner_with_token(server, "admin").await;
+    let (_owner, token, base) = ready_as(server, peer_url, secret, role, n, "admin").await;
+    (token, base)
+}
+
+/// As [`ready`], with an API token of `token_role`.
+pub(crate) async fn ready_as(
+    server: &TestServer,
+    peer_url: &str,
+    secret: &str,
+    role: &str,
+    n: usize,
+    token_role: &str,
+) -> (Client, String, String) {
+    let (owner, project, token) = owner_with_token(server, token_role).await;
     let created = upload(server, &project, &token, "users.csv", export("u", n).into()).await;
     let read = settled(server, &token, created["id"].as_str().unwrap()).await;
     assert_eq!(read["rows_ok"], n as u64, "{read}");
@@ -79,7 +92,7 @@ pub(crate) async fn ready(
     .await;
     assert_eq!(status, 201, "{saved}");
     assert_eq!(saved["problems"], json!([]), "{saved}");
-    (token, base)
+    (owner, token, base)
 }
 
 pub(crate) async fn target(

@@ -108,7 +108,9 @@ async fn the_connection_test_discovers_limits_and_schemas() {
     let Some(peer) = Peer::start().await else {
         return;
     };
-    let targets = Targets::new(Vault::new(&[5u8; 32]));
+    let targets = Targets::new(server::keyring::Keyring::server_only(Vault::new(
+        &[5u8; 32],
+    )));
     let (s, secrets) = settings(&peer.base_url, PEER_TOKEN);
     let report = targets
         .test_connection(&s, &secrets, chrono::Utc::now())
@@ -189,14 +191,14 @@ async fn the_connection_test_discovers_limits_and_schemas() {
     // Secrets are sealed to their project and role.
     let project = domain::ids::ProjectId(uuid::Uuid::now_v7());
     let role = domain::scim::target::TargetRole::Production;
-    let sealed = targets.seal_secrets(project, role, &secrets);
+    let sealed = targets.seal_secrets(project, role, &secrets).await.unwrap();
     assert!(!String::from_utf8_lossy(&sealed).contains(PEER_TOKEN));
     assert_eq!(
-        targets.open_secrets(project, role, &sealed).unwrap(),
+        targets.open_secrets(project, role, &sealed).await.unwrap(),
         secrets
     );
     let other = domain::scim::target::TargetRole::Test;
-    assert!(targets.open_secrets(project, other, &sealed).is_err());
+    assert!(targets.open_secrets(project, other, &sealed).await.is_err());
 }
 
 #[tokio::test]
@@ -1066,7 +1068,9 @@ async fn oauth2_client_credentials_are_fetched_once_renewed_on_401_and_refusals_
     assert_eq!(endpoint.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
 
     // The connection test reports a refused client at authentication.
-    let targets = Targets::new(Vault::new(&[5u8; 32]));
+    let targets = Targets::new(server::keyring::Keyring::server_only(Vault::new(
+        &[5u8; 32],
+    )));
     let (s, secrets) = oauth2(&peer.base_url, &endpoint.url, "wrong secret");
     let report = targets
         .test_connection(&s, &secrets, chrono::Utc::now())
@@ -1092,7 +1096,9 @@ async fn a_private_ca_is_trusted_only_when_given_and_extra_headers_are_sent() {
     };
     let ca = TestCa::new();
     let proxy = FaultProxy::start_tls(peer.port, &ca).await;
-    let targets = Targets::new(Vault::new(&[5u8; 32]));
+    let targets = Targets::new(server::keyring::Keyring::server_only(Vault::new(
+        &[5u8; 32],
+    )));
 
     // Without the CA the certificate is refused at the first step, and said so.
     let (s, secrets) = settings(&proxy.base_url, PEER_TOKEN);

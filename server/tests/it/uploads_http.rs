@@ -202,7 +202,13 @@ async fn uploads_left_unread_by_a_stopped_server_are_read_at_start() {
     // As a crash would leave it: the file stored and recorded, reading never started.
     let id = UploadId(uuid::Uuid::now_v7());
     let file = std::fs::File::create(server.state.ingest.path(id)).unwrap();
-    let mut writer = server.state.ingest.vault().writer(file).unwrap();
+    let vault = server
+        .state
+        .ingest
+        .vault(project.parse::<ProjectId>().unwrap())
+        .await
+        .unwrap();
+    let mut writer = vault.writer(file).unwrap();
     writer.write_all(BAD_CSV).unwrap();
     writer.finish().unwrap();
     let store = server::store::connect(&server.db.url).await.unwrap();

@@ -133,7 +133,7 @@ macro_rules! upload_store {
             async fn upload_by_sha(&self, project: ProjectId, sha256: &str) -> Result<Option<Upload>> {
                 let sql = format!(
                     "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE project_id = $1 AND sha256 = $2 \
-                     ORDER BY created_at LIMIT 1"
+                     AND purged_at IS NULL ORDER BY created_at LIMIT 1"
                 );
                 sqlx::query_as::<_, UploadRow>(AssertSqlSafe(sql))
                     .bind(project.0)
@@ -146,7 +146,10 @@ macro_rules! upload_store {
             }
 
             async fn uploads_with_status(&self, status: UploadStatus) -> Result<Vec<Upload>> {
-                let sql = format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE status = $1 ORDER BY created_at");
+                let sql = format!(
+                    "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE status = $1 AND purged_at IS NULL \
+                     ORDER BY created_at"
+                );
                 sqlx::query_as::<_, UploadRow>(AssertSqlSafe(sql))
                     .bind(status.as_str())
                     .fetch_all(&self.pool)

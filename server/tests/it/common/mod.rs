@@ -203,6 +203,11 @@ impl TestServer {
         (self.db, self.data)
     }
 
+    /// The data folder: the key, the uploads' sealed files.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
