@@ -638,6 +638,14 @@ pub trait RunStore: Send + Sync {
     /// Every SCIM id a production run of the project recorded: the users the crosswalk
     /// explains.
     async fn known_scim_ids(&self, project: ProjectId) -> Result<Vec<String>>;
+    /// Each of these records of a run with its delta decision and its sealed undo.
+    async fn delta_records(
+        &self,
+        run: RunId,
+        seqs: &[u64],
+    ) -> Result<Vec<(u64, String, Option<Vec<u8>>)>>;
+    /// Keeps how to undo what a delta run changed of these records (sealed).
+    async fn keep_undo(&self, run: RunId, undo: &[(u64, Vec<u8>)]) -> Result<()>;
     /// Moves the run from `from` to `to` (compare and set: a conflict when it is no
     /// longer in `from`), recording the pause reason and the start and end times.
     async fn set_run_state(
@@ -1057,6 +1065,15 @@ pub enum RunRecords<'a> {
     /// (its latest record), with its SCIM id: all of them, or `sample` chosen at random
     /// (a reconciliation).
     InTarget { sample: Option<u32> },
+    /// A newer export's decisions: its users new to the target (`create`), those it
+    /// changed that are in the target (`update`), and those in the target it no
+    /// longer has (`missing`'s decision).
+    Delta {
+        upload: UploadId,
+        missing: crate::runs::delta::Decision,
+    },
+    /// What a delta run created or changed, with how to undo each (its rollback).
+    UndoOf(RunId),
 }
 
 /// Which of a run's records to list.

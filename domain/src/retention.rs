@@ -122,9 +122,9 @@ impl PurgeOutcome {
             format!("kept {}", kept.join(" and "))
         };
         format!(
-            "{} records and {} uploads destroyed{}; {kept}",
-            self.records,
-            self.uploads,
+            "{} and {} destroyed{}; {kept}",
+            crate::numbers::counted(self.records, "record", "records"),
+            crate::numbers::counted(self.uploads, "upload", "uploads"),
             if self.key_destroyed {
                 ", the project's key destroyed"
             } else {

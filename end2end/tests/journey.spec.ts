@@ -1208,7 +1208,7 @@ test("a purge leaves no record readable and the project read only", async ({ pag
   await hydrated(page);
   const card = page.locator("#retention");
   await expect(card).toContainText("No retention period");
-  await expect(card).toContainText("holds 8 records from 1 uploads");
+  await expect(card).toContainText("holds 8 records from 1 upload");
   await card.locator("#retention-days").fill("30");
   await card.locator("#retention-save").click();
   await expect(card.locator("#retention-schedule")).toContainText("Kept 30 days after the real run finishes; no real run has finished yet");

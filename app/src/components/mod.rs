@@ -17,4 +17,4 @@ pub fn format_optional_time(at: Option<DateTime<Utc>>) -> String {
 }
 
 /// "12,345" for people to read (one rule for the server's words and the page's).
-pub use domain::numbers::grouped;
+pub use domain::numbers::{counted, grouped};

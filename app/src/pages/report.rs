@@ -7,7 +7,7 @@ use crate::{
     api::plan::{PurgeProject, SaveRetention, get_report, get_retention},
     components::{
         charts::{Bar, BarChart},
-        format_optional_time, format_time,
+        counted, format_optional_time, format_time,
         forms::{FieldError, FormError, LoadError, action_error, succeeded},
         grouped,
         layout::current_account,
@@ -230,10 +230,10 @@ fn RetentionBody(
     let outcome = move || purge.value().get().and_then(|r| r.ok());
     let h = &view.holding;
     let holding = format!(
-        "The project holds {} records from {} uploads; the crosswalk has {} rows.",
-        grouped(h.records),
-        grouped(h.uploads),
-        grouped(h.crosswalk_rows)
+        "The project holds {} from {}; the crosswalk has {}.",
+        counted(h.records, "record", "records"),
+        counted(h.uploads, "upload", "uploads"),
+        counted(h.crosswalk_rows, "row", "rows")
     );
     let key = if view.own_key {
         "Its records, files and secrets are sealed under a key of the project's own: a purge destroys the key, so no copy anywhere (a backup, the database's free pages) can be opened again."

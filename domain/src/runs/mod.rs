@@ -24,6 +24,105 @@ pub mod reconcile {
     }
 }
 
+/// The cutover delta: what a delta run decides for each user of a newer export, and
+/// the classes its outcomes are counted by.
+pub mod delta {
+    use serde::{Deserialize, Serialize};
+
+    /// A changed user whose differing attributes were PATCHed.
+    pub const CHANGED: &str = "delta_changed";
+    /// A changed record whose mapped attributes the target already held.
+    pub const UNCHANGED: &str = "delta_unchanged";
+    /// Gone from the newer export, and deactivated.
+    pub const DEACTIVATED: &str = "missing_deactivated";
+    /// Gone from the newer export, and deleted.
+    pub const DELETED: &str = "missing_deleted";
+    /// Gone from the newer export, and left as it is.
+    pub const LEFT: &str = "missing_left";
+    /// A change of a delta run undone by its rollback.
+    pub const RESTORED: &str = "delta_restored";
+
+    /// What becomes of a user the newer export no longer has.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    #[serde(rename_all = "snake_case")]
+    pub enum MissingPolicy {
+        /// Nothing: the user stays in the target as it is.
+        #[default]
+        Leave,
+        /// `active` set to false.
+        Deactivate,
+        /// Deleted from the target.
+        Delete,
+    }
+
+    impl MissingPolicy {
+        pub fn decision(self) -> Decision {
+            match self {
+                Self::Leave => Decision::Leave,
+                Self::Deactivate => Decision::Deactivate,
+                Self::Delete => Decision::Delete,
+            }
+        }
+
+        pub fn label(self) -> &'static str {
+            match self {
+                Self::Leave => "leave them as they are",
+                Self::Deactivate => "deactivate them",
+                Self::Delete => "delete them",
+            }
+        }
+    }
+
+    /// What a delta run does with one user.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Decision {
+        Create,
+        Update,
+        Deactivate,
+        Delete,
+        Leave,
+    }
+
+    impl Decision {
+        pub const ALL: [Decision; 5] = [
+            Decision::Create,
+            Decision::Update,
+            Decision::Deactivate,
+            Decision::Delete,
+            Decision::Leave,
+        ];
+
+        pub fn as_str(self) -> &'static str {
+            match self {
+                Self::Create => "create",
+                Self::Update => "update",
+                Self::Deactivate => "deactivate",
+                Self::Delete => "delete",
+                Self::Leave => "leave",
+            }
+        }
+
+        pub fn parse(text: &str) -> Option<Self> {
+            Self::ALL.into_iter().find(|d| d.as_str() == text)
+        }
+    }
+
+    /// A delta run as asked for: the newer export and the policy for users gone
+    /// from it.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    pub struct DeltaRequest {
+        /// The newer export's upload id (read, of this project).
+        pub upload: String,
+        #[serde(default)]
+        pub missing: MissingPolicy,
+        /// The pace: at most this many users a minute.
+        #[serde(default)]
+        pub max_users_per_minute: Option<u32>,
+    }
+}
+
 use crate::{
     scim::{discovery::Discovery, target::ExistingPolicy},
     user_types::{PasswordStrategy, UserTypes},

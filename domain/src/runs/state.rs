@@ -25,16 +25,20 @@ pub enum RunKind {
     /// Reads the users in the target back and compares them with what the current
     /// mapping makes of their records; what differs or is gone fails into review.
     Reconcile,
+    /// At cutover, a newer export of the same source: its new users created, its
+    /// changed ones PATCHed, those gone from it handled by the chosen policy.
+    DeltaRun,
 }
 
 impl RunKind {
-    pub const ALL: [RunKind; 6] = [
+    pub const ALL: [RunKind; 7] = [
         RunKind::TestRun,
         RunKind::RealRun,
         RunKind::Retry,
         RunKind::Rollback,
         RunKind::InviteWave,
         RunKind::Reconcile,
+        RunKind::DeltaRun,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +49,7 @@ impl RunKind {
             RunKind::Rollback => "rollback",
             RunKind::InviteWave => "invite_wave",
             RunKind::Reconcile => "reconcile",
+            RunKind::DeltaRun => "delta_run",
         }
     }
 
@@ -56,6 +61,7 @@ impl RunKind {
             RunKind::Rollback => "Rollback",
             RunKind::InviteWave => "Invite wave",
             RunKind::Reconcile => "Reconciliation",
+            RunKind::DeltaRun => "Cutover delta",
         }
     }
 

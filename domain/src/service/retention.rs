@@ -136,11 +136,21 @@ impl Ferry {
         self.no_active_run(found.id).await?;
         let retention = self.store.retention(found.id).await?;
         let kept_report = if retention.keep_report {
-            let json = serde_json::to_vec(&FinalReport {
-                purged_at: Some(self.now()),
+            let now = self.now();
+            let mut report = FinalReport {
+                purged_at: Some(now),
                 ..report
-            })
-            .map_err(|e| DomainError::Internal(format!("report encoding: {e}")))?;
+            };
+            for milestone in &mut report.milestones {
+                if milestone.key == "purged" {
+                    milestone.done = Some(crate::plan::AutoDone {
+                        at: now,
+                        detail: "the imported data was purged and its key destroyed".into(),
+                    });
+                }
+            }
+            let json = serde_json::to_vec(&report)
+                .map_err(|e| DomainError::Internal(format!("report encoding: {e}")))?;
             Some(self.workers.keys.seal_kept_report(found.id, &json))
         } else {
             None

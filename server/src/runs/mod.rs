@@ -10,6 +10,7 @@
 //! under a lease that expires, another claims them, and a record claimed more than
 //! once is looked up in the target before it is sent again.
 
+mod delta;
 mod finish;
 mod progress;
 mod reconcile;

@@ -1,4 +1,5 @@
-//! A rollback's batch: the users a run created, deleted by their SCIM ids.
+//! A rollback's batch: the users a run created, deleted by their SCIM ids; of a delta
+//! run, also its changes undone (see `delta.rs`).
 
 use super::*;
 
@@ -6,8 +7,23 @@ impl Inner {
     /// A rollback's batch: each user deleted by its SCIM id (one already gone counts
     /// as deleted); 401/403 stops it.
     pub(super) async fn delete(&self, context: &Context, claimed: &[Claimed]) -> Batch {
-        let mut out = Vec::with_capacity(claimed.len());
-        for c in claimed {
+        let (mut out, pause) = match self.undo_changes(context, claimed).await {
+            Ok(undone) => undone,
+            Err(err) => {
+                tracing::warn!(run = %context.run.id, error = %err, "what the batch undoes could not be read; it waits");
+                return Batch::default();
+            }
+        };
+        if pause.is_some() {
+            out.sort_unstable_by_key(|s| s.seq);
+            return Batch {
+                settled: out,
+                pause,
+                ..Batch::default()
+            };
+        }
+        let undone: std::collections::HashSet<u64> = out.iter().map(|s| s.seq).collect();
+        for c in claimed.iter().filter(|c| !undone.contains(&c.seq)) {
             let Some(scim_id) = &c.scim_id else {
                 out.push(settled(
                     c.seq,
@@ -41,6 +57,7 @@ impl Inner {
                     moved: None,
                 },
                 Err(call) if call.class() == ErrorClass::Unauthorized => {
+                    out.sort_unstable_by_key(|s| s.seq);
                     return Batch {
                         settled: out,
                         pause: Some(PauseReason::Unauthorized {
@@ -61,6 +78,7 @@ impl Inner {
             };
             out.push(done);
         }
+        out.sort_unstable_by_key(|s| s.seq);
         Batch {
             settled: out,
             ..Batch::default()

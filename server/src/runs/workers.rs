@@ -173,7 +173,9 @@ impl Inner {
             return Ok(None);
         }
         let prepared = match context.run.kind {
-            RunKind::Rollback | RunKind::InviteWave | RunKind::Reconcile => Vec::new(),
+            RunKind::Rollback | RunKind::InviteWave | RunKind::Reconcile | RunKind::DeltaRun => {
+                Vec::new()
+            }
             _ => self.prepare(context, &claimed).await?,
         };
         Ok(Some(Ready { claimed, prepared }))
@@ -205,6 +207,7 @@ impl Inner {
             RunKind::Rollback => self.delete(context, &ready.claimed).await,
             RunKind::InviteWave => self.invite(context, &ready.claimed).await,
             RunKind::Reconcile => self.reconcile(context, &ready.claimed).await,
+            RunKind::DeltaRun => self.delta(context, owner, &ready.claimed, stop).await,
             _ => self.push(context, owner, ready.prepared, stop).await,
         }
     }

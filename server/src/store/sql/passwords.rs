@@ -166,7 +166,8 @@ pub(crate) const IN_TARGET: &str = "SELECT source_id, scim_id, user_type, passwo
      (PARTITION BY jr.source_id ORDER BY jr.settled_at DESC) AS latest \
      FROM job_records jr JOIN jobs j ON j.id = jr.job_id WHERE j.project_id = $1 \
      AND j.target_role = 'production' \
-     AND j.kind NOT IN ('rollback', 'invite_wave', 'reconcile') \
+     AND (j.kind NOT IN ('rollback', 'invite_wave', 'reconcile') \
+     OR (j.kind = 'rollback' AND jr.state = 'created')) \
      AND jr.state IN ('created', 'updated', 'skipped') AND jr.scim_id IS NOT NULL \
      AND NOT EXISTS (SELECT 1 FROM job_records d JOIN jobs dj ON dj.id = d.job_id \
      WHERE dj.project_id = j.project_id AND d.scim_id = jr.scim_id AND d.state = 'deleted')\

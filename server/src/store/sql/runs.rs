@@ -332,6 +332,47 @@ macro_rules! run_store {
                         .bind(sample.map_or(i64::MAX, i64::from)),
                     )
                     .await?,
+                    RunRecords::Delta { upload, missing } => Self::exec(
+                        &mut tx,
+                        sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "INSERT INTO job_records (job_id, seq, source_id, state, scim_id, delta) \
+                             SELECT $2, ROW_NUMBER() OVER (ORDER BY source_id) - 1, source_id, $3, \
+                             scim_id, decision FROM (\
+                             SELECT r.source_id, t.scim_id, CASE WHEN t.scim_id IS NULL \
+                             THEN 'create' ELSE 'update' END AS decision \
+                             FROM records r LEFT JOIN ({in_target}) t ON t.source_id = r.source_id \
+                             WHERE r.project_id = $1 AND r.last_upload_id = $4 \
+                             AND (r.first_upload_id = $4 OR r.changed_upload_id = $4 \
+                             OR t.scim_id IS NULL) \
+                             UNION ALL \
+                             SELECT t.source_id, t.scim_id, $5 AS decision FROM ({in_target}) t \
+                             JOIN records r ON r.project_id = $1 AND r.source_id = t.source_id \
+                             WHERE r.last_upload_id <> $4) chosen",
+                            in_target = super::passwords::IN_TARGET,
+                        )))
+                        .bind(run.project_id.0)
+                        .bind(run.id.0)
+                        .bind(pending)
+                        .bind(upload.0)
+                        .bind(missing.as_str()),
+                    )
+                    .await?,
+                    // What the delta run created (deleted again) and what it changed
+                    // with how to undo it.
+                    RunRecords::UndoOf(parent) => Self::exec(
+                        &mut tx,
+                        sqlx::query(
+                            "INSERT INTO job_records (job_id, seq, source_id, state, scim_id, \
+                             delta, undo) SELECT $1, ROW_NUMBER() OVER (ORDER BY seq) - 1, \
+                             source_id, $3, scim_id, delta, undo FROM job_records \
+                             WHERE job_id = $2 AND (state = 'created' \
+                             OR (undo IS NOT NULL AND state IN ('updated', 'deleted')))",
+                        )
+                        .bind(run.id.0)
+                        .bind(parent.0)
+                        .bind(pending),
+                    )
+                    .await?,
                     RunRecords::FailedOf(parent) | RunRecords::CreatedOf(parent) => {
                         let (state, scim_id) = match records {
                             RunRecords::FailedOf(_) => (RecordState::Failed, "NULL"),
@@ -583,6 +624,52 @@ macro_rules! run_store {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(internal)
+            }
+
+            async fn delta_records(
+                &self,
+                run: RunId,
+                seqs: &[u64],
+            ) -> Result<Vec<(u64, String, Option<Vec<u8>>)>> {
+                let mut out = Vec::with_capacity(seqs.len());
+                for chunk in seqs.chunks(SETTLED_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT seq, delta, undo FROM job_records WHERE job_id = ",
+                    );
+                    query.push_bind(run.0).push(" AND delta IS NOT NULL AND seq IN (");
+                    let mut list = query.separated(", ");
+                    for seq in chunk {
+                        list.push_bind(*seq as i64);
+                    }
+                    query.push(")");
+                    let rows: Vec<(i64, String, Option<Vec<u8>>)> = query
+                        .build_query_as()
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    out.extend(rows.into_iter().map(|(seq, d, u)| (count(seq), d, u)));
+                }
+                Ok(out)
+            }
+
+            async fn keep_undo(&self, run: RunId, undo: &[(u64, Vec<u8>)]) -> Result<()> {
+                let mut tx = self.begin_bulk().await?;
+                for chunk in undo.chunks(SETTLED_PER_STATEMENT) {
+                    let mut update =
+                        sqlx::QueryBuilder::<$db>::new("UPDATE job_records SET undo = CASE seq");
+                    for (seq, sealed) in chunk {
+                        update.push(" WHEN ").push_bind(*seq as i64);
+                        update.push(" THEN ").push_bind(sealed.clone());
+                    }
+                    update.push(" END WHERE job_id = ").push_bind(run.0).push(" AND seq IN (");
+                    let mut list = update.separated(", ");
+                    for (seq, _) in chunk {
+                        list.push_bind(*seq as i64);
+                    }
+                    update.push(")");
+                    update.build().execute(&mut *tx).await.map_err(internal)?;
+                }
+                tx.commit().await.map_err(internal)
             }
 
             async fn run(&self, id: RunId) -> Result<Option<Run>> {
