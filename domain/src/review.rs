@@ -567,6 +567,12 @@ pub fn class_label(class: &str) -> String {
         "differs_in_target" => "Differs in the target (reconciliation)".into(),
         "missing_in_target" => "Gone from the target (reconciliation)".into(),
         "matches" => "Matches the target".into(),
+        "delta_changed" => "Changed: updated in the target (delta)".into(),
+        "delta_unchanged" => "Changed, but the target held it already (delta)".into(),
+        "missing_left" => "Gone from the newer export: left (delta)".into(),
+        "missing_deactivated" => "Gone from the newer export: deactivated (delta)".into(),
+        "missing_deleted" => "Gone from the newer export: deleted (delta)".into(),
+        "delta_restored" => "Put back as before the delta (rollback)".into(),
         other => crate::scim::outcome::ErrorClass::parse(other)
             .map(|c| c.label().to_string())
             .unwrap_or_else(|| other.replace('_', " ")),

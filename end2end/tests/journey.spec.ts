@@ -1188,6 +1188,63 @@ test("a reconciliation finds a user changed in the target and one deleted there,
   await atBothWidths(page, "final-report");
 });
 
+// The cutover: after the real run a newer export arrives with one user changed, one
+// new and one gone; the delta run creates, updates only what changed, deactivates the
+// gone one, counts each decision, and its rollback undoes them all.
+test("a cutover delta applies a newer export and its rollback undoes it", async ({ page }) => {
+  await signIn(page, owner.email, owner.password);
+  const project = await sfn(page, "projects/create", { name: "Cutover drill", source_kind: "csv", description: "" });
+  const token = (await sfn(page, "tokens/create", { name: "cutover drill", role: "owner" })).secret as string;
+  const api = apiClient(page, token);
+  const row = (i: number, given = `Given${i}`) => `dl-${i},dl${i},dl${i}@delta.example,${given},Family${i}\n`;
+  const header = "id,username,email,first_name,last_name\n";
+  let first = header;
+  for (let i = 0; i < 6; i++) first += row(i);
+  await uploadRead(page, token, project.id, "before.csv", first);
+  const base = `/projects/${project.id}`;
+  await peerTargets(api, base, ["production"]);
+  const rules = [
+    { target: "userName", source: "email", transforms: [{ op: "email" }] },
+    { target: "name.givenName", source: "given_name" },
+    { target: "name.familyName", source: "family_name" },
+  ];
+  await mappedWithImpact(api, base, rules);
+  const real = await api("POST", `${base}/runs/real`, {});
+  await expect.poll(async () => (await api("GET", `${base}/runs/${real.run.id}`)).run.state, { timeout: 60_000 }).toBe("succeeded");
+  // The newer export: dl-1 renamed, dl-5 gone, dl-6 new.
+  let newer = header;
+  for (let i = 0; i < 5; i++) newer += i === 1 ? row(1, "Renamed1") : row(i);
+  newer += row(6);
+  await uploadRead(page, token, project.id, "cutover.csv", newer);
+
+  await page.goto(`${url()}${base}/runs`);
+  await hydrated(page);
+  const card = page.locator("#delta");
+  await expect(card.locator("#delta-upload")).toContainText("cutover.csv");
+  await expect(card.locator("#delta-counts")).toContainText("1 new, 1 changed, 1 gone from it");
+  await card.locator("#delta-missing").selectOption("deactivate");
+  await atBothWidths(page, "runs-delta");
+  await card.getByRole("button", { name: "Start the delta" }).click();
+  await expect(page).toHaveURL(/\/runs\/[0-9a-f-]+$/);
+  await expect(page.getByRole("heading", { name: /Cutover delta/ })).toContainText("finished", { timeout: 30_000 });
+  await expect(page.locator('#run-counts dd[data-count="created"]')).toHaveText("1");
+  await expect(page.locator('#run-counts dd[data-count="updated"]')).toHaveText("2");
+  await expect(page.locator("#delta-legend")).toContainText("only the attributes that differ");
+  const classes = page.locator("#run-classes");
+  await expect(classes.locator('tr[data-class="delta_changed"]')).toContainText("changed: name");
+  await expect(classes.locator('tr[data-class="missing_deactivated"]')).toContainText("1");
+  await atBothWidths(page, "delta-run");
+  expect(await page.content()).not.toContain("Renamed1");
+
+  // Undone: the confirmation is the number of users put back.
+  const after = page.locator("#run-after");
+  await expect(after).toContainText("Deletes the 1 user this delta created, puts back the former values of the 2 users it changed or deactivated");
+  await after.locator("#rollback-confirm").fill("3");
+  await after.getByRole("button", { name: "Undo the delta" }).click();
+  await expect(page.getByRole("heading", { name: /Rollback/ })).toContainText("finished", { timeout: 30_000 });
+  await expect(page.locator('#run-counts dd[data-count="failed"]')).toHaveText("0");
+});
+
 // Retention and purge: an owner sets how long the data is kept, then purges it on the
 // Report page by typing the project's name; the project says it is read only, and no
 // record of it can be read any more.

@@ -65,6 +65,17 @@ pub async fn start_reconciliation(project: String, request: String) -> Result<Ru
         .map_err(fail)
 }
 
+#[server(prefix = "/sfn", endpoint = "runs/delta")]
+pub async fn start_delta(project: String, request: String) -> Result<Run, AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    let request = json("request", &request)?;
+    ferry
+        .start_delta(&actor, project, request)
+        .await
+        .map_err(fail)
+}
+
 #[server(prefix = "/sfn", endpoint = "runs/preflight")]
 pub async fn run_preflight(
     project: String,

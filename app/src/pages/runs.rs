@@ -7,11 +7,12 @@
 use crate::{
     api::runs::{
         control_run, get_run, list_runs, retry_plan, retry_run, rollback_run, run_preflight,
-        run_records, start_real_run, start_reconciliation, start_test_run,
+        run_records, start_delta, start_real_run, start_reconciliation, start_test_run,
     },
+    api::uploads::list_uploads,
     components::{
         charts::{Bar, BarChart, LineChart},
-        format_optional_time, format_time,
+        counted, format_optional_time, format_time,
         forms::{FieldError, FormError, LoadError},
         grouped,
         layout::current_account,
@@ -88,7 +89,10 @@ pub fn RunsPage() -> impl IntoView {
                             <TestRunCard project />
                             <RealRunCard project />
                         </div>
-                        <ReconcileCard project />
+                        <div class="grid-2">
+                            <DeltaCard project />
+                            <ReconcileCard project />
+                        </div>
                     })}
                     <section class="card">
                         <h2>"History"</h2>
@@ -242,6 +246,87 @@ fn ReconcileCard(project: Signal<String>) -> impl IntoView {
             <FieldError error field="mapping" />
             <button type="button" id="start-reconcile" class="primary" disabled=move || start.pending().get() on:click=submit>
                 {move || if start.pending().get() { "Starting…" } else { "Reconcile" }}
+            </button>
+        </section>
+    }
+}
+
+/// At cutover: a newer export of the same source as a delta run.
+#[component]
+fn DeltaCard(project: Signal<String>) -> impl IntoView {
+    let uploads = Resource::new(move || project.get(), |p| list_uploads(p, None));
+    let chosen = RwSignal::new(String::new());
+    let missing = RwSignal::new("leave".to_string());
+    let rate = RwSignal::new(String::new());
+    let start =
+        Action::new(move |json: &String| start_delta(project.get_untracked(), json.clone()));
+    let error = Signal::derive(move || start.value().get().and_then(|r| r.err()));
+    open_started_run(project.get_untracked(), move || {
+        start.value().get().and_then(Result::ok)
+    });
+    let submit = move |_| {
+        let request = serde_json::json!({
+            "upload": chosen.get_untracked(),
+            "missing": missing.get_untracked(),
+            "max_users_per_minute": number(&rate.get_untracked()),
+        });
+        start.dispatch(request.to_string());
+    };
+    view! {
+        <section class="card" id="delta">
+            <h2>"Cutover delta"</h2>
+            <p class="muted">
+                "After the real run, a newer export of the same source: its new users are created, the users \
+                 it changed are updated where the target differs (only those attributes), and the users it no \
+                 longer has are handled as chosen. Every decision is counted, and the run's rollback undoes them."
+            </p>
+            <FormError error />
+            <Transition fallback=|| view! { <p class="muted">"Loading uploads…"</p> }>
+                {move || Suspend::new(async move {
+                    let read: Vec<domain::uploads::Upload> = uploads
+                        .await
+                        .map(|p| p.items)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|u| u.status == domain::uploads::UploadStatus::Parsed && u.purged_at.is_none())
+                        .collect();
+                    if let Some(newest) = read.first()
+                        && chosen.get_untracked().is_empty()
+                    {
+                        chosen.set(newest.id.to_string());
+                    }
+                    let counts = read.clone();
+                    view! {
+                        <div class="form-grid">
+                            <label>"The newer export"
+                                <select id="delta-upload" on:change=move |e| chosen.set(event_target_value(&e))>
+                                    {read.iter().map(|u| {
+                                        let id = u.id.to_string();
+                                        view! { <option value=id.clone() selected=move || chosen.get() == id>{format!("{} ({})", u.file_name, format_time(u.created_at))}</option> }
+                                    }).collect_view()}
+                                </select>
+                            </label>
+                            <FieldError error field="upload" />
+                            <label>"Users gone from it"
+                                <select id="delta-missing" on:change=move |e| missing.set(event_target_value(&e))>
+                                    <option value="leave">"Leave them as they are"</option>
+                                    <option value="deactivate">"Deactivate them"</option>
+                                    <option value="delete">"Delete them"</option>
+                                </select>
+                            </label>
+                            <label>"Users per minute, at most"<input id="delta-rate" type="number" min="1" prop:value=rate on:input=move |e| rate.set(event_target_value(&e)) placeholder="no limit" /></label>
+                            <FieldError error field="max_users_per_minute" />
+                        </div>
+                        <p class="muted small" id="delta-counts">{move || counts.iter().find(|u| u.id.to_string() == chosen.get()).map(|u| format!(
+                            "Against the records before it: {} new, {} changed, {} gone from it.",
+                            grouped(u.records_new), grouped(u.records_changed), grouped(u.records_missing)
+                        ))}</p>
+                    }
+                })}
+            </Transition>
+            <FieldError error field="mapping" />
+            <button type="button" id="start-delta" class="primary" disabled=move || start.pending().get() || chosen.get().is_empty() on:click=submit>
+                {move || if start.pending().get() { "Starting…" } else { "Start the delta" }}
             </button>
         </section>
     }
@@ -465,12 +550,15 @@ fn RunBody(
         {(run.kind == RunKind::Reconcile).then(|| view! {
             <p class="muted" id="reconcile-legend">"Each user in the target read back and compared: skipped means the target holds what the mapping makes of the record; failed means it holds something else, or no longer has the user — those wait in the review queue."</p>
         })}
+        {(run.kind == RunKind::DeltaRun).then(|| view! {
+            <p class="muted" id="delta-legend">"Each user of the newer export decided: created means new to the target; updated means changed (only the attributes that differ were sent) or, gone from the export, deactivated; deleted means gone and deleted; skipped means the target held it already, or the policy left it. The classes below count each decision, and a rollback undoes them."</p>
+        })}
         {shown.paused_because.clone().map(|why| view! { <div class="alert warn" id="paused-because" role="status">"Paused: "{why}</div> })}
         {shown.may_control.then(|| view! { <Controls project=project.clone() run=run_id.clone() state=run.state refresh /> })}
         <ProgressCard progress window=shown.window.clone() />
         {shown.window.clone().map(|w| view! { <WindowCard window=w ended=run_ended /> })}
-        {if run.kind == RunKind::Reconcile {
-            // A reconciliation sends no groups: their card would only say nothing.
+        {if matches!(run.kind, RunKind::Reconcile | RunKind::DeltaRun) {
+            // Neither sends groups: their card would only say nothing.
             view! { <ClassesCard shown=shown.clone() project=project.clone() /> }.into_any()
         } else {
             view! {
@@ -633,7 +721,11 @@ fn ClassesCard(shown: RunView, project: String) -> impl IntoView {
     let run = shown.run.id;
     view! {
         <section class="card" id="run-classes">
-            <h2>{if shown.run.kind == RunKind::Reconcile { "What the target holds, by class" } else { "Not created, by reason" }}</h2>
+            <h2>{match shown.run.kind {
+                RunKind::Reconcile => "What the target holds, by class",
+                RunKind::DeltaRun => "Each decision, by class",
+                _ => "Not created, by reason",
+            }}</h2>
             {(shown.run.counts.failed > 0 && shown.run.state.is_final()).then(|| view! {
                 <p><a id="run-review" href=format!("/projects/{project}/review?run={run}")>
                     {format!("Review its {} failed user(s) in the queue →", grouped(shown.run.counts.failed))}
@@ -873,8 +965,30 @@ fn AfterCard(shown: RunView, project: String) -> impl IntoView {
             .or_else(|| rollback.value().get().and_then(Result::ok))
     });
     let created = run.counts.created;
+    // A delta run's rollback also puts back what it changed and deleted.
+    let delta = run.kind == RunKind::DeltaRun;
+    let undone = if delta {
+        created + run.counts.updated + run.counts.deleted
+    } else {
+        created
+    };
     let can_retry = finished && run.counts.failed > 0 && run.kind != RunKind::Rollback;
-    let can_roll_back = finished && created > 0 && run.kind != RunKind::Rollback;
+    let can_roll_back = finished && undone > 0 && run.kind != RunKind::Rollback;
+    let rollback_words = if delta {
+        format!(
+            "Deletes the {} this delta created, puts back the former values of the {} it changed or deactivated, and creates again the {} it deleted. Type {} to confirm.",
+            counted(created, "user", "users"),
+            counted(run.counts.updated, "user", "users"),
+            counted(run.counts.deleted, "user", "users"),
+            undone
+        )
+    } else {
+        format!(
+            "Deletes the {} users this run created from the target. Type {} to confirm.",
+            grouped(created),
+            created
+        )
+    };
     view! {
         <section class="card" id="run-after">
             <h2>"After the run"</h2>
@@ -916,11 +1030,11 @@ fn AfterCard(shown: RunView, project: String) -> impl IntoView {
             })}
             {can_roll_back.then(|| view! {
                 <h3>"Roll back"</h3>
-                <p>{format!("Deletes the {} users this run created from the target. Type {} to confirm.", grouped(created), created)}</p>
+                <p>{rollback_words}</p>
                 <FormError error=rollback_error />
                 <div class="actions">
                     <input id="rollback-confirm" type="text" inputmode="numeric" prop:value=confirm on:input=move |e| confirm.set(event_target_value(&e)) aria-label="Users to delete" />
-                    <button type="button" id="rollback" class="danger" on:click=move |_| { rollback.dispatch(confirm.get_untracked()); }>"Delete them"</button>
+                    <button type="button" id="rollback" class="danger" on:click=move |_| { rollback.dispatch(confirm.get_untracked()); }>{if delta { "Undo the delta" } else { "Delete them" }}</button>
                 </div>
                 <FieldError error=rollback_error field="confirm" />
             })}

@@ -437,6 +437,104 @@ impl Ferry {
     /// sample of them) read back by its SCIM id and compared with what the latest
     /// mapping makes of its record, as a run of the engine — paced, paused, resumed and
     /// cancelled like any other. What differs or is gone fails into the review queue.
+    /// At cutover: a newer export of the same source becomes a delta run against
+    /// production — its new users created, its changed ones PATCHed where the target
+    /// differs, those gone from it handled by `missing` — once a real run finished.
+    pub async fn start_delta(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        request: crate::runs::delta::DeltaRequest,
+    ) -> Result<Run> {
+        self.writable_project(actor, project).await?;
+        self.may_run(actor, project).await?;
+        if request.max_users_per_minute == Some(0) {
+            return Err(DomainError::invalid(
+                "max_users_per_minute",
+                "at least 1 (or empty for no limit)",
+            ));
+        }
+        let upload_id: crate::ids::UploadId = request
+            .upload
+            .parse()
+            .map_err(|_| DomainError::invalid("upload", "not an upload id"))?;
+        let upload = self
+            .store
+            .upload(upload_id)
+            .await?
+            .filter(|u| u.project_id == project)
+            .ok_or_else(|| DomainError::NotFound("upload".into()))?;
+        if upload.status != crate::uploads::UploadStatus::Parsed || upload.purged_at.is_some() {
+            return Err(DomainError::invalid(
+                "upload",
+                "the newer export must be read (and not purged) before its delta runs",
+            ));
+        }
+        let runs = self
+            .store
+            .runs(project, PageRequest::new(Some(0), Some(200)))
+            .await?
+            .items;
+        let real = runs
+            .iter()
+            .filter(|r| {
+                r.kind == RunKind::RealRun
+                    && r.target_role == TargetRole::Production.as_str()
+                    && matches!(r.state, RunState::Succeeded | RunState::Failed)
+            })
+            .filter_map(|r| r.finished_at)
+            .max();
+        let Some(real) = real else {
+            return Err(DomainError::invalid(
+                "upload",
+                "a delta follows a real run: run the real migration first",
+            ));
+        };
+        if upload.created_at < real {
+            return Err(DomainError::invalid(
+                "upload",
+                "this export was uploaded before the real run: upload the newer export first",
+            ));
+        }
+        let ready = self.ready(project).await?;
+        self.no_active_run(project).await?;
+        let target = self.run_target(project, TargetRole::Production).await?;
+        let settings = RunSettings {
+            tuning: Tuning {
+                max_users_per_minute: request.max_users_per_minute,
+                groups: false,
+                ..Tuning::default()
+            },
+            user_types: ready.user_types,
+            policy: target.settings.on_existing,
+            sample: None,
+            window: None,
+            placed: None,
+        };
+        self.launch(
+            actor,
+            Launch {
+                project,
+                kind: RunKind::DeltaRun,
+                target_role: TargetRole::Production.as_str().into(),
+                mapping_version: Some(ready.mapping_version),
+                parent: None,
+                settings: &settings,
+                records: RunRecords::Delta {
+                    upload: upload_id,
+                    missing: request.missing.decision(),
+                },
+                schedule: false,
+                note: Some(format!(
+                    "{}; users gone from it: {}",
+                    upload.file_name,
+                    request.missing.label()
+                )),
+            },
+        )
+        .await
+    }
+
     pub async fn start_reconciliation(
         &self,
         actor: &Actor,
@@ -1364,16 +1462,31 @@ impl Ferry {
                 "a rollback cannot be rolled back",
             ));
         }
-        if parent.counts.created == 0 {
-            return Err(DomainError::invalid("records", "the run created no users"));
+        // A delta run's rollback also undoes what it changed and deleted.
+        let delta = parent.kind == RunKind::DeltaRun;
+        let undone = if delta {
+            parent.counts.created + parent.counts.updated + parent.counts.deleted
+        } else {
+            parent.counts.created
+        };
+        if undone == 0 {
+            return Err(DomainError::invalid(
+                "records",
+                if delta {
+                    "the delta run changed nothing in the target"
+                } else {
+                    "the run created no users"
+                },
+            ));
         }
-        if confirm != parent.counts.created {
+        if confirm != undone {
             return Err(DomainError::invalid(
                 "confirm",
-                format!(
-                    "type the number of users the rollback deletes ({}) to confirm",
-                    parent.counts.created
-                ),
+                if delta {
+                    format!("type the number of users the rollback puts back ({undone}) to confirm")
+                } else {
+                    format!("type the number of users the rollback deletes ({undone}) to confirm")
+                },
             ));
         }
         self.no_active_run(project).await?;
@@ -1393,7 +1506,11 @@ impl Ferry {
                 mapping_version: parent.mapping_version,
                 parent: Some(parent.id),
                 settings: &settings,
-                records: RunRecords::CreatedOf(parent.id),
+                records: if delta {
+                    RunRecords::UndoOf(parent.id)
+                } else {
+                    RunRecords::CreatedOf(parent.id)
+                },
                 schedule: false,
                 note: None,
             },

@@ -119,6 +119,7 @@ pub fn router() -> Router<AppState> {
         .route("/projects/{id}/runs", get(runs::list))
         .route("/projects/{id}/runs/test", post(runs::start_test))
         .route("/projects/{id}/runs/reconcile", post(runs::reconcile))
+        .route("/projects/{id}/runs/delta", post(runs::delta))
         .route("/projects/{id}/runs/preflight", get(runs::preflight))
         .route("/projects/{id}/runs/real", post(runs::start_real))
         .route("/projects/{id}/runs/{run}", get(runs::get))
@@ -790,7 +791,7 @@ impl Modify for BearerAuth {
         goals::start_impact, goals::impact,
         plan::get, plan::put, plan::versions, plan::version, plan::compare, plan::approve,
         plan::report, retention::get, retention::put, retention::purge, retention::purge_upload,
-        runs::list, runs::start_test, runs::reconcile, runs::preflight, runs::start_real, runs::get, runs::window,
+        runs::list, runs::start_test, runs::reconcile, runs::delta, runs::preflight, runs::start_real, runs::get, runs::window,
         runs::start, runs::pause, runs::resume, runs::cancel, runs::records, runs::crosswalk,
         runs::retry_plan, runs::retry, runs::rollback, runs::events,
         review::queue, review::summary, review::groups, review::record, review::preview_correction,

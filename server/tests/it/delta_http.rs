@@ -68,7 +68,14 @@ async fn story(db: TestDb, policy: &str) {
     let (token, base) = ready(&server, &peer.base_url, PEER_TOKEN, "production", 12).await;
     let project = base.rsplit('/').next().unwrap().to_string();
     impact_computed(&server, &token, &base).await;
-    let (status, started) = send(&server, Method::POST, &format!("{base}/runs/real"), &token, Some(json!({}))).await;
+    let (status, started) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/runs/real"),
+        &token,
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(status, 201, "{started}");
     let real = finished(&server, &token, &base, &started["run"]).await;
     assert_eq!(real["run"]["counts"]["created"], 11, "{real}");
@@ -97,15 +104,33 @@ async fn story(db: TestDb, policy: &str) {
     impact_computed(&server, &token, &base).await;
 
     // Bad input is refused by field.
-    let (status, bad) = send(&server, Method::POST, &format!("{base}/runs/delta"), &token,
-        Some(json!({"upload": created["id"], "missing": "shred"}))).await;
+    let (status, bad) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/runs/delta"),
+        &token,
+        Some(json!({"upload": created["id"], "missing": "shred"})),
+    )
+    .await;
     assert_eq!(status, 422, "{bad}");
-    let (status, bad) = send(&server, Method::POST, &format!("{base}/runs/delta"), &token,
-        Some(json!({"upload": "0190a4f4-0000-7000-8000-000000000000", "missing": policy}))).await;
+    let (status, bad) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/runs/delta"),
+        &token,
+        Some(json!({"upload": "0190a4f4-0000-7000-8000-000000000000", "missing": policy})),
+    )
+    .await;
     assert_eq!(status, 404, "{bad}");
 
-    let (status, started) = send(&server, Method::POST, &format!("{base}/runs/delta"), &token,
-        Some(json!({"upload": created["id"], "missing": policy}))).await;
+    let (status, started) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/runs/delta"),
+        &token,
+        Some(json!({"upload": created["id"], "missing": policy})),
+    )
+    .await;
     assert_eq!(status, 201, "{started}");
     assert_eq!(started["kind"], "delta_run");
     // Two new, one changed, two gone: five decisions.
@@ -128,15 +153,27 @@ async fn story(db: TestDb, policy: &str) {
             assert_eq!(user["active"], false, "{user}");
         }
     }
-    let class = if policy == "delete" { "missing_deleted" } else { "missing_deactivated" };
+    let class = if policy == "delete" {
+        "missing_deleted"
+    } else {
+        "missing_deactivated"
+    };
     assert_eq!(count_of(&found, class), 2, "{found}");
     let new_ids = crosswalk(&server, &token, &base, delta["run"]["id"].as_str().unwrap()).await;
     assert_eq!(new_ids.len(), 2, "{new_ids:?}");
 
     // The rollback undoes every decision.
-    let (status, rollback) = send(&server, Method::POST,
-        &format!("{base}/runs/{}/rollback", delta["run"]["id"].as_str().unwrap()), &token,
-        Some(json!({"confirm": 5}))).await;
+    let (status, rollback) = send(
+        &server,
+        Method::POST,
+        &format!(
+            "{base}/runs/{}/rollback",
+            delta["run"]["id"].as_str().unwrap()
+        ),
+        &token,
+        Some(json!({"confirm": 5})),
+    )
+    .await;
     assert_eq!(status, 201, "{rollback}");
     assert_eq!(rollback["total"], 5, "{rollback}");
     let undone = finished(&server, &token, &base, &rollback).await;
@@ -148,7 +185,13 @@ async fn story(db: TestDb, policy: &str) {
     assert_eq!(restored["name"]["givenName"], "Given2", "{restored}");
     if policy == "delete" {
         // Created again, with new ids.
-        let again = crosswalk(&server, &token, &base, undone["run"]["id"].as_str().unwrap()).await;
+        let again = crosswalk(
+            &server,
+            &token,
+            &base,
+            undone["run"]["id"].as_str().unwrap(),
+        )
+        .await;
         assert_eq!(again.len(), 2, "{again:?}");
         for (source, id) in &again {
             let (status, user) = peer_user(&peer, id).await;

@@ -9,6 +9,7 @@ mod common;
 mod assessment_http;
 mod assessment_store;
 mod background;
+mod delta_http;
 mod goals_http;
 mod http_behaviour;
 mod ingest;

@@ -86,6 +86,29 @@ pub async fn reconcile(
     Ok((StatusCode::CREATED, Json(run)))
 }
 
+/// At cutover, a newer export of the same source as a delta run against production
+/// (after a real run): its new users created, those it changed PATCHed where the
+/// target differs, and those gone from it left, deactivated or deleted (`missing`:
+/// `leave`, `deactivate`, `delete`). Each decision is counted by class
+/// (`delta_changed`, `delta_unchanged`, `missing_left`, `missing_deactivated`,
+/// `missing_deleted`); its rollback undoes them all.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/runs/delta", tag = "runs",
+    params(("id" = String, Path, description = "Project id")),
+    request_body = domain::runs::delta::DeltaRequest,
+    responses((status = 201, body = Run), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn delta(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<domain::runs::delta::DeltaRequest>,
+) -> ApiResult<(StatusCode, Json<Run>)> {
+    let run = state
+        .ferry
+        .start_delta(&actor, project_id(&id)?, body)
+        .await?;
+    Ok((StatusCode::CREATED, Json(run)))
+}
+
 /// What the pre-flight checks are asked with.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct PreflightQuery {
