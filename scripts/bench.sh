@@ -75,7 +75,8 @@ PASSWORDS_DB="ferry_passwords_bench_$$"
 fresh_db "$PASSWORDS_DB"
 "$FERRY" bench-passwords --postgres "${PGURL%/*}/$PASSWORDS_DB"
 
-printf '\n==> reconciliation (%s users read back from the null target, SQLite and PostgreSQL)\n' "$USERS"
+printf '\n==> reconciliation (%s users read back from the null target, SQLite and PostgreSQL; %s from scim2-server against its own read ceiling)\n' "$USERS" "$SCIM_USERS"
 RECONCILE_DB="ferry_reconcile_bench_$$"
 fresh_db "$RECONCILE_DB"
-"$FERRY" bench-reconcile --users "$USERS" --postgres "${PGURL%/*}/$RECONCILE_DB"
+"$FERRY" bench-reconcile --users "$USERS" --peer "$PEER" --peer-users "$SCIM_USERS" \
+  --postgres "${PGURL%/*}/$RECONCILE_DB"

@@ -1,5 +1,6 @@
 //! How far a project's migration has got: each step of the journey (uploads,
-//! assessment, target, user types, mapping, test run, real run, review, passwords)
+//! assessment, target, user types, mapping, test run, plan, real run, review,
+//! passwords, reconciliation)
 //! with its state, what it
 //! holds in words, and the next thing to do — worked out from facts the store already
 //! keeps, so that a newcomer always sees where they are and where to go.
@@ -24,22 +25,26 @@ pub enum Step {
     UserTypes,
     Mapping,
     TestRun,
+    Plan,
     RealRun,
     Review,
     Passwords,
+    Reconcile,
 }
 
 impl Step {
-    pub const ALL: [Step; 9] = [
+    pub const ALL: [Step; 11] = [
         Step::Uploads,
         Step::Assessment,
         Step::Target,
         Step::UserTypes,
         Step::Mapping,
         Step::TestRun,
+        Step::Plan,
         Step::RealRun,
         Step::Review,
         Step::Passwords,
+        Step::Reconcile,
     ];
 
     /// The step's name in the API and the page (`test_run`).
@@ -51,9 +56,11 @@ impl Step {
             Step::UserTypes => "user_types",
             Step::Mapping => "mapping",
             Step::TestRun => "test_run",
+            Step::Plan => "plan",
             Step::RealRun => "real_run",
             Step::Review => "review",
             Step::Passwords => "passwords",
+            Step::Reconcile => "reconcile",
         }
     }
 
@@ -65,9 +72,11 @@ impl Step {
             Step::UserTypes => "Decide who moves",
             Step::Mapping => "Map the attributes",
             Step::TestRun => "Run a test",
+            Step::Plan => "Approve the plan",
             Step::RealRun => "Run the migration",
             Step::Review => "Review the failures",
             Step::Passwords => "Move the passwords",
+            Step::Reconcile => "Prove it: reconcile",
         }
     }
 
@@ -79,7 +88,8 @@ impl Step {
             Step::Target => Stage::Target,
             Step::UserTypes => Stage::Goals,
             Step::Mapping => Stage::Mapping,
-            Step::TestRun | Step::RealRun => Stage::Runs,
+            Step::TestRun | Step::RealRun | Step::Reconcile => Stage::Runs,
+            Step::Plan => Stage::Plan,
             Step::Review => Stage::Review,
             Step::Passwords => Stage::Passwords,
         }
@@ -156,6 +166,9 @@ pub struct Facts {
     /// Where the users stand with support staff's review.
     pub review: crate::review::ReviewSummary,
     pub passwords: PasswordFacts,
+    /// The plan: `None` when never saved; else its latest version and whether it
+    /// is approved.
+    pub plan: Option<(u32, bool)>,
 }
 
 /// What the Passwords step is worked out from.
@@ -194,9 +207,11 @@ impl Journey {
             user_types(facts),
             mapping(facts),
             runs(facts, Step::TestRun),
+            plan(facts),
             runs(facts, Step::RealRun),
             review(facts),
             passwords(facts),
+            reconcile(facts),
         ];
         // A test run is advice, not a gate; once the real run has run, what is left
         // is its failures, then passwords that cannot move until something is set up
@@ -210,12 +225,18 @@ impl Journey {
                 .find(|s| {
                     (s.step == Step::Review && s.state != StepState::Done)
                         || (s.step == Step::Passwords && s.state == StepState::NeedsAttention)
+                        || (s.step == Step::Reconcile && s.state != StepState::Done)
                 })
                 .map(|s| s.step)
         } else {
+            // The plan is advice too: a project that never saved one is not held.
             steps
                 .iter()
-                .find(|s| s.state != StepState::Done)
+                .find(|s| {
+                    s.state != StepState::Done
+                        && s.step != Step::Reconcile
+                        && !(s.step == Step::Plan && s.state == StepState::NotStarted)
+                })
                 .map(|s| s.step)
         };
         Journey { steps, next }
@@ -412,6 +433,72 @@ fn runs(facts: &Facts, step: Step) -> StepStatus {
     }
 }
 
+fn plan(facts: &Facts) -> StepStatus {
+    match facts.plan {
+        None => status(
+            Step::Plan,
+            StepState::NotStarted,
+            "No plan saved: requirements, risks, the window and an owner's approval",
+        ),
+        Some((version, true)) => status(
+            Step::Plan,
+            StepState::Done,
+            format!("Version {version} approved"),
+        ),
+        Some((version, false)) => status(
+            Step::Plan,
+            StepState::NeedsAttention,
+            format!("Version {version} waits for an owner's approval"),
+        ),
+    }
+}
+
+fn reconcile(facts: &Facts) -> StepStatus {
+    let mine: Vec<&Run> = facts
+        .runs
+        .iter()
+        .filter(|r| r.kind == RunKind::Reconcile)
+        .collect();
+    if let Some(active) = mine.iter().find(|r| r.state.is_active()) {
+        return status(
+            Step::Reconcile,
+            StepState::Working,
+            format!(
+                "A reconciliation is {}: {} of {} read back",
+                active.state.label(),
+                grouped(active.counts.settled()),
+                grouped(active.total)
+            ),
+        );
+    }
+    match mine
+        .iter()
+        .find(|r| r.state.is_final() && r.state != RunState::Cancelled)
+    {
+        None => status(
+            Step::Reconcile,
+            StepState::NotStarted,
+            "After the real run, read every user back from the target",
+        ),
+        Some(run) if run.counts.failed == 0 => status(
+            Step::Reconcile,
+            StepState::Done,
+            format!(
+                "The last reconciliation found all {} as sent",
+                plural(run.counts.skipped, "user", "users")
+            ),
+        ),
+        Some(run) => status(
+            Step::Reconcile,
+            StepState::NeedsAttention,
+            format!(
+                "The last reconciliation found {} different or gone",
+                plural(run.counts.failed, "user", "users")
+            ),
+        ),
+    }
+}
+
 fn review(facts: &Facts) -> StepStatus {
     let r = &facts.review;
     let real_run_done = facts.runs.iter().any(|run| {
@@ -596,6 +683,7 @@ mod tests {
             runs: vec![],
             review: Default::default(),
             passwords: Default::default(),
+            plan: None,
         };
         let journey = Journey::of(&facts);
         assert_eq!(
@@ -680,7 +768,61 @@ mod tests {
                 "Every user accounted for: 9,240 migrated, 11 skipped on purpose".into()
             )
         );
+        // Then the proof: a reconciliation that finds a user changed asks for
+        // attention; one that finds everyone as sent ends the journey.
+        assert_eq!(journey.next, Some(Step::Reconcile));
+        let mut reconciled = run(RunKind::Reconcile, RunState::Failed, 0, 2);
+        reconciled.counts.skipped = 9_238;
+        facts.runs.insert(0, reconciled);
+        let (s, words) = state(&Journey::of(&facts), Step::Reconcile);
+        assert_eq!(s, StepState::NeedsAttention);
+        assert_eq!(
+            words,
+            "The last reconciliation found 2 users different or gone"
+        );
+        let mut clean = run(RunKind::Reconcile, RunState::Succeeded, 0, 0);
+        clean.counts.skipped = 9_240;
+        facts.runs.insert(0, clean);
+        let journey = Journey::of(&facts);
+        assert_eq!(
+            state(&journey, Step::Reconcile),
+            (
+                StepState::Done,
+                "The last reconciliation found all 9,240 users as sent".into()
+            )
+        );
         assert_eq!(journey.next, None);
+    }
+
+    #[test]
+    fn a_saved_plan_waits_for_its_approval_and_no_plan_holds_nobody() {
+        let mut facts = Facts {
+            runs: vec![run(RunKind::TestRun, RunState::Succeeded, 99, 0)],
+            uploads: vec![upload(UploadStatus::Parsed, Some(1))],
+            records: 2,
+            assessment: Some((AssessmentStatus::Ready, at(2))),
+            target: Some(Some(true)),
+            user_type_problems: Some(0),
+            mapping_problems: Some(0),
+            ..Facts::default()
+        };
+        let journey = Journey::of(&facts);
+        assert_eq!(state(&journey, Step::Plan).0, StepState::NotStarted);
+        assert_eq!(journey.next, Some(Step::RealRun));
+        facts.plan = Some((2, false));
+        let journey = Journey::of(&facts);
+        assert_eq!(
+            state(&journey, Step::Plan),
+            (
+                StepState::NeedsAttention,
+                "Version 2 waits for an owner's approval".into()
+            )
+        );
+        assert_eq!(journey.next, Some(Step::Plan));
+        facts.plan = Some((2, true));
+        let journey = Journey::of(&facts);
+        assert_eq!(state(&journey, Step::Plan).0, StepState::Done);
+        assert_eq!(journey.next, Some(Step::RealRun));
     }
 
     #[test]
@@ -719,8 +861,8 @@ mod tests {
         facts.passwords.waves_planned = true;
         let journey = Journey::of(&facts);
         assert_eq!(state(&journey, Step::Passwords).0, StepState::Working);
-        // Passwords moving at logins need nobody: the journey has nothing left to do.
-        assert_eq!(journey.next, None);
+        // Passwords moving at logins need nobody: what is left is the proof.
+        assert_eq!(journey.next, Some(Step::Reconcile));
         facts.passwords.moved = 200;
         assert_eq!(
             state(&Journey::of(&facts), Step::Passwords),

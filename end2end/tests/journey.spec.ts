@@ -526,7 +526,7 @@ test("a test run on a small sample is watched live to its end against the peer, 
   // And the projects list, how far each project has got.
   await page.goto(`${url()}/`);
   const row = page.locator("#projects tbody tr", { hasText: "Acme staff to Asgardeo" });
-  await expect(row.locator(".journey-progress")).toContainText("of 9");
+  await expect(row.locator(".journey-progress")).toContainText("of 11");
   await atBothWidths(page, "projects");
 });
 

@@ -264,9 +264,26 @@ fn DeltaCard(project: Signal<String>) -> impl IntoView {
     open_started_run(project.get_untracked(), move || {
         start.value().get().and_then(Result::ok)
     });
+    // The newest read upload until another is chosen: worked out where it is used,
+    // so the page renders the same on the server and in the browser.
+    let newest = move || {
+        uploads
+            .get_untracked()
+            .and_then(Result::ok)
+            .and_then(|page| {
+                page.items.into_iter().find(|u| {
+                    u.status == domain::uploads::UploadStatus::Parsed && u.purged_at.is_none()
+                })
+            })
+            .map(|u| u.id.to_string())
+            .unwrap_or_default()
+    };
     let submit = move |_| {
+        let upload = Some(chosen.get_untracked())
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(newest);
         let request = serde_json::json!({
-            "upload": chosen.get_untracked(),
+            "upload": upload,
             "missing": missing.get_untracked(),
             "max_users_per_minute": number(&rate.get_untracked()),
         });
@@ -290,11 +307,8 @@ fn DeltaCard(project: Signal<String>) -> impl IntoView {
                         .into_iter()
                         .filter(|u| u.status == domain::uploads::UploadStatus::Parsed && u.purged_at.is_none())
                         .collect();
-                    if let Some(newest) = read.first()
-                        && chosen.get_untracked().is_empty()
-                    {
-                        chosen.set(newest.id.to_string());
-                    }
+                    let first = read.first().map(|u| u.id.to_string()).unwrap_or_default();
+                    let shown = move || Some(chosen.get()).filter(|c| !c.is_empty()).unwrap_or_else(|| first.clone());
                     let counts = read.clone();
                     view! {
                         <div class="form-grid">
@@ -302,7 +316,7 @@ fn DeltaCard(project: Signal<String>) -> impl IntoView {
                                 <select id="delta-upload" on:change=move |e| chosen.set(event_target_value(&e))>
                                     {read.iter().map(|u| {
                                         let id = u.id.to_string();
-                                        view! { <option value=id.clone() selected=move || chosen.get() == id>{format!("{} ({})", u.file_name, format_time(u.created_at))}</option> }
+                                        view! { <option value=id>{format!("{} ({})", u.file_name, format_time(u.created_at))}</option> }
                                     }).collect_view()}
                                 </select>
                             </label>
@@ -317,7 +331,7 @@ fn DeltaCard(project: Signal<String>) -> impl IntoView {
                             <label>"Users per minute, at most"<input id="delta-rate" type="number" min="1" prop:value=rate on:input=move |e| rate.set(event_target_value(&e)) placeholder="no limit" /></label>
                             <FieldError error field="max_users_per_minute" />
                         </div>
-                        <p class="muted small" id="delta-counts">{move || counts.iter().find(|u| u.id.to_string() == chosen.get()).map(|u| format!(
+                        <p class="muted small" id="delta-counts">{move || counts.iter().find(|u| u.id.to_string() == shown()).map(|u| format!(
                             "Against the records before it: {} new, {} changed, {} gone from it.",
                             grouped(u.records_new), grouped(u.records_changed), grouped(u.records_missing)
                         ))}</p>
@@ -325,7 +339,7 @@ fn DeltaCard(project: Signal<String>) -> impl IntoView {
                 })}
             </Transition>
             <FieldError error field="mapping" />
-            <button type="button" id="start-delta" class="primary" disabled=move || start.pending().get() || chosen.get().is_empty() on:click=submit>
+            <button type="button" id="start-delta" class="primary" disabled=move || start.pending().get() on:click=submit>
                 {move || if start.pending().get() { "Starting…" } else { "Start the delta" }}
             </button>
         </section>

@@ -107,7 +107,13 @@ impl Ferry {
             None => None,
         };
         let runs = self.store.runs(project, newest).await?.items;
+        let plan = self
+            .store
+            .plan_version(project, None)
+            .await?
+            .map(|v| (v.summary.version, v.summary.approved_at.is_some()));
         Ok(Facts {
+            plan,
             passwords,
             review,
             uploads,

@@ -101,6 +101,13 @@ pub enum Command {
         /// How many users.
         #[arg(long, default_value_t = 1_000_000)]
         users: usize,
+        /// The SCIM peer's executable (`scim2-server`): also reconcile against it, and
+        /// measure its own read ceiling.
+        #[arg(long)]
+        peer: Option<std::path::PathBuf>,
+        /// How many users to move into the peer and read back.
+        #[arg(long, default_value_t = 10_000)]
+        peer_users: usize,
         /// An empty PostgreSQL database to measure on as well.
         #[arg(long)]
         postgres: Option<String>,
@@ -164,8 +171,13 @@ async fn main() -> anyhow::Result<()> {
             ferry_bench::passwords::run(logins, postgres).await?;
             Ok(())
         }
-        Command::BenchReconcile { users, postgres } => {
-            ferry_bench::reconcile::run(users, postgres).await?;
+        Command::BenchReconcile {
+            users,
+            peer,
+            peer_users,
+            postgres,
+        } => {
+            ferry_bench::reconcile::run(users, peer, peer_users, postgres).await?;
             Ok(())
         }
         Command::BenchMap { records } => {

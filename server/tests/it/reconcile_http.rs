@@ -6,12 +6,14 @@
 //! again), and a second reconciliation finds everyone as sent. A sample reads only
 //! as many users as asked; a retry mixing findings with other failures is refused. A
 //! user another tool created in the target, with an `externalId`, is listed as one no
-//! run recorded.
+//! run recorded. A target that refuses `id` filters, or answers them with users it was
+//! not asked for, is asked one user at a time for the rest of the run, and nothing is
+//! called gone for it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::common::{
     TestDb, TestServer, postgres_db,
-    scim::{PEER_TOKEN, Peer},
+    scim::{Fault, FaultProxy, PEER_TOKEN, Peer},
     sqlite_db,
 };
 use crate::passwords_http::crosswalk;
@@ -339,4 +341,58 @@ async fn reconciliation_on_postgres_finds_users_changed_or_deleted_in_the_target
         return;
     };
     story(db).await;
+}
+
+/// A reconciliation through a proxy that spoils the first `id` filter with `fault`:
+/// every user is then read one at a time and found as sent.
+async fn spoiled_filter(fault: Fault) {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let proxy = FaultProxy::start(peer.port).await;
+    let server = TestServer::start(sqlite_db()).await;
+    let (token, base) = ready(&server, &proxy.base_url, PEER_TOKEN, "production", 12).await;
+    impact_computed(&server, &token, &base).await;
+    let (status, started) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/runs/real"),
+        &token,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}");
+    let real = finished(&server, &token, &base, &started["run"]).await;
+    assert_eq!(real["run"]["counts"]["created"], 11, "{real}");
+    let one_by_one = proxy.count("GET /v2/Users/");
+    proxy.inject("filter=id", fault);
+    let done = reconcile(&server, &token, &base, json!({})).await;
+    assert_eq!(done["run"]["counts"]["skipped"], 11, "{done}");
+    assert_eq!(done["run"]["counts"]["failed"], 0, "{done}");
+    // One filter tried, then each user asked for alone.
+    assert_eq!(proxy.count("filter=id"), 1);
+    assert_eq!(proxy.count("GET /v2/Users/") - one_by_one, 11);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_target_refusing_id_filters_is_read_one_user_at_a_time() {
+    spoiled_filter(Fault::Status {
+        code: 400,
+        retry_after: None,
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_target_answering_a_filter_with_other_users_is_read_one_user_at_a_time() {
+    spoiled_filter(Fault::Answer {
+        code: 200,
+        body: json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+            "totalResults": 1,
+            "Resources": [{"id": "somebody-not-asked-for", "userName": "x"}],
+        }),
+    })
+    .await;
 }
