@@ -644,6 +644,9 @@ pub trait RunStore: Send + Sync {
         run: RunId,
         seqs: &[u64],
     ) -> Result<Vec<(u64, String, Option<Vec<u8>>)>>;
+    /// Turns these users a reconciliation found matching into findings whose group
+    /// memberships differ, with the detail; returns how many changed.
+    async fn groups_differ(&self, run: RunId, found: &[(u64, String)]) -> Result<u64>;
     /// Keeps how to undo what a delta run changed of these records (sealed).
     async fn keep_undo(&self, run: RunId, undo: &[(u64, Vec<u8>)]) -> Result<()>;
     /// Moves the run from `from` to `to` (compare and set: a conflict when it is no

@@ -566,6 +566,7 @@ pub fn class_label(class: &str) -> String {
         "missing_record" => "Record missing".into(),
         "differs_in_target" => "Differs in the target (reconciliation)".into(),
         "missing_in_target" => "Gone from the target (reconciliation)".into(),
+        "groups_differ_in_target" => "Groups differ in the target (reconciliation)".into(),
         "matches" => "Matches the target".into(),
         "delta_changed" => "Changed: updated in the target (delta)".into(),
         "delta_unchanged" => "Changed, but the target held it already (delta)".into(),

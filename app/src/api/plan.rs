@@ -145,3 +145,17 @@ pub async fn purge_project(
         .await
         .map_err(fail)
 }
+
+#[server(prefix = "/sfn", endpoint = "retention/purge_upload")]
+pub async fn purge_upload(
+    project: String,
+    upload: String,
+) -> Result<domain::retention::UploadPurge, AppError> {
+    let (ferry, actor) = crate::ssr::actor()?;
+    let project = project.parse().map_err(fail)?;
+    let upload = upload.parse().map_err(fail)?;
+    ferry
+        .purge_upload(&actor, project, upload)
+        .await
+        .map_err(fail)
+}

@@ -187,6 +187,7 @@ fn Reconciled(result: ReconcileResult, project: String) -> impl IntoView {
                 <tr><td>{class_label(&c.error_class)}</td><td class="num">{grouped(c.count)}</td></tr>
             }).collect_view()}</tbody>
         </table></div>
+        {result.extra_users.clone().map(|e| view! { <crate::pages::runs::GroupCheckLine check=e.groups /> })}
     }
 }
 

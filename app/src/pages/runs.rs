@@ -562,7 +562,7 @@ fn RunBody(
             </div>
         </div>
         {(run.kind == RunKind::Reconcile).then(|| view! {
-            <p class="muted" id="reconcile-legend">"Each user in the target read back and compared: skipped means the target holds what the mapping makes of the record; failed means it holds something else, or no longer has the user — those wait in the review queue."</p>
+            <p class="muted" id="reconcile-legend">"Each user in the target read back and compared, with the groups its record names: skipped means the target holds what the mapping makes of the record; failed means it holds something else, no longer has the user, or has other group memberships — those wait in the review queue."</p>
         })}
         {(run.kind == RunKind::DeltaRun).then(|| view! {
             <p class="muted" id="delta-legend">"Each user of the newer export decided: created means new to the target; updated means changed (only the attributes that differ were sent) or, gone from the export, deactivated; deleted means gone and deleted; skipped means the target held it already, or the policy left it. The classes below count each decision, and a rollback undoes them."</p>
@@ -837,7 +837,29 @@ fn ExtraUsersCard(extra: domain::runs::ExtraUsers) -> impl IntoView {
                 </div>
             })}
             {(extra.more > 0).then(|| view! { <p class="muted">{format!("and {} more", grouped(extra.more))}</p> })}
+            <GroupCheckLine check=extra.groups.clone() />
         </section>
+    }
+}
+
+/// What a reconciliation found of group memberships, in words.
+#[component]
+pub fn GroupCheckLine(check: domain::runs::GroupCheck) -> impl IntoView {
+    let words = if check.compared == 0 && check.missing_groups.is_empty() {
+        "Group memberships: the records name no groups, so none were compared.".to_string()
+    } else {
+        format!(
+            "Group memberships: {} compared with their members in the target; {} whose memberships differ from their records (in the review queue).",
+            counted(check.compared, "group", "groups"),
+            counted(check.users_differing, "user", "users"),
+        )
+    };
+    view! {
+        <p id="group-check">{words}</p>
+        {(!check.missing_groups.is_empty()).then(|| view! {
+            <p class="alert warn" role="status">{format!("Groups the records name that the target does not have: {}.", check.missing_groups.join(", "))}</p>
+        })}
+        {check.incomplete.map(|why| view! { <div class="alert warn" role="status">{why}</div> })}
     }
 }
 

@@ -135,7 +135,9 @@ pub fn UploadsPage() -> impl IntoView {
         </Transition>
         <Transition fallback=|| view! { <p class="muted">"Loading uploads…"</p> }>
             {move || Suspend::new(async move {
-                let may_manage = me.await.is_ok_and(|a| a.role.allows(Permission::ManageProjects));
+                let role = me.await.ok().map(|a| a.role);
+                let may_manage = role.is_some_and(|r| r.allows(Permission::ManageProjects));
+                let may_purge = role.is_some_and(|r| r.allows(Permission::PurgeData));
                 match uploads.await {
                     Err(error) => view! { <LoadError error /> }.into_any(),
                     Ok(page) if page.items.is_empty() => view! { <p class="muted">"No exports uploaded yet."</p> }.into_any(),
@@ -155,7 +157,7 @@ pub fn UploadsPage() -> impl IntoView {
                                     </tr>
                                 </thead>
                                 <tbody>
-                                    {page.items.into_iter().map(|u| view! { <UploadRow upload=u selected live reading may_manage refresh /> }).collect_view()}
+                                    {page.items.into_iter().map(|u| view! { <UploadRow upload=u selected live reading may_manage may_purge refresh /> }).collect_view()}
                                 </tbody>
                             </table>
                         </div>
@@ -175,8 +177,27 @@ fn UploadRow(
     live: RwSignal<Vec<LiveProgress>>,
     reading: RwSignal<Option<(String, String)>>,
     may_manage: bool,
+    may_purge: bool,
     refresh: RwSignal<u32>,
 ) -> impl IntoView {
+    // Purging the file asks first too; once done, the list is read again.
+    let purging = RwSignal::new(false);
+    let purge = Action::new(move |(project, upload): &(String, String)| {
+        crate::api::plan::purge_upload(project.clone(), upload.clone())
+    });
+    Effect::new(move |_| {
+        if matches!(purge.value().get(), Some(Ok(_))) {
+            refresh.update(|n| *n += 1);
+        }
+    });
+    let purge_refused = move || {
+        purge
+            .value()
+            .get()
+            .and_then(|r| r.err())
+            .map(|e| e.to_string())
+    };
+    let purge_target = (upload.project_id.to_string(), upload.id.to_string());
     let id = upload.id.to_string();
     // Removing asks first, in the row: what goes with it, and a second click.
     let confirming = RwSignal::new(false);
@@ -288,6 +309,24 @@ fn UploadRow(
                             "Remove…"
                         </button>
                     })}
+                    {(settled && may_purge).then(|| view! {
+                        " "
+                        <button type="button" class="link-button purge-upload" on:click=move |_| purging.set(true)>
+                            "Purge file…"
+                        </button>
+                    })}
+                    {move || purging.get().then(|| {
+                        let target = purge_target.clone();
+                        view! {
+                            <div class="confirm-remove" role="alert">
+                                <p class="small">"Destroy this export's file, and the records whose newest version it brought? Records a later upload brought again stay. The upload stays listed as purged."</p>
+                                <button type="button" class="danger small confirm-purge-button" on:click=move |_| { purge.dispatch(target.clone()); }>"Purge"</button>
+                                " "
+                                <button type="button" class="secondary small" on:click=move |_| purging.set(false)>"Keep it"</button>
+                            </div>
+                        }
+                    })}
+                    {move || purge_refused().map(|why| view! { <p class="field-error">{why}</p> })}
                     {move || confirming.get().then(|| {
                         let remove = remove.clone();
                         view! {

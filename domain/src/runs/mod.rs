@@ -17,10 +17,12 @@ pub mod reconcile {
     pub const DIFFERS: &str = "differs_in_target";
     /// The user is no longer in the target (deleted there).
     pub const MISSING: &str = "missing_in_target";
+    /// The user's group memberships in the target are not those of its record.
+    pub const GROUPS: &str = "groups_differ_in_target";
 
     /// A class a reconciliation found: the user was in the target once.
     pub fn is_finding(class: &str) -> bool {
-        class == DIFFERS || class == MISSING
+        class == DIFFERS || class == MISSING || class == GROUPS
     }
 }
 
@@ -530,6 +532,25 @@ pub struct ExtraUsers {
     /// Extra users beyond those kept.
     pub more: u64,
     /// Why the listing stopped early, if it did.
+    pub incomplete: Option<String>,
+    /// The group memberships compared.
+    #[serde(default)]
+    pub groups: GroupCheck,
+}
+
+/// What a reconciliation found of group memberships: the groups the records name,
+/// read from the target with their members, and the users whose memberships differ
+/// (each a finding in the review queue). Group names only, never users' values.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GroupCheck {
+    /// Groups the records name, read from the target.
+    pub compared: u64,
+    /// Groups the records name that the target does not have.
+    pub missing_groups: Vec<String>,
+    /// Users whose memberships differ.
+    pub users_differing: u64,
+    /// Why the comparison stopped early, if it did.
     pub incomplete: Option<String>,
 }
 

@@ -41,7 +41,12 @@ impl Inner {
         // name users.
         let found = match run.kind {
             RunKind::TestRun => Some(serde_json::to_vec(&self.read_back(context).await?)),
-            RunKind::Reconcile => Some(serde_json::to_vec(&self.extra_users(context).await?)),
+            RunKind::Reconcile => {
+                let groups = self.group_check(context).await?;
+                let mut extra = self.extra_users(context).await?;
+                extra.groups = groups;
+                Some(serde_json::to_vec(&extra))
+            }
             _ => None,
         };
         let readback = match found {

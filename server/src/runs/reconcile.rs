@@ -158,7 +158,130 @@ const LISTED_PER_PAGE: u64 = 1_000;
 /// Users a listing reads at most (a target that keeps answering pages is stopped).
 const LISTED_AT_MOST: u64 = 20_000_000;
 
+/// Users named in a finding's detail, at most.
+const GROUPS_NAMED: usize = 6;
+
+fn names(groups: &[&str]) -> String {
+    let mut words = groups
+        .iter()
+        .take(GROUPS_NAMED)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if groups.len() > GROUPS_NAMED {
+        words.push_str(&format!(" and {} more", groups.len() - GROUPS_NAMED));
+    }
+    words
+}
+
 impl Inner {
+    /// Compares the users' group memberships with the groups their records name:
+    /// each group read from the target by its name with its members; a user missing
+    /// from a group of its record, or in one the records name that its record does
+    /// not, becomes a finding (`groups_differ_in_target`) in place of a match.
+    pub(super) async fn group_check(
+        &self,
+        context: &Context,
+    ) -> domain::Result<domain::runs::GroupCheck> {
+        use std::collections::{BTreeMap, BTreeSet, HashSet};
+        let run = &context.run;
+        let mut check = domain::runs::GroupCheck::default();
+        let mut rows = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.store.memberships(run.id, after, PAGE).await?;
+            let Some((last, ..)) = page.last() else { break };
+            after = Some(*last);
+            let full = page.len() == PAGE as usize;
+            rows.extend(page);
+            if !full {
+                break;
+            }
+        }
+        if rows.is_empty() {
+            return Ok(check);
+        }
+        let mut expected: Vec<(u64, String, BTreeSet<String>)> = Vec::with_capacity(rows.len());
+        let mut named: BTreeSet<String> = BTreeSet::new();
+        for (seq, scim_id, member_of) in rows {
+            let groups: BTreeSet<String> = member_of
+                .lines()
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+                .map(str::to_string)
+                .collect();
+            named.extend(groups.iter().cloned());
+            expected.push((seq, scim_id, groups));
+        }
+        // Each group the records name, with its members' ids as the target holds them.
+        let mut members: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+        for name in &named {
+            match context
+                .client
+                .filter_eq("/Groups", "displayName", name)
+                .await
+            {
+                Ok(found) => match found.into_iter().next() {
+                    Some(group) => {
+                        check.compared += 1;
+                        let ids = group
+                            .get("members")
+                            .and_then(|m| m.as_array())
+                            .map(|m| {
+                                m.iter()
+                                    .filter_map(|v| v.get("value").and_then(|v| v.as_str()))
+                                    .map(str::to_string)
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        members.insert(name.clone(), ids);
+                    }
+                    None => check.missing_groups.push(name.clone()),
+                },
+                Err(call) => {
+                    check.incomplete = Some(format!(
+                        "the target's groups stopped answering after {} groups: {}",
+                        check.compared, call.failure.detail
+                    ));
+                    return Ok(check);
+                }
+            }
+        }
+        let mut found = Vec::new();
+        for (seq, scim_id, groups) in &expected {
+            let missing: Vec<&str> = groups
+                .iter()
+                // A group the target does not have is listed once, not per user.
+                .filter(|g| members.get(*g).is_some_and(|m| !m.contains(scim_id)))
+                .map(String::as_str)
+                .collect();
+            let extra: Vec<&str> = members
+                .iter()
+                .filter(|(g, m)| !groups.contains(*g) && m.contains(scim_id))
+                .map(|(g, _)| g.as_str())
+                .collect();
+            if missing.is_empty() && extra.is_empty() {
+                continue;
+            }
+            let mut detail = Vec::new();
+            if !missing.is_empty() {
+                detail.push(format!("not a member of {}", names(&missing)));
+            }
+            if !extra.is_empty() {
+                detail.push(format!(
+                    "a member of {}, which its record does not name",
+                    names(&extra)
+                ));
+            }
+            found.push((
+                *seq,
+                format!("groups differ from the record: {}", detail.join("; ")),
+            ));
+        }
+        check.users_differing = self.store.groups_differ(run.id, &found).await?;
+        Ok(check)
+    }
+
     /// Lists the target's users (their ids and `externalId`s, a page of 1,000 at a
     /// time) and keeps those that carry an `externalId` no run of the project
     /// recorded. Users without one are the target's own (its administrators, say).

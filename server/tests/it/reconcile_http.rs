@@ -396,3 +396,167 @@ async fn a_target_answering_a_filter_with_other_users_is_read_one_user_at_a_time
     })
     .await;
 }
+
+/// Group memberships changed in the target: u-7 taken out of `eng` (its record names
+/// `staff` and `eng`) and u-0 put into `ops` (its record names only `staff`). The
+/// reconciliation finds exactly those two (group names, never values), they wait in
+/// the review queue, and a retry puts u-7 back into `eng`.
+async fn memberships(db: TestDb) {
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let server = TestServer::start(db).await;
+    let (token, base) = ready(&server, &peer.base_url, PEER_TOKEN, "production", 12).await;
+    impact_computed(&server, &token, &base).await;
+    let (status, started) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/runs/real"),
+        &token,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}");
+    let real = finished(&server, &token, &base, &started["run"]).await;
+    let ids = crosswalk(&server, &token, &base, real["run"]["id"].as_str().unwrap()).await;
+    let clean = reconcile(&server, &token, &base, json!({})).await;
+    assert_eq!(clean["run"]["counts"]["skipped"], 11, "{clean}");
+
+    let group_id = |name: &str, groups: &Value| -> String {
+        groups["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["displayName"] == name)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let groups = peer.get("/Groups").await;
+    let (eng, ops) = (group_id("eng", &groups), group_id("ops", &groups));
+    let patch = |group: String, op: Value| {
+        let url = format!("{}/Groups/{group}", peer.base_url);
+        async move {
+            let answer = reqwest::Client::new()
+                .patch(url)
+                .bearer_auth(PEER_TOKEN)
+                .json(&json!({
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [op],
+                }))
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                answer.status().is_success(),
+                "{}",
+                answer.text().await.unwrap()
+            );
+        }
+    };
+    patch(
+        eng,
+        json!({"op": "remove", "path": format!("members[value eq \"{}\"]", ids["u-7"])}),
+    )
+    .await;
+    patch(
+        ops,
+        json!({"op": "add", "path": "members", "value": [{"value": ids["u-0"]}]}),
+    )
+    .await;
+
+    let found = reconcile(&server, &token, &base, json!({})).await;
+    assert_eq!(found["run"]["counts"]["failed"], 2, "{found}");
+    assert_eq!(found["run"]["counts"]["skipped"], 9, "{found}");
+    let failed = failed_records(&server, &token, &base, &found).await;
+    let detail = |source: &str| {
+        failed
+            .iter()
+            .find(|r| r["source_id"] == source)
+            .unwrap_or_else(|| panic!("{source} not found: {failed:?}"))
+            .clone()
+    };
+    let u7 = detail("u-7");
+    assert_eq!(u7["error_class"], "groups_differ_in_target", "{u7}");
+    assert!(
+        u7["error_detail"]
+            .as_str()
+            .unwrap()
+            .contains("not a member of eng"),
+        "{u7}"
+    );
+    let u0 = detail("u-0");
+    assert!(
+        u0["error_detail"]
+            .as_str()
+            .unwrap()
+            .contains("a member of ops, which its record does not name"),
+        "{u0}"
+    );
+    let (_, view) = send(
+        &server,
+        Method::GET,
+        &format!("{base}/runs/{}", found["run"]["id"].as_str().unwrap()),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(
+        view["extra_users"]["groups"]["users_differing"], 2,
+        "{view}"
+    );
+    assert_eq!(view["extra_users"]["groups"]["compared"], 3, "{view}");
+    let (_, queue) = send(
+        &server,
+        Method::GET,
+        &format!("{base}/review?error_class=groups_differ_in_target"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(
+        queue["page"]["items"].as_array().unwrap().len(),
+        2,
+        "{queue}"
+    );
+
+    // A retry of u-7 sends its groups again: it is back in `eng`.
+    let (status, run) = send(
+        &server,
+        Method::POST,
+        &format!("{base}/review/retry"),
+        &token,
+        Some(json!({"selection": {"kind": "ids", "ids": ["u-7"]}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{run}");
+    finished(&server, &token, &base, &run).await;
+    let eng_now = peer.get("/Groups").await;
+    let eng_members: Vec<&str> = eng_now["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["displayName"] == "eng")
+        .unwrap()["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["value"].as_str())
+        .collect();
+    assert!(eng_members.contains(&ids["u-7"].as_str()), "{eng_now}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn group_memberships_changed_in_the_target_are_findings_on_sqlite() {
+    memberships(sqlite_db()).await;
+}
+
+#[tokio::test]
+async fn group_memberships_changed_in_the_target_are_findings_on_postgres() {
+    let Some(db) = postgres_db().await else {
+        return;
+    };
+    memberships(db).await;
+}

@@ -551,7 +551,7 @@ async fn every_route_admits_exactly_the_roles_it_should() {
     }
     // Runs: support staff see them; admins start and control them. No such run:
     // allowed callers get 404 (or 422 for a request that cannot be met).
-    let run_fns: [RunFn; 12] = [
+    let run_fns: [RunFn; 13] = [
         ("runs/list", Rule::AtLeast(Role::Support), vec![]),
         (
             "runs/get",
@@ -573,6 +573,15 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             "runs/reconcile",
             Rule::AtLeast(Role::Admin),
             vec![("request", r#"{"sample": 5}"#)],
+        ),
+        // An upload no project has: allowed callers get 404.
+        (
+            "runs/delta",
+            Rule::AtLeast(Role::Admin),
+            vec![(
+                "request",
+                r#"{"upload": "0190a4f4-0000-7000-8000-000000000000", "missing": "leave"}"#,
+            )],
         ),
         ("runs/preflight", Rule::AtLeast(Role::Admin), vec![]),
         (
@@ -803,6 +812,12 @@ async fn every_route_admits_exactly_the_roles_it_should() {
             "retention/purge",
             Rule::AtLeast(Role::Owner),
             vec![("confirm", "not the name")],
+        ),
+        // An upload no project has: owners hear 404.
+        (
+            "retention/purge_upload",
+            Rule::AtLeast(Role::Owner),
+            vec![("upload", NO_JOB)],
         ),
     ];
     for (name, rule, fields) in password_fns.into_iter().chain(plan_fns) {

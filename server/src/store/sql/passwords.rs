@@ -161,8 +161,10 @@ const MOVED_STATES: &str = "('created', 'updated', 'skipped')";
 /// rollback, is one user): `source_id`, `scim_id`, `user_type`, `password_strategy`.
 /// `$1` is the project. A reconciliation only reads users back: its records are not
 /// the users'.
-pub(crate) const IN_TARGET: &str = "SELECT source_id, scim_id, user_type, password_strategy FROM (\
-     SELECT jr.source_id, jr.scim_id, jr.user_type, jr.password_strategy, ROW_NUMBER() OVER \
+pub(crate) const IN_TARGET: &str = "SELECT source_id, scim_id, user_type, password_strategy, \
+     member_of FROM (\
+     SELECT jr.source_id, jr.scim_id, jr.user_type, jr.password_strategy, jr.member_of, \
+     ROW_NUMBER() OVER \
      (PARTITION BY jr.source_id ORDER BY jr.settled_at DESC) AS latest \
      FROM job_records jr JOIN jobs j ON j.id = jr.job_id WHERE j.project_id = $1 \
      AND j.target_role = 'production' \

@@ -318,9 +318,9 @@ macro_rules! run_store {
                         &mut tx,
                         sqlx::query(sqlx::AssertSqlSafe(format!(
                             "INSERT INTO job_records (job_id, seq, source_id, state, scim_id, \
-                             user_type, password_strategy) SELECT $2, \
+                             user_type, password_strategy, member_of) SELECT $2, \
                              ROW_NUMBER() OVER (ORDER BY source_id) - 1, source_id, $3, scim_id, \
-                             user_type, password_strategy FROM (SELECT * FROM ({}) t \
+                             user_type, password_strategy, member_of FROM (SELECT * FROM ({}) t \
                              ORDER BY {} LIMIT $4) chosen",
                             super::passwords::IN_TARGET,
                             // A sample is drawn at random; every user in the order of ids.
@@ -652,6 +652,31 @@ macro_rules! run_store {
                 Ok(out)
             }
 
+            async fn groups_differ(&self, run: RunId, found: &[(u64, String)]) -> Result<u64> {
+                let mut tx = self.begin_bulk().await?;
+                let mut changed = 0;
+                for (seq, detail) in found {
+                    changed += Self::exec(
+                        &mut tx,
+                        sqlx::query(
+                            "UPDATE job_records SET state = $3, error_class = $4, \
+                             error_detail = $5 WHERE job_id = $1 AND seq = $2 AND state = $6",
+                        )
+                        .bind(run.0)
+                        .bind(*seq as i64)
+                        .bind(RecordState::Failed.as_str())
+                        .bind(domain::runs::reconcile::GROUPS)
+                        .bind(detail)
+                        .bind(RecordState::Skipped.as_str()),
+                    )
+                    .await?;
+                }
+                Self::shift_counts(&mut tx, run, RecordState::Skipped, RecordState::Failed, changed)
+                    .await?;
+                tx.commit().await.map_err(internal)?;
+                Ok(changed)
+            }
+
             async fn keep_undo(&self, run: RunId, undo: &[(u64, Vec<u8>)]) -> Result<()> {
                 let mut tx = self.begin_bulk().await?;
                 for chunk in undo.chunks(SETTLED_PER_STATEMENT) {
@@ -872,7 +897,8 @@ macro_rules! run_store {
                             .push_bind(state.as_str())
                             .push(
                                 ", scim_id = v_scim_id, error_class = v_class, \
-                                 error_detail = v_detail, scim_type = v_type, member_of = v_groups, \
+                                 error_detail = v_detail, scim_type = v_type, \
+                                 member_of = COALESCE(v_groups, member_of), \
                                  user_type = COALESCE(v_user_type, user_type), \
                                  password_strategy = COALESCE(v_strategy, password_strategy), \
                                  lease_until = NULL, settled_at = ",
