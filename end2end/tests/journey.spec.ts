@@ -1261,6 +1261,17 @@ test("a purge leaves no record readable and the project read only", async ({ pag
   expect(before.status()).toBe(200);
   expect(await before.text()).toContain("p3@purge.example");
 
+  // One export purged alone first: its file and the two users only it brought.
+  await uploadRead(page, token, project.id, "extra.csv", "id,username,email,first_name,last_name\np-8,p8,p8@purge.example,G8,F8\np-9,p9,p9@purge.example,G9,F9\n");
+  await page.goto(`${url()}${base}/uploads`);
+  await hydrated(page);
+  const extra = page.locator("#uploads tbody tr", { hasText: "extra.csv" });
+  await extra.locator(".purge-upload").click();
+  await expect(extra).toContainText("Destroy this export's file");
+  await extra.locator(".confirm-purge-button").click();
+  await expect(page.locator("#uploads tbody tr", { hasText: "extra.csv" })).toContainText("Purged", { timeout: 15_000 });
+  await atBothWidths(page, "upload-purged");
+
   await page.goto(`${url()}${base}/report`);
   await hydrated(page);
   const card = page.locator("#retention");

@@ -162,16 +162,8 @@ impl Inner {
         // What the mapping makes of each newer record (updates), then what the target
         // holds for each user.
         let ids: Vec<String> = act.iter().map(|c| c.source_id.clone()).collect();
-        let sealed: HashMap<String, Vec<u8>> = match self
-            .store
-            .sealed_records(run.project_id, &ids)
-            .await
-        {
-            Ok(rows) => rows.into_iter().collect(),
-            Err(err) => {
-                tracing::warn!(run = %run.id, error = %err, "the batch's records could not be read; it waits");
-                return (out, None);
-            }
+        let Some(sealed) = self.sealed_of(run, &ids).await else {
+            return (out, None);
         };
         let mut wanted: HashMap<u64, Value> = HashMap::new();
         for c in &act {
@@ -306,16 +298,7 @@ impl Inner {
             match result {
                 Ok(()) => {
                     undo.push((c.seq, sealed_undo));
-                    out.push(Settled {
-                        seq: c.seq,
-                        state,
-                        scim_id: Some(scim_id),
-                        error_class: Some(class.into()),
-                        error_detail: Some(detail),
-                        scim_type: None,
-                        groups: None,
-                        moved: None,
-                    });
+                    out.push(changed(c.seq, state, Some(scim_id), Some(class), detail));
                 }
                 Err(call) if call.class() == ErrorClass::Unauthorized => {
                     pause = Some(PauseReason::Unauthorized {
@@ -388,37 +371,27 @@ impl Inner {
                     .client
                     .patch(&format!("/Users/{scim_id}"), ops.clone())
                     .await
-                    .map(|()| Settled {
-                        seq: c.seq,
-                        state: RecordState::Updated,
-                        scim_id: Some(scim_id.clone()),
-                        error_class: Some(decided::RESTORED.into()),
-                        error_detail: Some("the values held before the delta put back".into()),
-                        scim_type: None,
-                        groups: None,
-                        moved: None,
+                    .map(|()| {
+                        changed(
+                            c.seq,
+                            RecordState::Updated,
+                            Some(scim_id.clone()),
+                            Some(decided::RESTORED),
+                            "the values held before the delta put back",
+                        )
                     }),
-                (_, Some(user), _) => {
-                    context
-                        .client
-                        .create("/Users", user)
-                        .await
-                        .map(|created| Settled {
-                            seq: c.seq,
-                            state: RecordState::Created,
-                            scim_id: created
-                                .get("id")
-                                .and_then(|v| v.as_str())
-                                .map(str::to_string),
-                            error_class: Some(decided::RESTORED.into()),
-                            error_detail: Some(
-                                "created again as the target held it before the delta".into(),
-                            ),
-                            scim_type: None,
-                            groups: None,
-                            moved: None,
-                        })
-                }
+                (_, Some(user), _) => context.client.create("/Users", user).await.map(|created| {
+                    changed(
+                        c.seq,
+                        RecordState::Created,
+                        created
+                            .get("id")
+                            .and_then(|v| v.as_str())
+                            .map(str::to_string),
+                        Some(decided::RESTORED),
+                        "created again as the target held it before the delta",
+                    )
+                }),
                 _ => continue,
             };
             match result {

@@ -191,6 +191,27 @@ struct Batch {
     pause: Option<PauseReason>,
 }
 
+/// A change the target accepted: its state, the user's id, the class it is counted
+/// by (if any) and what was done.
+fn changed(
+    seq: u64,
+    state: RecordState,
+    scim_id: Option<String>,
+    class: Option<&str>,
+    detail: impl Into<String>,
+) -> Settled {
+    Settled {
+        seq,
+        state,
+        scim_id,
+        error_class: class.map(str::to_string),
+        error_detail: Some(detail.into()),
+        scim_type: None,
+        groups: None,
+        moved: None,
+    }
+}
+
 fn settled(seq: u64, state: RecordState, class: &str, detail: impl Into<String>) -> Settled {
     Settled {
         seq,
@@ -356,6 +377,22 @@ fn readback_context(run: RunId) -> String {
 }
 
 impl Inner {
+    /// The sealed records of these users by source id; `None` when they cannot be read
+    /// (logged): the batch waits, its records claimed again once their lease lapses.
+    pub(super) async fn sealed_of(
+        &self,
+        run: &Run,
+        ids: &[String],
+    ) -> Option<HashMap<String, Vec<u8>>> {
+        match self.store.sealed_records(run.project_id, ids).await {
+            Ok(rows) => Some(rows.into_iter().collect()),
+            Err(err) => {
+                tracing::warn!(run = %run.id, error = %err, "the batch's records could not be read; it waits");
+                None
+            }
+        }
+    }
+
     async fn run(&self, id: RunId) -> domain::Result<Run> {
         self.store
             .run(id)

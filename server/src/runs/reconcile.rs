@@ -350,17 +350,8 @@ impl Inner {
     pub(super) async fn reconcile(&self, context: &Arc<Context>, claimed: &[Claimed]) -> Batch {
         let run = &context.run;
         let ids: Vec<String> = claimed.iter().map(|c| c.source_id.clone()).collect();
-        let sealed: HashMap<String, Vec<u8>> = match self
-            .store
-            .sealed_records(run.project_id, &ids)
-            .await
-        {
-            Ok(rows) => rows.into_iter().collect(),
-            // Nothing read: the records are claimed again once their lease lapses.
-            Err(err) => {
-                tracing::warn!(run = %run.id, error = %err, "the batch's records could not be read; it waits");
-                return Batch::default();
-            }
+        let Some(sealed) = self.sealed_of(run, &ids).await else {
+            return Batch::default();
         };
         let (vault, ctx, batch) = (context.vault.clone(), context.clone(), claimed.to_vec());
         let expected = match tokio::task::spawn_blocking(move || {

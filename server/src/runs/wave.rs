@@ -78,19 +78,16 @@ impl Inner {
             {
                 Ok(()) => {
                     reset.push(c.seq);
-                    out.push(Settled {
-                        seq: c.seq,
-                        state: RecordState::Updated,
-                        scim_id: Some(scim_id.clone()),
-                        error_class: None,
-                        error_detail: Some(match migrated {
+                    out.push(changed(
+                        c.seq,
+                        RecordState::Updated,
+                        Some(scim_id.clone()),
+                        None,
+                        match migrated {
                             Some((path, _)) => format!("{flag} and {path} set"),
                             None => format!("{flag} set"),
-                        }),
-                        scim_type: None,
-                        groups: None,
-                        moved: None,
-                    });
+                        },
+                    ));
                 }
                 Err(call) if call.class() == ErrorClass::Unauthorized => {
                     pause = Some(PauseReason::Unauthorized {

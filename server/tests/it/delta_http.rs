@@ -13,7 +13,7 @@ use crate::common::{
     settled, sqlite_db, upload,
 };
 use crate::passwords_http::crosswalk;
-use crate::runs_http::{adds_up, export, impact_computed, ready, send, until};
+use crate::runs_http::{adds_up, export, impact_computed, moved, send, until};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -65,20 +65,8 @@ async fn story(db: TestDb, policy: &str) {
     };
     let server = TestServer::start(db).await;
     // 12 users (u-9 rejected by the mapping): 11 created.
-    let (token, base) = ready(&server, &peer.base_url, PEER_TOKEN, "production", 12).await;
+    let (token, base, real) = moved(&server, &peer.base_url).await;
     let project = base.rsplit('/').next().unwrap().to_string();
-    impact_computed(&server, &token, &base).await;
-    let (status, started) = send(
-        &server,
-        Method::POST,
-        &format!("{base}/runs/real"),
-        &token,
-        Some(json!({})),
-    )
-    .await;
-    assert_eq!(status, 201, "{started}");
-    let real = finished(&server, &token, &base, &started["run"]).await;
-    assert_eq!(real["run"]["counts"]["created"], 11, "{real}");
     let ids = crosswalk(&server, &token, &base, real["run"]["id"].as_str().unwrap()).await;
 
     // The newer export: u-0…u-8 with u-2's given name changed, u-12 and u-13 new;

@@ -17,7 +17,7 @@ use crate::common::{
     sqlite_db,
 };
 use crate::passwords_http::crosswalk;
-use crate::runs_http::{adds_up, impact_computed, ready, send, until};
+use crate::runs_http::{adds_up, moved, send, until};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -63,19 +63,7 @@ async fn story(db: TestDb) {
     };
     let server = TestServer::start(db).await;
     // 12 users; u-9's address is not one: the mapping rejects it.
-    let (token, base) = ready(&server, &peer.base_url, PEER_TOKEN, "production", 12).await;
-    impact_computed(&server, &token, &base).await;
-    let (status, started) = send(
-        &server,
-        Method::POST,
-        &format!("{base}/runs/real"),
-        &token,
-        Some(json!({})),
-    )
-    .await;
-    assert_eq!(status, 201, "{started}");
-    let real = finished(&server, &token, &base, &started["run"]).await;
-    assert_eq!(real["run"]["counts"]["created"], 11, "{real}");
+    let (token, base, real) = moved(&server, &peer.base_url).await;
     let ids = crosswalk(&server, &token, &base, real["run"]["id"].as_str().unwrap()).await;
 
     // Nothing changed yet: everyone as sent.
@@ -351,19 +339,7 @@ async fn spoiled_filter(fault: Fault) {
     };
     let proxy = FaultProxy::start(peer.port).await;
     let server = TestServer::start(sqlite_db()).await;
-    let (token, base) = ready(&server, &proxy.base_url, PEER_TOKEN, "production", 12).await;
-    impact_computed(&server, &token, &base).await;
-    let (status, started) = send(
-        &server,
-        Method::POST,
-        &format!("{base}/runs/real"),
-        &token,
-        Some(json!({})),
-    )
-    .await;
-    assert_eq!(status, 201, "{started}");
-    let real = finished(&server, &token, &base, &started["run"]).await;
-    assert_eq!(real["run"]["counts"]["created"], 11, "{real}");
+    let (token, base, _) = moved(&server, &proxy.base_url).await;
     let one_by_one = proxy.count("GET /v2/Users/");
     proxy.inject("filter=id", fault);
     let done = reconcile(&server, &token, &base, json!({})).await;
@@ -406,18 +382,7 @@ async fn memberships(db: TestDb) {
         return;
     };
     let server = TestServer::start(db).await;
-    let (token, base) = ready(&server, &peer.base_url, PEER_TOKEN, "production", 12).await;
-    impact_computed(&server, &token, &base).await;
-    let (status, started) = send(
-        &server,
-        Method::POST,
-        &format!("{base}/runs/real"),
-        &token,
-        Some(json!({})),
-    )
-    .await;
-    assert_eq!(status, 201, "{started}");
-    let real = finished(&server, &token, &base, &started["run"]).await;
+    let (token, base, real) = moved(&server, &peer.base_url).await;
     let ids = crosswalk(&server, &token, &base, real["run"]["id"].as_str().unwrap()).await;
     let clean = reconcile(&server, &token, &base, json!({})).await;
     assert_eq!(clean["run"]["counts"]["skipped"], 11, "{clean}");

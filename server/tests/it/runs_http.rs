@@ -67,6 +67,28 @@ pub(crate) async fn ready(
     (token, base)
 }
 
+/// [`ready`] with 12 users (u-9's address rejected by the mapping), the impact
+/// computed and a real run into the target at `url` finished with 11 created: the
+/// token, the base path, and the run's view.
+pub(crate) async fn moved(server: &TestServer, url: &str) -> (String, String, Value) {
+    let (token, base) = ready(server, url, PEER_TOKEN, "production", 12).await;
+    impact_computed(server, &token, &base).await;
+    let (status, started) = send(
+        server,
+        Method::POST,
+        &format!("{base}/runs/real"),
+        &token,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}");
+    let path = format!("{base}/runs/{}", started["run"]["id"].as_str().unwrap());
+    let real = until(server, &token, &path, &["succeeded", "failed"]).await;
+    adds_up(&real["run"]);
+    assert_eq!(real["run"]["counts"]["created"], 11, "{real}");
+    (token, base, real)
+}
+
 /// As [`ready`], with an API token of `token_role`.
 pub(crate) async fn ready_as(
     server: &TestServer,
