@@ -35,7 +35,9 @@ pub fn BarChart(
         .map(|(i, bar)| {
             let y = 4.0 + ROW * i as f64;
             let width = (bar.value / max * span).clamp(0.0, span);
-            let label = shorten(&bar.label, 28);
+            // 26 characters of 12 px text fit the label column (28 reached past its
+            // left edge); the whole label is the bar's tooltip.
+            let label = shorten(&bar.label, 26);
             view! {
                 <g class="bar">
                     <title>{format!("{}: {}", bar.label, bar.text)}</title>

@@ -761,7 +761,7 @@ fn ClassesCard(shown: RunView, project: String) -> impl IntoView {
                     text: grouped(c.count),
                 }).collect();
                 view! {
-                    <BarChart title="Records per error class" bars />
+                    <BarChart title=if matches!(shown.run.kind, RunKind::Reconcile | RunKind::DeltaRun) { "Users per class" } else { "Records per error class" } bars />
                     <table class="data compact">
                         <thead><tr><th>"Class"</th><th class="num">"Records"</th><th>"Example"</th></tr></thead>
                         <tbody>
