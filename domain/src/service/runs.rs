@@ -448,12 +448,7 @@ impl Ferry {
     ) -> Result<Run> {
         self.writable_project(actor, project).await?;
         self.may_run(actor, project).await?;
-        if request.max_users_per_minute == Some(0) {
-            return Err(DomainError::invalid(
-                "max_users_per_minute",
-                "at least 1 (or empty for no limit)",
-            ));
-        }
+        check_pace(request.max_users_per_minute)?;
         let upload_id: crate::ids::UploadId = request
             .upload
             .parse()
@@ -496,28 +491,23 @@ impl Ferry {
                 "this export was uploaded before the real run: upload the newer export first",
             ));
         }
-        let ready = self.ready(project).await?;
-        self.no_active_run(project).await?;
-        let target = self.run_target(project, TargetRole::Production).await?;
-        let settings = RunSettings {
-            tuning: Tuning {
-                max_users_per_minute: request.max_users_per_minute,
-                groups: false,
-                ..Tuning::default()
-            },
-            user_types: ready.user_types,
-            policy: target.settings.on_existing,
-            sample: None,
-            window: None,
-            placed: None,
-        };
+        let (mapping_version, settings) = self
+            .production_settings(
+                project,
+                Tuning {
+                    max_users_per_minute: request.max_users_per_minute,
+                    groups: false,
+                    ..Tuning::default()
+                },
+            )
+            .await?;
         self.launch(
             actor,
             Launch {
                 project,
                 kind: RunKind::DeltaRun,
                 target_role: TargetRole::Production.as_str().into(),
-                mapping_version: Some(ready.mapping_version),
+                mapping_version: Some(mapping_version),
                 parent: None,
                 settings: &settings,
                 records: RunRecords::Delta {
@@ -535,6 +525,29 @@ impl Ferry {
         .await
     }
 
+    /// The settings of a run against production with `tuning`: the latest mapping and
+    /// user types ready, no other run active, the target's policy for users it has.
+    async fn production_settings(
+        &self,
+        project: ProjectId,
+        tuning: Tuning,
+    ) -> Result<(u32, RunSettings)> {
+        let ready = self.ready(project).await?;
+        self.no_active_run(project).await?;
+        let target = self.run_target(project, TargetRole::Production).await?;
+        Ok((
+            ready.mapping_version,
+            RunSettings {
+                tuning,
+                user_types: ready.user_types,
+                policy: target.settings.on_existing,
+                sample: None,
+                window: None,
+                placed: None,
+            },
+        ))
+    }
+
     pub async fn start_reconciliation(
         &self,
         actor: &Actor,
@@ -549,38 +562,28 @@ impl Ferry {
                 "at least 1 user (or empty for every user)",
             ));
         }
-        if request.max_users_per_minute == Some(0) {
-            return Err(DomainError::invalid(
-                "max_users_per_minute",
-                "at least 1 (or empty for no limit)",
-            ));
-        }
-        let ready = self.ready(project).await?;
-        self.no_active_run(project).await?;
-        let target = self.run_target(project, TargetRole::Production).await?;
-        let settings = RunSettings {
-            tuning: Tuning {
-                max_users_per_minute: request.max_users_per_minute,
-                groups: false,
-                // Findings are what a reconciliation is for: only a target that has
-                // lost every user of a long stretch pauses it.
-                failure_window: 100_000,
-                failure_threshold: 100_000,
-                ..Tuning::default()
-            },
-            user_types: ready.user_types,
-            policy: target.settings.on_existing,
-            sample: None,
-            window: None,
-            placed: None,
-        };
+        check_pace(request.max_users_per_minute)?;
+        let (mapping_version, settings) = self
+            .production_settings(
+                project,
+                Tuning {
+                    max_users_per_minute: request.max_users_per_minute,
+                    groups: false,
+                    // Findings are what a reconciliation is for: only a target that has
+                    // lost every user of a long stretch pauses it.
+                    failure_window: 100_000,
+                    failure_threshold: 100_000,
+                    ..Tuning::default()
+                },
+            )
+            .await?;
         self.launch(
             actor,
             Launch {
                 project,
                 kind: RunKind::Reconcile,
                 target_role: TargetRole::Production.as_str().into(),
-                mapping_version: Some(ready.mapping_version),
+                mapping_version: Some(mapping_version),
                 parent: None,
                 settings: &settings,
                 records: RunRecords::InTarget {
@@ -1517,4 +1520,15 @@ impl Ferry {
         )
         .await
     }
+}
+
+/// A pace of users a minute: at least 1, or none for no limit.
+fn check_pace(per_minute: Option<u32>) -> Result<()> {
+    if per_minute == Some(0) {
+        return Err(DomainError::invalid(
+            "max_users_per_minute",
+            "at least 1 (or empty for no limit)",
+        ));
+    }
+    Ok(())
 }
