@@ -46,6 +46,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", uploads.display()))?;
     let vault = vault::Vault::new(key.bytes());
     let background = background::Supervisor::new();
+    start_checkpoints(&background, config.database_url());
     let workers = workers(
         &store,
         &vault,
@@ -178,6 +179,16 @@ fn start_housekeeping(state: &AppState) {
                 }
             }
         });
+}
+
+/// SQLite's checkpoints, off the write path (see [`store::checkpoints`]).
+fn start_checkpoints(background: &background::Supervisor, url: String) {
+    let stop = background.stopping();
+    background.spawn_logged("database checkpoints", "the SQLite database", async move {
+        store::checkpoints(url, stop.cancelled_owned())
+            .await
+            .map_err(|err| background::Failure::from(err.to_string()))
+    });
 }
 
 /// Every quarter of a minute, starts the invitation waves the projects' plans call

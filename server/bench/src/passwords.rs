@@ -226,6 +226,11 @@ pub async fn run(cheap_logins: usize, postgres: Option<String>) -> anyhow::Resul
         let folder = dir.path().join(name);
         std::fs::create_dir_all(&folder)?;
         let prepared = prepare(&url, &folder, &file).await?;
+        // As the server does: SQLite's checkpoints off the write path.
+        let checkpoints = tokio::spawn(server::store::checkpoints(
+            url.clone(),
+            std::future::pending(),
+        ));
         anyhow::ensure!(
             prepared.records as usize == cheap + slow,
             "{} of {} users were imported",
@@ -324,6 +329,7 @@ pub async fn run(cheap_logins: usize, postgres: Option<String>) -> anyhow::Resul
                 );
             }
         }
+        checkpoints.abort();
     }
     Ok(())
 }

@@ -96,15 +96,17 @@ macro_rules! sql_store {
             /// pool hands out connections in turn, and each would find its page cache
             /// stale after the others' writes and read the pages again.
             bulk: sqlx::Pool<$db>,
+            /// The password service's writes, grouped across logins.
+            logins: passwords::LoginWrites,
         }
 
         impl $name {
             pub fn new(pool: sqlx::Pool<$db>) -> Self {
-                Self { bulk: pool.clone(), pool }
+                Self { bulk: pool.clone(), pool, logins: Default::default() }
             }
 
             pub fn with_bulk_pool(pool: sqlx::Pool<$db>, bulk: sqlx::Pool<$db>) -> Self {
-                Self { pool, bulk }
+                Self { pool, bulk, logins: Default::default() }
             }
 
             /// One row by its id, converted to its domain type.

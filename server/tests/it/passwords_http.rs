@@ -1209,6 +1209,71 @@ async fn contexts_expire(db: TestDb) {
         .unwrap();
     let (reason, _) = ferry.verify_pending(pending).await;
     assert_eq!(reason, domain::password_service::Reason::UnknownUser);
+
+    // Logins that end together are written together (one statement for the contexts
+    // that end at once, one for the status calls asked at once), and each context is
+    // still answered once, and only under its own user name: 24 logins (each from its
+    // own address, so no lockout) verified at once, then each context's status asked
+    // twice at once under its user name, then 24 more asked at once under their own
+    // name and under another's.
+    let answered = domain::password_service::Reason::UnknownUser.message();
+    let many = |round: usize| {
+        (0..24).map(move |i| {
+            (
+                ServiceCall {
+                    caller: format!("10.{round}.0.{i}"),
+                    ..call()
+                },
+                format!("r{round}u{i}"),
+            )
+        })
+    };
+    for round in [1, 2] {
+        let (mut started, mut pendings) = (Vec::new(), Vec::new());
+        for (call, name) in many(round) {
+            let pending = ferry
+                .start_authentication(call, login(&name))
+                .await
+                .unwrap();
+            started.push((pending.context_id.clone(), name));
+            pendings.push(pending);
+        }
+        let checks = pendings.into_iter().map(|p| ferry.verify_pending(p));
+        for (reason, errors) in futures_util::future::join_all(checks).await {
+            assert_eq!(reason, domain::password_service::Reason::UnknownUser);
+            assert!(errors.is_empty(), "{errors:?}");
+        }
+        let asked = started.iter().enumerate().flat_map(|(i, (context, name))| {
+            // Round 1: the same name twice; round 2: its own name and another's.
+            let second = if round == 1 {
+                name.clone()
+            } else {
+                started[(i + 1) % started.len()].1.clone()
+            };
+            [name.clone(), second].map(|username| {
+                ferry.authentication_status(
+                    call(),
+                    StatusRequest {
+                        context_id: context.clone(),
+                        username: format!("{username}@corp.example"),
+                    },
+                )
+            })
+        });
+        let answers = futures_util::future::join_all(asked).await;
+        for (i, pair) in answers.chunks(2).enumerate() {
+            let got = |n: usize| pair[n].as_ref().is_ok_and(|a| a.message == answered);
+            assert!(
+                !(got(0) && got(1)),
+                "context {i} of round {round} read twice"
+            );
+            if round == 1 {
+                assert!(got(0) || got(1), "context {i} of round 1 never answered");
+            } else {
+                assert!(!got(1), "context {i} answered under another user name");
+            }
+        }
+    }
 }
 
 fn clock_now(clock: &common::TestClock) -> chrono::DateTime<chrono::Utc> {

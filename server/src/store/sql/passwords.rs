@@ -4,7 +4,10 @@
 //! and the counts of the coverage.
 
 use super::{PostgresStore, SqliteStore, count};
-use crate::store::rows::{internal, millis, time};
+use crate::store::{
+    group_commit::GroupCommit,
+    rows::{internal, millis, time},
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{
@@ -21,6 +24,7 @@ use domain::{
     ports::PasswordStore,
     user_types::PasswordStrategy,
 };
+use std::{collections::HashMap, sync::Arc};
 
 #[derive(sqlx::FromRow)]
 struct ServiceRow {
@@ -258,8 +262,224 @@ fn reason(code: &str) -> Result<Reason> {
         .ok_or_else(|| DomainError::Internal(format!("stored verification reason {code:?}")))
 }
 
+/// A verification's end, to be written with the others that end with it: its context
+/// with the answer (the attempt's row follows by trigger).
+pub(crate) struct Finish {
+    project: ProjectId,
+    context: ContextKey,
+    verification: NewVerification,
+}
+
+/// A status call's read of its answer, to be made with the others asked with it.
+pub(crate) struct Take {
+    project: ProjectId,
+    digest: String,
+    user_digest: String,
+    now: DateTime<Utc>,
+}
+
+/// The logins' writes of one store, grouped: on SQLite's one writer each commit was a
+/// turn the other logins queued behind, and on both databases each statement a round
+/// trip and a wake-up of the driver's thread.
+#[derive(Clone, Default)]
+pub(crate) struct LoginWrites {
+    finishes: Arc<GroupCommit<Finish, ()>>,
+    takes: Arc<GroupCommit<Take, Option<AnsweredContext>>>,
+}
+
+/// The projects of a group's items, in the order they first appear.
+fn projects_of<T>(items: &[T], project: impl Fn(&T) -> ProjectId) -> Vec<ProjectId> {
+    let mut projects = Vec::new();
+    for item in items {
+        let p = project(item);
+        if !projects.contains(&p) {
+            projects.push(p);
+        }
+    }
+    projects
+}
+
+/// What one statement of takes answered: by context digest, the user name's digest the
+/// context is bound to and the answer.
+type Taken = HashMap<String, (String, AnsweredContext)>;
+
+/// Hands each take of `project` its answer: a context goes to the first take that asked
+/// for it under its own user name; any other take of it gets nothing (read once).
+fn hand_out(
+    takes: &[Take],
+    project: ProjectId,
+    taken: &Result<Taken>,
+    answers: &mut [Option<Result<Option<AnsweredContext>>>],
+) {
+    let mut rows = match taken {
+        Ok(rows) => rows.clone(),
+        Err(err) => {
+            for (take, answer) in takes.iter().zip(answers.iter_mut()) {
+                if take.project == project {
+                    *answer = Some(Err(err.clone()));
+                }
+            }
+            return;
+        }
+    };
+    for (take, answer) in takes.iter().zip(answers.iter_mut()) {
+        if take.project != project {
+            continue;
+        }
+        let mine = rows
+            .get(&take.digest)
+            .is_some_and(|(bound, _)| *bound == take.user_digest);
+        *answer = Some(Ok(if mine {
+            rows.remove(&take.digest).map(|(_, answered)| answered)
+        } else {
+            None
+        }));
+    }
+}
+
 macro_rules! password_store {
     ($name:ident, $db:ty) => {
+        impl $name {
+            /// The ends of verifications that ended together, in one statement: each
+            /// context written with its answer (the attempt's row is the trigger
+            /// `password_context_attempt`'s). A context whose status was read before
+            /// its end stays as that read left it, and its verification is recorded
+            /// all the same.
+            async fn write_finishes(&self, finishes: Vec<Finish>) -> Vec<Result<()>> {
+                let written = self.try_write_finishes(&finishes).await;
+                finishes.iter().map(|_| written.clone()).collect()
+            }
+
+            async fn try_write_finishes(&self, finishes: &[Finish]) -> Result<()> {
+                let mut insert = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO password_contexts (digest, project_id, user_digest, \
+                     complete, reason, scim_id, source_id, target_role, user_type, \
+                     expires_at, attempted_at, caller, method, counts) ",
+                );
+                insert.push_values(finishes, |mut row, f| {
+                    let (v, user) = (&f.verification, f.verification.user.as_ref());
+                    row.push_bind(f.context.digest.clone())
+                        .push_bind(f.project.0)
+                        .push_bind(v.user_digest.clone())
+                        .push_bind(true)
+                        .push_bind(v.reason.as_str())
+                        .push_bind(user.map(|u| u.scim_id.clone()))
+                        .push_bind(user.map(|u| u.source_id.clone()))
+                        .push_bind(user.map(|u| u.target_role.clone()))
+                        .push_bind(user.and_then(|u| u.user_type.clone()))
+                        .push_bind(millis(f.context.expires_at))
+                        .push_bind(millis(v.at))
+                        .push_bind(v.caller.clone())
+                        .push_bind(v.method.clone())
+                        .push_bind(v.reason.counts());
+                });
+                insert.push(" ON CONFLICT (digest) DO NOTHING RETURNING digest");
+                let written: Vec<String> = insert
+                    .build_query_scalar()
+                    .fetch_all(&self.bulk)
+                    .await
+                    .map_err(internal)?;
+                let read_early: Vec<&Finish> = finishes
+                    .iter()
+                    .filter(|f| !written.contains(&f.context.digest))
+                    .collect();
+                if read_early.is_empty() {
+                    return Ok(());
+                }
+                let mut insert = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO password_attempts (project_id, at, user_digest, caller, \
+                     scim_id, source_id, user_type, success, reason, method, counts) ",
+                );
+                insert.push_values(read_early, |mut row, f| {
+                    let (v, user) = (&f.verification, f.verification.user.as_ref());
+                    row.push_bind(f.project.0)
+                        .push_bind(millis(v.at))
+                        .push_bind(v.user_digest.clone())
+                        .push_bind(v.caller.clone())
+                        .push_bind(user.map(|u| u.scim_id.clone()))
+                        .push_bind(user.map(|u| u.source_id.clone()))
+                        .push_bind(user.and_then(|u| u.user_type.clone()))
+                        .push_bind(v.reason.is_success())
+                        .push_bind(v.reason.as_str())
+                        .push_bind(v.method.clone())
+                        .push_bind(v.reason.counts());
+                });
+                insert.build().execute(&self.bulk).await.map_err(internal)?;
+                Ok(())
+            }
+
+            /// The answers of status calls asked together, one statement a project
+            /// (a success's move is the trigger `password_context_answered`'s).
+            async fn write_takes(
+                &self,
+                takes: Vec<Take>,
+            ) -> Vec<Result<Option<AnsweredContext>>> {
+                let mut answers: Vec<Option<Result<Option<AnsweredContext>>>> =
+                    takes.iter().map(|_| None).collect();
+                for project in projects_of(&takes, |t| t.project) {
+                    let asked: Vec<&Take> = takes.iter().filter(|t| t.project == project).collect();
+                    let taken = self.take_answers(project, &asked).await;
+                    hand_out(&takes, project, &taken, &mut answers);
+                }
+                answers.into_iter().map(|a| a.unwrap_or(Ok(None))).collect()
+            }
+
+            /// Marks answered the contexts of `asked` that ended, have not been read and
+            /// are bound to the user name asked with; returns them.
+            async fn take_answers(&self, project: ProjectId, asked: &[&Take]) -> Result<Taken> {
+                let Some(now) = asked.iter().map(|t| t.now).max() else {
+                    return Ok(Taken::new());
+                };
+                let mut update = sqlx::QueryBuilder::<$db>::new(
+                    "UPDATE password_contexts SET taken_as = 'answered', taken_at = ",
+                );
+                update
+                    .push_bind(millis(now))
+                    .push(" WHERE project_id = ")
+                    .push_bind(project.0)
+                    .push(" AND taken_as IS NULL AND reason IS NOT NULL AND expires_at > ")
+                    .push_bind(millis(now))
+                    // The digests alone let SQLite find the rows by the primary key; the
+                    // pairs bind each to its user name.
+                    .push(" AND digest IN (");
+                let mut list = update.separated(", ");
+                for take in asked {
+                    list.push_bind(take.digest.clone());
+                }
+                update.push(") AND (digest, user_digest) IN (");
+                update.push_values(asked, |mut row, take| {
+                    row.push_bind(take.digest.clone()).push_bind(take.user_digest.clone());
+                });
+                update.push(
+                    ") RETURNING digest, user_digest, reason, scim_id, source_id, \
+                     target_role, user_type",
+                );
+                type Row = (
+                    String,
+                    String,
+                    String,
+                    Option<String>,
+                    Option<String>,
+                    Option<String>,
+                    Option<String>,
+                );
+                let rows: Vec<Row> = update
+                    .build_query_as()
+                    .fetch_all(&self.bulk)
+                    .await
+                    .map_err(internal)?;
+                let mut taken = Taken::new();
+                for (digest, user_digest, code, scim_id, source_id, role, user_type) in rows {
+                    let answered = AnsweredContext {
+                        reason: reason(&code)?,
+                        user: moved_user(scim_id, source_id, role, user_type),
+                    };
+                    taken.insert(digest, (user_digest, answered));
+                }
+                Ok(taken)
+            }
+        }
+
         #[async_trait]
         impl PasswordStore for $name {
             async fn password_service(&self, project: ProjectId) -> Result<Option<StoredService>> {
@@ -470,34 +690,20 @@ macro_rules! password_store {
                 user_digest: &str,
                 now: DateTime<Utc>,
             ) -> Result<Option<AnsweredContext>> {
-                type Row = (
-                    String,
-                    Option<String>,
-                    Option<String>,
-                    Option<String>,
-                    Option<String>,
-                );
-                // A success's move is the trigger `password_context_answered`'s.
-                let row: Option<Row> = sqlx::query_as(
-                    "UPDATE password_contexts SET taken_as = 'answered', taken_at = $1 \
-                     WHERE digest = $2 AND project_id = $3 AND user_digest = $4 \
-                     AND taken_as IS NULL AND reason IS NOT NULL AND expires_at > $1 \
-                     RETURNING reason, scim_id, source_id, target_role, user_type",
-                )
-                .bind(millis(now))
-                .bind(digest)
-                .bind(project.0)
-                .bind(user_digest)
-                .fetch_optional(&self.bulk)
-                .await
-                .map_err(internal)?;
-                let Some((code, scim_id, source_id, role, user_type)) = row else {
-                    return Ok(None);
+                let take = Take {
+                    project,
+                    digest: digest.to_string(),
+                    user_digest: user_digest.to_string(),
+                    now,
                 };
-                Ok(Some(AnsweredContext {
-                    reason: reason(&code)?,
-                    user: moved_user(scim_id, source_id, role, user_type),
-                }))
+                let store = self.clone();
+                self.logins
+                    .takes
+                    .submit(take, move |takes| {
+                        let store = store.clone();
+                        async move { store.write_takes(takes).await }
+                    })
+                    .await
             }
 
             async fn discard_password_context(
@@ -635,58 +841,19 @@ macro_rules! password_store {
                 context: &ContextKey,
                 v: &NewVerification,
             ) -> Result<()> {
-                let user = v.user.as_ref();
-                // The attempt's row is the trigger `password_context_attempt`'s: one
-                // statement, one commit.
-                let written = sqlx::query(
-                    "INSERT INTO password_contexts (digest, project_id, user_digest, \
-                     complete, reason, scim_id, source_id, target_role, user_type, \
-                     expires_at, attempted_at, caller, method, counts) \
-                     VALUES ($1, $2, $3, TRUE, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-                     ON CONFLICT (digest) DO NOTHING",
-                )
-                .bind(&context.digest)
-                .bind(project.0)
-                .bind(&v.user_digest)
-                .bind(v.reason.as_str())
-                .bind(user.map(|u| u.scim_id.clone()))
-                .bind(user.map(|u| u.source_id.clone()))
-                .bind(user.map(|u| u.target_role.clone()))
-                .bind(user.and_then(|u| u.user_type.clone()))
-                .bind(millis(context.expires_at))
-                .bind(millis(v.at))
-                .bind(&v.caller)
-                .bind(&v.method)
-                .bind(v.reason.counts())
-                .execute(&self.bulk)
-                .await
-                .map_err(internal)?
-                .rows_affected();
-                if written == 1 {
-                    return Ok(());
-                }
-                // Its status was read before the end: the context stays as that read
-                // left it, and the verification is recorded all the same.
-                sqlx::query(
-                    "INSERT INTO password_attempts (project_id, at, user_digest, caller, \
-                     scim_id, source_id, user_type, success, reason, method, counts) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .bind(project.0)
-                .bind(millis(v.at))
-                .bind(&v.user_digest)
-                .bind(&v.caller)
-                .bind(user.map(|u| u.scim_id.clone()))
-                .bind(user.map(|u| u.source_id.clone()))
-                .bind(user.and_then(|u| u.user_type.clone()))
-                .bind(v.reason.is_success())
-                .bind(v.reason.as_str())
-                .bind(&v.method)
-                .bind(v.reason.counts())
-                .execute(&self.bulk)
-                .await
-                .map_err(internal)?;
-                Ok(())
+                let finish = Finish {
+                    project,
+                    context: context.clone(),
+                    verification: v.clone(),
+                };
+                let store = self.clone();
+                self.logins
+                    .finishes
+                    .submit(finish, move |finishes| {
+                        let store = store.clone();
+                        async move { store.write_finishes(finishes).await }
+                    })
+                    .await
             }
 
             async fn verifications(
