@@ -88,7 +88,7 @@ pub enum Command {
     /// and bcrypt at cost 10. On SQLite, and on PostgreSQL given an empty database's URL.
     BenchPasswords {
         /// Logins with the cheap scheme at each level of concurrency.
-        #[arg(long, default_value_t = 3_000)]
+        #[arg(long, default_value_t = 10_000)]
         logins: usize,
         /// An empty PostgreSQL database to measure on as well.
         #[arg(long)]

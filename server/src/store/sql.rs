@@ -98,15 +98,34 @@ macro_rules! sql_store {
             bulk: sqlx::Pool<$db>,
             /// The password service's writes, grouped across logins.
             logins: passwords::LoginWrites,
+            /// The verification service's own connections, if it has them: a flood of
+            /// logins then waits for these and leaves the others to the dashboard and
+            /// the runs (and the reverse).
+            service: Option<sqlx::Pool<$db>>,
         }
 
         impl $name {
             pub fn new(pool: sqlx::Pool<$db>) -> Self {
-                Self { bulk: pool.clone(), pool, logins: Default::default() }
+                Self { bulk: pool.clone(), pool, logins: Default::default(), service: None }
             }
 
             pub fn with_bulk_pool(pool: sqlx::Pool<$db>, bulk: sqlx::Pool<$db>) -> Self {
-                Self { pool, bulk, logins: Default::default() }
+                Self { pool, bulk, logins: Default::default(), service: None }
+            }
+
+            /// Gives the verification service connections of its own.
+            pub fn with_service_pool(self, service: sqlx::Pool<$db>) -> Self {
+                Self { service: Some(service), ..self }
+            }
+
+            /// Where the verification service reads.
+            fn service_reads(&self) -> &sqlx::Pool<$db> {
+                self.service.as_ref().unwrap_or(&self.pool)
+            }
+
+            /// Where the verification service writes.
+            fn service_writes(&self) -> &sqlx::Pool<$db> {
+                self.service.as_ref().unwrap_or(&self.bulk)
             }
 
             /// One row by its id, converted to its domain type.

@@ -376,7 +376,7 @@ macro_rules! password_store {
                 insert.push(" ON CONFLICT (digest) DO NOTHING RETURNING digest");
                 let written: Vec<String> = insert
                     .build_query_scalar()
-                    .fetch_all(&self.bulk)
+                    .fetch_all(self.service_writes())
                     .await
                     .map_err(internal)?;
                 let read_early: Vec<&Finish> = finishes
@@ -404,7 +404,7 @@ macro_rules! password_store {
                         .push_bind(v.method.clone())
                         .push_bind(v.reason.counts());
                 });
-                insert.build().execute(&self.bulk).await.map_err(internal)?;
+                insert.build().execute(self.service_writes()).await.map_err(internal)?;
                 Ok(())
             }
 
@@ -465,7 +465,7 @@ macro_rules! password_store {
                 );
                 let rows: Vec<Row> = update
                     .build_query_as()
-                    .fetch_all(&self.bulk)
+                    .fetch_all(self.service_writes())
                     .await
                     .map_err(internal)?;
                 let mut taken = Taken::new();
@@ -678,7 +678,7 @@ macro_rules! password_store {
                 .bind(digest)
                 .bind(project.0)
                 .bind(millis(now))
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.service_reads())
                 .await
                 .map_err(internal)
             }
@@ -730,7 +730,7 @@ macro_rules! password_store {
                 .bind(millis(now))
                 .bind(digest)
                 .bind(project.0)
-                .fetch_optional(&self.bulk)
+                .fetch_optional(self.service_writes())
                 .await
                 .map_err(internal)?;
                 if let Some((user_digest, code, scim_id, source_id, role, user_type)) = row {
@@ -755,7 +755,7 @@ macro_rules! password_store {
                 .bind(project.0)
                 .bind(millis(until))
                 .bind(millis(now))
-                .execute(&self.bulk)
+                .execute(self.service_writes())
                 .await
                 .map_err(internal)?
                 .rows_affected();
@@ -829,7 +829,7 @@ macro_rules! password_store {
                 .bind(caller)
                 .bind(millis(since))
                 .bind(scim_id)
-                .fetch_one(&self.pool)
+                .fetch_one(self.service_reads())
                 .await
                 .map_err(internal)?;
                 Ok(row.into())
