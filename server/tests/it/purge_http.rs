@@ -46,6 +46,14 @@ fn contexts(project: &str, source_ids: &[String], runs: &[String]) -> Vec<String
 
 /// Every value in the database, and every file in the data folder, that `vault`
 /// opens under one of `contexts`: where each was found.
+/// How many records the places a scan opened hold.
+fn records_in(opened: &[String]) -> usize {
+    opened
+        .iter()
+        .filter(|p| p.as_str() == "records.data")
+        .count()
+}
+
 async fn openable(db: &TestDb, data: &Path, vault: &Vault, contexts: &[String]) -> Vec<String> {
     let mut found = Vec::new();
     let mut check = |place: String, value: &[u8]| {
@@ -207,17 +215,13 @@ async fn story(db: TestDb) {
     );
     let contexts_a = contexts(&a, &ids("u", 12), std::slice::from_ref(&real_id));
     let contexts_b = contexts(&b, &ids("b", 9), &[]);
+    let records_of_b = || async {
+        records_in(&openable(&server.db, server.data_dir(), &vault_b, &contexts_b).await)
+    };
     // The scan sees what is there: both projects' records, the target's secrets and
     // the uploads' files open before any purge.
     let before_a = openable(&server.db, server.data_dir(), &vault_a, &contexts_a).await;
-    assert!(
-        before_a
-            .iter()
-            .filter(|p| p.as_str() == "records.data")
-            .count()
-            == 12,
-        "{before_a:?}"
-    );
+    assert!(records_in(&before_a) == 12, "{before_a:?}");
     assert!(
         before_a.iter().any(|p| p == "targets.sealed_secrets"),
         "{before_a:?}"
@@ -226,14 +230,7 @@ async fn story(db: TestDb) {
         before_a.iter().any(|p| p.ends_with(".sealed")),
         "{before_a:?}"
     );
-    assert_eq!(
-        openable(&server.db, server.data_dir(), &vault_b, &contexts_b)
-            .await
-            .iter()
-            .filter(|p| p.as_str() == "records.data")
-            .count(),
-        9
-    );
+    assert_eq!(records_of_b().await, 9);
 
     // The retention as it stands, then 30 days after the real run, keeping both.
     let (status, view) = send(
@@ -316,14 +313,7 @@ async fn story(db: TestDb) {
             .is_empty()
     );
     // Project B is untouched.
-    assert_eq!(
-        openable(&server.db, server.data_dir(), &vault_b, &contexts_b)
-            .await
-            .iter()
-            .filter(|p| p.as_str() == "records.data")
-            .count(),
-        9
-    );
+    assert_eq!(records_of_b().await, 9);
 
     // A is read only and says so; what was kept stays readable.
     let (status, project) = send(
