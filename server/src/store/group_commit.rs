@@ -49,6 +49,11 @@ impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
     /// caller that gives up (a request dropped) cannot abandon the others' writes, and
     /// it takes what waits, batch after batch, until nothing does. `write` answers one
     /// result per item, in their order.
+    ///
+    /// The task is not one of the supervisor's: it lives no longer than the writes
+    /// waiting for it, owns no object, and every way it can end reaches its callers (a
+    /// failed statement as each one's error, a panic as "ended without an answer"),
+    /// who report it as any failed statement is reported.
     pub(crate) async fn submit<W, F>(self: &Arc<Self>, item: T, write: W) -> Result<R>
     where
         W: Fn(Vec<T>) -> F + Send + 'static,

@@ -179,6 +179,7 @@ mod tests {
     /// wait for 16,384 pages), and ends when told to.
     #[tokio::test]
     async fn the_checkpoint_task_copies_the_log_and_stops_when_told() {
+        use sqlx::{ConnectOptions, Connection};
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("ferry.db").display());
         connect(&url).await.unwrap();
@@ -188,7 +189,6 @@ mod tests {
             .connect()
             .await
             .unwrap();
-        use sqlx::{ConnectOptions, Connection};
         sqlx::query("CREATE TABLE pages (n INTEGER PRIMARY KEY, fill BLOB)")
             .execute(&mut connection)
             .await

@@ -308,11 +308,11 @@ type Taken = HashMap<String, (String, AnsweredContext)>;
 fn hand_out(
     takes: &[Take],
     project: ProjectId,
-    taken: &Result<Taken>,
+    taken: Result<Taken>,
     answers: &mut [Option<Result<Option<AnsweredContext>>>],
 ) {
     let mut rows = match taken {
-        Ok(rows) => rows.clone(),
+        Ok(rows) => rows,
         Err(err) => {
             for (take, answer) in takes.iter().zip(answers.iter_mut()) {
                 if take.project == project {
@@ -419,7 +419,7 @@ macro_rules! password_store {
                 for project in projects_of(&takes, |t| t.project) {
                     let asked: Vec<&Take> = takes.iter().filter(|t| t.project == project).collect();
                     let taken = self.take_answers(project, &asked).await;
-                    hand_out(&takes, project, &taken, &mut answers);
+                    hand_out(&takes, project, taken, &mut answers);
                 }
                 answers.into_iter().map(|a| a.unwrap_or(Ok(None))).collect()
             }
